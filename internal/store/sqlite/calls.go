@@ -1,0 +1,99 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/koobridge/koobridge/internal/store"
+)
+
+// InsertCall appends c to the ledger and returns its ID. A zero CreatedAt
+// is set to now; Latency is stored in whole milliseconds.
+func (s *Store) InsertCall(ctx context.Context, c store.Call) (int64, error) {
+	res, err := s.exec(ctx, `INSERT INTO calls (request_id, interface, activity, idem_key, instance_id,
+		order_id, order_line_id, test, remote, request, response, result_code, result_msg,
+		http_status, latency_ms, repeat, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.RequestID, c.Interface, c.Activity, c.IdemKey, c.InstanceID,
+		c.OrderID, c.OrderLineID, boolInt(c.Test), c.Remote, c.Request, c.Response, c.ResultCode, c.ResultMsg,
+		c.HTTPStatus, c.Latency.Milliseconds(), boolInt(c.Repeat), ms(or(c.CreatedAt, time.Now())))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: insert call: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: insert call: %w", mapErr(err))
+	}
+	return id, nil
+}
+
+// Calls lists calls matching f, newest (highest ID) first. Since is
+// inclusive and Until exclusive.
+func (s *Store) Calls(ctx context.Context, f store.CallFilter) ([]store.Call, error) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, arg any) {
+		where = append(where, cond)
+		args = append(args, arg)
+	}
+	if f.Activity != "" {
+		add(`activity = ?`, f.Activity)
+	}
+	if f.InstanceID != "" {
+		add(`instance_id = ?`, f.InstanceID)
+	}
+	if f.OrderID != "" {
+		add(`order_id = ?`, f.OrderID)
+	}
+	if f.ResultCode != "" {
+		add(`result_code = ?`, f.ResultCode)
+	}
+	if !f.Since.IsZero() {
+		add(`created_at >= ?`, ms(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add(`created_at < ?`, ms(f.Until))
+	}
+	if f.BeforeID > 0 {
+		add(`id < ?`, f.BeforeID)
+	}
+	query := `SELECT id, request_id, interface, activity, idem_key, instance_id, order_id, order_line_id,
+		test, remote, request, response, result_code, result_msg, http_status, latency_ms, repeat, created_at
+		FROM calls`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	query += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limit(f.Limit))
+
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list calls: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []store.Call
+	for rows.Next() {
+		var (
+			c                          store.Call
+			test, repeat, lat, created int64
+		)
+		if err := rows.Scan(&c.ID, &c.RequestID, &c.Interface, &c.Activity, &c.IdemKey, &c.InstanceID,
+			&c.OrderID, &c.OrderLineID, &test, &c.Remote, &c.Request, &c.Response, &c.ResultCode,
+			&c.ResultMsg, &c.HTTPStatus, &lat, &repeat, &created); err != nil {
+			return nil, fmt.Errorf("sqlite: list calls: %w", mapErr(err))
+		}
+		c.Test = test != 0
+		c.Repeat = repeat != 0
+		c.Latency = time.Duration(lat) * time.Millisecond
+		c.CreatedAt = fromMS(created)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list calls: %w", mapErr(err))
+	}
+	return out, nil
+}

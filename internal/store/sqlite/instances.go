@@ -1,0 +1,193 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/koobridge/koobridge/internal/store"
+)
+
+// reader implements store.Reader over the database or a transaction.
+type reader struct {
+	q querier
+}
+
+// tx implements store.Tx.
+type tx struct {
+	reader
+	tx *sql.Tx
+}
+
+var _ store.Tx = (*tx)(nil)
+
+const instanceColumns = `id, order_id, order_line_id, business_id, test,
+	order_state, product_id, sku_code, charging_mode, period_type, period_number,
+	linear_value, customer_id, customer_name, expire_time, order_json,
+	status, frozen_by, app_front_end_url, app_admin_url, app_user_name,
+	app_password_sealed, app_memo, usage_value, usage_time, last_error,
+	created_at, updated_at, released_at, version`
+
+func scanInstance(sc scanner) (store.Instance, error) {
+	var (
+		in                                        store.Instance
+		test                                      int64
+		expire, usage, created, updated, released int64
+		orderState, status                        string
+	)
+	err := sc.Scan(&in.ID, &in.OrderID, &in.OrderLineID, &in.BusinessID, &test,
+		&orderState, &in.ProductID, &in.SKUCode, &in.ChargingMode, &in.PeriodType, &in.PeriodNumber,
+		&in.LinearValue, &in.CustomerID, &in.CustomerName, &expire, &in.OrderJSON,
+		&status, &in.FrozenBy, &in.AppInfo.FrontEndURL, &in.AppInfo.AdminURL, &in.AppInfo.UserName,
+		&in.AppInfo.PasswordSealed, &in.AppInfo.Memo, &in.UsageValue, &usage, &in.LastError,
+		&created, &updated, &released, &in.Version)
+	if err != nil {
+		return store.Instance{}, err
+	}
+	in.Test = test != 0
+	in.OrderState = store.OrderState(orderState)
+	in.Status = store.InstanceStatus(status)
+	in.ExpireTime = fromMS(expire)
+	in.UsageTime = fromMS(usage)
+	in.CreatedAt = fromMS(created)
+	in.UpdatedAt = fromMS(updated)
+	in.ReleasedAt = fromMS(released)
+	return in, nil
+}
+
+func (r reader) instance(ctx context.Context, where string, args ...any) (store.Instance, error) {
+	row := r.q.QueryRowContext(ctx, `SELECT `+instanceColumns+` FROM instances WHERE `+where, args...)
+	in, err := scanInstance(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Instance{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Instance{}, fmt.Errorf("sqlite: read instance: %w", mapErr(err))
+	}
+	return in, nil
+}
+
+// Instance reads the instance with id; store.ErrNotFound if there is none.
+func (r reader) Instance(ctx context.Context, id string) (store.Instance, error) {
+	return r.instance(ctx, `id = ?`, id)
+}
+
+// InstanceByOrderLine reads the instance of an order line; store.ErrNotFound
+// if there is none.
+func (r reader) InstanceByOrderLine(ctx context.Context, orderID, orderLineID string) (store.Instance, error) {
+	return r.instance(ctx, `order_id = ? AND order_line_id = ?`, orderID, orderLineID)
+}
+
+// InsertInstance inserts inst unless its order line already has an
+// instance; the unique constraint decides, so concurrent callers (in any
+// process) cannot both insert. Zero CreatedAt and UpdatedAt are set to now.
+func (t *tx) InsertInstance(ctx context.Context, inst store.Instance) (bool, error) {
+	now := time.Now()
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO instances (`+instanceColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (order_id, order_line_id) DO NOTHING`,
+		inst.ID, inst.OrderID, inst.OrderLineID, inst.BusinessID, boolInt(inst.Test),
+		string(inst.OrderState), inst.ProductID, inst.SKUCode, inst.ChargingMode, inst.PeriodType, inst.PeriodNumber,
+		inst.LinearValue, inst.CustomerID, inst.CustomerName, ms(inst.ExpireTime), inst.OrderJSON,
+		string(inst.Status), inst.FrozenBy, inst.AppInfo.FrontEndURL, inst.AppInfo.AdminURL, inst.AppInfo.UserName,
+		inst.AppInfo.PasswordSealed, inst.AppInfo.Memo, inst.UsageValue, ms(inst.UsageTime), inst.LastError,
+		ms(or(inst.CreatedAt, now)), ms(or(inst.UpdatedAt, now)), ms(inst.ReleasedAt), inst.Version)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: insert instance: %w", mapErr(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sqlite: insert instance: %w", mapErr(err))
+	}
+	return n == 1, nil
+}
+
+// UpdateInstance writes the mutable fields of inst — all but ID, OrderID,
+// OrderLineID, BusinessID, Test and CreatedAt, which are fixed when the
+// instance is created — if the stored Version equals inst.Version, and
+// increments the Version. A zero UpdatedAt is set to now.
+func (t *tx) UpdateInstance(ctx context.Context, inst store.Instance) error {
+	res, err := t.tx.ExecContext(ctx, `UPDATE instances SET
+		order_state = ?, product_id = ?, sku_code = ?, charging_mode = ?, period_type = ?, period_number = ?,
+		linear_value = ?, customer_id = ?, customer_name = ?, expire_time = ?, order_json = ?,
+		status = ?, frozen_by = ?, app_front_end_url = ?, app_admin_url = ?, app_user_name = ?,
+		app_password_sealed = ?, app_memo = ?, usage_value = ?, usage_time = ?, last_error = ?,
+		updated_at = ?, released_at = ?, version = version + 1
+		WHERE id = ? AND version = ?`,
+		string(inst.OrderState), inst.ProductID, inst.SKUCode, inst.ChargingMode, inst.PeriodType, inst.PeriodNumber,
+		inst.LinearValue, inst.CustomerID, inst.CustomerName, ms(inst.ExpireTime), inst.OrderJSON,
+		string(inst.Status), inst.FrozenBy, inst.AppInfo.FrontEndURL, inst.AppInfo.AdminURL, inst.AppInfo.UserName,
+		inst.AppInfo.PasswordSealed, inst.AppInfo.Memo, inst.UsageValue, ms(inst.UsageTime), inst.LastError,
+		ms(or(inst.UpdatedAt, time.Now())), ms(inst.ReleasedAt),
+		inst.ID, inst.Version)
+	if err != nil {
+		return fmt.Errorf("sqlite: update instance: %w", mapErr(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlite: update instance: %w", mapErr(err))
+	}
+	if n == 1 {
+		return nil
+	}
+	var one int
+	err = t.tx.QueryRowContext(ctx, `SELECT 1 FROM instances WHERE id = ?`, inst.ID).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.ErrNotFound
+	case err != nil:
+		return fmt.Errorf("sqlite: update instance: %w", mapErr(err))
+	}
+	return fmt.Errorf("sqlite: update instance %s at version %d: %w", inst.ID, inst.Version, store.ErrConflict)
+}
+
+// Instances lists instances in ascending ID order.
+func (s *Store) Instances(ctx context.Context, f store.InstanceFilter) ([]store.Instance, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Status != "" {
+		where = append(where, `status = ?`)
+		args = append(args, string(f.Status))
+	}
+	if f.OrderID != "" {
+		where = append(where, `order_id = ?`)
+		args = append(args, f.OrderID)
+	}
+	if f.Test != nil {
+		where = append(where, `test = ?`)
+		args = append(args, boolInt(*f.Test))
+	}
+	if f.AfterID != "" {
+		where = append(where, `id > ?`)
+		args = append(args, f.AfterID)
+	}
+	query := `SELECT ` + instanceColumns + ` FROM instances`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	query += ` ORDER BY id LIMIT ?`
+	args = append(args, limit(f.Limit))
+
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list instances: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []store.Instance
+	for rows.Next() {
+		in, err := scanInstance(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list instances: %w", mapErr(err))
+		}
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list instances: %w", mapErr(err))
+	}
+	return out, nil
+}

@@ -1,0 +1,263 @@
+// Package sqlite is the SQLite implementation of store.Store, on the
+// pure-Go driver modernc.org/sqlite, so koobridge stays one static binary.
+//
+// The database runs in WAL mode (readers never block the writer) with
+// synchronous=NORMAL, foreign keys on and a busy timeout (5 s by default).
+// SQLite allows one writer at a time: every transaction starts with BEGIN
+// IMMEDIATE (the driver's _txlock=immediate), so a second writer waits on
+// the busy timeout at the start instead of failing with SQLITE_BUSY when it
+// commits, and writers of this process queue on an in-process lock before
+// they take a connection, so they do not spin in SQLite's busy handler.
+// Writers in other processes sharing the file queue on the busy timeout.
+// A writer that still cannot get the database gets an error wrapping
+// store.ErrUnavailable, as do I/O failures.
+//
+// Storage conventions: times are INTEGER Unix milliseconds in UTC and come
+// back as UTC time.Time values with millisecond precision; the zero time is
+// stored as 0 (so the instant 1970-01-01T00:00:00Z reads back as the zero
+// time). Durations are INTEGER milliseconds. The schema lives in package
+// migrations and is migrated with goose when the store is opened.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	msqlite "modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/koobridge/koobridge/internal/store"
+)
+
+// maxOpenConns bounds the pool. WAL lets readers run in parallel with the
+// one writer; more connections than this only add memory.
+const maxOpenConns = 8
+
+// txAttempts is how many times Tx runs fn when SQLite reports the database
+// busy or locked.
+const txAttempts = 4
+
+// Store is an SQLite database holding koobridge's state. It implements
+// store.Store and is safe for concurrent use by many goroutines; several
+// processes may open the same file.
+type Store struct {
+	reader
+	db *sql.DB
+	// writeSlot serialises this process's writers (capacity 1): SQLite
+	// allows one writer, and queueing here is cheaper and fairer than
+	// every writer polling in the busy handler.
+	writeSlot chan struct{}
+	// busy is the busy timeout; a writer waits at most this long for the
+	// write slot, as it would for another process's lock.
+	busy      time.Duration
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating it if needed) the SQLite database named by dsn and
+// migrates its schema to the latest version. dsn is "sqlite:path",
+// "sqlite://path" ("sqlite:///abs/path"), "file:path?…" or a bare path, with
+// optional driver parameters such as _busy_timeout (milliseconds).
+// In-memory databases are not supported: every pooled connection would see
+// its own empty database; tests use a temporary file.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	driverName, busy, err := driverDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", driverName)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	db.SetMaxOpenConns(maxOpenConns)
+	db.SetMaxIdleConns(maxOpenConns)
+	s := &Store{
+		reader:    reader{q: db},
+		db:        db,
+		writeSlot: make(chan struct{}, 1),
+		busy:      busy,
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open database: %w", mapErr(err))
+	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Tx runs fn in one IMMEDIATE transaction and commits if fn returns nil.
+// When SQLite reports the database busy or locked, it rolls back and runs
+// fn again, a few times, before giving up with store.ErrUnavailable. A
+// panic in fn rolls the transaction back and is re-raised.
+//
+// fn must write through tx only: a write through the Store itself would
+// wait for the write lock fn's transaction holds, and fail with
+// store.ErrUnavailable after the busy timeout. Reads through the Store see
+// the last committed state.
+func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
+	var err error
+	for attempt := 1; attempt <= txAttempts; attempt++ {
+		err = s.tryTx(ctx, fn)
+		if err == nil || !isBusy(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if attempt < txAttempts {
+			t := time.NewTimer(time.Duration(attempt) * 10 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("sqlite: tx: %w", ctx.Err())
+			case <-t.C:
+			}
+		}
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+}
+
+func (s *Store) tryTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) (err error) {
+	release, err := s.acquireWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	sqlTx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", mapErr(err))
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			// The error of fn (or the panic) matters, not the rollback's.
+			_ = sqlTx.Rollback()
+		}
+	}()
+	if err := fn(ctx, &tx{reader: reader{q: sqlTx}, tx: sqlTx}); err != nil {
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		// Commit rolls back on failure; nothing is left to undo.
+		committed = true
+		return fmt.Errorf("sqlite: commit: %w", mapErr(err))
+	}
+	committed = true
+	return nil
+}
+
+// acquireWrite takes this process's write slot, waiting at most the busy
+// timeout (or until ctx is done). A writer that waits longer is told the
+// database is unavailable, as SQLite itself would after its busy timeout.
+func (s *Store) acquireWrite(ctx context.Context) (release func(), err error) {
+	select {
+	case s.writeSlot <- struct{}{}:
+		return s.releaseWrite, nil
+	default:
+	}
+	t := time.NewTimer(s.busy)
+	defer t.Stop()
+	select {
+	case s.writeSlot <- struct{}{}:
+		return s.releaseWrite, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("sqlite: wait for writer: %w", ctx.Err())
+	case <-t.C:
+		return nil, fmt.Errorf("sqlite: wait for writer: %w: database busy for %s", store.ErrUnavailable, s.busy)
+	}
+}
+
+func (s *Store) releaseWrite() { <-s.writeSlot }
+
+// exec runs one writing statement outside a transaction.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	release, err := s.acquireWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	res, err := s.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return res, nil
+}
+
+// Ping checks that the database file can be read.
+func (s *Store) Ping(ctx context.Context) error {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&n); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", mapErr(err))
+	}
+	return nil
+}
+
+// Close checkpoints the write-ahead log into the database file, so the
+// file is complete on its own, and closes every connection. Calling Close
+// again returns the first result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.busy)
+		defer cancel()
+		// Another process may still be using the file; then the
+		// checkpoint is partial, which is harmless.
+		_, cpErr := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("sqlite: close: %w", err)
+			return
+		}
+		if cpErr != nil && !isBusy(cpErr) {
+			s.closeErr = fmt.Errorf("sqlite: checkpoint: %w", mapErr(cpErr))
+		}
+	})
+	return s.closeErr
+}
+
+// sqliteCode returns SQLite's primary result code for err, or 0.
+func sqliteCode(err error) int {
+	var e *msqlite.Error
+	if errors.As(err, &e) {
+		return e.Code() & 0xff
+	}
+	return 0
+}
+
+// isBusy reports whether err says another connection holds a lock.
+func isBusy(err error) bool {
+	switch sqliteCode(err) {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
+}
+
+// mapErr wraps failures to reach the database (busy or locked past the
+// timeout, I/O errors, a full disk, a file that cannot be opened) with
+// store.ErrUnavailable, and leaves other errors as they are.
+func mapErr(err error) error {
+	if err == nil || errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	switch sqliteCode(err) {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR,
+		sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL,
+		sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY:
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	if errors.Is(err, sql.ErrConnDone) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
+}

@@ -1,0 +1,180 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/koobridge/koobridge/internal/store"
+)
+
+var callTests = []test{
+	{"RoundTrip", testCallRoundTrip},
+	{"Filters", testCallFilters},
+	{"Paging", testCallPaging},
+	{"Limits", testCallLimits},
+}
+
+func fullCall() store.Call {
+	return store.Call{
+		RequestID:   "req-1",
+		Interface:   "v2",
+		Activity:    "newInstance",
+		IdemKey:     "newInstance:CS001:CS001-000001",
+		InstanceID:  "inst-1",
+		OrderID:     "CS001",
+		OrderLineID: "CS001-000001",
+		Test:        true,
+		Remote:      "192.0.2.10:40000",
+		Request:     `{"activity":"newInstance","mobilePhone":"138****0000"}`,
+		Response:    `{"resultCode":"000000","resultMsg":"\u6210\u529f"}`,
+		ResultCode:  "000000",
+		ResultMsg:   "success",
+		HTTPStatus:  200,
+		Latency:     1234 * time.Millisecond,
+		Repeat:      true,
+		CreatedAt:   at(5 * time.Millisecond),
+	}
+}
+
+func normCall(c store.Call) store.Call {
+	c.CreatedAt = normTime(c.CreatedAt)
+	return c
+}
+
+func testCallRoundTrip(t *testing.T, s store.Store) {
+	want := fullCall()
+	id, err := s.InsertCall(t.Context(), want)
+	noErr(t, "InsertCall", err)
+	if id <= 0 {
+		t.Errorf("InsertCall returned ID %d, want > 0", id)
+	}
+	want.ID = id
+	got, err := s.Calls(t.Context(), store.CallFilter{})
+	noErr(t, "Calls", err)
+	if len(got) != 1 {
+		t.Fatalf("Calls returned %d calls, want 1", len(got))
+	}
+	if d := diff(normCall(got[0]), normCall(want)); d != "" {
+		t.Errorf("call differs:%s", d)
+	}
+
+	// The zero call is a valid ledger row (every field optional).
+	id2, err := s.InsertCall(t.Context(), store.Call{CreatedAt: at(time.Second)})
+	noErr(t, "InsertCall of a bare call", err)
+	if id2 <= id {
+		t.Errorf("second call ID %d not after first %d", id2, id)
+	}
+}
+
+func testCallFilters(t *testing.T, s store.Store) {
+	type row struct {
+		activity, instance, order, code string
+		at                              time.Duration
+	}
+	rows := []row{
+		{"newInstance", "i1", "O1", "000000", 0},
+		{"queryInstance", "i1", "", "000000", time.Second},
+		{"newInstance", "i2", "O2", "000004", 2 * time.Second},
+		{"refreshInstance", "i1", "O3", "000003", 3 * time.Second},
+		{"queryInstance", "i2", "", "000001", 4 * time.Second},
+	}
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		c := fullCall()
+		c.Activity, c.InstanceID, c.OrderID, c.ResultCode, c.CreatedAt = r.activity, r.instance, r.order, r.code, at(r.at)
+		id, err := s.InsertCall(t.Context(), c)
+		noErr(t, "InsertCall", err)
+		ids[i] = id
+	}
+	// pick lists ids of rows, newest first, as Calls returns them.
+	pick := func(idx ...int) []int64 {
+		var out []int64
+		for i := len(idx) - 1; i >= 0; i-- {
+			out = append(out, ids[idx[i]])
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		f    store.CallFilter
+		want []int64
+	}{
+		{"all", store.CallFilter{}, pick(0, 1, 2, 3, 4)},
+		{"activity", store.CallFilter{Activity: "queryInstance"}, pick(1, 4)},
+		{"instance", store.CallFilter{InstanceID: "i1"}, pick(0, 1, 3)},
+		{"order", store.CallFilter{OrderID: "O2"}, pick(2)},
+		{"result code", store.CallFilter{ResultCode: "000000"}, pick(0, 1)},
+		{"since (inclusive)", store.CallFilter{Since: at(2 * time.Second)}, pick(2, 3, 4)},
+		{"until (exclusive)", store.CallFilter{Until: at(2 * time.Second)}, pick(0, 1)},
+		{"since and until", store.CallFilter{Since: at(time.Second), Until: at(3 * time.Second)}, pick(1, 2)},
+		{"combined", store.CallFilter{InstanceID: "i2", Activity: "newInstance"}, pick(2)},
+		{"none", store.CallFilter{Activity: "upgradeInstance"}, nil},
+	}
+	for _, tc := range tests {
+		got, err := s.Calls(t.Context(), tc.f)
+		noErr(t, tc.name, err)
+		var gotIDs []int64
+		for _, c := range got {
+			gotIDs = append(gotIDs, c.ID)
+		}
+		if fmt.Sprint(gotIDs) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: got IDs %v, want %v", tc.name, gotIDs, tc.want)
+		}
+	}
+}
+
+func testCallPaging(t *testing.T, s store.Store) {
+	var ids []int64
+	for i := range 7 {
+		c := fullCall()
+		c.RequestID = fmt.Sprint(i)
+		id, err := s.InsertCall(t.Context(), c)
+		noErr(t, "InsertCall", err)
+		ids = append(ids, id)
+	}
+	var seen []int64
+	f := store.CallFilter{Limit: 3}
+	for page := 0; ; page++ {
+		got, err := s.Calls(t.Context(), f)
+		noErr(t, "Calls", err)
+		if len(got) == 0 {
+			break
+		}
+		if len(got) > 3 {
+			t.Fatalf("page %d has %d calls, limit 3", page, len(got))
+		}
+		for _, c := range got {
+			seen = append(seen, c.ID)
+		}
+		f.BeforeID = got[len(got)-1].ID
+		if page > 10 {
+			t.Fatal("paging does not end")
+		}
+	}
+	var want []int64
+	for i := len(ids) - 1; i >= 0; i-- {
+		want = append(want, ids[i])
+	}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("paged through %v, want %v (newest first)", seen, want)
+	}
+}
+
+func testCallLimits(t *testing.T, s store.Store) {
+	if testing.Short() {
+		t.Skip("inserts 1001 calls")
+	}
+	for i := range 1001 {
+		if _, err := s.InsertCall(t.Context(), store.Call{Activity: "queryInstance", RequestID: fmt.Sprint(i)}); err != nil {
+			t.Fatalf("InsertCall %d: %v", i, err)
+		}
+	}
+	for _, tc := range []struct{ limit, want int }{{0, 100}, {-1, 100}, {5, 5}, {1000, 1000}, {5000, 1000}} {
+		got, err := s.Calls(t.Context(), store.CallFilter{Limit: tc.limit})
+		noErr(t, "Calls", err)
+		if len(got) != tc.want {
+			t.Errorf("Limit %d: got %d calls, want %d", tc.limit, len(got), tc.want)
+		}
+	}
+}
