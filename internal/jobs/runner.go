@@ -1,0 +1,229 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/koobridge/koobridge/internal/store"
+)
+
+// Runner runs jobs from a store.Store with a pool of workers.
+type Runner struct {
+	cfg     Config
+	kick    chan struct{}
+	running atomic.Bool
+}
+
+// NewRunner returns a Runner for cfg with its defaults filled in.
+// cfg.Store is required.
+func NewRunner(cfg Config) *Runner {
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = DefaultPoll
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = DefaultBackoff
+	}
+	if cfg.WorkerID == "" {
+		cfg.WorkerID = defaultWorkerID()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	// One token: a Kick while no worker is idle is remembered, more are
+	// redundant. A worker that claims a job passes the wake-up on.
+	return &Runner{cfg: cfg, kick: make(chan struct{}, 1)}
+}
+
+// WorkerID returns the Runner's worker ID (Config.WorkerID).
+func (r *Runner) WorkerID() string { return r.cfg.WorkerID }
+
+// Kick wakes an idle worker now, typically because a job was just
+// enqueued; without it the job waits up to Poll. It never blocks.
+func (r *Runner) Kick() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run starts the workers and blocks until ctx is done; then it stops
+// claiming jobs and waits until every running handler has returned, and
+// returns nil. It returns an error at once when the Runner has no Store or
+// is already running.
+//
+// Shutdown is graceful: handlers run with a context that Run's ctx does
+// not cancel (it keeps ctx's values), so a job in flight finishes, within
+// its own lease-based deadline, and its outcome is recorded.
+func (r *Runner) Run(ctx context.Context) error {
+	if r.cfg.Store == nil {
+		return errors.New("jobs: run: no store")
+	}
+	if !r.running.CompareAndSwap(false, true) {
+		return errors.New("jobs: run: already running")
+	}
+	defer r.running.Store(false)
+	var wg sync.WaitGroup
+	for i := 1; i <= r.cfg.Workers; i++ {
+		worker := r.cfg.WorkerID + "/" + strconv.Itoa(i)
+		wg.Go(func() { r.work(ctx, worker) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// work is one worker: claim a due job and execute it, or wait for a Kick
+// or the next poll, until ctx is done.
+func (r *Runner) work(ctx context.Context, worker string) {
+	jobCtx := context.WithoutCancel(ctx)
+	for ctx.Err() == nil {
+		if kinds := r.kinds(); len(kinds) > 0 {
+			job, err := r.cfg.Store.ClaimJob(ctx, worker, kinds, r.cfg.Now(), r.cfg.Lease)
+			switch {
+			case err == nil:
+				// More jobs may be due: let an idle worker look too.
+				r.Kick()
+				r.Execute(jobCtx, job)
+				continue
+			case errors.Is(err, store.ErrNotFound):
+			case ctx.Err() != nil:
+				return
+			default:
+				r.cfg.Logger.Warn("jobs: claim failed", "worker", worker, "err", err)
+			}
+		}
+		r.idle(ctx)
+	}
+}
+
+// idle waits for Poll, a Kick or the end of ctx.
+func (r *Runner) idle(ctx context.Context) {
+	t := time.NewTimer(r.cfg.Poll)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-r.kick:
+	}
+}
+
+// kinds returns the kinds that have a handler, sorted.
+func (r *Runner) kinds() []string {
+	kinds := make([]string, 0, len(r.cfg.Handlers))
+	for k, h := range r.cfg.Handlers {
+		if h != nil {
+			kinds = append(kinds, k)
+		}
+	}
+	slices.Sort(kinds)
+	return kinds
+}
+
+// Execute runs an already-claimed job through its handler and records the
+// outcome in the store as the worker that holds the job (job.LockedBy, or
+// WorkerID when empty): nil completes it; a Permanent error, a failure at
+// the job's last attempt (Attempts >= MaxAttempts, DefaultMaxAttempts when
+// the job has none) or a kind without a handler kills it; any other error
+// or a panic in the handler retries it at now + Backoff(Attempts).
+//
+// The handler's context derives from ctx with a deadline before the lease
+// ends (the lease minus 5s, or half of what remains of a short one).
+// Recording does not depend on ctx being alive. Losing the lease (the
+// store answers ErrConflict) is logged, not fatal.
+func (r *Runner) Execute(ctx context.Context, job store.Job) {
+	worker := job.LockedBy
+	if worker == "" {
+		worker = r.cfg.WorkerID
+	}
+	log := r.cfg.Logger.With("job", job.ID, "kind", job.Kind, "attempt", job.Attempts, "worker", worker)
+
+	var err error
+	if h := r.cfg.Handlers[job.Kind]; h == nil {
+		err = Permanent(fmt.Errorf("jobs: no handler for kind %q", job.Kind))
+	} else {
+		hctx, cancel := context.WithTimeout(ctx, r.handlerTimeout(job))
+		err = r.call(hctx, h, job, log)
+		cancel()
+	}
+	r.record(ctx, job, worker, err, log)
+}
+
+// handlerTimeout is how long the handler of a just-claimed job may run:
+// until its lease ends, less a margin to record the outcome.
+func (r *Runner) handlerTimeout(job store.Job) time.Duration {
+	remaining := r.cfg.Lease
+	if !job.LockedUntil.IsZero() {
+		remaining = job.LockedUntil.Sub(r.cfg.Now())
+	}
+	return remaining - min(leaseMargin, remaining/2)
+}
+
+// call runs h, turning a panic into an error.
+func (r *Runner) call(ctx context.Context, h HandlerFunc, job store.Job, log *slog.Logger) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("jobs: handler panicked", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("jobs: handler panicked: %v", p)
+		}
+	}()
+	return h(ctx, job)
+}
+
+// record stores the outcome of one attempt.
+func (r *Runner) record(ctx context.Context, job store.Job, worker string, err error, log *slog.Logger) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	maxAttempts := job.MaxAttempts
+	if maxAttempts <= 0 {
+		maxAttempts = DefaultMaxAttempts
+	}
+
+	var outcome string
+	var rerr error
+	switch {
+	case err == nil:
+		outcome = OutcomeDone
+		rerr = r.cfg.Store.CompleteJob(rctx, job.ID, worker)
+	case IsPermanent(err) || job.Attempts >= maxAttempts:
+		outcome = OutcomeDead
+		rerr = r.cfg.Store.DeadJob(rctx, job.ID, worker, truncate(err.Error(), maxErrorText))
+	default:
+		outcome = OutcomeRetry
+		wait := r.cfg.Backoff(job.Attempts)
+		rerr = r.cfg.Store.RetryJob(rctx, job.ID, worker, r.cfg.Now().Add(wait), truncate(err.Error(), maxErrorText))
+		log = log.With("retry_in", wait)
+	}
+	if rerr != nil {
+		if errors.Is(rerr, store.ErrConflict) {
+			log.Warn("jobs: lease lost before the outcome was recorded", "outcome", outcome, "err", rerr)
+		} else {
+			log.Error("jobs: record outcome", "outcome", outcome, "err", rerr)
+		}
+		return
+	}
+	switch outcome {
+	case OutcomeRetry:
+		log.Warn("jobs: attempt failed, will retry", "err", err)
+	case OutcomeDead:
+		log.Error("jobs: job is dead", "err", err, "max_attempts", maxAttempts)
+	}
+	if r.cfg.OnOutcome != nil {
+		r.cfg.OnOutcome(job.Kind, outcome)
+	}
+}
