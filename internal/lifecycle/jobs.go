@@ -1,0 +1,289 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/koobridge/koobridge/internal/jobs"
+	"github.com/koobridge/koobridge/internal/provision"
+	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/protocol"
+)
+
+// loadForJob reads the instance a job is about. A job whose instance does
+// not exist can never succeed.
+func (s *Service) loadForJob(ctx context.Context, job store.Job) (jobPayload, store.Instance, error) {
+	p, err := decodePayload(job.Payload)
+	if err != nil {
+		return p, store.Instance{}, jobs.Permanent(err)
+	}
+	inst, err := s.store.Instance(ctx, p.InstanceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return p, inst, jobs.Permanent(fmt.Errorf("lifecycle: %s job: instance %s does not exist", job.Kind, p.InstanceID))
+	}
+	if err != nil {
+		return p, inst, fmt.Errorf("lifecycle: %s job: read instance: %w", job.Kind, err)
+	}
+	return p, inst, nil
+}
+
+// handleProvision is the provision job: learn the order from Query Order
+// (once), then deliver instance.created and store the app info. Errors are
+// returned so the runner retries them with backoff and dead-letters them
+// at MaxAttempts; the instance turns failed only when the provisioner's
+// error is permanent or this was the last attempt. A Query Order outage
+// never fails the instance: it stays provisioning, and KooGallery is told
+// so by queryInstance.
+func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
+	_, inst, err := s.loadForJob(ctx, job)
+	if err != nil {
+		return err
+	}
+	if inst.Status != store.StatusProvisioning {
+		return nil // released meanwhile, or a stale job of a finished instance
+	}
+	if inst.OrderState != store.OrderFetched {
+		if inst, err = s.fetchOrder(ctx, inst); err != nil {
+			return err
+		}
+		if inst.Status != store.StatusProvisioning {
+			return nil
+		}
+	}
+	ev := provision.Event{
+		ID:       string(provision.EventCreated) + ":" + inst.ID,
+		Type:     provision.EventCreated,
+		Time:     s.now().UTC(),
+		Test:     inst.Test,
+		Instance: vendorView(inst),
+	}
+	res, perr := s.provisionerFor(inst.Test).Provision(ctx, ev)
+	var app store.AppInfo
+	if perr == nil {
+		app, perr = s.sealApp(res.AppInfo, true)
+	}
+	if perr != nil {
+		final := errors.Is(perr, provision.ErrPermanent) || job.Attempts >= job.MaxAttempts
+		_, err := s.mutate(ctx, inst.ID, func(_ context.Context, _ store.Tx, in *store.Instance) error {
+			if in.Status != store.StatusProvisioning {
+				return errNoChange
+			}
+			in.LastError = clip(perr.Error())
+			if final {
+				in.Status = store.StatusFailed
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errNoChange) {
+			s.log.WarnContext(ctx, "lifecycle: record provisioning error", "instance", inst.ID, "err", err)
+		}
+		return fmt.Errorf("lifecycle: provision %s: %w", inst.ID, perr)
+	}
+	_, err = s.mutate(ctx, inst.ID, func(_ context.Context, _ store.Tx, in *store.Instance) error {
+		if in.Status != store.StatusProvisioning {
+			return errNoChange // released while the vendor worked: keep it released
+		}
+		in.Status = store.StatusActive
+		in.AppInfo = app
+		in.LastError = ""
+		return nil
+	})
+	if errors.Is(err, errNoChange) {
+		return nil
+	}
+	if err == nil {
+		s.log.InfoContext(ctx, "lifecycle: instance active", "instance", inst.ID, "test", inst.Test)
+	}
+	return err
+}
+
+// fetchOrder asks Query Order for the instance's order line and stores
+// what it learns. On failure it records the reason on the instance and
+// returns the error for the runner to retry.
+func (s *Service) fetchOrder(ctx context.Context, inst store.Instance) (store.Instance, error) {
+	info, err := s.orders.QueryOrder(ctx, inst.OrderID, inst.OrderLineID)
+	var line protocol.OrderLine
+	if err == nil {
+		line, err = orderLine(info, inst.OrderLineID)
+	}
+	if err != nil {
+		werr := fmt.Errorf(orderWaitPrefix+": %w", err)
+		if _, uerr := s.mutate(ctx, inst.ID, func(_ context.Context, _ store.Tx, in *store.Instance) error {
+			if in.Status != store.StatusProvisioning {
+				return errNoChange
+			}
+			in.LastError = clip(werr.Error())
+			return nil
+		}); uerr != nil && !errors.Is(uerr, errNoChange) {
+			s.log.WarnContext(ctx, "lifecycle: record order error", "instance", inst.ID, "err", uerr)
+		}
+		return inst, werr
+	}
+	orderJSON, err := s.maskedOrderJSON(*info)
+	if err != nil {
+		return inst, err
+	}
+	out, err := s.mutate(ctx, inst.ID, func(_ context.Context, _ store.Tx, in *store.Instance) error {
+		if in.Status != store.StatusProvisioning {
+			return errNoChange
+		}
+		applyOrder(in, info, line)
+		in.OrderJSON = orderJSON
+		in.OrderState = store.OrderFetched
+		in.LastError = ""
+		return nil
+	})
+	if errors.Is(err, errNoChange) {
+		return out, nil
+	}
+	return out, err
+}
+
+// handleUpgrade is the upgrade job: Query Order of the upgrade order, then
+// instance.upgraded to the vendor with the new specification. The instance
+// takes the new product, SKU, linear value and expiry (and any new app
+// info) only once the vendor accepted, so a rejected upgrade leaves it as
+// it was, with the reason in LastError.
+func (s *Service) handleUpgrade(ctx context.Context, job store.Job) error {
+	p, inst, err := s.loadForJob(ctx, job)
+	if err != nil {
+		return err
+	}
+	if inst.Status == store.StatusReleased {
+		return nil
+	}
+	info, err := s.orders.QueryOrder(ctx, p.OrderID, p.OrderLineID)
+	var line protocol.OrderLine
+	if err == nil {
+		line, err = orderLine(info, p.OrderLineID)
+	}
+	if err != nil {
+		err = fmt.Errorf("waiting for upgrade order details: %w", err)
+		s.recordError(ctx, inst.ID, err)
+		return err
+	}
+	target := inst
+	applyProduct(&target, line)
+	ev := provision.Event{
+		ID:       p.OpKey,
+		Type:     provision.EventUpgraded,
+		Time:     s.now().UTC(),
+		Test:     inst.Test,
+		Instance: vendorView(target),
+	}
+	res, err := s.provisionerFor(inst.Test).Provision(ctx, ev)
+	var app store.AppInfo
+	if err == nil && res.AppInfo != nil && res.AppInfo.FrontEndURL != "" {
+		app, err = s.sealApp(res.AppInfo, false)
+	}
+	if err != nil {
+		err = fmt.Errorf("upgrade: %w", err)
+		s.recordError(ctx, inst.ID, err)
+		return err
+	}
+	_, err = s.mutate(ctx, inst.ID, func(_ context.Context, _ store.Tx, in *store.Instance) error {
+		if in.Status == store.StatusReleased {
+			return errNoChange
+		}
+		applyProduct(in, line)
+		if app.FrontEndURL != "" {
+			in.AppInfo = app
+		}
+		in.LastError = ""
+		return nil
+	})
+	if errors.Is(err, errNoChange) {
+		return nil
+	}
+	return err
+}
+
+// handleNotify delivers one event (renewed, frozen, unfrozen, released)
+// built from the instance as it is now. Events of an instance still
+// provisioning wait (retry) so the vendor never hears of an instance before
+// instance.created; events of failed instances, and non-release events of
+// released ones, are dropped.
+func (s *Service) handleNotify(ctx context.Context, job store.Job) error {
+	p, inst, err := s.loadForJob(ctx, job)
+	if err != nil {
+		return err
+	}
+	typ := provision.EventType(p.Event)
+	switch {
+	case inst.Status == store.StatusProvisioning:
+		return fmt.Errorf("lifecycle: %s for %s waits for provisioning to finish", typ, inst.ID)
+	case inst.Status == store.StatusFailed:
+		s.log.InfoContext(ctx, "lifecycle: event dropped, instance failed", "instance", inst.ID, "event", typ)
+		return nil
+	case inst.Status == store.StatusReleased && typ != provision.EventReleased:
+		return nil
+	}
+	ev := provision.Event{
+		ID:       p.EventID,
+		Type:     typ,
+		Time:     s.now().UTC(),
+		Test:     inst.Test,
+		Instance: vendorView(inst),
+		Scene:    p.Scene,
+	}
+	if _, err := s.provisionerFor(inst.Test).Provision(ctx, ev); err != nil {
+		return fmt.Errorf("lifecycle: %s for %s: %w", typ, inst.ID, err)
+	}
+	return nil
+}
+
+// recordError stores err as the instance's LastError (best effort).
+func (s *Service) recordError(ctx context.Context, id string, err error) {
+	_, uerr := s.mutate(ctx, id, func(_ context.Context, _ store.Tx, in *store.Instance) error {
+		in.LastError = clip(err.Error())
+		return nil
+	})
+	if uerr != nil {
+		s.log.WarnContext(ctx, "lifecycle: record error", "instance", id, "err", uerr)
+	}
+}
+
+// sealApp checks the vendor's app info and encrypts the password for
+// storage. required makes a missing front-end URL a permanent error (the
+// reply to instance.created must carry one).
+func (s *Service) sealApp(a *provision.AppInfo, required bool) (store.AppInfo, error) {
+	if a == nil || a.FrontEndURL == "" {
+		if required {
+			return store.AppInfo{}, provision.Permanent(errors.New("provisioner returned no appInfo.frontEndUrl"))
+		}
+		return store.AppInfo{}, nil
+	}
+	wire := protocol.AppInfo{FrontEndURL: a.FrontEndURL, AdminURL: a.AdminURL, UserName: a.UserName, Password: a.Password, Memo: a.Memo}
+	if err := wire.Validate(); err != nil {
+		return store.AppInfo{}, provision.Permanent(fmt.Errorf("provisioner returned invalid appInfo: %w", err))
+	}
+	out := store.AppInfo{FrontEndURL: a.FrontEndURL, AdminURL: a.AdminURL, UserName: a.UserName, Memo: a.Memo}
+	if a.Password != "" {
+		sealed, err := s.sealer.Seal(a.Password)
+		if err != nil {
+			return store.AppInfo{}, fmt.Errorf("lifecycle: seal password: %w", err)
+		}
+		out.PasswordSealed = sealed
+	}
+	return out, nil
+}
+
+// vendorView is the instance as events show it to the vendor.
+func vendorView(in store.Instance) provision.Instance {
+	return provision.Instance{
+		ID:           in.ID,
+		OrderID:      in.OrderID,
+		OrderLineID:  in.OrderLineID,
+		ProductID:    in.ProductID,
+		SKUCode:      in.SKUCode,
+		ChargingMode: in.ChargingMode,
+		PeriodType:   in.PeriodType,
+		PeriodNumber: in.PeriodNumber,
+		LinearValue:  in.LinearValue,
+		CustomerID:   in.CustomerID,
+		CustomerName: in.CustomerName,
+		ExpireTime:   in.ExpireTime,
+		Status:       string(in.Status),
+	}
+}

@@ -1,0 +1,134 @@
+package lifecycle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/koobridge/koobridge/internal/store"
+)
+
+// maxConflictRetries bounds the re-read-and-retry loop of mutate. Each
+// retry means another writer committed in between, so a handful suffices.
+const maxConflictRetries = 8
+
+// errNoChange tells mutate that fn decided to leave the instance as it is.
+var errNoChange = errors.New("lifecycle: no change")
+
+// mutate reads instance id inside a transaction, lets fn change it (and add
+// rows with tx, such as jobs) and writes it back with the version check.
+// When another writer got there first (store.ErrConflict) it re-reads and
+// lets fn decide again. fn returns errNoChange to write nothing; mutate then
+// returns the instance as read and errNoChange. fn may run more than once.
+func (s *Service) mutate(ctx context.Context, id string, fn func(ctx context.Context, tx store.Tx, inst *store.Instance) error) (store.Instance, error) {
+	var out store.Instance
+	for try := 0; ; try++ {
+		err := s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+			inst, err := tx.Instance(ctx, id)
+			if err != nil {
+				return err
+			}
+			if err := fn(ctx, tx, &inst); err != nil {
+				out = inst
+				return err
+			}
+			inst.UpdatedAt = s.now().UTC()
+			if err := tx.UpdateInstance(ctx, inst); err != nil {
+				return err
+			}
+			inst.Version++
+			out = inst
+			return nil
+		})
+		if errors.Is(err, store.ErrConflict) && try < maxConflictRetries {
+			continue
+		}
+		if err != nil && !errors.Is(err, errNoChange) && !errors.Is(err, store.ErrNotFound) {
+			return out, fmt.Errorf("lifecycle: update instance %s: %w", id, err)
+		}
+		return out, err
+	}
+}
+
+// enqueue inserts a job of kind with payload p in tx.
+func (s *Service) enqueue(ctx context.Context, tx store.Tx, kind, uniqueKey string, p jobPayload, runAt time.Time) (int64, bool, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return 0, false, fmt.Errorf("lifecycle: encode %s job: %w", kind, err)
+	}
+	id, inserted, err := tx.EnqueueJob(ctx, store.Job{
+		Kind:        kind,
+		UniqueKey:   uniqueKey,
+		Payload:     b,
+		MaxAttempts: s.maxAttempts,
+		RunAt:       runAt.UTC(),
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("lifecycle: enqueue %s job: %w", kind, err)
+	}
+	return id, inserted, nil
+}
+
+// jobPayload is the JSON payload of every job kind of this package.
+type jobPayload struct {
+	InstanceID string `json:"instanceId"`
+	// Upgrade: the upgrade order; OpKey is the upgradeInstance operation
+	// key and the instance.upgraded event id.
+	OrderID     string `json:"orderId,omitempty"`
+	OrderLineID string `json:"orderLineId,omitempty"`
+	OpKey       string `json:"opKey,omitempty"`
+	// Notify: the event to deliver.
+	Event   string `json:"event,omitempty"`
+	EventID string `json:"eventId,omitempty"`
+	Scene   string `json:"scene,omitempty"`
+}
+
+func decodePayload(b []byte) (jobPayload, error) {
+	var p jobPayload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("lifecycle: decode job payload: %w", err)
+	}
+	if p.InstanceID == "" {
+		return p, errors.New("lifecycle: job payload has no instanceId")
+	}
+	return p, nil
+}
+
+// runWithin claims job jobID for this process and runs it through the
+// jobs runner in the background, waiting for it until deadline or until
+// ctx ends. The job's context is detached from ctx: an answer given at the
+// deadline does not stop the work, which goes on under the job's lease
+// (and, should this process die, is taken over by any runner when the
+// lease expires). If another worker holds the job already, it only kicks
+// the runner.
+func (s *Service) runWithin(ctx context.Context, jobID int64, deadline time.Time) {
+	job, err := s.store.ClaimJobByID(ctx, jobID, s.jobs.WorkerID(), s.now().UTC(), s.lease)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.log.WarnContext(ctx, "lifecycle: claim job", "job", jobID, "err", err)
+		}
+		s.jobs.Kick()
+		return
+	}
+	done := make(chan struct{})
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		defer close(done)
+		// Execute gives the handler a deadline before the lease ends.
+		s.jobs.Execute(context.WithoutCancel(ctx), job)
+	}()
+	wait := time.Until(deadline)
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
