@@ -1,0 +1,169 @@
+package isv
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// maxLedgerText caps the request and response text kept in one ledger row.
+// Valid V2 bodies are a few hundred bytes; the cap bounds what an
+// unauthenticated caller can make the ledger store.
+const maxLedgerText = 16 << 10
+
+// sensitivity is how a value is masked, decided by the name of its field.
+type sensitivity int
+
+const (
+	plain    sensitivity = iota
+	secret               // passwords, secrets, tokens: fully replaced
+	phone                // mobile numbers: first 3 and last 4 kept
+	email                // e-mail addresses: first character and domain kept
+	username             // account names: first character kept
+)
+
+// classify decides from a JSON field name whether its value is personal
+// data or a secret. Identifiers (instanceId, orderId, customerId, …) stay
+// readable: they are what an operator searches the ledger by.
+func classify(name string) sensitivity {
+	n := strings.ToLower(name)
+	switch {
+	case strings.Contains(n, "password"), strings.Contains(n, "passwd"),
+		strings.Contains(n, "secret"), strings.Contains(n, "token"):
+		return secret
+	case strings.Contains(n, "mobile"), strings.Contains(n, "phone"):
+		return phone
+	case strings.Contains(n, "email"):
+		return email
+	case n == "username":
+		return username
+	}
+	return plain
+}
+
+// maskJSON returns body as compact JSON with personal data and secrets
+// masked wherever they occur, capped at maxLedgerText. A body that is not
+// JSON is masked as text.
+func maskJSON(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // keep numbers as sent
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return capText(maskText(string(body)))
+	}
+	v = maskValue(v, plain)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return capText(maskText(string(body)))
+	}
+	return capText(strings.TrimSuffix(buf.String(), "\n"))
+}
+
+// maskValue masks v, whose field name had sensitivity s. Fields inside an
+// object take the sensitivity of their own name, or their parent's when
+// their name says nothing ("password": {"value": …} stays secret).
+func maskValue(v any, s sensitivity) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, child := range x {
+			cs := classify(k)
+			if cs == plain {
+				cs = s
+			}
+			x[k] = maskValue(child, cs)
+		}
+		return x
+	case []any:
+		for i, child := range x {
+			x[i] = maskValue(child, s)
+		}
+		return x
+	case string:
+		return maskString(x, s)
+	case json.Number:
+		if s != plain {
+			return maskString(x.String(), s)
+		}
+		return x
+	}
+	return v
+}
+
+func maskString(v string, s sensitivity) string {
+	if v == "" {
+		return v
+	}
+	switch s {
+	case secret:
+		return "******"
+	case phone:
+		return maskPhone(v)
+	case email:
+		return maskEmail(v)
+	case username:
+		return firstRune(v) + "***"
+	}
+	return v
+}
+
+// maskPhone keeps the first three and last four characters of an 11-digit
+// mobile number (159****2222), less of shorter ones.
+func maskPhone(v string) string {
+	r := []rune(v)
+	switch n := len(r); {
+	case n >= 11:
+		return string(r[:3]) + "****" + string(r[n-4:])
+	case n >= 7:
+		return string(r[:2]) + "****" + string(r[n-2:])
+	}
+	return "****"
+}
+
+// maskEmail keeps the first character of the local part and the domain.
+func maskEmail(v string) string {
+	at := strings.LastIndexByte(v, '@')
+	if at <= 0 {
+		return firstRune(v) + "***"
+	}
+	return firstRune(v) + "***" + v[at:]
+}
+
+func firstRune(v string) string {
+	_, size := utf8.DecodeRuneInString(v)
+	return v[:size]
+}
+
+// Patterns for text that is not JSON: what a malformed body may still carry.
+var (
+	textSecret = regexp.MustCompile(`(?i)((?:password|passwd|secret|token)"?\s*[:=]\s*"?)[^"&,}\s]*`)
+	textEmail  = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+`)
+	textPhone  = regexp.MustCompile(`\+?\d{7,}`)
+)
+
+// maskText masks secrets after their field names, e-mail addresses and runs
+// of seven or more digits (phone numbers) in free text.
+func maskText(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	s = textSecret.ReplaceAllString(s, "${1}******")
+	s = textEmail.ReplaceAllStringFunc(s, maskEmail)
+	return textPhone.ReplaceAllStringFunc(s, maskPhone)
+}
+
+// capText cuts s to maxLedgerText bytes on a rune boundary and says so.
+func capText(s string) string {
+	if len(s) <= maxLedgerText {
+		return s
+	}
+	cut := maxLedgerText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("…(truncated, %d bytes)", len(s))
+}
