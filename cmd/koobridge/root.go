@@ -39,6 +39,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newDecryptCommand(),
 		newVerifyCommand(),
 		newVersionCommand(),
+		newServeCommand(),
 	)
 	return root
 }

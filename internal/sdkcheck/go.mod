@@ -1,6 +1,6 @@
 module github.com/koobridge/koobridge/internal/sdkcheck
 
-go 1.25
+go 1.26.0
 
 require (
 	github.com/huaweicloud/huaweicloud-sdk-go-v3 v0.1.207

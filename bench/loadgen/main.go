@@ -1,0 +1,229 @@
+// Command loadgen sends signed KooGallery V2 calls at a production
+// interface and reports throughput and latency, for bench/RESULTS.md.
+//
+// It runs two phases against -url: newInstance for fresh order lines, then
+// queryInstance for the instances the first phase created. With
+// -openapi-listen it also serves the Query Order Open API (APIG-verified)
+// that koobridge serve calls for every new order line, answering every
+// order as a one-month PERIOD purchase.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/koobridge/koobridge/protocol"
+	"github.com/koobridge/koobridge/protocol/sign"
+)
+
+type options struct {
+	url         string
+	key         string
+	label       string
+	duration    time.Duration
+	concurrency int
+	openapi     string
+	ak, sk      string
+	runID       string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.url, "url", "", "the production interface URL (for example http://127.0.0.1:8080/produce)")
+	flag.StringVar(&o.key, "key", "", "the KooGallery key the server accepts")
+	flag.StringVar(&o.label, "label", "", "a name for this target in the report")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each phase runs")
+	flag.IntVar(&o.concurrency, "concurrency", 16, "concurrent clients")
+	flag.StringVar(&o.openapi, "openapi-listen", "", "serve the Query Order Open API on this address and keep serving after the run until killed")
+	flag.StringVar(&o.ak, "ak", "bench-ak", "AK the Open API accepts")
+	flag.StringVar(&o.sk, "sk", "bench-sk", "SK the Open API accepts")
+	flag.StringVar(&o.runID, "run", strconv.FormatInt(time.Now().UnixNano(), 36), "prefix for order ids, unique per run")
+	flag.Parse()
+
+	if o.openapi != "" {
+		ln, err := net.Listen("tcp", o.openapi)
+		if err != nil {
+			fail(err)
+		}
+		fmt.Fprintf(os.Stderr, "openapi listening %s\n", ln.Addr())
+		go func() { fail(http.Serve(ln, openAPI(o.ak, o.sk))) }()
+		if o.url == "" {
+			select {} // serve only
+		}
+	}
+	if o.url == "" || o.key == "" {
+		fmt.Fprintln(os.Stderr, "loadgen: -url and -key are required")
+		os.Exit(2)
+	}
+	client := &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency},
+	}
+	var ids idList
+	newRes := run(o, func(worker, seq int) []byte {
+		order := fmt.Sprintf("BENCH%s-%d-%d", o.runID, worker, seq)
+		return mustJSON(map[string]string{
+			"activity": "newInstance", "orderId": order, "orderLineId": order + "-000001",
+			"businessId": fmt.Sprintf("biz-%s-%d-%d", o.runID, worker, seq),
+		})
+	}, client, &ids)
+	if ids.len() == 0 {
+		fail(errors.New("no instance was created; is the server configured with the same key?"))
+	}
+	queryRes := run(o, func(int, int) []byte {
+		return mustJSON(map[string]string{"activity": "queryInstance", "instanceId": ids.random()})
+	}, client, nil)
+	fmt.Printf("| %s | newInstance | %s |\n", o.label, newRes)
+	fmt.Printf("| %s | queryInstance | %s |\n", o.label, queryRes)
+}
+
+// result summarises one phase.
+type result struct {
+	requests, errors int
+	elapsed          time.Duration
+	latencies        []time.Duration
+}
+
+func (r result) String() string {
+	slices.Sort(r.latencies)
+	pct := func(p float64) float64 {
+		if len(r.latencies) == 0 {
+			return 0
+		}
+		i := int(p * float64(len(r.latencies)-1))
+		return float64(r.latencies[i].Microseconds()) / 1000
+	}
+	return fmt.Sprintf("%d | %d | %.0f | %.2f | %.2f",
+		r.requests, r.errors, float64(r.requests)/r.elapsed.Seconds(), pct(0.50), pct(0.99))
+}
+
+// run sends bodies made by next from o.concurrency workers for o.duration.
+// Replies with a result code other than 000000 or 000004 count as errors.
+// When ids is not nil the instanceId of every accepted reply is added to it.
+func run(o options, next func(worker, seq int) []byte, client *http.Client, ids *idList) result {
+	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
+	defer cancel()
+	var (
+		mu      sync.Mutex
+		total   result
+		nonceID atomic.Int64
+		wg      sync.WaitGroup
+	)
+	start := time.Now()
+	for w := range o.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var local result
+			for seq := 0; ctx.Err() == nil; seq++ {
+				body := next(w, seq)
+				nonce := fmt.Sprintf("%s-%d", o.runID, nonceID.Add(1))
+				ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+				url := fmt.Sprintf("%s?signature=%s&timestamp=%s&nonce=%s", o.url, sign.V2Signature(o.key, nonce, ts, body), ts, nonce)
+				t0 := time.Now()
+				code, id, err := post(client, url, body)
+				local.latencies = append(local.latencies, time.Since(t0))
+				local.requests++
+				if err != nil || (code != protocol.CodeSuccess && code != protocol.CodeProcessing) {
+					local.errors++
+					continue
+				}
+				if ids != nil && id != "" {
+					ids.add(id)
+				}
+			}
+			mu.Lock()
+			total.requests += local.requests
+			total.errors += local.errors
+			total.latencies = append(total.latencies, local.latencies...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	total.elapsed = time.Since(start)
+	return total
+}
+
+func post(client *http.Client, url string, body []byte) (protocol.ResultCode, string, error) {
+	resp, err := client.Post(url, "application/json;charset=utf8", bytes.NewReader(body))
+	if err != nil {
+		return "", "", err
+	}
+	defer resp.Body.Close()
+	var reply struct {
+		ResultCode protocol.ResultCode `json:"resultCode"`
+		InstanceID string              `json:"instanceId"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&reply); err != nil {
+		return "", "", err
+	}
+	return reply.ResultCode, reply.InstanceID, nil
+}
+
+// openAPI answers Query Order for any order id, after checking the APIG
+// signature as KooGallery's gateway does.
+func openAPI(ak, sk string) http.Handler {
+	lookup := func(a string) (string, bool) { return sk, a == ak }
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := sign.VerifyAPIG(r, nil, lookup, time.Now(), 0); err != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write(mustJSON(map[string]string{"error_code": "APIGW.0301", "error_msg": err.Error()}))
+			return
+		}
+		order, line := r.URL.Query().Get("orderId"), r.URL.Query().Get("orderLineId")
+		now := time.Now().UTC()
+		info := protocol.OrderInfo{
+			OrderID: protocol.FlexString(order), OrderType: "NEW", CreateTime: protocol.FlexString(protocol.FormatTime14(now)),
+			OrderLine: []protocol.OrderLine{{
+				OrderLineID: protocol.FlexString(line), ChargingMode: "PERIOD", PeriodType: "month", PeriodNumber: "1",
+				ExpireTime:  protocol.FlexString(protocol.FormatTime14(now.AddDate(0, 1, 0))),
+				ProductInfo: protocol.ProductInfoList{{ProductID: "bench-product", SKUCode: "bench-sku", LinearValue: "10", ProductName: "bench"}},
+			}},
+			BuyerInfo: &protocol.BuyerInfo{CustomerID: "bench-customer", CustomerName: "bench"},
+		}
+		body, _ := protocol.Marshal(map[string]any{"resultCode": "MKT.0000", "resultMsg": "success", "orderInfo": info})
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})
+}
+
+// idList is a concurrency-safe list of instance ids.
+type idList struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (l *idList) add(id string) { l.mu.Lock(); l.ids = append(l.ids, id); l.mu.Unlock() }
+func (l *idList) len() int      { l.mu.Lock(); defer l.mu.Unlock(); return len(l.ids) }
+func (l *idList) random() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ids[rand.IntN(len(l.ids))]
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "loadgen:", err)
+	os.Exit(1)
+}

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/koobridge/koobridge/internal/console"
+	"github.com/koobridge/koobridge/internal/lifecycle"
+	"github.com/koobridge/koobridge/internal/openapi"
+	"github.com/koobridge/koobridge/internal/provision"
+	"github.com/koobridge/koobridge/internal/seal"
+	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/internal/store/sqlite"
+	"github.com/koobridge/koobridge/isv"
+	"github.com/koobridge/koobridge/protocol"
+)
+
+// noCredentials answers Query Order in --dev without AK/SK: every call
+// fails as "unavailable", so orders stay pending and are retried, exactly
+// as during an Open API outage. No request leaves the process.
+type noCredentials struct{}
+
+func (noCredentials) QueryOrder(context.Context, string, string) (*protocol.OrderInfo, error) {
+	return nil, fmt.Errorf("%w: no --ak/--sk configured", openapi.ErrUnavailable)
+}
+
+func newServeCommand() *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the V2 production interface, the admin API and the job workers",
+		Long: `Run the KooGallery SaaS V2 production interface. Every flag --foo-bar can also be
+set with the environment variable KOOBRIDGE_FOO_BAR or as "foo-bar:" in the YAML
+file given with --config; a flag wins over the environment, which wins over the
+file. See docs/configuration.md.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := resolveServeConfig(cmd, &o, os.Getenv)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			go func() {
+				// After the first signal, a second one ends the process at
+				// once instead of waiting for the graceful shutdown.
+				<-ctx.Done()
+				stop()
+			}()
+			return serve(ctx, cfg, cmd.ErrOrStderr())
+		},
+	}
+	o.register(cmd.Flags())
+	return cmd
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, usageErrorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// serve runs the server until ctx is done, then shuts down gracefully.
+func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
+	o := cfg.opts
+	level, _ := parseLogLevel(o.logLevel) // validated already
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	printDevBanner(stderr, cfg)
+	logger.Info("configuration", cfg.redacted()...)
+	if o.ak == "" {
+		logger.Warn("no --ak/--sk: Query Order calls will fail, so new instances stay provisioning with their order details pending; set them for anything but a local try-out")
+	}
+	if cfg.adminToken == "" {
+		logger.Warn("no --admin-token: the admin API is disabled (404)")
+	}
+	if cfg.tlsCert == nil {
+		logger.Warn("serving plain HTTP: KooGallery requires HTTPS, so terminate TLS in front of koobridge or set --tls-cert/--tls-key")
+	}
+
+	st, err := sqlite.Open(ctx, o.db)
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", o.db, err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			logger.Error("close database", "err", err)
+		}
+	}()
+
+	sealer, err := seal.NewSealer(cfg.dataKey)
+	if err != nil {
+		return fmt.Errorf("data key: %w", err)
+	}
+	var orders lifecycle.OrderQuerier = noCredentials{}
+	if o.ak != "" {
+		client, err := openapi.New(openapi.Config{
+			BaseURL: cfg.openAPIURL, FallbackURL: cfg.fallbackURL, AK: o.ak, SK: cfg.sk,
+		})
+		if err != nil {
+			return usageErrorf("open API client: %v", err)
+		}
+		orders = client
+	}
+	prov, err := buildProvisioner(cfg)
+	if err != nil {
+		return usageErrorf("--provisioner %s: %v", o.provisioner, err)
+	}
+	var testProv provision.Provisioner // nil: isv uses the demo provisioner
+	if o.provisionTestCalls {
+		testProv = prov
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	credentials := isv.CredentialMode(o.credentials)
+	srv, err := isv.New(isv.Config{
+		Keys:            cfg.keys,
+		Store:           st,
+		Orders:          orders,
+		Provisioner:     prov,
+		TestProvisioner: testProv,
+		Sealer:          sealer,
+		Budget:          o.budget,
+		MaxBodyBytes:    int64(o.maxBody),
+		DisableBodySign: !o.bodySign,
+		Credentials:     credentials,
+		EncryptType:     cfg.encryptType,
+		JobWorkers:      o.jobWorkers,
+		Logger:          logger,
+		Registerer:      reg,
+	})
+	if err != nil {
+		return fmt.Errorf("production interface: %w", err)
+	}
+
+	handler := newServeMux(cfg, st, srv, reg, logger)
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.listen, err)
+	}
+	if cfg.tlsCert != nil {
+		ln = tls.NewListener(ln, &tls.Config{
+			MinVersion:   tls.VersionTLS12, // KooGallery requires TLS 1.2 or newer
+			Certificates: []tls.Certificate{*cfg.tlsCert},
+		})
+	}
+	httpSrv := &http.Server{
+		Handler:           handler,
+		ReadTimeout:       o.readTimeout,
+		ReadHeaderTimeout: o.readTimeout,
+		WriteTimeout:      o.writeTimeout,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	// The job workers and the nonce sweeper outlive the HTTP server: they
+	// stop only after in-flight calls have finished.
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+	runDone := make(chan error, 1)
+	go func() { runDone <- srv.Run(runCtx) }()
+
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- httpSrv.Serve(ln) }()
+	scheme := "http"
+	if cfg.tlsCert != nil {
+		scheme = "https"
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "produce_path", o.producePath)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "timeout", o.shutdownTimeout.String())
+	case serveErr = <-serveDone:
+		logger.Error("http server stopped", "err", serveErr)
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutCtx); err != nil {
+		logger.Error("http shutdown", "err", err)
+		_ = httpSrv.Close()
+	}
+	cancelRun()
+	if err := <-runDone; err != nil && !errors.Is(err, context.Canceled) {
+		logger.Error("background work", "err", err)
+	}
+	logger.Info("stopped")
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", serveErr)
+	}
+	return nil
+}
+
+// newServeMux mounts the production interface and the operations endpoints.
+func newServeMux(cfg *serveConfig, st store.Store, srv *isv.Server, reg *prometheus.Registry, logger *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(cfg.opts.producePath, srv.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := st.Ping(ctx); err != nil {
+			logger.Warn("readiness check failed", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "database unavailable\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if cfg.adminToken != "" {
+		mux.Handle("/admin/api/", console.NewAPI(console.APIConfig{
+			Store: st, Service: srv.Service(), Token: cfg.adminToken, Logger: logger,
+		}))
+	}
+	return mux
+}
+
+func buildProvisioner(cfg *serveConfig) (provision.Provisioner, error) {
+	o := cfg.opts
+	switch o.provisioner {
+	case "webhook":
+		return provision.NewWebhook(provision.WebhookConfig{
+			URL: o.webhookURL, Secret: cfg.webhookSecret, Timeout: o.webhookTimeout,
+		})
+	case "exec":
+		return provision.NewExec(provision.ExecConfig{Command: cfg.execArgv, Timeout: o.execTimeout})
+	default:
+		return provision.NewDemo(""), nil
+	}
+}
+
+// printDevBanner shows keys that --dev generated, once, on standard error
+// and never in the log.
+func printDevBanner(w io.Writer, cfg *serveConfig) {
+	if cfg.generatedKey == "" && cfg.generatedDataKey == "" {
+		return
+	}
+	var b strings.Builder
+	line := strings.Repeat("=", 72)
+	fmt.Fprintf(&b, "%s\nkoobridge --dev generated secrets. They are shown ONCE and are not stored.\n", line)
+	if cfg.generatedKey != "" {
+		fmt.Fprintf(&b, "  KooGallery key (sign calls with it):  %s\n", cfg.generatedKey)
+	}
+	if cfg.generatedDataKey != "" {
+		fmt.Fprintf(&b, "  data key (--data-key):                %s\n", cfg.generatedDataKey)
+		b.WriteString("  Keep the data key to read app-info passwords stored in this database later.\n")
+	}
+	fmt.Fprintf(&b, "%s\n", line)
+	_, _ = io.WriteString(w, b.String())
+}
