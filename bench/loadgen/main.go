@@ -91,6 +91,10 @@ func main() {
 	fmt.Printf("| %s | queryInstance | %s |\n", o.label, queryRes)
 }
 
+// nonceSeq numbers nonces across all phases of a run: a nonce used twice
+// is a replay, which the server rightly rejects.
+var nonceSeq atomic.Int64
+
 // result summarises one phase.
 type result struct {
 	requests, errors int
@@ -118,10 +122,9 @@ func run(o options, next func(worker, seq int) []byte, client *http.Client, ids 
 	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
 	defer cancel()
 	var (
-		mu      sync.Mutex
-		total   result
-		nonceID atomic.Int64
-		wg      sync.WaitGroup
+		mu    sync.Mutex
+		total result
+		wg    sync.WaitGroup
 	)
 	start := time.Now()
 	for w := range o.concurrency {
@@ -131,7 +134,7 @@ func run(o options, next func(worker, seq int) []byte, client *http.Client, ids 
 			var local result
 			for seq := 0; ctx.Err() == nil; seq++ {
 				body := next(w, seq)
-				nonce := fmt.Sprintf("%s-%d", o.runID, nonceID.Add(1))
+				nonce := fmt.Sprintf("%s-%d", o.runID, nonceSeq.Add(1))
 				ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
 				url := fmt.Sprintf("%s?signature=%s&timestamp=%s&nonce=%s", o.url, sign.V2Signature(o.key, nonce, ts, body), ts, nonce)
 				t0 := time.Now()

@@ -23,6 +23,7 @@ import (
 	"github.com/koobridge/koobridge/internal/console"
 	"github.com/koobridge/koobridge/internal/lifecycle"
 	"github.com/koobridge/koobridge/internal/openapi"
+	"github.com/koobridge/koobridge/internal/openapi/openapitest"
 	"github.com/koobridge/koobridge/internal/provision"
 	"github.com/koobridge/koobridge/internal/seal"
 	"github.com/koobridge/koobridge/internal/store"
@@ -31,13 +32,37 @@ import (
 	"github.com/koobridge/koobridge/protocol"
 )
 
-// noCredentials answers Query Order in --dev without AK/SK: every call
-// fails as "unavailable", so orders stay pending and are retried, exactly
-// as during an Open API outage. No request leaves the process.
-type noCredentials struct{}
+// devOrders answers Query Order inside the process in --dev without
+// AK/SK: the MOCK* debug orders as KooGallery's own mock answers them, and
+// every other order as a one-year PERIOD purchase of a "dev" product, so a
+// signed client can play a whole lifecycle against serve --dev. No request
+// leaves the process; without --dev, AK/SK are required.
+type devOrders struct{ now func() time.Time }
 
-func (noCredentials) QueryOrder(context.Context, string, string) (*protocol.OrderInfo, error) {
-	return nil, fmt.Errorf("%w: no --ak/--sk configured", openapi.ErrUnavailable)
+func (d devOrders) QueryOrder(_ context.Context, orderID, orderLineID string) (*protocol.OrderInfo, error) {
+	now := d.now().UTC()
+	if info, ok := openapitest.MockOrder(orderID, now); ok {
+		return &info, nil
+	}
+	if orderLineID == "" {
+		orderLineID = orderID + "-000001"
+	}
+	return &protocol.OrderInfo{
+		OrderID:    protocol.FlexString(orderID),
+		OrderType:  "NEW",
+		CreateTime: protocol.FlexString(protocol.FormatTime14(now)),
+		OrderLine: []protocol.OrderLine{{
+			OrderLineID:  protocol.FlexString(orderLineID),
+			ChargingMode: protocol.ChargingPeriod,
+			PeriodType:   "year",
+			PeriodNumber: "1",
+			ExpireTime:   protocol.FlexString(protocol.FormatTime14(now.AddDate(1, 0, 0))),
+			ProductInfo: protocol.ProductInfoList{{
+				ProductID: "dev-product", SKUCode: "dev-sku", LinearValue: "1", ProductName: "koobridge dev product",
+			}},
+		}},
+		BuyerInfo: &protocol.BuyerInfo{CustomerID: "dev-customer", CustomerName: "dev customer"},
+	}, nil
 }
 
 func newServeCommand() *cobra.Command {
@@ -87,7 +112,7 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	printDevBanner(stderr, cfg)
 	logger.Info("configuration", cfg.redacted()...)
 	if o.ak == "" {
-		logger.Warn("no --ak/--sk: Query Order calls will fail, so new instances stay provisioning with their order details pending; set them for anything but a local try-out")
+		logger.Warn("no --ak/--sk: Query Order is answered inside the process with made-up dev orders (MOCK* debug orders as KooGallery answers them, any other order as a one-year PERIOD purchase); set them for anything but a local try-out")
 	}
 	if cfg.adminToken == "" {
 		logger.Warn("no --admin-token: the admin API is disabled (404)")
@@ -110,7 +135,7 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("data key: %w", err)
 	}
-	var orders lifecycle.OrderQuerier = noCredentials{}
+	var orders lifecycle.OrderQuerier = devOrders{now: time.Now}
 	if o.ak != "" {
 		client, err := openapi.New(openapi.Config{
 			BaseURL: cfg.openAPIURL, FallbackURL: cfg.fallbackURL, AK: o.ak, SK: cfg.sk,

@@ -714,7 +714,7 @@ func TestReadyz(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := isv.New(isv.Config{Keys: cfg.keys, Store: st, Orders: noCredentials{}, Provisioner: provision.NewDemo(""), Sealer: sealer})
+	srv, err := isv.New(isv.Config{Keys: cfg.keys, Store: st, Orders: devOrders{now: time.Now}, Provisioner: provision.NewDemo(""), Sealer: sealer})
 	if err != nil {
 		t.Fatal(err)
 	}
