@@ -127,9 +127,9 @@ func (s *Service) refreshInstance(ctx context.Context, r protocol.RefreshInstanc
 		if r.ProductID != "" {
 			in.ProductID = r.ProductID
 		}
-		// An admin freeze is the vendor's decision; KooGallery's renewals
-		// lift only the freezes KooGallery caused.
-		if in.Status == store.StatusFrozen && in.FrozenBy != "admin" && isRenewal(r.Scene) && expiry.After(now) {
+		// An instance frozen by expiry is unfrozen by a renewal that moves
+		// the expiry into the future.
+		if in.Status == store.StatusFrozen && isRenewal(r.Scene) && expiry.After(now) {
 			in.Status, in.FrozenBy = store.StatusActive, ""
 		}
 		_, _, err = s.enqueue(ctx, tx, KindNotify, "notify:"+key, jobPayload{

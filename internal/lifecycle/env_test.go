@@ -66,6 +66,19 @@ func (c *counting) count(typ provision.EventType) int {
 	return n
 }
 
+// lastStatusEvent returns the type of the last instance.frozen or
+// instance.unfrozen event delivered, or "".
+func (c *counting) lastStatusEvent() provision.EventType {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.events) - 1; i >= 0; i-- {
+		if t := c.events[i].Type; t == provision.EventFrozen || t == provision.EventUnfrozen {
+			return t
+		}
+	}
+	return ""
+}
+
 // lastResult returns the last successful result.
 func (c *counting) lastResult() provision.Result {
 	c.mu.Lock()

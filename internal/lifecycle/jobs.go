@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/koobridge/koobridge/internal/jobs"
 	"github.com/koobridge/koobridge/internal/provision"
@@ -80,9 +81,19 @@ func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
 		}
 		return fmt.Errorf("lifecycle: provision %s: %w", inst.ID, perr)
 	}
-	_, err = s.mutate(ctx, inst.ID, func(_ context.Context, _ store.Tx, in *store.Instance) error {
+	_, err = s.mutate(ctx, inst.ID, func(ctx context.Context, tx store.Tx, in *store.Instance) error {
+		if in.Status == store.StatusReleased && in.AppInfo.FrontEndURL == "" {
+			// Released while the vendor was creating it: the release event
+			// was skipped because nothing existed yet (handleNotify), so the
+			// vendor must hear of the release now, after the creation.
+			in.AppInfo = app
+			_, _, err := s.enqueue(ctx, tx, KindNotify, "notify:released-after-create:"+in.ID, jobPayload{
+				InstanceID: in.ID, Event: string(provision.EventReleased), EventID: string(provision.EventReleased) + ":" + in.ID,
+			}, s.now().UTC())
+			return err
+		}
 		if in.Status != store.StatusProvisioning {
-			return errNoChange // released while the vendor worked: keep it released
+			return errNoChange
 		}
 		in.Status = store.StatusActive
 		in.AppInfo = app
@@ -204,6 +215,13 @@ func (s *Service) handleUpgrade(ctx context.Context, job store.Job) error {
 // provisioning wait (retry) so the vendor never hears of an instance before
 // instance.created; events of failed instances, and non-release events of
 // released ones, are dropped.
+//
+// Events of one instance may be delivered out of order (retries, several
+// workers, an admin re-run), so a status event is checked against the
+// instance when it is delivered: a frozen event for an instance that is
+// active again, or the reverse, is stale and dropped. If the status changes
+// while an event is being delivered, a corrective event follows, so the
+// vendor always ends in koobridge's state.
 func (s *Service) handleNotify(ctx context.Context, job store.Job) error {
 	p, inst, err := s.loadForJob(ctx, job)
 	if err != nil {
@@ -213,10 +231,20 @@ func (s *Service) handleNotify(ctx context.Context, job store.Job) error {
 	switch {
 	case inst.Status == store.StatusProvisioning:
 		return fmt.Errorf("lifecycle: %s for %s waits for provisioning to finish", typ, inst.ID)
+	case typ == provision.EventReleased && inst.AppInfo.FrontEndURL == "":
+		// The vendor never confirmed instance.created (it failed, or it is
+		// still running): there is nothing to release. Should the creation
+		// still succeed, it sends instance.released itself.
+		s.log.InfoContext(ctx, "lifecycle: release event skipped, never created at the vendor", "instance", inst.ID)
+		return nil
 	case inst.Status == store.StatusFailed:
 		s.log.InfoContext(ctx, "lifecycle: event dropped, instance failed", "instance", inst.ID, "event", typ)
 		return nil
 	case inst.Status == store.StatusReleased && typ != provision.EventReleased:
+		return nil
+	case typ == provision.EventFrozen && inst.Status != store.StatusFrozen,
+		typ == provision.EventUnfrozen && inst.Status != store.StatusActive:
+		s.log.InfoContext(ctx, "lifecycle: stale event dropped", "instance", inst.ID, "event", typ, "status", inst.Status)
 		return nil
 	}
 	ev := provision.Event{
@@ -230,7 +258,34 @@ func (s *Service) handleNotify(ctx context.Context, job store.Job) error {
 	if _, err := s.provisionerFor(inst.Test).Provision(ctx, ev); err != nil {
 		return fmt.Errorf("lifecycle: %s for %s: %w", typ, inst.ID, err)
 	}
+	if typ == provision.EventFrozen || typ == provision.EventUnfrozen {
+		return s.correctStatus(ctx, inst)
+	}
 	return nil
+}
+
+// correctStatus enqueues the event for the instance's current status when
+// it changed from sent.Status while an event built from sent was being
+// delivered: the later event may have reached the vendor first.
+func (s *Service) correctStatus(ctx context.Context, sent store.Instance) error {
+	now, err := s.store.Instance(ctx, sent.ID)
+	if err != nil {
+		return fmt.Errorf("lifecycle: re-read %s after delivery: %w", sent.ID, err)
+	}
+	if now.Status == sent.Status || (now.Status != store.StatusFrozen && now.Status != store.StatusActive) {
+		return nil
+	}
+	typ := provision.EventUnfrozen
+	if now.Status == store.StatusFrozen {
+		typ = provision.EventFrozen
+	}
+	eventID := "status-fix:" + now.ID + ":" + string(typ) + ":" + strconv.FormatInt(now.Version, 10)
+	return s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		_, _, err := s.enqueue(ctx, tx, KindNotify, "notify:"+eventID, jobPayload{
+			InstanceID: now.ID, Event: string(typ), EventID: eventID,
+		}, s.now().UTC())
+		return err
+	})
 }
 
 // recordError stores err as the instance's LastError (best effort).
@@ -243,6 +298,11 @@ func (s *Service) recordError(ctx context.Context, id string, err error) {
 		s.log.WarnContext(ctx, "lifecycle: record error", "instance", id, "err", uerr)
 	}
 }
+
+// maxEncryptedPlain is the longest credential whose encrypted form
+// (16-character IV + base64 of the AES-CBC blocks) fits in 128 characters:
+// 79 bytes pad to 80, which base64 writes in 108 characters.
+const maxEncryptedPlain = 79
 
 // sealApp checks the vendor's app info and encrypts the password for
 // storage. required makes a missing front-end URL a permanent error (the
@@ -257,6 +317,18 @@ func (s *Service) sealApp(a *provision.AppInfo, required bool) (store.AppInfo, e
 	wire := protocol.AppInfo{FrontEndURL: a.FrontEndURL, AdminURL: a.AdminURL, UserName: a.UserName, Password: a.Password, Memo: a.Memo}
 	if err := wire.Validate(); err != nil {
 		return store.AppInfo{}, provision.Permanent(fmt.Errorf("provisioner returned invalid appInfo: %w", err))
+	}
+	if s.cipher != nil {
+		// KooGallery's 128-character limit covers the encrypted form, IV
+		// included (saas-v2.md §4.3): 79 bytes of plain text is the most
+		// that fits.
+		for _, f := range []struct{ name, value string }{{"userName", a.UserName}, {"password", a.Password}} {
+			if len(f.value) > maxEncryptedPlain {
+				return store.AppInfo{}, provision.Permanent(fmt.Errorf(
+					"provisioner returned invalid appInfo: %s is %d bytes; encrypted for KooGallery it must stay within 128 characters, so at most %d bytes",
+					f.name, len(f.value), maxEncryptedPlain))
+			}
+		}
 	}
 	out := store.AppInfo{FrontEndURL: a.FrontEndURL, AdminURL: a.AdminURL, UserName: a.UserName, Memo: a.Memo}
 	if a.Password != "" {

@@ -105,6 +105,11 @@ type Service struct {
 	maxAttempts int
 
 	bg sync.WaitGroup // jobs run by calls within their budget
+	// bgMu guards stopping: once Wait has begun no call starts background
+	// work (adding to a WaitGroup being waited on is a misuse); such a
+	// call leaves its job to the runners, which take it after its RunAt.
+	bgMu     sync.Mutex
+	stopping bool
 }
 
 // New returns a Service. Store, Orders, Provisioner, Sealer and Jobs are
@@ -197,8 +202,27 @@ func (s *Service) Do(ctx context.Context, req protocol.V2Request) (Outcome, erro
 }
 
 // Wait blocks until the background work started by Do (jobs run within a
-// call's budget that outlived it) has returned.
-func (s *Service) Wait() { s.bg.Wait() }
+// call's budget that outlived it) has returned. Calls still arriving after
+// Wait has begun start no background work: their jobs stay queued for a
+// runner (after a restart, if this process is stopping).
+func (s *Service) Wait() {
+	s.bgMu.Lock()
+	s.stopping = true
+	s.bgMu.Unlock()
+	s.bg.Wait()
+}
+
+// startBackground registers one piece of background work, or reports false
+// once Wait has begun.
+func (s *Service) startBackground() bool {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.bg.Add(1)
+	return true
+}
 
 // plain is an Outcome with a bare protocol.Response.
 func plain(code protocol.ResultCode, msg string) Outcome {

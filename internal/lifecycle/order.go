@@ -40,7 +40,8 @@ func applyOrder(in *store.Instance, info *protocol.OrderInfo, line protocol.Orde
 }
 
 // applyProduct copies the product, SKU, linear value and expiry of line
-// (what an upgrade changes). Absent values leave the instance's as they are.
+// (what an upgrade changes). Absent values leave the instance's as they
+// are, and so does an expiry earlier than the instance's.
 func applyProduct(in *store.Instance, line protocol.OrderLine) {
 	if len(line.ProductInfo) > 0 {
 		p := line.ProductInfo[0]
@@ -55,7 +56,10 @@ func applyProduct(in *store.Instance, line protocol.OrderLine) {
 		}
 	}
 	// ParseExpireTime takes the documented 14 digits and, leniently, 17.
-	if t, err := protocol.ParseExpireTime(line.ExpireTime.String()); err == nil {
+	// An order's expiry never moves the instance's back: a refreshInstance
+	// may have set a later one (absolutely, as KooGallery asks) while this
+	// order's job waited for Query Order or for the vendor.
+	if t, err := protocol.ParseExpireTime(line.ExpireTime.String()); err == nil && t.After(in.ExpireTime) {
 		in.ExpireTime = t
 	}
 }

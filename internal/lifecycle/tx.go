@@ -104,8 +104,12 @@ func decodePayload(b []byte) (jobPayload, error) {
 // lease expires). If another worker holds the job already, it only kicks
 // the runner.
 func (s *Service) runWithin(ctx context.Context, jobID int64, deadline time.Time) {
+	if !s.startBackground() {
+		return // shutting down: the job stays queued for a runner
+	}
 	job, err := s.store.ClaimJobByID(ctx, jobID, s.jobs.WorkerID(), s.now().UTC(), s.lease)
 	if err != nil {
+		s.bg.Done()
 		if !errors.Is(err, store.ErrNotFound) {
 			s.log.WarnContext(ctx, "lifecycle: claim job", "job", jobID, "err", err)
 		}
@@ -113,7 +117,6 @@ func (s *Service) runWithin(ctx context.Context, jobID int64, deadline time.Time
 		return
 	}
 	done := make(chan struct{})
-	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
 		defer close(done)
