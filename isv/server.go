@@ -78,6 +78,10 @@ type Config struct {
 	// JobWorkers is the number of background job workers; zero means the
 	// job runner's default.
 	JobWorkers int
+	// JobLease is how long a worker holds a claimed job before another
+	// worker (or replica, after a crash) may take it over; zero means the
+	// job runner's default (jobs.DefaultLease).
+	JobLease time.Duration
 	// Logger receives JSON-friendly structured logs; nil means slog.Default.
 	Logger *slog.Logger
 	// Registerer receives the metrics listed in the package documentation;
@@ -185,6 +189,7 @@ func New(cfg Config) (*Server, error) {
 		Store:     cfg.Store,
 		Handlers:  handlers,
 		Workers:   cfg.JobWorkers,
+		Lease:     cfg.JobLease,
 		Logger:    ctxLog,
 		Now:       cfg.Now,
 		OnOutcome: m.jobOutcome,
@@ -198,6 +203,7 @@ func New(cfg Config) (*Server, error) {
 		CredentialCipher: cipher,
 		Budget:           budget,
 		Jobs:             runner,
+		Lease:            cfg.JobLease,
 		Logger:           ctxLog,
 		Now:              cfg.Now,
 	})

@@ -2,7 +2,9 @@
 // interface and reports throughput and latency, for bench/RESULTS.md.
 //
 // It runs two phases against -url: newInstance for fresh order lines, then
-// queryInstance for the instances the first phase created. With
+// queryInstance for the instances the first phase created. Given several
+// URLs (-url repeated, or a comma-separated list), it sends the calls to
+// them in turn, as a round-robin load balancer in front of replicas would. With
 // -openapi-listen it also serves the Query Order Open API (APIG-verified)
 // that koobridge serve calls for every new order line, answering every
 // order as a one-month PERIOD purchase.
@@ -22,6 +24,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +34,7 @@ import (
 )
 
 type options struct {
-	url         string
+	urls        urlList
 	key         string
 	label       string
 	duration    time.Duration
@@ -43,7 +46,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.url, "url", "", "the production interface URL (for example http://127.0.0.1:8080/produce)")
+	flag.Var(&o.urls, "url", "a production interface URL (for example http://127.0.0.1:8080/produce); repeat it or separate URLs with commas to spread the load over replicas in turn")
 	flag.StringVar(&o.key, "key", "", "the KooGallery key the server accepts")
 	flag.StringVar(&o.label, "label", "", "a name for this target in the report")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each phase runs")
@@ -61,11 +64,11 @@ func main() {
 		}
 		fmt.Fprintf(os.Stderr, "openapi listening %s\n", ln.Addr())
 		go func() { fail(http.Serve(ln, openAPI(o.ak, o.sk))) }()
-		if o.url == "" {
+		if len(o.urls) == 0 {
 			select {} // serve only
 		}
 	}
-	if o.url == "" || o.key == "" {
+	if len(o.urls) == 0 || o.key == "" {
 		fmt.Fprintln(os.Stderr, "loadgen: -url and -key are required")
 		os.Exit(2)
 	}
@@ -90,6 +93,23 @@ func main() {
 	fmt.Printf("| %s | newInstance | %s |\n", o.label, newRes)
 	fmt.Printf("| %s | queryInstance | %s |\n", o.label, queryRes)
 }
+
+// urlList is the -url flag: every use adds its comma-separated URLs.
+type urlList []string
+
+func (l *urlList) String() string { return strings.Join(*l, ",") }
+
+func (l *urlList) Set(s string) error {
+	for u := range strings.SplitSeq(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			*l = append(*l, u)
+		}
+	}
+	return nil
+}
+
+// callSeq picks the target of each call in turn across all workers.
+var callSeq atomic.Int64
 
 // nonceSeq numbers nonces across all phases of a run: a nonce used twice
 // is a replay, which the server rightly rejects.
@@ -136,7 +156,8 @@ func run(o options, next func(worker, seq int) []byte, client *http.Client, ids 
 				body := next(w, seq)
 				nonce := fmt.Sprintf("%s-%d", o.runID, nonceSeq.Add(1))
 				ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
-				url := fmt.Sprintf("%s?signature=%s&timestamp=%s&nonce=%s", o.url, sign.V2Signature(o.key, nonce, ts, body), ts, nonce)
+				target := o.urls[int(callSeq.Add(1)-1)%len(o.urls)]
+				url := fmt.Sprintf("%s?signature=%s&timestamp=%s&nonce=%s", target, sign.V2Signature(o.key, nonce, ts, body), ts, nonce)
 				t0 := time.Now()
 				code, id, err := post(client, url, body)
 				local.latencies = append(local.latencies, time.Since(t0))

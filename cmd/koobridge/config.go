@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/koobridge/koobridge/internal/seal"
+	"github.com/koobridge/koobridge/internal/store/postgres"
 	"github.com/koobridge/koobridge/protocol/sign"
 )
 
@@ -35,6 +36,9 @@ type serveOptions struct {
 	listen             string
 	producePath        string
 	db                 string
+	dbMaxConns         int
+	dbMinConns         int
+	dbConnLifetime     time.Duration
 	keys               []string
 	keyFiles           []string
 	openAPIURL         string
@@ -64,6 +68,7 @@ type serveOptions struct {
 	writeTimeout       time.Duration
 	shutdownTimeout    time.Duration
 	jobWorkers         int
+	jobLease           time.Duration
 	logLevel           string
 	dev                bool
 }
@@ -74,7 +79,10 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.configFile, "config", "", "read settings from this YAML file (keys named like the flags)")
 	fs.StringVar(&o.listen, "listen", ":8080", "address to listen on (host:port)")
 	fs.StringVar(&o.producePath, "produce-path", "/produce", "URL path of the V2 production interface")
-	fs.StringVar(&o.db, "db", "sqlite:koobridge.db", "database: an SQLite path or sqlite: URL")
+	fs.StringVar(&o.db, "db", "sqlite:koobridge.db", "database: an SQLite path or sqlite: URL, or a postgres:// URL")
+	fs.IntVar(&o.dbMaxConns, "db-max-conns", 10, "PostgreSQL: most connections in the pool (pool_max_conns in --db wins)")
+	fs.IntVar(&o.dbMinConns, "db-min-conns", 0, "PostgreSQL: connections kept open when idle (pool_min_conns in --db wins)")
+	fs.DurationVar(&o.dbConnLifetime, "db-conn-lifetime", 30*time.Minute, "PostgreSQL: how long a connection is used before it is replaced (pool_max_conn_lifetime in --db wins)")
 	fs.StringArrayVar(&o.keys, "key", nil, "a KooGallery key (repeat for rotation)")
 	fs.StringArrayVar(&o.keyFiles, "key-file", nil, "a file with KooGallery keys, one per non-empty line (repeatable)")
 	fs.StringVar(&o.openAPIURL, "openapi-url", defaultOpenAPIURL, "KooGallery Open API base URL (the default falls back to mkt.myhuaweicloud.cn)")
@@ -104,6 +112,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.writeTimeout, "write-timeout", 15*time.Second, "HTTP write timeout")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for in-flight calls")
 	fs.IntVar(&o.jobWorkers, "job-workers", 4, "background job workers")
+	fs.DurationVar(&o.jobLease, "job-lease", 2*time.Minute, "how long a worker holds a job before another replica may take it over after a crash (at least 10s)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.dev, "dev", false, "development mode: generate missing keys, allow missing AK/SK")
 }
@@ -270,6 +279,15 @@ func (b *byteSize) Set(s string) error {
 	return nil
 }
 
+// minDBConnLifetime is the shortest --db-conn-lifetime: shorter ones
+// reconnect all the time for nothing.
+const minDBConnLifetime = time.Minute
+
+// minJobLease is the shortest --job-lease: a job handler's deadline is
+// derived from the lease, and shorter leases let slow work be taken over
+// while it still runs.
+const minJobLease = 10 * time.Second
+
 // serveConfig is the validated configuration: secrets read from their
 // files, keys collected, everything checked.
 type serveConfig struct {
@@ -307,6 +325,9 @@ func resolveServeConfig(cmd *cobra.Command, o *serveOptions, getenv func(string)
 		return nil, err
 	}
 	if err := checkDB(o.db); err != nil {
+		return nil, err
+	}
+	if err := checkDBPool(o); err != nil {
 		return nil, err
 	}
 
@@ -414,6 +435,9 @@ func resolveServeConfig(cmd *cobra.Command, o *serveOptions, getenv func(string)
 	if o.jobWorkers < 1 || o.jobWorkers > 256 {
 		return nil, usageErrorf("--job-workers %d: want 1 to 256", o.jobWorkers)
 	}
+	if o.jobLease < minJobLease {
+		return nil, usageErrorf("--job-lease %v: want at least %v", o.jobLease, minJobLease)
+	}
 	if _, err := parseLogLevel(o.logLevel); err != nil {
 		return nil, err
 	}
@@ -508,11 +532,14 @@ func checkDB(dsn string) error {
 	case dsn == "":
 		return usageErrorf("--db is empty")
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return usageErrorf("--db: PostgreSQL support is not built yet; use an SQLite path or sqlite: URL")
+		if err := postgres.CheckDSN(dsn); err != nil {
+			return usageErrorf("--db: %v", err)
+		}
+		return nil
 	case strings.Contains(dsn, ":memory:"):
 		return usageErrorf("--db: in-memory SQLite is not supported; give a file path")
 	case strings.Contains(dsn, "://") && !strings.HasPrefix(dsn, "sqlite://") && !strings.HasPrefix(dsn, "file:"):
-		return usageErrorf("--db %q: unsupported database URL (want an SQLite path or sqlite: URL)", dsn)
+		return usageErrorf("--db %q: unsupported database URL (want an SQLite path or sqlite: URL, or a postgres:// URL)", redactURL(dsn))
 	}
 	return nil
 }
@@ -593,15 +620,30 @@ func (c *serveConfig) redacted() []any {
 		return "set"
 	}
 	return []any{
-		"listen", o.listen, "produce_path", o.producePath, "db", o.db,
+		"listen", o.listen, "produce_path", o.producePath, "db", redactDSN(o.db),
+		"db_max_conns", o.dbMaxConns, "db_min_conns", o.dbMinConns, "db_conn_lifetime", o.dbConnLifetime.String(),
 		"keys", len(c.keys), "openapi_url", c.openAPIURL, "openapi_fallback", c.fallbackURL,
 		"ak", setness(o.ak), "sk", setness(c.sk),
-		"provisioner", o.provisioner, "webhook_url", o.webhookURL, "webhook_secret", setness(c.webhookSecret),
+		"provisioner", o.provisioner, "webhook_url", redactURL(o.webhookURL), "webhook_secret", setness(c.webhookSecret),
 		"webhook_timeout", o.webhookTimeout.String(), "exec", setness(o.execCommand), "exec_timeout", o.execTimeout.String(),
 		"provision_test_calls", o.provisionTestCalls, "budget", o.budget.String(),
 		"admin_token", setness(c.adminToken), "tls", c.tlsCert != nil, "data_key", "set",
 		"credentials", o.credentials, "encrypt_type", string(c.encryptType), "body_sign", o.bodySign,
 		"max_body", int64(o.maxBody), "read_timeout", o.readTimeout.String(), "write_timeout", o.writeTimeout.String(),
-		"shutdown_timeout", o.shutdownTimeout.String(), "job_workers", o.jobWorkers, "log_level", o.logLevel, "dev", o.dev,
+		"shutdown_timeout", o.shutdownTimeout.String(), "job_workers", o.jobWorkers, "job_lease", o.jobLease.String(), "log_level", o.logLevel, "dev", o.dev,
 	}
+}
+
+// redactURL drops the user info and query of a URL for the log: either may
+// carry a token. A URL that does not parse is not logged at all.
+func redactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable)"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
 }

@@ -176,7 +176,7 @@ func TestConfigValidation(t *testing.T) {
 		{"no ak", []string{"--key", "k", "--data-key", testDataKey}, nil, "--ak"},
 		{"ak without sk in dev", []string{"--dev", "--ak", "A"}, nil, "--sk"},
 		{"sk and sk-file", append([]string{"--sk-file", writeFile(t, "sk", "x")}, base...), nil, "--sk-file"},
-		{"postgres", append([]string{"--db", "postgres://u@h/db"}, base...), nil, "PostgreSQL support is not built yet"},
+		{"postgres bad pool parameter", append([]string{"--db", "postgres://u@h/db?pool_max_conns=x"}, base...), nil, "--db"},
 		{"memory db", append([]string{"--db", "sqlite::memory:"}, base...), nil, "--db"},
 		{"bad listen", append([]string{"--listen", "8080"}, base...), nil, "--listen"},
 		{"relative produce path", append([]string{"--produce-path", "produce"}, base...), nil, "--produce-path"},
@@ -261,5 +261,20 @@ func TestByteSize(t *testing.T) {
 	}
 	if b := byteSize(64 << 10); b.String() != "64KiB" {
 		t.Errorf("String = %q", b.String())
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"https://vendor.example.com/hooks/koobridge", "https://vendor.example.com/hooks/koobridge"},
+		{"https://user:pa55@vendor.example.com/hook?token=s3cret#frag", "https://vendor.example.com/hook"},
+		{"http://vendor.example.com:8443/h?x=1", "http://vendor.example.com:8443/h"},
+		{"://bad", "(unparseable)"},
+	}
+	for _, tt := range tests {
+		if got := redactURL(tt.in); got != tt.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }

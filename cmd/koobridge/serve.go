@@ -27,7 +27,6 @@ import (
 	"github.com/koobridge/koobridge/internal/provision"
 	"github.com/koobridge/koobridge/internal/seal"
 	"github.com/koobridge/koobridge/internal/store"
-	"github.com/koobridge/koobridge/internal/store/sqlite"
 	"github.com/koobridge/koobridge/isv"
 	"github.com/koobridge/koobridge/protocol"
 )
@@ -121,9 +120,9 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		logger.Warn("serving plain HTTP: KooGallery requires HTTPS, so terminate TLS in front of koobridge or set --tls-cert/--tls-key")
 	}
 
-	st, err := sqlite.Open(ctx, o.db)
+	st, err := openDatabase(ctx, o)
 	if err != nil {
-		return fmt.Errorf("open database %s: %w", o.db, err)
+		return err
 	}
 	defer func() {
 		if err := st.Close(); err != nil {
@@ -171,6 +170,7 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		Credentials:     credentials,
 		EncryptType:     cfg.encryptType,
 		JobWorkers:      o.jobWorkers,
+		JobLease:        o.jobLease,
 		Logger:          logger,
 		Registerer:      reg,
 	})

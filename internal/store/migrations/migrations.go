@@ -1,6 +1,6 @@
 // Package migrations embeds koobridge's database schema as goose
-// migrations, one folder per SQL dialect. SQLite holds the sqlite/ folder;
-// a postgres/ folder for the PostgreSQL store will follow. Both describe
+// migrations, one folder per SQL dialect. SQLite holds the sqlite/ folder,
+// Postgres the postgres/ folder. Both describe
 // the same tables with the same unique constraints, because idempotency
 // rests on those constraints (see package store).
 //

@@ -1,0 +1,97 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/koobridge/koobridge/internal/store"
+)
+
+// InsertCall appends c to the ledger and returns its ID. A zero CreatedAt
+// is set to now; Latency is stored in whole milliseconds.
+func (s *Store) InsertCall(ctx context.Context, c store.Call) (int64, error) {
+	var id int64
+	err := s.q.QueryRow(ctx, `INSERT INTO calls (request_id, interface, activity, idem_key, instance_id,
+		order_id, order_line_id, test, remote, request, response, result_code, result_msg,
+		http_status, latency_ms, repeat, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+		RETURNING id`,
+		txt(c.RequestID), txt(c.Interface), txt(c.Activity), txt(c.IdemKey), txt(c.InstanceID),
+		txt(c.OrderID), txt(c.OrderLineID), c.Test, txt(c.Remote), txt(c.Request), txt(c.Response), txt(c.ResultCode), txt(c.ResultMsg),
+		c.HTTPStatus, c.Latency.Milliseconds(), c.Repeat, ts(or(c.CreatedAt, time.Now()))).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: insert call: %w", mapErr(ctx, err))
+	}
+	return id, nil
+}
+
+// Calls lists calls matching f, newest (highest ID) first. Since is
+// inclusive and Until exclusive.
+func (s *Store) Calls(ctx context.Context, f store.CallFilter) ([]store.Call, error) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.Activity != "" {
+		add(`activity = ?`, txt(f.Activity))
+	}
+	if f.InstanceID != "" {
+		add(`instance_id = ?`, txt(f.InstanceID))
+	}
+	if f.OrderID != "" {
+		add(`order_id = ?`, txt(f.OrderID))
+	}
+	if f.ResultCode != "" {
+		add(`result_code = ?`, txt(f.ResultCode))
+	}
+	if !f.Since.IsZero() {
+		add(`created_at >= ?`, ts(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add(`created_at < ?`, ts(f.Until))
+	}
+	if f.BeforeID > 0 {
+		add(`id < ?`, f.BeforeID)
+	}
+	query := `SELECT id, request_id, interface, activity, idem_key, instance_id, order_id, order_line_id,
+		test, remote, request, response, result_code, result_msg, http_status, latency_ms, repeat, created_at
+		FROM calls`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	args = append(args, limit(f.Limit))
+	query += ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
+
+	rows, err := s.q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list calls: %w", mapErr(ctx, err))
+	}
+	defer rows.Close()
+	var out []store.Call
+	for rows.Next() {
+		var (
+			c       store.Call
+			lat     int64
+			created *time.Time
+		)
+		if err := rows.Scan(&c.ID, &c.RequestID, &c.Interface, &c.Activity, &c.IdemKey, &c.InstanceID,
+			&c.OrderID, &c.OrderLineID, &c.Test, &c.Remote, &c.Request, &c.Response, &c.ResultCode,
+			&c.ResultMsg, &c.HTTPStatus, &lat, &c.Repeat, &created); err != nil {
+			return nil, fmt.Errorf("postgres: list calls: %w", mapErr(ctx, err))
+		}
+		c.Latency = time.Duration(lat) * time.Millisecond
+		c.CreatedAt = fromTS(created)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: list calls: %w", mapErr(ctx, err))
+	}
+	return out, nil
+}
