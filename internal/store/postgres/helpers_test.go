@@ -4,30 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
+	"github.com/koobridge/koobridge/internal/store/postgres/pgtest"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
-
-// defaultTestDSN is the development and CI database (trust auth).
-const defaultTestDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// testDSN returns the database the tests use: KOOBRIDGE_TEST_POSTGRES, or
-// the default. "off" skips the test; an unreachable database fails it.
-func testDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("KOOBRIDGE_TEST_POSTGRES")
-	switch dsn {
-	case "off":
-		t.Skip("KOOBRIDGE_TEST_POSTGRES=off: PostgreSQL tests disabled")
-	case "":
-		dsn = defaultTestDSN
-	}
-	return dsn
-}
 
 // admin connects to the test database for setting up and tearing down.
 func admin(t testing.TB, dsn string) *pgx.Conn {
@@ -48,7 +31,7 @@ func admin(t testing.TB, dsn string) *pgx.Conn {
 // running in parallel, never share tables.
 func newSchema(t testing.TB) (dsn, schema string) {
 	t.Helper()
-	dsn = testDSN(t)
+	dsn = pgtest.DSN(t)
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/koobridge/koobridge/internal/store/postgres/pgtest"
 	"net"
 	"net/url"
 	"strconv"
@@ -110,135 +111,7 @@ func TestConcurrentOpen(t *testing.T) {
 // workers claiming 100 jobs.
 func TestTwoPools(t *testing.T) {
 	dsn, schema := newSchema(t)
-	pools := [2]*Store{openStore(t, dsn, schema, WithMaxConns(8)), openStore(t, dsn, schema, WithMaxConns(8))}
-	ctx := t.Context()
-
-	err := pools[0].Tx(ctx, func(ctx context.Context, tx store.Tx) error {
-		_, err := tx.InsertInstance(ctx, store.Instance{ID: "counter", OrderID: "C", OrderLineID: "C-1", Status: store.StatusActive})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 40
-	var (
-		inserted = make([]bool, n)
-		txErr    = make([]error, n)
-		incrErr  = make([]error, n)
-		nonceErr = make([]error, n)
-	)
-	exp := time.Now().Add(time.Hour)
-	race(n, func(i int) {
-		s := pools[i%2]
-		ctx := context.Background()
-		// Reads in a transaction lock the row: the increments queue
-		// instead of conflicting, as with SQLite's single writer.
-		incrErr[i] = s.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
-			in, err := tx.Instance(ctx, "counter")
-			if err != nil {
-				return err
-			}
-			in.PeriodNumber++
-			return tx.UpdateInstance(ctx, in)
-		})
-		txErr[i] = s.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
-			ok, err := tx.InsertInstance(ctx, store.Instance{ID: fmt.Sprintf("i%02d", i), OrderID: "O", OrderLineID: "O-1",
-				Status: store.StatusProvisioning})
-			inserted[i] = ok
-			return err
-		})
-		nonceErr[i] = s.RememberNonce(ctx, "shared-nonce", exp)
-	})
-	winners, nonceOK := 0, 0
-	for i := range n {
-		if incrErr[i] != nil {
-			t.Errorf("increment %d: %v", i, incrErr[i])
-		}
-		if txErr[i] != nil {
-			t.Errorf("insert %d: %v", i, txErr[i])
-		}
-		if inserted[i] {
-			winners++
-		}
-		switch {
-		case nonceErr[i] == nil:
-			nonceOK++
-		case !errors.Is(nonceErr[i], store.ErrReplayedNonce):
-			t.Errorf("RememberNonce %d: %v", i, nonceErr[i])
-		}
-	}
-	if winners != 1 {
-		t.Errorf("%d inserts of one order line succeeded across two pools, want 1", winners)
-	}
-	if nonceOK != 1 {
-		t.Errorf("%d uses of one nonce succeeded across two pools, want 1", nonceOK)
-	}
-	counter, err := pools[1].Instance(ctx, "counter")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if counter.PeriodNumber != n || counter.Version != n {
-		t.Errorf("counter = %d at version %d after %d increments, want %d and %d", counter.PeriodNumber, counter.Version, n, n, n)
-	}
-
-	// 100 jobs, 20 workers spread over both pools: each job exactly once.
-	const jobs = 100
-	err = pools[0].Tx(ctx, func(ctx context.Context, tx store.Tx) error {
-		for i := range jobs {
-			if _, _, err := tx.EnqueueJob(ctx, store.Job{Kind: "provision", UniqueKey: fmt.Sprintf("provision:%d", i),
-				Payload: []byte(`{}`), MaxAttempts: 3, RunAt: time.Now().Add(-time.Minute)}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu      sync.Mutex
-		claimed = map[int64][]string{}
-		errs    []error
-	)
-	race(20, func(i int) {
-		s := pools[i%2]
-		worker := fmt.Sprintf("w%02d", i)
-		for {
-			j, err := s.ClaimJob(context.Background(), worker, []string{"provision"}, time.Now(), time.Minute)
-			if errors.Is(err, store.ErrNotFound) {
-				return
-			}
-			if err == nil {
-				err = s.CompleteJob(context.Background(), j.ID, worker)
-			}
-			mu.Lock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", worker, err))
-				mu.Unlock()
-				return
-			}
-			claimed[j.ID] = append(claimed[j.ID], worker)
-			mu.Unlock()
-		}
-	})
-	for _, err := range errs {
-		t.Error(err)
-	}
-	if len(claimed) != jobs {
-		t.Errorf("%d of %d jobs claimed", len(claimed), jobs)
-	}
-	for id, workers := range claimed {
-		if len(workers) != 1 {
-			t.Errorf("job %d claimed by %d workers %v, want 1", id, len(workers), workers)
-		}
-	}
-	done, err := pools[1].Jobs(ctx, store.JobFilter{State: store.JobDone, Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(done) != jobs {
-		t.Errorf("%d jobs done, want %d", len(done), jobs)
-	}
+	storetest.RunShared(t, openStore(t, dsn, schema, WithMaxConns(8)), openStore(t, dsn, schema, WithMaxConns(8)))
 }
 
 // TestDeadlockRetried makes two transactions lock two rows in opposite
@@ -434,7 +307,7 @@ func TestOpenUnreachable(t *testing.T) {
 }
 
 func TestOpenMissingSchema(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := pgtest.DSN(t)
 	admin(t, dsn).Close(context.Background()) // fail clearly when unreachable
 	_, err := Open(t.Context(), dsn, WithSearchPath("kbtest_no_such_schema"))
 	if err == nil || !strings.Contains(err.Error(), "create it") {

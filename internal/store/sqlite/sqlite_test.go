@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -207,90 +206,7 @@ func TestTwoHandles(t *testing.T) {
 		t.Cleanup(func() { handles[i].Close() })
 	}
 
-	const n = 40
-	var (
-		inserted = make([]bool, n)
-		nonceErr = make([]error, n)
-		callErr  = make([]error, n)
-		txErr    = make([]error, n)
-		incrErr  = make([]error, n)
-	)
-	exp := time.Now().Add(time.Hour)
-	err := handles[0].Tx(t.Context(), func(ctx context.Context, tx store.Tx) error {
-		_, err := tx.InsertInstance(ctx, store.Instance{ID: "counter", OrderID: "C", OrderLineID: "C-1", Status: store.StatusActive})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	race(n, func(i int) {
-		s := handles[i%2]
-		ctx := context.Background()
-		// Read-modify-write: transactions are serialised across
-		// processes, so no increment is lost and none conflicts.
-		incrErr[i] = s.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
-			in, err := tx.Instance(ctx, "counter")
-			if err != nil {
-				return err
-			}
-			in.PeriodNumber++
-			return tx.UpdateInstance(ctx, in)
-		})
-		txErr[i] = s.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
-			ok, err := tx.InsertInstance(ctx, store.Instance{ID: fmt.Sprintf("i%02d", i), OrderID: "O", OrderLineID: "O-1",
-				Status: store.StatusProvisioning})
-			inserted[i] = ok
-			return err
-		})
-		nonceErr[i] = s.RememberNonce(ctx, "shared-nonce", exp)
-		for j := range 5 {
-			if _, err := s.InsertCall(ctx, store.Call{Activity: "queryInstance", RequestID: fmt.Sprintf("%d-%d", i, j)}); err != nil {
-				callErr[i] = err
-				break
-			}
-		}
-	})
-	winners, nonceOK := 0, 0
-	for i := range n {
-		if incrErr[i] != nil {
-			t.Errorf("increment %d: %v", i, incrErr[i])
-		}
-		if txErr[i] != nil {
-			t.Errorf("Tx %d: %v", i, txErr[i])
-		}
-		if callErr[i] != nil {
-			t.Errorf("InsertCall %d: %v", i, callErr[i])
-		}
-		if inserted[i] {
-			winners++
-		}
-		switch {
-		case nonceErr[i] == nil:
-			nonceOK++
-		case !errors.Is(nonceErr[i], store.ErrReplayedNonce):
-			t.Errorf("RememberNonce %d: %v", i, nonceErr[i])
-		}
-	}
-	if winners != 1 {
-		t.Errorf("%d inserts of one order line succeeded across two handles, want 1", winners)
-	}
-	if nonceOK != 1 {
-		t.Errorf("%d uses of one nonce succeeded across two handles, want 1", nonceOK)
-	}
-	counter, err := handles[1].Instance(t.Context(), "counter")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if counter.PeriodNumber != n || counter.Version != n {
-		t.Errorf("counter = %d at version %d after %d increments, want %d and %d", counter.PeriodNumber, counter.Version, n, n, n)
-	}
-	calls, err := handles[0].Calls(t.Context(), store.CallFilter{Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(calls) != n*5 {
-		t.Errorf("%d calls recorded, want %d", len(calls), n*5)
-	}
+	storetest.RunShared(t, handles[0], handles[1])
 }
 
 // holdWriteLock takes SQLite's write lock on path from a connection of its
