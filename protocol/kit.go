@@ -464,9 +464,12 @@ func (r AllOrgSyncRequest) Orgs() []KitOrg {
 }
 
 // Validate checks the request against the allOrgSync table (V1 and V2).
+// instanceId may be empty: when the seller applies for an app credential or
+// a test account, KooGallery sends tenantSync, applicationSync and
+// allOrgSync without an instance (saas-v1-joint-login.md §B.7).
 func (r AllOrgSyncRequest) Validate() error {
 	var c checker
-	c.required("instanceId", r.InstanceID, 64)
+	c.optional("instanceId", r.InstanceID, 64)
 	c.required("tenantId", r.TenantID, 64)
 	orgs := r.Orgs()
 	if c.ok() && orgs == nil {

@@ -256,6 +256,8 @@ func TestKitValidate(t *testing.T) {
 
 		{"all ok", ao, ""},
 		{"all V1 orgInfo ok", with(ao, func(r *AllOrgSyncRequest) { r.OrgInfo, r.OrgInfoList = r.OrgInfoList, nil }), ""},
+		{"all empty instance ok (test-account flow)", with(ao, func(r *AllOrgSyncRequest) { r.InstanceID = "" }), ""},
+		{"all instanceId 65", with(ao, func(r *AllOrgSyncRequest) { r.InstanceID = long(65) }), "instanceId"},
 		{"all list missing", with(ao, func(r *AllOrgSyncRequest) { r.OrgInfoList = nil }), "orgInfoList"},
 		{"all org orgName missing", with(ao, func(r *AllOrgSyncRequest) { r.OrgInfoList = KitOrgList{{OrgCode: "1"}} }), "orgInfoList[0].orgName"},
 		{"all org orgCode 65", with(ao, func(r *AllOrgSyncRequest) { r.OrgInfoList = KitOrgList{{OrgCode: long(65), OrgName: "x"}} }), "orgInfoList[0].orgCode"},

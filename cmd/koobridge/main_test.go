@@ -82,6 +82,10 @@ func TestSpecVectors(t *testing.T) {
 				"--url", "https://mkt.myhuaweicloud.com/api/mkp-openapi-public/global/v1/license/activate",
 				"--header", "content-type: application/json", "--header", "x-stage: RELEASE", "--date", "20240317T144237Z"},
 			"SDK-HMAC-SHA256 Access=AK, SignedHeaders=content-type;host;x-sdk-date;x-stage, Signature=77595ad624b6e4e49990b8c4e84bf1c287457fca61069c4e60b9b6765b52053d"},
+		{"apig, huaweicloud-sdk-go-v3 signer test (only x-sdk-date signed)", "",
+			[]string{"sign", "apig", "--ak", "AccessKey", "--sk", "SecretKey", "--method", "GET",
+				"--url", "https://example.huaweicloud.com/path?limit=1", "--date", "20060102T150405Z", "--signed-headers", "x-sdk-date"},
+			"SDK-HMAC-SHA256 Access=AccessKey, SignedHeaders=x-sdk-date, Signature=5a2ce64c865e0e6046321c6f3d5a77ba8413eeaf355c3166c03d58d02ac79624"},
 		{"encrypt type 1", "",
 			[]string{"encrypt", "--key", v2Key, "--type", "1", "--iv", "Ab3dEf7hIj1lMn5p", "15905222222"},
 			"Ab3dEf7hIj1lMn5pz5NWj6Cpnc+9ulS10QznFg=="},
@@ -211,6 +215,9 @@ func TestRejections(t *testing.T) {
 		{"verify tampered body", v2Body + " ", []string{"verify", "v2", "--key", v2Key, "--nonce", v2Nonce, "--timestamp", v2TS, "--signature", "A64B1BFCE1A372DE15EF4377957528E7F7B0CE4944D4CAEA7B7363339DF27C82"}, exitRejected, "signature"},
 		{"verify stale with --window", v2Body, []string{"verify", "v2", "--key", v2Key, "--nonce", v2Nonce, "--timestamp", v2TS, "--window", "60s", "--signature", "A64B1BFCE1A372DE15EF4377957528E7F7B0CE4944D4CAEA7B7363339DF27C82"}, exitRejected, "stale"},
 		{"verify missing signature", v2Body, []string{"verify", "v2", "--key", v2Key, "--nonce", v2Nonce, "--timestamp", v2TS}, exitUsage, "--signature"},
+		{"verify 12-digit timestamp", v2Body, []string{"verify", "v2", "--key", v2Key, "--nonce", v2Nonce, "--timestamp", "168050806661", "--signature", "00"}, exitUsage, "--timestamp"},
+		{"verify overlong nonce", v2Body, []string{"verify", "v2", "--key", v2Key, "--nonce", strings.Repeat("n", 129), "--timestamp", v2TS, "--signature", "00"}, exitUsage, "--nonce"},
+		{"verify empty key", v2Body, []string{"verify", "v2", "--key", "", "--nonce", v2Nonce, "--timestamp", v2TS, "--signature", "00"}, exitUsage, "--key"},
 		{"sign v2 missing key", v2Body, []string{"sign", "v2", "--nonce", v2Nonce, "--timestamp", v2TS}, exitUsage, "--key"},
 		{"sign v2 missing nonce", v2Body, []string{"sign", "v2", "--key", v2Key, "--timestamp", v2TS}, exitUsage, "--nonce"},
 		{"sign v2 non-numeric timestamp", v2Body, []string{"sign", "v2", "--key", v2Key, "--nonce", "n", "--timestamp", "12:00"}, exitUsage, "--timestamp"},
@@ -309,5 +316,22 @@ func TestBinaryExitCodes(t *testing.T) {
 		if code != 0 && !strings.HasPrefix(stderr.String(), "koobridge: ") {
 			t.Errorf("%v: stderr %q does not start with the program name", tt.args[:2], stderr.String())
 		}
+	}
+}
+
+// TestSignAPIGAddedHeader: for a body that is not JSON the signer adds and
+// signs X-Sdk-Content-Sha256, so the CLI must tell the caller to send it.
+func TestSignAPIGAddedHeader(t *testing.T) {
+	r := runCLI(t, "--boundary--", "sign", "apig", "--ak", "AK", "--sk", "SK", "--method", "POST",
+		"--url", "https://mkt.myhuaweicloud.com/api/mkp-openapi-public/global/v1/market-event/e1/file",
+		"--header", "Content-Type: multipart/form-data; boundary=b", "--date", "20240317T144237Z")
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "SignedHeaders=content-type;host;x-sdk-content-sha256;x-sdk-date,") {
+		t.Errorf("Authorization %q does not sign the added header", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "also send the signed header X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD") {
+		t.Errorf("stderr %q does not name the added header", r.stderr)
 	}
 }

@@ -52,11 +52,24 @@ machine's clock, as the server does.`,
 			if len(keys) == 0 {
 				return usageErrorf("--key is required")
 			}
+			for _, k := range keys {
+				if k == "" {
+					return usageErrorf("--key must not be empty")
+				}
+			}
 			if signature == "" {
 				return usageErrorf("--signature is required")
 			}
 			if err := checkNonceAndTimestamp(nonce, ts); err != nil {
 				return err
+			}
+			// What KooGallery can never send is bad input (exit 2), not a
+			// rejected signature (exit 1).
+			if _, err := sign.ParseTimestamp(ts); err != nil {
+				return usageErrorf("--timestamp %q must be 13 digits (milliseconds) or 10 (seconds)", ts)
+			}
+			if len(nonce) > sign.MaxNonceLen {
+				return usageErrorf("--nonce is %d bytes; KooGallery's are at most %d", len(nonce), sign.MaxNonceLen)
 			}
 			if window < 0 {
 				return usageErrorf("--window must not be negative")
