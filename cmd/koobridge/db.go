@@ -11,7 +11,9 @@ import (
 
 // openDatabase opens the store --db names: PostgreSQL for postgres:// and
 // postgresql:// URLs, with the pool settings of the --db-… flags (pool_*
-// parameters in the URL win over them), SQLite otherwise.
+// parameters in the URL win over them), SQLite otherwise. Every operation is
+// bounded by store.DefaultOpTimeout, so a database that stops answering
+// turns into 000005 answers, not hung calls.
 func openDatabase(ctx context.Context, o serveOptions) (store.Store, error) {
 	if postgres.IsDSN(o.db) {
 		st, err := postgres.Open(ctx, o.db,
@@ -22,13 +24,13 @@ func openDatabase(ctx context.Context, o serveOptions) (store.Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open database %s: %w", postgres.RedactDSN(o.db), err)
 		}
-		return st, nil
+		return store.WithTimeout(st, store.DefaultOpTimeout), nil
 	}
 	st, err := sqlite.Open(ctx, o.db)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", o.db, err)
 	}
-	return st, nil
+	return store.WithTimeout(st, store.DefaultOpTimeout), nil
 }
 
 // redactDSN shows the database setting without a password, for the log.

@@ -70,6 +70,19 @@ func isConnLoss(err error) bool {
 	return false
 }
 
+// isServerTrouble reports errors that say the server cannot do the work
+// now, whatever the statement: out of disk, memory or other resources
+// (class 53), system and I/O errors (class 58), a read-only server (25006,
+// typically a demoted primary after a failover) and a dropped database
+// (57P04). SQLite's store calls the same conditions unavailable.
+func isServerTrouble(err error) bool {
+	switch code := sqlState(err); {
+	case strings.HasPrefix(code, "53"), strings.HasPrefix(code, "58"), code == "25006", code == "57P04":
+		return true
+	}
+	return false
+}
+
 // mapErr wraps failures to reach the database with store.ErrUnavailable
 // and leaves other errors as they are. Errors caused by ctx ending are
 // returned as such: the caller gave up, the database did not fail.
@@ -80,7 +93,7 @@ func mapErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err)) {
 		return fmt.Errorf("%w (%w)", ctx.Err(), err)
 	}
-	if isConnLoss(err) || isRetryable(err) || pgconn.Timeout(err) {
+	if isConnLoss(err) || isRetryable(err) || isServerTrouble(err) || pgconn.Timeout(err) {
 		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}
 	return err

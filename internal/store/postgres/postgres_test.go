@@ -149,9 +149,16 @@ func TestDeadlockRetried(t *testing.T) {
 				}
 				if k == 0 && first {
 					// Hold the first row until the other transaction
-					// holds its first row too.
+					// holds its first row too (bounded: if the other one
+					// failed before locking, this one must not hang).
 					bothLocked.Done()
-					bothLocked.Wait()
+					waited := make(chan struct{})
+					go func() { bothLocked.Wait(); close(waited) }()
+					select {
+					case <-waited:
+					case <-time.After(60 * time.Second):
+						return errors.New("the other transaction never locked its first row")
+					}
 				}
 				in.LastError = fmt.Sprintf("tx %d", i)
 				if err := tx.UpdateInstance(ctx, in); err != nil {

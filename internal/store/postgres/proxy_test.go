@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -14,10 +13,11 @@ type tcpProxy struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
-	down  bool
-	conns map[net.Conn]bool
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	down   bool
+	frozen bool // connections stay open but nothing gets through
+	conns  map[net.Conn]bool
+	wg     sync.WaitGroup
 }
 
 // newProxy starts a proxy to target on a free local port; it stops when
@@ -52,6 +52,14 @@ func (p *tcpProxy) cut(down bool) {
 		c.Close()
 		delete(p.conns, c)
 	}
+}
+
+// freeze keeps every connection open but drops what is sent either way,
+// as a network that silently loses packets does: nobody is told anything.
+func (p *tcpProxy) freeze(on bool) {
+	p.mu.Lock()
+	p.frozen = on
+	p.mu.Unlock()
 }
 
 // restore lets connections through again.
@@ -104,10 +112,25 @@ func (p *tcpProxy) accept() {
 	}
 }
 
-// pipe copies from src to dst, then closes both.
+// pipe copies from src to dst, dropping what arrives while frozen, then
+// closes both.
 func (p *tcpProxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		p.mu.Lock()
+		frozen := p.frozen
+		p.mu.Unlock()
+		if n > 0 && !frozen {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
