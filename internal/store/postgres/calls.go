@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"strconv"
 	"strings"
 	"time"
@@ -69,29 +70,22 @@ func (s *Store) Calls(ctx context.Context, f store.CallFilter) ([]store.Call, er
 	args = append(args, limit(f.Limit))
 	query += ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
 
-	rows, err := s.q.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list calls: %w", mapErr(ctx, err))
+	return queryAll(ctx, s.q, "list calls", query, args, scanCall)
+}
+
+// scanCall reads one calls row, in the column order of Calls' query.
+func scanCall(row pgx.Row) (store.Call, error) {
+	var (
+		c       store.Call
+		lat     int64
+		created *time.Time
+	)
+	if err := row.Scan(&c.ID, &c.RequestID, &c.Interface, &c.Activity, &c.IdemKey, &c.InstanceID,
+		&c.OrderID, &c.OrderLineID, &c.Test, &c.Remote, &c.Request, &c.Response, &c.ResultCode,
+		&c.ResultMsg, &c.HTTPStatus, &lat, &c.Repeat, &created); err != nil {
+		return c, err
 	}
-	defer rows.Close()
-	var out []store.Call
-	for rows.Next() {
-		var (
-			c       store.Call
-			lat     int64
-			created *time.Time
-		)
-		if err := rows.Scan(&c.ID, &c.RequestID, &c.Interface, &c.Activity, &c.IdemKey, &c.InstanceID,
-			&c.OrderID, &c.OrderLineID, &c.Test, &c.Remote, &c.Request, &c.Response, &c.ResultCode,
-			&c.ResultMsg, &c.HTTPStatus, &lat, &c.Repeat, &created); err != nil {
-			return nil, fmt.Errorf("postgres: list calls: %w", mapErr(ctx, err))
-		}
-		c.Latency = time.Duration(lat) * time.Millisecond
-		c.CreatedAt = fromTS(created)
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: list calls: %w", mapErr(ctx, err))
-	}
-	return out, nil
+	c.Latency = time.Duration(lat) * time.Millisecond
+	c.CreatedAt = fromTS(created)
+	return c, nil
 }

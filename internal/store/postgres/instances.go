@@ -194,21 +194,5 @@ func (s *Store) Instances(ctx context.Context, f store.InstanceFilter) ([]store.
 	args = append(args, limit(f.Limit))
 	query += ` ORDER BY id LIMIT $` + strconv.Itoa(len(args))
 
-	rows, err := s.q.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list instances: %w", mapErr(ctx, err))
-	}
-	defer rows.Close()
-	var out []store.Instance
-	for rows.Next() {
-		in, err := scanInstance(rows)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: list instances: %w", mapErr(ctx, err))
-		}
-		out = append(out, in)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: list instances: %w", mapErr(ctx, err))
-	}
-	return out, nil
+	return queryAll(ctx, s.q, "list instances", query, args, scanInstance)
 }

@@ -226,21 +226,5 @@ func (s *Store) Jobs(ctx context.Context, f store.JobFilter) ([]store.Job, error
 	args = append(args, limit(f.Limit))
 	query += ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
 
-	rows, err := s.q.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list jobs: %w", mapErr(ctx, err))
-	}
-	defer rows.Close()
-	var out []store.Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: list jobs: %w", mapErr(ctx, err))
-		}
-		out = append(out, j)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: list jobs: %w", mapErr(ctx, err))
-	}
-	return out, nil
+	return queryAll(ctx, s.q, "list jobs", query, args, scanJob)
 }

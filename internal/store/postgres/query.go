@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -128,4 +129,25 @@ func limit(n int) int {
 		return 1000
 	}
 	return n
+}
+
+// queryAll runs a listing query on q and scans every row with scan.
+func queryAll[T any](ctx context.Context, q querier, what, query string, args []any, scan func(pgx.Row) (T, error)) ([]T, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", what, mapErr(ctx, err))
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: %s: %w", what, mapErr(ctx, err))
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", what, mapErr(ctx, err))
+	}
+	return out, nil
 }

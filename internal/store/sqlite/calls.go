@@ -70,30 +70,23 @@ func (s *Store) Calls(ctx context.Context, f store.CallFilter) ([]store.Call, er
 	query += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, limit(f.Limit))
 
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list calls: %w", mapErr(err))
+	return queryAll(ctx, s.db, "list calls", query, args, scanCall)
+}
+
+// scanCall reads one calls row, in the column order of Calls' query.
+func scanCall(sc scanner) (store.Call, error) {
+	var (
+		c                          store.Call
+		test, repeat, lat, created int64
+	)
+	if err := sc.Scan(&c.ID, &c.RequestID, &c.Interface, &c.Activity, &c.IdemKey, &c.InstanceID,
+		&c.OrderID, &c.OrderLineID, &test, &c.Remote, &c.Request, &c.Response, &c.ResultCode,
+		&c.ResultMsg, &c.HTTPStatus, &lat, &repeat, &created); err != nil {
+		return c, err
 	}
-	defer rows.Close()
-	var out []store.Call
-	for rows.Next() {
-		var (
-			c                          store.Call
-			test, repeat, lat, created int64
-		)
-		if err := rows.Scan(&c.ID, &c.RequestID, &c.Interface, &c.Activity, &c.IdemKey, &c.InstanceID,
-			&c.OrderID, &c.OrderLineID, &test, &c.Remote, &c.Request, &c.Response, &c.ResultCode,
-			&c.ResultMsg, &c.HTTPStatus, &lat, &repeat, &created); err != nil {
-			return nil, fmt.Errorf("sqlite: list calls: %w", mapErr(err))
-		}
-		c.Test = test != 0
-		c.Repeat = repeat != 0
-		c.Latency = time.Duration(lat) * time.Millisecond
-		c.CreatedAt = fromMS(created)
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list calls: %w", mapErr(err))
-	}
-	return out, nil
+	c.Test = test != 0
+	c.Repeat = repeat != 0
+	c.Latency = time.Duration(lat) * time.Millisecond
+	c.CreatedAt = fromMS(created)
+	return c, nil
 }

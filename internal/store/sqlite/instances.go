@@ -173,21 +173,5 @@ func (s *Store) Instances(ctx context.Context, f store.InstanceFilter) ([]store.
 	query += ` ORDER BY id LIMIT ?`
 	args = append(args, limit(f.Limit))
 
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list instances: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.Instance
-	for rows.Next() {
-		in, err := scanInstance(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list instances: %w", mapErr(err))
-		}
-		out = append(out, in)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list instances: %w", mapErr(err))
-	}
-	return out, nil
+	return queryAll(ctx, s.db, "list instances", query, args, scanInstance)
 }

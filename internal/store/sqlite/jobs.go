@@ -228,21 +228,5 @@ func (s *Store) Jobs(ctx context.Context, f store.JobFilter) ([]store.Job, error
 	query += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, limit(f.Limit))
 
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list jobs: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list jobs: %w", mapErr(err))
-		}
-		out = append(out, j)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list jobs: %w", mapErr(err))
-	}
-	return out, nil
+	return queryAll(ctx, s.db, "list jobs", query, args, scanJob)
 }
