@@ -181,19 +181,7 @@ func (s *Service) updateInstanceStatus(ctx context.Context, r protocol.UpdateIns
 		in.Status, in.FrozenBy = target, frozenBy
 		return nil
 	})
-	if errors.Is(err, errNoChange) {
-		o := ids(plain(protocol.CodeSuccess, "success"))
-		o.Repeat = true
-		return o, nil
-	}
-	if o, ok := refusal(err); ok {
-		return ids(o), nil
-	}
-	if err != nil {
-		return Outcome{}, fmt.Errorf("lifecycle: updateInstanceStatus: %w", err)
-	}
-	s.jobs.Kick()
-	return ids(plain(protocol.CodeSuccess, "success")), nil
+	return s.stateOutcome("updateInstanceStatus", err, ids)
 }
 
 // releaseInstance is terminal and answers success again for a released
@@ -219,6 +207,13 @@ func (s *Service) releaseInstance(ctx context.Context, r protocol.ReleaseInstanc
 		in.Status, in.ReleasedAt = store.StatusReleased, now
 		return nil
 	})
+	return s.stateOutcome("releaseInstance", err, ids)
+}
+
+// stateOutcome answers a state-based change (status, release) from the
+// result of its mutate: no change is a successful repeat, a refusal its
+// result code, success wakes the workers for the event it enqueued.
+func (s *Service) stateOutcome(activity string, err error, ids func(Outcome) Outcome) (Outcome, error) {
 	if errors.Is(err, errNoChange) {
 		o := ids(plain(protocol.CodeSuccess, "success"))
 		o.Repeat = true
@@ -228,7 +223,7 @@ func (s *Service) releaseInstance(ctx context.Context, r protocol.ReleaseInstanc
 		return ids(o), nil
 	}
 	if err != nil {
-		return Outcome{}, fmt.Errorf("lifecycle: releaseInstance: %w", err)
+		return Outcome{}, fmt.Errorf("lifecycle: %s: %w", activity, err)
 	}
 	s.jobs.Kick()
 	return ids(plain(protocol.CodeSuccess, "success")), nil
