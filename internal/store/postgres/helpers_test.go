@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"github.com/koobridge/koobridge/internal/store/postgres/pgtest"
-	"sync"
 	"testing"
 	"time"
 
@@ -62,25 +61,6 @@ func openStore(t testing.TB, dsn, schema string, opts ...Option) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-// race starts n goroutines running fn(i) at the same moment and waits for
-// all of them.
-func race(n int, fn func(i int)) {
-	var (
-		wg    sync.WaitGroup
-		start = make(chan struct{})
-	)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			fn(i)
-		}()
-	}
-	close(start)
-	wg.Wait()
 }
 
 // waitFor polls cond until it holds or a generous deadline passes.

@@ -87,7 +87,7 @@ func TestConcurrentOpen(t *testing.T) {
 	const n = 4
 	stores := make([]*Store, n)
 	errs := make([]error, n)
-	race(n, func(i int) {
+	storetest.Race(n, func(i int) {
 		stores[i], errs[i] = Open(context.Background(), dsn, WithSearchPath(schema), WithMaxConns(2))
 	})
 	for i, err := range errs {
@@ -139,7 +139,7 @@ func TestDeadlockRetried(t *testing.T) {
 	)
 	bothLocked.Add(2)
 	order := [2][2]string{{"a", "b"}, {"b", "a"}}
-	race(2, func(i int) {
+	storetest.Race(2, func(i int) {
 		errs[i] = s.Tx(context.Background(), func(ctx context.Context, tx store.Tx) error {
 			first := runs[i].Add(1) == 1
 			for k, id := range order[i] {

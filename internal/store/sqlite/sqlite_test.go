@@ -194,7 +194,7 @@ func TestTwoHandles(t *testing.T) {
 	var handles [2]*Store
 	// Both open (and migrate) a fresh file at the same moment.
 	errs := make([]error, 2)
-	race(2, func(i int) {
+	storetest.Race(2, func(i int) {
 		var err error
 		handles[i], err = Open(context.Background(), path)
 		errs[i] = err
@@ -338,22 +338,5 @@ func TestOpenErrors(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "no", "such", "dir", "x.db")
 	if _, err := Open(t.Context(), missing); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("Open in a missing directory: %v, want ErrUnavailable", err)
-	}
-}
-
-// race starts n goroutines running fn(i) together and waits for them.
-func race(n int, fn func(i int)) {
-	start := make(chan struct{})
-	done := make(chan struct{}, n)
-	for i := range n {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			<-start
-			fn(i)
-		}()
-	}
-	close(start)
-	for range n {
-		<-done
 	}
 }

@@ -262,7 +262,7 @@ func testInstanceConcurrentInsert(t *testing.T, s store.Store) {
 		inserted = make([]bool, n)
 		errs     = make([]error, n)
 	)
-	race(n, func(i int) {
+	Race(n, func(i int) {
 		in := fullInstance(fmt.Sprintf("race-%02d", i), "CSRACE", "CSRACE-000001")
 		errs[i] = s.Tx(context.Background(), func(ctx context.Context, tx store.Tx) error {
 			ok, err := tx.InsertInstance(ctx, in)

@@ -211,7 +211,7 @@ func testJobConcurrentClaims(t *testing.T, s store.Store) {
 		claimed = map[int64][]string{}
 		errs    []error
 	)
-	race(20, func(i int) {
+	Race(20, func(i int) {
 		worker := fmt.Sprintf("w%02d", i)
 		for {
 			j, err := s.ClaimJob(context.Background(), worker, []string{"provision"}, at(time.Second), lease)

@@ -69,7 +69,7 @@ func testNonceConcurrent(t *testing.T, s store.Store) {
 	const n = 50
 	errs := make([]error, n)
 	exp := time.Now().Add(time.Hour)
-	race(n, func(i int) {
+	Race(n, func(i int) {
 		errs[i] = s.RememberNonce(context.Background(), "hot-nonce", exp)
 	})
 	ok := 0

@@ -92,7 +92,7 @@ func testOperationConcurrentInsert(t *testing.T, s store.Store) {
 		inserted = make([]bool, n)
 		errs     = make([]error, n)
 	)
-	race(n, func(i int) {
+	Race(n, func(i int) {
 		errs[i] = s.Tx(context.Background(), func(ctx context.Context, tx store.Tx) error {
 			ok, err := tx.InsertOperation(ctx, store.Operation{
 				Key: "releaseInstance:X", Activity: "releaseInstance",

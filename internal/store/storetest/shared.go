@@ -35,7 +35,7 @@ func RunShared(t *testing.T, a, b store.Store) {
 		incrErr  = make([]error, n)
 	)
 	exp := time.Now().Add(time.Hour)
-	race(n, func(i int) {
+	Race(n, func(i int) {
 		s := handles[i%2]
 		ctx := context.Background()
 		// Read-modify-write: no increment may be lost, none may conflict.
@@ -124,7 +124,7 @@ func sharedJobs(t *testing.T, handles [2]store.Store) {
 		claimed = map[int64][]string{}
 		errs    []error
 	)
-	race(20, func(i int) {
+	Race(20, func(i int) {
 		s := handles[i%2]
 		worker := fmt.Sprintf("w%02d", i)
 		for {

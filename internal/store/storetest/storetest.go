@@ -80,9 +80,9 @@ func inTx(t *testing.T, s store.Store, fn func(ctx context.Context, tx store.Tx)
 	}
 }
 
-// race starts n goroutines running fn(i) at the same moment and waits for
-// all of them.
-func race(n int, fn func(i int)) {
+// Race starts n goroutines running fn(i) at the same moment and waits for
+// all of them: the tests of every store use it to race on one row.
+func Race(n int, fn func(i int)) {
 	var (
 		wg    sync.WaitGroup
 		start = make(chan struct{})
