@@ -1,8 +1,9 @@
 // Package openapitest is a working imitation of KooGallery's Open API for
 // tests and for the emulator: real HTTP, APIG signatures verified the way
 // the gateway does, Query Order answered for orders you add and for the
-// debug (MOCK*) orders, and faults (error statuses, delays, dropped
-// connections) you can switch on.
+// debug (MOCK*) orders, the new and old usage pushes (records kept for
+// inspection), a log of the last requests, and faults (error statuses,
+// delays, dropped connections) you can switch on.
 //
 // Handler is the imitation itself and can be mounted anywhere; Server runs
 // it on an httptest.Server for the length of a test.
@@ -30,21 +31,31 @@ const QueryOrderPath = openapi.QueryOrderPath
 type Fault struct {
 	// Status, when not 0, is answered instead of the real answer, with
 	// Body or a body matching the status (5xx: CBC.0999; 429: APIG.0308;
-	// 401: APIGW.0301; others: CBC.0199).
+	// 401: APIGW.0301; others: CBC.0199). On the usage push paths the
+	// body is error_code/error_msg, with MKT.0999 and MKT.0199 in place of
+	// the CBC codes.
 	Status int
 	// Delay is waited before answering (or dropping); the wait ends early
 	// when the client goes away.
 	Delay time.Duration
-	// Count is how many requests the fault affects; 0 means every request
-	// until SetFault(Fault{}) clears it.
+	// Count is how many requests (for Path, when set) the fault affects;
+	// 0 means every request until SetFault(Fault{}) clears it.
 	Count int
 	// Drop closes the connection without any answer.
 	Drop bool
 	// Body, when not empty, is the answer body for Status.
 	Body string
+	// Path, when not empty, limits the fault to requests for that path
+	// (e.g. UsagePath); requests for other paths are answered normally
+	// and do not count against Count.
+	Path string
 }
 
 func (f Fault) active() bool { return f.Status != 0 || f.Delay > 0 || f.Drop }
+
+// maxBody bounds the request bodies read; a full usage push of 1000
+// records is a few hundred KiB.
+const maxBody = 4 << 20
 
 // Handler answers Open API requests signed with one AK/SK pair. It is safe
 // for concurrent use.
@@ -57,6 +68,15 @@ type Handler struct {
 	fault  Fault
 	left   int // requests the fault still affects when fault.Count > 0
 	calls  int // Query Order requests, every outcome
+
+	usageKey           string
+	requireAPIGOnUsage bool
+	instanceKnown      func(instanceID string) bool
+	usage              []UsageRecord
+	seenSN             map[string]bool
+	seenPeriod         map[usagePeriod]bool
+
+	requests requestRing
 }
 
 // NewHandler returns a Handler that accepts requests signed with ak/sk.
@@ -64,8 +84,9 @@ func NewHandler(ak, sk string) *Handler {
 	return &Handler{ak: ak, sk: sk, now: time.Now, orders: make(map[string]protocol.OrderInfo)}
 }
 
-// SetClock replaces the clock used to check X-Sdk-Date and to date the
-// MOCK* orders. Default time.Now.
+// SetClock replaces the clock used to check X-Sdk-Date and the usage ts,
+// to date the MOCK* orders, usage records and logged requests, and to tell
+// whether a begin_time is too old. Default time.Now.
 func (h *Handler) SetClock(now func() time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -82,8 +103,9 @@ func (h *Handler) AddOrder(info protocol.OrderInfo) {
 }
 
 // SetFault switches f on for the next f.Count requests (every request when
-// Count is 0); SetFault(Fault{}) switches faults off. Faults apply to
-// every path, before the signature is checked, like a failing gateway.
+// Count is 0) for f.Path (every path when empty); SetFault(Fault{})
+// switches faults off. Faults apply before any signature is checked, like
+// a failing gateway.
 func (h *Handler) SetFault(f Fault) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -106,7 +128,7 @@ func (h *Handler) takeFault(path string) (Fault, time.Time) {
 		h.calls++
 	}
 	f := h.fault
-	if !f.active() {
+	if !f.active() || f.Path != "" && f.Path != path {
 		return Fault{}, h.now()
 	}
 	if f.Count > 0 {
@@ -118,9 +140,35 @@ func (h *Handler) takeFault(path string) (Fault, time.Time) {
 	return f, h.now()
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Every request is added to the
+// request log.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	f, now := h.takeFault(r.URL.Path)
+	lw := &logWriter{ResponseWriter: w}
+	entry := Request{At: now, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Fault: faultKind(f)}
+	// Deferred so that a dropped HTTP/2 stream (a panic) is logged too.
+	defer func() {
+		entry.Status, entry.Code, entry.Duration = lw.status, lw.code(), time.Since(start)
+		h.logRequest(entry)
+	}()
+	h.serve(lw, r, f, now)
+}
+
+// faultKind names the fault that decides the answer.
+func faultKind(f Fault) string {
+	switch {
+	case f.Drop:
+		return FaultDrop
+	case f.Status != 0:
+		return FaultStatus
+	case f.Delay > 0:
+		return FaultDelay
+	}
+	return FaultNone
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, f Fault, now time.Time) {
 	if f.Delay > 0 {
 		t := time.NewTimer(f.Delay)
 		select {
@@ -135,30 +183,47 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.Status != 0 {
-		writeFault(w, f)
+		writeFault(w, f, r.URL.Path)
 		return
 	}
 
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		return
 	}
-	_, err = sign.VerifyAPIG(r, body, func(ak string) (string, bool) {
-		return h.sk, ak == h.ak
-	}, now, 0)
-	if err != nil {
-		writeJSON(w, http.StatusUnauthorized, gatewayError{"APIGW.0301", authMessage(err)})
+	if len(body) > maxBody {
+		writeJSON(w, http.StatusRequestEntityTooLarge, gatewayError{protocol.APIGWBadRequest, "Request entity too large"})
 		return
+	}
+
+	// The new usage push is signed with the usage key; APIG AK/SK on it
+	// is UNCONFIRMED, so it is checked only when sent or required.
+	if r.URL.Path != UsagePath || r.Header.Get("Authorization") != "" || h.apigRequiredOnUsage() {
+		_, err = sign.VerifyAPIG(r, body, func(ak string) (string, bool) {
+			return h.sk, ak == h.ak
+		}, now, 0)
+		if err != nil {
+			writeJSON(w, http.StatusUnauthorized, gatewayError{protocol.APIGWAuthFailed, authMessage(err)})
+			return
+		}
 	}
 
 	switch {
-	case r.URL.Path != QueryOrderPath:
-		writeJSON(w, http.StatusNotFound, gatewayError{"APIGW.0101", "The API does not exist or has not been published in the environment"})
-	case r.Method != http.MethodGet:
-		writeJSON(w, http.StatusNotFound, gatewayError{"APIGW.0101", "The API does not exist or has not been published in the environment"})
-	default:
+	case r.URL.Path == QueryOrderPath && r.Method == http.MethodGet:
 		h.queryOrder(w, r, now)
+	case r.URL.Path == UsagePath && r.Method == http.MethodPost:
+		h.usagePush(w, r, UsageAPINew, body, now)
+	case r.URL.Path == OldUsagePath && r.Method == http.MethodPost:
+		h.usagePush(w, r, UsageAPIOld, body, now)
+	default:
+		writeJSON(w, http.StatusNotFound, gatewayError{protocol.APIGWAPINotFound, "The API does not exist or has not been published in the environment"})
 	}
+}
+
+func (h *Handler) apigRequiredOnUsage() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.requireAPIGOnUsage
 }
 
 // queryOrder answers Query Order.
@@ -193,7 +258,8 @@ type result struct {
 	OrderInfo  *protocol.OrderInfo `json:"orderInfo,omitempty"`
 }
 
-// gatewayError is the API gateway's own reply.
+// gatewayError is an error_code/error_msg reply: the API gateway's own,
+// and every usage push answer.
 type gatewayError struct {
 	Code string `json:"error_code"`
 	Msg  string `json:"error_msg"`
@@ -214,20 +280,25 @@ func authMessage(err error) string {
 	}
 }
 
-func writeFault(w http.ResponseWriter, f Fault) {
+func writeFault(w http.ResponseWriter, f Fault, path string) {
 	if f.Body != "" {
 		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 		w.WriteHeader(f.Status)
 		_, _ = io.WriteString(w, f.Body)
 		return
 	}
+	usage := path == UsagePath || path == OldUsagePath
 	switch {
+	case usage && f.Status >= 500:
+		writeJSON(w, f.Status, gatewayError{protocol.MKTInternalError, "internal error"})
 	case f.Status >= 500:
 		writeJSON(w, f.Status, result{ResultCode: protocol.CBCInternalError, ResultMsg: "internal error"})
 	case f.Status == http.StatusTooManyRequests:
 		writeJSON(w, f.Status, gatewayError{"APIG.0308", "The throttling threshold has been reached"})
 	case f.Status == http.StatusUnauthorized:
 		writeJSON(w, f.Status, gatewayError{"APIGW.0301", "Incorrect IAM authentication information: verify aksk signature fail"})
+	case usage:
+		writeJSON(w, f.Status, gatewayError{protocol.MKTParamError, "request parameter error"})
 	default:
 		writeJSON(w, f.Status, result{ResultCode: protocol.CBCParamError, ResultMsg: "parameter error"})
 	}
