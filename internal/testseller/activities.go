@@ -1,0 +1,187 @@
+package testseller
+
+import (
+	"crypto/rand"
+	"strings"
+	"time"
+
+	"github.com/koobridge/koobridge/protocol"
+)
+
+// orderLine is the newInstance idempotency key (saas-v2.md §6.1).
+type orderLine struct{ orderID, orderLineID string }
+
+// instance is one instance as the seller keeps it.
+type instance struct {
+	id       string
+	line     orderLine
+	password string
+	onDemand bool      // reports usageInfo
+	expiry   time.Time // set absolutely by refreshInstance; zero until then
+	frozen   bool
+	released bool
+	queries  int                    // queryInstance calls that named it (Async)
+	upgrades map[orderLine]struct{} // upgrade orders applied
+}
+
+// successMsg is the resultMsg of every 000000 reply.
+const successMsg = "success"
+
+// memo is the appInfo memo; its Chinese text checks the \u escaping.
+const memo = "欢迎使用 testseller (welcome)"
+
+func (s *Seller) newInstance(r protocol.NewInstanceRequest) protocol.NewInstanceResponse {
+	code, msg := protocol.CodeSuccess, successMsg
+	if s.faults.Async {
+		code, msg = protocol.CodeProcessing, "provisioning"
+	}
+	line := orderLine{r.OrderID, r.OrderLineID}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id, ok := s.lines[line]; ok && !s.faults.NewInstanceEveryCall {
+		return protocol.NewInstanceResponse{Response: protocol.NewResponse(code, msg), InstanceID: id}
+	}
+	in := &instance{
+		id:       "ts-" + rand.Text(),
+		line:     line,
+		password: "Pw-" + rand.Text()[:16],
+		onDemand: strings.Contains(r.OrderID, "ONDEMAND"), // MOCKONDEMAND, MOCKONDEMANDPKG, ...
+	}
+	s.instances[in.id] = in
+	s.lines[line] = in.id
+	s.created++
+	return protocol.NewInstanceResponse{Response: protocol.NewResponse(code, msg), InstanceID: in.id}
+}
+
+// queryInstance reports the known instances among the IDs and leaves
+// unknown ones out; none known is 000003. Released instances are still
+// reported. Under Async an instance still provisioning has no appInfo and
+// makes the whole answer 000004.
+func (s *Seller) queryInstance(r protocol.QueryInstanceRequest) protocol.QueryInstanceResponse {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var resp protocol.QueryInstanceResponse
+	pending := false
+	for _, id := range r.InstanceIDs() {
+		in, ok := s.instances[id]
+		if !ok {
+			continue
+		}
+		in.queries++
+		info := protocol.InstanceInfo{InstanceID: in.id}
+		if s.faults.Async && in.queries <= 2 {
+			pending = true
+		} else {
+			info.AppInfo = &protocol.AppInfo{
+				FrontEndURL: "https://testseller.example/app/" + in.id,
+				AdminURL:    "https://testseller.example/admin/" + in.id,
+				UserName:    "admin",
+				Password:    in.password,
+				Memo:        memo,
+			}
+		}
+		if in.onDemand {
+			info.UsageInfo = []protocol.UsageInfo{{UsageValue: s.usage, StatisticalTime: protocol.FormatTime17(now)}}
+		}
+		resp.Info = append(resp.Info, info)
+	}
+	switch {
+	case len(resp.Info) == 0:
+		resp.Response = protocol.NewResponse(protocol.CodeInstanceNotFound, "")
+	case pending:
+		resp.Response = protocol.NewResponse(protocol.CodeProcessing, "provisioning")
+	default:
+		resp.Response = protocol.NewResponse(protocol.CodeSuccess, successMsg)
+	}
+	return resp
+}
+
+// lookup finds a live instance for a change: unknown or released is
+// 000003, except that UnknownInstanceOK (when unknownOK says the activity
+// is subject to it) answers an unknown ID 000000. ok is false when reply
+// is the answer.
+func (s *Seller) lookup(id string, unknownOK bool) (in *instance, reply protocol.Response, ok bool) {
+	in, found := s.instances[id]
+	switch {
+	case !found && unknownOK && s.faults.UnknownInstanceOK:
+		return nil, protocol.NewResponse(protocol.CodeSuccess, successMsg), false
+	case !found:
+		return nil, protocol.NewResponse(protocol.CodeInstanceNotFound, ""), false
+	case in.released:
+		return nil, protocol.NewResponse(protocol.CodeInstanceNotFound, "instance is released"), false
+	}
+	return in, protocol.Response{}, true
+}
+
+// refreshInstance sets the expiry to expireTime, never adding to it, so a
+// repeat is a no-op and UNSUBSCRIBE_RENEWAL_PERIOD moves it back.
+func (s *Seller) refreshInstance(r protocol.RefreshInstanceRequest) protocol.Response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, reply, ok := s.lookup(r.InstanceID, true)
+	if !ok {
+		return reply
+	}
+	if t, err := r.Expiry(); err == nil { // checked by Validate unless SkipValidation
+		in.expiry = t
+	}
+	return protocol.NewResponse(protocol.CodeSuccess, successMsg)
+}
+
+// updateInstanceStatus freezes or unfreezes; the target state already
+// holding is success.
+func (s *Seller) updateInstanceStatus(r protocol.UpdateInstanceStatusRequest) protocol.Response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, reply, ok := s.lookup(r.InstanceID, true)
+	if !ok {
+		return reply
+	}
+	in.frozen = r.Status == protocol.StatusFreeze
+	return protocol.NewResponse(protocol.CodeSuccess, successMsg)
+}
+
+// releaseInstance is idempotent: a released instance answers 000000 again;
+// only IDs that never existed get 000003.
+func (s *Seller) releaseInstance(r protocol.ReleaseInstanceRequest) protocol.Response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, found := s.instances[r.InstanceID]
+	switch {
+	case !found && s.faults.UnknownInstanceOK:
+		return protocol.NewResponse(protocol.CodeSuccess, successMsg)
+	case !found:
+		return protocol.NewResponse(protocol.CodeInstanceNotFound, "")
+	case in.released && s.faults.ReleaseTwiceFails:
+		return protocol.NewResponse(protocol.CodeInstanceNotFound, "instance is released")
+	}
+	in.released = true
+	return protocol.NewResponse(protocol.CodeSuccess, successMsg)
+}
+
+// upgradeInstance records the upgrade order; a repeat is a no-op. The
+// target spec would come from Query Order, which this seller never calls.
+func (s *Seller) upgradeInstance(r protocol.UpgradeInstanceRequest) protocol.Response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, reply, ok := s.lookup(r.InstanceID, false)
+	if !ok {
+		return reply
+	}
+	if in.upgrades == nil {
+		in.upgrades = make(map[orderLine]struct{})
+	}
+	in.upgrades[orderLine{r.OrderID, r.OrderLineID}] = struct{}{}
+	return protocol.NewResponse(protocol.CodeSuccess, successMsg)
+}
+
+// changeInstanceCheck allows every change of a live instance.
+func (s *Seller) changeInstanceCheck(r protocol.ChangeInstanceCheckRequest) protocol.Response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, reply, ok := s.lookup(r.InstanceID, false); !ok {
+		return reply
+	}
+	return protocol.NewResponse(protocol.CodeSuccess, successMsg)
+}

@@ -1,0 +1,305 @@
+package testseller
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/koobridge/koobridge/protocol"
+	"github.com/koobridge/koobridge/protocol/sign"
+)
+
+// A probe checks one correct behaviour and says how the seller deviates
+// from it, or returns nil.
+type probe func(t *testing.T, e env) error
+
+// probes are the behaviours the faults break, by name. Each works whatever
+// else is broken (it accepts 000004 where it only needs an instance).
+var probes = map[string]probe{
+	"signature":    probeSignature,
+	"idempotency":  probeIdempotency,
+	"bodySign":     probeBodySign,
+	"releaseTwice": probeReleaseTwice,
+	"unknownID":    probeUnknownInstance,
+	"validation":   probeValidation,
+	"async":        probeSync,
+	"contentType":  probeContentType,
+}
+
+func probeSignature(t *testing.T, e env) error {
+	body := []byte(`{"activity":"queryInstance","instanceId":"nope"}`)
+	stale := millis(time.Now().Add(-5 * time.Minute))
+	fresh := nowMillis()
+	for _, c := range []struct{ what, url string }{
+		{"bad signature", e.srv.URL + "?signature=" + strings.Repeat("0", 64) + "&timestamp=" + fresh + "&nonce=n0"},
+		{"no signature", e.srv.URL},
+		{"stale timestamp", signedURL(e.srv.URL, testKey, "n1", stale, body)},
+		{"replayed nonce", signedURL(e.srv.URL, testKey, "n2", fresh, body)}, // sent twice below
+	} {
+		r := e.send(http.MethodPost, c.url, body)
+		if c.what == "replayed nonce" {
+			r = e.send(http.MethodPost, c.url, body)
+		}
+		if r.code != protocol.CodeAuthFailed {
+			return fmt.Errorf("%s answered %s, want 000001", c.what, r.code)
+		}
+	}
+	return nil
+}
+
+func probeIdempotency(t *testing.T, e env) error {
+	a := e.call(newInstance("CSIDEM", "CSIDEM-000001")).instanceID
+	b := e.call(newInstance("CSIDEM", "CSIDEM-000001")).instanceID
+	if a == "" || a != b || e.s.Instances() != 1 {
+		return fmt.Errorf("one order line gave instanceIds %q and %q, %d instances", a, b, e.s.Instances())
+	}
+	return nil
+}
+
+func probeBodySign(t *testing.T, e env) error {
+	r := e.call(queryInstance("nope"))
+	return sign.VerifyBodySign(testKey, r.header.Get(sign.BodySignHeader), r.raw)
+}
+
+func probeReleaseTwice(t *testing.T, e env) error {
+	id := e.create("CSREL")
+	for i := range 2 {
+		if r := e.call(releaseInstance(id)); r.code != protocol.CodeSuccess {
+			return fmt.Errorf("release %d answered %s, want 000000", i+1, r.code)
+		}
+	}
+	return nil
+}
+
+func probeUnknownInstance(t *testing.T, e env) error {
+	for _, body := range []map[string]any{
+		refreshInstance("nope", "RENEWAL", "20300101000000"),
+		updateStatus("nope", "FREEZE"),
+		releaseInstance("nope"),
+	} {
+		if r := e.call(body); r.code != protocol.CodeInstanceNotFound {
+			return fmt.Errorf("%s of an unknown instance answered %s, want 000003", body["activity"], r.code)
+		}
+	}
+	return nil
+}
+
+func probeValidation(t *testing.T, e env) error {
+	missing := newInstance("CSVAL", "CSVAL-000001")
+	delete(missing, "orderLineId")
+	overlong := newInstance("CSVAL", "CSVAL-000001")
+	overlong["orderId"] = strings.Repeat("9", 65)
+	for _, c := range []struct {
+		what string
+		body map[string]any
+	}{
+		{"missing orderLineId", missing},
+		{"overlong orderId", overlong},
+		{"unknown activity", map[string]any{"activity": "newInstances", "orderId": "CSVAL"}},
+		{"bad status", updateStatus("nope", "FROZEN")},
+	} {
+		if r := e.call(c.body); r.code != protocol.CodeInvalidParam {
+			return fmt.Errorf("%s answered %s, want 000002", c.what, r.code)
+		}
+	}
+	return nil
+}
+
+// probeSync: newInstance provisions synchronously and the first query
+// already has appInfo.
+func probeSync(t *testing.T, e env) error {
+	r := e.call(newInstance("CSSYNC", "CSSYNC-000001"))
+	if r.code != protocol.CodeSuccess {
+		return fmt.Errorf("newInstance answered %s, want 000000", r.code)
+	}
+	q := e.call(queryInstance(r.instanceID))
+	if q.code != protocol.CodeSuccess || len(q.info) != 1 || q.info[0].AppInfo == nil {
+		return fmt.Errorf("first queryInstance answered %s with %d entries, want 000000 with appInfo", q.code, len(q.info))
+	}
+	return nil
+}
+
+func probeContentType(t *testing.T, e env) error {
+	r := e.call(queryInstance("nope"))
+	if ct := r.header.Get("Content-Type"); ct != "application/json;charset=UTF-8" {
+		return fmt.Errorf("Content-Type %q", ct)
+	}
+	return nil
+}
+
+// faultRows pairs every fault with the probe it must break; Slow breaks
+// none of them (TestSlow measures it).
+var faultRows = []struct {
+	name   string
+	faults Faults
+	breaks string
+}{
+	{"none", Faults{}, ""},
+	{"SkipSignature", Faults{SkipSignature: true}, "signature"},
+	{"NewInstanceEveryCall", Faults{NewInstanceEveryCall: true}, "idempotency"},
+	{"NoBodySign", Faults{NoBodySign: true}, "bodySign"},
+	{"ReleaseTwiceFails", Faults{ReleaseTwiceFails: true}, "releaseTwice"},
+	{"UnknownInstanceOK", Faults{UnknownInstanceOK: true}, "unknownID"},
+	{"SkipValidation", Faults{SkipValidation: true}, "validation"},
+	{"Slow", Faults{Slow: 5 * time.Millisecond}, ""},
+	{"Async", Faults{Async: true}, "async"},
+	{"WrongContentType", Faults{WrongContentType: true}, "contentType"},
+}
+
+// TestFaultMatrix: each fault breaks exactly the behaviour it names and
+// the correct seller breaks none.
+func TestFaultMatrix(t *testing.T) {
+	for _, row := range faultRows {
+		for name, p := range probes {
+			t.Run(row.name+"/"+name, func(t *testing.T) {
+				err := p(t, start(t, row.faults))
+				switch {
+				case name == row.breaks && err == nil:
+					t.Errorf("fault %s does not break %s", row.name, name)
+				case name != row.breaks && err != nil:
+					t.Errorf("fault %s breaks %s too: %v", row.name, name, err)
+				}
+			})
+		}
+	}
+}
+
+// TestFaultEffects pins down what each fault does instead.
+func TestFaultEffects(t *testing.T) {
+	t.Run("SkipSignature", func(t *testing.T) {
+		e := start(t, Faults{SkipSignature: true})
+		body := []byte(`{"activity":"newInstance","businessId":"b","orderId":"CS1","orderLineId":"CS1-000001"}`)
+		stale := signedURL(e.srv.URL, testKey, "n", millis(time.Now().Add(-time.Hour)), body)
+		for i, u := range []string{e.srv.URL, e.srv.URL + "?signature=00&timestamp=1&nonce=x", stale, stale} {
+			r := e.send(http.MethodPost, u, body)
+			checkWire(t, r)
+			if r.code != protocol.CodeSuccess {
+				t.Errorf("call %d: resultCode %s, want 000000", i, r.code)
+			}
+		}
+	})
+	t.Run("NewInstanceEveryCall", func(t *testing.T) {
+		e := start(t, Faults{NewInstanceEveryCall: true})
+		a, b := e.create("CS1"), e.create("CS1")
+		if a == b || e.s.Instances() != 2 {
+			t.Errorf("instanceIds %q, %q and %d instances, want two different", a, b, e.s.Instances())
+		}
+	})
+	t.Run("NoBodySign", func(t *testing.T) {
+		e := start(t, Faults{NoBodySign: true})
+		r := e.call(queryInstance("nope"))
+		if v, ok := r.header[sign.BodySignHeader]; ok {
+			t.Errorf("Body-Sign %q present", v)
+		}
+		if r.code != protocol.CodeInstanceNotFound {
+			t.Errorf("resultCode %s, want 000003", r.code)
+		}
+	})
+	t.Run("ReleaseTwiceFails", func(t *testing.T) {
+		e := start(t, Faults{ReleaseTwiceFails: true})
+		id := e.create("CS1")
+		mustCode(t, e.call(releaseInstance(id)), protocol.CodeSuccess)
+		mustCode(t, e.call(releaseInstance(id)), protocol.CodeInstanceNotFound)
+	})
+	t.Run("UnknownInstanceOK", func(t *testing.T) {
+		e := start(t, Faults{UnknownInstanceOK: true})
+		for _, body := range []map[string]any{
+			refreshInstance("nope", "RENEWAL", "20300101000000"), updateStatus("nope", "UNFREEZE"), releaseInstance("nope"),
+		} {
+			if r := e.call(body); r.code != protocol.CodeSuccess {
+				t.Errorf("%s: resultCode %s, want 000000", body["activity"], r.code)
+			}
+		}
+		// Only those three: the others still know an unknown ID.
+		for _, body := range []map[string]any{queryInstance("nope"), upgradeInstance("nope"), changeCheck("nope")} {
+			if r := e.call(body); r.code != protocol.CodeInstanceNotFound {
+				t.Errorf("%s: resultCode %s, want 000003", body["activity"], r.code)
+			}
+		}
+	})
+	t.Run("SkipValidation", func(t *testing.T) {
+		e := start(t, Faults{SkipValidation: true})
+		m := newInstance("CS1", "CS1-000001")
+		delete(m, "orderId")
+		r := e.call(m)
+		if r.code != protocol.CodeSuccess || r.instanceID == "" || e.s.Instances() != 1 {
+			t.Errorf("newInstance without orderId: %s, instanceId %q, %d instances; want an instance", r.code, r.instanceID, e.s.Instances())
+		}
+		for _, body := range []map[string]any{
+			{"activity": "noSuchThing"}, {"instanceId": "x"}, queryInstance(strings.Repeat("x,", 101)),
+			updateStatus("nope", "PAUSE"), {"activity": "orderNotify"},
+		} {
+			if r := e.call(body); r.code != protocol.CodeSuccess {
+				t.Errorf("%v: resultCode %s, want 000000", body, r.code)
+			}
+		}
+		if r := e.postRaw([]byte(`{"activity":`)); r.code != protocol.CodeInvalidParam {
+			t.Errorf("malformed JSON: resultCode %s, want 000002", r.code)
+		}
+	})
+	t.Run("Async", func(t *testing.T) {
+		e := start(t, Faults{Async: true})
+		r := e.call(newInstance("CS1", "CS1-000001"))
+		checkWire(t, r)
+		mustCode(t, r, protocol.CodeProcessing)
+		id := r.instanceID
+		if again := e.call(newInstance("CS1", "CS1-000001")); again.code != protocol.CodeProcessing || again.instanceID != id {
+			t.Errorf("repeat: %s %q, want 000004 %q", again.code, again.instanceID, id)
+		}
+		for i, want := range []protocol.ResultCode{protocol.CodeProcessing, protocol.CodeProcessing, protocol.CodeSuccess, protocol.CodeSuccess} {
+			q := e.call(queryInstance(id))
+			checkWire(t, q)
+			if q.code != want || len(q.info) != 1 || (q.info[0].AppInfo != nil) != (want == protocol.CodeSuccess) {
+				t.Errorf("query %d: %s %s, want %s with appInfo only on success", i+1, q.code, q.raw, want)
+			}
+		}
+	})
+	t.Run("WrongContentType", func(t *testing.T) {
+		e := start(t, Faults{WrongContentType: true})
+		r := e.call(queryInstance("nope"))
+		if ct := r.header.Get("Content-Type"); ct != "text/plain" {
+			t.Errorf("Content-Type %q, want text/plain", ct)
+		}
+		if err := sign.VerifyBodySign(testKey, r.header.Get(sign.BodySignHeader), r.raw); err != nil {
+			t.Errorf("Body-Sign: %v", err)
+		}
+	})
+}
+
+// TestSlow: every answer, an authentication failure included, waits at
+// least Slow and is still correct.
+func TestSlow(t *testing.T) {
+	const slow = 150 * time.Millisecond
+	e := start(t, Faults{Slow: slow})
+	for _, c := range []struct {
+		url  string
+		want protocol.ResultCode
+	}{
+		{signedURL(e.srv.URL, testKey, "n1", nowMillis(), []byte(`{"activity":"queryInstance","instanceId":"x"}`)), protocol.CodeInstanceNotFound},
+		{e.srv.URL, protocol.CodeAuthFailed},
+	} {
+		begin := time.Now()
+		r := e.send(http.MethodPost, c.url, []byte(`{"activity":"queryInstance","instanceId":"x"}`))
+		if took := time.Since(begin); took < slow {
+			t.Errorf("answered after %v, want at least %v", took, slow)
+		}
+		checkWire(t, r)
+		mustCode(t, r, c.want)
+	}
+}
+
+// TestSlowCallerGone: a caller that gives up does not leave the handler
+// sleeping; the server shuts down promptly (Close waits for handlers).
+func TestSlowCallerGone(t *testing.T) {
+	e := start(t, Faults{Slow: time.Hour})
+	client := &http.Client{Timeout: 50 * time.Millisecond}
+	_, err := client.Post(e.srv.URL, "application/json", strings.NewReader(`{}`))
+	var ue interface{ Timeout() bool }
+	if !errors.As(err, &ue) || !ue.Timeout() {
+		t.Fatalf("post: %v, want a client timeout", err)
+	}
+	e.srv.Close() // would block for an hour if the sleep ignored the caller
+}
