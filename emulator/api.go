@@ -1,0 +1,462 @@
+package emulator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxBody caps every JSON and form body the emulator reads.
+const maxBody = 1 << 20
+
+// maxDuplicates caps Faults.Duplicates: each copy is a concurrent call to
+// the seller, and a handful is enough to catch a seller that is not
+// idempotent.
+const maxDuplicates = 10
+
+// The JSON API, under /api/emulator/. Every answer is JSON; errors are
+// {"error": "..."} with 400 (bad input), 404 (unknown id), 409 (a scenario
+// or re-drive that does not fit the current state) or 500.
+func (h *site) routeAPI(mux *http.ServeMux) {
+	const p = "/api/emulator/"
+	mux.HandleFunc("GET "+p+"products", h.apiProducts)
+	mux.HandleFunc("POST "+p+"products", h.apiAddProduct)
+	mux.HandleFunc("GET "+p+"scenarios", h.apiScenarios)
+	mux.HandleFunc("GET "+p+"subscriptions", h.apiSubscriptions)
+	mux.HandleFunc("GET "+p+"subscriptions/{id}", h.apiSubscription)
+	mux.HandleFunc("POST "+p+"purchases", h.apiPurchase)
+	mux.HandleFunc("POST "+p+"subscriptions/{id}/play", h.apiPlay)
+	mux.HandleFunc("GET "+p+"messages", h.apiMessages)
+	mux.HandleFunc("GET "+p+"messages/{id}", h.apiMessage)
+	mux.HandleFunc("POST "+p+"messages/{id}/redrive", h.apiRedrive)
+	mux.HandleFunc("GET "+p+"faults", h.apiFaults)
+	mux.HandleFunc("PUT "+p+"faults", h.apiSetFaults)
+	mux.HandleFunc("GET "+p+"clock", h.apiClock)
+	mux.HandleFunc("POST "+p+"clock/advance", h.apiAdvance)
+	mux.HandleFunc("GET "+p+"usage", h.apiUsage)
+	mux.HandleFunc("GET "+p+"openapi-requests", h.apiOpenAPIRequests)
+	mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &apiError{http.StatusNotFound, "no such endpoint: " + r.Method + " " + r.URL.Path})
+	})
+}
+
+// apiError is an error with the HTTP status it answers.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) error {
+	return &apiError{http.StatusNotFound, fmt.Sprintf(format, args...)}
+}
+
+func conflict(format string, args ...any) error {
+	return &apiError{http.StatusConflict, fmt.Sprintf(format, args...)}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, fmt.Errorf("emulator: encode answer: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// writeError answers err as {"error": ...} with its status; an error that
+// is not an apiError is a 500.
+func writeError(w http.ResponseWriter, err error) {
+	status, msg := http.StatusInternalServerError, err.Error()
+	var ae *apiError
+	if errors.As(err, &ae) {
+		status, msg = ae.status, ae.msg
+	}
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// decodeJSON reads exactly one JSON value of at most maxBody bytes into v,
+// rejecting unknown fields.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return badRequest("bad JSON: body larger than %d bytes", maxBody)
+		case errors.Is(err, io.EOF):
+			return badRequest("bad JSON: empty body")
+		}
+		return badRequest("bad JSON: %v", err)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		return badRequest("bad JSON: more than one value in the body")
+	}
+	return nil
+}
+
+// list turns a nil slice into an empty one, so lists are [] and never null.
+func list[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func (h *site) apiProducts(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, list(h.e.Products()))
+}
+
+func (h *site) apiAddProduct(w http.ResponseWriter, r *http.Request) {
+	var p Product
+	if err := decodeJSON(w, r, &p); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := h.e.AddProduct(p); err != nil {
+		writeError(w, badRequest("%v", err))
+		return
+	}
+	for _, q := range h.e.Products() {
+		if q.ID == p.ID {
+			p = q
+		}
+	}
+	writeJSON(w, http.StatusCreated, p)
+}
+
+func (h *site) apiScenarios(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, list(h.e.Scenarios()))
+}
+
+func (h *site) apiSubscriptions(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, list(h.e.Subscriptions()))
+}
+
+func (h *site) apiSubscription(w http.ResponseWriter, r *http.Request) {
+	s, ok := h.e.Subscription(r.PathValue("id"))
+	if !ok {
+		writeError(w, notFound("no such subscription: %q", r.PathValue("id")))
+		return
+	}
+	writeJSON(w, http.StatusOK, s)
+}
+
+func (h *site) apiPurchase(w http.ResponseWriter, r *http.Request) {
+	var p PurchaseRequest
+	if err := decodeJSON(w, r, &p); err != nil {
+		writeError(w, err)
+		return
+	}
+	run, err := h.purchase(r, p)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, run)
+}
+
+// purchase checks p against the catalogue before buying, so that a wrong
+// request gets a precise 400 or 404.
+func (h *site) purchase(r *http.Request, p PurchaseRequest) (Run, error) {
+	if p.ProductID == "" {
+		return Run{}, badRequest("productId is required")
+	}
+	i := slices.IndexFunc(h.e.Products(), func(q Product) bool { return q.ID == p.ProductID })
+	if i < 0 {
+		return Run{}, notFound("no such product: %q", p.ProductID)
+	}
+	if prod := h.e.Products()[i]; p.Trial && prod.TrialDays <= 0 {
+		return Run{}, badRequest("product %s has no trial", prod.ID)
+	}
+	// The run goes on when the client hangs up: half a purchase would
+	// leave the subscription in a state no buyer could reach.
+	run, err := h.e.Purchase(context.WithoutCancel(r.Context()), p)
+	switch {
+	case errors.Is(err, errClosed):
+		return run, err
+	case err != nil:
+		// Purchase refuses what the catalogue does not offer.
+		return run, badRequest("%v", err)
+	}
+	return run, nil
+}
+
+// playRequest is the body of POST subscriptions/{id}/play.
+type playRequest struct {
+	Scenario string `json:"scenario"`
+}
+
+func (h *site) apiPlay(w http.ResponseWriter, r *http.Request) {
+	var p playRequest
+	if err := decodeJSON(w, r, &p); err != nil {
+		writeError(w, err)
+		return
+	}
+	run, err := h.play(r, r.PathValue("id"), p.Scenario)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+// play checks that the subscription and the scenario exist and fit each
+// other before playing; whatever Play still refuses is a conflict with the
+// subscription's state.
+func (h *site) play(r *http.Request, subID, name string) (Run, error) {
+	s, ok := h.e.Subscription(subID)
+	if !ok {
+		return Run{}, notFound("no such subscription: %q", subID)
+	}
+	if name == "" {
+		return Run{}, badRequest("scenario is required")
+	}
+	scenarios := h.e.Scenarios()
+	i := slices.IndexFunc(scenarios, func(sc Scenario) bool { return sc.Name == name })
+	if i < 0 {
+		names := make([]string, len(scenarios))
+		for j, sc := range scenarios {
+			names[j] = sc.Name
+		}
+		return Run{}, badRequest("unknown scenario %q; known: %s", name, strings.Join(names, ", "))
+	}
+	sc := scenarios[i]
+	if !fits(sc, s) {
+		from := "new purchases only"
+		if len(sc.From) > 0 {
+			from = "status " + strings.Join(sc.From, " or ")
+		}
+		return Run{}, conflict("scenario %s does not fit subscription %s (%s, %s): it plays on %s with %s",
+			name, s.ID, s.ChargingMode, s.Status, strings.Join(sc.Modes, " or "), from)
+	}
+	run, err := h.e.Play(context.WithoutCancel(r.Context()), subID, name)
+	switch {
+	case errors.Is(err, errClosed):
+		return run, err
+	case err != nil:
+		return run, conflict("%v", err)
+	}
+	return run, nil
+}
+
+func (h *site) apiMessages(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := MessageFilter{
+		SubscriptionID: q.Get("subscription"),
+		Interface:      q.Get("interface"),
+		Status:         q.Get("status"),
+	}
+	switch f.Status {
+	case "", MessageSending, MessageSuccess, MessageRetrying, MessageFailed:
+	default:
+		writeError(w, badRequest("unknown status %q; want %s, %s, %s or %s", f.Status, MessageSending, MessageSuccess, MessageRetrying, MessageFailed))
+		return
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			writeError(w, badRequest("limit: %q is not a whole number ≥ 0", s))
+			return
+		}
+		f.Limit = n
+	}
+	writeJSON(w, http.StatusOK, list(h.e.Messages(f)))
+}
+
+func (h *site) apiMessage(w http.ResponseWriter, r *http.Request) {
+	m, ok := h.e.Message(r.PathValue("id"))
+	if !ok {
+		writeError(w, notFound("no such message: %q", r.PathValue("id")))
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+func (h *site) apiRedrive(w http.ResponseWriter, r *http.Request) {
+	m, err := h.redrive(r, r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+func (h *site) redrive(r *http.Request, id string) (Message, error) {
+	if _, ok := h.e.Message(id); !ok {
+		return Message{}, notFound("no such message: %q", id)
+	}
+	m, err := h.e.Redrive(context.WithoutCancel(r.Context()), id)
+	switch {
+	case errors.Is(err, errClosed):
+		return m, err
+	case err != nil:
+		return m, conflict("%v", err)
+	}
+	return m, nil
+}
+
+// duration is a time.Duration written in JSON as a Go duration string
+// ("2s"); it also accepts integer nanoseconds.
+type duration time.Duration
+
+func (d duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+func (d *duration) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration like 2s or 1m30s", s)
+		}
+		*d = duration(v)
+		return nil
+	}
+	n, err := strconv.ParseInt(string(bytes.TrimSpace(b)), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%s is not a duration: want a string like \"2s\" or integer nanoseconds", b)
+	}
+	*d = duration(n)
+	return nil
+}
+
+// faultsJSON is Faults on the wire: every field present, durations as
+// strings.
+type faultsJSON struct {
+	OpenAPILatency duration `json:"openapiLatency"`
+	OpenAPIStatus  int      `json:"openapiStatus"`
+	OpenAPITimeout bool     `json:"openapiTimeout"`
+	OpenAPICount   int      `json:"openapiCount"`
+	Duplicates     int      `json:"duplicates"`
+	ClockSkew      duration `json:"clockSkew"`
+}
+
+func toFaultsJSON(f Faults) faultsJSON {
+	return faultsJSON{
+		OpenAPILatency: duration(f.OpenAPILatency),
+		OpenAPIStatus:  f.OpenAPIStatus,
+		OpenAPITimeout: f.OpenAPITimeout,
+		OpenAPICount:   f.OpenAPICount,
+		Duplicates:     f.Duplicates,
+		ClockSkew:      duration(f.ClockSkew),
+	}
+}
+
+// faults validates f and converts it.
+func (f faultsJSON) faults() (Faults, error) {
+	switch {
+	case f.OpenAPILatency < 0:
+		return Faults{}, badRequest("openapiLatency must not be negative")
+	case f.OpenAPIStatus != 0 && (f.OpenAPIStatus < 400 || f.OpenAPIStatus > 599):
+		return Faults{}, badRequest("openapiStatus %d: want 0 (off) or an error status 400-599", f.OpenAPIStatus)
+	case f.OpenAPICount < 0:
+		return Faults{}, badRequest("openapiCount must not be negative")
+	case f.Duplicates < 0 || f.Duplicates > maxDuplicates:
+		return Faults{}, badRequest("duplicates %d: want 0 to %d", f.Duplicates, maxDuplicates)
+	}
+	return Faults{
+		OpenAPILatency: time.Duration(f.OpenAPILatency),
+		OpenAPIStatus:  f.OpenAPIStatus,
+		OpenAPITimeout: f.OpenAPITimeout,
+		OpenAPICount:   f.OpenAPICount,
+		Duplicates:     f.Duplicates,
+		ClockSkew:      time.Duration(f.ClockSkew),
+	}, nil
+}
+
+func (h *site) apiFaults(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, toFaultsJSON(h.e.Faults()))
+}
+
+// apiSetFaults replaces the faults: a field left out is switched off.
+func (h *site) apiSetFaults(w http.ResponseWriter, r *http.Request) {
+	var fj faultsJSON
+	if err := decodeJSON(w, r, &fj); err != nil {
+		writeError(w, err)
+		return
+	}
+	f, err := fj.faults()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	h.e.SetFaults(f)
+	writeJSON(w, http.StatusOK, toFaultsJSON(h.e.Faults()))
+}
+
+// clockJSON is the emulated clock on the wire.
+type clockJSON struct {
+	Now       time.Time `json:"now"`
+	TimeScale float64   `json:"timeScale"`
+}
+
+func (h *site) clock() clockJSON {
+	return clockJSON{Now: h.e.Now(), TimeScale: h.e.Config().TimeScale}
+}
+
+func (h *site) apiClock(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.clock())
+}
+
+// advanceRequest is the body of POST clock/advance.
+type advanceRequest struct {
+	Duration duration `json:"duration"`
+}
+
+func (h *site) apiAdvance(w http.ResponseWriter, r *http.Request) {
+	var a advanceRequest
+	if err := decodeJSON(w, r, &a); err != nil {
+		writeError(w, err)
+		return
+	}
+	if a.Duration <= 0 {
+		writeError(w, badRequest("duration must be positive, h.g. \"24h\""))
+		return
+	}
+	h.e.Advance(time.Duration(a.Duration))
+	writeJSON(w, http.StatusOK, h.clock())
+}
+
+// parseAdvance reads the advance form's duration.
+func parseAdvance(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, badRequest("duration %q: want a Go duration like 24h or 90m", s)
+	}
+	if d <= 0 {
+		return 0, badRequest("duration must be positive, h.g. 24h")
+	}
+	return d, nil
+}
+
+func (h *site) apiUsage(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, list(h.e.UsageRecords()))
+}
+
+func (h *site) apiOpenAPIRequests(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, list(h.e.OpenAPIRequests()))
+}

@@ -1,0 +1,206 @@
+package emulator
+
+import (
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/koobridge/koobridge/internal/openapi/openapitest"
+	"github.com/koobridge/koobridge/protocol"
+)
+
+// DefaultProducts returns the default catalogue: one product per charging
+// mode. The PERIOD product is monthly with a 7-day trial.
+func DefaultProducts() []Product {
+	return []Product{
+		{ID: "OFFI-EMU-PERIOD", SKU: "SKU-EMU-PERIOD-MONTH", Name: "Emulator monthly plan", ChargingMode: protocol.ChargingPeriod, PeriodType: "month", PeriodNumber: 1, TrialDays: 7},
+		{ID: "OFFI-EMU-ONETIME", SKU: "SKU-EMU-ONETIME", Name: "Emulator one-time purchase", ChargingMode: protocol.ChargingOneTime},
+		{ID: "OFFI-EMU-ONDEMAND", SKU: "SKU-EMU-ONDEMAND", Name: "Emulator pay-per-use", ChargingMode: protocol.ChargingOnDemand},
+		{ID: "OFFI-EMU-ONDEMANDPKG", SKU: "SKU-EMU-ONDEMANDPKG", Name: "Emulator pay-per-use package", ChargingMode: protocol.ChargingOnDemandPkg},
+	}
+}
+
+func (p Product) validate() error {
+	if p.ID == "" || p.SKU == "" {
+		return fmt.Errorf("emulator: product: ID and SKU are required")
+	}
+	if len(p.ID) > 64 || len(p.SKU) > 64 {
+		return fmt.Errorf("emulator: product %q: ID and SKU must be at most 64 characters", p.ID)
+	}
+	switch p.ChargingMode {
+	case protocol.ChargingPeriod:
+		if p.PeriodType != "month" && p.PeriodType != "year" {
+			return fmt.Errorf("emulator: product %q: PeriodType %q, want month or year", p.ID, p.PeriodType)
+		}
+		if p.PeriodNumber <= 0 {
+			return fmt.Errorf("emulator: product %q: PeriodNumber must be positive", p.ID)
+		}
+	case protocol.ChargingOneTime, protocol.ChargingOnDemand, protocol.ChargingOnDemandPkg:
+		if p.TrialDays > 0 {
+			return fmt.Errorf("emulator: product %q: trials are for PERIOD products only", p.ID)
+		}
+	default:
+		return fmt.Errorf("emulator: product %q: unknown charging mode %q", p.ID, p.ChargingMode)
+	}
+	if p.TrialDays < 0 {
+		return fmt.Errorf("emulator: product %q: TrialDays is negative", p.ID)
+	}
+	return nil
+}
+
+// buyer is the one customer who buys everything from an emulator.
+type buyer struct{ customerID, userID string }
+
+func newBuyer() buyer {
+	return buyer{customerID: NewNonce(), userID: NewNonce()}
+}
+
+func (b buyer) info() *protocol.BuyerInfo {
+	return &protocol.BuyerInfo{
+		CustomerID:   protocol.FlexString(b.customerID),
+		CustomerName: "emulator-buyer",
+		CustomerType: "1",
+		UserID:       protocol.FlexString(b.userID),
+		UserName:     "emulator-buyer",
+	}
+}
+
+// newOrderID returns a KooGallery-like order ID: "CS", yyMMddHHmm of the
+// emulated time, five random characters (e.g. CS2211181819B4LVS).
+func newOrderID(now time.Time) string {
+	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return "CS" + now.UTC().Format("0601021504") + string(b[:])
+}
+
+// orderLineID is the only line of an emulator order.
+func orderLineID(orderID string) string { return orderID + "-000001" }
+
+// orderSpec is what an order says about the line it sells.
+type orderSpec struct {
+	orderType    string
+	expire       time.Time // zero: none (one-time, pay-per-use, unsubscribe of those)
+	periodType   string
+	periodNumber int
+	sku          string
+	linearValue  int
+}
+
+// order is an order placed for one step: its ID and line.
+type order struct {
+	id, line string
+}
+
+// placeOrderLocked creates an order for sub and registers it with the
+// Open API imitation, or, for a test subscription, picks the debug order
+// mockID, whose canned data openapitest serves itself.
+func (e *Emulator) placeOrderLocked(sub *Subscription, spec orderSpec, mockID string) order {
+	if sub.Test {
+		sub.Orders = append(sub.Orders, mockID)
+		return order{id: mockID, line: orderLineID(mockID)}
+	}
+	now := e.orderTimeLocked()
+	id := newOrderID(now)
+	line := protocol.OrderLine{
+		OrderLineID:           protocol.FlexString(orderLineID(id)),
+		ChargingMode:          protocol.FlexString(sub.ChargingMode),
+		PeriodType:            protocol.FlexString(spec.periodType),
+		Currency:              "CNY",
+		CurrencyAfterDiscount: "CNY",
+		ProductInfo: protocol.ProductInfoList{{
+			ProductID:   protocol.FlexString(sub.ProductID),
+			SKUCode:     protocol.FlexString(spec.sku),
+			LinearValue: protocol.FlexNumber(strconv.Itoa(spec.linearValue)),
+			ProductName: protocol.FlexString(e.productNameLocked(sub.ProductID)),
+		}},
+	}
+	if spec.periodNumber > 0 {
+		line.PeriodNumber = protocol.FlexNumber(strconv.Itoa(spec.periodNumber))
+	}
+	if !spec.expire.IsZero() {
+		line.ExpireTime = protocol.FlexString(protocol.FormatTime14(spec.expire))
+	}
+	e.openapi.AddOrder(protocol.OrderInfo{
+		OrderID:    protocol.FlexString(id),
+		OrderType:  protocol.FlexString(spec.orderType),
+		CreateTime: protocol.FlexString(protocol.FormatTime14(now)),
+		OrderLine:  []protocol.OrderLine{line},
+		BuyerInfo:  e.buyer.info(),
+	})
+	sub.Orders = append(sub.Orders, id)
+	return order{id: id, line: orderLineID(id)}
+}
+
+func (e *Emulator) productLocked(id string) (Product, bool) {
+	i := slices.IndexFunc(e.products, func(p Product) bool { return p.ID == id })
+	if i < 0 {
+		return Product{}, false
+	}
+	return e.products[i], true
+}
+
+func (e *Emulator) productNameLocked(id string) string {
+	p, _ := e.productLocked(id)
+	return p.Name
+}
+
+// addPeriod moves t by n periods of type typ ("year", "month" or "day").
+func addPeriod(t time.Time, typ string, n int) time.Time {
+	switch typ {
+	case "year":
+		return t.AddDate(n, 0, 0)
+	case "month":
+		return t.AddDate(0, n, 0)
+	case "day":
+		return t.AddDate(0, 0, n)
+	}
+	return t
+}
+
+// changedPeriod is where a renewal change takes a subscription: monthly
+// becomes yearly and anything else monthly, one period, with a SKU named
+// after the new period (UNCONFIRMED: KooGallery's change options are the
+// product's own).
+func changedPeriod(sub *Subscription, base Product) (typ string, n int, sku string) {
+	typ = "month"
+	if sub.PeriodType == "month" {
+		typ = "year"
+	}
+	sku = base.SKU
+	if typ != base.PeriodType {
+		sku = base.SKU + "-" + typ
+		if len(sku) > 64 {
+			sku = sku[:64]
+		}
+	}
+	return typ, 1, sku
+}
+
+// mockOrderExpiry is the expireTime of a debug order's line, zero if none.
+func mockOrderExpiry(id string, now time.Time) time.Time {
+	info, ok := openapitest.MockOrder(id, now)
+	if !ok || len(info.OrderLine) == 0 {
+		return time.Time{}
+	}
+	t, err := protocol.ParseExpireTime(string(info.OrderLine[0].ExpireTime))
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+func (s *Subscription) clone() Subscription {
+	c := *s
+	c.Orders = slices.Clone(s.Orders)
+	if s.AppInfo != nil {
+		a := *s.AppInfo
+		c.AppInfo = &a
+	}
+	return c
+}

@@ -1,0 +1,45 @@
+// Package emulator plays Huawei Cloud KooGallery toward a seller's
+// production interface, so that a seller (in any language) can be tested
+// offline: it sells products, places orders, calls the seller as
+// KooGallery does, checks every answer as the Seller Center debugger does,
+// retries failed calls on KooGallery's schedule and serves a mocked Open
+// API (Query Order, usage push) for the seller's own calls back.
+//
+// # Clock
+//
+// The emulator keeps an emulated clock: the wall-clock time at New, plus
+// the wall time since multiplied by Config.TimeScale, plus every Advance.
+// Retry and poll intervals are emulated time, so with TimeScale 36000
+// KooGallery's hourly newInstance retries come every 0.1 s. Message and
+// attempt times, order times and expiry times are emulated; the timestamp
+// signed into each call, and the clock the mocked Open API checks
+// signatures against, are the wall clock, which the seller can check.
+//
+// # Scenarios
+//
+// A scenario is a row of a table: where it applies (charging modes and
+// subscription statuses) and its steps. A step names the interface it
+// calls, may place an order (registered with the mocked Open API so Query
+// Order answers it), builds the request body from the subscription and
+// says how the subscription changes when the call succeeds. One runner
+// plays any table; the SaaS V2 table has purchase, trial,
+// trial-to-formal, renewal, unsubscribe-renewal, renewal-change, expire,
+// unfreeze, release, unsubscribe, upgrade, arrears-freeze,
+// arrears-unfreeze and query (see Emulator.Scenarios).
+//
+// A scenario stops at the first step whose first attempt fails (Run.OK is
+// false); the failed message is still retried in the background, and a
+// later success, or a Redrive, applies the step's change.
+//
+// # Messages
+//
+// Every call is a Message, KooGallery's "production interface messages":
+// the body, every attempt with its request, response, resultCode and the
+// rules the answer broke, and a status (sending, success, retrying,
+// failed). The log keeps the last 10,000 messages.
+//
+// After newInstance answers 000004 the emulator polls queryInstance every
+// Config.PollInterval (emulated) until it answers 000000 with the
+// instance, or until newInstance's retry window ends and the subscription
+// fails.
+package emulator

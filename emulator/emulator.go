@@ -1,0 +1,305 @@
+package emulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/koobridge/koobridge/internal/openapi/openapitest"
+)
+
+// Defaults filled in by New.
+const (
+	DefaultDeadline     = 5 * time.Second  // saas-v2.md §1.1
+	DefaultPollInterval = 10 * time.Second // emulated; KooGallery's cadence is UNCONFIRMED (saas-v2.md §6.4)
+)
+
+// errClosed is returned by calls made after Close.
+var errClosed = errors.New("emulator: closed")
+
+// Emulator plays KooGallery toward one seller: it keeps a catalogue,
+// places orders, calls the seller's production interface as scenarios
+// say, retries failed calls on an emulated clock and serves the mocked
+// Open API. It is safe for concurrent use.
+type Emulator struct {
+	cfg     Config
+	openapi *openapitest.Handler
+	buyer   buyer
+
+	// wallStart and start anchor the emulated clock (see Now).
+	wallStart time.Time
+	start     time.Time
+
+	// ctx is cancelled by Close; background deliveries and polls use it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // timer callbacks scheduled or running
+
+	mu       sync.Mutex
+	closed   bool
+	advanced time.Duration
+	timers   map[*timerEntry]struct{}
+	products []Product
+	subs     []*Subscription
+	subByID  map[string]*Subscription
+	known    map[string]bool // instance IDs the seller returned
+	log      []*delivery     // oldest first, at most maxMessages
+	byID     map[string]*delivery
+	msgSeq   int // message counter
+	subSeq   int // subscription counter
+	faults   Faults
+}
+
+// New returns an Emulator with the default catalogue (DefaultProducts).
+// Target, Key, AK and SK are required.
+func New(cfg Config) (*Emulator, error) {
+	if cfg.Target == "" {
+		return nil, errors.New("emulator: config: Target is required")
+	}
+	if u, err := url.Parse(cfg.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("emulator: config: Target %q is not an http(s) URL", cfg.Target)
+	}
+	if cfg.Key == "" {
+		return nil, errors.New("emulator: config: Key is required")
+	}
+	if cfg.AK == "" || cfg.SK == "" {
+		return nil, errors.New("emulator: config: AK and SK are required")
+	}
+	if cfg.TimeScale < 0 {
+		return nil, fmt.Errorf("emulator: config: TimeScale %v is negative", cfg.TimeScale)
+	}
+	if cfg.Deadline <= 0 {
+		cfg.Deadline = DefaultDeadline
+	}
+	if cfg.TimeScale == 0 {
+		cfg.TimeScale = 1
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Emulator{
+		cfg:      cfg,
+		openapi:  openapitest.NewHandler(cfg.AK, cfg.SK),
+		buyer:    newBuyer(),
+		timers:   make(map[*timerEntry]struct{}),
+		products: DefaultProducts(),
+		subByID:  make(map[string]*Subscription),
+		known:    make(map[string]bool),
+		byID:     make(map[string]*delivery),
+	}
+	e.wallStart = cfg.Now()
+	e.start = e.wallStart.UTC()
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.setupOpenAPI()
+	return e, nil
+}
+
+// Close stops scheduled retries and polls and cancels background calls in
+// flight, then waits for their goroutines to end. It does not wait for
+// calls in flight beyond their deadline. Close is safe to call twice.
+func (e *Emulator) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.cancel()
+	for te := range e.timers {
+		if te.t.Stop() {
+			e.wg.Done()
+		}
+	}
+	clear(e.timers)
+	for _, d := range e.log {
+		if d.msg.Status == MessageRetrying {
+			d.msg.Status = MessageFailed
+			d.msg.NextAttempt = time.Time{}
+		}
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+	return nil
+}
+
+// Config returns the configuration in use, defaults filled in.
+func (e *Emulator) Config() Config { return e.cfg }
+
+// Now returns the emulated time: the wall-clock time at New, plus the wall
+// time since then multiplied by Config.TimeScale, plus every Advance.
+func (e *Emulator) Now() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.nowLocked()
+}
+
+// orderTimeLocked is the emulated time in whole seconds, UTC: the
+// precision of the order and expiry times on the wire.
+func (e *Emulator) orderTimeLocked() time.Time {
+	return e.nowLocked().UTC().Truncate(time.Second)
+}
+
+func (e *Emulator) nowLocked() time.Time {
+	elapsed := time.Duration(float64(e.cfg.Now().Sub(e.wallStart)) * e.cfg.TimeScale)
+	return e.start.Add(elapsed + e.advanced)
+}
+
+// Advance moves the emulated clock forward by d (e.g. to an expiry).
+// Retries and polls already scheduled keep their emulated due times, so
+// those now due run at once.
+func (e *Emulator) Advance(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.advanceLocked(d)
+}
+
+func (e *Emulator) advanceLocked(d time.Duration) {
+	e.advanced += d
+	for te := range e.timers {
+		if te.t.Stop() {
+			te.t.Reset(e.wallUntilLocked(te.due))
+		}
+	}
+}
+
+// wallUntilLocked is the wall-clock wait until the emulated time due.
+func (e *Emulator) wallUntilLocked(due time.Time) time.Duration {
+	d := due.Sub(e.nowLocked())
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(float64(d) / e.cfg.TimeScale)
+}
+
+// timerEntry is one scheduled retry or poll.
+type timerEntry struct {
+	t   *time.Timer
+	due time.Time // emulated
+}
+
+// afterLocked runs fn with the emulator's context at the emulated time
+// due, unless Close comes first. It returns nil after Close.
+func (e *Emulator) afterLocked(due time.Time, fn func(ctx context.Context)) *timerEntry {
+	if e.closed {
+		return nil
+	}
+	te := &timerEntry{due: due}
+	e.wg.Add(1)
+	e.timers[te] = struct{}{}
+	te.t = time.AfterFunc(e.wallUntilLocked(due), func() {
+		defer e.wg.Done()
+		e.mu.Lock()
+		_, live := e.timers[te]
+		delete(e.timers, te)
+		e.mu.Unlock()
+		if live {
+			fn(e.ctx)
+		}
+	})
+	return te
+}
+
+// cancelLocked stops a scheduled entry; nil is a no-op.
+func (e *Emulator) cancelLocked(te *timerEntry) {
+	if te == nil {
+		return
+	}
+	if _, ok := e.timers[te]; !ok {
+		return
+	}
+	delete(e.timers, te)
+	if te.t.Stop() {
+		e.wg.Done()
+	}
+}
+
+// Products lists the catalogue.
+func (e *Emulator) Products() []Product {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.products)
+}
+
+// AddProduct adds or replaces (by ID) a product.
+func (e *Emulator) AddProduct(p Product) error {
+	if err := p.validate(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := range e.products {
+		if e.products[i].ID == p.ID {
+			e.products[i] = p
+			return nil
+		}
+	}
+	e.products = append(e.products, p)
+	return nil
+}
+
+// Scenarios lists every scenario the emulator can play.
+func (e *Emulator) Scenarios() []Scenario {
+	var out []Scenario
+	for _, table := range scenarioTables {
+		for _, s := range table {
+			out = append(out, s.info())
+		}
+	}
+	return out
+}
+
+// Subscriptions lists purchases, oldest first.
+func (e *Emulator) Subscriptions() []Subscription {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Subscription, len(e.subs))
+	for i, s := range e.subs {
+		out[i] = s.clone()
+	}
+	return out
+}
+
+// Subscription returns one purchase.
+func (e *Emulator) Subscription(id string) (Subscription, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.subByID[id]
+	if !ok {
+		return Subscription{}, false
+	}
+	return s.clone(), true
+}
+
+// Scenario is one KooGallery flow (saas-v2.md §6.3), played as steps.
+type Scenario struct {
+	Name  string `json:"name"`
+	Title string `json:"title"`
+	Spec  string `json:"spec"`
+	// Family is the interface family the steps call.
+	Family string `json:"family"`
+	// Modes are the charging modes it applies to.
+	Modes []string `json:"modes"`
+	// From lists the subscription statuses it can start from; empty means
+	// it starts a new purchase.
+	From []string `json:"from,omitempty"`
+	// Steps names the interfaces called, in order, for display.
+	Steps []string `json:"steps"`
+}

@@ -1,0 +1,242 @@
+package emulator
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/koobridge/koobridge/protocol"
+	"github.com/koobridge/koobridge/protocol/sign"
+)
+
+// Family is one family of production interfaces: how KooGallery signs its
+// calls to the seller, how the answers are checked and how failed calls are
+// retried. V2 is the SaaS V2 basic interfaces; the V1, Kit and license
+// families are further values of this type with their own scenario tables.
+type Family struct {
+	// Name identifies the family, e.g. "v2".
+	Name string
+	// Prepare builds the signed request for one call to target.
+	Prepare func(ctx context.Context, target, key string, c Call, now time.Time) (*http.Request, error)
+	// Fields checks the mandatory fields and lengths of an answer with the
+	// given resultCode; nil checks none beyond resultCode and resultMsg.
+	Fields func(iface string, code protocol.ResultCode, body []byte) []Violation
+	// Retry is KooGallery's retry policy per interface; an interface
+	// missing from it is not retried.
+	Retry map[string]RetryPolicy
+	// BodySign reports whether answers must carry a Body-Sign header.
+	BodySign bool
+}
+
+// RetryPolicy is how KooGallery re-sends a failed call: every Interval for
+// Window after the first attempt (saas-v2.md §6.2). Durations are in
+// emulated time; Config.TimeScale shrinks them on the wall clock.
+type RetryPolicy struct {
+	Interval time.Duration `json:"interval"`
+	Window   time.Duration `json:"window"`
+}
+
+// V2 is the SaaS V2 basic-interface family: POST with signature, timestamp
+// and nonce in the query (saas-v2.md §2.2), answers checked against §1.4
+// and §3, retried per §6.2. Where the spec leaves a V2 window UNCONFIRMED
+// the V1 value is used (docs/emulator.md lists the choices).
+var V2 = &Family{
+	Name:    "v2",
+	Prepare: prepareV2,
+	Fields:  v2Fields,
+	Retry: map[string]RetryPolicy{
+		protocol.ActivityNewInstance:          {Interval: time.Hour, Window: 3 * time.Hour},
+		protocol.ActivityUpgradeInstance:      {Interval: time.Hour, Window: 3 * time.Hour},
+		protocol.ActivityRefreshInstance:      {Interval: 10 * time.Minute, Window: time.Hour},
+		protocol.ActivityUpdateInstanceStatus: {Interval: 10 * time.Minute, Window: time.Hour},
+		protocol.ActivityReleaseInstance:      {Interval: time.Minute, Window: time.Hour},
+	},
+	BodySign: true,
+}
+
+// Call is one request the emulator sends to a seller.
+type Call struct {
+	// Interface is the interface called: the V2 activity, e.g. "newInstance".
+	Interface string `json:"interface"`
+	// Body is the exact request body.
+	Body []byte `json:"-"`
+	// Expect lists the resultCodes that count as the right answer; empty
+	// means 000000 (and 000004 for newInstance).
+	Expect []protocol.ResultCode `json:"expect,omitempty"`
+	// Tamper breaks the signature on purpose, for negative tests and the
+	// calling-side faults.
+	Tamper Tamper `json:"tamper,omitzero"`
+}
+
+// Tamper describes deliberate damage to a call's authentication.
+type Tamper struct {
+	// Signature, when set, is sent instead of the right signature.
+	Signature string `json:"signature,omitempty"`
+	// Skew is added to the timestamp (clock skew; beyond 60 s it is stale).
+	Skew time.Duration `json:"skew,omitempty"`
+	// Nonce, when set, is used instead of a fresh random nonce (a replay).
+	Nonce string `json:"nonce,omitempty"`
+}
+
+// HTTPRecord is a request or response as it went over the wire, for the
+// message log. Header values are joined with ", ".
+type HTTPRecord struct {
+	Method string            `json:"method,omitempty"`
+	URL    string            `json:"url,omitempty"`
+	Status int               `json:"status,omitempty"`
+	Header map[string]string `json:"header,omitempty"`
+	Body   string            `json:"body"`
+}
+
+// Attempt is one delivery of a call and what came of it.
+type Attempt struct {
+	At         time.Time           `json:"at"`
+	Duration   time.Duration       `json:"duration"`
+	Request    HTTPRecord          `json:"request"`
+	Response   *HTTPRecord         `json:"response,omitempty"` // nil when nothing came back
+	ResultCode protocol.ResultCode `json:"resultCode,omitempty"`
+	Violations []Violation         `json:"violations,omitempty"`
+}
+
+// OK reports whether the attempt broke no rule.
+func (a Attempt) OK() bool { return len(a.Violations) == 0 }
+
+// Has reports whether the attempt broke rule r.
+func (a Attempt) Has(r Rule) bool {
+	for _, v := range a.Violations {
+		if v.Rule == r {
+			return true
+		}
+	}
+	return false
+}
+
+// maxReply caps how much of an answer is read; KooGallery's own limit is
+// not published, and no correct answer comes near it.
+const maxReply = 1 << 20
+
+// send delivers one call and checks the answer. The deadline bounds the
+// whole exchange: an answer later than that is a deadline violation, as in
+// the debugger, which gives up waiting. now is the emulated clock used for
+// the timestamp; the duration is measured on the wall clock.
+func send(ctx context.Context, client *http.Client, f *Family, target, key string, c Call, now time.Time, deadline time.Duration) Attempt {
+	a := Attempt{At: now}
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	req, err := f.Prepare(ctx, target, key, c, now)
+	if err != nil {
+		a.Violations = []Violation{violation(RuleReachable, "调测失败,生产地址不可达: %v", err)}
+		return a
+	}
+	a.Request = HTTPRecord{Method: req.Method, URL: req.URL.String(), Header: flatten(req.Header), Body: string(c.Body)}
+	start := time.Now()
+	resp, err := client.Do(req)
+	var body []byte
+	if err == nil {
+		body, err = io.ReadAll(io.LimitReader(resp.Body, maxReply+1))
+		resp.Body.Close()
+	}
+	a.Duration = time.Since(start)
+	if err != nil {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+			a.Violations = []Violation{violation(RuleDeadline, "调测失败,调用接口超时: no complete answer within %v", deadline)}
+		default:
+			a.Violations = []Violation{violation(RuleReachable, "调测失败,生产地址不可达: %v", redactErr(err))}
+		}
+		if resp != nil {
+			a.Response = &HTTPRecord{Status: resp.StatusCode, Header: flatten(resp.Header), Body: string(body)}
+		}
+		return a
+	}
+	a.Response = &HTTPRecord{Status: resp.StatusCode, Header: flatten(resp.Header), Body: string(body)}
+	if len(body) > maxReply {
+		a.Violations = []Violation{violation(RuleJSON, "调测失败,解析响应体失败: answer longer than %d bytes", maxReply)}
+		return a
+	}
+	rc := replyCheck{iface: c.Interface, expect: c.expect(), fieldRule: f.Fields}
+	if f.BodySign {
+		rc.key = key
+	}
+	a.ResultCode, a.Violations = checkReply(rc, resp.StatusCode, resp.Header, body)
+	return a
+}
+
+// expect returns the resultCodes that count as success for c.
+func (c Call) expect() []protocol.ResultCode {
+	if len(c.Expect) > 0 {
+		return c.Expect
+	}
+	if c.Interface == protocol.ActivityNewInstance {
+		return []protocol.ResultCode{protocol.CodeSuccess, protocol.CodeProcessing}
+	}
+	return []protocol.ResultCode{protocol.CodeSuccess}
+}
+
+// prepareV2 signs a V2 call: signature, timestamp (Unix ms) and nonce in
+// the query, appended to whatever query the target already has.
+func prepareV2(ctx context.Context, target, key string, c Call, now time.Time) (*http.Request, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: target URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("emulator: target URL %q: want http or https", target)
+	}
+	ts := protocol.FormatMillis(now.Add(c.Tamper.Skew))
+	nonce := c.Tamper.Nonce
+	if nonce == "" {
+		nonce = NewNonce()
+	}
+	sig := c.Tamper.Signature
+	if sig == "" {
+		sig = sign.V2Signature(key, nonce, ts, c.Body)
+	}
+	q := u.Query()
+	q.Set("signature", sig)
+	q.Set("timestamp", ts)
+	q.Set("nonce", nonce)
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(c.Body))
+	if err != nil {
+		return nil, fmt.Errorf("emulator: build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json;charset=utf8")
+	req.Header.Set("Accept", "application/json")
+	return req, nil
+}
+
+// NewNonce returns a fresh random nonce: 32 hex digits.
+func NewNonce() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func flatten(h http.Header) map[string]string {
+	if len(h) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(h))
+	for k, v := range h {
+		m[k] = strings.Join(v, ", ")
+	}
+	return m
+}
+
+// redactErr drops the query (which carries the signature) from URL errors.
+func redactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

@@ -1,0 +1,201 @@
+package emulator
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/koobridge/koobridge/protocol"
+)
+
+// The known-answer vector of saas-v2.md §2.5.
+const (
+	vecKey       = "TestAccessKey-0123456789abcdef"
+	vecNonce     = "50D83FDECAED6CCD8EF597F2A577950527928BA287D04E6036E92B2806FD17DA"
+	vecTimestamp = 1680508066618
+	vecBody      = `{"activity":"newInstance","businessId":"87b94795-0603-4e24-8ae5-69420d60e3c8","orderId":"CS2211181819B4LVS","orderLineId":"CS2211181819B4LVS-000001","testFlag":"1"}`
+	vecSignature = "A64B1BFCE1A372DE15EF4377957528E7F7B0CE4944D4CAEA7B7363339DF27C82"
+	vecReply     = `{"resultCode":"000000","resultMsg":"success","instanceId":"inst-001"}`
+	vecBodySign  = `sign_type="HMAC-SHA256", signature="m170lIqQUVIcBE0YAhIubMAxxKwYV2PhJnGUTLTac0Q="`
+)
+
+// TestSendSignsLikeKooGallery checks the request against the spec vector:
+// method, query parameters, content type and the exact body bytes.
+func TestSendSignsLikeKooGallery(t *testing.T) {
+	var got *http.Request
+	var gotBody []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r
+		gotBody, _ = io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+		w.Header().Set("Body-Sign", vecBodySign)
+		_, _ = io.WriteString(w, vecReply)
+	}))
+	defer srv.Close()
+
+	now := time.UnixMilli(vecTimestamp)
+	c := Call{Interface: protocol.ActivityNewInstance, Body: []byte(vecBody), Tamper: Tamper{Nonce: vecNonce}}
+	a := send(context.Background(), srv.Client(), V2, srv.URL+"/produce?tenant=a", vecKey, c, now, 5*time.Second)
+
+	if !a.OK() {
+		t.Fatalf("violations: %v", a.Violations)
+	}
+	if a.ResultCode != protocol.CodeSuccess {
+		t.Errorf("result code %q", a.ResultCode)
+	}
+	q := got.URL.Query()
+	for name, want := range map[string]string{
+		"signature": vecSignature, "timestamp": "1680508066618", "nonce": vecNonce, "tenant": "a",
+	} {
+		if q.Get(name) != want {
+			t.Errorf("query %s = %q, want %q", name, q.Get(name), want)
+		}
+	}
+	if got.Method != http.MethodPost || got.URL.Path != "/produce" {
+		t.Errorf("request %s %s", got.Method, got.URL.Path)
+	}
+	if ct := got.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("content type %q", ct)
+	}
+	if string(gotBody) != vecBody {
+		t.Errorf("body %s", gotBody)
+	}
+	if a.Request.Body != vecBody || a.Response == nil || a.Response.Body != vecReply || a.Response.Status != 200 {
+		t.Errorf("attempt record %+v", a)
+	}
+}
+
+// TestSendChecks runs the debugger's checks over answers that each break
+// one rule (or none).
+func TestSendChecks(t *testing.T) {
+	okSign := func(w http.ResponseWriter, body string) {
+		w.Header().Set("Body-Sign", vecBodySign)
+		_, _ = io.WriteString(w, body)
+	}
+	tests := []struct {
+		name    string
+		iface   string
+		expect  []protocol.ResultCode
+		handler http.HandlerFunc
+		want    []Rule // the rules broken, in order; nil means none
+		code    protocol.ResultCode
+	}{
+		{"correct", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			okSign(w, vecReply)
+		}, nil, protocol.CodeSuccess},
+		{"status 500", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Body-Sign", vecBodySign)
+			w.WriteHeader(500)
+			_, _ = io.WriteString(w, vecReply)
+		}, []Rule{RuleHTTPStatus}, protocol.CodeSuccess},
+		{"text/plain", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			okSign(w, vecReply)
+		}, []Rule{RuleContentType}, protocol.CodeSuccess},
+		{"not JSON", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, "<html>")
+		}, []Rule{RuleJSON}, ""},
+		{"no Body-Sign", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, vecReply)
+		}, []Rule{RuleBodySign}, protocol.CodeSuccess},
+		{"Body-Sign of other bytes", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			okSign(w, vecReply+" ")
+		}, []Rule{RuleBodySign}, protocol.CodeSuccess},
+		{"Body-Sign unquoted type", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Body-Sign", `sign_type="HMAC-SHA1", signature="m170lIqQUVIcBE0YAhIubMAxxKwYV2PhJnGUTLTac0Q="`)
+			_, _ = io.WriteString(w, vecReply)
+		}, []Rule{RuleBodySign}, protocol.CodeSuccess},
+		{"wrong code", protocol.ActivityNewInstance, []protocol.ResultCode{protocol.CodeAuthFailed}, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			okSign(w, vecReply)
+		}, []Rule{RuleResultCode}, protocol.CodeSuccess},
+		{"no instanceId", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			okSign(w, `{"resultCode":"000000"}`)
+		}, []Rule{RuleBodySign, RuleRequiredField}, protocol.CodeSuccess},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(tt.handler)
+			defer srv.Close()
+			c := Call{Interface: tt.iface, Body: []byte(vecBody), Expect: tt.expect}
+			a := send(context.Background(), srv.Client(), V2, srv.URL, vecKey, c, time.Now(), 5*time.Second)
+			var rules []Rule
+			for _, v := range a.Violations {
+				rules = append(rules, v.Rule)
+				if v.Spec == "" || v.Message == "" {
+					t.Errorf("violation without spec or message: %+v", v)
+				}
+			}
+			if strings.Join(ruleStrings(rules), ",") != strings.Join(ruleStrings(tt.want), ",") {
+				t.Errorf("rules %v, want %v (%v)", rules, tt.want, a.Violations)
+			}
+			if a.ResultCode != tt.code {
+				t.Errorf("code %q, want %q", a.ResultCode, tt.code)
+			}
+		})
+	}
+}
+
+func ruleStrings(rs []Rule) []string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = string(r)
+	}
+	return s
+}
+
+// TestSendDeadlineAndUnreachable covers the two transport failures.
+func TestSendDeadlineAndUnreachable(t *testing.T) {
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	c := Call{Interface: protocol.ActivityQueryInstance, Body: []byte(`{}`)}
+	a := send(context.Background(), slow.Client(), V2, slow.URL, vecKey, c, time.Now(), 50*time.Millisecond)
+	if !a.Has(RuleDeadline) || len(a.Violations) != 1 {
+		t.Errorf("slow seller: %v", a.Violations)
+	}
+
+	closed := httptest.NewServer(http.NotFoundHandler())
+	url := closed.URL
+	closed.Close()
+	a = send(context.Background(), http.DefaultClient, V2, url, vecKey, c, time.Now(), time.Second)
+	if !a.Has(RuleReachable) {
+		t.Errorf("closed port: %v", a.Violations)
+	}
+	if strings.Contains(a.Violations[0].Message, "signature=") {
+		t.Errorf("error text leaks the signed URL: %s", a.Violations[0].Message)
+	}
+}
+
+// TestMemoEscape checks the \uXXXX rule on queryInstance answers.
+func TestMemoEscape(t *testing.T) {
+	raw := `{"resultCode":"000000","info":[{"instanceId":"i1","appInfo":{"frontEndUrl":"https://a","memo":"中文"}}]}`
+	escaped := `{"resultCode":"000000","info":[{"instanceId":"i1","appInfo":{"frontEndUrl":"https://a","memo":"\u4e2d\u6587"}}]}`
+	if vs := v2Fields(protocol.ActivityQueryInstance, protocol.CodeSuccess, []byte(raw)); len(vs) != 1 || vs[0].Rule != RuleMemoEscape {
+		t.Errorf("raw memo: %v", vs)
+	}
+	if vs := v2Fields(protocol.ActivityQueryInstance, protocol.CodeSuccess, []byte(escaped)); len(vs) != 0 {
+		t.Errorf("escaped memo: %v", vs)
+	}
+	long := `{"resultCode":"000000","info":[{"instanceId":"i1","appInfo":{"frontEndUrl":"https://` + strings.Repeat("a", 600) + `"}}]}`
+	if vs := v2Fields(protocol.ActivityQueryInstance, protocol.CodeSuccess, []byte(long)); len(vs) != 1 || vs[0].Rule != RuleFieldLength {
+		t.Errorf("long frontEndUrl: %v", vs)
+	}
+}

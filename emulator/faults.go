@@ -1,0 +1,39 @@
+package emulator
+
+import (
+	"time"
+
+	"github.com/koobridge/koobridge/internal/openapi/openapitest"
+)
+
+// openAPITimeout is how long a "timeout" fault holds a request before
+// cutting the connection without an answer.
+const openAPITimeout = 60 * time.Second
+
+// Faults returns the faults switched on.
+func (e *Emulator) Faults() Faults {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.faults
+}
+
+// SetFaults switches faults on (the zero Faults switches them off). The
+// Open API faults apply to the next OpenAPICount requests (all when 0);
+// the calling-side faults apply to every attempt from now on.
+func (e *Emulator) SetFaults(f Faults) {
+	e.mu.Lock()
+	e.faults = f
+	e.mu.Unlock()
+	e.openapi.SetFault(openAPIFault(f))
+}
+
+// openAPIFault maps the Open API side of f to the imitation's fault.
+func openAPIFault(f Faults) openapitest.Fault {
+	switch {
+	case f.OpenAPITimeout:
+		return openapitest.Fault{Delay: openAPITimeout, Drop: true, Count: f.OpenAPICount}
+	case f.OpenAPIStatus != 0 || f.OpenAPILatency > 0:
+		return openapitest.Fault{Status: f.OpenAPIStatus, Delay: f.OpenAPILatency, Count: f.OpenAPICount}
+	}
+	return openapitest.Fault{}
+}

@@ -1,0 +1,426 @@
+package emulator
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/koobridge/koobridge/internal/openapi/openapitest"
+	"github.com/koobridge/koobridge/protocol"
+)
+
+// retention is how long a frozen PERIOD instance is kept after its expiry
+// before KooGallery releases it (saas-v2.md §3.4: at most 15 days).
+const retention = 15 * 24 * time.Hour
+
+// scenarioTables lists every family's scenarios. V1, Kit and license
+// scenarios are further tables played by the same runner.
+var scenarioTables = [][]*scenario{v2Scenarios}
+
+// scenario is one KooGallery flow as data: where it applies and the steps
+// it plays. The runner (run) knows nothing about any one scenario.
+type scenario struct {
+	name, title, spec string
+	family            *Family
+	modes             []string
+	from              []string // statuses it starts from; empty: a new purchase
+	trial             trialRule
+	// check, when set, refuses a subscription the scenario cannot apply
+	// to for reasons beyond mode and status (e.lock held).
+	check func(e *Emulator, sub *Subscription) string
+	steps []step
+}
+
+// trialRule says whether a scenario needs a trial subscription.
+type trialRule int
+
+const (
+	anyTrial trialRule = iota
+	trialOnly
+	formalOnly
+)
+
+// step is one call of a scenario. Every function runs with e.mu held.
+type step struct {
+	iface string
+	// before prepares the call, e.g. moves the clock to the expiry.
+	before func(e *Emulator, sub *Subscription)
+	// order, when set, describes the order the step places and names the
+	// debug order a test subscription uses instead.
+	order func(e *Emulator, sub *Subscription) (spec orderSpec, mockID string)
+	// build returns the request; x holds the order placed, if any.
+	build func(e *Emulator, sub *Subscription, x *stepCtx) any
+	// perAttempt, when set, changes the request before each attempt.
+	perAttempt func(req any) any
+	// expect lists acceptable resultCodes; empty means Call's default.
+	expect []protocol.ResultCode
+	// apply changes the subscription after the call succeeded.
+	apply func(e *Emulator, sub *Subscription, x *stepCtx, a Attempt)
+}
+
+// stepCtx is what one step knows while it is being played.
+type stepCtx struct {
+	scenario string
+	family   *Family
+	order    order
+	spec     orderSpec
+	testFlag string
+	first    time.Time // emulated time of the first attempt
+	// syncPoll: the caller polls queryInstance itself after 000004
+	// (Config.NoRetry inside Purchase), so apply must not start polling.
+	syncPoll bool
+}
+
+func (s *scenario) info() Scenario {
+	steps := make([]string, len(s.steps))
+	for i, st := range s.steps {
+		steps[i] = st.iface
+	}
+	return Scenario{
+		Name: s.name, Title: s.title, Spec: s.spec, Family: s.family.Name,
+		Modes: s.modes, From: s.from, Steps: steps,
+	}
+}
+
+func findScenario(name string) *scenario {
+	for _, table := range scenarioTables {
+		for _, s := range table {
+			if s.name == name {
+				return s
+			}
+		}
+	}
+	return nil
+}
+
+var (
+	allModes    = []string{protocol.ChargingPeriod, protocol.ChargingOneTime, protocol.ChargingOnDemand, protocol.ChargingOnDemandPkg}
+	periodMode  = []string{protocol.ChargingPeriod}
+	onDemandAll = []string{protocol.ChargingOnDemand, protocol.ChargingOnDemandPkg}
+)
+
+// v2Scenarios is the SaaS V2 table (saas-v2.md §3 and §6.3).
+var v2Scenarios = []*scenario{
+	{
+		name: "purchase", title: "Purchase", spec: "saas-v2.md §3.1, §6.3",
+		family: V2, modes: allModes,
+		steps: []step{newInstanceStep(protocol.OrderTypeNew)},
+	},
+	{
+		name: "trial", title: "Trial purchase", spec: "saas-v2.md §3.1, §6.8",
+		family: V2, modes: periodMode,
+		steps: []step{newInstanceStep(protocol.OrderTypeTrial)},
+	},
+	{
+		name: "trial-to-formal", title: "Trial converted to paid", spec: "saas-v2.md §3.3, §6.8",
+		family: V2, modes: periodMode, from: []string{StatusActive}, trial: trialOnly,
+		steps: []step{refreshStep(protocol.SceneTrialToFormal, protocol.OrderTypeTrialToFormal, openapitest.MockMonthTrialToFormal,
+			func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
+				// UNCONFIRMED: the paid period starts at conversion.
+				return addPeriod(e.orderTimeLocked(), sub.PeriodType, sub.PeriodNumber), *sub
+			})},
+	},
+	{
+		name: "renewal", title: "Renewal", spec: "saas-v2.md §3.3",
+		family: V2, modes: periodMode, from: []string{StatusActive}, trial: formalOnly,
+		steps: []step{renewalStep()},
+	},
+	{
+		name: "unsubscribe-renewal", title: "Unsubscribe a renewed period", spec: "saas-v2.md §3.3",
+		family: V2, modes: periodMode, from: []string{StatusActive}, trial: formalOnly,
+		steps: []step{refreshStep(protocol.SceneUnsubscribeRenewalPeriod, protocol.OrderTypeUnsubscribe, openapitest.MockMonthUnsubscribe,
+			func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
+				return addPeriod(sub.ExpireTime, sub.PeriodType, -sub.PeriodNumber), *sub
+			})},
+	},
+	{
+		name: "renewal-change", title: "Renewal with a change of period", spec: "saas-v2.md §3.7, §3.3",
+		family: V2, modes: periodMode, from: []string{StatusActive}, trial: formalOnly,
+		steps: []step{changeCheckStep(), refreshStep(protocol.SceneRenewalChange, protocol.OrderTypeChange, openapitest.MockMonthChange,
+			func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
+				base, _ := e.productLocked(sub.ProductID)
+				typ, n, sku := changedPeriod(sub, base)
+				next := *sub
+				next.PeriodType, next.PeriodNumber, next.SKU = typ, n, sku
+				return addPeriod(sub.ExpireTime, typ, n), next
+			})},
+	},
+	{
+		name: "expire", title: "Expiry: freeze", spec: "saas-v2.md §3.4",
+		family: V2, modes: periodMode, from: []string{StatusActive},
+		steps: []step{withBefore(statusStep(protocol.StatusFreeze, StatusFrozen), advanceTo(func(sub *Subscription) time.Time { return sub.ExpireTime }))},
+	},
+	{
+		name: "unfreeze", title: "Renewal during the freeze: unfreeze", spec: "saas-v2.md §3.3, §3.4",
+		family: V2, modes: periodMode, from: []string{StatusFrozen}, trial: formalOnly,
+		steps: []step{renewalStep(), statusStep(protocol.StatusUnfreeze, StatusActive)},
+	},
+	{
+		name: "release", title: "Release after the retention period", spec: "saas-v2.md §3.5, §3.4",
+		family: V2, modes: periodMode, from: []string{StatusFrozen},
+		steps: []step{withBefore(releaseStep(false), advanceTo(func(sub *Subscription) time.Time { return sub.ExpireTime.Add(retention) }))},
+	},
+	{
+		name: "unsubscribe", title: "Unsubscribe", spec: "saas-v2.md §3.5",
+		family: V2, modes: allModes, from: []string{StatusActive, StatusFrozen},
+		steps: []step{releaseStep(true)},
+	},
+	{
+		name: "upgrade", title: "Upgrade", spec: "saas-v2.md §3.6",
+		family: V2, modes: periodMode, from: []string{StatusActive}, trial: formalOnly,
+		steps: []step{upgradeStep()},
+	},
+	{
+		name: "arrears-freeze", title: "Pay-per-use arrears: freeze", spec: "saas-v2.md §3.4",
+		family: V2, modes: onDemandAll, from: []string{StatusActive},
+		steps: []step{statusStep(protocol.StatusFreeze, StatusFrozen)},
+	},
+	{
+		name: "arrears-unfreeze", title: "Pay-per-use arrears paid: unfreeze", spec: "saas-v2.md §3.4",
+		family: V2, modes: onDemandAll, from: []string{StatusFrozen},
+		steps: []step{statusStep(protocol.StatusUnfreeze, StatusActive)},
+	},
+	{
+		name: "query", title: "Query instance", spec: "saas-v2.md §3.2",
+		family: V2, modes: allModes, from: []string{StatusActive, StatusFrozen, StatusProvisioning},
+		steps: []step{queryStep()},
+	},
+}
+
+// mockNew is the debug order a test purchase of each charging mode uses.
+var mockNew = map[string]string{
+	protocol.ChargingPeriod:      openapitest.MockPeriodYearNew,
+	protocol.ChargingOneTime:     openapitest.MockOneTimeNew,
+	protocol.ChargingOnDemand:    openapitest.MockOnDemand,
+	protocol.ChargingOnDemandPkg: openapitest.MockOnDemandPkg,
+}
+
+func newInstanceStep(orderType string) step {
+	return step{
+		iface: protocol.ActivityNewInstance,
+		order: func(e *Emulator, sub *Subscription) (orderSpec, string) {
+			now := e.orderTimeLocked()
+			spec := orderSpec{orderType: orderType, sku: sub.SKU, linearValue: sub.LinearValue}
+			if orderType == protocol.OrderTypeTrial {
+				p, _ := e.productLocked(sub.ProductID)
+				spec.periodType, spec.periodNumber = "day", p.TrialDays
+				spec.expire = addPeriod(now, "day", p.TrialDays)
+				return spec, openapitest.MockPeriodDayTrial
+			}
+			if sub.ChargingMode == protocol.ChargingPeriod {
+				spec.periodType, spec.periodNumber = sub.PeriodType, sub.PeriodNumber
+				spec.expire = addPeriod(now, sub.PeriodType, sub.PeriodNumber)
+			}
+			return spec, mockNew[sub.ChargingMode]
+		},
+		build: func(e *Emulator, sub *Subscription, x *stepCtx) any {
+			return protocol.NewInstanceRequest{
+				ActivityName: protocol.ActivityNewInstance,
+				BusinessID:   uuid.NewString(),
+				OrderID:      x.order.id,
+				OrderLineID:  x.order.line,
+				TestFlag:     x.testFlag,
+			}
+		},
+		perAttempt: func(req any) any {
+			r := req.(protocol.NewInstanceRequest)
+			r.BusinessID = uuid.NewString() // different on every call, retries included
+			return r
+		},
+		apply: func(e *Emulator, sub *Subscription, x *stepCtx, a Attempt) {
+			id := instanceIDOf(a.Response.Body)
+			sub.InstanceID = id
+			e.known[id] = true
+			sub.ExpireTime = x.spec.expire
+			if a.ResultCode != protocol.CodeProcessing {
+				sub.Status = StatusActive
+				return
+			}
+			sub.Status = StatusProvisioning
+			if !x.syncPoll {
+				e.pollLaterLocked(sub, x, a.At)
+			}
+		},
+	}
+}
+
+// refreshStep is refreshInstance with an order: expiry says the new
+// expireTime and the subscription after success.
+func refreshStep(scene, orderType, mockID string, expiry func(e *Emulator, sub *Subscription) (time.Time, Subscription)) step {
+	return step{
+		iface: protocol.ActivityRefreshInstance,
+		order: func(e *Emulator, sub *Subscription) (orderSpec, string) {
+			exp, next := expiry(e, sub)
+			return orderSpec{
+				orderType: orderType, expire: exp, periodType: next.PeriodType,
+				periodNumber: next.PeriodNumber, sku: next.SKU, linearValue: next.LinearValue,
+			}, mockID
+		},
+		build: func(e *Emulator, sub *Subscription, x *stepCtx) any {
+			r := protocol.RefreshInstanceRequest{
+				ActivityName: protocol.ActivityRefreshInstance,
+				ExpireTime:   protocol.FormatTime14(x.spec.expire),
+				InstanceID:   sub.InstanceID,
+				OrderID:      x.order.id,
+				OrderLineID:  x.order.line,
+				Scene:        scene,
+				TestFlag:     x.testFlag,
+			}
+			if scene == protocol.SceneRenewalChange {
+				r.ProductID = sub.ProductID
+			}
+			return r
+		},
+		apply: func(e *Emulator, sub *Subscription, x *stepCtx, a Attempt) {
+			sub.ExpireTime = x.spec.expire
+			sub.PeriodType, sub.PeriodNumber, sub.SKU = x.spec.periodType, x.spec.periodNumber, x.spec.sku
+			if scene == protocol.SceneTrialToFormal {
+				sub.Trial = false
+			}
+		},
+	}
+}
+
+// renewalStep renews for one more period from the current expiry.
+func renewalStep() step {
+	return refreshStep(protocol.SceneRenewal, protocol.OrderTypeRenew, openapitest.MockMonthRenew,
+		func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
+			return addPeriod(sub.ExpireTime, sub.PeriodType, sub.PeriodNumber), *sub
+		})
+}
+
+func changeCheckStep() step {
+	return step{
+		iface: protocol.ActivityChangeInstanceCheck,
+		build: func(e *Emulator, sub *Subscription, x *stepCtx) any {
+			base, _ := e.productLocked(sub.ProductID)
+			_, _, sku := changedPeriod(sub, base)
+			return protocol.ChangeInstanceCheckRequest{
+				ActivityName: protocol.ActivityChangeInstanceCheck,
+				InstanceID:   sub.InstanceID,
+				ProductInfo: &protocol.ProductInfo{
+					ProductID:   protocol.FlexString(sub.ProductID),
+					SKUCode:     protocol.FlexString(sku),
+					LinearValue: protocol.FlexNumber(strconv.Itoa(sub.LinearValue)),
+					ProductName: protocol.FlexString(base.Name),
+				},
+				TestFlag: x.testFlag,
+			}
+		},
+	}
+}
+
+func statusStep(status, to string) step {
+	return step{
+		iface: protocol.ActivityUpdateInstanceStatus,
+		build: func(e *Emulator, sub *Subscription, x *stepCtx) any {
+			return protocol.UpdateInstanceStatusRequest{
+				ActivityName: protocol.ActivityUpdateInstanceStatus,
+				InstanceID:   sub.InstanceID,
+				Status:       status,
+				TestFlag:     x.testFlag,
+			}
+		},
+		apply: func(e *Emulator, sub *Subscription, x *stepCtx, a Attempt) { sub.Status = to },
+	}
+}
+
+// releaseStep is releaseInstance, with an UNSUBSCRIBE order when
+// unsubscribe is set and without one at the end of the retention period.
+func releaseStep(unsubscribe bool) step {
+	s := step{
+		iface: protocol.ActivityReleaseInstance,
+		build: func(e *Emulator, sub *Subscription, x *stepCtx) any {
+			return protocol.ReleaseInstanceRequest{
+				ActivityName: protocol.ActivityReleaseInstance,
+				InstanceID:   sub.InstanceID,
+				OrderID:      x.order.id,
+				OrderLineID:  x.order.line,
+				TestFlag:     x.testFlag,
+			}
+		},
+		apply: func(e *Emulator, sub *Subscription, x *stepCtx, a Attempt) { sub.Status = StatusReleased },
+	}
+	if unsubscribe {
+		s.order = func(e *Emulator, sub *Subscription) (orderSpec, string) {
+			spec := orderSpec{orderType: protocol.OrderTypeUnsubscribe, periodType: sub.PeriodType,
+				periodNumber: sub.PeriodNumber, sku: sub.SKU, linearValue: sub.LinearValue}
+			if sub.ChargingMode == protocol.ChargingPeriod {
+				spec.expire = e.orderTimeLocked() // the subscription ends now
+			}
+			return spec, openapitest.MockMonthUnsubscribe
+		}
+	}
+	return s
+}
+
+// upgradeStep raises the linear value by one with a CHANGE order.
+func upgradeStep() step {
+	return step{
+		iface: protocol.ActivityUpgradeInstance,
+		order: func(e *Emulator, sub *Subscription) (orderSpec, string) {
+			return orderSpec{
+				orderType: protocol.OrderTypeChange, expire: sub.ExpireTime, periodType: sub.PeriodType,
+				periodNumber: sub.PeriodNumber, sku: sub.SKU, linearValue: sub.LinearValue + 1,
+			}, openapitest.MockMonthChange
+		},
+		build: func(e *Emulator, sub *Subscription, x *stepCtx) any {
+			return protocol.UpgradeInstanceRequest{
+				ActivityName: protocol.ActivityUpgradeInstance,
+				InstanceID:   sub.InstanceID,
+				OrderID:      x.order.id,
+				OrderLineID:  x.order.line,
+				TestFlag:     x.testFlag,
+			}
+		},
+		apply: func(e *Emulator, sub *Subscription, x *stepCtx, a Attempt) { sub.LinearValue = x.spec.linearValue },
+	}
+}
+
+func queryStep() step {
+	return step{
+		iface: protocol.ActivityQueryInstance,
+		build: func(e *Emulator, sub *Subscription, x *stepCtx) any {
+			return protocol.QueryInstanceRequest{
+				ActivityName: protocol.ActivityQueryInstance,
+				InstanceID:   sub.InstanceID,
+				TestFlag:     x.testFlag,
+			}
+		},
+		apply: func(e *Emulator, sub *Subscription, x *stepCtx, a Attempt) {
+			if info, ok := appInfoOf(a.Response.Body, sub.InstanceID); ok {
+				sub.AppInfo = info
+			}
+		},
+	}
+}
+
+// withBefore returns s with a preparation run ahead of its call.
+func withBefore(s step, before func(e *Emulator, sub *Subscription)) step {
+	s.before = before
+	return s
+}
+
+// advanceTo moves the emulated clock to the time t gives, if it is ahead.
+func advanceTo(t func(sub *Subscription) time.Time) func(e *Emulator, sub *Subscription) {
+	return func(e *Emulator, sub *Subscription) {
+		if d := t(sub).Sub(e.nowLocked()); d > 0 {
+			e.advanceLocked(d)
+		}
+	}
+}
+
+// appInfoOf finds the appInfo of instance id in a queryInstance answer.
+func appInfoOf(body, id string) (*protocol.AppInfo, bool) {
+	r, ok := queryReply(body)
+	if !ok {
+		return nil, false
+	}
+	for _, in := range r.Info {
+		if in.InstanceID == id && in.AppInfo != nil {
+			return in.AppInfo, true
+		}
+	}
+	return nil, false
+}

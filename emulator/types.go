@@ -1,0 +1,198 @@
+package emulator
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/koobridge/koobridge/protocol"
+)
+
+// Config configures an Emulator.
+type Config struct {
+	// Target is the seller's production interface URL (the V2 basic
+	// interfaces), e.g. https://isv.example.com/produce. Required.
+	Target string
+	// Key is the key bound to the basic interfaces: it signs the calls,
+	// checks Body-Sign and the new usage push. Required.
+	Key string
+	// AK and SK are the credentials the mocked Open API accepts. Required.
+	AK, SK string
+	// Deadline is how long an answer may take; zero means 5 s
+	// (saas-v2.md §1.1).
+	Deadline time.Duration
+	// TimeScale is how many emulated seconds pass per wall-clock second:
+	// 3600 makes KooGallery's hourly retries come every second. Zero means 1.
+	TimeScale float64
+	// BodySignOptional stops a missing Body-Sign from counting as a
+	// failure (whether V2 checks it is UNCONFIRMED, saas-v2.md §9.2); a
+	// Body-Sign that is present must still be right.
+	BodySignOptional bool
+	// NoRetry delivers every call once: failures are logged, never
+	// retried (the conformance suite wants each answer as it is).
+	NoRetry bool
+	// PollInterval is the emulated time between queryInstance polls after
+	// newInstance answered 000004; zero means 10 s. Polling stops with
+	// success or at the end of newInstance's retry window.
+	PollInterval time.Duration
+	// Retry overrides the family's retry policy per interface.
+	Retry map[string]RetryPolicy
+	// HTTPClient sends the calls; nil means a client with no global
+	// timeout (the deadline bounds each call).
+	HTTPClient *http.Client
+	// Now is the wall clock; nil means time.Now. The emulated clock starts
+	// at Now() and runs TimeScale times faster, plus Advance.
+	Now func() time.Time
+	// Logger receives one line per delivery; nil discards.
+	Logger *slog.Logger
+}
+
+// Product is a product on sale, with one SKU.
+type Product struct {
+	ID   string `json:"id"`
+	SKU  string `json:"sku"`
+	Name string `json:"name"`
+	// ChargingMode is one of protocol.ChargingPeriod, ChargingOneTime,
+	// ChargingOnDemand, ChargingOnDemandPkg.
+	ChargingMode string `json:"chargingMode"`
+	// PeriodType ("month" or "year") and PeriodNumber describe one PERIOD
+	// purchase.
+	PeriodType   string `json:"periodType,omitempty"`
+	PeriodNumber int    `json:"periodNumber,omitempty"`
+	// TrialDays > 0 lets the product be bought as a trial of that many
+	// days (PERIOD products only, saas-v2.md §6.8).
+	TrialDays int `json:"trialDays,omitempty"`
+}
+
+// Subscription status: where a purchase stands as KooGallery sees it.
+const (
+	StatusPending      = "pending"      // newInstance not yet answered successfully
+	StatusProvisioning = "provisioning" // newInstance answered 000004; polling queryInstance
+	StatusActive       = "active"
+	StatusFrozen       = "frozen"
+	StatusReleased     = "released"
+	StatusFailed       = "failed" // newInstance's retry window ran out
+)
+
+// Subscription is one purchased order line and what the seller made of it.
+type Subscription struct {
+	ID           string    `json:"id"`
+	ProductID    string    `json:"productId"`
+	SKU          string    `json:"sku"`
+	ChargingMode string    `json:"chargingMode"`
+	OrderID      string    `json:"orderId"`     // the order that bought it
+	OrderLineID  string    `json:"orderLineId"` // its line
+	InstanceID   string    `json:"instanceId,omitempty"`
+	Status       string    `json:"status"`
+	Trial        bool      `json:"trial,omitempty"`
+	Test         bool      `json:"test,omitempty"` // calls carry testFlag "1"
+	ExpireTime   time.Time `json:"expireTime,omitzero"`
+	// PeriodType, PeriodNumber and LinearValue are the current
+	// specification: one period of a PERIOD subscription (changed by
+	// renewal-change) and the quantity (raised by upgrade).
+	PeriodType   string `json:"periodType,omitempty"`
+	PeriodNumber int    `json:"periodNumber,omitempty"`
+	LinearValue  int    `json:"linearValue,omitempty"`
+	// Orders are every order placed for it, oldest first.
+	Orders []string `json:"orders"`
+	// AppInfo is the last app info queryInstance returned.
+	AppInfo *protocol.AppInfo `json:"appInfo,omitempty"`
+}
+
+// Message status, as in Seller Center's production interface messages.
+const (
+	MessageSending  = "sending"  // first attempt in flight
+	MessageSuccess  = "success"  // an attempt broke no rule
+	MessageRetrying = "retrying" // failed; another attempt is scheduled
+	MessageFailed   = "failed"   // failed and no attempt is scheduled
+)
+
+// Message is one call KooGallery makes to the seller with every attempt to
+// deliver it: the emulator's "生产接口消息" (saas-v1-joint-login.md D.2).
+type Message struct {
+	ID             string    `json:"id"`
+	Family         string    `json:"family"`
+	Interface      string    `json:"interface"`
+	Scenario       string    `json:"scenario,omitempty"`
+	SubscriptionID string    `json:"subscriptionId,omitempty"`
+	OrderID        string    `json:"orderId,omitempty"`
+	InstanceID     string    `json:"instanceId,omitempty"`
+	Test           bool      `json:"test,omitempty"`
+	Body           string    `json:"body"`
+	Status         string    `json:"status"`
+	Attempts       []Attempt `json:"attempts"`
+	// LastError sums up the last failed attempt's violations ("异常信息").
+	LastError string `json:"lastError,omitempty"`
+	// FirstSentAt, Deadline (end of the retry window) and NextAttempt are
+	// emulated times.
+	FirstSentAt time.Time `json:"firstSentAt"`
+	Deadline    time.Time `json:"deadline,omitzero"`
+	NextAttempt time.Time `json:"nextAttempt,omitzero"`
+}
+
+// MessageFilter selects messages; the zero value selects all.
+type MessageFilter struct {
+	SubscriptionID string
+	Interface      string
+	Status         string
+	Limit          int // newest first; 0 means all
+}
+
+// PurchaseRequest is a buyer's purchase.
+type PurchaseRequest struct {
+	ProductID string `json:"productId"`
+	Trial     bool   `json:"trial,omitempty"`
+	// Test makes the calls debug calls (testFlag "1").
+	Test bool `json:"test,omitempty"`
+}
+
+// Run is what one scenario did.
+type Run struct {
+	Scenario       string   `json:"scenario"`
+	SubscriptionID string   `json:"subscriptionId"`
+	Messages       []string `json:"messages"` // IDs, in the order sent
+	// OK is true when every step's call succeeded.
+	OK bool `json:"ok"`
+	// Err says why the run stopped early, if it did.
+	Err string `json:"error,omitempty"`
+}
+
+// Faults are deliberate misbehaviours, to see how a seller copes. The zero
+// value is "behave".
+type Faults struct {
+	// Open API side (what the seller's calls to KooGallery meet).
+	OpenAPILatency time.Duration `json:"openapiLatency,omitempty"` // wait before answering
+	OpenAPIStatus  int           `json:"openapiStatus,omitempty"`  // answer this HTTP status (5xx: internal error)
+	OpenAPITimeout bool          `json:"openapiTimeout,omitempty"` // never answer; cut the connection after 60 s
+	OpenAPICount   int           `json:"openapiCount,omitempty"`   // affect this many requests; 0 = all
+	// Calling side (what KooGallery's calls to the seller look like).
+	Duplicates int           `json:"duplicates,omitempty"` // deliver every call this many extra times at once
+	ClockSkew  time.Duration `json:"clockSkew,omitempty"`  // added to every timestamp
+}
+
+// UsageRecord is one usage record a seller pushed to the mocked Open API.
+type UsageRecord struct {
+	Received           time.Time `json:"received"`
+	API                string    `json:"api"` // "new" or "old"
+	InstanceID         string    `json:"instanceId"`
+	ProductID          string    `json:"productId,omitempty"`
+	MeteringSN         string    `json:"meteringSn"`
+	BeginTime          string    `json:"beginTime"`
+	EndTime            string    `json:"endTime"`
+	RecordTime         string    `json:"recordTime"`
+	UsageValue         string    `json:"usageValue"`
+	RelatedPkgInstance string    `json:"relatedPkgInstance,omitempty"`
+	Duplicate          bool      `json:"duplicate,omitempty"`
+}
+
+// OpenAPIRequest is one request the mocked Open API received.
+type OpenAPIRequest struct {
+	At       time.Time     `json:"at"`
+	Method   string        `json:"method"`
+	Path     string        `json:"path"`
+	Query    string        `json:"query,omitempty"`
+	Status   int           `json:"status"`
+	Code     string        `json:"code,omitempty"`
+	Fault    string        `json:"fault,omitempty"`
+	Duration time.Duration `json:"duration"`
+}

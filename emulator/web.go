@@ -1,0 +1,452 @@
+package emulator
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Handler serves the emulator on one port:
+//
+//   - the mocked Open API on KooGallery's paths (/api/mkp-openapi-public/
+//     and /rest/marketplace/), the same as OpenAPIHandler;
+//   - the JSON API under /api/emulator/ (products, scenarios,
+//     subscriptions, purchases, plays, messages and re-drives, faults, the
+//     clock, usage records and the Open API request log);
+//   - the web page: a server-rendered dashboard at / to buy products, play
+//     scenarios on subscriptions and advance the clock, a page per message
+//     at /messages/{id} with every attempt and a re-drive button, /faults
+//     and /usage. It needs no JavaScript and no build step.
+//
+// The emulator has no login: anyone who reaches the port can buy, play,
+// re-drive and switch faults on. It is a test tool meant to listen on
+// 127.0.0.1 (or inside a CI job), never on a public address. Cross-site
+// form posts from other web pages are refused (http.CrossOriginProtection)
+// everywhere except on the Open API paths, which sellers call server to
+// server.
+func (e *Emulator) Handler() http.Handler {
+	h := &site{e: e}
+	mux := http.NewServeMux()
+	h.routeAPI(mux)
+	h.routeWeb(mux)
+
+	openAPI := e.OpenAPIHandler()
+	top := http.NewServeMux()
+	top.Handle("/api/mkp-openapi-public/", openAPI)
+	top.Handle("/rest/marketplace/", openAPI)
+	top.Handle("/", http.NewCrossOriginProtection().Handler(securityHeaders(mux)))
+	return top
+}
+
+// site serves the web page and the JSON API. Its methods live apart from
+// Emulator's so that the two never collide.
+type site struct {
+	e *Emulator
+}
+
+// securityHeaders forbids scripts, foreign resources, framing and caching:
+// the pages need none of them, and forms may only post back here.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// dashboardMessages is how many messages the dashboard shows.
+const dashboardMessages = 50
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// pages are the web page's templates, each parsed with the shared layout.
+var pages = func() map[string]*template.Template {
+	funcs := template.FuncMap{
+		"when":    formatTime,
+		"dur":     formatDuration,
+		"msgPath": func(id string) string { return "/messages/" + url.PathEscape(id) },
+		"playPath": func(id string) string {
+			return "/subscriptions/" + url.PathEscape(id) + "/play"
+		},
+		"redrivePath": func(id string) string { return "/messages/" + url.PathEscape(id) + "/redrive" },
+		"inc":         func(i int) int { return i + 1 },
+	}
+	m := map[string]*template.Template{}
+	for _, name := range []string{"dashboard", "message", "faults", "usage", "error"} {
+		m[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+	}
+	return m
+}()
+
+func (h *site) routeWeb(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", h.dashboardPage)
+	mux.HandleFunc("POST /purchase", h.purchaseForm)
+	mux.HandleFunc("POST /subscriptions/{id}/play", h.playForm)
+	mux.HandleFunc("POST /clock/advance", h.advanceForm)
+	mux.HandleFunc("GET /messages/{id}", h.messagePage)
+	mux.HandleFunc("POST /messages/{id}/redrive", h.redriveForm)
+	mux.HandleFunc("GET /faults", h.faultsPage)
+	mux.HandleFunc("POST /faults", h.faultsForm)
+	mux.HandleFunc("GET /usage", h.usagePage)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.renderError(w, http.StatusNotFound, "no such page: "+r.Method+" "+r.URL.Path)
+	})
+}
+
+// page is what the layout needs on every page.
+type page struct {
+	Title string
+	Nav   string // which navigation link is current
+	Flash string
+	Now   time.Time
+}
+
+func (h *site) newPage(r *http.Request, title, nav string) page {
+	return page{Title: title, Nav: nav, Flash: r.URL.Query().Get("flash"), Now: h.e.Now()}
+}
+
+// render executes a page into a buffer first, so a template error becomes
+// a clean 500 instead of half a page.
+func (h *site) render(w http.ResponseWriter, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+		h.webLog("render "+name, err)
+		http.Error(w, "internal error: render page", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+}
+
+func (h *site) webLog(what string, err error) {
+	if l := h.e.Config().Logger; l != nil {
+		l.Error("emulator web: "+what, "err", err)
+	}
+}
+
+type errorPage struct {
+	page
+	Status  int
+	Message string
+}
+
+func (h *site) renderError(w http.ResponseWriter, status int, msg string) {
+	h.render(w, status, "error", errorPage{
+		page:   page{Title: http.StatusText(status), Now: h.e.Now()},
+		Status: status, Message: msg,
+	})
+}
+
+func (h *site) fail(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		h.renderError(w, ae.status, ae.msg)
+		return
+	}
+	h.renderError(w, http.StatusInternalServerError, err.Error())
+}
+
+// redirect ends a POST with 303 See Other to path, carrying flash as the
+// one-line summary the next page shows (Post/Redirect/Get).
+func redirect(w http.ResponseWriter, r *http.Request, path, flash string) {
+	if flash != "" {
+		path += "?" + url.Values{"flash": {flash}}.Encode()
+	}
+	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+// subscriptionRow is a subscription with the scenarios that fit it.
+type subscriptionRow struct {
+	Subscription
+	Scenarios []Scenario
+}
+
+type dashboard struct {
+	page
+	TimeScale     float64
+	Products      []Product
+	Subscriptions []subscriptionRow
+	Messages      []Message
+}
+
+func (h *site) dashboardPage(w http.ResponseWriter, r *http.Request) {
+	d := dashboard{
+		page:      h.newPage(r, "KooGallery emulator", "dashboard"),
+		TimeScale: h.e.Config().TimeScale,
+		Products:  h.e.Products(),
+		Messages:  h.e.Messages(MessageFilter{Limit: dashboardMessages}),
+	}
+	scenarios := h.e.Scenarios()
+	for _, s := range h.e.Subscriptions() {
+		row := subscriptionRow{Subscription: s}
+		for _, sc := range scenarios {
+			if fits(sc, s) {
+				row.Scenarios = append(row.Scenarios, sc)
+			}
+		}
+		d.Subscriptions = append(d.Subscriptions, row)
+	}
+	h.render(w, http.StatusOK, "dashboard", d)
+}
+
+// fits reports whether sc can be played on s: it applies to the charging
+// mode, starts from the subscription's status and, for scenarios only for
+// trials or only for paid subscriptions, matches s.Trial. Scenarios with
+// no From start new purchases and are bought with the purchase form
+// instead. Play may still refuse for reasons of its own.
+func fits(sc Scenario, s Subscription) bool {
+	if !slices.Contains(sc.Modes, s.ChargingMode) || !slices.Contains(sc.From, s.Status) {
+		return false
+	}
+	if t := findScenario(sc.Name); t != nil {
+		switch t.trial {
+		case trialOnly:
+			return s.Trial
+		case formalOnly:
+			return !s.Trial
+		}
+	}
+	return true
+}
+
+func (h *site) purchaseForm(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		h.fail(w, err)
+		return
+	}
+	p := PurchaseRequest{
+		ProductID: r.PostForm.Get("product"),
+		Trial:     r.PostForm.Get("trial") != "",
+		Test:      r.PostForm.Get("test") != "",
+	}
+	run, err := h.purchase(r, p)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	redirect(w, r, "/", h.summarize(run))
+}
+
+func (h *site) playForm(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		h.fail(w, err)
+		return
+	}
+	run, err := h.play(r, r.PathValue("id"), r.PostForm.Get("scenario"))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	redirect(w, r, "/", h.summarize(run))
+}
+
+func (h *site) advanceForm(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		h.fail(w, err)
+		return
+	}
+	d, err := parseAdvance(r.PostForm.Get("duration"))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	h.e.Advance(d)
+	redirect(w, r, "/", fmt.Sprintf("clock advanced by %v to %s", d, formatTime(h.e.Now())))
+}
+
+type messageView struct {
+	page
+	Message Message
+}
+
+func (h *site) messagePage(w http.ResponseWriter, r *http.Request) {
+	m, ok := h.e.Message(r.PathValue("id"))
+	if !ok {
+		h.renderError(w, http.StatusNotFound, "no such message: "+r.PathValue("id"))
+		return
+	}
+	h.render(w, http.StatusOK, "message", messageView{page: h.newPage(r, "Message "+m.ID, "messages"), Message: m})
+}
+
+func (h *site) redriveForm(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	m, err := h.redrive(r, id)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	flash := fmt.Sprintf("re-drive %s: %s, attempt %d", m.ID, m.Interface, len(m.Attempts))
+	if n := len(m.Attempts); n > 0 {
+		flash += " " + attemptOutcome(m.Attempts[n-1])
+	}
+	redirect(w, r, "/messages/"+url.PathEscape(id), flash)
+}
+
+type faultsView struct {
+	page
+	Faults Faults
+}
+
+func (h *site) faultsPage(w http.ResponseWriter, r *http.Request) {
+	h.render(w, http.StatusOK, "faults", faultsView{page: h.newPage(r, "Faults", "faults"), Faults: h.e.Faults()})
+}
+
+func (h *site) faultsForm(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		h.fail(w, err)
+		return
+	}
+	f, err := faultsFromForm(r.PostForm)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	h.e.SetFaults(f)
+	flash := "faults switched off"
+	if f != (Faults{}) {
+		flash = "faults saved"
+	}
+	redirect(w, r, "/faults", flash)
+}
+
+// faultsFromForm reads the faults form; its field names are the JSON
+// names of Faults.
+func faultsFromForm(v url.Values) (Faults, error) {
+	var f faultsJSON
+	var err error
+	dur := func(name string) duration {
+		s := strings.TrimSpace(v.Get(name))
+		if s == "" || err != nil {
+			return 0
+		}
+		d, perr := time.ParseDuration(s)
+		if perr != nil {
+			err = badRequest("%s: %q is not a duration like 2s or 1m30s", name, s)
+		}
+		return duration(d)
+	}
+	num := func(name string) int {
+		s := strings.TrimSpace(v.Get(name))
+		if s == "" || err != nil {
+			return 0
+		}
+		n, perr := strconv.Atoi(s)
+		if perr != nil {
+			err = badRequest("%s: %q is not a whole number", name, s)
+		}
+		return n
+	}
+	f.OpenAPILatency = dur("openapiLatency")
+	f.OpenAPIStatus = num("openapiStatus")
+	f.OpenAPITimeout = v.Get("openapiTimeout") != ""
+	f.OpenAPICount = num("openapiCount")
+	f.Duplicates = num("duplicates")
+	f.ClockSkew = dur("clockSkew")
+	if err != nil {
+		return Faults{}, err
+	}
+	return f.faults()
+}
+
+type usageView struct {
+	page
+	Usage    []UsageRecord
+	Requests []OpenAPIRequest
+}
+
+func (h *site) usagePage(w http.ResponseWriter, r *http.Request) {
+	h.render(w, http.StatusOK, "usage", usageView{
+		page:     h.newPage(r, "Usage and Open API", "usage"),
+		Usage:    h.e.UsageRecords(),
+		Requests: h.e.OpenAPIRequests(),
+	})
+}
+
+// summarize says in one line what a run did, h.g.
+// "purchase S1: newInstance 000000, instance 3f2a…, status active".
+func (h *site) summarize(run Run) string {
+	var b strings.Builder
+	b.WriteString(run.Scenario)
+	if run.SubscriptionID != "" {
+		b.WriteString(" " + run.SubscriptionID)
+	}
+	b.WriteString(":")
+	for i, id := range run.Messages {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		m, ok := h.e.Message(id)
+		if !ok {
+			fmt.Fprintf(&b, " %s", id)
+			continue
+		}
+		fmt.Fprintf(&b, " %s", m.Interface)
+		if n := len(m.Attempts); n > 0 {
+			b.WriteString(" " + attemptOutcome(m.Attempts[0]))
+		}
+	}
+	if s, ok := h.e.Subscription(run.SubscriptionID); ok {
+		if s.InstanceID != "" {
+			fmt.Fprintf(&b, ", instance %s", s.InstanceID)
+		}
+		fmt.Fprintf(&b, ", status %s", s.Status)
+	}
+	if !run.OK {
+		b.WriteString(" — FAILED")
+		if run.Err != "" {
+			b.WriteString(": " + run.Err)
+		}
+	}
+	return b.String()
+}
+
+// attemptOutcome is an attempt's resultCode, or its first broken rule
+// when no code came back.
+func attemptOutcome(a Attempt) string {
+	switch {
+	case a.ResultCode != "" && a.OK():
+		return string(a.ResultCode)
+	case a.ResultCode != "":
+		return fmt.Sprintf("%s (%d rules broken)", a.ResultCode, len(a.Violations))
+	case len(a.Violations) > 0:
+		return string(a.Violations[0].Rule)
+	}
+	return "no answer"
+}
+
+// parseForm reads a urlencoded form of at most maxBody bytes.
+func parseForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		return badRequest("bad form: %v", err)
+	}
+	return nil
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func formatDuration(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
