@@ -262,6 +262,9 @@ func newServeMux(cfg *serveConfig, st store.Store, srv *isv.Server, reg *prometh
 		mux.Handle("/admin/api/", console.NewAPI(console.APIConfig{
 			Store: st, Service: srv.Service(), Token: cfg.adminToken, Logger: logger,
 		}))
+		mux.Handle("/admin/", console.NewWeb(console.WebConfig{
+			Store: st, Service: srv.Service(), Token: cfg.adminToken, Logger: logger,
+		}))
 	}
 	return mux
 }

@@ -1,0 +1,173 @@
+package console
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/koobridge/koobridge/internal/lifecycle"
+	"github.com/koobridge/koobridge/internal/store"
+)
+
+// WebConfig configures the web console.
+type WebConfig struct {
+	Store   store.Store
+	Service *lifecycle.Service // for reprovision; nil answers 500 there
+	// Token is the admin token operators log in with; it also keys the
+	// session and CSRF MACs. An empty Token rejects every login and every
+	// session: the console fails closed.
+	Token  string
+	Logger *slog.Logger
+	// Now is the clock for sessions and job revival; nil means time.Now.
+	Now func() time.Time
+}
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// pages are the console's templates, each parsed with the shared layout.
+var pages = func() map[string]*template.Template {
+	funcs := template.FuncMap{
+		"when":     formatTime,
+		"pretty":   prettyJSON,
+		"instPath": func(id string) string { return "/admin/instances/" + url.PathEscape(id) },
+	}
+	m := map[string]*template.Template{}
+	for _, name := range []string{"login", "instances", "instance", "calls", "jobs", "error"} {
+		m[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/tables.html", "templates/"+name+".html"))
+	}
+	return m
+}()
+
+type web struct {
+	*core
+	token    []byte
+	sessions sessions
+}
+
+// NewWeb returns the web console handler: server-rendered pages to browse
+// instances, calls and jobs and to run the two repair actions. Its routes
+// carry the full /admin/ prefix, so mount it at "/admin/" without
+// stripping; the JSON API keeps the longer /admin/api/ pattern.
+func NewWeb(cfg WebConfig) http.Handler {
+	w := &web{
+		core:  newCore(cfg.Store, cfg.Service, cfg.Now, cfg.Logger, "admin console"),
+		token: []byte(cfg.Token),
+	}
+	w.sessions.revoked = map[string]time.Time{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /admin/login", w.loginForm)
+	mux.HandleFunc("POST /admin/login", w.login)
+	mux.Handle("POST /admin/logout", w.post(w.logout))
+	mux.Handle("GET /admin/{$}", w.page(w.instancesPage))
+	mux.Handle("GET /admin/instances/{id}", w.page(w.instancePage))
+	mux.Handle("POST /admin/instances/{id}/reprovision", w.post(w.reprovisionForm))
+	mux.Handle("GET /admin/calls", w.page(w.callsPage))
+	mux.Handle("GET /admin/jobs", w.page(w.jobsPage))
+	mux.Handle("POST /admin/jobs/{id}/retry", w.post(w.retryForm))
+	mux.Handle("GET /admin/", w.page(func(rw http.ResponseWriter, r *http.Request, s session) {
+		w.renderError(rw, s, http.StatusNotFound, "no such page: "+r.URL.Path)
+	}))
+	mux.Handle("/admin/", w.post(func(rw http.ResponseWriter, r *http.Request, s session) {
+		w.renderError(rw, s, http.StatusNotFound, "no such action: "+r.Method+" "+r.URL.Path)
+	}))
+	return securityHeaders(mux)
+}
+
+// securityHeaders keeps pages out of caches and frames and forbids scripts
+// and foreign resources: the console needs neither.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// base is what the layout needs on every page.
+type base struct {
+	Title    string
+	LoggedIn bool
+	CSRF     string
+	Notice   string
+}
+
+// render executes a page into a buffer first, so a template error becomes
+// a clean 500 instead of half a page.
+func (w *web) render(rw http.ResponseWriter, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+		w.log.Error("admin console: render "+name, "err", err)
+		http.Error(rw, "internal error: render page", http.StatusInternalServerError)
+		return
+	}
+	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+	rw.WriteHeader(status)
+	_, _ = buf.WriteTo(rw)
+}
+
+type errorPage struct {
+	base
+	Status  int
+	Message string
+}
+
+func (w *web) renderError(rw http.ResponseWriter, s session, status int, msg string) {
+	w.render(rw, status, "error", errorPage{
+		base:   base{Title: http.StatusText(status), LoggedIn: s.id != "", CSRF: w.csrfToken(s)},
+		Status: status, Message: msg,
+	})
+}
+
+// fail renders err as an error page with its status.
+func (w *web) fail(rw http.ResponseWriter, s session, err error) {
+	status, msg := asStatus(err)
+	w.renderError(rw, s, status, msg)
+}
+
+func formatTime(v any) string {
+	switch t := v.(type) {
+	case time.Time:
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	case *time.Time:
+		if t == nil {
+			return "—"
+		}
+		return formatTime(*t)
+	}
+	return fmt.Sprint(v)
+}
+
+// prettyJSON indents a masked ledger body for reading; a body that is not
+// JSON is shown as it is.
+func prettyJSON(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return "(empty)"
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return string(raw)
+	}
+	return buf.String()
+}
+
+// sessions remembers the sessions logged out before they expired, so a
+// copied cookie dies with the logout on this process too.
+type sessions struct {
+	mu      sync.Mutex
+	revoked map[string]time.Time // session id → expiry
+}
