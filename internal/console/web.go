@@ -27,6 +27,10 @@ type WebConfig struct {
 	Logger *slog.Logger
 	// Now is the clock for sessions and job revival; nil means time.Now.
 	Now func() time.Time
+	// SecureCookie marks the session cookie Secure even when the request
+	// arrived over plain HTTP: set it when TLS ends at a proxy in front of
+	// koobridge. Requests that arrive over TLS always get a Secure cookie.
+	SecureCookie bool
 }
 
 //go:embed templates/*.html
@@ -48,8 +52,9 @@ var pages = func() map[string]*template.Template {
 
 type web struct {
 	*core
-	token    []byte
-	sessions sessions
+	token        []byte
+	secureCookie bool
+	sessions     sessions
 }
 
 // NewWeb returns the web console handler: server-rendered pages to browse
@@ -58,8 +63,9 @@ type web struct {
 // stripping; the JSON API keeps the longer /admin/api/ pattern.
 func NewWeb(cfg WebConfig) http.Handler {
 	w := &web{
-		core:  newCore(cfg.Store, cfg.Service, cfg.Now, cfg.Logger, "admin console"),
-		token: []byte(cfg.Token),
+		core:         newCore(cfg.Store, cfg.Service, cfg.Now, cfg.Logger, "admin console"),
+		token:        []byte(cfg.Token),
+		secureCookie: cfg.SecureCookie,
 	}
 	w.sessions.revoked = map[string]time.Time{}
 	mux := http.NewServeMux()

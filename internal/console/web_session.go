@@ -93,7 +93,7 @@ func (w *web) csrfToken(s session) string {
 func (w *web) setCookie(rw http.ResponseWriter, r *http.Request, value string, maxAge int) {
 	http.SetCookie(rw, &http.Cookie{
 		Name: sessionCookie, Value: value, Path: "/admin/", MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || w.secureCookie,
 	})
 }
 

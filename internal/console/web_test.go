@@ -252,6 +252,7 @@ func TestWebCSRF(t *testing.T) {
 	cookie := f.login(t)
 	other := f.login(t)
 	otherCSRF := csrfOf(t, f.get(t, other, "/admin/jobs"))
+	ownCSRF := csrfOf(t, f.get(t, cookie, "/admin/jobs"))
 	path := fmt.Sprintf("/admin/jobs/%d/retry", f.jobs["job-b"])
 
 	for _, tt := range []struct {
@@ -268,7 +269,9 @@ func TestWebCSRF(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := path
 			if tt.form == nil {
-				p += "?csrf=" + url.QueryEscape(otherCSRF)
+				// The session's own token, but in the URL: only the
+				// form body counts (a URL leaks through logs and Referer).
+				p += "?csrf=" + url.QueryEscape(ownCSRF)
 				tt.form = url.Values{}
 			}
 			if r := send(t, f.web.URL, "POST", p, tt.cookie, tt.form); r.StatusCode != http.StatusForbidden {
@@ -487,5 +490,17 @@ func TestWebReprovision(t *testing.T) {
 	r = send(t, web.URL, "POST", "/admin/instances/inst-1/reprovision", cookie, url.Values{"csrf": {csrf}})
 	if r.StatusCode != http.StatusConflict || !strings.Contains(r.body, "cannot be reprovisioned") {
 		t.Errorf("reprovision active instance: %d", r.StatusCode)
+	}
+}
+
+// TestWebSecureCookieBehindProxy: TLS ends at a proxy, koobridge sees plain
+// HTTP, and SecureCookie still marks the cookie Secure.
+func TestWebSecureCookieBehindProxy(t *testing.T) {
+	f := newFixture(t)
+	srv := httptest.NewServer(NewWeb(WebConfig{Store: f.st, Token: token, SecureCookie: true}))
+	defer srv.Close()
+	r := send(t, srv.URL, "POST", "/admin/login", "", url.Values{"token": {token}})
+	if r.StatusCode != http.StatusSeeOther || len(r.Cookies()) != 1 || !r.Cookies()[0].Secure {
+		t.Fatalf("login behind a TLS proxy: %d cookies %+v, want a Secure cookie", r.StatusCode, r.Cookies())
 	}
 }
