@@ -23,8 +23,10 @@ const maxBody = 1 << 20
 const maxDuplicates = 10
 
 // The JSON API, under /api/emulator/. Every answer is JSON; errors are
-// {"error": "..."} with 400 (bad input), 404 (unknown id), 409 (a scenario
-// or re-drive that does not fit the current state) or 500.
+// {"error": "..."} with 400 (bad input), 404 (unknown id or path), 405
+// (a known path with another method; Allow lists the methods), 409 (a
+// scenario or re-drive that does not fit the current state, or a
+// subscription busy with another) or 500.
 func (h *site) routeAPI(mux *http.ServeMux) {
 	const p = "/api/emulator/"
 	mux.HandleFunc("GET "+p+"products", h.apiProducts)
@@ -44,8 +46,30 @@ func (h *site) routeAPI(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+p+"usage", h.apiUsage)
 	mux.HandleFunc("GET "+p+"openapi-requests", h.apiOpenAPIRequests)
 	mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowed(mux, r, p); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, &apiError{http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, " or "))})
+			return
+		}
 		writeError(w, &apiError{http.StatusNotFound, "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
+}
+
+// allowed lists the methods mux serves r's path with, other than through
+// the catch-all pattern; empty means the path is unknown.
+func allowed(mux *http.ServeMux, r *http.Request, catchAll string) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != catchAll && pattern != "" {
+			out = append(out, m)
+		}
+	}
+	if slices.Contains(out, http.MethodGet) {
+		out = slices.Insert(out, 1, http.MethodHead)
+	}
+	return out
 }
 
 // apiError is an error with the HTTP status it answers.
@@ -434,10 +458,13 @@ func (h *site) apiAdvance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.Duration <= 0 {
-		writeError(w, badRequest("duration must be positive, h.g. \"24h\""))
+		writeError(w, badRequest("duration must be positive, e.g. \"24h\""))
 		return
 	}
-	h.e.Advance(time.Duration(a.Duration))
+	if err := h.e.Advance(time.Duration(a.Duration)); err != nil {
+		writeError(w, badRequest("%v", err))
+		return
+	}
 	writeJSON(w, http.StatusOK, h.clock())
 }
 

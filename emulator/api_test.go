@@ -339,7 +339,10 @@ func TestWebAPIErrors(t *testing.T) {
 		{"product without id", "POST", "/api/emulator/products", `{"chargingMode":"ONE_TIME"}`, 400, "required"},
 		{"product of no charging mode", "POST", "/api/emulator/products", `{"id":"X","sku":"X","chargingMode":"BARTER"}`, 400, "charging mode"},
 		{"unknown endpoint", "GET", "/api/emulator/teapots", ``, 404, "no such endpoint"},
-		{"wrong method", "DELETE", "/api/emulator/faults", ``, 404, "no such endpoint"},
+		{"wrong method", "DELETE", "/api/emulator/faults", ``, 405, "not allowed"},
+		{"wrong method on a path with a wildcard", "GET", "/api/emulator/subscriptions/" + sub + "/play", ``, 405, "not allowed"},
+		{"wrong method, unknown path", "DELETE", "/api/emulator/teapots", ``, 404, "no such endpoint"},
+		{"advance beyond the cap", "POST", "/api/emulator/clock/advance", `{"duration":"87661h"}`, 400, "more than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -395,5 +398,28 @@ func TestWebAPIOpenAPIPaths(t *testing.T) {
 	w.call("GET", "/api/emulator/usage", nil, http.StatusOK, &usage)
 	if usage == nil || len(usage) != 0 {
 		t.Errorf("usage = %#v, want []", usage)
+	}
+}
+
+// Finding 10: a known path with the wrong method answers 405 and lists
+// the methods it takes.
+func TestWebAPIMethodNotAllowed(t *testing.T) {
+	w := startWeb(t)
+	tests := []struct{ method, path, allow string }{
+		{"DELETE", "/api/emulator/faults", "GET, HEAD, PUT"},
+		{"GET", "/api/emulator/purchases", "POST"},
+		{"PUT", "/api/emulator/messages/msg-000001/redrive", "POST"},
+		{"POST", "/api/emulator/clock", "GET, HEAD"},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(tt.method, w.srv.URL+tt.path, nil)
+		resp, err := w.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tt.allow {
+			t.Errorf("%s %s: %d Allow %q, want 405 Allow %q", tt.method, tt.path, resp.StatusCode, resp.Header.Get("Allow"), tt.allow)
+		}
 	}
 }

@@ -97,15 +97,26 @@ type order struct {
 	id, line string
 }
 
-// placeOrderLocked creates an order for sub and registers it with the
-// Open API imitation, or, for a test subscription, picks the debug order
-// mockID, whose canned data openapitest serves itself.
-func (e *Emulator) placeOrderLocked(sub *Subscription, spec orderSpec, mockID string) order {
+// placeOrderLocked creates an order for sub at emulated time now and
+// registers it with the Open API imitation. A test subscription uses the
+// debug order mockID instead, registered with its canned data as of now,
+// so that Query Order answers on the emulated clock as the subscription
+// does (openapitest would otherwise answer on the wall clock). It returns
+// the order and, for a debug order, its line's expiry (zero if none).
+func (e *Emulator) placeOrderLocked(sub *Subscription, spec orderSpec, mockID string, now time.Time) (order, time.Time) {
 	if sub.Test {
 		sub.Orders = append(sub.Orders, mockID)
-		return order{id: mockID, line: orderLineID(mockID)}
+		var exp time.Time
+		if info, ok := openapitest.MockOrder(mockID, now); ok {
+			e.openapi.AddOrder(info)
+			if len(info.OrderLine) > 0 {
+				if t, err := protocol.ParseExpireTime(string(info.OrderLine[0].ExpireTime)); err == nil {
+					exp = t
+				}
+			}
+		}
+		return order{id: mockID, line: orderLineID(mockID)}, exp
 	}
-	now := e.orderTimeLocked()
 	id := newOrderID(now)
 	line := protocol.OrderLine{
 		OrderLineID:           protocol.FlexString(orderLineID(id)),
@@ -134,7 +145,7 @@ func (e *Emulator) placeOrderLocked(sub *Subscription, spec orderSpec, mockID st
 		BuyerInfo:  e.buyer.info(),
 	})
 	sub.Orders = append(sub.Orders, id)
-	return order{id: id, line: orderLineID(id)}
+	return order{id: id, line: orderLineID(id)}, time.Time{}
 }
 
 func (e *Emulator) productLocked(id string) (Product, bool) {
@@ -182,21 +193,9 @@ func changedPeriod(sub *Subscription, base Product) (typ string, n int, sku stri
 	return typ, 1, sku
 }
 
-// mockOrderExpiry is the expireTime of a debug order's line, zero if none.
-func mockOrderExpiry(id string, now time.Time) time.Time {
-	info, ok := openapitest.MockOrder(id, now)
-	if !ok || len(info.OrderLine) == 0 {
-		return time.Time{}
-	}
-	t, err := protocol.ParseExpireTime(string(info.OrderLine[0].ExpireTime))
-	if err != nil {
-		return time.Time{}
-	}
-	return t
-}
-
 func (s *Subscription) clone() Subscription {
 	c := *s
+	c.busy, c.gen = false, 0
 	c.Orders = slices.Clone(s.Orders)
 	if s.AppInfo != nil {
 		a := *s.AppInfo

@@ -69,10 +69,11 @@ func violation(r Rule, format string, args ...any) Violation {
 
 // replyCheck holds what an answer is checked against.
 type replyCheck struct {
-	key       string                // Body-Sign key; "" skips the Body-Sign check
-	expect    []protocol.ResultCode // acceptable resultCodes
-	iface     string                // interface name, for its field rules
-	fieldRule func(iface string, code protocol.ResultCode, body []byte) []Violation
+	key         string                // Body-Sign key; "" skips the Body-Sign check
+	keyOptional bool                  // a missing Body-Sign is no violation
+	expect      []protocol.ResultCode // acceptable resultCodes
+	iface       string                // interface name, for its field rules
+	fieldRule   func(iface string, code protocol.ResultCode, body []byte) []Violation
 }
 
 // checkReply applies the debugger's checks to an answer that arrived (the
@@ -98,6 +99,7 @@ func checkReply(rc replyCheck, status int, header http.Header, body []byte) (pro
 	if rc.key != "" {
 		h := header.Values(sign.BodySignHeader)
 		switch {
+		case len(h) == 0 && rc.keyOptional:
 		case len(h) == 0:
 			vs = append(vs, violation(RuleBodySign, "调测失败,生产接口响应头缺少Body-Sign (http header->bodySign is empty)"))
 		case len(h) > 1:

@@ -15,6 +15,17 @@ import (
 // maxMessages bounds the message log; older messages are forgotten.
 const maxMessages = 10000
 
+// Attempts kept per message: the first keepFirst and the last keepLast.
+// A release retried every minute for an hour, with duplicates, would
+// otherwise keep hundreds.
+const (
+	keepFirst = 10
+	keepLast  = 40
+)
+
+// errReleased is the LastError of a retry cancelled by a release.
+const errReleased = "subscription released"
+
 // delivery is one message and what is needed to attempt it again.
 type delivery struct {
 	msg    Message
@@ -24,6 +35,9 @@ type delivery struct {
 	// body returns the body of one attempt; newInstance makes a fresh
 	// businessId every time (saas-v2.md §3.1).
 	body func() []byte
+	// check, when set, adds violations of its own to an attempt that got
+	// an answer (a poll's missing appInfo).
+	check func(a Attempt) []Violation
 	// policy is the retry policy; the zero policy means one attempt.
 	policy RetryPolicy
 	// onSuccess applies the step's state change, once, after the first
@@ -31,9 +45,21 @@ type delivery struct {
 	onSuccess func(a Attempt)
 	// onFail runs, with e.mu held, when an attempt fails and no retry is
 	// left.
-	onFail  func()
-	applied bool
-	timer   *timerEntry
+	onFail func()
+	// sub is the subscription a step changes, gen its generation when
+	// the step was built: a success after another change is stale.
+	sub *Subscription
+	gen int
+	// sc and step locate the step in its scenario; detached is set once
+	// the run has stopped at this step, so that a later success plays
+	// the remaining steps.
+	sc       *scenario
+	step     int
+	detached bool
+	poll     bool // a queryInstance poll after 000004
+	applied  bool // a success was handled (onSuccess ran unless stale)
+	stale    bool // the success came after another change; nothing applied
+	timer    *timerEntry
 }
 
 // policyFor is the retry policy of iface: Config.Retry, else the family's.
@@ -45,7 +71,7 @@ func (e *Emulator) policyFor(f *Family, iface string) RetryPolicy {
 }
 
 // addLocked assigns d an ID, stamps it and adds it to the log, dropping
-// the oldest message beyond maxMessages.
+// the oldest messages beyond the log's capacity.
 func (e *Emulator) addLocked(d *delivery, first []byte) {
 	e.msgSeq++
 	d.msg.ID = fmt.Sprintf("msg-%06d", e.msgSeq)
@@ -58,19 +84,80 @@ func (e *Emulator) addLocked(d *delivery, first []byte) {
 	}
 	e.log = append(e.log, d)
 	e.byID[d.msg.ID] = d
-	if len(e.log) > maxMessages {
-		old := e.log[0]
-		e.cancelLocked(old.timer)
-		delete(e.byID, old.msg.ID)
-		e.log[0] = nil
-		e.log = e.log[1:]
+	for len(e.log) > e.logCap {
+		e.evictLocked()
+	}
+}
+
+// evictLocked drops one message: the oldest that is neither in flight nor
+// waiting for a retry, so that no live retry is lost. When every message
+// is busy, the oldest is dropped after its failure path has run, so that
+// its subscription does not wait forever.
+func (e *Emulator) evictLocked() {
+	i := slices.IndexFunc(e.log, func(d *delivery) bool {
+		return d.msg.Status != MessageSending && !e.pendingLocked(d)
+	})
+	if i < 0 {
+		i = 0
+		e.failLocked(e.log[0], fmt.Sprintf("dropped from the message log (more than %d messages)", e.logCap))
+	}
+	delete(e.byID, e.log[i].msg.ID)
+	e.log = slices.Delete(e.log, i, i+1)
+}
+
+// pendingLocked reports whether d has a retry scheduled.
+func (e *Emulator) pendingLocked(d *delivery) bool {
+	if d.timer == nil {
+		return false
+	}
+	_, ok := e.timers[d.timer]
+	return ok
+}
+
+// failLocked gives up on d: its retry is cancelled, it is failed with
+// why, and its failure path runs if no success came before.
+func (e *Emulator) failLocked(d *delivery, why string) {
+	e.cancelLocked(d.timer)
+	d.timer = nil
+	if d.msg.Status == MessageSuccess {
+		return
+	}
+	d.msg.Status = MessageFailed
+	d.msg.NextAttempt = time.Time{}
+	d.msg.LastError = why
+	if d.onFail != nil && !d.applied {
+		d.onFail()
+	}
+}
+
+// busyMessageLocked returns a message of subscription id that is in
+// flight or waiting for a retry, polls aside, or nil.
+func (e *Emulator) busyMessageLocked(id string) *delivery {
+	for i := len(e.log) - 1; i >= 0; i-- {
+		d := e.log[i]
+		if d.msg.SubscriptionID == id && !d.poll && (d.msg.Status == MessageSending || d.msg.Status == MessageRetrying) {
+			return d
+		}
+	}
+	return nil
+}
+
+// recordLocked appends attempts to d, as stored (bodies cut), keeping
+// the first keepFirst and the last keepLast.
+func (d *delivery) recordLocked(atts []Attempt) {
+	for _, a := range atts {
+		d.msg.Attempts = append(d.msg.Attempts, a.stored())
+	}
+	if extra := len(d.msg.Attempts) - keepFirst - keepLast; extra > 0 {
+		d.msg.Attempts = slices.Delete(d.msg.Attempts, keepFirst, keepFirst+extra)
+		d.msg.DroppedAttempts += extra
 	}
 }
 
 // attempt delivers d once at emulated time at (plus the duplicate copies
 // the faults ask for), records the attempts and decides what comes next:
 // success, a retry scheduled per the policy (when schedule is set), or
-// failure. It returns the primary attempt.
+// failure. It returns the primary attempt, bodies whole.
 func (e *Emulator) attempt(ctx context.Context, d *delivery, at time.Time, schedule bool) Attempt {
 	e.mu.Lock()
 	f := e.faults
@@ -84,18 +171,25 @@ func (e *Emulator) attempt(ctx context.Context, d *delivery, at time.Time, sched
 		wg.Go(func() {
 			// The signature carries the wall clock, which the seller can
 			// check; the log shows the emulated time.
-			atts[i] = send(ctx, e.cfg.HTTPClient, d.fam, e.cfg.Target, e.cfg.Key, c, e.cfg.Now(), e.cfg.Deadline)
+			atts[i] = send(ctx, e.seller(), d.fam, c, e.cfg.Now())
 			atts[i].At = at
 		})
 	}
 	wg.Wait()
+	if d.check != nil {
+		for i := range atts {
+			if atts[i].Response != nil {
+				atts[i].Violations = append(atts[i].Violations, d.check(atts[i])...)
+			}
+		}
+	}
 	if n > 1 {
 		atts[0].Violations = append(atts[0].Violations, idempotence(d.msg.Interface, atts)...)
 	}
 	a := atts[0]
 
 	e.mu.Lock()
-	d.msg.Attempts = append(d.msg.Attempts, atts...)
+	d.recordLocked(atts)
 	var apply bool
 	if a.OK() {
 		d.msg.Status = MessageSuccess
@@ -109,8 +203,13 @@ func (e *Emulator) attempt(ctx context.Context, d *delivery, at time.Time, sched
 	} else {
 		d.msg.LastError = joinViolations(a.Violations)
 		next := at.Add(d.policy.Interval)
-		_, pending := e.timers[d.timer]
+		pending := e.pendingLocked(d)
+		released := d.sub != nil && d.sub.Status == StatusReleased
 		switch {
+		case released && !d.applied:
+			// A release cancels what was pending; an attempt in flight
+			// then must not schedule another.
+			e.failLocked(d, errReleased)
 		case schedule && d.policy.Interval > 0 && !next.After(d.msg.Deadline) && !e.closed:
 			d.msg.Status = MessageRetrying
 			d.msg.NextAttempt = next
@@ -126,7 +225,7 @@ func (e *Emulator) attempt(ctx context.Context, d *delivery, at time.Time, sched
 		}
 	}
 	if apply {
-		d.onSuccess(a)
+		e.applyLocked(d, a)
 	}
 	id := d.msg.ID
 	e.mu.Unlock()
@@ -136,6 +235,69 @@ func (e *Emulator) attempt(ctx context.Context, d *delivery, at time.Time, sched
 			"violations", len(x.Violations), "duration", x.Duration)
 	}
 	return a
+}
+
+// applyLocked applies the change of d's step after its call succeeded,
+// unless another change came first (then the success is stale and
+// changes nothing). A release cancels the subscription's pending retries;
+// a step the run stopped at plays the rest of its scenario.
+func (e *Emulator) applyLocked(d *delivery, a Attempt) {
+	sub := d.sub
+	if sub == nil {
+		d.onSuccess(a)
+		return
+	}
+	if sub.gen != d.gen {
+		d.stale = true
+		d.msg.LastError = "the subscription changed after this message was first sent; its change was not applied"
+		return
+	}
+	d.onSuccess(a)
+	sub.gen++
+	if sub.Status == StatusReleased {
+		for _, o := range e.log {
+			if o != d && o.msg.SubscriptionID == sub.ID && e.pendingLocked(o) {
+				e.failLocked(o, errReleased)
+			}
+		}
+	}
+	if d.detached {
+		e.continueLocked(d, false)
+	}
+}
+
+// continueLocked plays, in the background, the steps of d's scenario
+// after d's, once d's step has succeeded late (on a retry or re-drive).
+// held says the caller already holds the subscription's busy flag, which
+// passes to the continuation; otherwise the continuation takes it, and
+// does not start when the subscription is busy. It reports whether the
+// continuation started.
+func (e *Emulator) continueLocked(d *delivery, held bool) bool {
+	next := d.step + 1
+	if d.sc == nil || next >= len(d.sc.steps) || d.stale || e.closed {
+		return false
+	}
+	sub := d.sub
+	if !held {
+		if sub.busy {
+			d.msg.LastError = fmt.Sprintf("the rest of %s (%s) was not played: the subscription was busy", d.sc.name, d.sc.steps[next].iface)
+			e.cfg.Logger.Warn("emulator: scenario not continued: subscription busy", "scenario", d.sc.name, "subscription", sub.ID, "message", d.msg.ID)
+			return false
+		}
+		sub.busy = true
+	}
+	sc, from := d.sc, d.msg.ID
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		r, _, handed := e.run(e.ctx, sc, sub, next, false)
+		if !handed {
+			e.idle(sub)
+		}
+		e.cfg.Logger.Info("emulator: scenario continued", "scenario", r.Scenario, "subscription", r.SubscriptionID,
+			"after", from, "messages", strings.Join(r.Messages, ","), "ok", r.OK, "error", r.Err)
+	}()
+	return true
 }
 
 // idempotence compares the answers to duplicate deliveries: the same
@@ -254,8 +416,11 @@ func (e *Emulator) Message(id string) (Message, bool) {
 
 // Redrive re-sends a message now ("重新启动") and returns it with the new
 // attempt appended. A success turns a failed message into a successful one
-// and applies the step's state change if no earlier attempt did; a retry
-// already scheduled is then cancelled. A failure schedules nothing new.
+// and applies the step's state change if no earlier attempt did and the
+// subscription has not changed since (a stale change is skipped); a retry
+// already scheduled is then cancelled, and the scenario's remaining steps
+// are played in the background. A failure schedules nothing new. Redrive
+// refuses a message whose subscription is busy with a scenario.
 func (e *Emulator) Redrive(ctx context.Context, id string) (Message, error) {
 	e.mu.Lock()
 	if e.closed {
@@ -267,10 +432,22 @@ func (e *Emulator) Redrive(ctx context.Context, id string) (Message, error) {
 		e.mu.Unlock()
 		return Message{}, fmt.Errorf("emulator: redrive: no message %q", id)
 	}
+	if d.sub != nil && d.sub.busy && !d.applied {
+		e.mu.Unlock()
+		return Message{}, fmt.Errorf("emulator: redrive %s: subscription %s is busy with a scenario; try again when it ends", id, d.sub.ID)
+	}
 	at := e.nowLocked()
 	e.mu.Unlock()
 	e.attempt(ctx, d, at, false)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return d.snapshot(), nil
+}
+
+// seller is the target as send wants it.
+func (e *Emulator) seller() seller {
+	return seller{
+		client: e.cfg.HTTPClient, url: e.cfg.Target, key: e.cfg.Key,
+		deadline: e.cfg.Deadline, bodySignOptional: e.cfg.BodySignOptional,
+	}
 }

@@ -157,27 +157,31 @@ func TestPollingAfterProcessing(t *testing.T) {
 	if s.AppInfo == nil || s.AppInfo.FrontEndURL == "" {
 		t.Errorf("appInfo %+v", s.AppInfo)
 	}
+	// The polls after 000004 are attempts of one message.
 	polls := v.e.Messages(MessageFilter{SubscriptionID: sub.ID, Interface: protocol.ActivityQueryInstance})
-	if len(polls) != 3 {
-		t.Fatalf("%d polls, want 3 (000004, 000004, 000000)", len(polls))
+	if len(polls) != 1 || len(polls[0].Attempts) != 3 || polls[0].Status != MessageSuccess {
+		t.Fatalf("%d poll messages (%+v), want 1 with 3 attempts (000004, 000004, 000000)", len(polls), polls)
 	}
 	first, _ := v.e.Message(run.Messages[0])
-	for i, p := range polls { // newest first
-		want := first.FirstSentAt.Add(time.Duration(3-i) * DefaultPollInterval)
-		if !p.Attempts[0].At.Equal(want) || p.Status != MessageSuccess {
-			t.Errorf("poll %d at %v (%s), want %v", i, p.Attempts[0].At, p.Status, want)
+	for i, a := range polls[0].Attempts {
+		want := first.FirstSentAt.Add(time.Duration(i+1) * DefaultPollInterval)
+		if !a.At.Equal(want) || !a.OK() {
+			t.Errorf("poll %d at %v (%v), want %v", i, a.At, a.Violations, want)
 		}
 	}
-	if polls[0].Attempts[0].ResultCode != protocol.CodeSuccess || polls[2].Attempts[0].ResultCode != protocol.CodeProcessing {
-		t.Errorf("poll codes %s … %s", polls[2].Attempts[0].ResultCode, polls[0].Attempts[0].ResultCode)
+	if a := polls[0].Attempts; a[2].ResultCode != protocol.CodeSuccess || a[0].ResultCode != protocol.CodeProcessing || a[1].ResultCode != protocol.CodeProcessing {
+		t.Errorf("poll codes %s, %s, %s", a[0].ResultCode, a[1].ResultCode, a[2].ResultCode)
 	}
 }
 
 func TestPollingSynchronousWithNoRetry(t *testing.T) {
 	v, _ := startSeller(t, testseller.Faults{Async: true}, func(c *Config) { c.TimeScale = 3600; c.NoRetry = true })
 	run, sub := v.purchase(PurchaseRequest{ProductID: oneTimeID})
-	if !run.OK || sub.Status != StatusActive || len(run.Messages) != 4 {
-		t.Fatalf("run %+v, status %s; want OK, active, newInstance + 3 polls", run, sub.Status)
+	if !run.OK || sub.Status != StatusActive || len(run.Messages) != 2 {
+		t.Fatalf("run %+v, status %s; want OK, active, newInstance + the polls' message", run, sub.Status)
+	}
+	if m, _ := v.e.Message(run.Messages[1]); len(m.Attempts) != 3 {
+		t.Errorf("poll message with %d attempts, want 3", len(m.Attempts))
 	}
 }
 
@@ -207,8 +211,11 @@ func TestPollingGivesUpAtWindowEnd(t *testing.T) {
 	if run.OK || sub.Status != StatusFailed || !strings.Contains(run.Err, "queryInstance") {
 		t.Fatalf("run %+v, status %s", run, sub.Status)
 	}
-	if n := len(run.Messages); n != 1+6 {
-		t.Errorf("%d messages, want newInstance + 6 polls (every 10 s for 1 min)", n)
+	if n := len(run.Messages); n != 2 {
+		t.Fatalf("%d messages, want newInstance + the polls' message", n)
+	}
+	if m, _ := v.e.Message(run.Messages[1]); len(m.Attempts) != 6 {
+		t.Errorf("%d polls, want 6 (every 10 s for 1 min)", len(m.Attempts))
 	}
 }
 

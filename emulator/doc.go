@@ -29,17 +29,37 @@
 //
 // A scenario stops at the first step whose first attempt fails (Run.OK is
 // false); the failed message is still retried in the background, and a
-// later success, or a Redrive, applies the step's change.
+// later success, or a Redrive, applies the step's change and then plays
+// the scenario's remaining steps in the background (logged as "scenario
+// continued").
+//
+// One scenario runs on a subscription at a time: Play refuses a
+// subscription that is busy with another, or one of whose messages is in
+// flight or waiting for a retry. A change is applied only if the
+// subscription has not changed since its message was first sent; a late
+// success after another change (a re-drive of an old message) is stale
+// and changes nothing. A release cancels the subscription's pending
+// retries.
 //
 // # Messages
 //
 // Every call is a Message, KooGallery's "production interface messages":
-// the body, every attempt with its request, response, resultCode and the
+// the body, its attempts with their request, response, resultCode and the
 // rules the answer broke, and a status (sending, success, retrying,
-// failed). The log keeps the last 10,000 messages.
+// failed). The signature in a recorded URL is redacted, a recorded body
+// is cut to 16 KiB, and a message keeps its first 10 and last 40
+// attempts. The log keeps the last 10,000 messages, dropping finished
+// ones before any waiting for a retry.
 //
 // After newInstance answers 000004 the emulator polls queryInstance every
 // Config.PollInterval (emulated) until it answers 000000 with the
-// instance, or until newInstance's retry window ends and the subscription
-// fails.
+// instance and its appInfo (saas-v2.md §6.3; an answer without appInfo
+// breaks a rule and polling goes on), or until newInstance's retry window
+// ends and the subscription fails. Polls that follow a 000004 are
+// attempts of one message.
+//
+// # Clock limits
+//
+// Advance moves the clock at most MaxAdvance at once and MaxTotalAdvance
+// in all, scenarios' own moves included.
 package emulator

@@ -49,7 +49,8 @@ type Emulator struct {
 	subs     []*Subscription
 	subByID  map[string]*Subscription
 	known    map[string]bool // instance IDs the seller returned
-	log      []*delivery     // oldest first, at most maxMessages
+	log      []*delivery     // oldest first, at most logCap
+	logCap   int             // maxMessages; tests lower it
 	byID     map[string]*delivery
 	msgSeq   int // message counter
 	subSeq   int // subscription counter
@@ -101,6 +102,7 @@ func New(cfg Config) (*Emulator, error) {
 		subByID:  make(map[string]*Subscription),
 		known:    make(map[string]bool),
 		byID:     make(map[string]*delivery),
+		logCap:   maxMessages,
 	}
 	e.wallStart = cfg.Now()
 	e.start = e.wallStart.UTC()
@@ -159,25 +161,43 @@ func (e *Emulator) nowLocked() time.Time {
 	return e.start.Add(elapsed + e.advanced)
 }
 
+// Limits on moving the emulated clock, which keep its arithmetic far from
+// overflow (a time.Duration ends after 292 years).
+const (
+	MaxAdvance      = 10 * year  // one Advance
+	MaxTotalAdvance = 100 * year // all of them together, scenarios' included
+)
+
+// year is 365.25 days.
+const year = 8766 * time.Hour
+
 // Advance moves the emulated clock forward by d (e.g. to an expiry).
 // Retries and polls already scheduled keep their emulated due times, so
-// those now due run at once.
-func (e *Emulator) Advance(d time.Duration) {
+// those now due run at once. A d of zero or less does nothing; Advance
+// refuses more than MaxAdvance at once or MaxTotalAdvance in all.
+func (e *Emulator) Advance(d time.Duration) error {
 	if d <= 0 {
-		return
+		return nil
+	}
+	if d > MaxAdvance {
+		return fmt.Errorf("emulator: advance: %v is more than %v at once", d, MaxAdvance)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.advanceLocked(d)
+	return e.advanceLocked(d)
 }
 
-func (e *Emulator) advanceLocked(d time.Duration) {
+func (e *Emulator) advanceLocked(d time.Duration) error {
+	if d > MaxTotalAdvance-e.advanced {
+		return fmt.Errorf("emulator: advance: the clock has moved %v; %v more would pass the limit of %v", e.advanced, d, MaxTotalAdvance)
+	}
 	e.advanced += d
 	for te := range e.timers {
 		if te.t.Stop() {
 			te.t.Reset(e.wallUntilLocked(te.due))
 		}
 	}
+	return nil
 }
 
 // wallUntilLocked is the wall-clock wait until the emulated time due.

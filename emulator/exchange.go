@@ -87,13 +87,38 @@ type Tamper struct {
 }
 
 // HTTPRecord is a request or response as it went over the wire, for the
-// message log. Header values are joined with ", ".
+// message log. Header values are joined with ", ". The URL's signature is
+// replaced by "[redacted]". The message log keeps at most the first 16 KiB
+// of a body (Truncated says some was cut); the checks see all of it.
 type HTTPRecord struct {
-	Method string            `json:"method,omitempty"`
-	URL    string            `json:"url,omitempty"`
-	Status int               `json:"status,omitempty"`
-	Header map[string]string `json:"header,omitempty"`
-	Body   string            `json:"body"`
+	Method    string            `json:"method,omitempty"`
+	URL       string            `json:"url,omitempty"`
+	Status    int               `json:"status,omitempty"`
+	Header    map[string]string `json:"header,omitempty"`
+	Body      string            `json:"body"`
+	Truncated bool              `json:"truncated,omitempty"`
+}
+
+// maxStoredBody is how much of each body the message log keeps.
+const maxStoredBody = 16 << 10
+
+// stored returns r with its body cut to maxStoredBody bytes.
+func (r HTTPRecord) stored() HTTPRecord {
+	if len(r.Body) > maxStoredBody {
+		r.Body, r.Truncated = r.Body[:maxStoredBody], true
+	}
+	return r
+}
+
+// stored returns a as the message log keeps it: bodies cut to
+// maxStoredBody bytes.
+func (a Attempt) stored() Attempt {
+	a.Request = a.Request.stored()
+	if a.Response != nil {
+		r := a.Response.stored()
+		a.Response = &r
+	}
+	return a
 }
 
 // Attempt is one delivery of a call and what came of it.
@@ -123,11 +148,22 @@ func (a Attempt) Has(r Rule) bool {
 // not published, and no correct answer comes near it.
 const maxReply = 1 << 20
 
+// seller is where calls go and how their answers are judged.
+type seller struct {
+	client   *http.Client
+	url, key string
+	deadline time.Duration
+	// bodySignOptional accepts answers without Body-Sign (a present one
+	// must still be right).
+	bodySignOptional bool
+}
+
 // send delivers one call and checks the answer. The deadline bounds the
 // whole exchange: an answer later than that is a deadline violation, as in
 // the debugger, which gives up waiting. now is the emulated clock used for
 // the timestamp; the duration is measured on the wall clock.
-func send(ctx context.Context, client *http.Client, f *Family, target, key string, c Call, now time.Time, deadline time.Duration) Attempt {
+func send(ctx context.Context, s seller, f *Family, c Call, now time.Time) Attempt {
+	client, target, key, deadline := s.client, s.url, s.key, s.deadline
 	a := Attempt{At: now}
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
@@ -136,7 +172,7 @@ func send(ctx context.Context, client *http.Client, f *Family, target, key strin
 		a.Violations = []Violation{violation(RuleReachable, "调测失败,生产地址不可达: %v", err)}
 		return a
 	}
-	a.Request = HTTPRecord{Method: req.Method, URL: req.URL.String(), Header: flatten(req.Header), Body: string(c.Body)}
+	a.Request = HTTPRecord{Method: req.Method, URL: redactURL(req.URL), Header: flatten(req.Header), Body: string(c.Body)}
 	start := time.Now()
 	resp, err := client.Do(req)
 	var body []byte
@@ -164,7 +200,7 @@ func send(ctx context.Context, client *http.Client, f *Family, target, key strin
 	}
 	rc := replyCheck{iface: c.Interface, expect: c.expect(), fieldRule: f.Fields}
 	if f.BodySign {
-		rc.key = key
+		rc.key, rc.keyOptional = key, s.bodySignOptional
 	}
 	a.ResultCode, a.Violations = checkReply(rc, resp.StatusCode, resp.Header, body)
 	return a
@@ -230,6 +266,21 @@ func flatten(h http.Header) map[string]string {
 		m[k] = strings.Join(v, ", ")
 	}
 	return m
+}
+
+// redactURL is u as the message log shows it: the signature replaced by
+// "[redacted]" (the timestamp and nonce stay) and any password masked. The
+// log is served without authentication.
+func redactURL(u *url.URL) string {
+	c := *u
+	parts := strings.Split(c.RawQuery, "&")
+	for i, p := range parts {
+		if k, _, _ := strings.Cut(p, "="); k == "signature" {
+			parts[i] = "signature=[redacted]"
+		}
+	}
+	c.RawQuery = strings.Join(parts, "&")
+	return c.Redacted()
 }
 
 // redactErr drops the query (which carries the signature) from URL errors.

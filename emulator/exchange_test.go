@@ -39,7 +39,7 @@ func TestSendSignsLikeKooGallery(t *testing.T) {
 
 	now := time.UnixMilli(vecTimestamp)
 	c := Call{Interface: protocol.ActivityNewInstance, Body: []byte(vecBody), Tamper: Tamper{Nonce: vecNonce}}
-	a := send(context.Background(), srv.Client(), V2, srv.URL+"/produce?tenant=a", vecKey, c, now, 5*time.Second)
+	a := send(context.Background(), seller{client: srv.Client(), url: srv.URL + "/produce?tenant=a", key: vecKey, deadline: 5 * time.Second}, V2, c, now)
 
 	if !a.OK() {
 		t.Fatalf("violations: %v", a.Violations)
@@ -67,6 +67,13 @@ func TestSendSignsLikeKooGallery(t *testing.T) {
 	if a.Request.Body != vecBody || a.Response == nil || a.Response.Body != vecReply || a.Response.Status != 200 {
 		t.Errorf("attempt record %+v", a)
 	}
+	// The recorded URL, shown on an unauthenticated page, hides the
+	// signature and keeps the rest.
+	if strings.Contains(a.Request.URL, vecSignature) || !strings.Contains(a.Request.URL, "signature=[redacted]") ||
+		!strings.Contains(a.Request.URL, "timestamp=1680508066618") || !strings.Contains(a.Request.URL, "nonce="+vecNonce) ||
+		!strings.HasPrefix(a.Request.URL, srv.URL+"/produce?") {
+		t.Errorf("recorded URL %q, want the signature redacted and timestamp, nonce kept", a.Request.URL)
+	}
 }
 
 // TestSendChecks runs the debugger's checks over answers that each break
@@ -83,53 +90,63 @@ func TestSendChecks(t *testing.T) {
 		handler http.HandlerFunc
 		want    []Rule // the rules broken, in order; nil means none
 		code    protocol.ResultCode
+		// optional makes a missing Body-Sign acceptable.
+		optional bool
 	}{
 		{"correct", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			okSign(w, vecReply)
-		}, nil, protocol.CodeSuccess},
+		}, nil, protocol.CodeSuccess, false},
 		{"status 500", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Body-Sign", vecBodySign)
 			w.WriteHeader(500)
 			_, _ = io.WriteString(w, vecReply)
-		}, []Rule{RuleHTTPStatus}, protocol.CodeSuccess},
+		}, []Rule{RuleHTTPStatus}, protocol.CodeSuccess, false},
 		{"text/plain", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
 			okSign(w, vecReply)
-		}, []Rule{RuleContentType}, protocol.CodeSuccess},
+		}, []Rule{RuleContentType}, protocol.CodeSuccess, false},
 		{"not JSON", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = io.WriteString(w, "<html>")
-		}, []Rule{RuleJSON}, ""},
+		}, []Rule{RuleJSON}, "", false},
 		{"no Body-Sign", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = io.WriteString(w, vecReply)
-		}, []Rule{RuleBodySign}, protocol.CodeSuccess},
+		}, []Rule{RuleBodySign}, protocol.CodeSuccess, false},
+		{"no Body-Sign, optional", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, vecReply)
+		}, nil, protocol.CodeSuccess, true},
+		{"wrong Body-Sign, optional", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			okSign(w, vecReply+" ")
+		}, []Rule{RuleBodySign}, protocol.CodeSuccess, true},
 		{"Body-Sign of other bytes", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			okSign(w, vecReply+" ")
-		}, []Rule{RuleBodySign}, protocol.CodeSuccess},
+		}, []Rule{RuleBodySign}, protocol.CodeSuccess, false},
 		{"Body-Sign unquoted type", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Body-Sign", `sign_type="HMAC-SHA1", signature="m170lIqQUVIcBE0YAhIubMAxxKwYV2PhJnGUTLTac0Q="`)
 			_, _ = io.WriteString(w, vecReply)
-		}, []Rule{RuleBodySign}, protocol.CodeSuccess},
+		}, []Rule{RuleBodySign}, protocol.CodeSuccess, false},
 		{"wrong code", protocol.ActivityNewInstance, []protocol.ResultCode{protocol.CodeAuthFailed}, func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			okSign(w, vecReply)
-		}, []Rule{RuleResultCode}, protocol.CodeSuccess},
+		}, []Rule{RuleResultCode}, protocol.CodeSuccess, false},
 		{"no instanceId", protocol.ActivityNewInstance, nil, func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			okSign(w, `{"resultCode":"000000"}`)
-		}, []Rule{RuleBodySign, RuleRequiredField}, protocol.CodeSuccess},
+		}, []Rule{RuleBodySign, RuleRequiredField}, protocol.CodeSuccess, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(tt.handler)
 			defer srv.Close()
 			c := Call{Interface: tt.iface, Body: []byte(vecBody), Expect: tt.expect}
-			a := send(context.Background(), srv.Client(), V2, srv.URL, vecKey, c, time.Now(), 5*time.Second)
+			a := send(context.Background(), seller{client: srv.Client(), url: srv.URL, key: vecKey, deadline: 5 * time.Second, bodySignOptional: tt.optional}, V2, c, time.Now())
 			var rules []Rule
 			for _, v := range a.Violations {
 				rules = append(rules, v.Rule)
@@ -167,7 +184,7 @@ func TestSendDeadlineAndUnreachable(t *testing.T) {
 	defer slow.Close()
 	defer close(release)
 	c := Call{Interface: protocol.ActivityQueryInstance, Body: []byte(`{}`)}
-	a := send(context.Background(), slow.Client(), V2, slow.URL, vecKey, c, time.Now(), 50*time.Millisecond)
+	a := send(context.Background(), seller{client: slow.Client(), url: slow.URL, key: vecKey, deadline: 50 * time.Millisecond}, V2, c, time.Now())
 	if !a.Has(RuleDeadline) || len(a.Violations) != 1 {
 		t.Errorf("slow seller: %v", a.Violations)
 	}
@@ -175,7 +192,7 @@ func TestSendDeadlineAndUnreachable(t *testing.T) {
 	closed := httptest.NewServer(http.NotFoundHandler())
 	url := closed.URL
 	closed.Close()
-	a = send(context.Background(), http.DefaultClient, V2, url, vecKey, c, time.Now(), time.Second)
+	a = send(context.Background(), seller{client: http.DefaultClient, url: url, key: vecKey, deadline: time.Second}, V2, c, time.Now())
 	if !a.Has(RuleReachable) {
 		t.Errorf("closed port: %v", a.Violations)
 	}

@@ -51,18 +51,25 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 		PeriodType:   prod.PeriodType,
 		PeriodNumber: prod.PeriodNumber,
 		LinearValue:  1,
+		busy:         true, // until the purchase and its polling end
 	}
 	e.subs = append(e.subs, sub)
 	e.subByID[sub.ID] = sub
 	e.mu.Unlock()
+	defer e.idle(sub)
 
-	run, x := e.run(ctx, sc, sub, e.cfg.NoRetry)
+	run, x, _ := e.run(ctx, sc, sub, 0, e.cfg.NoRetry)
 	e.mu.Lock()
 	provisioning := sub.Status == StatusProvisioning
 	e.mu.Unlock()
 	if run.OK && e.cfg.NoRetry && provisioning {
 		ids, err := e.pollNow(ctx, sub, x)
-		run.Messages = append(run.Messages, ids...)
+		for _, id := range ids {
+			// Polls that answered 000004 share one message.
+			if !slices.Contains(run.Messages, id) {
+				run.Messages = append(run.Messages, id)
+			}
+		}
 		if err != nil {
 			run.OK = false
 			run.Err = err.Error()
@@ -71,10 +78,19 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 	return run, nil
 }
 
+// idle clears sub's busy flag: its scenario run has ended.
+func (e *Emulator) idle(sub *Subscription) {
+	e.mu.Lock()
+	sub.busy = false
+	e.mu.Unlock()
+}
+
 // Play plays the named scenario on a subscription. It refuses (with an
 // error) a scenario that starts a purchase or does not fit the
-// subscription's charging mode, status or trial; a call that fails is
-// not an error but a Run with OK false.
+// subscription's charging mode, status or trial, and any scenario while
+// another runs on the subscription or one of its messages is in flight or
+// waiting for a retry; a call that fails is not an error but a Run with
+// OK false.
 func (e *Emulator) Play(ctx context.Context, subscriptionID, scenario string) (Run, error) {
 	sc := findScenario(scenario)
 	if sc == nil {
@@ -94,7 +110,11 @@ func (e *Emulator) Play(ctx context.Context, subscriptionID, scenario string) (R
 		return Run{}, fmt.Errorf("emulator: play: no subscription %q", subscriptionID)
 	}
 	why := ""
-	switch {
+	switch d := e.busyMessageLocked(sub.ID); {
+	case sub.busy:
+		why = "another scenario is running on it; try again when it ends"
+	case d != nil:
+		why = fmt.Sprintf("its message %s (%s) is %s; wait for it to end or let it fail", d.msg.ID, d.msg.Interface, d.msg.Status)
 	case !slices.Contains(sc.modes, sub.ChargingMode):
 		why = fmt.Sprintf("not for %s subscriptions", sub.ChargingMode)
 	case !slices.Contains(sc.from, sub.Status):
@@ -104,32 +124,44 @@ func (e *Emulator) Play(ctx context.Context, subscriptionID, scenario string) (R
 	case sc.trial == formalOnly && sub.Trial:
 		why = "the subscription is a trial; convert it first (trial-to-formal)"
 	case sc.check != nil:
-		why = sc.check(e, sub)
+		why = sc.check(sub)
+	}
+	if why == "" {
+		sub.busy = true
 	}
 	e.mu.Unlock()
 	if why != "" {
 		return Run{}, fmt.Errorf("emulator: play %s on %s: %s", scenario, subscriptionID, why)
 	}
-	run, _ := e.run(ctx, sc, sub, false)
+	run, _, handed := e.run(ctx, sc, sub, 0, false)
+	if !handed {
+		e.idle(sub)
+	}
 	return run, nil
 }
 
-// run plays sc's steps on sub, one message each, and stops at the first
-// step whose first attempt fails; that message's retries go on in the
-// background and apply the step's change if one succeeds. It returns the
-// last step's context.
-func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, syncPoll bool) (Run, *stepCtx) {
-	r := Run{Scenario: sc.name, SubscriptionID: sub.ID, OK: true}
-	var x *stepCtx
-	for i, st := range sc.steps {
+// run plays sc's steps on sub from step from, one message each, and stops
+// at the first step whose first attempt fails; that message's retries go
+// on in the background and, if one succeeds, apply the step's change and
+// play the steps after it. The caller holds sub's busy flag; handed
+// reports that it passed to a continuation, which clears it. run returns
+// the last step's context.
+func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, from int, syncPoll bool) (r Run, x *stepCtx, handed bool) {
+	r = Run{Scenario: sc.name, SubscriptionID: sub.ID, OK: true}
+	for i := from; i < len(sc.steps); i++ {
+		st := sc.steps[i]
 		e.mu.Lock()
 		if e.closed {
 			e.mu.Unlock()
 			r.OK, r.Err = false, errClosed.Error()
-			return r, x
+			return r, x, false
 		}
 		if st.before != nil {
-			st.before(e, sub)
+			if err := st.before(e, sub); err != nil {
+				e.mu.Unlock()
+				r.OK, r.Err = false, fmt.Sprintf("step %d (%s): %v", i+1, st.iface, err)
+				return r, x, false
+			}
 		}
 		x = &stepCtx{scenario: sc.name, family: sc.family, syncPoll: syncPoll}
 		if sub.Test {
@@ -138,35 +170,49 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, syn
 		if st.order != nil {
 			spec, mockID := st.order(e, sub)
 			x.spec = spec
-			x.order = e.placeOrderLocked(sub, spec, mockID)
-			if sub.Test && (spec.orderType == protocol.OrderTypeNew || spec.orderType == protocol.OrderTypeTrial) {
+			var mockExpire time.Time
+			x.order, mockExpire = e.placeOrderLocked(sub, spec, mockID, e.orderTimeLocked())
+			if sub.Test && !mockExpire.IsZero() && (spec.orderType == protocol.OrderTypeNew || spec.orderType == protocol.OrderTypeTrial) {
 				// The debug order's canned period is the one the seller sees.
-				if exp := mockOrderExpiry(mockID, e.orderTimeLocked()); !exp.IsZero() {
-					x.spec.expire = exp
-				}
+				x.spec.expire = mockExpire
 			}
 			if sub.OrderID == "" {
 				sub.OrderID, sub.OrderLineID = x.order.id, x.order.line
 			}
 		}
 		req := st.build(e, sub, x)
-		d := e.stepDeliveryLocked(sc, st, sub, x, req)
+		d := e.stepDeliveryLocked(sc, i, sub, x, req)
 		x.first = d.msg.FirstSentAt
 		e.mu.Unlock()
 
 		a := e.attempt(ctx, d, x.first, !e.cfg.NoRetry)
 		r.Messages = append(r.Messages, d.msg.ID)
+		e.mu.Lock()
+		stale := d.stale
 		if !a.OK() {
+			// The retries or a re-drive play the rest if the step
+			// succeeds later; if it already has, the rest starts now.
+			d.detached = true
+			handed = d.applied && e.continueLocked(d, true)
+		}
+		e.mu.Unlock()
+		switch {
+		case !a.OK():
 			r.OK = false
 			r.Err = fmt.Sprintf("step %d (%s): %s", i+1, st.iface, joinViolations(a.Violations))
-			break
+			return r, x, handed
+		case stale:
+			r.OK = false
+			r.Err = fmt.Sprintf("step %d (%s): the subscription changed while the call was made; its change was not applied", i+1, st.iface)
+			return r, x, false
 		}
 	}
-	return r, x
+	return r, x, false
 }
 
-// stepDeliveryLocked makes the message of one step.
-func (e *Emulator) stepDeliveryLocked(sc *scenario, st step, sub *Subscription, x *stepCtx, req any) *delivery {
+// stepDeliveryLocked makes the message of step i of sc.
+func (e *Emulator) stepDeliveryLocked(sc *scenario, i int, sub *Subscription, x *stepCtx, req any) *delivery {
+	st := sc.steps[i]
 	first := marshal(req)
 	var used atomic.Bool
 	d := &delivery{
@@ -181,6 +227,7 @@ func (e *Emulator) stepDeliveryLocked(sc *scenario, st step, sub *Subscription, 
 			}
 			return marshal(st.perAttempt(req))
 		},
+		sub: sub, gen: sub.gen, sc: sc, step: i,
 	}
 	if !e.cfg.NoRetry {
 		d.policy = e.policyFor(sc.family, st.iface)
@@ -191,16 +238,22 @@ func (e *Emulator) stepDeliveryLocked(sc *scenario, st step, sub *Subscription, 
 	d.msg.OrderID = x.order.id
 	d.msg.InstanceID = sub.InstanceID
 	d.msg.Test = sub.Test
-	if st.apply != nil {
-		d.onSuccess = func(a Attempt) {
+	// A step without a change still counts as one (the generation
+	// moves), so that the step after it plays on.
+	d.onSuccess = func(a Attempt) {
+		if st.apply != nil {
 			st.apply(e, sub, x, a)
-			if d.msg.InstanceID == "" {
-				d.msg.InstanceID = sub.InstanceID
-			}
+		}
+		if d.msg.InstanceID == "" {
+			d.msg.InstanceID = sub.InstanceID
 		}
 	}
 	if st.iface == protocol.ActivityNewInstance {
-		d.onFail = func() { sub.Status = StatusFailed }
+		d.onFail = func() {
+			if sub.Status == StatusPending {
+				sub.Status = StatusFailed
+			}
+		}
 	}
 	e.addLocked(d, first)
 	return d
@@ -228,7 +281,9 @@ func (e *Emulator) pollDeadline(x *stepCtx) time.Time {
 func (e *Emulator) pollLaterLocked(sub *Subscription, x *stepCtx, prev time.Time) {
 	next := prev.Add(e.cfg.PollInterval)
 	if next.After(e.pollDeadline(x)) {
-		sub.Status = StatusFailed
+		if sub.Status == StatusProvisioning {
+			sub.Status = StatusFailed
+		}
 		return
 	}
 	e.afterLocked(next, func(ctx context.Context) {
@@ -244,7 +299,8 @@ func (e *Emulator) pollLaterLocked(sub *Subscription, x *stepCtx, prev time.Time
 }
 
 // pollNow polls sub until it is active or the deadline passes, waiting
-// on the scaled clock between polls. It returns the poll messages.
+// on the scaled clock between polls. It returns the poll messages, in
+// order, one ID per poll (polls that share a message repeat its ID).
 func (e *Emulator) pollNow(ctx context.Context, sub *Subscription, x *stepCtx) ([]string, error) {
 	var ids []string
 	at := x.first // polls are counted from newInstance, as in the background
@@ -253,9 +309,11 @@ func (e *Emulator) pollNow(ctx context.Context, sub *Subscription, x *stepCtx) (
 		next := at.Add(e.cfg.PollInterval)
 		if next.After(deadline) {
 			e.mu.Lock()
-			sub.Status = StatusFailed
+			if sub.Status == StatusProvisioning {
+				sub.Status = StatusFailed
+			}
 			e.mu.Unlock()
-			return ids, fmt.Errorf("queryInstance polling: no answer 000000 with the instance's info before %s, the end of newInstance's retry window", deadline.UTC().Format(time.RFC3339))
+			return ids, fmt.Errorf("queryInstance polling: no answer 000000 with the instance's info and appInfo before %s, the end of newInstance's retry window", deadline.UTC().Format(time.RFC3339))
 		}
 		e.mu.Lock()
 		wait := e.wallUntilLocked(next)
@@ -271,8 +329,16 @@ func (e *Emulator) pollNow(ctx context.Context, sub *Subscription, x *stepCtx) (
 			return ids, fmt.Errorf("queryInstance polling: %w", errClosed)
 		}
 		done, id := e.poll(ctx, sub, x, next)
-		ids = append(ids, id)
+		if id != "" {
+			ids = append(ids, id)
+		}
 		if done {
+			e.mu.Lock()
+			status := sub.Status
+			e.mu.Unlock()
+			if status != StatusActive {
+				return ids, fmt.Errorf("queryInstance polling: the subscription became %s", status)
+			}
 			return ids, nil
 		}
 		at = next
@@ -281,9 +347,44 @@ func (e *Emulator) pollNow(ctx context.Context, sub *Subscription, x *stepCtx) (
 
 // poll sends one queryInstance for a provisioning subscription; 000004
 // is an acceptable answer that means "not yet". done reports that the
-// answer was 000000 with the instance in it: the subscription is active.
+// answer was 000000 with the instance and its appInfo in it (saas-v2.md
+// §6.3): the subscription is active. Polls that follow a 000004 are
+// attempts of the same message, so that three hours of polling make one
+// message, not a thousand.
 func (e *Emulator) poll(ctx context.Context, sub *Subscription, x *stepCtx, at time.Time) (done bool, msgID string) {
 	e.mu.Lock()
+	if sub.Status != StatusProvisioning {
+		// Released or failed meanwhile: there is nothing left to poll.
+		e.mu.Unlock()
+		return true, ""
+	}
+	d := x.poll
+	if d == nil || e.byID[d.msg.ID] != d || !lastProcessing(d) {
+		d = e.pollDeliveryLocked(sub, x)
+		x.poll = d
+	}
+	instanceID := sub.InstanceID
+	e.mu.Unlock()
+
+	a := e.attempt(ctx, d, at, false)
+	if !a.OK() || a.ResultCode != protocol.CodeSuccess || a.Response == nil {
+		return false, d.msg.ID
+	}
+	info, ok := appInfoOf(a.Response.Body, instanceID)
+	if !ok {
+		return false, d.msg.ID
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if sub.Status == StatusProvisioning {
+		sub.Status = StatusActive
+		sub.AppInfo = info
+	}
+	return true, d.msg.ID
+}
+
+// pollDeliveryLocked makes a new poll message for sub.
+func (e *Emulator) pollDeliveryLocked(sub *Subscription, x *stepCtx) *delivery {
 	req := protocol.QueryInstanceRequest{
 		ActivityName: protocol.ActivityQueryInstance,
 		InstanceID:   sub.InstanceID,
@@ -294,6 +395,8 @@ func (e *Emulator) poll(ctx context.Context, sub *Subscription, x *stepCtx, at t
 		fam:    x.family,
 		expect: []protocol.ResultCode{protocol.CodeSuccess, protocol.CodeProcessing},
 		body:   func() []byte { return body },
+		check:  func(a Attempt) []Violation { return missingAppInfo(a, req.InstanceID) },
+		poll:   true,
 	}
 	d.msg.Interface = protocol.ActivityQueryInstance
 	d.msg.Scenario = x.scenario
@@ -301,26 +404,33 @@ func (e *Emulator) poll(ctx context.Context, sub *Subscription, x *stepCtx, at t
 	d.msg.InstanceID = sub.InstanceID
 	d.msg.Test = sub.Test
 	e.addLocked(d, body)
-	e.mu.Unlock()
+	return d
+}
 
-	a := e.attempt(ctx, d, at, false)
-	if !a.OK() || a.ResultCode != protocol.CodeSuccess || a.Response == nil {
-		return false, d.msg.ID
+// lastProcessing reports whether d's last attempt answered 000004 and
+// broke no rule: the next poll joins its message.
+func lastProcessing(d *delivery) bool {
+	n := len(d.msg.Attempts)
+	return n > 0 && d.msg.Status == MessageSuccess && d.msg.Attempts[n-1].ResultCode == protocol.CodeProcessing
+}
+
+// missingAppInfo is the violation of a poll answered 000000 with the
+// instance but without its appInfo: KooGallery polls until success with
+// appInfo (saas-v2.md §6.3).
+func missingAppInfo(a Attempt, instanceID string) []Violation {
+	if a.ResultCode != protocol.CodeSuccess || a.Response == nil {
+		return nil
 	}
 	r, ok := queryReply(a.Response.Body)
 	if !ok {
-		return false, d.msg.ID
+		return nil
 	}
 	for _, in := range r.Info {
-		if in.InstanceID == req.InstanceID {
-			e.mu.Lock()
-			sub.Status = StatusActive
-			sub.AppInfo = in.AppInfo
-			e.mu.Unlock()
-			return true, d.msg.ID
+		if in.InstanceID == instanceID && in.AppInfo == nil {
+			return []Violation{{Rule: RuleRequiredField, Message: "调测失败,接口响应缺少appInfo", Spec: "saas-v2.md §6.3"}}
 		}
 	}
-	return false, d.msg.ID
+	return nil
 }
 
 func queryReply(body string) (protocol.QueryInstanceResponse, bool) {

@@ -27,8 +27,9 @@ type scenario struct {
 	from              []string // statuses it starts from; empty: a new purchase
 	trial             trialRule
 	// check, when set, refuses a subscription the scenario cannot apply
-	// to for reasons beyond mode and status (e.lock held).
-	check func(e *Emulator, sub *Subscription) string
+	// to for reasons beyond mode and status, saying why; "" accepts it.
+	// It reads sub only (e.mu held, or a copy).
+	check func(sub *Subscription) string
 	steps []step
 }
 
@@ -44,8 +45,9 @@ const (
 // step is one call of a scenario. Every function runs with e.mu held.
 type step struct {
 	iface string
-	// before prepares the call, e.g. moves the clock to the expiry.
-	before func(e *Emulator, sub *Subscription)
+	// before prepares the call, e.g. moves the clock to the expiry; an
+	// error stops the run.
+	before func(e *Emulator, sub *Subscription) error
 	// order, when set, describes the order the step places and names the
 	// debug order a test subscription uses instead.
 	order func(e *Emulator, sub *Subscription) (spec orderSpec, mockID string)
@@ -70,6 +72,8 @@ type stepCtx struct {
 	// syncPoll: the caller polls queryInstance itself after 000004
 	// (Config.NoRetry inside Purchase), so apply must not start polling.
 	syncPoll bool
+	// poll is the message of the polls after 000004 (e.mu held).
+	poll *delivery
 }
 
 func (s *scenario) info() Scenario {
@@ -129,10 +133,16 @@ var v2Scenarios = []*scenario{
 	{
 		name: "unsubscribe-renewal", title: "Unsubscribe a renewed period", spec: "saas-v2.md §3.3",
 		family: V2, modes: periodMode, from: []string{StatusActive}, trial: formalOnly,
-		steps: []step{refreshStep(protocol.SceneUnsubscribeRenewalPeriod, protocol.OrderTypeUnsubscribe, openapitest.MockMonthUnsubscribe,
+		check: func(sub *Subscription) string {
+			if sub.RenewedPeriods <= 0 {
+				return "there is no renewed period to unsubscribe; play renewal first"
+			}
+			return ""
+		},
+		steps: []step{withApply(refreshStep(protocol.SceneUnsubscribeRenewalPeriod, protocol.OrderTypeUnsubscribe, openapitest.MockMonthUnsubscribe,
 			func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
 				return addPeriod(sub.ExpireTime, sub.PeriodType, -sub.PeriodNumber), *sub
-			})},
+			}), func(sub *Subscription) { sub.RenewedPeriods = max(sub.RenewedPeriods-1, 0) })},
 	},
 	{
 		name: "renewal-change", title: "Renewal with a change of period", spec: "saas-v2.md §3.7, §3.3",
@@ -282,12 +292,23 @@ func refreshStep(scene, orderType, mockID string, expiry func(e *Emulator, sub *
 	}
 }
 
-// renewalStep renews for one more period from the current expiry.
+// renewalStep renews for one more period from the current expiry; the
+// period counts as renewed (unsubscribe-renewal can undo it).
 func renewalStep() step {
-	return refreshStep(protocol.SceneRenewal, protocol.OrderTypeRenew, openapitest.MockMonthRenew,
+	return withApply(refreshStep(protocol.SceneRenewal, protocol.OrderTypeRenew, openapitest.MockMonthRenew,
 		func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
 			return addPeriod(sub.ExpireTime, sub.PeriodType, sub.PeriodNumber), *sub
-		})
+		}), func(sub *Subscription) { sub.RenewedPeriods++ })
+}
+
+// withApply returns s with more to apply after its own change.
+func withApply(s step, more func(sub *Subscription)) step {
+	apply := s.apply
+	s.apply = func(e *Emulator, sub *Subscription, x *stepCtx, a Attempt) {
+		apply(e, sub, x, a)
+		more(sub)
+	}
+	return s
 }
 
 func changeCheckStep() step {
@@ -397,17 +418,18 @@ func queryStep() step {
 }
 
 // withBefore returns s with a preparation run ahead of its call.
-func withBefore(s step, before func(e *Emulator, sub *Subscription)) step {
+func withBefore(s step, before func(e *Emulator, sub *Subscription) error) step {
 	s.before = before
 	return s
 }
 
 // advanceTo moves the emulated clock to the time t gives, if it is ahead.
-func advanceTo(t func(sub *Subscription) time.Time) func(e *Emulator, sub *Subscription) {
-	return func(e *Emulator, sub *Subscription) {
+func advanceTo(t func(sub *Subscription) time.Time) func(e *Emulator, sub *Subscription) error {
+	return func(e *Emulator, sub *Subscription) error {
 		if d := t(sub).Sub(e.nowLocked()); d > 0 {
-			e.advanceLocked(d)
+			return e.advanceLocked(d)
 		}
+		return nil
 	}
 }
 

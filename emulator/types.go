@@ -97,6 +97,15 @@ type Subscription struct {
 	Orders []string `json:"orders"`
 	// AppInfo is the last app info queryInstance returned.
 	AppInfo *protocol.AppInfo `json:"appInfo,omitempty"`
+	// RenewedPeriods counts the renewals (renewal, unfreeze) not yet
+	// undone by unsubscribe-renewal, which needs one.
+	RenewedPeriods int `json:"renewedPeriods,omitempty"`
+
+	// busy is set while a scenario runs on the subscription.
+	busy bool
+	// gen counts the state changes applied; a step whose call succeeds
+	// after another change was applied is stale and changes nothing.
+	gen int
 }
 
 // Message status, as in Seller Center's production interface messages.
@@ -110,17 +119,20 @@ const (
 // Message is one call KooGallery makes to the seller with every attempt to
 // deliver it: the emulator's "生产接口消息" (saas-v1-joint-login.md D.2).
 type Message struct {
-	ID             string    `json:"id"`
-	Family         string    `json:"family"`
-	Interface      string    `json:"interface"`
-	Scenario       string    `json:"scenario,omitempty"`
-	SubscriptionID string    `json:"subscriptionId,omitempty"`
-	OrderID        string    `json:"orderId,omitempty"`
-	InstanceID     string    `json:"instanceId,omitempty"`
-	Test           bool      `json:"test,omitempty"`
-	Body           string    `json:"body"`
-	Status         string    `json:"status"`
-	Attempts       []Attempt `json:"attempts"`
+	ID             string `json:"id"`
+	Family         string `json:"family"`
+	Interface      string `json:"interface"`
+	Scenario       string `json:"scenario,omitempty"`
+	SubscriptionID string `json:"subscriptionId,omitempty"`
+	OrderID        string `json:"orderId,omitempty"`
+	InstanceID     string `json:"instanceId,omitempty"`
+	Test           bool   `json:"test,omitempty"`
+	Body           string `json:"body"`
+	Status         string `json:"status"`
+	// Attempts are the first 10 and the last 40 attempts; DroppedAttempts
+	// counts those between that were not kept.
+	Attempts        []Attempt `json:"attempts"`
+	DroppedAttempts int       `json:"droppedAttempts,omitempty"`
 	// LastError sums up the last failed attempt's violations ("异常信息").
 	LastError string `json:"lastError,omitempty"`
 	// FirstSentAt, Deadline (end of the retry window) and NextAttempt are

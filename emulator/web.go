@@ -33,7 +33,7 @@ import (
 // everywhere except on the Open API paths, which sellers call server to
 // server.
 func (e *Emulator) Handler() http.Handler {
-	h := &site{e: e}
+	h := &site{e: e, flashes: newFlashes()}
 	mux := http.NewServeMux()
 	h.routeAPI(mux)
 	h.routeWeb(mux)
@@ -49,7 +49,8 @@ func (e *Emulator) Handler() http.Handler {
 // site serves the web page and the JSON API. Its methods live apart from
 // Emulator's so that the two never collide.
 type site struct {
-	e *Emulator
+	e       *Emulator
+	flashes *flashes
 }
 
 // securityHeaders forbids scripts, foreign resources, framing and caching:
@@ -83,6 +84,11 @@ var pages = func() map[string]*template.Template {
 		},
 		"redrivePath": func(id string) string { return "/messages/" + url.PathEscape(id) + "/redrive" },
 		"inc":         func(i int) int { return i + 1 },
+		"attemptNo":   attemptNo,
+		"attemptCount": func(m Message) int {
+			return len(m.Attempts) + m.DroppedAttempts
+		},
+		"keepFirst": func() int { return keepFirst },
 	}
 	m := map[string]*template.Template{}
 	for _, name := range []string{"dashboard", "message", "faults", "usage", "error"} {
@@ -114,8 +120,10 @@ type page struct {
 	Now   time.Time
 }
 
+// newPage fills the layout; the flash is the one the ?flash= key names,
+// if this site made it (a link cannot make the page say anything else).
 func (h *site) newPage(r *http.Request, title, nav string) page {
-	return page{Title: title, Nav: nav, Flash: r.URL.Query().Get("flash"), Now: h.e.Now()}
+	return page{Title: title, Nav: nav, Flash: h.flashes.get(r.URL.Query().Get("flash")), Now: h.e.Now()}
 }
 
 // render executes a page into a buffer first, so a template error becomes
@@ -161,12 +169,22 @@ func (h *site) fail(w http.ResponseWriter, err error) {
 }
 
 // redirect ends a POST with 303 See Other to path, carrying flash as the
-// one-line summary the next page shows (Post/Redirect/Get).
-func redirect(w http.ResponseWriter, r *http.Request, path, flash string) {
+// one-line summary the next page shows (Post/Redirect/Get). The summary
+// stays here; the redirect carries a random key to it.
+func (h *site) redirect(w http.ResponseWriter, r *http.Request, path, flash string) {
 	if flash != "" {
-		path += "?" + url.Values{"flash": {flash}}.Encode()
+		path += "?" + url.Values{"flash": {h.flashes.put(flash)}}.Encode()
 	}
 	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+// attemptNo is the number of attempt i of m, counting those dropped from
+// the middle of a long message.
+func attemptNo(i int, m Message) int {
+	if i >= keepFirst {
+		return i + 1 + m.DroppedAttempts
+	}
+	return i + 1
 }
 
 // subscriptionRow is a subscription with the scenarios that fit it.
@@ -194,13 +212,23 @@ func (h *site) dashboardPage(w http.ResponseWriter, r *http.Request) {
 	for _, s := range h.e.Subscriptions() {
 		row := subscriptionRow{Subscription: s}
 		for _, sc := range scenarios {
-			if fits(sc, s) {
+			if offered(sc, s) {
 				row.Scenarios = append(row.Scenarios, sc)
 			}
 		}
 		d.Subscriptions = append(d.Subscriptions, row)
 	}
 	h.render(w, http.StatusOK, "dashboard", d)
+}
+
+// offered reports whether the dashboard offers sc on s: it fits, and the
+// scenario's own check accepts s.
+func offered(sc Scenario, s Subscription) bool {
+	if !fits(sc, s) {
+		return false
+	}
+	t := findScenario(sc.Name)
+	return t == nil || t.check == nil || t.check(&s) == ""
 }
 
 // fits reports whether sc can be played on s: it applies to the charging
@@ -238,7 +266,7 @@ func (h *site) purchaseForm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	redirect(w, r, "/", h.summarize(run))
+	h.redirect(w, r, "/", h.summarize(run))
 }
 
 func (h *site) playForm(w http.ResponseWriter, r *http.Request) {
@@ -251,7 +279,7 @@ func (h *site) playForm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	redirect(w, r, "/", h.summarize(run))
+	h.redirect(w, r, "/", h.summarize(run))
 }
 
 func (h *site) advanceForm(w http.ResponseWriter, r *http.Request) {
@@ -264,8 +292,11 @@ func (h *site) advanceForm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	h.e.Advance(d)
-	redirect(w, r, "/", fmt.Sprintf("clock advanced by %v to %s", d, formatTime(h.e.Now())))
+	if err := h.e.Advance(d); err != nil {
+		h.fail(w, badRequest("%v", err))
+		return
+	}
+	h.redirect(w, r, "/", fmt.Sprintf("clock advanced by %v to %s", d, formatTime(h.e.Now())))
 }
 
 type messageView struct {
@@ -289,11 +320,11 @@ func (h *site) redriveForm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	flash := fmt.Sprintf("re-drive %s: %s, attempt %d", m.ID, m.Interface, len(m.Attempts))
+	flash := fmt.Sprintf("re-drive %s: %s, attempt %d", m.ID, m.Interface, len(m.Attempts)+m.DroppedAttempts)
 	if n := len(m.Attempts); n > 0 {
 		flash += " " + attemptOutcome(m.Attempts[n-1])
 	}
-	redirect(w, r, "/messages/"+url.PathEscape(id), flash)
+	h.redirect(w, r, "/messages/"+url.PathEscape(id), flash)
 }
 
 type faultsView struct {
@@ -320,7 +351,7 @@ func (h *site) faultsForm(w http.ResponseWriter, r *http.Request) {
 	if f != (Faults{}) {
 		flash = "faults saved"
 	}
-	redirect(w, r, "/faults", flash)
+	h.redirect(w, r, "/faults", flash)
 }
 
 // faultsFromForm reads the faults form; its field names are the JSON

@@ -51,14 +51,24 @@ func (w *webEnv) form(path string, v url.Values, header ...string) (int, string)
 	return resp.StatusCode, resp.Header.Get("Location")
 }
 
-// flash returns the flash text a redirect target carries.
-func flash(t *testing.T, location string) string {
-	t.Helper()
-	u, err := url.Parse(location)
-	if err != nil {
-		t.Fatalf("Location %q: %v", location, err)
+// flash returns the text of the #flash element on the page a redirect
+// target names, "" when there is none.
+func (w *webEnv) flash(location string) string {
+	w.t.Helper()
+	if _, err := url.Parse(location); err != nil {
+		w.t.Fatalf("Location %q: %v", location, err)
 	}
-	return u.Query().Get("flash")
+	_, body := w.page(location)
+	const open = `<p id="flash" role="status">`
+	i := strings.Index(body, open)
+	if i < 0 {
+		return ""
+	}
+	text := body[i+len(open):]
+	if j := strings.Index(text, "</p>"); j >= 0 {
+		text = text[:j]
+	}
+	return html.UnescapeString(text)
 }
 
 // rowHTML returns the table row that carries attr.
@@ -124,7 +134,7 @@ func TestWebPurchaseAndPlay(t *testing.T) {
 		t.Fatalf("subscriptions after the form: %+v, want 1", subs)
 	}
 	sub := subs[0]
-	if msg := flash(t, loc); !strings.HasPrefix(msg, "purchase "+sub.ID+":") || !strings.Contains(msg, "newInstance 000000") || !strings.Contains(msg, sub.InstanceID) {
+	if msg := w.flash(loc); !strings.HasPrefix(msg, "purchase "+sub.ID+":") || !strings.Contains(msg, "newInstance 000000") || !strings.Contains(msg, sub.InstanceID) {
 		t.Errorf("flash = %q, want the purchase of %s with newInstance 000000 and instance %s", msg, sub.ID, sub.InstanceID)
 	}
 
@@ -139,7 +149,7 @@ func TestWebPurchaseAndPlay(t *testing.T) {
 	}
 
 	status, loc = w.form("/subscriptions/"+sub.ID+"/play", url.Values{"scenario": {"renewal"}})
-	if status != http.StatusSeeOther || !strings.HasPrefix(flash(t, loc), "renewal "+sub.ID+":") {
+	if status != http.StatusSeeOther || !strings.HasPrefix(w.flash(loc), "renewal "+sub.ID+":") {
 		t.Fatalf("play form: %d Location %q, want 303 with the renewal", status, loc)
 	}
 	if after, _ := w.e.Subscription(sub.ID); !after.ExpireTime.After(sub.ExpireTime) {
@@ -154,7 +164,7 @@ func TestWebPurchaseAndPlay(t *testing.T) {
 		status, loc := w.form("/purchase", url.Values{"product": {prod.ID}, "trial": {"1"}, "test": {"1"}})
 		subs := w.e.Subscriptions()
 		trial := subs[len(subs)-1]
-		if status != http.StatusSeeOther || !trial.Trial || !trial.Test || !strings.HasPrefix(flash(t, loc), "trial "+trial.ID+":") {
+		if status != http.StatusSeeOther || !trial.Trial || !trial.Test || !strings.HasPrefix(w.flash(loc), "trial "+trial.ID+":") {
 			t.Fatalf("trial purchase form: %d %q, subscription %+v", status, loc, trial)
 		}
 		_, body := w.page("/")
@@ -196,7 +206,7 @@ func TestWebMessagePage(t *testing.T) {
 	}
 
 	status, loc := w.form("/messages/"+id+"/redrive", nil)
-	if status != http.StatusSeeOther || !strings.HasPrefix(loc, "/messages/"+id+"?") || !strings.Contains(flash(t, loc), "attempt 2") {
+	if status != http.StatusSeeOther || !strings.HasPrefix(loc, "/messages/"+id+"?") || !strings.Contains(w.flash(loc), "attempt 2") {
 		t.Fatalf("re-drive form: %d Location %q, want 303 back to the message", status, loc)
 	}
 	if m, _ := w.e.Message(id); len(m.Attempts) != 2 {
@@ -218,7 +228,7 @@ func TestWebAdvanceClock(t *testing.T) {
 	w := startWeb(t)
 	before := w.e.Now()
 	status, loc := w.form("/clock/advance", url.Values{"duration": {"48h"}})
-	if status != http.StatusSeeOther || !strings.Contains(flash(t, loc), "48h0m0s") {
+	if status != http.StatusSeeOther || !strings.Contains(w.flash(loc), "48h0m0s") {
 		t.Fatalf("advance form: %d Location %q", status, loc)
 	}
 	if d := w.e.Now().Sub(before); d < 48*time.Hour {
@@ -235,7 +245,7 @@ func TestWebFaults(t *testing.T) {
 		"openapiLatency": {"1.5s"}, "openapiStatus": {"503"}, "openapiCount": {"3"},
 		"duplicates": {"2"}, "clockSkew": {"-2m"}, "openapiTimeout": {"1"},
 	})
-	if status != http.StatusSeeOther || flash(t, loc) != "faults saved" {
+	if status != http.StatusSeeOther || w.flash(loc) != "faults saved" {
 		t.Fatalf("faults form: %d Location %q", status, loc)
 	}
 	want := Faults{OpenAPILatency: 1500 * time.Millisecond, OpenAPIStatus: 503, OpenAPITimeout: true, OpenAPICount: 3, Duplicates: 2, ClockSkew: -2 * time.Minute}
@@ -254,7 +264,7 @@ func TestWebFaults(t *testing.T) {
 	if got := w.e.Faults(); got != want {
 		t.Errorf("a refused form changed the faults to %+v", got)
 	}
-	if status, loc := w.form("/faults", url.Values{}); status != http.StatusSeeOther || flash(t, loc) != "faults switched off" || w.e.Faults() != (Faults{}) {
+	if status, loc := w.form("/faults", url.Values{}); status != http.StatusSeeOther || w.flash(loc) != "faults switched off" || w.e.Faults() != (Faults{}) {
 		t.Errorf("empty faults form: %d %q, faults %+v; want all off", status, loc, w.e.Faults())
 	}
 }
@@ -304,5 +314,24 @@ func TestWebCrossSitePost(t *testing.T) {
 	// The same form from the same origin goes through.
 	if status, _ := w.form("/purchase", url.Values{"product": {prod.ID}}); status != http.StatusSeeOther {
 		t.Errorf("same-origin purchase form: %d, want 303", status)
+	}
+}
+
+// Finding 9: the flash is the emulator's own text; a link cannot make the
+// page say anything.
+func TestWebFlashNotFromURL(t *testing.T) {
+	w := startWeb(t)
+	for _, q := range []string{"?flash=Your+account+is+locked", "?flash=0123456789abcdef01234567"} {
+		if _, body := w.page("/" + q); strings.Contains(body, `id="flash"`) {
+			t.Errorf("GET /%s shows a flash", q)
+		}
+	}
+	_, loc := w.form("/purchase", url.Values{"product": {w.product(protocol.ChargingOneTime).ID}})
+	sub := w.e.Subscriptions()[0]
+	if strings.Contains(loc, "purchase") || strings.Contains(loc, sub.ID) {
+		t.Errorf("the redirect %q carries the flash text", loc)
+	}
+	if msg := w.flash(loc); !strings.HasPrefix(msg, "purchase "+sub.ID+":") {
+		t.Errorf("flash %q, want the purchase of %s", msg, sub.ID)
 	}
 }
