@@ -1,0 +1,328 @@
+// Package conformance is the conformance suite for a KooGallery SaaS V2
+// seller: it plays KooGallery toward the seller's production interface
+// with package emulator, runs every lifecycle scenario of a charging-mode
+// profile plus the edge cases (idempotency, authentication, validation,
+// the deadline) and reports, per case, what was sent, what came back and
+// which rule of the specification broke.
+//
+// While it runs it serves the emulator's mocked Open API on
+// Config.OpenAPI: the seller under test points its Open API URL there so
+// its Query Order calls find the emulator's orders.
+//
+// Every case is judged on the answers as they are: the emulator does not
+// retry, and a case fails on any violation in any of its calls.
+package conformance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/koobridge/koobridge/emulator"
+	"github.com/koobridge/koobridge/protocol"
+)
+
+// Profiles the suite knows, by name.
+const (
+	ProfilePeriod      = "period"
+	ProfileOneTime     = "onetime"
+	ProfileOnDemand    = "ondemand"
+	ProfileOnDemandPkg = "ondemand-pkg"
+	ProfileAll         = "all"
+)
+
+// profileDef is a profile and the charging mode it tests.
+type profileDef struct{ name, mode string }
+
+// profiles are the profiles in run order.
+var profiles = []profileDef{
+	{ProfilePeriod, protocol.ChargingPeriod},
+	{ProfileOneTime, protocol.ChargingOneTime},
+	{ProfileOnDemand, protocol.ChargingOnDemand},
+	{ProfileOnDemandPkg, protocol.ChargingOnDemandPkg},
+}
+
+// DefaultDeadline is how long an answer may take unless Config.Deadline
+// says otherwise (saas-v2.md §1.1: 5 s, UNCONFIRMED against the FAQ's 20 s).
+const DefaultDeadline = 5 * time.Second
+
+// timeScale runs the emulated clock fast enough that polling after 000004
+// (every 10 s emulated, for at most newInstance's 3-hour window) costs
+// milliseconds per poll and at most half a minute in all.
+const timeScale = 360
+
+// Config configures a run of the suite.
+type Config struct {
+	// Target is the seller's V2 production interface URL. Required.
+	Target string
+	// Key is the key bound to the seller's basic interfaces. Required.
+	Key string
+	// AK and SK are the credentials the mocked Open API accepts: the ones
+	// the seller signs its Query Order calls with. Required.
+	AK, SK string
+	// Profile is "period", "onetime", "ondemand", "ondemand-pkg" or "all";
+	// empty means "all".
+	Profile string
+	// Deadline is how long an answer may take; zero means 5 s.
+	Deadline time.Duration
+	// BodySignOptional stops a missing Body-Sign header from counting as
+	// a failure (a Body-Sign that is present must still be right).
+	BodySignOptional bool
+	// OpenAPI is where Run serves the mocked Open API while it runs. Run
+	// closes it before it returns, whatever the outcome. Required.
+	OpenAPI net.Listener
+	// HTTPClient sends the calls to the seller; nil means a default one.
+	HTTPClient *http.Client
+	// Logger receives the emulator's delivery log; nil discards.
+	Logger *slog.Logger
+}
+
+// Suite rules: what the edge cases check beyond the emulator's rules on
+// each answer. Failure.Rule carries one of these or an emulator.Rule.
+const (
+	RuleIdempotentNewInstance = "idempotent-new-instance" // a repeated newInstance returns the same instanceId
+	RuleIdempotentRelease     = "idempotent-release"      // releasing a released instance succeeds
+	RuleUnknownInstance       = "unknown-instance"        // a never-issued instanceId answers 000003
+	RuleSignature             = "signature-check"         // a wrong signature answers 000001
+	RuleTimestamp             = "timestamp-check"         // a stale timestamp answers 000001
+	RuleNonce                 = "nonce-check"             // a replayed nonce answers 000001
+	RuleValidation            = "parameter-check"         // unknown activity, missing or overlong field answer 000002
+	RuleQueryInfo             = "query-info"              // queryInstance reports the instance asked for
+	RuleScenario              = "scenario"                // the scenario did not reach the state it should
+	RuleNotRun                = "not-run"                 // the case could not run: what it builds on failed
+)
+
+var suiteSpec = map[string]string{
+	RuleIdempotentNewInstance: "saas-v2.md §6.1, §3.1",
+	RuleIdempotentRelease:     "saas-v2.md §6.1, §3.5",
+	RuleUnknownInstance:       "saas-v2.md §5 (000003), §3.3–§3.5",
+	RuleSignature:             "saas-v2.md §2.2",
+	RuleTimestamp:             "saas-v2.md §2.2 (60 s window)",
+	RuleNonce:                 "saas-v2.md §2.2 (nonce cache)",
+	RuleValidation:            "saas-v2.md §5 (000002), §3",
+	RuleQueryInfo:             "saas-v2.md §3.2, §6.4",
+	RuleScenario:              "saas-v2.md §6.3",
+	RuleNotRun:                "saas-v2.md §6.3",
+}
+
+// Run runs the suite against cfg.Target and returns the report. Failed
+// cases are in the report, not in the error: the error is for a bad
+// configuration or a failed setup (no report), or for ctx ending early
+// (with the partial report).
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.OpenAPI == nil {
+		return nil, errors.New("conformance: config: OpenAPI listener is required")
+	}
+	names, err := cfg.check()
+	if err != nil {
+		_ = cfg.OpenAPI.Close()
+		return nil, err
+	}
+	if cfg.Deadline == 0 {
+		cfg.Deadline = DefaultDeadline
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	e, err := emulator.New(emulator.Config{
+		Target:           cfg.Target,
+		Key:              cfg.Key,
+		AK:               cfg.AK,
+		SK:               cfg.SK,
+		Deadline:         cfg.Deadline,
+		TimeScale:        timeScale,
+		BodySignOptional: cfg.BodySignOptional,
+		NoRetry:          true,
+		HTTPClient:       cfg.HTTPClient,
+		Logger:           logger,
+	})
+	if err != nil {
+		_ = cfg.OpenAPI.Close()
+		return nil, fmt.Errorf("conformance: %w", err)
+	}
+	defer e.Close()
+
+	srv := &http.Server{Handler: e.OpenAPIHandler(), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(cfg.OpenAPI) }()
+	defer func() {
+		_ = srv.Close()
+		<-served
+	}()
+
+	r := &runner{e: e, cfg: cfg, report: &Report{
+		Target:   cfg.Target,
+		Profile:  cfg.profile(),
+		Deadline: cfg.Deadline,
+		Started:  time.Now(),
+		OpenAPI:  cfg.OpenAPI.Addr().String(),
+	}}
+	for _, n := range names {
+		p, ok := r.product(n.mode)
+		if !ok {
+			return nil, fmt.Errorf("conformance: the emulator has no %s product", n.mode)
+		}
+		r.profile(ctx, n.name, p)
+	}
+	edge, _ := r.product(names[0].mode)
+	r.edge(ctx, edge)
+	r.report.Duration = time.Since(r.report.Started)
+	r.report.OpenAPICalls = len(e.OpenAPIRequests())
+	if err := ctx.Err(); err != nil {
+		return r.report, fmt.Errorf("conformance: %w", err)
+	}
+	return r.report, nil
+}
+
+// check validates cfg and returns the profiles to run.
+func (cfg Config) check() ([]profileDef, error) {
+	names, err := cfg.profileNames()
+	switch {
+	case err != nil:
+		return nil, err
+	case cfg.Deadline < 0:
+		return nil, fmt.Errorf("conformance: config: Deadline %v is negative", cfg.Deadline)
+	case cfg.Key == "":
+		return nil, errors.New("conformance: config: Key is required")
+	case cfg.AK == "" || cfg.SK == "":
+		return nil, errors.New("conformance: config: AK and SK are required")
+	}
+	if u, err := url.Parse(cfg.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("conformance: config: Target %q is not an http or https URL", cfg.Target)
+	}
+	return names, nil
+}
+
+func (cfg Config) profile() string {
+	if cfg.Profile == "" {
+		return ProfileAll
+	}
+	return cfg.Profile
+}
+
+// profileNames returns the profiles to run, in order.
+func (cfg Config) profileNames() ([]profileDef, error) {
+	p := cfg.profile()
+	if p == ProfileAll {
+		return profiles, nil
+	}
+	for _, n := range profiles {
+		if n.name == p {
+			return []profileDef{n}, nil
+		}
+	}
+	return nil, fmt.Errorf("conformance: config: profile %q: want period, onetime, ondemand, ondemand-pkg or all", p)
+}
+
+// Profiles returns the profile names Config.Profile accepts.
+func Profiles() []string {
+	out := make([]string, 0, len(profiles)+1)
+	for _, p := range profiles {
+		out = append(out, p.name)
+	}
+	return append(out, ProfileAll)
+}
+
+// runner runs the cases and collects the report.
+type runner struct {
+	e      *emulator.Emulator
+	cfg    Config
+	report *Report
+}
+
+func (r *runner) product(mode string) (emulator.Product, bool) {
+	ps := r.e.Products()
+	i := slices.IndexFunc(ps, func(p emulator.Product) bool { return p.ChargingMode == mode })
+	if i < 0 {
+		return emulator.Product{}, false
+	}
+	return ps[i], true
+}
+
+// caseRun is a case being run.
+type caseRun struct {
+	c     Case
+	start time.Time
+}
+
+func (r *runner) begin(id, title, spec string) *caseRun {
+	return &caseRun{c: Case{ID: id, Title: title, Spec: spec}, start: time.Now()}
+}
+
+// end records the case in the report.
+func (r *runner) end(cr *caseRun) {
+	cr.c.Pass = len(cr.c.Failures) == 0
+	cr.c.Duration = time.Since(cr.start)
+	r.report.Cases = append(r.report.Cases, cr.c)
+}
+
+// fail adds a failure of a suite rule.
+func (cr *caseRun) fail(rule, format string, args ...any) {
+	cr.c.Failures = append(cr.c.Failures, Failure{Rule: rule, Message: fmt.Sprintf(format, args...), Spec: suiteSpec[rule]})
+}
+
+// translate turns an emulator violation of one attempt into the failure
+// the case reports; ok false keeps the violation as it is.
+type translate func(a emulator.Attempt, v emulator.Violation) (Failure, bool)
+
+// add records every attempt of m as an exchange and every violation as a
+// failure, passing each through tr when it is not nil.
+func (cr *caseRun) add(m emulator.Message, tr translate) {
+	for _, a := range m.Attempts {
+		cr.c.Exchanges = append(cr.c.Exchanges, Exchange{
+			Interface:  m.Interface,
+			MessageID:  m.ID,
+			Request:    a.Request,
+			Response:   a.Response,
+			Duration:   a.Duration,
+			ResultCode: a.ResultCode,
+			Violations: a.Violations,
+		})
+		for _, v := range a.Violations {
+			if tr != nil {
+				if f, ok := tr(a, v); ok {
+					cr.c.Failures = append(cr.c.Failures, f)
+					continue
+				}
+			}
+			cr.c.Failures = append(cr.c.Failures, Failure{
+				Rule:    string(v.Rule),
+				Message: m.Interface + ": " + v.Message,
+				Spec:    v.Spec,
+			})
+		}
+	}
+}
+
+// addRun records the messages of a scenario run. It reports whether the
+// run succeeded; when it did not and no answer broke a rule (the run
+// stopped for another reason), the reason is a failure of its own.
+func (r *runner) addRun(cr *caseRun, run emulator.Run, err error) bool {
+	before := len(cr.c.Failures)
+	for _, id := range run.Messages {
+		if m, ok := r.e.Message(id); ok {
+			cr.add(m, nil)
+		}
+	}
+	switch {
+	case err != nil:
+		cr.fail(RuleNotRun, "not run: %v (an earlier case failed)", err)
+		return false
+	case !run.OK && len(cr.c.Failures) == before:
+		msg := run.Err
+		if msg == "" {
+			msg = "the scenario stopped early"
+		}
+		cr.fail(RuleScenario, "scenario %s: %s", run.Scenario, msg)
+		return false
+	}
+	return run.OK && len(cr.c.Failures) == before
+}

@@ -1,0 +1,125 @@
+package conformance
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/koobridge/koobridge/emulator"
+	"github.com/koobridge/koobridge/protocol/sign"
+)
+
+// maxShownBody bounds each body the text report prints.
+const maxShownBody = 4096
+
+// WriteText writes the report for people: one line per case with PASS or
+// FAIL, and for each failure which rule broke, the spec section, and every
+// call of the case with what was sent and what came back; then a summary.
+func (r *Report) WriteText(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "koobridge conformance: target %s, profile %s, deadline %v\n", r.Target, r.Profile, r.Deadline)
+	fmt.Fprintf(bw, "started %s, took %v\n", r.Started.UTC().Format(time.RFC3339), r.Duration.Round(time.Millisecond))
+	fmt.Fprintf(bw, "mocked Open API on %s: the seller made %d requests to it", r.OpenAPI, r.OpenAPICalls)
+	if r.OpenAPICalls == 0 {
+		fmt.Fprintf(bw, " (a seller that calls Query Order must have its Open API URL set to http://%s)", r.OpenAPI)
+	}
+	fmt.Fprint(bw, "\n\n")
+	width := 0
+	for _, c := range r.Cases {
+		width = max(width, len(c.ID))
+	}
+	for _, c := range r.Cases {
+		verdict := "PASS"
+		if !c.Pass {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(bw, "%s  %-*s  %s [%s]\n", verdict, width, c.ID, c.Title, c.Spec)
+		if c.Note != "" {
+			fmt.Fprintf(bw, "      %s\n", c.Note)
+		}
+		if c.Pass {
+			continue
+		}
+		for _, f := range c.Failures {
+			fmt.Fprintf(bw, "      rule %s: %s (%s)\n", f.Rule, f.Message, f.Spec)
+		}
+		for i, x := range c.Exchanges {
+			writeExchange(bw, i+1, x)
+		}
+		fmt.Fprintln(bw)
+	}
+	failed := len(r.Failed())
+	fmt.Fprintf(bw, "\n%d cases: %d passed, %d failed", len(r.Cases), len(r.Cases)-failed, failed)
+	if failed > 0 {
+		fmt.Fprintf(bw, " (rules broken: %s)", strings.Join(r.brokenRules(), ", "))
+		fmt.Fprintln(bw, "\nFAIL")
+	} else {
+		fmt.Fprintln(bw, "\nPASS")
+	}
+	return bw.Flush()
+}
+
+// brokenRules lists the rules failed cases broke, sorted.
+func (r *Report) brokenRules() []string {
+	seen := map[string]bool{}
+	for _, c := range r.Failed() {
+		for _, f := range c.Failures {
+			seen[f.Rule] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for rule := range seen {
+		out = append(out, rule)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func writeExchange(w io.Writer, n int, x Exchange) {
+	code := string(x.ResultCode)
+	if code == "" {
+		code = "none"
+	}
+	fmt.Fprintf(w, "      #%d %s: resultCode %s in %v\n", n, x.Interface, code, x.Duration.Round(10*time.Microsecond))
+	fmt.Fprintf(w, "         sent:     %s %s\n", x.Request.Method, x.Request.URL)
+	fmt.Fprintf(w, "                   %s\n", shown(x.Request.Body))
+	if x.Response == nil {
+		fmt.Fprintf(w, "         received: nothing\n")
+	} else {
+		fmt.Fprintf(w, "         received: HTTP %d, Content-Type: %s, %s: %s\n", x.Response.Status,
+			headerOr(x.Response.Header, "Content-Type"), sign.BodySignHeader, headerOr(x.Response.Header, sign.BodySignHeader))
+		fmt.Fprintf(w, "                   %s\n", shown(x.Response.Body))
+	}
+	for _, v := range x.Violations {
+		fmt.Fprintf(w, "         broke %s\n", violationText(v))
+	}
+}
+
+func violationText(v emulator.Violation) string {
+	return fmt.Sprintf("%s: %s (%s)", v.Rule, v.Message, v.Spec)
+}
+
+// headerOr returns a header of a recorded exchange, or "(none)".
+func headerOr(h map[string]string, name string) string {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return "(none)"
+}
+
+// shown quotes a body for the report, cut at maxShownBody bytes.
+func shown(body string) string {
+	if body == "" {
+		return "(empty body)"
+	}
+	if len(body) > maxShownBody {
+		body = fmt.Sprintf("%s… (%d bytes in all)", body[:maxShownBody], len(body))
+	}
+	// Keep a pretty-printed body inside its indentation.
+	return strings.ReplaceAll(body, "\n", "\n                   ")
+}
