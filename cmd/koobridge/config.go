@@ -56,6 +56,7 @@ type serveOptions struct {
 	budget             time.Duration
 	adminToken         string
 	adminTokenFile     string
+	secureCookie       bool
 	tlsCert            string
 	tlsKey             string
 	dataKey            string
@@ -100,6 +101,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.budget, "budget", 3*time.Second, "time newInstance waits for the provisioner before answering 000004")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token of the admin API (unset: admin API disabled)")
 	fs.StringVar(&o.adminTokenFile, "admin-token-file", "", "read --admin-token from this file")
+	fs.BoolVar(&o.secureCookie, "secure-cookie", false, "mark the console's session cookie Secure on plain HTTP too (TLS ends at a proxy in front)")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate chain (PEM); with --tls-key serves HTTPS")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	fs.StringVar(&o.dataKey, "data-key", "", "at-rest encryption key: base64 of 32 bytes")
@@ -303,6 +305,10 @@ type serveConfig struct {
 	tlsCert       *tls.Certificate
 	openAPIURL    string
 	fallbackURL   string
+
+	// listener, when set, is used instead of listening on opts.listen
+	// (koobridge demo opens it itself to learn the port first).
+	listener net.Listener
 
 	generatedKey     string // set when --dev generated the key
 	generatedDataKey string // set when --dev generated the data key

@@ -40,6 +40,9 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newVerifyCommand(),
 		newVersionCommand(),
 		newServeCommand(),
+		newEmulateCommand(),
+		newDemoCommand(),
+		newConformanceCommand(),
 	)
 	return root
 }

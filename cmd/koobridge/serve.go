@@ -179,9 +179,11 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	}
 
 	handler := newServeMux(cfg, st, srv, reg, logger)
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", o.listen, err)
+	ln := cfg.listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", o.listen); err != nil {
+			return fmt.Errorf("listen on %s: %w", o.listen, err)
+		}
 	}
 	if cfg.tlsCert != nil {
 		ln = tls.NewListener(ln, &tls.Config{
@@ -264,6 +266,7 @@ func newServeMux(cfg *serveConfig, st store.Store, srv *isv.Server, reg *prometh
 		}))
 		mux.Handle("/admin/", console.NewWeb(console.WebConfig{
 			Store: st, Service: srv.Service(), Token: cfg.adminToken, Logger: logger,
+			SecureCookie: cfg.opts.secureCookie,
 		}))
 	}
 	return mux

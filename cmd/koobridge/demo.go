@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/koobridge/koobridge/emulator"
+	"github.com/koobridge/koobridge/internal/seal"
+	"github.com/koobridge/koobridge/protocol"
+	"github.com/koobridge/koobridge/protocol/sign"
+)
+
+// demoOptions are the flags of "koobridge demo".
+type demoOptions struct {
+	listen         string
+	emulatorListen string
+	dir            string
+	once           bool
+}
+
+// The demo's lifecycle: what KooGallery does to one monthly subscription
+// and one pay-per-use one, in order.
+var demoPlan = []struct {
+	mode      string
+	scenarios []string
+}{
+	{protocol.ChargingPeriod, []string{"query", "renewal", "upgrade", "expire", "unfreeze", "expire", "release"}},
+	{protocol.ChargingOnDemand, []string{"arrears-freeze", "arrears-unfreeze", "unsubscribe"}},
+}
+
+func newDemoCommand() *cobra.Command {
+	var o demoOptions
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run a server, the KooGallery emulator and a whole purchase lifecycle in one process",
+		Long: `Start koobridge serve on a fresh SQLite file with the demo provisioner, start the
+KooGallery emulator pointed at it (the server's Open API calls go to the
+emulator too), play a purchase lifecycle, print what happened, then keep both
+running and print their URLs: the server's console (log in with the printed
+admin token) and the emulator's page, where you can buy and fire scenarios
+yourself. All keys and credentials are made up for this run and shown once.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runDemo(ctx, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the server (production interface and console)")
+	f.StringVar(&o.emulatorListen, "emulator-listen", "127.0.0.1:8090", "address of the emulator (web page, JSON API, mocked Open API)")
+	f.StringVar(&o.dir, "dir", "", "directory for the demo database (default: a new temporary directory, removed at exit)")
+	f.BoolVar(&o.once, "once", false, "stop after printing the lifecycle instead of serving until interrupted")
+	return cmd
+}
+
+// demoSecrets are the made-up credentials of one demo run.
+type demoSecrets struct {
+	key, ak, sk, adminToken string
+	dataKey                 []byte
+}
+
+func newDemoSecrets() (demoSecrets, error) {
+	var s demoSecrets
+	for _, p := range []*string{&s.key, &s.ak, &s.sk, &s.adminToken} {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return s, fmt.Errorf("demo: random: %w", err)
+		}
+		*p = hex.EncodeToString(b)
+	}
+	dk, err := seal.GenerateKey()
+	if err != nil {
+		return s, fmt.Errorf("demo: data key: %w", err)
+	}
+	s.dataKey, err = seal.ParseKey(dk)
+	return s, err
+}
+
+func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
+	secrets, err := newDemoSecrets()
+	if err != nil {
+		return err
+	}
+	dir := o.dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "koobridge-demo-"); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	dbPath := filepath.Join(dir, "koobridge-demo.db")
+	for _, suffix := range []string{"", "-wal", "-shm"} { // a fresh file every run
+		if err := os.Remove(dbPath + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+
+	serverLn, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return usageErrorf("--listen %s: %v", o.listen, err)
+	}
+	emuLn, err := net.Listen("tcp", o.emulatorListen)
+	if err != nil {
+		serverLn.Close()
+		return usageErrorf("--emulator-listen %s: %v", o.emulatorListen, err)
+	}
+	serverURL := "http://" + serverLn.Addr().String()
+	emuURL := "http://" + emuLn.Addr().String()
+
+	cfg := demoServeConfig(secrets, serverLn, dbPath, emuURL)
+	em, err := emulator.New(emulator.Config{
+		Target: serverURL + cfg.opts.producePath, Key: secrets.key, AK: secrets.ak, SK: secrets.sk,
+		PollInterval: time.Second,
+	})
+	if err != nil {
+		serverLn.Close()
+		emuLn.Close()
+		return fmt.Errorf("demo: emulator: %w", err)
+	}
+	defer em.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	serverDone := make(chan error, 1)
+	go func() { serverDone <- serve(ctx, cfg, stderr) }()
+	emuDone := make(chan error, 1)
+	emuSrv := &http.Server{Handler: em.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { emuDone <- serveAll(ctx, []*http.Server{emuSrv}, []net.Listener{emuLn}) }()
+	if err := waitHealthy(ctx, serverURL+"/healthz", serverDone); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(stdout, "koobridge demo: server %s, emulator %s, database %s\n\n", serverURL, emuURL, dbPath)
+	if err := playDemo(ctx, em, stdout); err != nil {
+		fmt.Fprintf(stdout, "\nthe lifecycle stopped early: %v\n", err)
+	}
+	fmt.Fprintf(stdout, `
+Both keep running (Ctrl-C stops them):
+  server console   %s/admin/   (admin token: %s)
+  emulator page    %s/
+  production URL   %s%s   (key: %s)
+`, serverURL, secrets.adminToken, emuURL, serverURL, cfg.opts.producePath, secrets.key)
+	if o.once {
+		cancel()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-serverDone:
+		return err
+	}
+	cancel()
+	err = <-serverDone
+	<-emuDone
+	return err
+}
+
+// demoServeConfig is what "koobridge serve" would resolve from flags for
+// the demo: every default, the demo provisioner, the made-up secrets, the
+// emulator as the Open API, and only errors logged.
+func demoServeConfig(s demoSecrets, ln net.Listener, dbPath, openAPIURL string) *serveConfig {
+	var o serveOptions
+	o.register(pflag.NewFlagSet("demo", pflag.ContinueOnError)) // the defaults
+	o.listen = ln.Addr().String()
+	o.db = "sqlite:" + dbPath
+	o.ak = s.ak
+	o.provisioner = "demo"
+	o.logLevel = "error"
+	return &serveConfig{
+		opts:        o,
+		keys:        []string{s.key},
+		sk:          s.sk,
+		adminToken:  s.adminToken,
+		dataKey:     s.dataKey,
+		encryptType: sign.EncryptAES256,
+		openAPIURL:  openAPIURL,
+		listener:    ln,
+	}
+}
+
+// waitHealthy polls url until it answers 200, the server stops, or 30 s pass.
+func waitHealthy(ctx context.Context, url string, serverDone <-chan error) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-serverDone:
+			return fmt.Errorf("demo: server stopped: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("demo: server not healthy after 30s")
+		}
+	}
+}
+
+// playDemo buys one product of each mode in demoPlan, plays its scenarios
+// and prints a row per call.
+func playDemo(ctx context.Context, em *emulator.Emulator, w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	defer tw.Flush()
+	fmt.Fprintln(tw, "SCENARIO\tCALL\tRESULT\tINSTANCE\tSTATUS\tEXPIRES\tTOOK")
+	for _, step := range demoPlan {
+		product, ok := productFor(em, step.mode)
+		if !ok {
+			return fmt.Errorf("no %s product in the catalogue", step.mode)
+		}
+		run, err := em.Purchase(ctx, emulator.PurchaseRequest{ProductID: product.ID})
+		if err != nil {
+			return fmt.Errorf("purchase %s: %w", product.ID, err)
+		}
+		if err := printRun(ctx, em, tw, run); err != nil {
+			return err
+		}
+		for _, sc := range step.scenarios {
+			run, err := em.Play(ctx, run.SubscriptionID, sc)
+			if err != nil {
+				return fmt.Errorf("%s: %w", sc, err)
+			}
+			if err := printRun(ctx, em, tw, run); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// printRun waits for a purchase still being provisioned, then prints one
+// row per message of run.
+func printRun(ctx context.Context, em *emulator.Emulator, w io.Writer, run emulator.Run) error {
+	sub, _ := em.Subscription(run.SubscriptionID)
+	for i := 0; i < 300 && (sub.Status == emulator.StatusPending || sub.Status == emulator.StatusProvisioning); i++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		sub, _ = em.Subscription(run.SubscriptionID)
+	}
+	for _, id := range run.Messages {
+		m, ok := em.Message(id)
+		if !ok || len(m.Attempts) == 0 {
+			continue
+		}
+		a := m.Attempts[len(m.Attempts)-1]
+		result := string(a.ResultCode)
+		if !a.OK() {
+			result += " (" + a.Violations[0].String() + ")"
+		}
+		expires := "-"
+		if !sub.ExpireTime.IsZero() {
+			expires = sub.ExpireTime.UTC().Format("2006-01-02")
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", run.Scenario, m.Interface, result, sub.InstanceID, sub.Status, expires, a.Duration.Round(time.Millisecond))
+	}
+	if !run.OK {
+		return fmt.Errorf("%s: %s", run.Scenario, run.Err)
+	}
+	return nil
+}
+
+// productFor finds the first catalogue product with the charging mode.
+func productFor(em *emulator.Emulator, mode string) (emulator.Product, bool) {
+	for _, p := range em.Products() {
+		if p.ChargingMode == mode {
+			return p, true
+		}
+	}
+	return emulator.Product{}, false
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/koobridge/koobridge/emulator"
+)
+
+// emulateOptions are the flags of "koobridge emulate".
+type emulateOptions struct {
+	listen           string
+	openAPIListen    string
+	target           string
+	key              string
+	ak, sk           string
+	timeScale        float64
+	deadline         time.Duration
+	bodySignOptional bool
+	noRetry          bool
+}
+
+// The Open API credentials the emulator accepts unless told otherwise. They
+// guard nothing: the emulator is a local test tool.
+const (
+	emulatorAK = "emulator-ak"
+	emulatorSK = "emulator-sk"
+)
+
+func newEmulateCommand() *cobra.Command {
+	var o emulateOptions
+	cmd := &cobra.Command{
+		Use:   "emulate",
+		Short: "Play KooGallery toward a seller: web page, JSON API and the mocked Open API",
+		Long: `Run the KooGallery emulator against the production interface at --target. Open the
+web page on --listen to buy products, fire lifecycle scenarios and read every
+request and answer; the JSON API lives under /api/emulator/ (docs/emulator.md).
+
+The mocked Open API (Query Order, usage push) is served on --listen too, on
+KooGallery's own paths; point the seller's Open API base URL at it (or at
+--openapi-listen, if given) and give the seller the same --ak/--sk.
+--key and --sk can also come from KOOBRIDGE_KEY and KOOBRIDGE_SK.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.key == "" {
+				o.key = os.Getenv("KOOBRIDGE_KEY")
+			}
+			if v := os.Getenv("KOOBRIDGE_SK"); v != "" && !cmd.Flags().Changed("sk") {
+				o.sk = v
+			}
+			if o.target == "" || o.key == "" {
+				return usageErrorf("--target and --key are required")
+			}
+			if o.timeScale <= 0 {
+				return usageErrorf("--time-scale %v: want a positive number", o.timeScale)
+			}
+			if o.deadline <= 0 {
+				return usageErrorf("--deadline %v: want a positive duration", o.deadline)
+			}
+			em, err := emulator.New(emulator.Config{
+				Target: o.target, Key: o.key, AK: o.ak, SK: o.sk,
+				TimeScale: o.timeScale, Deadline: o.deadline,
+				BodySignOptional: o.bodySignOptional, NoRetry: o.noRetry,
+				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo})),
+			})
+			if err != nil {
+				return usageErrorf("%v", err)
+			}
+			defer em.Close()
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runEmulator(ctx, em, o.listen, o.openAPIListen, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8090", "address of the web page, the JSON API and the mocked Open API")
+	f.StringVar(&o.openAPIListen, "openapi-listen", "", "also serve the mocked Open API alone on this address")
+	f.StringVar(&o.target, "target", "", "the seller's production interface URL, e.g. http://127.0.0.1:8080/produce")
+	f.StringVar(&o.key, "key", "", "the key bound to the basic interfaces (signs calls, checks Body-Sign and usage pushes)")
+	f.StringVar(&o.ak, "ak", emulatorAK, "the AK the mocked Open API accepts")
+	f.StringVar(&o.sk, "sk", emulatorSK, "the SK the mocked Open API accepts")
+	f.Float64Var(&o.timeScale, "time-scale", 1, "emulated seconds per real second (3600: an hour of retries passes in a second)")
+	f.DurationVar(&o.deadline, "deadline", 5*time.Second, "how long the seller may take to answer")
+	f.BoolVar(&o.bodySignOptional, "body-sign-optional", false, "do not fail answers without Body-Sign (a wrong one still fails)")
+	f.BoolVar(&o.noRetry, "no-retry", false, "deliver every call once; never retry")
+	return cmd
+}
+
+// runEmulator serves em until ctx is done.
+func runEmulator(ctx context.Context, em *emulator.Emulator, listen, openAPIListen string, out io.Writer) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", listen, err)
+	}
+	servers := []*http.Server{{Handler: em.Handler(), ReadHeaderTimeout: 10 * time.Second}}
+	listeners := []net.Listener{ln}
+	fmt.Fprintf(out, "emulator web page and JSON API: http://%s/\n", ln.Addr())
+	fmt.Fprintf(out, "mocked Open API (the seller's Open API base URL): http://%s\n", ln.Addr())
+	if openAPIListen != "" {
+		oln, err := net.Listen("tcp", openAPIListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s: %w", openAPIListen, err)
+		}
+		servers = append(servers, &http.Server{Handler: em.OpenAPIHandler(), ReadHeaderTimeout: 10 * time.Second})
+		listeners = append(listeners, oln)
+		fmt.Fprintf(out, "mocked Open API alone: http://%s\n", oln.Addr())
+	}
+	return serveAll(ctx, servers, listeners)
+}
+
+// serveAll runs each server on its listener until ctx is done or one of
+// them fails, then shuts them all down.
+func serveAll(ctx context.Context, servers []*http.Server, listeners []net.Listener) error {
+	errc := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() { errc <- s.Serve(listeners[i]) }()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(shutCtx)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("emulator: serve: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/koobridge/koobridge/emulator"
+	"github.com/koobridge/koobridge/internal/testseller"
+)
+
+// lockedBuffer is a bytes.Buffer safe to read while another goroutine writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestEmulateServes runs the emulate command's server against an
+// independent seller and drives a purchase through its JSON API over HTTP.
+func TestEmulateServes(t *testing.T) {
+	const key = "emulate-test-key"
+	seller := httptest.NewServer(testseller.New(key, testseller.Faults{}))
+	defer seller.Close()
+	em, err := emulator.New(emulator.Config{Target: seller.URL + "/produce", Key: key, AK: emulatorAK, SK: emulatorSK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer em.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out lockedBuffer
+	done := make(chan error, 1)
+	go func() { done <- runEmulator(ctx, em, "127.0.0.1:0", "127.0.0.1:0", &out) }()
+
+	urlRE := regexp.MustCompile(`web page and JSON API: (http://\S+)/`)
+	openAPIRE := regexp.MustCompile(`Open API alone: (http://\S+)`)
+	var base, openAPI string
+	for i := 0; i < 200 && (base == "" || openAPI == ""); i++ {
+		if m := urlRE.FindStringSubmatch(out.String()); m != nil {
+			base = m[1]
+		}
+		if m := openAPIRE.FindStringSubmatch(out.String()); m != nil {
+			openAPI = m[1]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if base == "" || openAPI == "" {
+		t.Fatalf("no URLs printed:\n%s", out.String())
+	}
+
+	resp, err := http.Post(base+"/api/emulator/purchases", "application/json", strings.NewReader(`{"productId":"OFFI-EMU-PERIOD"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var run emulator.Run
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err := json.Unmarshal(body, &run); err != nil || resp.StatusCode != http.StatusCreated || !run.OK {
+		t.Fatalf("purchase: %d %s", resp.StatusCode, body)
+	}
+	sub, ok := em.Subscription(run.SubscriptionID)
+	if !ok || sub.Status != emulator.StatusActive || sub.InstanceID == "" {
+		t.Fatalf("subscription after purchase: %+v", sub)
+	}
+
+	// The Open API alone answers on its own address: unsigned is refused as the gateway does.
+	resp, err = http.Get(openAPI + "/api/mkp-openapi-public/global/v1/order/query?orderId=" + sub.OrderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "APIGW.0301") {
+		t.Errorf("unsigned Query Order: %d %s", resp.StatusCode, body)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("runEmulator: %v", err)
+	}
+}
+
+// TestEmulateFlags checks the usage errors of the command itself.
+func TestEmulateFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"emulate"}, "--target and --key are required"},
+		{[]string{"emulate", "--target", "http://x", "--key", "k", "--time-scale", "0"}, "--time-scale"},
+		{[]string{"emulate", "--target", "http://x", "--key", "k", "--deadline", "-1s"}, "--deadline"},
+		{[]string{"emulate", "--target", "ftp://x", "--key", "k"}, "ftp"},
+	}
+	for _, tt := range tests {
+		t.Setenv("KOOBRIDGE_KEY", "")
+		var stdout, stderr bytes.Buffer
+		code := run(tt.args, strings.NewReader(""), &stdout, &stderr)
+		if code != exitUsage || !strings.Contains(stderr.String(), tt.want) {
+			t.Errorf("%v: exit %d, stderr %q, want 2 and %q", tt.args, code, stderr.String(), tt.want)
+		}
+	}
+}
