@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/koobridge/koobridge/internal/lockbuf"
 )
 
 // The koobridge binary is built once per test run, into buildDir.
@@ -61,7 +62,7 @@ type Koobridge struct {
 	// URL is the base URL, e.g. http://127.0.0.1:41234.
 	URL    string
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *lockbuf.Buffer
 	exited chan struct{}
 }
 
@@ -78,7 +79,7 @@ func StartKoobridge(t testing.TB, args ...string) *Koobridge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &Koobridge{URL: "http://" + addr, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	k := &Koobridge{URL: "http://" + addr, stderr: &lockbuf.Buffer{}, exited: make(chan struct{})}
 	k.cmd = exec.Command(bin, append(args, "--listen", addr)...)
 	k.cmd.Stdout = k.stderr
 	k.cmd.Stderr = k.stderr
@@ -143,23 +144,4 @@ func freeAddr() (string, error) {
 	}
 	addr := ln.Addr().String()
 	return addr, ln.Close()
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writer goroutine and
-// the test reading it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -10,9 +10,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/koobridge/koobridge/internal/lockbuf"
 
 	"github.com/koobridge/koobridge/internal/testseller"
 	"github.com/koobridge/koobridge/protocol"
@@ -351,26 +352,8 @@ func TestMessageLogBounded(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestLogNoSecrets(t *testing.T) {
-	var buf syncBuffer
+	var buf lockbuf.Buffer
 	v, _ := startSeller(t, testseller.Faults{}, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&buf, nil)) })
 	run, _ := v.purchase(PurchaseRequest{ProductID: periodID})
 	m, _ := v.e.Message(run.Messages[0])

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/koobridge/koobridge/internal/pagehdr"
 )
 
 // Handler serves the emulator on one port:
@@ -42,29 +44,19 @@ func (e *Emulator) Handler() http.Handler {
 	top := http.NewServeMux()
 	top.Handle("/api/mkp-openapi-public/", openAPI)
 	top.Handle("/rest/marketplace/", openAPI)
-	top.Handle("/", http.NewCrossOriginProtection().Handler(securityHeaders(mux)))
+	top.Handle("/", http.NewCrossOriginProtection().Handler(pagehdr.Secure(pageCSP, mux)))
 	return top
 }
 
 // site serves the web page and the JSON API. Its methods live apart from
 // Emulator's so that the two never collide.
+// pageCSP forbids scripts and foreign resources (the pages need neither)
+// and lets forms post back here only.
+const pageCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+
 type site struct {
 	e       *Emulator
 	flashes *flashes
-}
-
-// securityHeaders forbids scripts, foreign resources, framing and caching:
-// the pages need none of them, and forms may only post back here.
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
-		h.Set("Cache-Control", "no-store")
-		next.ServeHTTP(w, r)
-	})
 }
 
 // dashboardMessages is how many messages the dashboard shows.

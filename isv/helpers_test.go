@@ -1,7 +1,6 @@
 package isv_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -18,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/koobridge/koobridge/internal/lockbuf"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -77,24 +78,6 @@ func (p *countingProvisioner) total() int {
 	return n
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testClock is the server's clock: real time, unless pinned so that a test
 // can put a request timestamp at an exact distance from the server's now.
 type testClock struct {
@@ -136,7 +119,7 @@ type env struct {
 	http   *httptest.Server
 	url    string
 	keys   []string
-	logs   *syncBuffer
+	logs   *lockbuf.Buffer
 	clock  *testClock
 	stop   func() error // cancels Run and waits for it (idempotent)
 }
@@ -169,7 +152,7 @@ func newEnv(t *testing.T, edit ...func(*isv.Config)) *env {
 		t.Fatal(err)
 	}
 	prov := &countingProvisioner{next: provision.NewDemo("")}
-	logs := &syncBuffer{}
+	logs := &lockbuf.Buffer{}
 	reg := prometheus.NewRegistry()
 	clock := &testClock{}
 	cfg := isv.Config{

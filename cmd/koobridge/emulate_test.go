@@ -9,31 +9,14 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/koobridge/koobridge/internal/lockbuf"
 
 	"github.com/koobridge/koobridge/emulator"
 	"github.com/koobridge/koobridge/internal/testseller"
 )
-
-// lockedBuffer is a bytes.Buffer safe to read while another goroutine writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestEmulateServes runs the emulate command's server against an
 // independent seller and drives a purchase through its JSON API over HTTP.
@@ -48,7 +31,7 @@ func TestEmulateServes(t *testing.T) {
 	defer em.Close()
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var out lockedBuffer
+	var out lockbuf.Buffer
 	done := make(chan error, 1)
 	go func() { done <- runEmulator(ctx, em, "127.0.0.1:0", "127.0.0.1:0", &out) }()
 

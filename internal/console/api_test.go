@@ -432,23 +432,7 @@ func compact(t *testing.T, raw json.RawMessage) string {
 // and becomes active; other states are a conflict.
 func TestReprovision(t *testing.T) {
 	f := newFixture(t)
-	mock := openapitest.NewServer(t, "AK", "SK")
-	orders, err := openapi.New(openapi.Config{BaseURL: mock.URL(), AK: "AK", SK: "SK"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := seal.GenerateKey()
-	raw, _ := seal.ParseKey(key)
-	sealer, _ := seal.NewSealer(raw)
-	srv, err := isv.New(isv.Config{Keys: []string{"k"}, Store: f.st, Orders: orders, Provisioner: provision.NewDemo(""), Sealer: sealer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan error, 1)
-	go func() { runDone <- srv.Run(ctx) }()
-	defer func() { cancel(); <-runDone }()
-
+	srv := runService(t, f.st)
 	api := httptest.NewServer(NewAPI(APIConfig{Store: f.st, Service: srv.Service(), Token: token}))
 	defer api.Close()
 	f.srv = api
@@ -475,4 +459,28 @@ func TestReprovision(t *testing.T) {
 	if code := f.do(t, "POST", "/admin/api/instances/nope/reprovision", &e); code != http.StatusNotFound {
 		t.Errorf("reprovision unknown instance: %d", code)
 	}
+}
+
+// runService runs the real production interface (isv, with the demo
+// provisioner and the Open API imitation) on st until the test ends, for
+// the tests whose actions go through the lifecycle service.
+func runService(t *testing.T, st store.Store) *isv.Server {
+	t.Helper()
+	mock := openapitest.NewServer(t, "AK", "SK")
+	orders, err := openapi.New(openapi.Config{BaseURL: mock.URL(), AK: "AK", SK: "SK"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := seal.GenerateKey()
+	raw, _ := seal.ParseKey(key)
+	sealer, _ := seal.NewSealer(raw)
+	srv, err := isv.New(isv.Config{Keys: []string{"k"}, Store: st, Orders: orders, Provisioner: provision.NewDemo(""), Sealer: sealer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-runDone })
+	return srv
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/koobridge/koobridge/internal/pagehdr"
+
 	"github.com/koobridge/koobridge/internal/lifecycle"
 	"github.com/koobridge/koobridge/internal/store"
 )
@@ -84,21 +86,8 @@ func NewWeb(cfg WebConfig) http.Handler {
 	mux.Handle("/admin/", w.post(func(rw http.ResponseWriter, r *http.Request, s session) {
 		w.renderError(rw, s, http.StatusNotFound, "no such action: "+r.Method+" "+r.URL.Path)
 	}))
-	return securityHeaders(mux)
-}
-
-// securityHeaders keeps pages out of caches and frames and forbids scripts
-// and foreign resources: the console needs neither.
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Cache-Control", "no-store")
-		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
-		next.ServeHTTP(w, r)
-	})
+	// No scripts and no foreign resources: the console needs neither.
+	return pagehdr.Secure("default-src 'self'; style-src 'unsafe-inline'", mux)
 }
 
 // base is what the layout needs on every page.

@@ -17,12 +17,7 @@ import (
 	"time"
 
 	"github.com/koobridge/koobridge/internal/lifecycle"
-	"github.com/koobridge/koobridge/internal/openapi"
-	"github.com/koobridge/koobridge/internal/openapi/openapitest"
-	"github.com/koobridge/koobridge/internal/provision"
-	"github.com/koobridge/koobridge/internal/seal"
 	"github.com/koobridge/koobridge/internal/store"
-	"github.com/koobridge/koobridge/isv"
 )
 
 // clock is a settable time source shared with the server's goroutines.
@@ -443,22 +438,7 @@ func TestWebRetryJob(t *testing.T) {
 // a conflict.
 func TestWebReprovision(t *testing.T) {
 	f := newWebFixture(t, nil)
-	mock := openapitest.NewServer(t, "AK", "SK")
-	orders, err := openapi.New(openapi.Config{BaseURL: mock.URL(), AK: "AK", SK: "SK"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := seal.GenerateKey()
-	raw, _ := seal.ParseKey(key)
-	sealer, _ := seal.NewSealer(raw)
-	srv, err := isv.New(isv.Config{Keys: []string{"k"}, Store: f.st, Orders: orders, Provisioner: provision.NewDemo(""), Sealer: sealer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan error, 1)
-	go func() { runDone <- srv.Run(ctx) }()
-	defer func() { cancel(); <-runDone }()
+	srv := runService(t, f.st)
 	web := httptest.NewServer(NewWeb(WebConfig{Store: f.st, Service: srv.Service(), Token: token}))
 	defer web.Close()
 	f.web = web

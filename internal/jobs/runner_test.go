@@ -1,7 +1,6 @@
 package jobs_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/koobridge/koobridge/internal/lockbuf"
 
 	"github.com/koobridge/koobridge/internal/jobs"
 	"github.com/koobridge/koobridge/internal/provision"
@@ -509,28 +510,10 @@ func TestExecuteClaimedByID(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestLostLeaseIsNotFatal(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t, "")
-	var logs syncBuffer
+	var logs lockbuf.Buffer
 	var out outcomes
 	r := jobs.NewRunner(jobs.Config{
 		Store:     st,
