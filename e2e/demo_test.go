@@ -16,26 +16,28 @@ import (
 // with the printed token and find the instance the purchase created, with
 // the renewal in its call history.
 func TestDemoPages(t *testing.T) {
-	emuAddr, err := freeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := StartKoobridge(t, "demo", "--emulator-listen", emuAddr, "--dir", t.TempDir())
-	emu := "http://" + emuAddr
+	// Port 0: the demo picks a free port for the emulator and prints its URL.
+	k := StartKoobridge(t, "demo", "--emulator-listen", "127.0.0.1:0", "--dir", t.TempDir())
 
 	// The lifecycle runs after the server is healthy; the URLs come last.
 	tokenRE := regexp.MustCompile(`admin token: ([0-9a-f]+)`)
-	var token string
-	for deadline := time.Now().Add(60 * time.Second); token == "" && time.Now().Before(deadline); {
-		if m := tokenRE.FindStringSubmatch(k.Stderr()); m != nil {
+	emuRE := regexp.MustCompile(`emulator page +(http://\S+)/`)
+	var token, emu string
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		out := k.Stderr()
+		if m := tokenRE.FindStringSubmatch(out); m != nil {
 			token = m[1]
+		}
+		if m := emuRE.FindStringSubmatch(out); m != nil {
+			emu = m[1]
+		}
+		if token != "" && emu != "" {
 			break
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	out := k.Stderr()
-	if token == "" {
-		t.Fatalf("demo printed no admin token:\n%s", out)
+	if token == "" || emu == "" {
+		t.Fatalf("demo printed no admin token or emulator URL:\n%s", out)
 	}
 	if strings.Contains(out, "stopped early") || !strings.Contains(out, "releaseInstance") {
 		t.Fatalf("demo lifecycle did not finish:\n%s", out)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -72,31 +73,40 @@ const startTimeout = 30 * time.Second
 // StartKoobridge runs the koobridge binary with args plus --listen on a
 // free 127.0.0.1 port, waits until /healthz answers and stops the process
 // with SIGTERM when the test ends. Its stderr is logged if the test fails.
+// The free port is only free when it is picked; if another process takes
+// it before koobridge binds it, the start is retried on another port.
 func StartKoobridge(t testing.TB, args ...string) *Koobridge {
 	t.Helper()
 	bin := Binary(t)
-	addr, err := freeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := &Koobridge{URL: "http://" + addr, stderr: &lockbuf.Buffer{}, exited: make(chan struct{})}
-	k.cmd = exec.Command(bin, append(args, "--listen", addr)...)
-	k.cmd.Stdout = k.stderr
-	k.cmd.Stderr = k.stderr
-	if err := k.cmd.Start(); err != nil {
-		t.Fatalf("start koobridge: %v", err)
-	}
-	go func() { _ = k.cmd.Wait(); close(k.exited) }()
-	t.Cleanup(func() {
-		k.stop()
-		if t.Failed() {
-			t.Logf("koobridge stderr:\n%s", k.Stderr())
+	for attempt := 1; ; attempt++ {
+		addr, err := freeAddr()
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	if err := k.waitHealthy(); err != nil {
-		t.Fatalf("koobridge %v: %v\nstderr:\n%s", args, err, k.Stderr())
+		k := &Koobridge{URL: "http://" + addr, stderr: &lockbuf.Buffer{}, exited: make(chan struct{})}
+		k.cmd = exec.Command(bin, append(args, "--listen", addr)...)
+		k.cmd.Stdout = k.stderr
+		k.cmd.Stderr = k.stderr
+		if err := k.cmd.Start(); err != nil {
+			t.Fatalf("start koobridge: %v", err)
+		}
+		go func() { _ = k.cmd.Wait(); close(k.exited) }()
+		err = k.waitHealthy()
+		if err != nil && attempt < 3 && strings.Contains(k.Stderr(), "address already in use") {
+			k.stop()
+			continue
+		}
+		t.Cleanup(func() {
+			k.stop()
+			if t.Failed() {
+				t.Logf("koobridge stderr:\n%s", k.Stderr())
+			}
+		})
+		if err != nil {
+			t.Fatalf("koobridge %v: %v\nstderr:\n%s", args, err, k.Stderr())
+		}
+		return k
 	}
-	return k
 }
 
 // Stderr returns what the process wrote so far (stdout included).

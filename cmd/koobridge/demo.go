@@ -53,7 +53,9 @@ KooGallery emulator pointed at it (the server's Open API calls go to the
 emulator too), play a purchase lifecycle, print what happened, then keep both
 running and print their URLs: the server's console (log in with the printed
 admin token) and the emulator's page, where you can buy and fire scenarios
-yourself. All keys and credentials are made up for this run and shown once.`,
+yourself. The key, the Open API AK/SK and the admin token are made up for
+this run; the key and the admin token are printed once. With --once, the
+exit status is 1 when the lifecycle did not finish.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -149,8 +151,9 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	}
 
 	fmt.Fprintf(stdout, "koobridge demo: server %s, emulator %s, database %s\n\n", serverURL, emuURL, dbPath)
-	if err := playDemo(ctx, em, stdout); err != nil {
-		fmt.Fprintf(stdout, "\nthe lifecycle stopped early: %v\n", err)
+	playErr := playDemo(ctx, em, stdout)
+	if playErr != nil {
+		fmt.Fprintf(stdout, "\nthe lifecycle stopped early: %v\n", playErr)
 	}
 	fmt.Fprintf(stdout, `
 Both keep running (Ctrl-C stops them):
@@ -164,11 +167,23 @@ Both keep running (Ctrl-C stops them):
 	select {
 	case <-ctx.Done():
 	case err := <-serverDone:
-		return err
+		cancel()
+		<-emuDone
+		return fmt.Errorf("demo: server stopped: %w", err)
+	case err := <-emuDone:
+		cancel()
+		<-serverDone
+		return fmt.Errorf("demo: emulator stopped: %w", err)
 	}
 	cancel()
 	err = <-serverDone
-	<-emuDone
+	if emuErr := <-emuDone; err == nil {
+		err = emuErr
+	}
+	if err == nil && o.once && playErr != nil {
+		// A script running the demo once learns from the exit status.
+		return rejectedf("demo: the lifecycle stopped early: %v", playErr)
+	}
 	return err
 }
 
