@@ -107,6 +107,57 @@ func (r *runner) playCase(ctx context.Context, id, scenario, sub string, usable 
 		return
 	}
 	r.play(ctx, cr, sub, scenario)
+	if ifaces := notImplemented(cr.c); len(ifaces) > 0 {
+		r.optional(cr, ifaces)
+	}
+}
+
+// optionalInterfaces are the interfaces a seller need not implement
+// (saas-v2.md §1.3, "O"). One it does not implement answers 000002, as
+// any unknown activity does (§3.0).
+var optionalInterfaces = []string{protocol.ActivityUpgradeInstance, protocol.ActivityChangeInstanceCheck}
+
+// notImplementedNote is what a skipped case says about the interface.
+const notImplementedNote = "not implemented (optional, saas-v2.md §1.3)"
+
+// notImplemented returns the optional interfaces case c found not
+// implemented: every failure of the case is the result-code violation of
+// an optional interface's answer 000002 that broke no other rule. It
+// returns nil when the case failed for anything else.
+func notImplemented(c Case) []string {
+	var ifaces []string
+	for _, x := range c.Exchanges {
+		if len(x.Violations) == 0 {
+			continue
+		}
+		if !slices.Contains(optionalInterfaces, x.Interface) || x.ResultCode != protocol.CodeInvalidParam ||
+			len(x.Violations) != 1 || x.Violations[0].Rule != emulator.RuleResultCode {
+			return nil
+		}
+		ifaces = append(ifaces, x.Interface)
+	}
+	if len(c.Failures) != len(ifaces) {
+		return nil
+	}
+	for _, f := range c.Failures {
+		if f.Rule != string(emulator.RuleResultCode) {
+			return nil
+		}
+	}
+	return dedupe(ifaces)
+}
+
+// optional skips case cr, whose optional interfaces are not implemented,
+// or with Config.RequireOptional keeps it failed and says why.
+func (r *runner) optional(cr *caseRun, ifaces []string) {
+	note := strings.Join(ifaces, ", ") + ": " + notImplementedNote
+	if r.cfg.RequireOptional {
+		cr.c.Note = note + "; --require-optional makes it a failure"
+		return
+	}
+	cr.c.Failures = nil
+	cr.c.Skipped = true
+	cr.c.Note = note
 }
 
 // play plays one scenario within case cr and applies the checks the

@@ -75,6 +75,10 @@ type Config struct {
 	// BodySignOptional stops a missing Body-Sign header from counting as
 	// a failure (a Body-Sign that is present must still be right).
 	BodySignOptional bool
+	// RequireOptional fails a case whose optional interface
+	// (upgradeInstance, changeInstanceCheck: saas-v2.md §1.3) answers
+	// 000002, not implemented, instead of skipping it.
+	RequireOptional bool
 	// OpenAPI is where Run serves the mocked Open API while it runs. Run
 	// closes it before it returns, whatever the outcome. Required.
 	OpenAPI net.Listener
@@ -91,8 +95,8 @@ const (
 	RuleIdempotentRelease     = "idempotent-release"      // releasing a released instance succeeds
 	RuleUnknownInstance       = "unknown-instance"        // a never-issued instanceId answers 000003
 	RuleSignature             = "signature-check"         // a wrong signature answers 000001
-	RuleTimestamp             = "timestamp-check"         // a stale timestamp answers 000001
-	RuleNonce                 = "nonce-check"             // a replayed nonce answers 000001
+	RuleTimestamp             = "timestamp-check"         // a stale, future or missing timestamp answers 000001
+	RuleNonce                 = "nonce-check"             // a replayed or missing nonce answers 000001
 	RuleValidation            = "parameter-check"         // unknown activity, missing or overlong field answer 000002
 	RuleQueryInfo             = "query-info"              // queryInstance reports the instance asked for
 	RuleScenario              = "scenario"                // the scenario did not reach the state it should
@@ -159,7 +163,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}()
 
 	r := &runner{e: e, cfg: cfg, report: &Report{
-		Target:   cfg.Target,
+		Target:   redactURL(cfg.Target),
 		Profile:  cfg.profile(),
 		Deadline: cfg.Deadline,
 		Started:  time.Now(),
@@ -236,6 +240,8 @@ type runner struct {
 	e      *emulator.Emulator
 	cfg    Config
 	report *Report
+	// edgeMode is the charging mode of the product the edge cases use.
+	edgeMode string
 }
 
 func (r *runner) product(mode string) (emulator.Product, bool) {
@@ -259,7 +265,7 @@ func (r *runner) begin(id, title, spec string) *caseRun {
 
 // end records the case in the report.
 func (r *runner) end(cr *caseRun) {
-	cr.c.Pass = len(cr.c.Failures) == 0
+	cr.c.Pass = len(cr.c.Failures) == 0 && !cr.c.Skipped
 	cr.c.Duration = time.Since(cr.start)
 	r.report.Cases = append(r.report.Cases, cr.c)
 }
@@ -280,7 +286,7 @@ func (cr *caseRun) add(m emulator.Message, tr translate) {
 		cr.c.Exchanges = append(cr.c.Exchanges, Exchange{
 			Interface:  m.Interface,
 			MessageID:  m.ID,
-			Request:    a.Request,
+			Request:    redactRecord(a.Request),
 			Response:   a.Response,
 			Duration:   a.Duration,
 			ResultCode: a.ResultCode,

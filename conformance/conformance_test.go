@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/xml"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,17 +23,45 @@ const (
 	testSK  = "conformance-sk-0123456789abcdef"
 )
 
-// runAgainst runs the suite against a testseller with faults f.
-func runAgainst(t *testing.T, f testseller.Faults, cfg Config) *Report {
+// closeRecorder is a listener that records whether it was closed.
+type closeRecorder struct {
+	net.Listener
+	closed atomic.Bool
+}
+
+func (l *closeRecorder) Close() error {
+	l.closed.Store(true)
+	return l.Listener.Close()
+}
+
+func listen(t *testing.T) *closeRecorder {
 	t.Helper()
-	seller := httptest.NewServer(testseller.New(testKey, f))
-	t.Cleanup(seller.Close)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Target = seller.URL + "/produce"
+	t.Cleanup(func() { _ = ln.Close() })
+	return &closeRecorder{Listener: ln}
+}
+
+// runAgainst runs the suite against a testseller with faults f.
+func runAgainst(t *testing.T, f testseller.Faults, cfg Config) *Report {
+	t.Helper()
+	return runHandler(t, testseller.New(testKey, f), cfg)
+}
+
+// runHandler runs the suite against seller h, served on /produce; a
+// cfg.Target, if set, names the seller's host:port as "{host}".
+func runHandler(t *testing.T, h http.Handler, cfg Config) *Report {
+	t.Helper()
+	seller := httptest.NewServer(h)
+	t.Cleanup(seller.Close)
+	if cfg.Target == "" {
+		cfg.Target = seller.URL + "/produce"
+	}
+	cfg.Target = strings.ReplaceAll(cfg.Target, "{host}", strings.TrimPrefix(seller.URL, "http://"))
 	cfg.Key, cfg.AK, cfg.SK = testKey, testAK, testSK
+	ln := listen(t)
 	cfg.OpenAPI = ln
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -39,9 +69,8 @@ func runAgainst(t *testing.T, f testseller.Faults, cfg Config) *Report {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
-		c.Close()
-		t.Error("the Open API listener is still open after Run")
+	if !ln.closed.Load() {
+		t.Error("Run did not close the Open API listener")
 	}
 	return r
 }
@@ -57,7 +86,8 @@ var wantIDs = []string{
 	"ondemand-pkg/purchase", "ondemand-pkg/query", "ondemand-pkg/arrears-freeze",
 	"ondemand-pkg/arrears-unfreeze", "ondemand-pkg/release", "ondemand-pkg/debug-purchase",
 	"edge/repeat-new-instance", "edge/concurrent-new-instance", "edge/release-twice",
-	"edge/unknown-instance", "edge/wrong-signature", "edge/stale-timestamp", "edge/replayed-nonce",
+	"edge/unknown-instance", "edge/wrong-signature", "edge/missing-signature", "edge/stale-timestamp",
+	"edge/future-timestamp", "edge/missing-timestamp", "edge/replayed-nonce", "edge/missing-nonce",
 	"edge/unknown-activity", "edge/missing-field", "edge/overlong-field", "edge/deadline",
 }
 
@@ -143,9 +173,13 @@ func TestFaultsNamed(t *testing.T) {
 		want   map[string]string // failed case → rule it must name
 	}{
 		{"SkipSignature", testseller.Faults{SkipSignature: true}, map[string]string{
-			"edge/wrong-signature": RuleSignature,
-			"edge/stale-timestamp": RuleTimestamp,
-			"edge/replayed-nonce":  RuleNonce,
+			"edge/wrong-signature":   RuleSignature,
+			"edge/missing-signature": RuleSignature,
+			"edge/stale-timestamp":   RuleTimestamp,
+			"edge/future-timestamp":  RuleTimestamp,
+			"edge/missing-timestamp": RuleTimestamp,
+			"edge/replayed-nonce":    RuleNonce,
+			"edge/missing-nonce":     RuleNonce,
 		}},
 		{"NewInstanceEveryCall", testseller.Faults{NewInstanceEveryCall: true}, map[string]string{
 			"edge/repeat-new-instance":     RuleIdempotentNewInstance,
@@ -204,7 +238,7 @@ func TestAuthFaultsNamedPlainly(t *testing.T) {
 	r := runAgainst(t, testseller.Faults{SkipSignature: true}, Config{Profile: ProfilePeriod})
 	want := map[string]string{
 		"edge/wrong-signature": "the seller accepted a call with a wrong signature: it does not check signatures",
-		"edge/stale-timestamp": "the seller accepted a call whose timestamp was 5m0s old",
+		"edge/stale-timestamp": "the seller accepted a call whose timestamp was 2m0s old",
 		"edge/replayed-nonce":  "the seller accepted a call that reused the nonce of an earlier call",
 	}
 	for id, msg := range want {
@@ -285,7 +319,7 @@ func TestReportOutputs(t *testing.T) {
 		`{"activity":"queryInstance","instanceId":"ts-`,
 		`"resultCode":"000000"`, // what came back
 		"Body-Sign: sign_type=", // the reply's Body-Sign
-		"40 cases: 37 passed, 3 failed",
+		"44 cases: 37 passed, 7 failed, 0 skipped",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text report lacks %q:\n%s", want, out)
@@ -318,10 +352,10 @@ func TestReportOutputs(t *testing.T) {
 	if err := xml.Unmarshal(junit.Bytes(), &doc); err != nil {
 		t.Fatalf("JUnit does not parse: %v\n%s", err, junit.String())
 	}
-	if doc.Tests != len(wantIDs) || doc.Failures != 3 {
-		t.Errorf("testsuites: tests=%d failures=%d, want %d and 3", doc.Tests, doc.Failures, len(wantIDs))
+	if doc.Tests != len(wantIDs) || doc.Failures != 7 {
+		t.Errorf("testsuites: tests=%d failures=%d, want %d and 7", doc.Tests, doc.Failures, len(wantIDs))
 	}
-	wantSuites := map[string][2]int{"period": {13, 0}, "onetime": {4, 0}, "ondemand": {6, 0}, "ondemand-pkg": {6, 0}, "edge": {11, 3}}
+	wantSuites := map[string][2]int{"period": {13, 0}, "onetime": {4, 0}, "ondemand": {6, 0}, "ondemand-pkg": {6, 0}, "edge": {15, 7}}
 	if len(doc.Suites) != len(wantSuites) {
 		t.Errorf("%d suites, want %d", len(doc.Suites), len(wantSuites))
 	}
@@ -356,11 +390,7 @@ func TestRunConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
+			ln := listen(t)
 			cfg := good
 			cfg.OpenAPI = ln
 			tt.edit(&cfg)
@@ -368,11 +398,8 @@ func TestRunConfigErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) || r != nil {
 				t.Fatalf("Run = %v, %v; want an error naming %s", r, err, tt.want)
 			}
-			if cfg.OpenAPI != nil {
-				if c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
-					c.Close()
-					t.Error("the Open API listener is still open after a config error")
-				}
+			if cfg.OpenAPI != nil && !ln.closed.Load() {
+				t.Error("Run did not close the Open API listener after a config error")
 			}
 		})
 	}
@@ -381,10 +408,7 @@ func TestRunConfigErrors(t *testing.T) {
 func TestRunCancelled(t *testing.T) {
 	seller := httptest.NewServer(testseller.New(testKey, testseller.Faults{}))
 	defer seller.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	r, err := Run(ctx, Config{Target: seller.URL, Key: testKey, AK: testAK, SK: testSK, OpenAPI: ln})

@@ -17,9 +17,10 @@ import (
 // sends at once.
 const concurrentRepeats = 5
 
-// staleBy is how old the timestamp of edge/stale-timestamp is: well past
-// the 60 s window (saas-v2.md §2.2).
-const staleBy = 5 * time.Minute
+// staleBy is how far from now the timestamps of edge/stale-timestamp and
+// edge/future-timestamp are: twice the 60 s window (saas-v2.md §2.2), so
+// a seller whose clock is off by less than a minute still passes.
+const staleBy = 2 * time.Minute
 
 // edgeSub is the purchase the edge cases work on.
 type edgeSub struct {
@@ -31,14 +32,19 @@ type edgeSub struct {
 
 // edge runs the edge cases once, on a purchase of product p.
 func (r *runner) edge(ctx context.Context, p emulator.Product) {
+	r.edgeMode = p.ChargingMode
 	es := r.repeatNewInstance(ctx, p)
 	steps := []func(context.Context, edgeSub){
 		r.concurrentNewInstance,
 		r.releaseTwice,
 		r.unknownInstance,
 		r.wrongSignature,
+		r.missingSignature,
 		r.staleTimestamp,
+		r.futureTimestamp,
+		r.missingTimestamp,
 		r.replayedNonce,
+		r.missingNonce,
 		r.unknownActivity,
 		r.missingField,
 		r.overlongField,
@@ -223,15 +229,18 @@ func neverIssued() string { return "conformance-never-issued-" + emulator.NewNon
 
 // unknownInstance calls refreshInstance, updateInstanceStatus and
 // releaseInstance for an instanceId never issued: each must answer 000003.
+// A ONE_TIME product has no refreshInstance or updateInstanceStatus
+// (saas-v2.md §1.3, N/A), so then only releaseInstance is called.
 func (r *runner) unknownInstance(ctx context.Context, es edgeSub) {
-	cr := r.begin("edge/unknown-instance", "refreshInstance, updateInstanceStatus and releaseInstance of a never-issued instanceId answer 000003", suiteSpec[RuleUnknownInstance])
+	oneTime := r.edgeMode == protocol.ChargingOneTime
+	title := "refreshInstance, updateInstanceStatus and releaseInstance of a never-issued instanceId answer 000003"
+	if oneTime {
+		title = "releaseInstance of a never-issued instanceId answers 000003"
+	}
+	cr := r.begin("edge/unknown-instance", title, suiteSpec[RuleUnknownInstance])
 	defer r.end(cr)
 	id := neverIssued()
-	orderID, lineID := es.orderID, es.lineID
-	if !es.ok {
-		orderID = "CS" + strings.ToUpper(emulator.NewNonce()[:15])
-		lineID = orderID + "-000001"
-	}
+	orderID, lineID := edgeOrder(es)
 	expect := []protocol.ResultCode{protocol.CodeInstanceNotFound}
 	calls := []emulator.Call{
 		{Interface: protocol.ActivityRefreshInstance, Expect: expect, Body: mustMarshal(protocol.RefreshInstanceRequest{
@@ -248,6 +257,10 @@ func (r *runner) unknownInstance(ctx context.Context, es edgeSub) {
 			Status:       protocol.StatusFreeze,
 		})},
 		releaseCall(id, expect...),
+	}
+	if oneTime {
+		calls = calls[2:]
+		cr.c.Note = "only releaseInstance: refreshInstance and updateInstanceStatus are N/A for ONE_TIME products (saas-v2.md §1.3)"
 	}
 	for _, c := range calls {
 		r.send(ctx, cr, c, resultCodeAs(RuleUnknownInstance, func(got protocol.ResultCode) string {
@@ -286,15 +299,52 @@ func (r *runner) wrongSignature(ctx context.Context, es edgeSub) {
 	}))
 }
 
-func (r *runner) staleTimestamp(ctx context.Context, es edgeSub) {
-	cr := r.begin("edge/stale-timestamp", "a correctly signed call with a timestamp 5 minutes old answers 000001", suiteSpec[RuleTimestamp])
+// missingParam sends the probe without query parameter param: a seller
+// that checks it only when it is there accepts the call.
+func (r *runner) missingParam(ctx context.Context, es edgeSub, id, param, rule string) {
+	cr := r.begin(id, fmt.Sprintf("a call without the %s query parameter answers 000001", param), suiteSpec[rule])
 	defer r.end(cr)
-	r.send(ctx, cr, authProbe(es, emulator.Tamper{Skew: -staleBy}, authFailed...), resultCodeAs(RuleTimestamp, func(got protocol.ResultCode) string {
-		if got == protocol.CodeSuccess {
-			return fmt.Sprintf("the seller accepted a call whose timestamp was %v old: it does not check the 60 s timestamp window", staleBy)
+	r.send(ctx, cr, authProbe(es, emulator.Tamper{Omit: []string{param}}, authFailed...), resultCodeAs(rule, func(got protocol.ResultCode) string {
+		if got == protocol.CodeSuccess || got == protocol.CodeInstanceNotFound {
+			return fmt.Sprintf("the seller accepted a call without a %s: it skips the check when the parameter is absent (saas-v2.md §2.2)", param)
 		}
-		return fmt.Sprintf("the seller %s to a call whose timestamp was %v old, want 000001 (authentication failed)", answered(got), staleBy)
+		return fmt.Sprintf("the seller %s to a call without a %s, want 000001 (authentication failed)", answered(got), param)
 	}))
+}
+
+func (r *runner) missingSignature(ctx context.Context, es edgeSub) {
+	r.missingParam(ctx, es, "edge/missing-signature", "signature", RuleSignature)
+}
+
+func (r *runner) missingTimestamp(ctx context.Context, es edgeSub) {
+	r.missingParam(ctx, es, "edge/missing-timestamp", "timestamp", RuleTimestamp)
+}
+
+func (r *runner) missingNonce(ctx context.Context, es edgeSub) {
+	r.missingParam(ctx, es, "edge/missing-nonce", "nonce", RuleNonce)
+}
+
+// skewedTimestamp sends a correctly signed probe whose timestamp is skew
+// away from now, beyond the 60 s window.
+func (r *runner) skewedTimestamp(ctx context.Context, es edgeSub, id string, skew time.Duration, what, fault string) {
+	cr := r.begin(id, fmt.Sprintf("a correctly signed call with a timestamp %s answers 000001", what), suiteSpec[RuleTimestamp])
+	defer r.end(cr)
+	r.send(ctx, cr, authProbe(es, emulator.Tamper{Skew: skew}, authFailed...), resultCodeAs(RuleTimestamp, func(got protocol.ResultCode) string {
+		if got == protocol.CodeSuccess || got == protocol.CodeInstanceNotFound {
+			return fmt.Sprintf("the seller accepted a call whose timestamp was %s: %s (saas-v2.md §2.2)", what, fault)
+		}
+		return fmt.Sprintf("the seller %s to a call whose timestamp was %s, want 000001 (authentication failed)", answered(got), what)
+	}))
+}
+
+func (r *runner) staleTimestamp(ctx context.Context, es edgeSub) {
+	r.skewedTimestamp(ctx, es, "edge/stale-timestamp", -staleBy, fmt.Sprintf("%v old", staleBy),
+		"it does not check the 60 s timestamp window")
+}
+
+func (r *runner) futureTimestamp(ctx context.Context, es edgeSub) {
+	r.skewedTimestamp(ctx, es, "edge/future-timestamp", staleBy, fmt.Sprintf("%v ahead", staleBy),
+		"it checks only that the timestamp is not too old; the 60 s window holds both ways (|now − timestamp|)")
 }
 
 func (r *runner) replayedNonce(ctx context.Context, es edgeSub) {
@@ -381,6 +431,11 @@ func (r *runner) deadline() {
 	)
 	for _, c := range r.report.Cases {
 		for _, x := range c.Exchanges {
+			// A call that got no answer at all (the target unreachable)
+			// says nothing about the deadline; one cut off by it does.
+			if x.Response == nil && !hasRule(x.Violations, emulator.RuleDeadline) {
+				continue
+			}
 			total++
 			if x.Duration >= slowest.Duration {
 				slowest, in = x, c.ID
@@ -391,7 +446,7 @@ func (r *runner) deadline() {
 		}
 	}
 	if total == 0 {
-		cr.fail(RuleNotRun, "not run: no call was made")
+		cr.fail(RuleNotRun, "not run: no call got an answer (see the reachable failures of the other cases)")
 		return
 	}
 	slowest.Violations = onlyRule(slowest.Violations, emulator.RuleDeadline)

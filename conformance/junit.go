@@ -17,6 +17,7 @@ type junitSuites struct {
 	Tests    int          `xml:"tests,attr"`
 	Failures int          `xml:"failures,attr"`
 	Errors   int          `xml:"errors,attr"`
+	Skipped  int          `xml:"skipped,attr"`
 	Time     string       `xml:"time,attr"`
 	Suites   []junitSuite `xml:"testsuite"`
 }
@@ -43,7 +44,12 @@ type junitCase struct {
 	Classname string        `xml:"classname,attr"`
 	Time      string        `xml:"time,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 type junitFailure struct {
@@ -55,9 +61,11 @@ type junitFailure struct {
 func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
 
 // WriteJUnit writes the report as JUnit XML: one testsuite per profile and
-// one for the edge cases, one testcase per case, and for a failed case a
+// one for the edge cases, one testcase per case, for a failed case a
 // <failure> whose message lists the broken rules and whose text holds the
-// details (rules, spec sections, what was sent and what came back).
+// details (rules, spec sections, what was sent and what came back), for a
+// skipped case a <skipped> that says why, and for every case its note and
+// calls in <system-out>.
 func (r *Report) WriteJUnit(w io.Writer) error {
 	out := junitSuites{Name: "koobridge conformance", Time: seconds(r.Duration)}
 	index := map[string]int{}
@@ -78,8 +86,13 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 			})
 		}
 		s := &out.Suites[i]
-		jc := junitCase{Name: c.ID, Classname: "conformance." + name, Time: seconds(c.Duration), SystemOut: c.Note}
-		if !c.Pass {
+		jc := junitCase{Name: c.ID, Classname: "conformance." + name, Time: seconds(c.Duration), SystemOut: systemOut(c)}
+		switch {
+		case c.Skipped:
+			jc.Skipped = &junitSkipped{Message: c.Note}
+			s.Skipped++
+			out.Skipped++
+		case !c.Pass:
 			jc.Failure = junitFailureOf(c)
 			s.Failures++
 			out.Failures++
@@ -109,6 +122,19 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		return fmt.Errorf("conformance: junit: %w", err)
 	}
 	return nil
+}
+
+// systemOut is a case's note and every call it made, as the text report
+// shows them.
+func systemOut(c Case) string {
+	var b bytes.Buffer
+	if c.Note != "" {
+		b.WriteString(c.Note + "\n")
+	}
+	for i, x := range c.Exchanges {
+		writeExchange(&b, i+1, x)
+	}
+	return b.String()
 }
 
 func junitFailureOf(c Case) *junitFailure {

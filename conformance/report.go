@@ -30,8 +30,12 @@ type Case struct {
 	// Spec is the section of the specification the case checks.
 	Spec string `json:"spec"`
 	Pass bool   `json:"pass"`
-	// Note is what a passing case found worth saying (edge/deadline: the
-	// slowest answer).
+	// Skipped is true, and Pass false, for a case that checks an optional
+	// interface the seller answered 000002 to: it does not implement it
+	// (saas-v2.md §1.3, §3.0). A skipped case is not a failure.
+	Skipped bool `json:"skipped,omitempty"`
+	// Note is what a case found worth saying besides its failures
+	// (edge/deadline: the slowest answer; a skipped case: why).
 	Note     string        `json:"note,omitempty"`
 	Duration time.Duration `json:"duration"`
 	Failures []Failure     `json:"failures,omitempty"`
@@ -59,14 +63,25 @@ type Exchange struct {
 	Violations []emulator.Violation `json:"violations,omitempty"`
 }
 
-// Passed reports whether every case passed.
+// Passed reports whether every case passed or was skipped.
 func (r *Report) Passed() bool { return len(r.Failed()) == 0 }
 
 // Failed returns the cases that failed, in run order.
 func (r *Report) Failed() []Case {
 	var out []Case
 	for _, c := range r.Cases {
-		if !c.Pass {
+		if !c.Pass && !c.Skipped {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Skipped returns the cases that were skipped, in run order.
+func (r *Report) Skipped() []Case {
+	var out []Case
+	for _, c := range r.Cases {
+		if c.Skipped {
 			out = append(out, c)
 		}
 	}

@@ -15,10 +15,17 @@ import (
 // maxShownBody bounds each body the text report prints.
 const maxShownBody = 4096
 
-// WriteText writes the report for people: one line per case with PASS or
-// FAIL, and for each failure which rule broke, the spec section, and every
-// call of the case with what was sent and what came back; then a summary.
-func (r *Report) WriteText(w io.Writer) error {
+// WriteText writes the report for people: one line per case with PASS,
+// FAIL or SKIP, and for each failure which rule broke, the spec section,
+// and every call of the case with what was sent and what came back; then a
+// summary.
+func (r *Report) WriteText(w io.Writer) error { return r.writeText(w, false) }
+
+// WriteTextVerbose writes the report as WriteText does, with the calls of
+// passed and skipped cases too.
+func (r *Report) WriteTextVerbose(w io.Writer) error { return r.writeText(w, true) }
+
+func (r *Report) writeText(w io.Writer, verbose bool) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "koobridge conformance: target %s, profile %s, deadline %v\n", r.Target, r.Profile, r.Deadline)
 	fmt.Fprintf(bw, "started %s, took %v\n", r.Started.UTC().Format(time.RFC3339), r.Duration.Round(time.Millisecond))
@@ -32,15 +39,12 @@ func (r *Report) WriteText(w io.Writer) error {
 		width = max(width, len(c.ID))
 	}
 	for _, c := range r.Cases {
-		verdict := "PASS"
-		if !c.Pass {
-			verdict = "FAIL"
-		}
-		fmt.Fprintf(bw, "%s  %-*s  %s [%s]\n", verdict, width, c.ID, c.Title, c.Spec)
+		fmt.Fprintf(bw, "%s  %-*s  %s [%s]\n", c.verdict(), width, c.ID, c.Title, c.Spec)
 		if c.Note != "" {
 			fmt.Fprintf(bw, "      %s\n", c.Note)
 		}
-		if c.Pass {
+		failed := !c.Pass && !c.Skipped
+		if !failed && !verbose {
 			continue
 		}
 		for _, f := range c.Failures {
@@ -49,10 +53,12 @@ func (r *Report) WriteText(w io.Writer) error {
 		for i, x := range c.Exchanges {
 			writeExchange(bw, i+1, x)
 		}
-		fmt.Fprintln(bw)
+		if failed || len(c.Exchanges) > 0 {
+			fmt.Fprintln(bw)
+		}
 	}
-	failed := len(r.Failed())
-	fmt.Fprintf(bw, "\n%d cases: %d passed, %d failed", len(r.Cases), len(r.Cases)-failed, failed)
+	failed, skipped := len(r.Failed()), len(r.Skipped())
+	fmt.Fprintf(bw, "\n%d cases: %d passed, %d failed, %d skipped", len(r.Cases), len(r.Cases)-failed-skipped, failed, skipped)
 	if failed > 0 {
 		fmt.Fprintf(bw, " (rules broken: %s)", strings.Join(r.brokenRules(), ", "))
 		fmt.Fprintln(bw, "\nFAIL")
@@ -60,6 +66,17 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintln(bw, "\nPASS")
 	}
 	return bw.Flush()
+}
+
+// verdict is the case's outcome as the text report shows it.
+func (c Case) verdict() string {
+	switch {
+	case c.Skipped:
+		return "SKIP"
+	case c.Pass:
+		return "PASS"
+	}
+	return "FAIL"
 }
 
 // brokenRules lists the rules failed cases broke, sorted.

@@ -84,6 +84,10 @@ type Tamper struct {
 	Skew time.Duration `json:"skew,omitempty"`
 	// Nonce, when set, is used instead of a fresh random nonce (a replay).
 	Nonce string `json:"nonce,omitempty"`
+	// Omit lists query parameters left out of the request ("signature",
+	// "timestamp", "nonce"), for sellers that skip a check when its
+	// parameter is absent.
+	Omit []string `json:"omit,omitempty"`
 }
 
 // HTTPRecord is a request or response as it went over the wire, for the
@@ -240,6 +244,9 @@ func prepareV2(ctx context.Context, target, key string, c Call, now time.Time) (
 	q.Set("signature", sig)
 	q.Set("timestamp", ts)
 	q.Set("nonce", nonce)
+	for _, name := range c.Tamper.Omit {
+		q.Del(name)
+	}
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(c.Body))
 	if err != nil {

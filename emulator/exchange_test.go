@@ -216,3 +216,44 @@ func TestMemoEscape(t *testing.T) {
 		t.Errorf("long frontEndUrl: %v", vs)
 	}
 }
+
+// TestPrepareV2Omit checks that Tamper.Omit leaves exactly the named query
+// parameters out and keeps the others as an untampered call has them.
+func TestPrepareV2Omit(t *testing.T) {
+	now := time.UnixMilli(vecTimestamp)
+	all := []string{"signature", "timestamp", "nonce"}
+	tests := []struct {
+		omit []string
+		want []string // parameters present
+	}{
+		{nil, all},
+		{[]string{"signature"}, []string{"timestamp", "nonce"}},
+		{[]string{"timestamp"}, []string{"signature", "nonce"}},
+		{[]string{"nonce"}, []string{"signature", "timestamp"}},
+		{[]string{"signature", "nonce"}, []string{"timestamp"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.omit, "+"), func(t *testing.T) {
+			c := Call{Interface: protocol.ActivityNewInstance, Body: []byte(vecBody), Tamper: Tamper{Nonce: vecNonce, Omit: tt.omit}}
+			req, err := prepareV2(context.Background(), "http://seller.example/produce?tenant=a", vecKey, c, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := req.URL.Query()
+			if q.Get("tenant") != "a" {
+				t.Errorf("the target's own query parameter is gone: %q", req.URL.RawQuery)
+			}
+			wantValue := map[string]string{"signature": vecSignature, "timestamp": "1680508066618", "nonce": vecNonce}
+			for _, name := range all {
+				present := q.Has(name)
+				want := strings.Contains(strings.Join(tt.want, ","), name)
+				switch {
+				case present != want:
+					t.Errorf("parameter %s present=%v, want %v (query %q)", name, present, want, req.URL.RawQuery)
+				case present && q.Get(name) != wantValue[name]:
+					t.Errorf("parameter %s = %q, want %q", name, q.Get(name), wantValue[name])
+				}
+			}
+		})
+	}
+}

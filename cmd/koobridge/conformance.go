@@ -24,6 +24,8 @@ func newConformanceCommand() *cobra.Command {
 		profile              string
 		deadline             time.Duration
 		bodySignOptional     bool
+		requireOptional      bool
+		verbose              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "conformance --target URL --key KEY --ak AK --sk SK --openapi-listen HOST:PORT",
@@ -32,11 +34,14 @@ func newConformanceCommand() *cobra.Command {
 check every answer as the Seller Center debugger does: every lifecycle scenario of
 the profile's charging modes, then the edge cases (repeated and concurrent
 newInstance, a second release, unknown instances, wrong signature, stale
-timestamp, replayed nonce, unknown activity, missing and overlong fields, the
-deadline). While it runs it serves the mocked Open API on --openapi-listen: point
+timestamp, missing signature, timestamp or nonce, a timestamp ahead, replayed
+nonce, unknown activity, missing and overlong fields, the deadline). A case of an
+optional interface (upgradeInstance, changeInstanceCheck) the seller answers
+000002 to is skipped unless --require-optional. While it runs it serves the mocked Open API on --openapi-listen: point
 the seller's Open API URL there so its Query Order calls find the test orders.
 
-The report goes to standard output; --junit also writes JUnit XML for CI. Exit
+The report goes to standard output (--verbose: with the calls of passed cases
+too); --junit also writes JUnit XML for CI. Exit
 status: 0 every case passed, 1 a case failed, 2 bad flags or setup. --key and --sk
 may come from KOOBRIDGE_KEY and KOOBRIDGE_SK instead.`,
 		Args: noArgs,
@@ -71,6 +76,16 @@ may come from KOOBRIDGE_KEY and KOOBRIDGE_SK instead.`,
 			if err != nil {
 				return usageErrorf("--openapi-listen: %v", err)
 			}
+			// Open the JUnit file first, so a bad path fails at once
+			// rather than after the whole run.
+			var junitFile *os.File
+			if junit != "" {
+				if junitFile, err = os.Create(junit); err != nil {
+					_ = ln.Close()
+					return usageErrorf("--junit: %v", err)
+				}
+				defer junitFile.Close() // after a successful write, a second Close is harmless
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			report, err := conformance.Run(ctx, conformance.Config{
@@ -81,17 +96,26 @@ may come from KOOBRIDGE_KEY and KOOBRIDGE_SK instead.`,
 				Profile:          profile,
 				Deadline:         deadline,
 				BodySignOptional: bodySignOptional,
+				RequireOptional:  requireOptional,
 				OpenAPI:          ln,
 				Logger:           slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 			})
 			if report == nil {
+				if junitFile != nil {
+					_ = junitFile.Close()
+					_ = os.Remove(junit) // nothing to report
+				}
 				return usageErrorf("%v", err) // Run has closed the listener
 			}
-			if werr := report.WriteText(cmd.OutOrStdout()); werr != nil {
+			write := report.WriteText
+			if verbose {
+				write = report.WriteTextVerbose
+			}
+			if werr := write(cmd.OutOrStdout()); werr != nil {
 				return fmt.Errorf("write the report: %w", werr)
 			}
-			if junit != "" {
-				if werr := writeJUnit(junit, report); werr != nil {
+			if junitFile != nil {
+				if werr := writeJUnit(junitFile, report); werr != nil {
 					return usageErrorf("--junit: %v", werr)
 				}
 			}
@@ -114,17 +138,14 @@ may come from KOOBRIDGE_KEY and KOOBRIDGE_SK instead.`,
 	f.StringVar(&junit, "junit", "", "also write the report as JUnit XML to this file")
 	f.DurationVar(&deadline, "deadline", conformance.DefaultDeadline, "how long an answer may take (saas-v2.md §1.1; 5s, UNCONFIRMED)")
 	f.BoolVar(&bodySignOptional, "body-sign-optional", false, "do not fail answers without a Body-Sign header (whether V2 checks it is UNCONFIRMED)")
+	f.BoolVar(&requireOptional, "require-optional", false, "fail, rather than skip, cases of optional interfaces (upgradeInstance, changeInstanceCheck) the seller answers 000002 to")
+	f.BoolVar(&verbose, "verbose", false, "show what was sent and what came back for passed cases too")
 	return cmd
 }
 
-// writeJUnit writes the report's JUnit XML to path.
-func writeJUnit(path string, r *conformance.Report) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
+// writeJUnit writes the report's JUnit XML to f and closes it.
+func writeJUnit(f *os.File, r *conformance.Report) error {
 	if err := r.WriteJUnit(f); err != nil {
-		_ = f.Close()
 		return err
 	}
 	return f.Close()

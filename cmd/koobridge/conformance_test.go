@@ -7,18 +7,22 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/koobridge/koobridge/internal/testseller"
+	"github.com/koobridge/koobridge/protocol/sign"
 )
 
 // junitCounts is the top of a JUnit report.
@@ -48,6 +52,8 @@ func readJUnit(t *testing.T, path string) junitCounts {
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// Another process may take it before it is used: callers retry with a new
+// one when the start fails with "address already in use" (portRetries).
 func freePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -67,11 +73,45 @@ func newDataKey(t *testing.T) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
+// portRetries is how many ports a test tries when the one freePort gave
+// has been taken meanwhile.
+const portRetries = 3
+
+// inUse reports whether a conformance run failed because its
+// --openapi-listen port was taken.
+func inUse(code int, stderr string) bool {
+	return code == exitUsage && strings.Contains(stderr, "address already in use")
+}
+
+// openAPIPlaceholder in a test's arguments stands for a fresh
+// --openapi-listen address.
+const openAPIPlaceholder = "{openapi}"
+
+// runConformance runs the command in-process, replacing
+// openAPIPlaceholder by a free 127.0.0.1 address, and retries with a new
+// one if the port was taken meanwhile.
+func runConformance(t *testing.T, args []string) (code int, stdout, stderr string) {
+	t.Helper()
+	for range portRetries {
+		a := make([]string, len(args))
+		for i, s := range args {
+			a[i] = strings.ReplaceAll(s, openAPIPlaceholder, "127.0.0.1:"+strconv.Itoa(freePort(t)))
+		}
+		var out, errOut bytes.Buffer
+		code = run(a, strings.NewReader(""), &out, &errOut)
+		stdout, stderr = out.String(), errOut.String()
+		if !slices.Contains(args, openAPIPlaceholder) || !inUse(code, stderr) {
+			break
+		}
+	}
+	return code, stdout, stderr
+}
+
 var openAPICallsRE = regexp.MustCompile(`the seller made (\d+) requests to it`)
 
 // allCases is how many cases "--profile all" runs: 13 period, 4 one-time,
-// 6 pay-per-use, 6 package, 11 edge.
-const allCases = 40
+// 6 pay-per-use, 6 package, 15 edge.
+const allCases = 44
 
 // TestConformanceAgainstServe is the issue's end-to-end check: the
 // conformance suite, as a process, against a real "koobridge serve"
@@ -80,22 +120,35 @@ func TestConformanceAgainstServe(t *testing.T) {
 	bin := koobridgeBinary(t)
 	dir := t.TempDir()
 	const key = "conformance-e2e-key-0123456789"
-	openAPI := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	p := startServe(t, "--db", filepath.Join(dir, "k.db"), "--key", key, "--ak", testAK, "--sk", testSK,
-		"--data-key", newDataKey(t), "--openapi-url", "http://"+openAPI, "--listen", "127.0.0.1:0")
-
 	junit := filepath.Join(dir, "j.xml")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "conformance", "--profile", "all", "--target", p.base+"/produce",
-		"--key", key, "--ak", testAK, "--sk", testSK, "--openapi-listen", openAPI, "--junit", junit)
-	cmd.Env = cleanEnv()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("run conformance: %v", err)
+	var (
+		cmd            *exec.Cmd
+		stdout, stderr bytes.Buffer
+	)
+	// The server is told the suite's Open API address before the suite
+	// listens on it: if another process took the port meanwhile, start
+	// both again on a new one.
+	for attempt := range portRetries {
+		openAPI := "127.0.0.1:" + strconv.Itoa(freePort(t))
+		p := startServe(t, "--db", filepath.Join(dir, "k"+strconv.Itoa(attempt)+".db"), "--key", key, "--ak", testAK, "--sk", testSK,
+			"--data-key", newDataKey(t), "--openapi-url", "http://"+openAPI, "--listen", "127.0.0.1:0")
+		cmd = exec.CommandContext(ctx, bin, "conformance", "--profile", "all", "--target", p.base+"/produce",
+			"--key", key, "--ak", testAK, "--sk", testSK, "--openapi-listen", openAPI, "--junit", junit)
+		cmd.Env = cleanEnv()
+		stdout.Reset()
+		stderr.Reset()
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("run conformance: %v", err)
+		}
+		if !inUse(cmd.ProcessState.ExitCode(), stderr.String()) {
+			break
+		}
+		_ = p.stop(t, os.Interrupt)
 	}
 	if code := cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("conformance exit %d against koobridge serve\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
@@ -131,6 +184,8 @@ func TestConformanceCommand(t *testing.T) {
 	defer correct.Close()
 	broken := httptest.NewServer(testseller.New(key, testseller.Faults{SkipSignature: true}))
 	defer broken.Close()
+	noUpgrade := httptest.NewServer(withoutUpgrade(key, testseller.New(key, testseller.Faults{})))
+	defer noUpgrade.Close()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +194,7 @@ func TestConformanceCommand(t *testing.T) {
 
 	args := func(target string, extra ...string) []string {
 		return append([]string{"conformance", "--target", target + "/produce", "--ak", testAK,
-			"--openapi-listen", "127.0.0.1:" + strconv.Itoa(freePort(t))}, extra...)
+			"--openapi-listen", openAPIPlaceholder}, extra...)
 	}
 	tests := []struct {
 		name     string
@@ -147,22 +202,33 @@ func TestConformanceCommand(t *testing.T) {
 		env      bool // KOOBRIDGE_KEY and KOOBRIDGE_SK set
 		code     int
 		stdout   []string
+		noStdout []string
 		stderr   string
 		junitBad int // failures expected in the JUnit file; -1: no file
 	}{
 		{"correct seller, key and SK from the environment", args(correct.URL, "--profile", "onetime"), true, exitOK,
-			[]string{"PASS  onetime/purchase", "PASS  edge/wrong-signature", "15 cases: 15 passed, 0 failed"}, "", 0},
+			[]string{"PASS  onetime/purchase", "PASS  edge/wrong-signature", "PASS  edge/missing-nonce", "19 cases: 19 passed, 0 failed, 0 skipped"},
+			[]string{"sent:"}, "", 0},
+		{"verbose", args(correct.URL, "--profile", "onetime", "--verbose"), true, exitOK,
+			[]string{"PASS  onetime/purchase", "#1 newInstance: resultCode", "sent:     POST http://", "received: HTTP 200"}, nil, "", 0},
 		{"seller that skips signature checks", args(broken.URL, "--profile", "ondemand", "--key", key, "--sk", testSK), false, exitRejected,
 			[]string{"FAIL  edge/wrong-signature", "rule signature-check: the seller accepted a call with a wrong signature",
-				"FAIL  edge/stale-timestamp", "FAIL  edge/replayed-nonce", "3 failed"}, "3 of 17 conformance cases failed", 3},
-		{"no target", []string{"conformance", "--key", key, "--ak", testAK, "--sk", testSK, "--openapi-listen", "127.0.0.1:0"}, false, exitUsage, nil, "--target is required", -1},
-		{"no key", args(correct.URL, "--sk", testSK), false, exitUsage, nil, "--key is required", -1},
-		{"no SK", args(correct.URL, "--key", key), false, exitUsage, nil, "--sk are required", -1},
-		{"bad profile", args(correct.URL, "--profile", "yearly"), true, exitUsage, nil, "--profile", -1},
-		{"bad deadline", args(correct.URL, "--deadline", "0s"), true, exitUsage, nil, "--deadline", -1},
-		{"bad target", []string{"conformance", "--target", "ftp://x", "--openapi-listen", "127.0.0.1:0", "--ak", testAK}, true, exitUsage, nil, "--target", -1},
-		{"Open API port in use", []string{"conformance", "--target", correct.URL, "--ak", testAK, "--openapi-listen", busy.Addr().String()}, true, exitUsage, nil, "--openapi-listen", -1},
-		{"unknown flag", args(correct.URL, "--frobnicate"), true, exitUsage, nil, "unknown flag", -1},
+				"FAIL  edge/stale-timestamp", "FAIL  edge/replayed-nonce", "FAIL  edge/missing-signature", "7 failed"}, nil, "7 of 21 conformance cases failed", 7},
+		{"optional interface not implemented", args(noUpgrade.URL, "--profile", "period"), true, exitOK,
+			[]string{"SKIP  period/upgrade", "upgradeInstance: not implemented (optional, saas-v2.md §1.3)", "28 cases: 27 passed, 0 failed, 1 skipped"}, nil, "", 0},
+		{"optional interface required", args(noUpgrade.URL, "--profile", "period", "--require-optional"), true, exitRejected,
+			[]string{"FAIL  period/upgrade", "1 failed, 0 skipped"}, nil, "1 of 28 conformance cases failed", 1},
+		{"no target", []string{"conformance", "--key", key, "--ak", testAK, "--sk", testSK, "--openapi-listen", "127.0.0.1:0"}, false, exitUsage, nil, nil, "--target is required", -1},
+		{"no key", args(correct.URL, "--sk", testSK), false, exitUsage, nil, nil, "--key is required", -1},
+		{"no SK", args(correct.URL, "--key", key), false, exitUsage, nil, nil, "--sk are required", -1},
+		{"bad profile", args(correct.URL, "--profile", "yearly"), true, exitUsage, nil, nil, "--profile", -1},
+		{"bad deadline", args(correct.URL, "--deadline", "0s"), true, exitUsage, nil, nil, "--deadline", -1},
+		{"bad target", []string{"conformance", "--target", "ftp://x", "--openapi-listen", "127.0.0.1:0", "--ak", testAK}, true, exitUsage, nil, nil, "--target", -1},
+		{"Open API port in use", []string{"conformance", "--target", correct.URL, "--ak", testAK, "--openapi-listen", busy.Addr().String()}, true, exitUsage, nil, nil, "--openapi-listen", -1},
+		// The run must not happen: no report on standard output.
+		{"JUnit file not writable", args(correct.URL, "--junit", filepath.Join(t.TempDir(), "no-such-dir", "j.xml")), true, exitUsage,
+			nil, []string{"cases:", "PASS", "FAIL"}, "--junit", -1},
+		{"unknown flag", args(correct.URL, "--frobnicate"), true, exitUsage, nil, nil, "unknown flag", -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,20 +244,24 @@ func TestConformanceCommand(t *testing.T) {
 			if tt.junitBad >= 0 {
 				a = append(a, "--junit", junit)
 			}
-			var stdout, stderr bytes.Buffer
-			code := run(a, strings.NewReader(""), &stdout, &stderr)
+			code, stdout, stderr := runConformance(t, a)
 			if code != tt.code {
-				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout.String(), stderr.String())
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout, stderr)
 			}
 			for _, want := range tt.stdout {
-				if !strings.Contains(stdout.String(), want) {
-					t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
+				if !strings.Contains(stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, stdout)
 				}
 			}
-			if !strings.Contains(stderr.String(), tt.stderr) {
-				t.Errorf("stderr %q lacks %q", stderr.String(), tt.stderr)
+			for _, unwanted := range tt.noStdout {
+				if strings.Contains(stdout, unwanted) {
+					t.Errorf("stdout has %q:\n%s", unwanted, stdout)
+				}
 			}
-			if strings.Contains(stdout.String()+stderr.String(), key) || strings.Contains(stdout.String()+stderr.String(), testSK) {
+			if !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("stderr %q lacks %q", stderr, tt.stderr)
+			}
+			if strings.Contains(stdout+stderr, key) || strings.Contains(stdout+stderr, testSK) {
 				t.Error("the output contains the key or the SK")
 			}
 			if tt.junitBad >= 0 {
@@ -201,4 +271,21 @@ func TestConformanceCommand(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withoutUpgrade answers 000002 to upgradeInstance, as a seller that does
+// not implement the optional interface does, and passes the rest to next.
+func withoutUpgrade(key string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(`"activity":"upgradeInstance"`)) {
+			reply := []byte(`{"resultCode":"000002","resultMsg":"upgradeInstance is not supported"}`)
+			w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+			w.Header().Set(sign.BodySignHeader, sign.BodySign(key, reply))
+			_, _ = w.Write(reply)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
 }
