@@ -36,14 +36,16 @@ the profile's charging modes, then the edge cases (repeated and concurrent
 newInstance, a second release, unknown instances, wrong signature, stale
 timestamp, missing signature, timestamp or nonce, a timestamp ahead, replayed
 nonce, unknown activity, missing and overlong fields, the deadline). A case of an
-optional interface (upgradeInstance, changeInstanceCheck) the seller answers
-000002 to is skipped unless --require-optional. While it runs it serves the mocked Open API on --openapi-listen: point
-the seller's Open API URL there so its Query Order calls find the test orders.
+optional interface (upgradeInstance, changeInstanceCheck) that the seller answers
+with 000002 is skipped, unless --require-optional.
 
-The report goes to standard output (--verbose: with the calls of passed cases
-too); --junit also writes JUnit XML for CI. Exit
-status: 0 every case passed, 1 a case failed, 2 bad flags or setup. --key and --sk
-may come from KOOBRIDGE_KEY and KOOBRIDGE_SK instead.`,
+While it runs it serves the mocked Open API on --openapi-listen: point the
+seller's Open API URL there so its Query Order calls find the test orders.
+
+The report goes to standard output (with --verbose, the calls of passed cases
+too); --junit also writes JUnit XML for CI. Exit status: 0 every case passed,
+1 a case failed, 2 bad flags or setup. --key and --sk may come from
+KOOBRIDGE_KEY and KOOBRIDGE_SK instead.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if key == "" {
