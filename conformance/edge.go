@@ -2,12 +2,13 @@ package conformance
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/koobridge/koobridge/emulator"
 	"github.com/koobridge/koobridge/protocol"
@@ -100,22 +101,12 @@ func mustMarshal(v any) []byte {
 	return b
 }
 
-// newBusinessID returns a random UUID (version 4), as KooGallery's
-// businessId is (saas-v2.md §3.1).
-func newBusinessID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
 func newInstanceCall(orderID, lineID string) emulator.Call {
 	return emulator.Call{
 		Interface: protocol.ActivityNewInstance,
 		Body: mustMarshal(protocol.NewInstanceRequest{
 			ActivityName: protocol.ActivityNewInstance,
-			BusinessID:   newBusinessID(),
+			BusinessID:   uuid.NewString(),
 			OrderID:      orderID,
 			OrderLineID:  lineID,
 		}),
@@ -404,7 +395,7 @@ func (r *runner) missingField(ctx context.Context, es edgeSub) {
 		"a newInstance without orderId",
 		emulator.Call{Interface: protocol.ActivityNewInstance, Body: mustMarshal(map[string]string{
 			"activity":    protocol.ActivityNewInstance,
-			"businessId":  newBusinessID(),
+			"businessId":  uuid.NewString(),
 			"orderLineId": lineID,
 		})})
 }
