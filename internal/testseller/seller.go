@@ -7,7 +7,10 @@
 // It deliberately shares nothing with koobridge's own server beyond the
 // wire types of package protocol and the algorithms of package
 // protocol/sign, so that a bug in the real server is not repeated here.
-// It never calls Query Order.
+// That is why it checks the signature window and nonces with its own few
+// lines rather than with sign.Verifier, which koobridge serve uses: the
+// suite's authentication cases must not be judged against the code they
+// test. It never calls Query Order.
 package testseller
 
 import (
