@@ -199,30 +199,32 @@ func (h *site) apiPurchase(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, run)
 }
 
-// purchase checks p against the catalogue before buying, so that a wrong
-// request gets a precise 400 or 404.
+// purchase buys p; what Purchase refuses is mapped by stateError.
 func (h *site) purchase(r *http.Request, p PurchaseRequest) (Run, error) {
 	if p.ProductID == "" {
 		return Run{}, badRequest("productId is required")
 	}
-	i := slices.IndexFunc(h.e.Products(), func(q Product) bool { return q.ID == p.ProductID })
-	if i < 0 {
-		return Run{}, notFound("no such product: %q", p.ProductID)
-	}
-	if prod := h.e.Products()[i]; p.Trial && prod.TrialDays <= 0 {
-		return Run{}, badRequest("product %s has no trial", prod.ID)
-	}
 	// The run goes on when the client hangs up: half a purchase would
 	// leave the subscription in a state no buyer could reach.
 	run, err := h.e.Purchase(context.WithoutCancel(r.Context()), p)
+	return run, stateError(err)
+}
+
+// stateError maps an error of Purchase, Play or Redrive to its answer:
+// ErrNotFound 404, ErrConflict 409, Close 500, anything else (a request
+// the catalogue or the scenario table cannot serve) 400.
+func stateError(err error) error {
 	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotFound):
+		return notFound("%v", err)
+	case errors.Is(err, ErrConflict):
+		return conflict("%v", err)
 	case errors.Is(err, errClosed):
-		return run, err
-	case err != nil:
-		// Purchase refuses what the catalogue does not offer.
-		return run, badRequest("%v", err)
+		return err
 	}
-	return run, nil
+	return badRequest("%v", err)
 }
 
 // playRequest is the body of POST subscriptions/{id}/play.
@@ -244,43 +246,13 @@ func (h *site) apiPlay(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, run)
 }
 
-// play checks that the subscription and the scenario exist and fit each
-// other before playing; whatever Play still refuses is a conflict with the
-// subscription's state.
+// play plays a scenario; what Play refuses is mapped by stateError.
 func (h *site) play(r *http.Request, subID, name string) (Run, error) {
-	s, ok := h.e.Subscription(subID)
-	if !ok {
-		return Run{}, notFound("no such subscription: %q", subID)
-	}
 	if name == "" {
 		return Run{}, badRequest("scenario is required")
 	}
-	scenarios := h.e.Scenarios()
-	i := slices.IndexFunc(scenarios, func(sc Scenario) bool { return sc.Name == name })
-	if i < 0 {
-		names := make([]string, len(scenarios))
-		for j, sc := range scenarios {
-			names[j] = sc.Name
-		}
-		return Run{}, badRequest("unknown scenario %q; known: %s", name, strings.Join(names, ", "))
-	}
-	sc := scenarios[i]
-	if !fits(sc, s) {
-		from := "new purchases only"
-		if len(sc.From) > 0 {
-			from = "status " + strings.Join(sc.From, " or ")
-		}
-		return Run{}, conflict("scenario %s does not fit subscription %s (%s, %s): it plays on %s with %s",
-			name, s.ID, s.ChargingMode, s.Status, strings.Join(sc.Modes, " or "), from)
-	}
 	run, err := h.e.Play(context.WithoutCancel(r.Context()), subID, name)
-	switch {
-	case errors.Is(err, errClosed):
-		return run, err
-	case err != nil:
-		return run, conflict("%v", err)
-	}
-	return run, nil
+	return run, stateError(err)
 }
 
 func (h *site) apiMessages(w http.ResponseWriter, r *http.Request) {
@@ -326,17 +298,8 @@ func (h *site) apiRedrive(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *site) redrive(r *http.Request, id string) (Message, error) {
-	if _, ok := h.e.Message(id); !ok {
-		return Message{}, notFound("no such message: %q", id)
-	}
 	m, err := h.e.Redrive(context.WithoutCancel(r.Context()), id)
-	switch {
-	case errors.Is(err, errClosed):
-		return m, err
-	case err != nil:
-		return m, conflict("%v", err)
-	}
-	return m, nil
+	return m, stateError(err)
 }
 
 // duration is a time.Duration written in JSON as a Go duration string
@@ -475,7 +438,7 @@ func parseAdvance(s string) (time.Duration, error) {
 		return 0, badRequest("duration %q: want a Go duration like 24h or 90m", s)
 	}
 	if d <= 0 {
-		return 0, badRequest("duration must be positive, h.g. 24h")
+		return 0, badRequest("duration must be positive, e.g. 24h")
 	}
 	return d, nil
 }

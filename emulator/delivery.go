@@ -35,9 +35,10 @@ type delivery struct {
 	// body returns the body of one attempt; newInstance makes a fresh
 	// businessId every time (saas-v2.md §3.1).
 	body func() []byte
-	// check, when set, adds violations of its own to an attempt that got
-	// an answer (a poll's missing appInfo).
-	check func(a Attempt) []Violation
+	// check, when set, reads an attempt that got an answer once more: it
+	// adds violations of its own and may note what it found (a poll's
+	// appInfo).
+	check func(a *Attempt)
 	// policy is the retry policy; the zero policy means one attempt.
 	policy RetryPolicy
 	// onSuccess applies the step's state change, once, after the first
@@ -60,6 +61,9 @@ type delivery struct {
 	applied  bool // a success was handled (onSuccess ran unless stale)
 	stale    bool // the success came after another change; nothing applied
 	timer    *timerEntry
+	// inflight counts the attempts sent and not yet recorded: a retry
+	// and a re-drive can overlap.
+	inflight int
 }
 
 // policyFor is the retry policy of iface: Config.Retry, else the family's.
@@ -89,13 +93,14 @@ func (e *Emulator) addLocked(d *delivery, first []byte) {
 	}
 }
 
-// evictLocked drops one message: the oldest that is neither in flight nor
-// waiting for a retry, so that no live retry is lost. When every message
-// is busy, the oldest is dropped after its failure path has run, so that
-// its subscription does not wait forever.
+// evictLocked drops one message: the oldest finished one (success or
+// failed, no attempt in flight), so that no live retry is lost. When no
+// message is finished, the oldest is dropped after its failure path has
+// run, so that its subscription does not wait forever; an attempt of it
+// still in flight then changes nothing.
 func (e *Emulator) evictLocked() {
 	i := slices.IndexFunc(e.log, func(d *delivery) bool {
-		return d.msg.Status != MessageSending && !e.pendingLocked(d)
+		return (d.msg.Status == MessageSuccess || d.msg.Status == MessageFailed) && d.inflight == 0
 	})
 	if i < 0 {
 		i = 0
@@ -157,10 +162,14 @@ func (d *delivery) recordLocked(atts []Attempt) {
 // attempt delivers d once at emulated time at (plus the duplicate copies
 // the faults ask for), records the attempts and decides what comes next:
 // success, a retry scheduled per the policy (when schedule is set), or
-// failure. It returns the primary attempt, bodies whole.
+// failure. A failure while another attempt of d is in flight or a retry
+// is scheduled leaves d retrying: the other decides. Nothing is recorded
+// for a message dropped from the log meanwhile, nor for an attempt that
+// Close cancelled. It returns the primary attempt, bodies whole.
 func (e *Emulator) attempt(ctx context.Context, d *delivery, at time.Time, schedule bool) Attempt {
 	e.mu.Lock()
 	f := e.faults
+	d.inflight++
 	e.mu.Unlock()
 	n := 1 + max(f.Duplicates, 0)
 	atts := make([]Attempt, n)
@@ -179,7 +188,7 @@ func (e *Emulator) attempt(ctx context.Context, d *delivery, at time.Time, sched
 	if d.check != nil {
 		for i := range atts {
 			if atts[i].Response != nil {
-				atts[i].Violations = append(atts[i].Violations, d.check(atts[i])...)
+				d.check(&atts[i])
 			}
 		}
 	}
@@ -189,6 +198,11 @@ func (e *Emulator) attempt(ctx context.Context, d *delivery, at time.Time, sched
 	a := atts[0]
 
 	e.mu.Lock()
+	d.inflight--
+	if e.byID[d.msg.ID] != d || e.closed && ctx.Err() != nil {
+		e.mu.Unlock()
+		return a
+	}
 	d.recordLocked(atts)
 	var apply bool
 	if a.OK() {
@@ -214,7 +228,9 @@ func (e *Emulator) attempt(ctx context.Context, d *delivery, at time.Time, sched
 			d.msg.Status = MessageRetrying
 			d.msg.NextAttempt = next
 			d.timer = e.afterLocked(next, func(ctx context.Context) { e.attempt(ctx, d, next, true) })
-		case pending: // a redrive failed while a retry is scheduled
+		case pending || d.inflight > 0:
+			// A re-drive failed while a retry is scheduled or in flight,
+			// or the other way round: the other attempt decides.
 			d.msg.Status = MessageRetrying
 		default:
 			d.msg.Status = MessageFailed
@@ -290,10 +306,7 @@ func (e *Emulator) continueLocked(d *delivery, held bool) bool {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		r, _, handed := e.run(e.ctx, sc, sub, next, false)
-		if !handed {
-			e.idle(sub)
-		}
+		r, _ := e.run(e.ctx, sc, sub, next, false)
 		e.cfg.Logger.Info("emulator: scenario continued", "scenario", r.Scenario, "subscription", r.SubscriptionID,
 			"after", from, "messages", strings.Join(r.Messages, ","), "ok", r.OK, "error", r.Err)
 	}()
@@ -367,7 +380,9 @@ func (e *Emulator) Send(ctx context.Context, c Call) (Message, error) {
 		body:   func() []byte { return body },
 	}
 	d.msg.Interface = c.Interface
-	d.msg.Test = strings.Contains(string(body), `"testFlag":"1"`)
+	if req, err := protocol.DecodeV2(body); err == nil {
+		d.msg.Test = req.IsTest()
+	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -420,7 +435,8 @@ func (e *Emulator) Message(id string) (Message, bool) {
 // subscription has not changed since (a stale change is skipped); a retry
 // already scheduled is then cancelled, and the scenario's remaining steps
 // are played in the background. A failure schedules nothing new. Redrive
-// refuses a message whose subscription is busy with a scenario.
+// refuses (ErrConflict) a message whose subscription is busy with a
+// scenario; an unknown message is ErrNotFound.
 func (e *Emulator) Redrive(ctx context.Context, id string) (Message, error) {
 	e.mu.Lock()
 	if e.closed {
@@ -430,11 +446,11 @@ func (e *Emulator) Redrive(ctx context.Context, id string) (Message, error) {
 	d, ok := e.byID[id]
 	if !ok {
 		e.mu.Unlock()
-		return Message{}, fmt.Errorf("emulator: redrive: no message %q", id)
+		return Message{}, fmt.Errorf("emulator: redrive: message %q: %w", id, ErrNotFound)
 	}
 	if d.sub != nil && d.sub.busy && !d.applied {
 		e.mu.Unlock()
-		return Message{}, fmt.Errorf("emulator: redrive %s: subscription %s is busy with a scenario; try again when it ends", id, d.sub.ID)
+		return Message{}, fmt.Errorf("emulator: redrive %s: %w: subscription %s is busy with a scenario; try again when it ends", id, ErrConflict, d.sub.ID)
 	}
 	at := e.nowLocked()
 	e.mu.Unlock()

@@ -332,23 +332,50 @@ func TestSend(t *testing.T) {
 }
 
 func TestMessageLogBounded(t *testing.T) {
-	v, _ := startSeller(t, testseller.Faults{}, nil)
-	v.e.mu.Lock()
-	for range maxMessages + 5 {
-		d := &delivery{fam: V2}
-		d.msg.Interface = "queryInstance"
-		v.e.addLocked(d, nil)
+	tests := []struct {
+		name     string
+		finished bool // the messages end before the next is added
+	}{
+		{"finished messages", true},
+		{"no message finished", false}, // the oldest goes after its failure path ran
 	}
-	v.e.mu.Unlock()
-	all := v.e.Messages(MessageFilter{})
-	if len(all) != maxMessages || all[0].ID != fmt.Sprintf("msg-%06d", maxMessages+5) {
-		t.Fatalf("%d messages, newest %s", len(all), all[0].ID)
-	}
-	if _, ok := v.e.Message("msg-000005"); ok {
-		t.Error("the oldest messages are still there")
-	}
-	if got := v.e.Messages(MessageFilter{Limit: 3}); len(got) != 3 {
-		t.Errorf("Limit 3 gave %d", len(got))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, _ := startSeller(t, testseller.Faults{}, nil)
+			v.e.mu.Lock()
+			var live *delivery
+			for i := range maxMessages + 5 {
+				d := &delivery{fam: V2}
+				d.msg.Interface = "queryInstance"
+				v.e.addLocked(d, nil)
+				if tt.finished {
+					d.msg.Status = MessageSuccess
+				}
+				if i == 2 && tt.finished {
+					live, d.msg.Status = d, MessageSending // still in flight: kept
+				}
+			}
+			v.e.mu.Unlock()
+			all := v.e.Messages(MessageFilter{})
+			if len(all) != maxMessages || all[0].ID != fmt.Sprintf("msg-%06d", maxMessages+5) {
+				t.Fatalf("%d messages, newest %s", len(all), all[0].ID)
+			}
+			oldest := all[len(all)-1]
+			switch {
+			case tt.finished && oldest.ID != live.msg.ID:
+				t.Errorf("oldest kept %s, want the unfinished %s", oldest.ID, live.msg.ID)
+			case tt.finished && all[len(all)-2].ID != "msg-000007":
+				t.Errorf("second oldest kept %s, want msg-000007 (1, 2, 4, 5, 6 dropped)", all[len(all)-2].ID)
+			case !tt.finished && oldest.ID != "msg-000006":
+				t.Errorf("oldest kept %s, want msg-000006", oldest.ID)
+			}
+			if _, ok := v.e.Message("msg-000005"); ok {
+				t.Error("msg-000005 is still there")
+			}
+			if got := v.e.Messages(MessageFilter{Limit: 3}); len(got) != 3 {
+				t.Errorf("Limit 3 gave %d", len(got))
+			}
+		})
 	}
 }
 

@@ -46,10 +46,11 @@
 // Every call is a Message, KooGallery's "production interface messages":
 // the body, its attempts with their request, response, resultCode and the
 // rules the answer broke, and a status (sending, success, retrying,
-// failed). The signature in a recorded URL is redacted, a recorded body
-// is cut to 16 KiB, and a message keeps its first 10 and last 40
-// attempts. The log keeps the last 10,000 messages, dropping finished
-// ones before any waiting for a retry.
+// failed). A recorded URL shows no password and no query value but the
+// timestamp and nonce (RedactURL), a recorded body is cut to 16 KiB, and
+// a message keeps its first 10 and last 40 attempts. The log keeps the
+// last 10,000 messages, dropping finished ones (success or failed, no
+// attempt in flight) first.
 //
 // After newInstance answers 000004 the emulator polls queryInstance every
 // Config.PollInterval (emulated) until it answers 000000 with the

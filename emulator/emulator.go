@@ -23,6 +23,17 @@ const (
 // errClosed is returned by calls made after Close.
 var errClosed = errors.New("emulator: closed")
 
+// Errors that Purchase, Play and Redrive wrap, with the context, so that
+// callers (the JSON API) can tell them apart with errors.Is.
+var (
+	// ErrNotFound: the product, subscription or message does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the request does not fit the current state (the
+	// scenario does not apply to the subscription, or the subscription is
+	// busy with another scenario or a retry).
+	ErrConflict = errors.New("refused")
+)
+
 // Emulator plays KooGallery toward one seller: it keeps a catalogue,
 // places orders, calls the seller's production interface as scenarios
 // say, retries failed calls on an emulated clock and serves the mocked

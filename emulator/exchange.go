@@ -91,8 +91,8 @@ type Tamper struct {
 }
 
 // HTTPRecord is a request or response as it went over the wire, for the
-// message log. Header values are joined with ", ". The URL's signature is
-// replaced by "[redacted]". The message log keeps at most the first 16 KiB
+// message log. Header values are joined with ", ". The URL is redacted as
+// RedactURL says. The message log keeps at most the first 16 KiB
 // of a body (Truncated says some was cut); the checks see all of it.
 type HTTPRecord struct {
 	Method    string            `json:"method,omitempty"`
@@ -117,6 +117,7 @@ func (r HTTPRecord) stored() HTTPRecord {
 // stored returns a as the message log keeps it: bodies cut to
 // maxStoredBody bytes.
 func (a Attempt) stored() Attempt {
+	a.appInfo = nil
 	a.Request = a.Request.stored()
 	if a.Response != nil {
 		r := a.Response.stored()
@@ -133,6 +134,10 @@ type Attempt struct {
 	Response   *HTTPRecord         `json:"response,omitempty"` // nil when nothing came back
 	ResultCode protocol.ResultCode `json:"resultCode,omitempty"`
 	Violations []Violation         `json:"violations,omitempty"`
+
+	// appInfo is what a poll's check found in the answer, so that the
+	// answer is parsed once for the check and the state change.
+	appInfo *protocol.AppInfo
 }
 
 // OK reports whether the attempt broke no rule.
@@ -275,18 +280,36 @@ func flatten(h http.Header) map[string]string {
 	return m
 }
 
-// redactURL is u as the message log shows it: the signature replaced by
-// "[redacted]" (the timestamp and nonce stay) and any password masked. The
-// log is served without authentication.
+// shownParams are the query parameters whose values a redacted URL keeps:
+// the timestamp and nonce the emulator adds to every call.
+var shownParams = map[string]bool{"timestamp": true, "nonce": true}
+
+// RedactURL returns raw as the emulator shows it: a password in the
+// userinfo becomes "xxxxx", and the value of every query parameter but
+// timestamp and nonce becomes "[redacted]": the signature, and whatever
+// the target itself carries (a tenant token, an API key). The message log
+// is served without authentication, and reports end up in CI logs. An
+// unparsable URL is shown as "[unparsable URL]".
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "[unparsable URL]"
+	}
+	return redactURL(u)
+}
+
+// redactURL is RedactURL for a parsed URL.
 func redactURL(u *url.URL) string {
 	c := *u
-	parts := strings.Split(c.RawQuery, "&")
-	for i, p := range parts {
-		if k, _, _ := strings.Cut(p, "="); k == "signature" {
-			parts[i] = "signature=[redacted]"
+	if c.RawQuery != "" {
+		parts := strings.Split(c.RawQuery, "&")
+		for i, p := range parts {
+			if k, _, _ := strings.Cut(p, "="); !shownParams[k] {
+				parts[i] = k + "=[redacted]"
+			}
 		}
+		c.RawQuery = strings.Join(parts, "&")
 	}
-	c.RawQuery = strings.Join(parts, "&")
 	return c.Redacted()
 }
 

@@ -68,11 +68,68 @@ func TestSendSignsLikeKooGallery(t *testing.T) {
 		t.Errorf("attempt record %+v", a)
 	}
 	// The recorded URL, shown on an unauthenticated page, hides the
-	// signature and keeps the rest.
+	// signature and the target's own query values and keeps the rest.
 	if strings.Contains(a.Request.URL, vecSignature) || !strings.Contains(a.Request.URL, "signature=[redacted]") ||
+		!strings.Contains(a.Request.URL, "tenant=[redacted]") ||
 		!strings.Contains(a.Request.URL, "timestamp=1680508066618") || !strings.Contains(a.Request.URL, "nonce="+vecNonce) ||
 		!strings.HasPrefix(a.Request.URL, srv.URL+"/produce?") {
-		t.Errorf("recorded URL %q, want the signature redacted and timestamp, nonce kept", a.Request.URL)
+		t.Errorf("recorded URL %q, want the signature and tenant redacted and timestamp, nonce kept", a.Request.URL)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"https://isv.example/produce", "https://isv.example/produce"},
+		{"https://isv.example/p?signature=abc&timestamp=1680508066618&nonce=n1", "https://isv.example/p?signature=[redacted]&timestamp=1680508066618&nonce=n1"},
+		{"https://isv.example/p?token=s3cret&tenant=t1&nonce=n1", "https://isv.example/p?token=[redacted]&tenant=[redacted]&nonce=n1"},
+		{"https://isv.example/p?flag&api_key=k", "https://isv.example/p?flag=[redacted]&api_key=[redacted]"},
+		{"https://vendor:hunter2@isv.example/p?x=1", "https://vendor:xxxxx@isv.example/p?x=[redacted]"},
+		{"https://vendor@isv.example/p", "https://vendor@isv.example/p"},
+		{"http://isv.example/%zz", "[unparsable URL]"},
+	}
+	for _, tt := range tests {
+		if got := RedactURL(tt.in); got != tt.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// The message log (served without authentication) hides a password and
+// the query values of the target itself.
+func TestMessageLogRedactsTarget(t *testing.T) {
+	v := start(t, goodSeller(), func(c *Config) {
+		c.Target = strings.Replace(c.Target, "http://", "http://vendor:hunter2@", 1) + "?token=t-secret"
+	})
+	run, _ := v.purchase(PurchaseRequest{ProductID: periodID})
+	if !run.OK {
+		t.Fatal(run.Err)
+	}
+	m, _ := v.e.Message(run.Messages[0])
+	u := m.Attempts[0].Request.URL
+	if strings.Contains(u, "hunter2") || strings.Contains(u, "t-secret") ||
+		!strings.Contains(u, "vendor:xxxxx@") || !strings.Contains(u, "token=[redacted]") || !strings.Contains(u, "signature=[redacted]") {
+		t.Errorf("recorded URL %q, want the password and token hidden", u)
+	}
+}
+
+// Send tells a debug call by decoding its testFlag, however the JSON is
+// spaced.
+func TestSendTestFlag(t *testing.T) {
+	v := start(t, goodSeller(), nil)
+	for body, want := range map[string]bool{
+		`{"activity":"queryInstance","instanceId":"x","testFlag":"1"}`:      true,
+		`{"activity": "queryInstance", "instanceId": "x", "testFlag": "1"}`: true,
+		`{"activity":"queryInstance","instanceId":"x","testFlag":"0"}`:      false,
+		`{"activity":"queryInstance","instanceId":"x"}`:                     false,
+		`not JSON "testFlag":"1"`:                                           false,
+	} {
+		m, err := v.e.Send(context.Background(), Call{Interface: protocol.ActivityQueryInstance, Body: []byte(body), Expect: []protocol.ResultCode{protocol.CodeInstanceNotFound, protocol.CodeInvalidParam}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Test != want {
+			t.Errorf("Send(%s): Test %v, want %v", body, m.Test, want)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -14,7 +15,9 @@ import (
 // Purchase places an order for p and plays the purchase (or trial):
 // newInstance, then queryInstance polling after 000004. Polling goes on in
 // the background after Purchase returns, except with Config.NoRetry, when
-// Purchase polls itself so that the Run tells the outcome.
+// Purchase polls itself so that the Run tells the outcome. An unknown
+// product is ErrNotFound; a purchase the product does not offer (a trial
+// of a product without one) is a plain error.
 func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error) {
 	name := "purchase"
 	if p.Trial {
@@ -29,7 +32,7 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 	prod, ok := e.productLocked(p.ProductID)
 	if !ok {
 		e.mu.Unlock()
-		return Run{}, fmt.Errorf("emulator: purchase: no product %q", p.ProductID)
+		return Run{}, fmt.Errorf("emulator: purchase: product %q: %w", p.ProductID, ErrNotFound)
 	}
 	if !slices.Contains(sc.modes, prod.ChargingMode) {
 		e.mu.Unlock()
@@ -51,18 +54,23 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 		PeriodType:   prod.PeriodType,
 		PeriodNumber: prod.PeriodNumber,
 		LinearValue:  1,
-		busy:         true, // until the purchase and its polling end
+		// Busy until the run ends; with NoRetry also through the polling
+		// Purchase does itself. Background polling runs without it.
+		busy: true,
 	}
 	e.subs = append(e.subs, sub)
 	e.subByID[sub.ID] = sub
 	e.mu.Unlock()
-	defer e.idle(sub)
 
-	run, x, _ := e.run(ctx, sc, sub, 0, e.cfg.NoRetry)
+	run, x := e.run(ctx, sc, sub, 0, e.cfg.NoRetry)
+	if !run.OK || !e.cfg.NoRetry {
+		return run, nil // run has cleared busy or passed it on
+	}
+	defer e.idle(sub)
 	e.mu.Lock()
 	provisioning := sub.Status == StatusProvisioning
 	e.mu.Unlock()
-	if run.OK && e.cfg.NoRetry && provisioning {
+	if provisioning {
 		ids, err := e.pollNow(ctx, sub, x)
 		for _, id := range ids {
 			// Polls that answered 000004 share one message.
@@ -86,18 +94,15 @@ func (e *Emulator) idle(sub *Subscription) {
 }
 
 // Play plays the named scenario on a subscription. It refuses (with an
-// error) a scenario that starts a purchase or does not fit the
-// subscription's charging mode, status or trial, and any scenario while
-// another runs on the subscription or one of its messages is in flight or
-// waiting for a retry; a call that fails is not an error but a Run with
-// OK false.
+// error wrapping ErrConflict) a scenario that starts a purchase or does
+// not fit the subscription's charging mode, status or trial, and any
+// scenario while another runs on the subscription or one of its messages
+// is in flight or waiting for a retry; an unknown subscription is
+// ErrNotFound. A call that fails is not an error but a Run with OK false.
 func (e *Emulator) Play(ctx context.Context, subscriptionID, scenario string) (Run, error) {
 	sc := findScenario(scenario)
 	if sc == nil {
-		return Run{}, fmt.Errorf("emulator: play: no scenario %q", scenario)
-	}
-	if len(sc.from) == 0 {
-		return Run{}, fmt.Errorf("emulator: play: %s starts a new purchase; use Purchase", scenario)
+		return Run{}, fmt.Errorf("emulator: play: unknown scenario %q; known: %s", scenario, strings.Join(scenarioNames(), ", "))
 	}
 	e.mu.Lock()
 	if e.closed {
@@ -107,7 +112,7 @@ func (e *Emulator) Play(ctx context.Context, subscriptionID, scenario string) (R
 	sub, ok := e.subByID[subscriptionID]
 	if !ok {
 		e.mu.Unlock()
-		return Run{}, fmt.Errorf("emulator: play: no subscription %q", subscriptionID)
+		return Run{}, fmt.Errorf("emulator: play: subscription %q: %w", subscriptionID, ErrNotFound)
 	}
 	why := ""
 	switch d := e.busyMessageLocked(sub.ID); {
@@ -115,52 +120,46 @@ func (e *Emulator) Play(ctx context.Context, subscriptionID, scenario string) (R
 		why = "another scenario is running on it; try again when it ends"
 	case d != nil:
 		why = fmt.Sprintf("its message %s (%s) is %s; wait for it to end or let it fail", d.msg.ID, d.msg.Interface, d.msg.Status)
-	case !slices.Contains(sc.modes, sub.ChargingMode):
-		why = fmt.Sprintf("not for %s subscriptions", sub.ChargingMode)
-	case !slices.Contains(sc.from, sub.Status):
-		why = fmt.Sprintf("the subscription is %s; it must be %v", sub.Status, sc.from)
-	case sc.trial == trialOnly && !sub.Trial:
-		why = "the subscription is not a trial"
-	case sc.trial == formalOnly && sub.Trial:
-		why = "the subscription is a trial; convert it first (trial-to-formal)"
-	case sc.check != nil:
-		why = sc.check(sub)
+	default:
+		why = sc.refusal(sub)
 	}
 	if why == "" {
 		sub.busy = true
 	}
 	e.mu.Unlock()
 	if why != "" {
-		return Run{}, fmt.Errorf("emulator: play %s on %s: %s", scenario, subscriptionID, why)
+		return Run{}, fmt.Errorf("emulator: play %s on %s: %w: %s", scenario, subscriptionID, ErrConflict, why)
 	}
-	run, _, handed := e.run(ctx, sc, sub, 0, false)
-	if !handed {
-		e.idle(sub)
-	}
+	run, _ := e.run(ctx, sc, sub, 0, false)
 	return run, nil
 }
 
 // run plays sc's steps on sub from step from, one message each, and stops
 // at the first step whose first attempt fails; that message's retries go
 // on in the background and, if one succeeds, apply the step's change and
-// play the steps after it. The caller holds sub's busy flag; handed
-// reports that it passed to a continuation, which clears it. run returns
-// the last step's context.
-func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, from int, syncPoll bool) (r Run, x *stepCtx, handed bool) {
+// play the steps after it. The caller holds sub's busy flag; run passes it
+// to such a continuation or clears it, in the same critical section that
+// ends the run, so that a retry succeeding at once finds the subscription
+// free. With syncPoll, a run whose steps all succeeded leaves busy set for
+// the caller's polling (and the caller clears it). run returns the last
+// step's context.
+func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, from int, syncPoll bool) (r Run, x *stepCtx) {
 	r = Run{Scenario: sc.name, SubscriptionID: sub.ID, OK: true}
 	for i := from; i < len(sc.steps); i++ {
 		st := sc.steps[i]
 		e.mu.Lock()
 		if e.closed {
+			sub.busy = false
 			e.mu.Unlock()
 			r.OK, r.Err = false, errClosed.Error()
-			return r, x, false
+			return r, x
 		}
 		if st.before != nil {
 			if err := st.before(e, sub); err != nil {
+				sub.busy = false
 				e.mu.Unlock()
 				r.OK, r.Err = false, fmt.Sprintf("step %d (%s): %v", i+1, st.iface, err)
-				return r, x, false
+				return r, x
 			}
 		}
 		x = &stepCtx{scenario: sc.name, family: sc.family, syncPoll: syncPoll}
@@ -189,25 +188,40 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 		r.Messages = append(r.Messages, d.msg.ID)
 		e.mu.Lock()
 		stale := d.stale
+		dropped := e.byID[d.msg.ID] != d
+		handed := false
 		if !a.OK() {
 			// The retries or a re-drive play the rest if the step
 			// succeeds later; if it already has, the rest starts now.
+			// Nobody polls for this run any more: a later success
+			// polls in the background.
 			d.detached = true
+			x.syncPoll = false
 			handed = d.applied && e.continueLocked(d, true)
+		}
+		if (!a.OK() || stale || dropped) && !handed {
+			sub.busy = false
 		}
 		e.mu.Unlock()
 		switch {
 		case !a.OK():
 			r.OK = false
 			r.Err = fmt.Sprintf("step %d (%s): %s", i+1, st.iface, joinViolations(a.Violations))
-			return r, x, handed
+			return r, x
+		case dropped:
+			r.OK = false
+			r.Err = fmt.Sprintf("step %d (%s): the message was dropped from the full message log; its change was not applied", i+1, st.iface)
+			return r, x
 		case stale:
 			r.OK = false
 			r.Err = fmt.Sprintf("step %d (%s): the subscription changed while the call was made; its change was not applied", i+1, st.iface)
-			return r, x, false
+			return r, x
 		}
 	}
-	return r, x, false
+	if !syncPoll {
+		e.idle(sub)
+	}
+	return r, x
 }
 
 // stepDeliveryLocked makes the message of step i of sc.
@@ -363,15 +377,12 @@ func (e *Emulator) poll(ctx context.Context, sub *Subscription, x *stepCtx, at t
 		d = e.pollDeliveryLocked(sub, x)
 		x.poll = d
 	}
-	instanceID := sub.InstanceID
 	e.mu.Unlock()
 
 	a := e.attempt(ctx, d, at, false)
-	if !a.OK() || a.ResultCode != protocol.CodeSuccess || a.Response == nil {
-		return false, d.msg.ID
-	}
-	info, ok := appInfoOf(a.Response.Body, instanceID)
-	if !ok {
+	// checkPoll found the appInfo in the answer it parsed.
+	info := a.appInfo
+	if !a.OK() || info == nil {
 		return false, d.msg.ID
 	}
 	e.mu.Lock()
@@ -395,7 +406,7 @@ func (e *Emulator) pollDeliveryLocked(sub *Subscription, x *stepCtx) *delivery {
 		fam:    x.family,
 		expect: []protocol.ResultCode{protocol.CodeSuccess, protocol.CodeProcessing},
 		body:   func() []byte { return body },
-		check:  func(a Attempt) []Violation { return missingAppInfo(a, req.InstanceID) },
+		check:  func(a *Attempt) { checkPoll(a, req.InstanceID) },
 		poll:   true,
 	}
 	d.msg.Interface = protocol.ActivityQueryInstance
@@ -414,23 +425,28 @@ func lastProcessing(d *delivery) bool {
 	return n > 0 && d.msg.Status == MessageSuccess && d.msg.Attempts[n-1].ResultCode == protocol.CodeProcessing
 }
 
-// missingAppInfo is the violation of a poll answered 000000 with the
-// instance but without its appInfo: KooGallery polls until success with
-// appInfo (saas-v2.md §6.3).
-func missingAppInfo(a Attempt, instanceID string) []Violation {
+// checkPoll reads a poll's answer 000000 once: the instance without its
+// appInfo is a violation (KooGallery polls until success with appInfo,
+// saas-v2.md §6.3); with it, the appInfo is noted in a for poll.
+func checkPoll(a *Attempt, instanceID string) {
 	if a.ResultCode != protocol.CodeSuccess || a.Response == nil {
-		return nil
+		return
 	}
 	r, ok := queryReply(a.Response.Body)
 	if !ok {
-		return nil
+		return
 	}
 	for _, in := range r.Info {
-		if in.InstanceID == instanceID && in.AppInfo == nil {
-			return []Violation{{Rule: RuleRequiredField, Message: "调测失败,接口响应缺少appInfo", Spec: "saas-v2.md §6.3"}}
+		switch {
+		case in.InstanceID != instanceID:
+		case in.AppInfo == nil:
+			a.Violations = append(a.Violations, Violation{Rule: RuleRequiredField, Message: "调测失败,接口响应缺少appInfo", Spec: "saas-v2.md §6.3"})
+			a.appInfo = nil
+			return
+		case a.appInfo == nil:
+			a.appInfo = in.AppInfo
 		}
 	}
-	return nil
 }
 
 func queryReply(body string) (protocol.QueryInstanceResponse, bool) {

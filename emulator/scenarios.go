@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -85,6 +87,40 @@ func (s *scenario) info() Scenario {
 		Name: s.name, Title: s.title, Spec: s.spec, Family: s.family.Name,
 		Modes: s.modes, From: s.from, Steps: steps,
 	}
+}
+
+// refusal says why s cannot be played on sub, or "" when it can: the
+// charging mode, the status it starts from, the trial rule and the
+// scenario's own check. Play adds what changes from moment to moment (a
+// scenario or a retry under way); the dashboard offers what this
+// accepts. It reads sub only (e.mu held, or a copy).
+func (s *scenario) refusal(sub *Subscription) string {
+	switch {
+	case len(s.from) == 0:
+		return "it starts a new purchase; use Purchase"
+	case !slices.Contains(s.modes, sub.ChargingMode):
+		return fmt.Sprintf("not for %s subscriptions (it plays on %v)", sub.ChargingMode, s.modes)
+	case !slices.Contains(s.from, sub.Status):
+		return fmt.Sprintf("the subscription is %s; it must be %v", sub.Status, s.from)
+	case s.trial == trialOnly && !sub.Trial:
+		return "the subscription is not a trial"
+	case s.trial == formalOnly && sub.Trial:
+		return "the subscription is a trial; convert it first (trial-to-formal)"
+	case s.check != nil:
+		return s.check(sub)
+	}
+	return ""
+}
+
+// scenarioNames lists every scenario's name.
+func scenarioNames() []string {
+	var names []string
+	for _, table := range scenarioTables {
+		for _, s := range table {
+			names = append(names, s.name)
+		}
+	}
+	return names
 }
 
 func findScenario(name string) *scenario {

@@ -8,7 +8,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -200,47 +199,18 @@ func (h *site) dashboardPage(w http.ResponseWriter, r *http.Request) {
 		Products:  h.e.Products(),
 		Messages:  h.e.Messages(MessageFilter{Limit: dashboardMessages}),
 	}
-	scenarios := h.e.Scenarios()
 	for _, s := range h.e.Subscriptions() {
 		row := subscriptionRow{Subscription: s}
-		for _, sc := range scenarios {
-			if offered(sc, s) {
-				row.Scenarios = append(row.Scenarios, sc)
+		for _, table := range scenarioTables {
+			for _, sc := range table {
+				if sc.refusal(&s) == "" {
+					row.Scenarios = append(row.Scenarios, sc.info())
+				}
 			}
 		}
 		d.Subscriptions = append(d.Subscriptions, row)
 	}
 	h.render(w, http.StatusOK, "dashboard", d)
-}
-
-// offered reports whether the dashboard offers sc on s: it fits, and the
-// scenario's own check accepts s.
-func offered(sc Scenario, s Subscription) bool {
-	if !fits(sc, s) {
-		return false
-	}
-	t := findScenario(sc.Name)
-	return t == nil || t.check == nil || t.check(&s) == ""
-}
-
-// fits reports whether sc can be played on s: it applies to the charging
-// mode, starts from the subscription's status and, for scenarios only for
-// trials or only for paid subscriptions, matches s.Trial. Scenarios with
-// no From start new purchases and are bought with the purchase form
-// instead. Play may still refuse for reasons of its own.
-func fits(sc Scenario, s Subscription) bool {
-	if !slices.Contains(sc.Modes, s.ChargingMode) || !slices.Contains(sc.From, s.Status) {
-		return false
-	}
-	if t := findScenario(sc.Name); t != nil {
-		switch t.trial {
-		case trialOnly:
-			return s.Trial
-		case formalOnly:
-			return !s.Trial
-		}
-	}
-	return true
 }
 
 func (h *site) purchaseForm(w http.ResponseWriter, r *http.Request) {
@@ -399,7 +369,7 @@ func (h *site) usagePage(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// summarize says in one line what a run did, h.g.
+// summarize says in one line what a run did, e.g.
 // "purchase S1: newInstance 000000, instance 3f2a…, status active".
 func (h *site) summarize(run Run) string {
 	var b strings.Builder

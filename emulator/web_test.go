@@ -51,6 +51,28 @@ func (w *webEnv) form(path string, v url.Values, header ...string) (int, string)
 	return resp.StatusCode, resp.Header.Get("Location")
 }
 
+// formPage posts a form like form and returns the page answered.
+func (w *webEnv) formPage(path string, v url.Values) (int, string) {
+	w.t.Helper()
+	req, err := http.NewRequest("POST", w.srv.URL+path, strings.NewReader(v.Encode()))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", w.srv.URL)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := w.client.Do(req)
+	if err != nil {
+		w.t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		w.t.Fatalf("POST %s: read: %v", path, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
 // flash returns the text of the #flash element on the page a redirect
 // target names, "" when there is none.
 func (w *webEnv) flash(location string) string {
@@ -234,8 +256,13 @@ func TestWebAdvanceClock(t *testing.T) {
 	if d := w.e.Now().Sub(before); d < 48*time.Hour {
 		t.Errorf("clock moved %v, want at least 48h", d)
 	}
-	if status, _ := w.form("/clock/advance", url.Values{"duration": {"-1h"}}); status != http.StatusBadRequest {
-		t.Errorf("advance by -1h: %d, want 400", status)
+	for _, tt := range []struct{ duration, want string }{
+		{"-1h", "duration must be positive, e.g. 24h"},
+		{"soon", `duration &#34;soon&#34;: want a Go duration like 24h or 90m`},
+	} {
+		if status, page := w.formPage("/clock/advance", url.Values{"duration": {tt.duration}}); status != http.StatusBadRequest || !strings.Contains(page, tt.want) {
+			t.Errorf("advance by %s: %d, want 400 with %q in\n%s", tt.duration, status, tt.want, page)
+		}
 	}
 }
 

@@ -91,7 +91,12 @@ func (c call) do(t *testing.T, srv *openapitest.Server) reply {
 
 // signedNew returns a new-push call signed with key at ts.
 func signedNew(key string, ts time.Time, body []byte) call {
-	tsText := strconv.FormatInt(ts.UnixMilli(), 10)
+	return signedNewTS(key, strconv.FormatInt(ts.UnixMilli(), 10), body)
+}
+
+// signedNewTS returns a new-push call signed with key and the ts header
+// tsText, whatever it says.
+func signedNewTS(key, tsText string, body []byte) call {
 	return call{method: http.MethodPost, path: openapitest.UsagePath, body: body, headers: map[string]string{
 		"ts": tsText, "nonce": testNonce, "signature": sign.UsageSignature(key, tsText, testNonce, body),
 	}}

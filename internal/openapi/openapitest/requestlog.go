@@ -39,28 +39,6 @@ type Request struct {
 	Duration time.Duration
 }
 
-// requestRing holds the last MaxRequests requests.
-type requestRing struct {
-	buf   []Request
-	start int // index of the oldest entry once buf is full
-}
-
-func (r *requestRing) add(req Request) {
-	if len(r.buf) < MaxRequests {
-		r.buf = append(r.buf, req)
-		return
-	}
-	r.buf[r.start] = req
-	r.start = (r.start + 1) % MaxRequests
-}
-
-// list returns a copy, oldest first.
-func (r *requestRing) list() []Request {
-	out := make([]Request, 0, len(r.buf))
-	out = append(out, r.buf[r.start:]...)
-	return append(out, r.buf[:r.start]...)
-}
-
 // Requests returns the last MaxRequests requests the handler received,
 // oldest first, whatever their outcome (faults and rejections included).
 func (h *Handler) Requests() []Request {

@@ -72,16 +72,24 @@ type Handler struct {
 	usageKey           string
 	requireAPIGOnUsage bool
 	instanceKnown      func(instanceID string) bool
-	usage              []UsageRecord
-	seenSN             map[string]bool
-	seenPeriod         map[usagePeriod]bool
+	usage              ring[UsageRecord]
+	// seenSN and seenPeriod are the duplicate keys of the kept records
+	// that were not duplicates: a key is forgotten with its record.
+	seenSN     map[string]bool
+	seenPeriod map[usagePeriod]bool
 
-	requests requestRing
+	requests ring[Request]
 }
 
 // NewHandler returns a Handler that accepts requests signed with ak/sk.
 func NewHandler(ak, sk string) *Handler {
-	return &Handler{ak: ak, sk: sk, now: time.Now, orders: make(map[string]protocol.OrderInfo)}
+	return &Handler{
+		ak: ak, sk: sk, now: time.Now, orders: make(map[string]protocol.OrderInfo),
+		usage:      newRing[UsageRecord](MaxUsageRecords),
+		seenSN:     make(map[string]bool),
+		seenPeriod: make(map[usagePeriod]bool),
+		requests:   newRing[Request](MaxRequests),
+	}
 }
 
 // SetClock replaces the clock used to check X-Sdk-Date and the usage ts,

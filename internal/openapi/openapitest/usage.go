@@ -27,8 +27,12 @@ const (
 	UsageMaxSkew = 5 * time.Minute
 	// UsageMaxAge is how old a begin_time may be (MKT.9004 beyond).
 	UsageMaxAge = 21 * 24 * time.Hour
-	// maxUsageRecords is the most records one push may carry (MKT.9003).
-	maxUsageRecords = 1000
+	// maxPushRecords is the most records one push may carry (MKT.9003).
+	maxPushRecords = 1000
+	// MaxUsageRecords is how many records UsageRecords remembers; older
+	// ones are forgotten, and so are their duplicate keys: a record that
+	// repeats only a forgotten one is not flagged.
+	MaxUsageRecords = 10000
 )
 
 // Which push a UsageRecord came from.
@@ -91,12 +95,12 @@ func (h *Handler) SetInstanceCheck(known func(instanceID string) bool) {
 	h.instanceKnown = known
 }
 
-// UsageRecords returns the records accepted so far, duplicates included,
-// oldest first.
+// UsageRecords returns the last MaxUsageRecords records accepted,
+// duplicates included, oldest first.
 func (h *Handler) UsageRecords() []UsageRecord {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]UsageRecord(nil), h.usage...)
+	return h.usage.list()
 }
 
 // usageReply is the usage push answer.
@@ -193,7 +197,7 @@ func (h *Handler) usageRecords(api string, body []byte, now time.Time) ([]UsageR
 		}
 	}
 	// Checked before Validate, which would call it an invalid parameter.
-	if n > maxUsageRecords {
+	if n > maxPushRecords {
 		return nil, usageFail(protocol.MKTTooManyRecords, "more than 1000 records: %d", n)
 	}
 	if err := req.Validate(); err != nil {
@@ -215,14 +219,11 @@ func (h *Handler) usageRecords(api string, body []byte, now time.Time) ([]UsageR
 	return recs, nil
 }
 
-// keepUsage stores accepted records, flagging duplicates.
+// keepUsage stores accepted records, flagging duplicates of the records
+// kept, and forgets the oldest beyond MaxUsageRecords.
 func (h *Handler) keepUsage(recs []UsageRecord, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.seenSN == nil {
-		h.seenSN = make(map[string]bool)
-		h.seenPeriod = make(map[usagePeriod]bool)
-	}
 	for _, r := range recs {
 		p := usagePeriod{r.InstanceID, r.BeginTime, r.EndTime}
 		r.Received = now
@@ -233,7 +234,14 @@ func (h *Handler) keepUsage(recs []UsageRecord, now time.Time) {
 				h.seenSN[r.MeteringSN] = true
 			}
 		}
-		h.usage = append(h.usage, r)
+		// A record that was no duplicate is the only one holding its
+		// keys: any later one with either key was flagged.
+		if old, dropped := h.usage.add(r); dropped && !old.Duplicate {
+			delete(h.seenPeriod, usagePeriod{old.InstanceID, old.BeginTime, old.EndTime})
+			if old.MeteringSN != "" {
+				delete(h.seenSN, old.MeteringSN)
+			}
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package openapitest_test
 
 import (
+	"bytes"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -78,6 +80,7 @@ func TestUsagePushRejects(t *testing.T) {
 	noSN := rec("inst-1", "", fresh)
 	zero := rec("inst-1", "sn-1", fresh)
 	zero.UsageValue = "0"
+	huge := append([]byte(`{"usage_records":[]}`), bytes.Repeat([]byte(" "), 4<<20)...) // 4 MiB + 20 bytes
 	withHeaders := func(c call, kv ...string) call {
 		c.headers = map[string]string{}
 		for i := 0; i < len(kv); i += 2 {
@@ -104,6 +107,9 @@ func TestUsagePushRejects(t *testing.T) {
 		{name: "new: no nonce", call: withHeaders(signedNew(testUsageKey, testNow, good), "ts", "1", "signature", "x"), status: 400, code: "MKT.0102"},
 		{name: "new: wrong key", call: signedNew("another-key", testNow, good), status: 400, code: "MKT.0102", msg: "does not match"},
 		{name: "new: stale ts", call: signedNew(testUsageKey, testNow.Add(-6*time.Minute), good), status: 400, code: "MKT.0102", msg: "stale ts"},
+		{name: "new: ts not Unix milliseconds", call: signedNewTS(testUsageKey, "2026-03-01T12:00:00Z", good), status: 400, code: "MKT.0102", msg: "invalid body signature: ts is not Unix milliseconds"},
+		{name: "new: body over 4 MiB", call: signedNew(testUsageKey, testNow, huge), status: 413, code: "APIGW.0201", msg: "Request entity too large"},
+		{name: "old: body over 4 MiB", call: oldPush(testSK, huge), status: 413, code: "APIGW.0201", msg: "Request entity too large"},
 		{name: "new: ts in the future", call: signedNew(testUsageKey, testNow.Add(6*time.Minute), good), status: 400, code: "MKT.0102", msg: "stale ts"},
 		{name: "new: malformed JSON", call: signedNew(testUsageKey, testNow, []byte(`{"usage_records":[`)), status: 400, code: "MKT.0101", msg: "malformed"},
 		{name: "new: data after JSON", call: signedNew(testUsageKey, testNow, append(good, "{}"...)), status: 400, code: "MKT.0101", msg: "malformed"},
@@ -208,5 +214,42 @@ func TestUsagePushDuplicates(t *testing.T) {
 	}
 	if got[6].ProductID != "OFFI-1" {
 		t.Errorf("old record lost product_id: %+v", got[6])
+	}
+}
+
+// The record log keeps the last MaxUsageRecords records; a record that
+// repeats only a forgotten one is not flagged, one that repeats a kept
+// one still is.
+func TestUsageRecordsBounded(t *testing.T) {
+	srv := newUsageServer(t)
+	begin := testNow.Add(-2 * time.Hour)
+	const perPush = 1000
+	pushes := openapitest.MaxUsageRecords/perPush + 1
+	for p := range pushes {
+		recs := make([]protocol.UsageRecord, perPush)
+		for i := range recs {
+			n := p*perPush + i
+			recs[i] = rec(fmt.Sprintf("inst-%d", n), fmt.Sprintf("sn-%d", n), begin)
+		}
+		if got := signedNew(testUsageKey, testNow, newBody(t, recs...)).do(t, srv); got.Code != protocol.MKTSuccess {
+			t.Fatalf("push %d: answer %d %s", p, got.Status, got.Raw)
+		}
+	}
+	got := srv.UsageRecords()
+	if len(got) != openapitest.MaxUsageRecords || got[0].MeteringSN != fmt.Sprintf("sn-%d", perPush) ||
+		got[len(got)-1].MeteringSN != fmt.Sprintf("sn-%d", pushes*perPush-1) {
+		t.Fatalf("%d records from %s to %s, want the last %d", len(got), got[0].MeteringSN, got[len(got)-1].MeteringSN, openapitest.MaxUsageRecords)
+	}
+	again := newBody(t,
+		rec("inst-0", "sn-0", begin),                      // forgotten: kept as new
+		rec("inst-x", "sn-5000", testNow.Add(-time.Hour)), // metering_sn still kept: duplicate
+	)
+	if got := signedNew(testUsageKey, testNow, again).do(t, srv); got.Code != protocol.MKTSuccess {
+		t.Fatalf("push again: answer %d %s", got.Status, got.Raw)
+	}
+	got = srv.UsageRecords()
+	last := got[len(got)-2:]
+	if last[0].MeteringSN != "sn-0" || last[0].Duplicate || last[1].InstanceID != "inst-x" || !last[1].Duplicate {
+		t.Errorf("records pushed again: %+v, want sn-0 new and inst-x a duplicate", last)
 	}
 }
