@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/koobridge/koobridge/emulator"
@@ -50,8 +51,9 @@ var profiles = []profileDef{
 }
 
 // DefaultDeadline is how long an answer may take unless Config.Deadline
-// says otherwise (saas-v2.md §1.1: 5 s, UNCONFIRMED against the FAQ's 20 s).
-const DefaultDeadline = 5 * time.Second
+// says otherwise: the emulator's (saas-v2.md §1.1: 5 s, UNCONFIRMED
+// against the FAQ's 20 s).
+const DefaultDeadline = emulator.DefaultDeadline
 
 // timeScale runs the emulated clock fast enough that polling after 000004
 // (every 10 s emulated, for at most newInstance's 3-hour window) costs
@@ -163,7 +165,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}()
 
 	r := &runner{e: e, cfg: cfg, report: &Report{
-		Target:   redactURL(cfg.Target),
+		Target:   emulator.RedactURL(cfg.Target),
 		Profile:  cfg.profile(),
 		Deadline: cfg.Deadline,
 		Started:  time.Now(),
@@ -184,6 +186,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return r.report, fmt.Errorf("conformance: %w", err)
 	}
 	return r.report, nil
+}
+
+// Validate reports the first setting of cfg that Run would refuse
+// (Target, Key, AK, SK, Profile, Deadline), so a caller can check them
+// before it opens the Open API listener. It does not look at OpenAPI,
+// which Run requires too.
+func (cfg Config) Validate() error {
+	_, err := cfg.check()
+	return err
 }
 
 // check validates cfg and returns the profiles to run.
@@ -223,7 +234,7 @@ func (cfg Config) profileNames() ([]profileDef, error) {
 			return []profileDef{n}, nil
 		}
 	}
-	return nil, fmt.Errorf("conformance: config: profile %q: want period, onetime, ondemand, ondemand-pkg or all", p)
+	return nil, fmt.Errorf("conformance: config: profile %q: want one of %s", p, strings.Join(Profiles(), ", "))
 }
 
 // Profiles returns the profile names Config.Profile accepts.
@@ -240,8 +251,6 @@ type runner struct {
 	e      *emulator.Emulator
 	cfg    Config
 	report *Report
-	// edgeMode is the charging mode of the product the edge cases use.
-	edgeMode string
 }
 
 func (r *runner) product(mode string) (emulator.Product, bool) {
@@ -286,7 +295,7 @@ func (cr *caseRun) add(m emulator.Message, tr translate) {
 		cr.c.Exchanges = append(cr.c.Exchanges, Exchange{
 			Interface:  m.Interface,
 			MessageID:  m.ID,
-			Request:    redactRecord(a.Request),
+			Request:    a.Request, // the emulator has redacted the URL
 			Response:   a.Response,
 			Duration:   a.Duration,
 			ResultCode: a.ResultCode,

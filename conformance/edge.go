@@ -25,6 +25,8 @@ const staleBy = 2 * time.Minute
 
 // edgeSub is the purchase the edge cases work on.
 type edgeSub struct {
+	// mode is the charging mode of the product the edge cases use.
+	mode            string
 	ok              bool
 	orderID, lineID string
 	instanceID      string
@@ -33,8 +35,8 @@ type edgeSub struct {
 
 // edge runs the edge cases once, on a purchase of product p.
 func (r *runner) edge(ctx context.Context, p emulator.Product) {
-	r.edgeMode = p.ChargingMode
 	es := r.repeatNewInstance(ctx, p)
+	es.mode = p.ChargingMode
 	steps := []func(context.Context, edgeSub){
 		r.concurrentNewInstance,
 		r.releaseTwice,
@@ -223,7 +225,7 @@ func neverIssued() string { return "conformance-never-issued-" + emulator.NewNon
 // A ONE_TIME product has no refreshInstance or updateInstanceStatus
 // (saas-v2.md §1.3, N/A), so then only releaseInstance is called.
 func (r *runner) unknownInstance(ctx context.Context, es edgeSub) {
-	oneTime := r.edgeMode == protocol.ChargingOneTime
+	oneTime := es.mode == protocol.ChargingOneTime
 	title := "refreshInstance, updateInstanceStatus and releaseInstance of a never-issued instanceId answer 000003"
 	if oneTime {
 		title = "releaseInstance of a never-issued instanceId answers 000003"
@@ -424,14 +426,15 @@ func (r *runner) deadline() {
 		for _, x := range c.Exchanges {
 			// A call that got no answer at all (the target unreachable)
 			// says nothing about the deadline; one cut off by it does.
-			if x.Response == nil && !hasRule(x.Violations, emulator.RuleDeadline) {
+			cutOff := emulator.Attempt{Violations: x.Violations}.Has(emulator.RuleDeadline)
+			if x.Response == nil && !cutOff {
 				continue
 			}
 			total++
 			if x.Duration >= slowest.Duration {
 				slowest, in = x, c.ID
 			}
-			if hasRule(x.Violations, emulator.RuleDeadline) || x.Duration > r.cfg.Deadline {
+			if cutOff || x.Duration > r.cfg.Deadline {
 				late++
 			}
 		}
@@ -450,15 +453,6 @@ func (r *runner) deadline() {
 			Spec:    "saas-v2.md §1.1 (timeout), §6.4",
 		})
 	}
-}
-
-func hasRule(vs []emulator.Violation, rule emulator.Rule) bool {
-	for _, v := range vs {
-		if v.Rule == rule {
-			return true
-		}
-	}
-	return false
 }
 
 func onlyRule(vs []emulator.Violation, rule emulator.Rule) []emulator.Violation {

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"strings"
 	"time"
 
 	"github.com/koobridge/koobridge/emulator"
@@ -111,10 +112,6 @@ func (c Case) Has(rule string) bool {
 // suite is the JUnit test suite a case belongs to: the part of its ID
 // before the slash ("period", "edge", …).
 func (c Case) suite() string {
-	for i := 0; i < len(c.ID); i++ {
-		if c.ID[i] == '/' {
-			return c.ID[:i]
-		}
-	}
-	return c.ID
+	suite, _, _ := strings.Cut(c.ID, "/")
+	return suite
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -107,7 +108,7 @@ func writeExchange(w io.Writer, n int, x Exchange) {
 		fmt.Fprintf(w, "         received: nothing\n")
 	} else {
 		fmt.Fprintf(w, "         received: HTTP %d, Content-Type: %s, %s: %s\n", x.Response.Status,
-			headerOr(x.Response.Header, "Content-Type"), sign.BodySignHeader, headerOr(x.Response.Header, sign.BodySignHeader))
+			headerOr(x.Response.Header, "Content-Type"), sign.BodySignHeader, shownBodySign(headerOr(x.Response.Header, sign.BodySignHeader)))
 		fmt.Fprintf(w, "                   %s\n", shown(x.Response.Body))
 	}
 	for _, v := range x.Violations {
@@ -127,6 +128,45 @@ func headerOr(h map[string]string, name string) string {
 		}
 	}
 	return "(none)"
+}
+
+// shownBodySign shortens a Body-Sign header for the report: the
+// signature parameter keeps its first four characters, enough to tell one
+// from another, and the other parameters (sign_type) stay as they are. The
+// header is split leniently, so a wrong one is shown the same way; one
+// with no signature parameter is cut.
+func shownBodySign(v string) string {
+	if v == "(none)" {
+		return v
+	}
+	parts := strings.Split(v, ",")
+	found := false
+	for i, part := range parts {
+		name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(name), "signature") {
+			parts[i] = strings.TrimSpace(part)
+			continue
+		}
+		found = true
+		value = strings.Trim(strings.TrimSpace(value), `"`)
+		parts[i] = strings.TrimSpace(name) + `="` + cut(value, 4) + `"`
+	}
+	if !found {
+		return strconv.Quote(cut(v, 16)) + " (malformed: no signature)"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// cut returns the first n characters of s, followed by "…" when there are
+// more.
+func cut(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i] + "…"
+		}
+		n--
+	}
+	return s
 }
 
 // shown quotes a body for the report, cut at maxShownBody bytes.

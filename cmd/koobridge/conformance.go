@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -17,16 +15,21 @@ import (
 	"github.com/koobridge/koobridge/conformance"
 )
 
+// conformanceOptions are the flags of "koobridge conformance".
+type conformanceOptions struct {
+	keys                 keyFlags
+	target, ak           string
+	sk, skFile           string
+	openAPIListen, junit string
+	profile              string
+	deadline             time.Duration
+	bodySignOptional     bool
+	requireOptional      bool
+	verbose              bool
+}
+
 func newConformanceCommand() *cobra.Command {
-	var (
-		target, key, ak, sk  string
-		openAPIListen, junit string
-		profile              string
-		deadline             time.Duration
-		bodySignOptional     bool
-		requireOptional      bool
-		verbose              bool
-	)
+	var o conformanceOptions
 	cmd := &cobra.Command{
 		Use:   "conformance --target URL --key KEY --ak AK --sk SK --openapi-listen HOST:PORT",
 		Short: "Check a seller's V2 production interface the way KooGallery does; exit 1 if anything fails",
@@ -44,45 +47,26 @@ seller's Open API URL there so its Query Order calls find the test orders.
 
 The report goes to standard output (with --verbose, the calls of passed cases
 too); --junit also writes JUnit XML for CI. Exit status: 0 every case passed,
-1 a case failed, 2 bad flags or setup. --key and --sk may come from
-KOOBRIDGE_KEY and KOOBRIDGE_SK instead.`,
+1 a case failed or the run was interrupted (the report is then partial), 2 bad
+flags or setup. The key may come from --key-file or KOOBRIDGE_KEY and the SK
+from --sk-file or KOOBRIDGE_SK instead.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if key == "" {
-				key = os.Getenv(envPrefix + "KEY")
+			cfg, err := conformanceConfig(cmd, &o, os.Getenv)
+			if err != nil {
+				return err
 			}
-			if sk == "" {
-				sk = os.Getenv(envPrefix + "SK")
-			}
-			switch {
-			case target == "":
-				return usageErrorf("--target is required: the seller's production interface URL")
-			case key == "":
-				return usageErrorf("--key is required (or KOOBRIDGE_KEY): the key bound to the seller's basic interfaces")
-			case ak == "" || sk == "":
-				return usageErrorf("--ak and --sk are required (--sk or KOOBRIDGE_SK): the mocked Open API accepts the seller's Query Order calls signed with them")
-			case openAPIListen == "":
-				return usageErrorf("--openapi-listen is required: where the mocked Open API listens (host:port)")
-			case !slices.Contains(conformance.Profiles(), profile):
-				return usageErrorf("--profile %q: want %s", profile, strings.Join(conformance.Profiles(), ", "))
-			case deadline <= 0:
-				return usageErrorf("--deadline %v: want a positive duration", deadline)
-			}
-			if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return usageErrorf("--target %q: want an http or https URL", target)
-			}
-			if _, _, err := net.SplitHostPort(openAPIListen); err != nil {
-				return usageErrorf("--openapi-listen %q: want host:port (%v)", openAPIListen, err)
-			}
-			ln, err := net.Listen("tcp", openAPIListen)
+			ln, err := net.Listen("tcp", o.openAPIListen)
 			if err != nil {
 				return usageErrorf("--openapi-listen: %v", err)
 			}
+			cfg.OpenAPI = ln
+			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 			// Open the JUnit file first, so a bad path fails at once
 			// rather than after the whole run.
 			var junitFile *os.File
-			if junit != "" {
-				if junitFile, err = os.Create(junit); err != nil {
+			if o.junit != "" {
+				if junitFile, err = os.Create(o.junit); err != nil {
 					_ = ln.Close()
 					return usageErrorf("--junit: %v", err)
 				}
@@ -90,27 +74,16 @@ KOOBRIDGE_KEY and KOOBRIDGE_SK instead.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			report, err := conformance.Run(ctx, conformance.Config{
-				Target:           target,
-				Key:              key,
-				AK:               ak,
-				SK:               sk,
-				Profile:          profile,
-				Deadline:         deadline,
-				BodySignOptional: bodySignOptional,
-				RequireOptional:  requireOptional,
-				OpenAPI:          ln,
-				Logger:           slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-			})
+			report, err := conformance.Run(ctx, cfg)
 			if report == nil {
 				if junitFile != nil {
 					_ = junitFile.Close()
-					_ = os.Remove(junit) // nothing to report
+					_ = os.Remove(o.junit) // nothing to report
 				}
 				return usageErrorf("%v", err) // Run has closed the listener
 			}
 			write := report.WriteText
-			if verbose {
+			if o.verbose {
 				write = report.WriteTextVerbose
 			}
 			if werr := write(cmd.OutOrStdout()); werr != nil {
@@ -131,18 +104,58 @@ KOOBRIDGE_KEY and KOOBRIDGE_SK instead.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&target, "target", "", "the seller's V2 production interface URL, e.g. https://isv.example.com/produce")
-	f.StringVar(&key, "key", "", "the key bound to the seller's basic interfaces (or KOOBRIDGE_KEY)")
-	f.StringVar(&ak, "ak", "", "the access key ID the mocked Open API accepts")
-	f.StringVar(&sk, "sk", "", "the secret access key the mocked Open API accepts (or KOOBRIDGE_SK)")
-	f.StringVar(&openAPIListen, "openapi-listen", "", "host:port to serve the mocked Open API on while the suite runs")
-	f.StringVar(&profile, "profile", conformance.ProfileAll, "charging modes to test: period, onetime, ondemand, ondemand-pkg or all")
-	f.StringVar(&junit, "junit", "", "also write the report as JUnit XML to this file")
-	f.DurationVar(&deadline, "deadline", conformance.DefaultDeadline, "how long an answer may take (saas-v2.md §1.1; 5s, UNCONFIRMED)")
-	f.BoolVar(&bodySignOptional, "body-sign-optional", false, "do not fail answers without a Body-Sign header (whether V2 checks it is UNCONFIRMED)")
-	f.BoolVar(&requireOptional, "require-optional", false, "fail, rather than skip, cases of optional interfaces (upgradeInstance, changeInstanceCheck) the seller answers 000002 to")
-	f.BoolVar(&verbose, "verbose", false, "show what was sent and what came back for passed cases too")
+	f.StringVar(&o.target, "target", "", "the seller's V2 production interface URL, e.g. https://isv.example.com/produce")
+	o.keys.register(cmd)
+	f.StringVar(&o.ak, "ak", "", "the access key ID the mocked Open API accepts")
+	f.StringVar(&o.sk, "sk", "", "the secret access key the mocked Open API accepts (or KOOBRIDGE_SK)")
+	f.StringVar(&o.skFile, "sk-file", "", "read --sk from this file")
+	f.StringVar(&o.openAPIListen, "openapi-listen", "", "host:port to serve the mocked Open API on while the suite runs")
+	f.StringVar(&o.profile, "profile", conformance.ProfileAll, "charging modes to test: "+strings.Join(conformance.Profiles(), ", "))
+	f.StringVar(&o.junit, "junit", "", "also write the report as JUnit XML to this file")
+	f.DurationVar(&o.deadline, "deadline", conformance.DefaultDeadline, "how long an answer may take (saas-v2.md §1.1; 5s, UNCONFIRMED)")
+	f.BoolVar(&o.bodySignOptional, "body-sign-optional", false, "do not fail answers without a Body-Sign header (whether V2 checks it is UNCONFIRMED)")
+	f.BoolVar(&o.requireOptional, "require-optional", false, "fail, rather than skip, cases of optional interfaces (upgradeInstance, changeInstanceCheck) the seller answers 000002 to")
+	f.BoolVar(&o.verbose, "verbose", false, "show what was sent and what came back for passed cases too")
 	return cmd
+}
+
+// conformanceConfig reads the secrets (flag, file or environment) and
+// checks the flags: everything but the listener and the logger, which the
+// caller sets once the configuration is known to be good.
+func conformanceConfig(cmd *cobra.Command, o *conformanceOptions, getenv func(string) string) (conformance.Config, error) {
+	if o.target == "" {
+		return conformance.Config{}, usageErrorf("--target is required: the seller's production interface URL")
+	}
+	key, sk, err := secretsFromEnv(cmd, &o.keys, o.sk, o.skFile, getenv)
+	if err != nil {
+		return conformance.Config{}, err
+	}
+	switch {
+	case o.ak == "" || sk == "":
+		return conformance.Config{}, usageErrorf("--ak and --sk are required (--sk-file or KOOBRIDGE_SK for the SK): the mocked Open API accepts the seller's Query Order calls signed with them")
+	case o.openAPIListen == "":
+		return conformance.Config{}, usageErrorf("--openapi-listen is required: where the mocked Open API listens (host:port)")
+	case o.deadline <= 0:
+		// Config takes zero for the default; on the command line it is a mistake.
+		return conformance.Config{}, usageErrorf("--deadline %v: want a positive duration", o.deadline)
+	}
+	if _, _, err := net.SplitHostPort(o.openAPIListen); err != nil {
+		return conformance.Config{}, usageErrorf("--openapi-listen %q: want host:port (%v)", o.openAPIListen, err)
+	}
+	cfg := conformance.Config{
+		Target:           o.target,
+		Key:              key,
+		AK:               o.ak,
+		SK:               sk,
+		Profile:          o.profile,
+		Deadline:         o.deadline,
+		BodySignOptional: o.bodySignOptional,
+		RequireOptional:  o.requireOptional,
+	}
+	if err := cfg.Validate(); err != nil {
+		return conformance.Config{}, usageErrorf("%v", err)
+	}
+	return cfg, nil
 }
 
 // writeJUnit writes the report's JUnit XML to f and closes it.

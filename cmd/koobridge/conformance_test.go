@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,6 +192,13 @@ func TestConformanceCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
+	keyFile, skFile := filepath.Join(t.TempDir(), "key"), filepath.Join(t.TempDir(), "sk")
+	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(skFile, []byte(testSK+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	args := func(target string, extra ...string) []string {
 		return append([]string{"conformance", "--target", target + "/produce", "--ak", testAK,
@@ -221,9 +229,13 @@ func TestConformanceCommand(t *testing.T) {
 		{"no target", []string{"conformance", "--key", key, "--ak", testAK, "--sk", testSK, "--openapi-listen", "127.0.0.1:0"}, false, exitUsage, nil, nil, "--target is required", -1},
 		{"no key", args(correct.URL, "--sk", testSK), false, exitUsage, nil, nil, "--key is required", -1},
 		{"no SK", args(correct.URL, "--key", key), false, exitUsage, nil, nil, "--sk are required", -1},
-		{"bad profile", args(correct.URL, "--profile", "yearly"), true, exitUsage, nil, nil, "--profile", -1},
+		{"bad profile", args(correct.URL, "--profile", "yearly"), true, exitUsage, nil, nil, `profile "yearly": want one of period, onetime, ondemand, ondemand-pkg, all`, -1},
 		{"bad deadline", args(correct.URL, "--deadline", "0s"), true, exitUsage, nil, nil, "--deadline", -1},
-		{"bad target", []string{"conformance", "--target", "ftp://x", "--openapi-listen", "127.0.0.1:0", "--ak", testAK}, true, exitUsage, nil, nil, "--target", -1},
+		// Config.Validate judges the target before the Open API port is taken.
+		{"bad target", []string{"conformance", "--target", "ftp://x", "--openapi-listen", busy.Addr().String(), "--ak", testAK}, true, exitUsage, nil, nil, `Target "ftp://x" is not an http or https URL`, -1},
+		{"key and SK from files", args(correct.URL, "--profile", "onetime", "--key-file", keyFile, "--sk-file", skFile), false, exitOK,
+			[]string{"19 cases: 19 passed"}, nil, "", 0},
+		{"key from both flag and file", args(correct.URL, "--key", key, "--key-file", keyFile, "--sk", testSK), false, exitUsage, nil, nil, "either --key or --key-file", -1},
 		{"Open API port in use", []string{"conformance", "--target", correct.URL, "--ak", testAK, "--openapi-listen", busy.Addr().String()}, true, exitUsage, nil, nil, "--openapi-listen", -1},
 		// The run must not happen: no report on standard output.
 		{"JUnit file not writable", args(correct.URL, "--junit", filepath.Join(t.TempDir(), "no-such-dir", "j.xml")), true, exitUsage,
@@ -288,4 +300,43 @@ func withoutUpgrade(key string, next http.Handler) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// TestConformanceInterrupted: a run cut short (Ctrl-C) still prints the
+// report of the cases that ran, writes the JUnit file, and exits 1.
+func TestConformanceInterrupted(t *testing.T) {
+	const key = "conformance-int-key-0123456789"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	seller := testseller.New(key, testseller.Faults{})
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 5 {
+			cancel() // as SIGINT does to the command's context
+		}
+		seller.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	junit := filepath.Join(t.TempDir(), "j.xml")
+	t.Setenv("KOOBRIDGE_KEY", "")
+	t.Setenv("KOOBRIDGE_SK", "")
+	var stdout, stderr bytes.Buffer
+	root := newRootCommand(strings.NewReader(""), &stdout, &stderr)
+	root.SetArgs([]string{"conformance", "--target", srv.URL + "/produce", "--key", key, "--ak", testAK, "--sk", testSK,
+		"--openapi-listen", "127.0.0.1:0", "--junit", junit})
+	err := root.ExecuteContext(ctx)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitRejected || !strings.Contains(err.Error(), "context canceled") {
+		t.Fatalf("err %v, want exit 1 for the interrupt\nstdout:\n%s", err, stdout.String())
+	}
+	m := regexp.MustCompile(`(\d+) cases: `).FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("no summary in the partial report:\n%s", stdout.String())
+	}
+	if n, _ := strconv.Atoi(m[1]); n == 0 || n >= allCases {
+		t.Errorf("partial report has %d cases, want some but fewer than %d", n, allCases)
+	}
+	if j := readJUnit(t, junit); j.Tests == 0 || j.Tests >= allCases {
+		t.Errorf("JUnit has %d tests, want the partial run", j.Tests)
+	}
 }

@@ -17,12 +17,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/koobridge/koobridge/emulator"
 	"github.com/koobridge/koobridge/internal/seal"
 	"github.com/koobridge/koobridge/protocol"
-	"github.com/koobridge/koobridge/protocol/sign"
 )
 
 // demoOptions are the flags of "koobridge demo".
@@ -33,12 +31,17 @@ type demoOptions struct {
 	once           bool
 }
 
-// The demo's lifecycle: what KooGallery does to one monthly subscription
-// and one pay-per-use one, in order.
-var demoPlan = []struct {
+// demoStep is one purchase of the demo: a product of the charging mode,
+// then the emulator's scenarios on it, in order.
+type demoStep struct {
 	mode      string
 	scenarios []string
-}{
+}
+
+// demoPlan is the demo's lifecycle: what KooGallery does to one monthly
+// subscription and one pay-per-use one, in order. A variable so a test can
+// play a plan that cannot finish.
+var demoPlan = []demoStep{
 	{protocol.ChargingPeriod, []string{"query", "renewal", "upgrade", "expire", "unfreeze", "expire", "release"}},
 	{protocol.ChargingOnDemand, []string{"arrears-freeze", "arrears-unfreeze", "unsubscribe"}},
 }
@@ -74,7 +77,7 @@ exit status is 1 when the lifecycle did not finish.`,
 // demoSecrets are the made-up credentials of one demo run.
 type demoSecrets struct {
 	key, ak, sk, adminToken string
-	dataKey                 []byte
+	dataKey                 string // base64, as --data-key takes it
 }
 
 func newDemoSecrets() (demoSecrets, error) {
@@ -86,12 +89,11 @@ func newDemoSecrets() (demoSecrets, error) {
 		}
 		*p = hex.EncodeToString(b)
 	}
-	dk, err := seal.GenerateKey()
-	if err != nil {
+	var err error
+	if s.dataKey, err = seal.GenerateKey(); err != nil {
 		return s, fmt.Errorf("demo: data key: %w", err)
 	}
-	s.dataKey, err = seal.ParseKey(dk)
-	return s, err
+	return s, nil
 }
 
 func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
@@ -127,7 +129,12 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	serverURL := "http://" + serverLn.Addr().String()
 	emuURL := "http://" + emuLn.Addr().String()
 
-	cfg := demoServeConfig(secrets, serverLn, dbPath, emuURL)
+	cfg, err := demoServeConfig(secrets, serverLn, dbPath, emuURL)
+	if err != nil {
+		serverLn.Close()
+		emuLn.Close()
+		return err
+	}
 	em, err := emulator.New(emulator.Config{
 		Target: serverURL + cfg.opts.producePath, Key: secrets.key, AK: secrets.ak, SK: secrets.sk,
 		PollInterval: time.Second,
@@ -139,14 +146,34 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	}
 	defer em.Close()
 
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	serverDone := make(chan error, 1)
-	go func() { serverDone <- serve(ctx, cfg, stderr) }()
+	serverStopped := make(chan struct{}) // closed once serverDone has its error
+	go func() {
+		serverDone <- serve(ctx, cfg, stderr)
+		close(serverStopped)
+	}()
 	emuDone := make(chan error, 1)
 	emuSrv := &http.Server{Handler: em.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { emuDone <- serveAll(ctx, []*http.Server{emuSrv}, []net.Listener{emuLn}) }()
-	if err := waitHealthy(ctx, serverURL+"/healthz", serverDone); err != nil {
+	if err := waitHealthy(ctx, serverURL+"/healthz", serverStopped); err != nil {
+		// Both must be gone before the deferred RemoveAll deletes the
+		// directory under the open database. serve may stop before it
+		// takes the listener: close both listeners, a second Close is
+		// harmless.
+		cancel()
+		serverErr := <-serverDone
+		<-emuDone
+		serverLn.Close()
+		emuLn.Close()
+		switch {
+		case parent.Err() != nil:
+			return nil // interrupted while starting: not a failure
+		case serverErr != nil:
+			return fmt.Errorf("demo: server stopped: %w", serverErr)
+		}
 		return err
 	}
 
@@ -187,31 +214,42 @@ Both keep running (Ctrl-C stops them):
 	return err
 }
 
-// demoServeConfig is what "koobridge serve" would resolve from flags for
-// the demo: every default, the demo provisioner, the made-up secrets, the
-// emulator as the Open API, and only errors logged.
-func demoServeConfig(s demoSecrets, ln net.Listener, dbPath, openAPIURL string) *serveConfig {
+// demoServeConfig resolves the demo's settings as "koobridge serve" does
+// its flags (resolveServeConfig, with no environment and no file), so
+// every serve default and check applies: the demo provisioner, the
+// made-up secrets, the emulator as the Open API, and only errors logged.
+// The server then serves on ln.
+func demoServeConfig(s demoSecrets, ln net.Listener, dbPath, openAPIURL string) (*serveConfig, error) {
 	var o serveOptions
-	o.register(pflag.NewFlagSet("demo", pflag.ContinueOnError)) // the defaults
-	o.listen = ln.Addr().String()
-	o.db = "sqlite:" + dbPath
-	o.ak = s.ak
-	o.provisioner = "demo"
-	o.logLevel = "error"
-	return &serveConfig{
-		opts:        o,
-		keys:        []string{s.key},
-		sk:          s.sk,
-		adminToken:  s.adminToken,
-		dataKey:     s.dataKey,
-		encryptType: sign.EncryptAES256,
-		openAPIURL:  openAPIURL,
-		listener:    ln,
+	cmd := &cobra.Command{Use: "demo"}
+	o.register(cmd.Flags())
+	for _, f := range [][2]string{
+		{"listen", ln.Addr().String()},
+		{"db", "sqlite:" + dbPath},
+		{"key", s.key},
+		{"ak", s.ak},
+		{"sk", s.sk},
+		{"openapi-url", openAPIURL},
+		{"admin-token", s.adminToken},
+		{"data-key", s.dataKey},
+		{"provisioner", "demo"},
+		{"log-level", "error"},
+	} {
+		if err := cmd.Flags().Set(f[0], f[1]); err != nil {
+			return nil, fmt.Errorf("demo: --%s: %w", f[0], err)
+		}
 	}
+	c, err := resolveServeConfig(cmd, &o, func(string) string { return "" })
+	if err != nil {
+		return nil, fmt.Errorf("demo: server settings: %w", err)
+	}
+	c.listener = ln
+	return c, nil
 }
 
-// waitHealthy polls url until it answers 200, the server stops, or 30 s pass.
-func waitHealthy(ctx context.Context, url string, serverDone <-chan error) error {
+// waitHealthy polls url until it answers 200, the server stops (stopped is
+// closed), or 30 s pass.
+func waitHealthy(ctx context.Context, url string, stopped <-chan struct{}) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -223,8 +261,8 @@ func waitHealthy(ctx context.Context, url string, serverDone <-chan error) error
 			}
 		}
 		select {
-		case err := <-serverDone:
-			return fmt.Errorf("demo: server stopped: %w", err)
+		case <-stopped:
+			return errors.New("demo: server stopped")
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):

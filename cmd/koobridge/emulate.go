@@ -23,8 +23,8 @@ type emulateOptions struct {
 	listen           string
 	openAPIListen    string
 	target           string
-	key              string
-	ak, sk           string
+	keys             keyFlags
+	ak, sk, skFile   string
 	timeScale        float64
 	deadline         time.Duration
 	bodySignOptional bool
@@ -50,30 +50,16 @@ request and answer; the JSON API lives under /api/emulator/ (docs/emulator.md).
 The mocked Open API (Query Order, usage push) is served on --listen too, on
 KooGallery's own paths; point the seller's Open API base URL at it (or at
 --openapi-listen, if given) and give the seller the same --ak/--sk.
---key and --sk can also come from KOOBRIDGE_KEY and KOOBRIDGE_SK.`,
+The key may come from --key-file or KOOBRIDGE_KEY and the SK from --sk-file
+or KOOBRIDGE_SK instead.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.key == "" {
-				o.key = os.Getenv("KOOBRIDGE_KEY")
+			cfg, err := emulateConfig(cmd, &o, os.Getenv)
+			if err != nil {
+				return err
 			}
-			if v := os.Getenv("KOOBRIDGE_SK"); v != "" && !cmd.Flags().Changed("sk") {
-				o.sk = v
-			}
-			if o.target == "" || o.key == "" {
-				return usageErrorf("--target and --key are required")
-			}
-			if o.timeScale <= 0 {
-				return usageErrorf("--time-scale %v: want a positive number", o.timeScale)
-			}
-			if o.deadline <= 0 {
-				return usageErrorf("--deadline %v: want a positive duration", o.deadline)
-			}
-			em, err := emulator.New(emulator.Config{
-				Target: o.target, Key: o.key, AK: o.ak, SK: o.sk,
-				TimeScale: o.timeScale, Deadline: o.deadline,
-				BodySignOptional: o.bodySignOptional, NoRetry: o.noRetry,
-				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo})),
-			})
+			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+			em, err := emulator.New(cfg)
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
@@ -87,14 +73,64 @@ KooGallery's own paths; point the seller's Open API base URL at it (or at
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8090", "address of the web page, the JSON API and the mocked Open API")
 	f.StringVar(&o.openAPIListen, "openapi-listen", "", "also serve the mocked Open API alone on this address")
 	f.StringVar(&o.target, "target", "", "the seller's production interface URL, e.g. http://127.0.0.1:8080/produce")
-	f.StringVar(&o.key, "key", "", "the key bound to the basic interfaces (signs calls, checks Body-Sign and usage pushes)")
+	o.keys.register(cmd)
 	f.StringVar(&o.ak, "ak", emulatorAK, "the AK the mocked Open API accepts")
-	f.StringVar(&o.sk, "sk", emulatorSK, "the SK the mocked Open API accepts")
+	f.StringVar(&o.sk, "sk", emulatorSK, "the SK the mocked Open API accepts (or KOOBRIDGE_SK)")
+	f.StringVar(&o.skFile, "sk-file", "", "read --sk from this file")
 	f.Float64Var(&o.timeScale, "time-scale", 1, "emulated seconds per real second (3600: an hour of retries passes in a second)")
-	f.DurationVar(&o.deadline, "deadline", 5*time.Second, "how long the seller may take to answer")
+	f.DurationVar(&o.deadline, "deadline", emulator.DefaultDeadline, "how long the seller may take to answer")
 	f.BoolVar(&o.bodySignOptional, "body-sign-optional", false, "do not fail answers without Body-Sign (a wrong one still fails)")
 	f.BoolVar(&o.noRetry, "no-retry", false, "deliver every call once; never retry")
 	return cmd
+}
+
+// emulateConfig reads the secrets (flag, file or environment) and checks
+// the flags; the caller adds the logger.
+func emulateConfig(cmd *cobra.Command, o *emulateOptions, getenv func(string) string) (emulator.Config, error) {
+	if o.target == "" {
+		return emulator.Config{}, usageErrorf("--target is required: the seller's production interface URL")
+	}
+	key, sk, err := secretsFromEnv(cmd, &o.keys, o.sk, o.skFile, getenv)
+	if err != nil {
+		return emulator.Config{}, err
+	}
+	if o.timeScale <= 0 {
+		return emulator.Config{}, usageErrorf("--time-scale %v: want a positive number", o.timeScale)
+	}
+	if o.deadline <= 0 {
+		return emulator.Config{}, usageErrorf("--deadline %v: want a positive duration", o.deadline)
+	}
+	return emulator.Config{
+		Target: o.target, Key: key, AK: o.ak, SK: sk,
+		TimeScale: o.timeScale, Deadline: o.deadline,
+		BodySignOptional: o.bodySignOptional, NoRetry: o.noRetry,
+	}, nil
+}
+
+// secretsFromEnv returns the key and the SK of emulate and conformance:
+// from --key or --key-file, and from --sk or --sk-file, else from the
+// environment variables serve reads too (envName: KOOBRIDGE_KEY,
+// KOOBRIDGE_SK). A flag or its file wins over the environment.
+func secretsFromEnv(cmd *cobra.Command, keys *keyFlags, sk, skFile string, getenv func(string) string) (key, skValue string, err error) {
+	fs := cmd.Flags()
+	if !fs.Changed("key") && !fs.Changed("key-file") {
+		keys.key = getenv(envName("key"))
+	}
+	switch {
+	case skFile != "" && !fs.Changed("sk"):
+		sk = "" // the file replaces the default
+	case skFile == "" && !fs.Changed("sk"):
+		if v := getenv(envName("sk")); v != "" {
+			sk = v
+		}
+	}
+	if key, err = keys.value(); err != nil {
+		return "", "", err
+	}
+	if skValue, err = secretValue(sk, "sk", skFile); err != nil {
+		return "", "", err
+	}
+	return key, skValue, nil
 }
 
 // runEmulator serves em until ctx is done.

@@ -7,10 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/koobridge/koobridge/internal/lockbuf"
 
@@ -89,17 +93,80 @@ func TestEmulateFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"emulate"}, "--target and --key are required"},
+		{[]string{"emulate"}, "--target is required"},
+		{[]string{"emulate", "--target", "http://x"}, "--key is required"},
+		{[]string{"emulate", "--target", "http://x", "--key", "k", "--key-file", "f"}, "either --key or --key-file"},
+		{[]string{"emulate", "--target", "http://x", "--key-file", "/no/such/key"}, "read --key-file"},
+		{[]string{"emulate", "--target", "http://x", "--key", "k", "--sk-file", "/no/such/sk"}, "--sk-file"},
+		{[]string{"emulate", "--target", "http://x", "--key", "k", "--sk", "s", "--sk-file", "/no/such/sk"}, "either --sk or --sk-file"},
 		{[]string{"emulate", "--target", "http://x", "--key", "k", "--time-scale", "0"}, "--time-scale"},
 		{[]string{"emulate", "--target", "http://x", "--key", "k", "--deadline", "-1s"}, "--deadline"},
 		{[]string{"emulate", "--target", "ftp://x", "--key", "k"}, "ftp"},
 	}
 	for _, tt := range tests {
 		t.Setenv("KOOBRIDGE_KEY", "")
+		t.Setenv("KOOBRIDGE_SK", "")
 		var stdout, stderr bytes.Buffer
 		code := run(tt.args, strings.NewReader(""), &stdout, &stderr)
 		if code != exitUsage || !strings.Contains(stderr.String(), tt.want) {
 			t.Errorf("%v: exit %d, stderr %q, want 2 and %q", tt.args, code, stderr.String(), tt.want)
 		}
+	}
+}
+
+// TestSecretsFromEnv: the key and the SK of emulate and conformance come
+// from the flag, its file or the environment, in that order.
+func TestSecretsFromEnv(t *testing.T) {
+	dir := t.TempDir()
+	keyFile, skFile := filepath.Join(dir, "key"), filepath.Join(dir, "sk")
+	if err := os.WriteFile(keyFile, []byte("file-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(skFile, []byte("file-sk\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"KOOBRIDGE_KEY": "env-key", "KOOBRIDGE_SK": "env-sk"}
+	tests := []struct {
+		name    string
+		args    []string
+		env     bool
+		key, sk string
+		err     string
+	}{
+		{"flags", []string{"--key", "flag-key", "--sk", "flag-sk"}, true, "flag-key", "flag-sk", ""},
+		{"files", []string{"--key-file", keyFile, "--sk-file", skFile}, true, "file-key", "file-sk", ""},
+		{"environment", nil, true, "env-key", "env-sk", ""},
+		{"default SK", []string{"--key", "k"}, false, "k", emulatorSK, ""},
+		{"no key", nil, false, "", "", "--key is required"},
+		{"both SKs", []string{"--key", "k", "--sk", "a", "--sk-file", skFile}, false, "", "", "either --sk or --sk-file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := &cobra.Command{}
+			var keys keyFlags
+			var sk, skFileFlag string
+			keys.register(cmd)
+			cmd.Flags().StringVar(&sk, "sk", emulatorSK, "")
+			cmd.Flags().StringVar(&skFileFlag, "sk-file", "", "")
+			if err := cmd.ParseFlags(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			getenv := func(name string) string {
+				if tt.env {
+					return env[name]
+				}
+				return ""
+			}
+			key, gotSK, err := secretsFromEnv(cmd, &keys, sk, skFileFlag, getenv)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || key != tt.key || gotSK != tt.sk {
+				t.Errorf("got %q, %q, %v; want %q, %q", key, gotSK, err, tt.key, tt.sk)
+			}
+		})
 	}
 }

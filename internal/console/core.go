@@ -140,6 +140,7 @@ func (c *core) reprovision(ctx context.Context, id string) (store.Instance, erro
 			return store.Instance{}, c.internal("reprovision", err)
 		}
 	}
+	c.log.Info("admin reprovisioned instance", "instance", id, "via", c.name)
 	inst, err := c.store.Instance(ctx, id)
 	if err != nil {
 		return store.Instance{}, c.internal("get instance", err)

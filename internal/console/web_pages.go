@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/koobridge/koobridge/internal/lifecycle"
 	"github.com/koobridge/koobridge/internal/store"
 )
 
@@ -111,7 +110,15 @@ func (w *web) instancePage(rw http.ResponseWriter, r *http.Request, s session) {
 	}
 	p := instancePage{
 		base: w.base(r, s, "Instance "+id), Inst: viewInstance(inst), Calls: viewCalls(calls),
-		JobsComplete: complete, CanReprovision: w.service != nil && canReprovision(inst, jobs, complete),
+		JobsComplete: complete,
+	}
+	if w.service != nil {
+		// The service decides with the rule Reprovision applies, over every
+		// provision job, not over the jobs listed below.
+		if p.CanReprovision, err = w.service.CanReprovision(r.Context(), id); err != nil {
+			w.fail(rw, s, w.internal("check reprovision", err))
+			return
+		}
 	}
 	for _, j := range jobs {
 		p.Jobs = append(p.Jobs, viewJob(j))
@@ -119,37 +126,14 @@ func (w *web) instancePage(rw http.ResponseWriter, r *http.Request, s session) {
 	w.render(rw, http.StatusOK, "instance", p)
 }
 
-// canReprovision mirrors lifecycle.Service.Reprovision, which decides for
-// real when the form is posted: a failed instance, or one provisioning
-// whose provision job is dead and none is queued.
-func canReprovision(inst store.Instance, jobs []store.Job, complete bool) bool {
-	switch inst.Status {
-	case store.StatusFailed:
-		return true
-	case store.StatusProvisioning:
-		live, dead := false, false
-		for _, j := range jobs {
-			if j.Kind != lifecycle.KindProvision {
-				continue
-			}
-			switch j.State {
-			case store.JobAvailable, store.JobRunning:
-				live = true
-			case store.JobDead:
-				dead = true
-			}
-		}
-		return complete && dead && !live
-	}
-	return false
-}
-
 // Jobs have no instance column: the page scans the newest jobs' payloads,
 // at most jobScanPages pages, and says so when it stopped early.
 const jobScanPages = 10
 
 // instanceJobs returns the jobs whose payload names instance id, newest
-// first, and whether every job was scanned.
+// first, and whether every job was scanned. It only lists: it looks at the
+// newest jobScanPages*maxLimit (10,000) jobs of every kind, so whether the
+// instance can be re-run is the service's to say (CanReprovision).
 func (w *web) instanceJobs(ctx context.Context, id string) ([]store.Job, bool, error) {
 	var out []store.Job
 	f := store.JobFilter{Limit: maxLimit}
@@ -180,7 +164,6 @@ func (w *web) reprovisionForm(rw http.ResponseWriter, r *http.Request, s session
 		w.fail(rw, s, err)
 		return
 	}
-	w.log.Info("admin console: reprovision", "instance", id)
 	http.Redirect(rw, r, "/admin/instances/"+url.PathEscape(id)+"?done=reprovision", http.StatusSeeOther)
 }
 

@@ -18,24 +18,9 @@ var ErrWrongState = errors.New("lifecycle: instance state does not allow this")
 // provision job is enqueued in the same transaction. Other states give an
 // error wrapping ErrWrongState; an unknown id one wrapping store.ErrNotFound.
 func (s *Service) Reprovision(ctx context.Context, instanceID string) error {
-	inst, err := s.store.Instance(ctx, instanceID)
+	stuck, err := s.reprovisionable(ctx, instanceID)
 	if err != nil {
-		return fmt.Errorf("lifecycle: reprovision %s: %w", instanceID, err)
-	}
-	stuck := false
-	switch inst.Status {
-	case store.StatusFailed:
-	case store.StatusProvisioning:
-		live, dead, err := s.provisionJobs(ctx, instanceID)
-		if err != nil {
-			return err
-		}
-		if live || !dead {
-			return fmt.Errorf("lifecycle: reprovision %s: %w: it is provisioning and its job is still queued", instanceID, ErrWrongState)
-		}
-		stuck = true
-	default:
-		return fmt.Errorf("lifecycle: reprovision %s: %w: it is %s", instanceID, ErrWrongState, inst.Status)
+		return err
 	}
 	inst, ok, _, err := s.restartProvisioning(ctx, instanceID, stuck, s.now().UTC())
 	if err != nil {
@@ -47,6 +32,44 @@ func (s *Service) Reprovision(ctx context.Context, instanceID string) error {
 	s.log.InfoContext(ctx, "lifecycle: reprovisioning", "instance", instanceID)
 	s.jobs.Kick()
 	return nil
+}
+
+// CanReprovision reports whether Reprovision would re-run instance
+// instanceID now, by the same rule: it is failed, or provisioning with a
+// dead provision job and none queued. An unknown id gives an error
+// wrapping store.ErrNotFound. The answer may be stale by the time
+// Reprovision runs, which decides again.
+func (s *Service) CanReprovision(ctx context.Context, instanceID string) (bool, error) {
+	_, err := s.reprovisionable(ctx, instanceID)
+	if errors.Is(err, ErrWrongState) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// reprovisionable applies Reprovision's rule to instance id: nil when it
+// can be re-run (stuck true when it is provisioning with a dead job), an
+// error wrapping ErrWrongState when its state does not allow it.
+func (s *Service) reprovisionable(ctx context.Context, id string) (stuck bool, err error) {
+	inst, err := s.store.Instance(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("lifecycle: reprovision %s: %w", id, err)
+	}
+	switch inst.Status {
+	case store.StatusFailed:
+		return false, nil
+	case store.StatusProvisioning:
+		live, dead, err := s.provisionJobs(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		if live || !dead {
+			return false, fmt.Errorf("lifecycle: reprovision %s: %w: it is provisioning and its job is still queued", id, ErrWrongState)
+		}
+		return true, nil
+	default:
+		return false, fmt.Errorf("lifecycle: reprovision %s: %w: it is %s", id, ErrWrongState, inst.Status)
+	}
 }
 
 // provisionJobs reports whether instance id has a provision job that is
