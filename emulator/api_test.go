@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koobridge/koobridge/internal/openapi/openapitest"
+	"github.com/koobridge/koobridge/emulator/mockapi"
 	"github.com/koobridge/koobridge/internal/testseller"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
@@ -376,7 +376,7 @@ func TestWebAPIOpenAPIPaths(t *testing.T) {
 	// as the APIG gateway does, even when it looks cross-site: sellers
 	// call these paths server to server.
 	for _, h := range [][]string{nil, {"Sec-Fetch-Site", "cross-site"}} {
-		status, raw := w.do("GET", openapitest.QueryOrderPath+"?orderId=CS123", nil, h...)
+		status, raw := w.do("GET", mockapi.QueryOrderPath+"?orderId=CS123", nil, h...)
 		var e struct {
 			Code string `json:"error_code"`
 		}
@@ -384,14 +384,14 @@ func TestWebAPIOpenAPIPaths(t *testing.T) {
 			t.Errorf("unsigned Query Order (headers %v): %d %s, want 401 APIGW.0301", h, status, raw)
 		}
 	}
-	status, raw := w.do("POST", openapitest.OldUsagePath, `{}`, "Origin", "https://evil.example")
+	status, raw := w.do("POST", mockapi.OldUsagePath, `{}`, "Origin", "https://evil.example")
 	if status == http.StatusForbidden || !strings.Contains(string(raw), "APIGW.0301") {
 		t.Errorf("cross-origin old usage push: %d %s, want the Open API's own 401", status, raw)
 	}
 
 	var reqs []OpenAPIRequest
 	w.call("GET", "/api/emulator/openapi-requests", nil, http.StatusOK, &reqs)
-	if len(reqs) != 3 || reqs[0].Path != openapitest.QueryOrderPath || reqs[0].Status != http.StatusUnauthorized {
+	if len(reqs) != 3 || reqs[0].Path != mockapi.QueryOrderPath || reqs[0].Status != http.StatusUnauthorized {
 		t.Errorf("openapi-requests = %+v, want the 3 refused requests", reqs)
 	}
 	var usage []UsageRecord

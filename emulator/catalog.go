@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/koobridge/koobridge/internal/openapi/openapitest"
+	"github.com/koobridge/koobridge/emulator/mockapi"
 	"github.com/koobridge/koobridge/protocol"
 )
 
@@ -107,7 +107,7 @@ func (e *Emulator) placeOrderLocked(sub *Subscription, spec orderSpec, mockID st
 	if sub.Test {
 		sub.Orders = append(sub.Orders, mockID)
 		var exp time.Time
-		if info, ok := openapitest.MockOrder(mockID, now); ok {
+		if info, ok := mockapi.MockOrder(mockID, now); ok {
 			e.openapi.AddOrder(info)
 			if len(info.OrderLine) > 0 {
 				if t, err := protocol.ParseExpireTime(string(info.OrderLine[0].ExpireTime)); err == nil {

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/koobridge/koobridge/internal/openapi/openapitest"
+	"github.com/koobridge/koobridge/emulator/mockapi"
 )
 
 // Defaults filled in by New.
@@ -40,7 +40,7 @@ var (
 // Open API. It is safe for concurrent use.
 type Emulator struct {
 	cfg     Config
-	openapi *openapitest.Handler
+	openapi *mockapi.Handler
 	buyer   buyer
 
 	// wallStart and start anchor the emulated clock (see Now).
@@ -106,7 +106,7 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	e := &Emulator{
 		cfg:      cfg,
-		openapi:  openapitest.NewHandler(cfg.AK, cfg.SK),
+		openapi:  mockapi.NewHandler(cfg.AK, cfg.SK),
 		buyer:    newBuyer(),
 		timers:   make(map[*timerEntry]struct{}),
 		products: DefaultProducts(),

@@ -3,7 +3,7 @@ package emulator
 import (
 	"time"
 
-	"github.com/koobridge/koobridge/internal/openapi/openapitest"
+	"github.com/koobridge/koobridge/emulator/mockapi"
 )
 
 // openAPITimeout is how long a "timeout" fault holds a request before
@@ -28,12 +28,12 @@ func (e *Emulator) SetFaults(f Faults) {
 }
 
 // openAPIFault maps the Open API side of f to the imitation's fault.
-func openAPIFault(f Faults) openapitest.Fault {
+func openAPIFault(f Faults) mockapi.Fault {
 	switch {
 	case f.OpenAPITimeout:
-		return openapitest.Fault{Delay: openAPITimeout, Drop: true, Count: f.OpenAPICount}
+		return mockapi.Fault{Delay: openAPITimeout, Drop: true, Count: f.OpenAPICount}
 	case f.OpenAPIStatus != 0 || f.OpenAPILatency > 0:
-		return openapitest.Fault{Status: f.OpenAPIStatus, Delay: f.OpenAPILatency, Count: f.OpenAPICount}
+		return mockapi.Fault{Status: f.OpenAPIStatus, Delay: f.OpenAPILatency, Count: f.OpenAPICount}
 	}
-	return openapitest.Fault{}
+	return mockapi.Fault{}
 }

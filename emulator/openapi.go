@@ -49,7 +49,7 @@ func (e *Emulator) UsageRecords() []UsageRecord {
 }
 
 // OpenAPIRequests lists the last requests the mocked Open API received,
-// oldest first (openapitest.MaxRequests of them at most).
+// oldest first (mockapi.MaxRequests of them at most).
 func (e *Emulator) OpenAPIRequests() []OpenAPIRequest {
 	reqs := e.openapi.Requests()
 	out := make([]OpenAPIRequest, len(reqs))

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/koobridge/koobridge/internal/openapi/openapitest"
+	"github.com/koobridge/koobridge/emulator/mockapi"
 	"github.com/koobridge/koobridge/protocol"
 )
 
@@ -155,7 +155,7 @@ var v2Scenarios = []*scenario{
 	{
 		name: "trial-to-formal", title: "Trial converted to paid", spec: "saas-v2.md §3.3, §6.8",
 		family: V2, modes: periodMode, from: []string{StatusActive}, trial: trialOnly,
-		steps: []step{refreshStep(protocol.SceneTrialToFormal, protocol.OrderTypeTrialToFormal, openapitest.MockMonthTrialToFormal,
+		steps: []step{refreshStep(protocol.SceneTrialToFormal, protocol.OrderTypeTrialToFormal, mockapi.MockMonthTrialToFormal,
 			func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
 				// UNCONFIRMED: the paid period starts at conversion.
 				return addPeriod(e.orderTimeLocked(), sub.PeriodType, sub.PeriodNumber), *sub
@@ -175,7 +175,7 @@ var v2Scenarios = []*scenario{
 			}
 			return ""
 		},
-		steps: []step{withApply(refreshStep(protocol.SceneUnsubscribeRenewalPeriod, protocol.OrderTypeUnsubscribe, openapitest.MockMonthUnsubscribe,
+		steps: []step{withApply(refreshStep(protocol.SceneUnsubscribeRenewalPeriod, protocol.OrderTypeUnsubscribe, mockapi.MockMonthUnsubscribe,
 			func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
 				return addPeriod(sub.ExpireTime, sub.PeriodType, -sub.PeriodNumber), *sub
 			}), func(sub *Subscription) { sub.RenewedPeriods = max(sub.RenewedPeriods-1, 0) })},
@@ -183,7 +183,7 @@ var v2Scenarios = []*scenario{
 	{
 		name: "renewal-change", title: "Renewal with a change of period", spec: "saas-v2.md §3.7, §3.3",
 		family: V2, modes: periodMode, from: []string{StatusActive}, trial: formalOnly,
-		steps: []step{changeCheckStep(), refreshStep(protocol.SceneRenewalChange, protocol.OrderTypeChange, openapitest.MockMonthChange,
+		steps: []step{changeCheckStep(), refreshStep(protocol.SceneRenewalChange, protocol.OrderTypeChange, mockapi.MockMonthChange,
 			func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
 				base, _ := e.productLocked(sub.ProductID)
 				typ, n, sku := changedPeriod(sub, base)
@@ -236,10 +236,10 @@ var v2Scenarios = []*scenario{
 
 // mockNew is the debug order a test purchase of each charging mode uses.
 var mockNew = map[string]string{
-	protocol.ChargingPeriod:      openapitest.MockPeriodYearNew,
-	protocol.ChargingOneTime:     openapitest.MockOneTimeNew,
-	protocol.ChargingOnDemand:    openapitest.MockOnDemand,
-	protocol.ChargingOnDemandPkg: openapitest.MockOnDemandPkg,
+	protocol.ChargingPeriod:      mockapi.MockPeriodYearNew,
+	protocol.ChargingOneTime:     mockapi.MockOneTimeNew,
+	protocol.ChargingOnDemand:    mockapi.MockOnDemand,
+	protocol.ChargingOnDemandPkg: mockapi.MockOnDemandPkg,
 }
 
 func newInstanceStep(orderType string) step {
@@ -252,7 +252,7 @@ func newInstanceStep(orderType string) step {
 				p, _ := e.productLocked(sub.ProductID)
 				spec.periodType, spec.periodNumber = "day", p.TrialDays
 				spec.expire = addPeriod(now, "day", p.TrialDays)
-				return spec, openapitest.MockPeriodDayTrial
+				return spec, mockapi.MockPeriodDayTrial
 			}
 			if sub.ChargingMode == protocol.ChargingPeriod {
 				spec.periodType, spec.periodNumber = sub.PeriodType, sub.PeriodNumber
@@ -331,7 +331,7 @@ func refreshStep(scene, orderType, mockID string, expiry func(e *Emulator, sub *
 // renewalStep renews for one more period from the current expiry; the
 // period counts as renewed (unsubscribe-renewal can undo it).
 func renewalStep() step {
-	return withApply(refreshStep(protocol.SceneRenewal, protocol.OrderTypeRenew, openapitest.MockMonthRenew,
+	return withApply(refreshStep(protocol.SceneRenewal, protocol.OrderTypeRenew, mockapi.MockMonthRenew,
 		func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
 			return addPeriod(sub.ExpireTime, sub.PeriodType, sub.PeriodNumber), *sub
 		}), func(sub *Subscription) { sub.RenewedPeriods++ })
@@ -406,7 +406,7 @@ func releaseStep(unsubscribe bool) step {
 			if sub.ChargingMode == protocol.ChargingPeriod {
 				spec.expire = e.orderTimeLocked() // the subscription ends now
 			}
-			return spec, openapitest.MockMonthUnsubscribe
+			return spec, mockapi.MockMonthUnsubscribe
 		}
 	}
 	return s
@@ -420,7 +420,7 @@ func upgradeStep() step {
 			return orderSpec{
 				orderType: protocol.OrderTypeChange, expire: sub.ExpireTime, periodType: sub.PeriodType,
 				periodNumber: sub.PeriodNumber, sku: sub.SKU, linearValue: sub.LinearValue + 1,
-			}, openapitest.MockMonthChange
+			}, mockapi.MockMonthChange
 		},
 		build: func(e *Emulator, sub *Subscription, x *stepCtx) any {
 			return protocol.UpgradeInstanceRequest{

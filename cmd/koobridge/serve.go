@@ -20,10 +20,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/koobridge/koobridge/emulator/mockapi"
 	"github.com/koobridge/koobridge/internal/console"
 	"github.com/koobridge/koobridge/internal/lifecycle"
 	"github.com/koobridge/koobridge/internal/openapi"
-	"github.com/koobridge/koobridge/internal/openapi/openapitest"
 	"github.com/koobridge/koobridge/internal/provision"
 	"github.com/koobridge/koobridge/internal/seal"
 	"github.com/koobridge/koobridge/internal/store"
@@ -40,7 +40,7 @@ type devOrders struct{ now func() time.Time }
 
 func (d devOrders) QueryOrder(_ context.Context, orderID, orderLineID string) (*protocol.OrderInfo, error) {
 	now := d.now().UTC()
-	if info, ok := openapitest.MockOrder(orderID, now); ok {
+	if info, ok := mockapi.MockOrder(orderID, now); ok {
 		return &info, nil
 	}
 	if orderLineID == "" {

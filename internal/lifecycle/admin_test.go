@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/koobridge/koobridge/emulator/mockapi"
 	"github.com/koobridge/koobridge/internal/lifecycle"
-	"github.com/koobridge/koobridge/internal/openapi/openapitest"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/protocol"
 )
@@ -19,7 +19,7 @@ func TestCanReprovision(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, options{budget: 200 * time.Millisecond})
 	addOrder(e.api, "CS-CAN", protocol.ChargingPeriod, "sku-basic")
-	e.api.SetFault(openapitest.Fault{Status: 503})
+	e.api.SetFault(mockapi.Fault{Status: 503})
 	svc := e.serviceWith(t, 2)
 	out, err := svc.Do(ctx, newReq("CS-CAN"))
 	if err != nil || out.Code != protocol.CodeProcessing {
@@ -37,7 +37,7 @@ func TestCanReprovision(t *testing.T) {
 		return err == nil && len(js) == 1
 	})
 	can(true, "dead provision job")
-	e.api.SetFault(openapitest.Fault{})
+	e.api.SetFault(mockapi.Fault{})
 	if err := svc.Reprovision(ctx, out.InstanceID); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/koobridge/koobridge/emulator/mockapi"
 	"github.com/koobridge/koobridge/internal/lifecycle"
 	"github.com/koobridge/koobridge/internal/openapi/openapitest"
 	"github.com/koobridge/koobridge/internal/provision"
@@ -312,17 +313,17 @@ func TestUpgradeInstance(t *testing.T) {
 
 func TestUpgradeMockOrderDuringOutage(t *testing.T) {
 	e := newEnv(t, options{budget: 200 * time.Millisecond})
-	first := e.do(newReq(openapitest.MockMonthRenew))
+	first := e.do(newReq(mockapi.MockMonthRenew))
 	if first.Code != protocol.CodeSuccess {
 		t.Fatal(first.Code, first.Msg)
 	}
 	before := e.instance(first.InstanceID).SKUCode
-	e.api.SetFault(openapitest.Fault{Status: 503})
+	e.api.SetFault(mockapi.Fault{Status: 503})
 	// Accepted durably even though the order cannot be read yet.
-	if out := e.do(upgradeReq(first.InstanceID, openapitest.MockMonthChange)); out.Code != protocol.CodeSuccess {
+	if out := e.do(upgradeReq(first.InstanceID, mockapi.MockMonthChange)); out.Code != protocol.CodeSuccess {
 		t.Fatalf("upgrade during outage: %s", out.Code)
 	}
-	e.api.SetFault(openapitest.Fault{})
+	e.api.SetFault(mockapi.Fault{})
 	eventually(t, "upgrade applied", func() bool {
 		inst := e.instance(first.InstanceID)
 		return inst.SKUCode != before && inst.LastError == ""

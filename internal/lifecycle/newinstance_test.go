@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/koobridge/koobridge/emulator/mockapi"
 	"github.com/koobridge/koobridge/internal/lifecycle"
-	"github.com/koobridge/koobridge/internal/openapi/openapitest"
 	"github.com/koobridge/koobridge/internal/provision"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/protocol"
@@ -177,7 +177,7 @@ func TestNewInstanceSlowProvisionerAnswersProcessing(t *testing.T) {
 func TestNewInstanceQueryOrderOutage(t *testing.T) {
 	e := newEnv(t, options{budget: 300 * time.Millisecond})
 	addOrder(e.api, "CS-OUT", protocol.ChargingPeriod, "sku-basic")
-	e.api.SetFault(openapitest.Fault{Status: 503})
+	e.api.SetFault(mockapi.Fault{Status: 503})
 
 	out := e.do(newReq("CS-OUT"))
 	if out.Code != protocol.CodeProcessing {
@@ -193,7 +193,7 @@ func TestNewInstanceQueryOrderOutage(t *testing.T) {
 	if n := e.prov.count(provision.EventCreated); n != 0 {
 		t.Fatalf("provisioned before the order was known (%d)", n)
 	}
-	e.api.SetFault(openapitest.Fault{})
+	e.api.SetFault(mockapi.Fault{})
 	inst := e.waitStatus(out.InstanceID, store.StatusActive)
 	if inst.SKUCode != "sku-basic" || inst.LastError != "" {
 		t.Errorf("after recovery: sku %q lastError %q", inst.SKUCode, inst.LastError)
@@ -281,7 +281,7 @@ func TestReprovision(t *testing.T) {
 func TestReprovisionStuckAfterDeadQueryOrderJob(t *testing.T) {
 	e := newEnv(t, options{budget: 200 * time.Millisecond})
 	addOrder(e.api, "CS-STUCK", protocol.ChargingPeriod, "sku-basic")
-	e.api.SetFault(openapitest.Fault{Status: 503})
+	e.api.SetFault(mockapi.Fault{Status: 503})
 	// MaxAttempts is 25 by default; a dedicated service with 2 makes the
 	// job die quickly.
 	svc2 := e.serviceWith(t, 2)
@@ -296,7 +296,7 @@ func TestReprovisionStuckAfterDeadQueryOrderJob(t *testing.T) {
 	if st := e.instance(out.InstanceID).Status; st != store.StatusProvisioning {
 		t.Fatalf("a Query Order outage must not fail the instance; status %s", st)
 	}
-	e.api.SetFault(openapitest.Fault{})
+	e.api.SetFault(mockapi.Fault{})
 	if err := svc2.Reprovision(context.Background(), out.InstanceID); err != nil {
 		t.Fatal(err)
 	}
@@ -314,8 +314,8 @@ func TestTestCallsUseTestProvisioner(t *testing.T) {
 			r.TestFlag = "1"
 			return r
 		}()},
-		{"mock order", newReq(openapitest.MockPeriodYearNew)},
-		{"mock pay-per-use", newReq(openapitest.MockOnDemand)},
+		{"mock order", newReq(mockapi.MockPeriodYearNew)},
+		{"mock pay-per-use", newReq(mockapi.MockOnDemand)},
 	}
 	addOrder(e.api, "CS-DEBUG", protocol.ChargingPeriod, "sku-basic")
 	for _, c := range cases {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/koobridge/koobridge/emulator/mockapi"
 	"github.com/koobridge/koobridge/internal/openapi"
 	"github.com/koobridge/koobridge/internal/openapi/openapitest"
 	"github.com/koobridge/koobridge/protocol"
@@ -104,23 +105,23 @@ func TestQueryOrderErrors(t *testing.T) {
 		name      string
 		sk        string
 		now       func() time.Time
-		fault     openapitest.Fault
+		fault     mockapi.Fault
 		orderID   string
 		lineID    string
 		retryable bool
 		status    int
 		code      string
 	}{
-		{name: "wrong SK", sk: "another-secret", orderID: openapitest.MockPeriodYearNew, status: 401, code: "APIGW.0301"},
-		{name: "clock 20 minutes off", now: func() time.Time { return time.Now().Add(20 * time.Minute) }, orderID: openapitest.MockPeriodYearNew, status: 401, code: "APIGW.0301"},
+		{name: "wrong SK", sk: "another-secret", orderID: mockapi.MockPeriodYearNew, status: 401, code: "APIGW.0301"},
+		{name: "clock 20 minutes off", now: func() time.Time { return time.Now().Add(20 * time.Minute) }, orderID: mockapi.MockPeriodYearNew, status: 401, code: "APIGW.0301"},
 		{name: "unknown order", orderID: "NOSUCHORDER", status: 400, code: "CBC.0101"},
-		{name: "unknown order line", orderID: openapitest.MockPeriodYearNew, lineID: "OTHER-000001", status: 400, code: "CBC.0101"},
-		{name: "HTTP 500", fault: openapitest.Fault{Status: 500}, orderID: openapitest.MockPeriodYearNew, retryable: true, status: 500, code: "CBC.0999"},
-		{name: "HTTP 502 without JSON", fault: openapitest.Fault{Status: 502, Body: "<html>bad gateway</html>"}, orderID: "X", retryable: true, status: 502},
-		{name: "throttled", fault: openapitest.Fault{Status: 429}, orderID: "X", retryable: true, status: 429, code: "APIG.0308"},
-		{name: "internal error code in a 200", fault: openapitest.Fault{Status: 200, Body: `{"resultCode":"MKT.0999","resultMsg":"busy"}`}, orderID: "X", retryable: true, status: 200, code: "MKT.0999"},
-		{name: "HTTP 403 not authorised", fault: openapitest.Fault{Status: 403, Body: `{"error_code":"APIGW.0302","error_msg":"no"}`}, orderID: "X", status: 403, code: "APIGW.0302"},
-		{name: "success without orderInfo", fault: openapitest.Fault{Status: 200, Body: `{"resultCode":"MKT.0000","resultMsg":"Success"}`}, orderID: "X", retryable: true, status: 200, code: "MKT.0000"},
+		{name: "unknown order line", orderID: mockapi.MockPeriodYearNew, lineID: "OTHER-000001", status: 400, code: "CBC.0101"},
+		{name: "HTTP 500", fault: mockapi.Fault{Status: 500}, orderID: mockapi.MockPeriodYearNew, retryable: true, status: 500, code: "CBC.0999"},
+		{name: "HTTP 502 without JSON", fault: mockapi.Fault{Status: 502, Body: "<html>bad gateway</html>"}, orderID: "X", retryable: true, status: 502},
+		{name: "throttled", fault: mockapi.Fault{Status: 429}, orderID: "X", retryable: true, status: 429, code: "APIG.0308"},
+		{name: "internal error code in a 200", fault: mockapi.Fault{Status: 200, Body: `{"resultCode":"MKT.0999","resultMsg":"busy"}`}, orderID: "X", retryable: true, status: 200, code: "MKT.0999"},
+		{name: "HTTP 403 not authorised", fault: mockapi.Fault{Status: 403, Body: `{"error_code":"APIGW.0302","error_msg":"no"}`}, orderID: "X", status: 403, code: "APIGW.0302"},
+		{name: "success without orderInfo", fault: mockapi.Fault{Status: 200, Body: `{"resultCode":"MKT.0000","resultMsg":"Success"}`}, orderID: "X", retryable: true, status: 200, code: "MKT.0000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,9 +157,9 @@ func TestQueryOrderErrors(t *testing.T) {
 
 func TestQueryOrderTimeout(t *testing.T) {
 	srv := openapitest.NewServer(t, testAK, testSK)
-	srv.SetFault(openapitest.Fault{Delay: time.Minute})
+	srv.SetFault(mockapi.Fault{Delay: time.Minute})
 	c := newClient(t, openapi.Config{BaseURL: srv.URL(), HTTPClient: &http.Client{Timeout: 200 * time.Millisecond}})
-	_, err := c.QueryOrder(context.Background(), openapitest.MockPeriodYearNew, "")
+	_, err := c.QueryOrder(context.Background(), mockapi.MockPeriodYearNew, "")
 	if !openapi.Retryable(err) {
 		t.Fatalf("QueryOrder error = %v, want a retryable one", err)
 	}
@@ -170,11 +171,11 @@ func TestQueryOrderTimeout(t *testing.T) {
 
 func TestQueryOrderContextDeadline(t *testing.T) {
 	srv := openapitest.NewServer(t, testAK, testSK)
-	srv.SetFault(openapitest.Fault{Delay: time.Minute})
+	srv.SetFault(mockapi.Fault{Delay: time.Minute})
 	c := newClient(t, openapi.Config{BaseURL: srv.URL()})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err := c.QueryOrder(ctx, openapitest.MockPeriodYearNew, "")
+	_, err := c.QueryOrder(ctx, mockapi.MockPeriodYearNew, "")
 	if !openapi.Retryable(err) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("QueryOrder error = %v, want retryable and DeadlineExceeded", err)
 	}
@@ -183,9 +184,9 @@ func TestQueryOrderContextDeadline(t *testing.T) {
 func TestQueryOrderDroppedConnection(t *testing.T) {
 	srv := openapitest.NewServer(t, testAK, testSK)
 	fallback := openapitest.NewServer(t, testAK, testSK)
-	srv.SetFault(openapitest.Fault{Drop: true})
+	srv.SetFault(mockapi.Fault{Drop: true})
 	c := newClient(t, openapi.Config{BaseURL: srv.URL(), FallbackURL: fallback.URL()})
-	_, err := c.QueryOrder(context.Background(), openapitest.MockPeriodYearNew, "")
+	_, err := c.QueryOrder(context.Background(), mockapi.MockPeriodYearNew, "")
 	if !openapi.Retryable(err) {
 		t.Fatalf("QueryOrder error = %v, want a retryable one", err)
 	}
@@ -198,11 +199,11 @@ func TestQueryOrderDroppedConnection(t *testing.T) {
 func TestQueryOrderFallback(t *testing.T) {
 	fallback := openapitest.NewServer(t, testAK, testSK)
 	c := newClient(t, openapi.Config{BaseURL: closedURL(t), FallbackURL: fallback.URL()})
-	info, err := c.QueryOrder(context.Background(), openapitest.MockOneTimeNew, openapitest.MockOneTimeNew+"-000001")
+	info, err := c.QueryOrder(context.Background(), mockapi.MockOneTimeNew, mockapi.MockOneTimeNew+"-000001")
 	if err != nil {
 		t.Fatalf("QueryOrder: %v", err)
 	}
-	if info.OrderID != openapitest.MockOneTimeNew {
+	if info.OrderID != mockapi.MockOneTimeNew {
 		t.Errorf("orderId = %q", info.OrderID)
 	}
 	if n := fallback.QueryOrderCalls(); n != 1 {
@@ -216,7 +217,7 @@ func TestQueryOrderFallbackOnTLSFailure(t *testing.T) {
 	t.Cleanup(untrusted.Close)
 	fallback := openapitest.NewServer(t, testAK, testSK)
 	c := newClient(t, openapi.Config{BaseURL: untrusted.URL, FallbackURL: fallback.URL()})
-	if _, err := c.QueryOrder(context.Background(), openapitest.MockOnDemand, ""); err != nil {
+	if _, err := c.QueryOrder(context.Background(), mockapi.MockOnDemand, ""); err != nil {
 		t.Fatalf("QueryOrder: %v", err)
 	}
 	if n := fallback.QueryOrderCalls(); n != 1 {
@@ -227,9 +228,9 @@ func TestQueryOrderFallbackOnTLSFailure(t *testing.T) {
 func TestQueryOrderFallbackNotUsedForAnswers(t *testing.T) {
 	base := openapitest.NewServer(t, testAK, testSK)
 	fallback := openapitest.NewServer(t, testAK, testSK)
-	base.SetFault(openapitest.Fault{Status: 503})
+	base.SetFault(mockapi.Fault{Status: 503})
 	c := newClient(t, openapi.Config{BaseURL: base.URL(), FallbackURL: fallback.URL()})
-	if _, err := c.QueryOrder(context.Background(), openapitest.MockOnDemand, ""); !openapi.Retryable(err) {
+	if _, err := c.QueryOrder(context.Background(), mockapi.MockOnDemand, ""); !openapi.Retryable(err) {
 		t.Fatalf("QueryOrder error = %v, want a retryable one", err)
 	}
 	if n := fallback.QueryOrderCalls(); n != 0 {
@@ -239,7 +240,7 @@ func TestQueryOrderFallbackNotUsedForAnswers(t *testing.T) {
 
 func TestQueryOrderUnreachableWithoutFallback(t *testing.T) {
 	c := newClient(t, openapi.Config{BaseURL: closedURL(t)})
-	_, err := c.QueryOrder(context.Background(), openapitest.MockOnDemand, "")
+	_, err := c.QueryOrder(context.Background(), mockapi.MockOnDemand, "")
 	if !openapi.Retryable(err) {
 		t.Fatalf("QueryOrder error = %v, want a retryable one", err)
 	}
@@ -247,7 +248,7 @@ func TestQueryOrderUnreachableWithoutFallback(t *testing.T) {
 
 func TestQueryOrderBothUnreachable(t *testing.T) {
 	c := newClient(t, openapi.Config{BaseURL: closedURL(t), FallbackURL: closedURL(t)})
-	_, err := c.QueryOrder(context.Background(), openapitest.MockOnDemand, "")
+	_, err := c.QueryOrder(context.Background(), mockapi.MockOnDemand, "")
 	if !openapi.Retryable(err) {
 		t.Fatalf("QueryOrder error = %v, want a retryable one", err)
 	}
@@ -255,14 +256,14 @@ func TestQueryOrderBothUnreachable(t *testing.T) {
 
 func TestQueryOrderFaultCount(t *testing.T) {
 	srv := openapitest.NewServer(t, testAK, testSK)
-	srv.SetFault(openapitest.Fault{Status: 500, Count: 2})
+	srv.SetFault(mockapi.Fault{Status: 500, Count: 2})
 	c := newClient(t, openapi.Config{BaseURL: srv.URL()})
 	for i := range 2 {
-		if _, err := c.QueryOrder(context.Background(), openapitest.MockOnDemand, ""); !openapi.Retryable(err) {
+		if _, err := c.QueryOrder(context.Background(), mockapi.MockOnDemand, ""); !openapi.Retryable(err) {
 			t.Fatalf("call %d: error = %v, want a retryable one", i+1, err)
 		}
 	}
-	if _, err := c.QueryOrder(context.Background(), openapitest.MockOnDemand, ""); err != nil {
+	if _, err := c.QueryOrder(context.Background(), mockapi.MockOnDemand, ""); err != nil {
 		t.Fatalf("call 3: %v", err)
 	}
 	if n := srv.QueryOrderCalls(); n != 3 {
@@ -278,18 +279,18 @@ func TestQueryOrderMockOrders(t *testing.T) {
 	tests := []struct {
 		id, orderType, charging, periodType, expire string
 	}{
-		{openapitest.MockPeriodYearNew, "NEW", "PERIOD", "year", "20271123235959"},
-		{openapitest.MockOneTimeNew, "NEW", "ONE_TIME", "", ""},
-		{openapitest.MockOnDemand, "NEW", "ON_DEMAND", "", ""},
-		{openapitest.MockOnDemandPkg, "NEW", "ON_DEMAND_PKG", "", ""},
-		{openapitest.MockPeriodDayTrial, "TRIAL", "PERIOD", "day", "20261130235959"},
-		{openapitest.MockMonthTrialToFormal, "TRIAL_TO_FORMAL", "PERIOD", "month", "20271123235959"},
-		{openapitest.MockMonthUnsubscribe, "UNSUBSCRIBE", "PERIOD", "month", "20271123235959"},
-		{openapitest.MockMonthRenew, "RENEW", "PERIOD", "month", "20271123235959"},
-		{openapitest.MockMonthChange, "CHANGE", "PERIOD", "month", "20271123235959"},
+		{mockapi.MockPeriodYearNew, "NEW", "PERIOD", "year", "20271123235959"},
+		{mockapi.MockOneTimeNew, "NEW", "ONE_TIME", "", ""},
+		{mockapi.MockOnDemand, "NEW", "ON_DEMAND", "", ""},
+		{mockapi.MockOnDemandPkg, "NEW", "ON_DEMAND_PKG", "", ""},
+		{mockapi.MockPeriodDayTrial, "TRIAL", "PERIOD", "day", "20261130235959"},
+		{mockapi.MockMonthTrialToFormal, "TRIAL_TO_FORMAL", "PERIOD", "month", "20271123235959"},
+		{mockapi.MockMonthUnsubscribe, "UNSUBSCRIBE", "PERIOD", "month", "20271123235959"},
+		{mockapi.MockMonthRenew, "RENEW", "PERIOD", "month", "20271123235959"},
+		{mockapi.MockMonthChange, "CHANGE", "PERIOD", "month", "20271123235959"},
 	}
-	if len(tests) != len(openapitest.MockOrderIDs) {
-		t.Fatalf("%d cases for %d mock orders", len(tests), len(openapitest.MockOrderIDs))
+	if len(tests) != len(mockapi.MockOrderIDs) {
+		t.Fatalf("%d cases for %d mock orders", len(tests), len(mockapi.MockOrderIDs))
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package openapitest_test
+package mockapi_test
 
 import (
 	"io"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/koobridge/koobridge/emulator/mockapi"
 	"github.com/koobridge/koobridge/internal/openapi/openapitest"
 	"github.com/koobridge/koobridge/protocol/sign"
 )
@@ -22,17 +23,17 @@ func TestServerRejectsAndRoutes(t *testing.T) {
 		status   int
 		body     string
 	}{
-		{name: "unsigned", method: "GET", path: openapitest.QueryOrderPath + "?orderId=MOCKONDEMAND",
+		{name: "unsigned", method: "GET", path: mockapi.QueryOrderPath + "?orderId=MOCKONDEMAND",
 			status: 401, body: `{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information: Authorization format incorrect"}`},
-		{name: "wrong SK", method: "GET", path: openapitest.QueryOrderPath + "?orderId=MOCKONDEMAND", signWith: "other",
+		{name: "wrong SK", method: "GET", path: mockapi.QueryOrderPath + "?orderId=MOCKONDEMAND", signWith: "other",
 			status: 401, body: `{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information: verify aksk signature fail"}`},
-		{name: "POST", method: "POST", path: openapitest.QueryOrderPath + "?orderId=MOCKONDEMAND", signWith: sk, status: 404},
+		{name: "POST", method: "POST", path: mockapi.QueryOrderPath + "?orderId=MOCKONDEMAND", signWith: sk, status: 404},
 		{name: "unknown path", method: "GET", path: "/api/nothing", signWith: sk, status: 404},
-		{name: "no orderId", method: "GET", path: openapitest.QueryOrderPath, signWith: sk,
+		{name: "no orderId", method: "GET", path: mockapi.QueryOrderPath, signWith: sk,
 			status: 400, body: `{"resultCode":"CBC.0101","resultMsg":"orderId is required"}`},
-		{name: "unknown order", method: "GET", path: openapitest.QueryOrderPath + "?orderId=NOPE", signWith: sk,
+		{name: "unknown order", method: "GET", path: mockapi.QueryOrderPath + "?orderId=NOPE", signWith: sk,
 			status: 400, body: `{"resultCode":"CBC.0101","resultMsg":"invalid orderId"}`},
-		{name: "mock order", method: "GET", path: openapitest.QueryOrderPath + "?orderId=MOCKONDEMAND&orderLineId=MOCKONDEMAND-000001", signWith: sk, status: 200},
+		{name: "mock order", method: "GET", path: mockapi.QueryOrderPath + "?orderId=MOCKONDEMAND&orderLineId=MOCKONDEMAND-000001", signWith: sk, status: 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,11 +70,11 @@ func TestServerRejectsAndRoutes(t *testing.T) {
 }
 
 func TestMockOrderUnknown(t *testing.T) {
-	if _, ok := openapitest.MockOrder("MOCKSOMETHINGELSE", time.Now()); ok {
+	if _, ok := mockapi.MockOrder("MOCKSOMETHINGELSE", time.Now()); ok {
 		t.Error("MockOrder accepted an unknown ID")
 	}
-	for _, id := range openapitest.MockOrderIDs {
-		info, ok := openapitest.MockOrder(id, time.Now())
+	for _, id := range mockapi.MockOrderIDs {
+		info, ok := mockapi.MockOrder(id, time.Now())
 		if !ok || string(info.OrderID) != id || len(info.OrderLine) != 1 || string(info.OrderLine[0].OrderLineID) != id+"-000001" {
 			t.Errorf("MockOrder(%s) = %+v, %v", id, info, ok)
 		}

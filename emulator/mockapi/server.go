@@ -1,22 +1,21 @@
-// Package openapitest is a working imitation of KooGallery's Open API for
-// tests and for the emulator: real HTTP, APIG signatures verified the way
-// the gateway does, Query Order answered for orders you add and for the
-// debug (MOCK*) orders, the new and old usage pushes (records kept for
-// inspection), a log of the last requests, and faults (error statuses,
-// delays, dropped connections) you can switch on.
+// Package mockapi is a working imitation of KooGallery's Open API, for
+// the emulator, for "koobridge serve --dev" and for tests: real HTTP, APIG
+// signatures verified the way the gateway does, Query Order answered for
+// orders you add and for the debug (MOCK*) orders, the new and old usage
+// pushes (records kept for inspection), a log of the last requests, and
+// faults (error statuses, delays, dropped connections) you can switch on.
 //
-// Handler is the imitation itself and can be mounted anywhere; Server runs
-// it on an httptest.Server for the length of a test.
-package openapitest
+// Handler is the imitation; mount it anywhere. MockOrder answers the
+// debug orders without HTTP. Package internal/openapi/openapitest runs a
+// Handler on an httptest.Server for the length of a test.
+package mockapi
 
 import (
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/koobridge/koobridge/internal/openapi"
@@ -331,30 +330,4 @@ func dropConnection(w http.ResponseWriter) {
 		panic(http.ErrAbortHandler)
 	}
 	_ = conn.Close()
-}
-
-// Server is a Handler served over real HTTP by an httptest.Server.
-type Server struct {
-	*Handler
-	srv *httptest.Server
-}
-
-// NewServer starts a Server accepting ak/sk; it is closed when the test
-// ends.
-func NewServer(t testing.TB, ak, sk string) *Server {
-	t.Helper()
-	s := &Server{Handler: NewHandler(ak, sk)}
-	s.srv = httptest.NewServer(s.Handler)
-	t.Cleanup(s.Close)
-	return s
-}
-
-// URL returns the base URL to give the client, e.g. http://127.0.0.1:41234.
-func (s *Server) URL() string { return s.srv.URL }
-
-// Close shuts the server down, cutting open connections (a delayed
-// answer in progress ends). It is safe to call more than once.
-func (s *Server) Close() {
-	s.srv.CloseClientConnections()
-	s.srv.Close()
 }

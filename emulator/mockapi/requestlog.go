@@ -1,4 +1,4 @@
-package openapitest
+package mockapi
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package openapitest_test
+package mockapi_test
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/koobridge/koobridge/emulator/mockapi"
 	"github.com/koobridge/koobridge/internal/openapi/openapitest"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
@@ -97,14 +98,14 @@ func signedNew(key string, ts time.Time, body []byte) call {
 // signedNewTS returns a new-push call signed with key and the ts header
 // tsText, whatever it says.
 func signedNewTS(key, tsText string, body []byte) call {
-	return call{method: http.MethodPost, path: openapitest.UsagePath, body: body, headers: map[string]string{
+	return call{method: http.MethodPost, path: mockapi.UsagePath, body: body, headers: map[string]string{
 		"ts": tsText, "nonce": testNonce, "signature": sign.UsageSignature(key, tsText, testNonce, body),
 	}}
 }
 
 // oldPush returns an old-push call signed with sk ("" unsigned).
 func oldPush(sk string, body []byte) call {
-	return call{method: http.MethodPost, path: openapitest.OldUsagePath, body: body, apigSK: sk}
+	return call{method: http.MethodPost, path: mockapi.OldUsagePath, body: body, apigSK: sk}
 }
 
 // rec returns a valid new-push record of one hour starting at begin.

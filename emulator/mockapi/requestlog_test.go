@@ -1,4 +1,4 @@
-package openapitest_test
+package mockapi_test
 
 import (
 	"fmt"
@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koobridge/koobridge/internal/openapi/openapitest"
+	"github.com/koobridge/koobridge/emulator/mockapi"
 )
 
 func TestPathScopedFault(t *testing.T) {
 	srv := newUsageServer(t)
-	srv.SetFault(openapitest.Fault{Status: http.StatusServiceUnavailable, Path: openapitest.UsagePath, Count: 2})
-	query := call{method: http.MethodGet, path: openapitest.QueryOrderPath + "?orderId=MOCKONDEMAND", apigSK: testSK}
+	srv.SetFault(mockapi.Fault{Status: http.StatusServiceUnavailable, Path: mockapi.UsagePath, Count: 2})
+	query := call{method: http.MethodGet, path: mockapi.QueryOrderPath + "?orderId=MOCKONDEMAND", apigSK: testSK}
 	push := func() call {
 		return signedNew(testUsageKey, testNow, newBody(t, rec("inst-1", "sn-1", testNow.Add(-time.Hour))))
 	}
@@ -37,11 +37,11 @@ func TestPathScopedFault(t *testing.T) {
 	}
 
 	// A dropped connection on one path leaves the others answering.
-	srv.SetFault(openapitest.Fault{Drop: true, Path: openapitest.QueryOrderPath})
+	srv.SetFault(mockapi.Fault{Drop: true, Path: mockapi.QueryOrderPath})
 	if got := push().do(t, srv); got.Status != 200 {
 		t.Errorf("push during a Query Order drop: %d %s", got.Status, got.Raw)
 	}
-	req, err := http.NewRequest(http.MethodGet, srv.URL()+openapitest.QueryOrderPath, nil)
+	req, err := http.NewRequest(http.MethodGet, srv.URL()+mockapi.QueryOrderPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +65,8 @@ func TestPathScopedFault(t *testing.T) {
 
 func TestRequestLog(t *testing.T) {
 	srv := newUsageServer(t)
-	signedQuery := call{method: http.MethodGet, path: openapitest.QueryOrderPath + "?orderId=MOCKONDEMAND", apigSK: testSK}
-	unsigned := call{method: http.MethodGet, path: openapitest.QueryOrderPath + "?orderId=MOCKONDEMAND"}
+	signedQuery := call{method: http.MethodGet, path: mockapi.QueryOrderPath + "?orderId=MOCKONDEMAND", apigSK: testSK}
+	unsigned := call{method: http.MethodGet, path: mockapi.QueryOrderPath + "?orderId=MOCKONDEMAND"}
 	push := signedNew(testUsageKey, testNow, newBody(t, rec("inst-1", "sn-1", testNow.Add(-time.Hour))))
 	pushSig := push.headers["signature"]
 
@@ -74,18 +74,18 @@ func TestRequestLog(t *testing.T) {
 	unsigned.do(t, srv)
 	push.do(t, srv)
 	call{method: http.MethodGet, path: "/nothing", apigSK: testSK}.do(t, srv)
-	srv.SetFault(openapitest.Fault{Delay: time.Millisecond, Count: 1})
+	srv.SetFault(mockapi.Fault{Delay: time.Millisecond, Count: 1})
 	signedQuery.do(t, srv)
-	srv.SetFault(openapitest.Fault{Status: 502, Body: "<html>bad gateway</html>", Count: 1})
+	srv.SetFault(mockapi.Fault{Status: 502, Body: "<html>bad gateway</html>", Count: 1})
 	signedQuery.do(t, srv)
 
-	want := []openapitest.Request{
-		{At: testNow, Method: "GET", Path: openapitest.QueryOrderPath, Query: "orderId=MOCKONDEMAND", Status: 200, Code: "MKT.0000"},
-		{At: testNow, Method: "GET", Path: openapitest.QueryOrderPath, Query: "orderId=MOCKONDEMAND", Status: 401, Code: "APIGW.0301"},
-		{At: testNow, Method: "POST", Path: openapitest.UsagePath, Status: 200, Code: "MKT.0000"},
+	want := []mockapi.Request{
+		{At: testNow, Method: "GET", Path: mockapi.QueryOrderPath, Query: "orderId=MOCKONDEMAND", Status: 200, Code: "MKT.0000"},
+		{At: testNow, Method: "GET", Path: mockapi.QueryOrderPath, Query: "orderId=MOCKONDEMAND", Status: 401, Code: "APIGW.0301"},
+		{At: testNow, Method: "POST", Path: mockapi.UsagePath, Status: 200, Code: "MKT.0000"},
 		{At: testNow, Method: "GET", Path: "/nothing", Status: 404, Code: "APIGW.0101"},
-		{At: testNow, Method: "GET", Path: openapitest.QueryOrderPath, Query: "orderId=MOCKONDEMAND", Status: 200, Code: "MKT.0000", Fault: "delay"},
-		{At: testNow, Method: "GET", Path: openapitest.QueryOrderPath, Query: "orderId=MOCKONDEMAND", Status: 502, Fault: "status"},
+		{At: testNow, Method: "GET", Path: mockapi.QueryOrderPath, Query: "orderId=MOCKONDEMAND", Status: 200, Code: "MKT.0000", Fault: "delay"},
+		{At: testNow, Method: "GET", Path: mockapi.QueryOrderPath, Query: "orderId=MOCKONDEMAND", Status: 502, Fault: "status"},
 	}
 	got := srv.Requests()
 	if len(got) != len(want) {
@@ -111,7 +111,7 @@ func TestRequestLog(t *testing.T) {
 
 func TestRequestLogBound(t *testing.T) {
 	srv := newUsageServer(t)
-	const sent = openapitest.MaxRequests + 5
+	const sent = mockapi.MaxRequests + 5
 	for i := range sent {
 		resp, err := http.Get(srv.URL() + "/bound?n=" + strconv.Itoa(i))
 		if err != nil {
@@ -120,8 +120,8 @@ func TestRequestLogBound(t *testing.T) {
 		resp.Body.Close()
 	}
 	got := srv.Requests()
-	if len(got) != openapitest.MaxRequests {
-		t.Fatalf("%d requests logged, want %d", len(got), openapitest.MaxRequests)
+	if len(got) != mockapi.MaxRequests {
+		t.Fatalf("%d requests logged, want %d", len(got), mockapi.MaxRequests)
 	}
 	// Oldest first: the first 5 are forgotten.
 	for i, r := range got {

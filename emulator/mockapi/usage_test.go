@@ -1,4 +1,4 @@
-package openapitest_test
+package mockapi_test
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/koobridge/koobridge/emulator/mockapi"
 	"github.com/koobridge/koobridge/internal/openapi/openapitest"
 	"github.com/koobridge/koobridge/protocol"
 )
@@ -38,7 +39,7 @@ func TestUsagePushKnownAnswer(t *testing.T) {
 			srv := openapitest.NewServer(t, testAK, testSK)
 			srv.SetClock(func() time.Time { return specNow })
 			srv.SetUsageKey(specKey)
-			got := call{method: http.MethodPost, path: openapitest.UsagePath, body: []byte(tt.body),
+			got := call{method: http.MethodPost, path: mockapi.UsagePath, body: []byte(tt.body),
 				headers: map[string]string{"ts": specTimestamp, "nonce": specNonce, "signature": tt.sig}}.do(t, srv)
 			if got.Code != tt.code {
 				t.Fatalf("answer %d %s, want %s", got.Status, got.Raw, tt.code)
@@ -53,7 +54,7 @@ func TestUsagePushKnownAnswer(t *testing.T) {
 				}
 				return
 			}
-			want := openapitest.UsageRecord{Received: specNow, API: openapitest.UsageAPINew, InstanceID: "inst-001",
+			want := mockapi.UsageRecord{Received: specNow, API: mockapi.UsageAPINew, InstanceID: "inst-001",
 				MeteringSN: "sn-0001", BeginTime: "20240101T000000Z", EndTime: "20240101T010000Z",
 				RecordTime: "20240101T010500Z", UsageValue: "1.5"}
 			if recs[0] != want {
@@ -136,7 +137,7 @@ func TestUsagePushRejects(t *testing.T) {
 		{name: "old: 1001 records", call: oldPush(testSK, oldBody(t, tooManyOld...)), status: 500, code: "MKT.9003"},
 		{name: "old: unknown instance", call: oldPush(testSK, oldBody(t, oldRec("inst-gone", fresh))), status: 500, code: "MKT.9001"},
 		{name: "old: begin 22 days old", call: oldPush(testSK, oldBody(t, oldRec("inst-1", testNow.AddDate(0, 0, -22)))), status: 500, code: "MKT.9004"},
-		{name: "old: GET", call: call{method: http.MethodGet, path: openapitest.OldUsagePath, apigSK: testSK}, status: 404, code: "APIGW.0101"},
+		{name: "old: GET", call: call{method: http.MethodGet, path: mockapi.OldUsagePath, apigSK: testSK}, status: 404, code: "APIGW.0101"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,7 +225,7 @@ func TestUsageRecordsBounded(t *testing.T) {
 	srv := newUsageServer(t)
 	begin := testNow.Add(-2 * time.Hour)
 	const perPush = 1000
-	pushes := openapitest.MaxUsageRecords/perPush + 1
+	pushes := mockapi.MaxUsageRecords/perPush + 1
 	for p := range pushes {
 		recs := make([]protocol.UsageRecord, perPush)
 		for i := range recs {
@@ -236,9 +237,9 @@ func TestUsageRecordsBounded(t *testing.T) {
 		}
 	}
 	got := srv.UsageRecords()
-	if len(got) != openapitest.MaxUsageRecords || got[0].MeteringSN != fmt.Sprintf("sn-%d", perPush) ||
+	if len(got) != mockapi.MaxUsageRecords || got[0].MeteringSN != fmt.Sprintf("sn-%d", perPush) ||
 		got[len(got)-1].MeteringSN != fmt.Sprintf("sn-%d", pushes*perPush-1) {
-		t.Fatalf("%d records from %s to %s, want the last %d", len(got), got[0].MeteringSN, got[len(got)-1].MeteringSN, openapitest.MaxUsageRecords)
+		t.Fatalf("%d records from %s to %s, want the last %d", len(got), got[0].MeteringSN, got[len(got)-1].MeteringSN, mockapi.MaxUsageRecords)
 	}
 	again := newBody(t,
 		rec("inst-0", "sn-0", begin),                      // forgotten: kept as new

@@ -1,4 +1,4 @@
-package openapitest
+package mockapi
 
 // ring holds the last max values added; the zero ring holds none.
 type ring[T any] struct {
