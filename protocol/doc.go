@@ -8,10 +8,16 @@
 // The package does no I/O and imports nothing else from koobridge. It
 // decodes, validates and encodes; signatures live in protocol/sign.
 //
-// Decoding is tolerant on purpose: unknown fields are ignored, scalars that
-// arrive as a number where a string is documented (or the other way round)
-// are accepted, JSON null counts as absent, and fields documented as "JSON
-// text in a string" are also accepted as plain JSON. Validation is strict in
+// Decoding is tolerant where the spec is vague: unknown fields are ignored,
+// scalars that arrive as a number where a string is documented (or the
+// other way round) are accepted, JSON null counts as absent, and fields
+// documented as "JSON text in a string" are also accepted as plain JSON.
+// Ambiguous input is refused, not resolved: the request decoders (DecodeV2,
+// DecodeLicense, DecodeKit) refuse a body with a key given twice at any
+// depth (also apart from letter case), bytes that are not valid UTF-8 or
+// escapes that do not decode to it (lone surrogates), a NUL character, or
+// a boolean, object or array where a String is documented; ParseQuery does
+// the same for query strings. Validation is strict in
 // what the spec tables print: mandatory fields, maximum lengths, enums and
 // time formats. Lengths are counted in characters (runes), not bytes, because
 // the Huawei tables give lengths in characters. Where a table prints no

@@ -8,12 +8,15 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // FlexString is a string that also accepts a JSON number or boolean (kept
 // as its literal text) and, so decoding never fails on an unexpected shape,
 // an object or array (kept as compact JSON text). JSON null leaves it
-// unchanged. It marshals as a JSON string.
+// unchanged. It marshals as a JSON string. That leniency serves the Open
+// API replies; the request decoders refuse a boolean, object or array for
+// the String fields of a request before FlexString sees it.
 type FlexString string
 
 // UnmarshalJSON implements json.Unmarshaler.
@@ -26,6 +29,10 @@ func (s *FlexString) UnmarshalJSON(b []byte) error {
 	case 'n':
 		return nil
 	case '"':
+		if t, ok := plainJSONString(b); ok {
+			*s = FlexString(t)
+			return nil
+		}
 		var v string
 		if err := json.Unmarshal(b, &v); err != nil {
 			return fmt.Errorf("protocol: decode string: %w", err)
@@ -45,6 +52,28 @@ func (s *FlexString) UnmarshalJSON(b []byte) error {
 
 // String returns s as a plain string.
 func (s FlexString) String() string { return string(s) }
+
+// plainJSONString returns the content of the JSON string b when it needs no
+// decoding: quoted, no escapes, no control characters, valid UTF-8. It is
+// the fast path of FlexString: what encoding/json would give, without a
+// second pass through it.
+func plainJSONString(b []byte) ([]byte, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return nil, false
+	}
+	t := b[1 : len(b)-1]
+	ascii := true
+	for _, c := range t {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return nil, false
+		}
+		ascii = ascii && c < utf8.RuneSelf
+	}
+	if !ascii && !utf8.Valid(t) {
+		return nil, false
+	}
+	return t, true
+}
 
 // FlexNumber is a decimal number kept as its text, accepting a JSON number
 // or a string (linearValue, amount). JSON null leaves it unchanged. It
@@ -255,60 +284,6 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 	}
 	*d = v
 	return nil
-}
-
-// decodeFields reads a JSON object into normalised raw fields.
-func decodeFields(body []byte, what string) (map[string]json.RawMessage, error) {
-	var m map[string]json.RawMessage
-	// A UTF-8 byte order mark is not JSON, but some clients send one.
-	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, &DecodeError{What: what, Err: err}
-	}
-	if m == nil {
-		return nil, &DecodeError{What: what, Err: errors.New("not a JSON object")}
-	}
-	for k, raw := range m {
-		t := bytes.TrimSpace(raw)
-		if len(t) == 0 {
-			delete(m, k)
-			continue
-		}
-		switch t[0] {
-		case 'n':
-			delete(m, k)
-		case '"', '{', '[':
-		default:
-			q, _ := json.Marshal(string(t))
-			m[k] = q
-		}
-	}
-	return m, nil
-}
-
-// decodeFieldsInto decodes normalised fields into v.
-func decodeFieldsInto(m map[string]json.RawMessage, what string, v any) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return &DecodeError{What: what, Err: err}
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return &DecodeError{What: what, Err: err}
-	}
-	return nil
-}
-
-// fieldString returns the string value of a normalised field.
-func fieldString(m map[string]json.RawMessage, name string) string {
-	raw, ok := m[name]
-	if !ok {
-		return ""
-	}
-	var s FlexString
-	if err := s.UnmarshalJSON(raw); err != nil {
-		return ""
-	}
-	return string(s)
 }
 
 // unquoteJSONText returns the JSON text inside b when b is a JSON string

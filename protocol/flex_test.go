@@ -239,3 +239,17 @@ func TestErrorResponse(t *testing.T) {
 		t.Errorf("openAPICodes has %d entries, want 55 (every constant)", n)
 	}
 }
+
+// TestFlexStringFastPath checks that FlexString's fast path for plain
+// strings gives what encoding/json gives.
+func TestFlexStringFastPath(t *testing.T) {
+	for _, in := range []string{`"abc"`, `""`, `"中文 😀"`, "\"a\xffb\"", `"a\"b"`, `"a\u0041"`, "\"a\tb\"", `"a\\"`, "\"\xed\xa0\x80\"", `"\u0000"`} {
+		var want string
+		wantErr := json.Unmarshal([]byte(in), &want)
+		var got FlexString
+		err := got.UnmarshalJSON([]byte(in))
+		if (err != nil) != (wantErr != nil) || (err == nil && string(got) != want) {
+			t.Errorf("FlexString(%q) = %q, %v; encoding/json %q, %v", in, got, err, want, wantErr)
+		}
+	}
+}

@@ -35,6 +35,121 @@ func checkDecodeErr(t *testing.T, isNil bool, err error) {
 	}
 }
 
+// checkStrings asserts the strict-decoding invariant on a decoded value:
+// every string in it is valid UTF-8 without NUL.
+func checkStrings(t *testing.T, v any) {
+	t.Helper()
+	var walk func(reflect.Value, string)
+	walk = func(v reflect.Value, path string) {
+		switch v.Kind() {
+		case reflect.String:
+			if s := v.String(); !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+				t.Fatalf("%s = %q: invalid UTF-8 or NUL accepted", path, s)
+			}
+		case reflect.Pointer, reflect.Interface:
+			if !v.IsNil() {
+				walk(v.Elem(), path)
+			}
+		case reflect.Struct:
+			for i := 0; i < v.NumField(); i++ {
+				if v.Type().Field(i).IsExported() {
+					walk(v.Field(i), path+"."+v.Type().Field(i).Name)
+				}
+			}
+		case reflect.Slice, reflect.Array:
+			for i := 0; i < v.Len(); i++ {
+				walk(v.Index(i), path+"["+itoa(i)+"]")
+			}
+		case reflect.Map:
+			for it := v.MapRange(); it.Next(); {
+				walk(it.Key(), path+"{key}")
+				walk(it.Value(), path+"{}")
+			}
+		}
+	}
+	walk(reflect.ValueOf(v), "r")
+}
+
+// checkStrictBody asserts, with encoding/json as an independent oracle,
+// that an accepted body is one valid JSON value (after an optional byte
+// order mark) in valid UTF-8, whose objects have no two keys equal apart
+// from letter case, and whose strings and keys hold no NUL and no U+FFFD
+// that is not in the body itself (encoding/json writes U+FFFD for invalid
+// UTF-8 and lone surrogates).
+func checkStrictBody(t *testing.T, body []byte) {
+	t.Helper()
+	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
+	if !json.Valid(body) || !utf8.Valid(body) {
+		t.Fatalf("accepted invalid JSON or UTF-8: %q", body)
+	}
+	replacementInBody := bytes.Contains(body, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`))
+	type frame struct {
+		object bool
+		isKey  bool
+		keys   []string
+	}
+	var stack []*frame
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			break
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if s, ok := tok.(string); ok {
+			if strings.IndexByte(s, 0) >= 0 || (!replacementInBody && strings.ContainsRune(s, utf8.RuneError)) {
+				t.Fatalf("accepted NUL or invalid text %q in %q", s, body)
+			}
+			if top != nil && top.object && top.isKey {
+				for _, k := range top.keys {
+					if strings.EqualFold(k, s) {
+						t.Fatalf("accepted duplicate key %q in %q", s, body)
+					}
+				}
+				top.keys = append(top.keys, s)
+				top.isKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, isKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			top = nil
+			if len(stack) > 0 {
+				top = stack[len(stack)-1]
+			}
+		}
+		// A value ended: in an object, a key comes next.
+		if top != nil && top.object {
+			top.isKey = true
+		}
+	}
+}
+
+// checkLikeEncodingJSON asserts that a decoded request equals what
+// encoding/json makes of the same body, whenever encoding/json can decode
+// it (it cannot when a number stands for a String field).
+func checkLikeEncodingJSON(t *testing.T, body []byte, r any) {
+	t.Helper()
+	want := reflect.New(reflect.TypeOf(r))
+	if json.Unmarshal(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")), want.Interface()) != nil {
+		return
+	}
+	if got := want.Elem().Interface(); !reflect.DeepEqual(got, r) {
+		t.Fatalf("decoded %#v, encoding/json %#v", r, got)
+	}
+}
+
 var v2Seeds = []string{
 	`{"activity":"newInstance","businessId":"87b94795-0603-4e24-8ae5-69420d60e3c8","orderId":"CS2211181819B4LVS","orderLineId":"CS2211181819B4LVS-000001","testFlag":"1"}`,
 	`{"activity":"queryInstance","instanceId":"a,b,c","testFlag":1}`,
@@ -47,6 +162,12 @@ var v2Seeds = []string{
 	`{"activity":"getLicenseAsync","instanceId":"i","effectiveTime":"2023-10-27 10:30:15 z","eventId":"e"}`,
 	`{"activity":"orderNotify","orderId":"o","orderLineId":"l","testFlag":"0"}`,
 	`{"activity":"x"}`, `{}`, `[]`, `null`, `{"activity":"newInstance","orderId":{}}`,
+	`{"activity":"queryInstance","activity":"newInstance","instanceId":"i"}`,
+	`{"activity":"newInstance","businessId":"b","orderId":true,"orderLineId":"l"}`,
+	`{"activity":"newInstance","businessId":"b","orderId":"o\ud800","orderLineId":"l\u0000"}`,
+	"{\"activity\":\"newInstance\",\"businessId\":\"b\",\"orderId\":\"o\xff\",\"orderLineId\":\"l\"}",
+	`{"activity":"changeInstanceCheck","instanceId":"i","productInfo":"{\"productId\":\"p\\u0000\",\"PRODUCTID\":1}"}`,
+	`{"activity":"newInstance","orderId":"o","OrderID":"p","x":{"\ud83d\ude00":[1,{"a":1,"A":2}]}}`,
 }
 
 // FuzzDecodeV2 checks that DecodeV2 never panics, honours its error
@@ -61,6 +182,9 @@ func FuzzDecodeV2(f *testing.F) {
 		if err != nil {
 			return
 		}
+		checkStrictBody(t, body)
+		checkStrings(t, r)
+		checkLikeEncodingJSON(t, body, r)
 		checkValidateErr(t, r.Validate())
 		_ = r.IsTest()
 		out, err := Marshal(r)
@@ -84,6 +208,8 @@ func FuzzDecodeLicense(f *testing.F) {
 		`{"activity":"releaseLicenseCode","license":"PL0000000001","testFlag":"1"}`,
 		`{"activity":"updateLicenseCodeStatus","license":"L","status":"FREEZE","testFlag":0}`,
 		`{"activity":"newInstance"}`, `{`,
+		`{"activity":"releaseLicenseCode","license":"PL1","License":"PL2"}`,
+		`{"activity":"releaseLicenseCode","license":"PL\u0000\udc00","testFlag":false}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -93,6 +219,9 @@ func FuzzDecodeLicense(f *testing.F) {
 		if err != nil {
 			return
 		}
+		checkStrictBody(t, body)
+		checkStrings(t, r)
+		checkLikeEncodingJSON(t, body, r)
 		checkValidateErr(t, r.Validate())
 		out, err := Marshal(r)
 		if err != nil {
@@ -105,7 +234,8 @@ func FuzzDecodeLicense(f *testing.F) {
 	})
 }
 
-// FuzzDecodeV1 feeds raw query strings to DecodeV1 and DecodeLegacyLicense.
+// FuzzDecodeV1 feeds raw query strings through ParseQuery to DecodeV1 and
+// DecodeLegacyLicense.
 func FuzzDecodeV1(f *testing.F) {
 	for _, s := range []string{
 		"activity=newInstance&businessId=61e834ba&customerId=68cbc86a&orderId=CS1906666666ABCDE&testFlag=1&timeStamp=20170725025113409&authToken=YOo1GGluq53mv2z%2Bk%2Ft3Yl5tM9eC1I3RubYPTVvxtmk%3D",
@@ -116,14 +246,23 @@ func FuzzDecodeV1(f *testing.F) {
 		"activity=upgrade", "activity=expireInstance", "activity=releaseInstance",
 		"activity=getLicense&businessId=b1&customerId=c1&orderId=o1&productId=p1&timeStamp=20240101120000000",
 		"activity=refreshLicense", "activity=expireLicense", "activity=releaseLicense", "", "%zz",
+		"activity=newInstance&orderId=a&orderId=b", "activity=newInstance&orderId=%00&customerName=%ff",
+		"activity=newInstance&saasExtendParams=W3sibmFtZSI6ImEiLCJuYW1lIjoiYiJ9XQ%3D%3D",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		q, _ := url.ParseQuery(raw) // keeps what parsed, like net/http
+		q, err := ParseQuery(raw)
+		if err != nil {
+			if q != nil || ResultCodeFor(err) != CodeInvalidParam {
+				t.Fatalf("ParseQuery(%q) = %v, %v", raw, q, err)
+			}
+			return
+		}
 		r, err := DecodeV1(q)
 		checkDecodeErr(t, r == nil, err)
 		if err == nil {
+			checkStrings(t, r)
 			checkValidateErr(t, r.Validate())
 			if r.Activity() != q.Get("activity") {
 				t.Fatalf("Activity %q for query activity %q", r.Activity(), q.Get("activity"))
@@ -135,8 +274,40 @@ func FuzzDecodeV1(f *testing.F) {
 		l, err := DecodeLegacyLicense(q)
 		checkDecodeErr(t, l == nil, err)
 		if err == nil {
+			checkStrings(t, l)
 			checkValidateErr(t, l.Validate())
 		}
+	})
+}
+
+// FuzzParseQuery checks that ParseQuery accepts only unambiguous, valid
+// text, agrees with url.ParseQuery on what it accepts, and refuses with
+// short errors that map to 000002.
+func FuzzParseQuery(f *testing.F) {
+	for _, s := range []string{
+		"signature=11C4&timestamp=1680508066618&nonce=n", "signature=a&signature=b", "a=%zz", "%zz", "a=%ff",
+		"a=%00", "a;b", "a=1&&b", "x=%E4%B8%AD+y", "=", "&", "a=1=2",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := ParseQuery(raw)
+		if err != nil {
+			if q != nil || ResultCodeFor(err) != CodeInvalidParam || utf8.RuneCountInString(err.Error()) > 255 {
+				t.Fatalf("ParseQuery(%q) = %v, %v", raw, q, err)
+			}
+			return
+		}
+		std, err := url.ParseQuery(raw)
+		if err != nil || !reflect.DeepEqual(q, std) {
+			t.Fatalf("ParseQuery(%q) = %v; url.ParseQuery %v, %v", raw, q, std, err)
+		}
+		for name, vals := range q {
+			if len(vals) != 1 {
+				t.Fatalf("%q given %d times accepted", name, len(vals))
+			}
+		}
+		checkStrings(t, q)
 	})
 }
 
@@ -157,6 +328,10 @@ func FuzzDecodeKit(f *testing.F) {
 		{4, `{"instanceId":"i","tenantId":"t","orgInfoList":[{"orgCode":"1","orgName":"HQ"}],"testFlag":0,"timeStamp":"20220413093539534"}`},
 		{4, `{"orgInfo":"[{\"orgCode\":\"1\",\"name\":\"HQ\"}]","orgInfoList":"","flag":"2"}`},
 		{5, `{}`},
+		{0, `{"tenantId":"t1","tenantId":"t2","flag":1,"testFlag":0}`},
+		{0, `{"tenantId":true,"name":"\u0000","domainName":"\udfff","flag":1,"testFlag":0}`},
+		{2, `{"userList":"[{\"userName\":\"a\",\"USERNAME\":\"b\",\"name\":\"\\u0000\"}]","flag":1,"testFlag":0}`},
+		{4, `{"orgInfoList":[{"orgCode":"1","orgName":true}],"testFlag":0}`},
 	}
 	for _, s := range seeds {
 		f.Add(s.op, []byte(s.body))
@@ -171,6 +346,8 @@ func FuzzDecodeKit(f *testing.F) {
 		if r.Operation() != name {
 			t.Fatalf("Operation %q for %q", r.Operation(), name)
 		}
+		checkStrictBody(t, body)
+		checkStrings(t, r)
 		checkValidateErr(t, r.Validate())
 		out, err := Marshal(r)
 		if err != nil {

@@ -490,12 +490,23 @@ func (r AllOrgSyncRequest) Validate() error {
 
 // DecodeKit decodes a Kit body for operation name (from KitOperation) into
 // its typed request. Flag and TestFlag are preset to KitUnset so Validate
-// reports them missing when absent. Top-level numbers are accepted for
-// string fields and numeric strings for integer fields. An unknown name
-// gives a *FieldError for "operation"; malformed JSON a *DecodeError. It
-// does not call Validate.
+// reports them missing when absent. Numbers are accepted for string fields
+// (kept as their text) and numeric strings for integer fields; the body is
+// otherwise read as strictly as by DecodeV2 (duplicated keys, invalid
+// UTF-8, lone surrogates, NUL, booleans, objects or arrays for String
+// fields are refused, inside userList and orgInfoList too, also when they
+// arrive as JSON text in a string). An unknown name gives a *FieldError
+// for "operation"; malformed JSON a *DecodeError. It does not call
+// Validate.
 func DecodeKit(name string, body []byte) (KitRequest, error) {
-	m, err := decodeFields(body, "kit body")
+	var sh shape
+	switch name {
+	case KitAuthSync:
+		sh = authSyncShape
+	case KitAllOrgSync:
+		sh = allOrgSyncShape
+	}
+	m, err := decodeFields(body, "kit body", sh)
 	if err != nil {
 		return nil, err
 	}

@@ -96,14 +96,19 @@ func (r ReleaseLicenseCodeRequest) Validate() error {
 }
 
 // DecodeLicense decodes a license-code 2.0 body (refreshLicenseCode,
-// updateLicenseCodeStatus, releaseLicenseCode). Errors are as for DecodeV2;
-// it does not call Validate.
+// updateLicenseCodeStatus, releaseLicenseCode). The body is read as
+// strictly as by DecodeV2 and errors are as for DecodeV2; it does not call
+// Validate.
 func DecodeLicense(body []byte) (V2Request, error) {
-	m, err := decodeFields(body, "license body")
+	m, err := decodeFields(body, "license body", nil)
 	if err != nil {
 		return nil, err
 	}
-	switch a := fieldString(m, "activity"); a {
+	a, err := m.str("activity")
+	if err != nil {
+		return nil, err
+	}
+	switch a {
 	case ActivityRefreshLicenseCode:
 		return decodeInto[RefreshLicenseCodeRequest](m)
 	case ActivityUpdateLicenseCodeStatus:
@@ -181,13 +186,16 @@ func (OrderNotifyRequest) Activity() string { return ActivityOrderNotify }
 func (r OrderNotifyRequest) IsTest() bool { return isTestFlag(r.TestFlag) }
 
 // Validate checks the request against the orderNotify table. testFlag is
-// printed M with default "0"; a missing one is read as "0" (tolerant).
+// mandatory on the official interface page (license-openapi.md §F and its
+// Addenda), so a missing one is refused, and it must be "0" (real order)
+// or "1" (debug call).
 func (r OrderNotifyRequest) Validate() error {
 	var c checker
 	c.activity(r.ActivityName, ActivityOrderNotify, maxActivity)
 	c.required("orderId", r.OrderID, 64)
 	c.required("orderLineId", r.OrderLineID, 64)
-	c.optional("testFlag", r.TestFlag, maxTestFlag)
+	c.required("testFlag", r.TestFlag, maxTestFlag)
+	c.oneOf("testFlag", r.TestFlag, "0", "1")
 	return c.result()
 }
 
@@ -318,7 +326,8 @@ func (r ReleaseLicenseRequest) Validate() error {
 
 // DecodeLegacyLicense decodes a license 1.0 GET query (values already
 // URL-decoded) into the typed request for its activity. Unknown or missing
-// activity gives a *FieldError. It does not call Validate.
+// activity gives a *FieldError. It does not call Validate. As for
+// DecodeV1, q must come from ParseQuery.
 func DecodeLegacyLicense(q url.Values) (V1Request, error) {
 	auth := v1Auth(q)
 	switch a := q.Get("activity"); a {

@@ -67,7 +67,7 @@ func TestLicenseValidate(t *testing.T) {
 	us := UpdateLicenseCodeStatusRequest{ActivityName: "updateLicenseCodeStatus", License: "L", Status: "FREEZE"}
 	rl := ReleaseLicenseCodeRequest{ActivityName: "releaseLicenseCode", License: "L"}
 	ga := GetLicenseAsyncRequest{ActivityName: "getLicenseAsync", InstanceID: "i", EffectiveTime: "2023-10-27 10:30:15 z", EventID: "e"}
-	on := OrderNotifyRequest{ActivityName: "orderNotify", OrderID: "o", OrderLineID: "l"}
+	on := OrderNotifyRequest{ActivityName: "orderNotify", OrderID: "o", OrderLineID: "l", TestFlag: "0"}
 	runValidate(t, []validateCase{
 		{"refresh ok", rf, ""},
 		{"refresh activity wrong", with(rf, func(r *RefreshLicenseCodeRequest) { r.ActivityName = "refreshInstance" }), "activity"},
@@ -107,6 +107,12 @@ func TestLicenseValidate(t *testing.T) {
 		{"notify ok", on, ""},
 		{"notify orderId missing", with(on, func(r *OrderNotifyRequest) { r.OrderID = "" }), "orderId"},
 		{"notify orderLineId 65", with(on, func(r *OrderNotifyRequest) { r.OrderLineID = long(65) }), "orderLineId"},
+		{"notify testFlag 1 ok", with(on, func(r *OrderNotifyRequest) { r.TestFlag = "1" }), ""},
+		// testFlag is mandatory on the official orderNotify page (§F Addenda).
+		{"notify testFlag missing", with(on, func(r *OrderNotifyRequest) { r.TestFlag = "" }), "testFlag"},
+		{"notify testFlag blank", with(on, func(r *OrderNotifyRequest) { r.TestFlag = " " }), "testFlag"},
+		{"notify testFlag 2", with(on, func(r *OrderNotifyRequest) { r.TestFlag = "2" }), "testFlag"},
+		{"notify testFlag 01", with(on, func(r *OrderNotifyRequest) { r.TestFlag = "01" }), "testFlag"},
 	})
 	eff, err := ga.Effective()
 	if err != nil || !eff.Equal(time.Date(2023, 10, 27, 10, 30, 15, 0, time.UTC)) {

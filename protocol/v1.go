@@ -334,10 +334,17 @@ func (r V1QueryInstanceRequest) Validate() error {
 	return c.result()
 }
 
-// DecodeV1 decodes a V1 GET query (values already URL-decoded, as
-// url.ParseQuery gives them) into the typed request for its activity.
-// Unknown or missing activity, or a saasExtendParams that cannot be
-// decoded, gives a *FieldError. It does not call Validate.
+// DecodeV1 decodes a V1 GET query (values already URL-decoded) into the
+// typed request for its activity. Unknown or missing activity, or a
+// saasExtendParams that cannot be decoded (or whose JSON has a duplicated
+// key, invalid UTF-8 or NUL), gives a *FieldError. It does not call
+// Validate.
+//
+// q must come from ParseQuery, not url.ParseQuery or Request.URL.Query:
+// DecodeV1 reads the first value of each parameter and does not check the
+// values again, so only ParseQuery's refusals (a parameter given twice,
+// malformed escapes, invalid UTF-8, NUL) keep the request unambiguous. The
+// same holds for DecodeLegacyLicense.
 func DecodeV1(q url.Values) (V1Request, error) {
 	auth := v1Auth(q)
 	switch a := q.Get("activity"); a {
@@ -355,6 +362,9 @@ func DecodeV1(q url.Values) (V1Request, error) {
 			OrderAmount: q.Get("orderAmount"), ProvisionType: q.Get("provisionType")}
 		if r.SaaSExtendParams != "" {
 			params, err := DecodeSaaSExtendParams(r.SaaSExtendParams)
+			if fe := (*FieldError)(nil); errors.As(err, &fe) {
+				return nil, fe
+			}
 			if err != nil {
 				return nil, &FieldError{Field: "saasExtendParams", Problem: "not base64 of a JSON array of {name, value}"}
 			}
@@ -387,7 +397,9 @@ func DecodeV1(q url.Values) (V1Request, error) {
 var errExtendParams = errors.New("protocol: saasExtendParams: not base64")
 
 // DecodeSaaSExtendParams decodes a V1 saasExtendParams value:
-// base64 of a JSON array of {"name","value"}. The value should already be
+// base64 of a JSON array of {"name","value"}. The JSON is read as strictly
+// as a request body: a duplicated key, invalid UTF-8 or a NUL character
+// gives a *FieldError. The value should already be
 // URL-decoded; being tolerant, it is URL-decoded once more if it still
 // holds %XX escapes, spaces are read as '+' (a '+' that was not
 // percent-encoded turns into a space in a query string), and standard or
@@ -409,6 +421,9 @@ func DecodeSaaSExtendParams(v string) ([]ExtendParam, error) {
 	}
 	if err != nil {
 		return nil, errExtendParams
+	}
+	if err := checkJSON(raw, "saasExtendParams", fieldRule{allow: kindArray | kindNull, want: "an array", elem: extendParamsShape}); err != nil {
+		return nil, err
 	}
 	var params []ExtendParam
 	if err := json.Unmarshal(raw, &params); err != nil {

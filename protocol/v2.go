@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +61,21 @@ type V2Request interface {
 // isTestFlag reports whether a string testFlag is "1"; anything else
 // (absent, "0", junk) is production traffic.
 func isTestFlag(s string) bool { return strings.TrimSpace(s) == "1" }
+
+// mockOrderPrefix starts the IDs of the mock orders that the seller
+// console's debugger and the daily dial test use (MOCKPERIODYEARNEW,
+// MOCKONDEMAND, …; saas-v2.md §6.5).
+const mockOrderPrefix = "MOCK"
+
+// IsTestOrder reports whether a call concerns a debug instance: testFlag
+// (the request's IsTest) says so, or orderID is one of the seller console
+// debugger's mock orders, whose IDs start with "MOCK" in capitals
+// (saas-v2.md §6.5). Query Order answers canned data for those orders, so
+// an instance created for one is a debug instance even when a call forgets
+// testFlag. This is the one place for that rule.
+func IsTestOrder(testFlag bool, orderID string) bool {
+	return testFlag || strings.HasPrefix(orderID, mockOrderPrefix)
+}
 
 // NewInstanceRequest is newInstance: create an instance for a paid order
 // line. Fields are declared in JSON-name order so Marshal writes keys in
@@ -310,16 +324,24 @@ func (r ChangeInstanceCheckRequest) Validate() error {
 // DecodeV2 decodes a POST production-interface body into the typed request
 // for its activity: the seven SaaS V2 basic activities plus getLicenseAsync
 // (online license) and orderNotify. Unknown or missing activity gives a
-// *FieldError for "activity"; malformed JSON a *DecodeError. Both map to
-// CodeInvalidParam. The result holds a value, not a pointer (switch on
-// NewInstanceRequest, not *NewInstanceRequest). DecodeV2 does not call
-// Validate.
+// *FieldError for "activity"; malformed JSON a *DecodeError. Ambiguous
+// bodies are refused (see the package documentation): a duplicated key,
+// invalid UTF-8, a lone surrogate escape or a NUL character, and a
+// boolean, object or array where a String is documented give a
+// *FieldError naming the field (a *DecodeError when the problem is in a
+// top-level key). A number for a String field is kept as its literal text.
+// All these errors map to CodeInvalidParam. The result holds a value, not
+// a pointer (switch on NewInstanceRequest, not *NewInstanceRequest).
+// DecodeV2 does not call Validate.
 func DecodeV2(body []byte) (V2Request, error) {
-	m, err := decodeFields(body, "v2 body")
+	m, err := decodeFields(body, "v2 body", v2BodyShape)
 	if err != nil {
 		return nil, err
 	}
-	activity := fieldString(m, "activity")
+	activity, err := m.str("activity")
+	if err != nil {
+		return nil, err
+	}
 	var r V2Request
 	switch activity {
 	case ActivityNewInstance:
@@ -349,8 +371,8 @@ func DecodeV2(body []byte) (V2Request, error) {
 	return r, nil
 }
 
-// decodeInto decodes normalised fields into a T and returns it as a V2Request.
-func decodeInto[T V2Request](m map[string]json.RawMessage) (V2Request, error) {
+// decodeInto decodes checked fields into a T and returns it as a V2Request.
+func decodeInto[T V2Request](m *fields) (V2Request, error) {
 	var r T
 	if err := decodeFieldsInto(m, r.Activity()+" body", &r); err != nil {
 		return nil, err

@@ -115,7 +115,9 @@ func TestDecodeV2Errors(t *testing.T) {
 		{"not an object", `[1,2]`, "", false},
 		{"null", `null`, "", false},
 		{"empty", ``, "", false},
-		{"wrong type", `{"activity":"newInstance","orderId":{"a":1}}`, "", false},
+		// An object where a String is expected names the field (it was a
+		// raw encoding/json *DecodeError before).
+		{"wrong type", `{"activity":"newInstance","orderId":{"a":1}}`, "orderId", true},
 		{"missing activity", `{"orderId":"o1"}`, "activity", true},
 		{"unknown activity", `{"activity":"fooInstance"}`, "activity", true},
 		{"license activity", `{"activity":"releaseLicenseCode","license":"x"}`, "activity", true},
