@@ -1,6 +1,14 @@
 // Package store holds koobridge's durable state: instances, the ledger of
-// calls, idempotency records, persisted nonces and the job queue. Store is
-// the interface; sqlite (and later postgres) implement it.
+// calls, idempotency records, persisted nonces, order notifications and
+// the job queue.
+//
+// Access is split by entity: each table has a small interface of reads
+// (InstanceReader, Calls, Nonces, Jobs, …) and, where it is written in
+// transactions, a part of Tx (InstanceTx, OperationTx, …). One database
+// type per dialect (sqlite, postgres) satisfies all of them; Store and Tx
+// only gather them. Services ask for the interfaces they use. A new table
+// costs its types and interfaces here, its SQL in the two dialects and its
+// storetest cases.
 //
 // Idempotency is enforced by unique constraints in the database, never by
 // a read-then-write in application code, so it holds across goroutines,
@@ -9,6 +17,7 @@
 //   - operations: unique key
 //   - nonces: unique nonce
 //   - jobs: unique unique_key (when set)
+//   - order notifications: unique (order_id, order_line_id)
 package store
 
 import (
@@ -91,6 +100,10 @@ type Instance struct {
 	UsageValue string    // cumulative pay-per-use usage, decimal text; "" when none
 	UsageTime  time.Time // when UsageValue was measured
 	LastError  string    // the provisioner's last error, for queryInstance and the admin API
+	// FailCode is the business result code (000100–000107) with which the
+	// vendor's product refused the purchase; "" unless it did. A refused
+	// instance is failed and is not provisioned again by a repeat.
+	FailCode   string
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	ReleasedAt time.Time
@@ -110,14 +123,17 @@ const (
 // with a given Key inserts it; repeats read it. Response is the exact JSON
 // body that was answered, so a repeat gets byte-identical content.
 type Operation struct {
-	Key        string // e.g. "refreshInstance:ORDER:LINE:RENEWAL"; see lifecycle
+	Key        string // e.g. "refreshInstance:ORDER:LINE:RENEWAL"; see package instance
 	Activity   string
 	InstanceID string
-	State      OperationState
-	ResultCode string
-	Response   []byte
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// Fingerprint is a digest of the request's meaningful fields: a later
+	// call with the same Key but another Fingerprint is not a repeat.
+	Fingerprint string
+	State       OperationState
+	ResultCode  string
+	Response    []byte
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Call is one inbound request in the ledger ("production interface
@@ -202,18 +218,55 @@ type JobFilter struct {
 	Limit    int // 0 means 100; at most 1000
 }
 
-// Reader holds the queries available inside and outside transactions.
-type Reader interface {
-	Instance(ctx context.Context, id string) (Instance, error)
-	InstanceByOrderLine(ctx context.Context, orderID, orderLineID string) (Instance, error)
-	Operation(ctx context.Context, key string) (Operation, error)
+// OrderNotificationStatus is how far an order notification has come.
+type OrderNotificationStatus string
+
+// Order notification states.
+const (
+	NotificationPending   OrderNotificationStatus = "pending"   // Query Order not yet answered, or the vendor not yet told
+	NotificationDelivered OrderNotificationStatus = "delivered" // order.notified reached the vendor
+	NotificationFailed    OrderNotificationStatus = "failed"    // gave up; re-runnable from the admin API
+)
+
+// OrderNotification is one orderNotify call KooGallery made: the order
+// line it names and what koobridge learnt and did about it.
+type OrderNotification struct {
+	ID          int64
+	OrderID     string
+	OrderLineID string
+	Test        bool // testFlag "1", or a MOCK* order
+	Status      OrderNotificationStatus
+	OrderJSON   string // the Query Order orderInfo, personal data masked; "" until fetched
+	LastError   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	Version     int64 // incremented by every update; UpdateOrderNotification checks it
 }
 
-// Tx is a database transaction. Its methods must only be used inside the
-// function given to Store.Tx.
-type Tx interface {
-	Reader
+// OrderNotificationFilter selects order notifications for the admin API.
+type OrderNotificationFilter struct {
+	Status   OrderNotificationStatus
+	OrderID  string
+	BeforeID int64 // for paging: only notifications with ID < BeforeID, newest first
+	Limit    int   // 0 means 100; at most 1000
+}
 
+// InstanceReader reads instances, inside and outside transactions.
+type InstanceReader interface {
+	Instance(ctx context.Context, id string) (Instance, error)
+	InstanceByOrderLine(ctx context.Context, orderID, orderLineID string) (Instance, error)
+}
+
+// Instances reads instances outside transactions.
+type Instances interface {
+	InstanceReader
+	// Instances lists instances by ID.
+	Instances(ctx context.Context, f InstanceFilter) ([]Instance, error)
+}
+
+// InstanceTx writes instances in a transaction.
+type InstanceTx interface {
+	InstanceReader
 	// InsertInstance inserts inst unless an instance with the same
 	// (OrderID, OrderLineID) exists. It reports whether it inserted; when
 	// it did not, the caller reads the existing row.
@@ -222,43 +275,108 @@ type Tx interface {
 	// Version equals inst.Version, and sets the stored Version to
 	// inst.Version+1 (ErrConflict otherwise, ErrNotFound if absent).
 	UpdateInstance(ctx context.Context, inst Instance) error
+}
 
+// OperationReader reads idempotency records, inside and outside
+// transactions.
+type OperationReader interface {
+	Operation(ctx context.Context, key string) (Operation, error)
+}
+
+// OperationTx writes idempotency records in a transaction.
+type OperationTx interface {
+	OperationReader
 	// InsertOperation inserts op unless an operation with the same Key
-	// exists, and reports whether it inserted.
+	// exists, and reports whether it inserted. An empty State is stored as
+	// running.
 	InsertOperation(ctx context.Context, op Operation) (inserted bool, err error)
-	// FinishOperation sets State done, ResultCode and Response of key.
+	// FinishOperation sets State done, ResultCode and Response of key
+	// (ErrNotFound if absent).
 	FinishOperation(ctx context.Context, key, resultCode string, response []byte) error
+	// ReopenOperation sets key back to running, with no result, and its
+	// UpdatedAt to now (the wall clock when now is zero; ErrNotFound if
+	// absent): a new attempt at the same operation has begun.
+	ReopenOperation(ctx context.Context, key string, now time.Time) error
+}
 
+// JobTx enqueues jobs in a transaction, with the state change that causes
+// them.
+type JobTx interface {
 	// EnqueueJob inserts job (State available) and returns its ID. If
 	// job.UniqueKey is set and a job with that key exists, nothing is
 	// inserted and inserted is false.
 	EnqueueJob(ctx context.Context, job Job) (id int64, inserted bool, err error)
 }
 
-// Store is the durable state of one koobridge deployment. Implementations
-// are safe for concurrent use by many goroutines and processes.
-type Store interface {
-	Reader
+// OrderNotificationReader reads order notifications, inside and outside
+// transactions.
+type OrderNotificationReader interface {
+	// OrderNotification reads the notification of one order line;
+	// ErrNotFound if there is none.
+	OrderNotification(ctx context.Context, orderID, orderLineID string) (OrderNotification, error)
+}
 
+// OrderNotifications reads order notifications outside transactions.
+type OrderNotifications interface {
+	OrderNotificationReader
+	// OrderNotifications lists notifications, newest first.
+	OrderNotifications(ctx context.Context, f OrderNotificationFilter) ([]OrderNotification, error)
+}
+
+// OrderNotificationTx writes order notifications in a transaction.
+type OrderNotificationTx interface {
+	OrderNotificationReader
+	// InsertOrderNotification inserts n unless a notification of the same
+	// (OrderID, OrderLineID) exists, and reports whether it inserted. The
+	// store assigns the ID (n.ID is ignored); an empty Status is stored as
+	// pending, zero times as now; Version is stored as given.
+	InsertOrderNotification(ctx context.Context, n OrderNotification) (inserted bool, err error)
+	// UpdateOrderNotification writes Status, OrderJSON, LastError and
+	// UpdatedAt of the notification of (n.OrderID, n.OrderLineID) when the
+	// stored Version equals n.Version, and sets the stored Version to
+	// n.Version+1 (ErrConflict otherwise, ErrNotFound if absent).
+	UpdateOrderNotification(ctx context.Context, n OrderNotification) error
+}
+
+// Tx is a database transaction: the transactional part of every entity.
+// Its methods must only be used inside the function given to Txer.Tx.
+type Tx interface {
+	InstanceTx
+	OperationTx
+	JobTx
+	OrderNotificationTx
+}
+
+// Txer runs transactions.
+type Txer interface {
 	// Tx runs fn in one transaction and commits if fn returns nil. It may
 	// run fn more than once when the database asks for a retry
 	// (serialisation failure, SQLITE_BUSY), so fn must not have effects
 	// outside the transaction.
 	Tx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+}
 
+// Nonces persists the nonces of signed calls, so a replay is caught after
+// a restart and across replicas.
+type Nonces interface {
 	// RememberNonce records nonce until expires; ErrReplayedNonce if it is
 	// recorded and unexpired. Atomic across processes.
 	RememberNonce(ctx context.Context, nonce string, expires time.Time) error
 	// DeleteExpiredNonces removes nonces that expired before now.
 	DeleteExpiredNonces(ctx context.Context, now time.Time) (int64, error)
+}
 
+// Calls is the ledger of inbound calls.
+type Calls interface {
 	// InsertCall appends a call to the ledger and returns its ID.
 	InsertCall(ctx context.Context, c Call) (int64, error)
 	// Calls lists calls, newest first.
 	Calls(ctx context.Context, f CallFilter) ([]Call, error)
-	// Instances lists instances by ID.
-	Instances(ctx context.Context, f InstanceFilter) ([]Instance, error)
+}
 
+// Jobs is the durable job queue (enqueueing is JobTx's, in the
+// transaction of the change that causes the job).
+type Jobs interface {
 	// ClaimJob takes the oldest job of one of kinds that is available with
 	// RunAt <= now, or running with LockedUntil < now (its worker died),
 	// marks it running for worker until now+lease, increments Attempts and
@@ -283,8 +401,31 @@ type Store interface {
 	ReviveJob(ctx context.Context, id int64, now time.Time) error
 	Job(ctx context.Context, id int64) (Job, error)
 	Jobs(ctx context.Context, f JobFilter) ([]Job, error)
+}
+
+// Store is every entity of one database, as one dialect implements it.
+// Implementations are safe for concurrent use by many goroutines and
+// processes, and bound every operation (a whole Tx included) by their
+// operation timeout: when that deadline, not the caller's, ends an
+// operation, the error wraps ErrUnavailable.
+type Store interface {
+	Instances
+	OperationReader
+	OrderNotifications
+	Calls
+	Nonces
+	Jobs
+	Txer
 
 	// Ping checks the database is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error
 }
+
+// DefaultOpTimeout bounds one store operation (a whole Tx included) unless
+// the opener is told otherwise. KooGallery gives up after 5 s and retries;
+// the bound exists so that a database that stops answering (a network cut
+// that drops packets, a failover behind a virtual IP) turns into
+// ErrUnavailable within seconds instead of holding connections until TCP
+// gives up, minutes later.
+const DefaultOpTimeout = 30 * time.Second

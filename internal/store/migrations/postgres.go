@@ -5,7 +5,8 @@ import "embed"
 // Postgres holds the PostgreSQL migrations under the directory "postgres".
 // Times are timestamptz with NULL for the zero time; durations are bigint
 // milliseconds; booleans are boolean; payloads and stored responses are
-// bytea; ledger and job ids are bigint identities.
+// bytea; ids of the ledger, the job queue and order notifications are
+// bigint identities.
 //
 //go:embed postgres/*.sql
 var Postgres embed.FS

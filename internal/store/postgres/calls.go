@@ -3,19 +3,22 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"github.com/jackc/pgx/v5"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/koobridge/koobridge/internal/store"
 )
 
 // InsertCall appends c to the ledger and returns its ID. A zero CreatedAt
 // is set to now; Latency is stored in whole milliseconds.
-func (s *Store) InsertCall(ctx context.Context, c store.Call) (int64, error) {
+func (s *Store) InsertCall(ctx context.Context, c store.Call) (_ int64, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	var id int64
-	err := s.q.QueryRow(ctx, `INSERT INTO calls (request_id, interface, activity, idem_key, instance_id,
+	err = s.q.QueryRow(ctx, `INSERT INTO calls (request_id, interface, activity, idem_key, instance_id,
 		order_id, order_line_id, test, remote, request, response, result_code, result_msg,
 		http_status, latency_ms, repeat, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
@@ -31,7 +34,9 @@ func (s *Store) InsertCall(ctx context.Context, c store.Call) (int64, error) {
 
 // Calls lists calls matching f, newest (highest ID) first. Since is
 // inclusive and Until exclusive.
-func (s *Store) Calls(ctx context.Context, f store.CallFilter) ([]store.Call, error) {
+func (s *Store) Calls(ctx context.Context, f store.CallFilter) (_ []store.Call, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	var (
 		where []string
 		args  []any

@@ -13,9 +13,12 @@ import (
 	"github.com/koobridge/koobridge/internal/store"
 )
 
-// reader implements store.Reader over the pool or a transaction. In a
+// reader holds the reads available inside and outside transactions
+// (store.InstanceReader, store.OperationReader,
+// store.OrderNotificationReader) over the pool or a transaction. In a
 // transaction (lock set) the rows it returns are locked until the
-// transaction ends.
+// transaction ends. The Store's reads bound it by the operation timeout; a
+// tx's are bounded by the Tx.
 type reader struct {
 	q    querier
 	lock bool
@@ -42,7 +45,7 @@ const instanceColumns = `id, order_id, order_line_id, business_id, test,
 	linear_value, customer_id, customer_name, expire_time, order_json,
 	status, frozen_by, app_front_end_url, app_admin_url, app_user_name,
 	app_password_sealed, app_memo, usage_value, usage_time, last_error,
-	created_at, updated_at, released_at, version`
+	fail_code, created_at, updated_at, released_at, version`
 
 func scanInstance(row pgx.Row) (store.Instance, error) {
 	var (
@@ -55,7 +58,7 @@ func scanInstance(row pgx.Row) (store.Instance, error) {
 		&in.LinearValue, &in.CustomerID, &in.CustomerName, &expire, &in.OrderJSON,
 		&status, &in.FrozenBy, &in.AppInfo.FrontEndURL, &in.AppInfo.AdminURL, &in.AppInfo.UserName,
 		&in.AppInfo.PasswordSealed, &in.AppInfo.Memo, &in.UsageValue, &usage, &in.LastError,
-		&created, &updated, &released, &in.Version)
+		&in.FailCode, &created, &updated, &released, &in.Version)
 	if err != nil {
 		return store.Instance{}, err
 	}
@@ -82,6 +85,21 @@ func (r reader) instance(ctx context.Context, where string, args ...any) (store.
 }
 
 // Instance reads the instance with id; store.ErrNotFound if there is none.
+func (s *Store) Instance(ctx context.Context, id string) (_ store.Instance, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
+	return reader{q: s.q}.Instance(ctx, id)
+}
+
+// InstanceByOrderLine reads the instance of an order line; store.ErrNotFound
+// if there is none.
+func (s *Store) InstanceByOrderLine(ctx context.Context, orderID, orderLineID string) (_ store.Instance, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
+	return reader{q: s.q}.InstanceByOrderLine(ctx, orderID, orderLineID)
+}
+
+// Instance reads the instance with id; store.ErrNotFound if there is none.
 // Inside a transaction the row stays locked until it ends.
 func (r reader) Instance(ctx context.Context, id string) (store.Instance, error) {
 	return r.instance(ctx, `id = $1`, txt(id))
@@ -94,13 +112,14 @@ func (r reader) InstanceByOrderLine(ctx context.Context, orderID, orderLineID st
 }
 
 // instanceArgs lists the mutable fields of inst in the order of
-// instanceColumns from order_state to last_error.
+// instanceColumns from order_state to fail_code.
 func instanceArgs(inst store.Instance) []any {
 	return []any{
 		txt(string(inst.OrderState)), txt(inst.ProductID), txt(inst.SKUCode), txt(inst.ChargingMode), txt(inst.PeriodType), inst.PeriodNumber,
 		txt(inst.LinearValue), txt(inst.CustomerID), txt(inst.CustomerName), ts(inst.ExpireTime), txt(inst.OrderJSON),
 		txt(string(inst.Status)), txt(inst.FrozenBy), txt(inst.AppInfo.FrontEndURL), txt(inst.AppInfo.AdminURL), txt(inst.AppInfo.UserName),
 		txt(inst.AppInfo.PasswordSealed), txt(inst.AppInfo.Memo), txt(inst.UsageValue), ts(inst.UsageTime), txt(inst.LastError),
+		txt(inst.FailCode),
 	}
 }
 
@@ -146,8 +165,8 @@ func (t *tx) UpdateInstance(ctx context.Context, inst store.Instance) error {
 		linear_value = $7, customer_id = $8, customer_name = $9, expire_time = $10, order_json = $11,
 		status = $12, frozen_by = $13, app_front_end_url = $14, app_admin_url = $15, app_user_name = $16,
 		app_password_sealed = $17, app_memo = $18, usage_value = $19, usage_time = $20, last_error = $21,
-		updated_at = $22, released_at = $23, version = version + 1
-		WHERE id = $24 AND version = $25`, args...)
+		fail_code = $22, updated_at = $23, released_at = $24, version = version + 1
+		WHERE id = $25 AND version = $26`, args...)
 	if err != nil {
 		return fmt.Errorf("postgres: update instance: %w", mapErr(ctx, err))
 	}
@@ -166,7 +185,9 @@ func (t *tx) UpdateInstance(ctx context.Context, inst store.Instance) error {
 }
 
 // Instances lists instances in ascending ID order (byte order).
-func (s *Store) Instances(ctx context.Context, f store.InstanceFilter) ([]store.Instance, error) {
+func (s *Store) Instances(ctx context.Context, f store.InstanceFilter) (_ []store.Instance, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	var (
 		where []string
 		args  []any

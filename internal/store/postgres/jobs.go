@@ -87,7 +87,9 @@ const claimSet = `state = 'running', locked_by = $2, locked_until = $3, attempts
 // UPDATE SKIP LOCKED inside the claiming UPDATE, so workers of every
 // replica claim different jobs without waiting for each other, and two
 // workers never get the same job.
-func (s *Store) ClaimJob(ctx context.Context, worker string, kinds []string, now time.Time, lease time.Duration) (store.Job, error) {
+func (s *Store) ClaimJob(ctx context.Context, worker string, kinds []string, now time.Time, lease time.Duration) (_ store.Job, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	args := []any{ts(now), txt(worker), ts(now.Add(lease))}
 	kindCond := ""
 	if len(kinds) > 0 {
@@ -111,7 +113,9 @@ func (s *Store) ClaimJob(ctx context.Context, worker string, kinds []string, now
 // its lease expired; store.ErrNotFound if it does not exist, another worker
 // holds it, or it is done or dead. A concurrent claim of the same job
 // waits for the first and then finds it taken.
-func (s *Store) ClaimJobByID(ctx context.Context, id int64, worker string, now time.Time, lease time.Duration) (store.Job, error) {
+func (s *Store) ClaimJobByID(ctx context.Context, id int64, worker string, now time.Time, lease time.Duration) (_ store.Job, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	return s.claim(ctx, `UPDATE jobs SET `+claimSet+`
 		WHERE id = $4 AND (state = 'available' OR (state = 'running' AND locked_until < $1))
 		RETURNING `+jobColumns, []any{ts(now), txt(worker), ts(now.Add(lease)), id})
@@ -130,20 +134,26 @@ func (s *Store) claim(ctx context.Context, query string, args []any) (store.Job,
 }
 
 // CompleteJob marks job id done if worker holds it.
-func (s *Store) CompleteJob(ctx context.Context, id int64, worker string) error {
+func (s *Store) CompleteJob(ctx context.Context, id int64, worker string) (err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	return s.finishJob(ctx, "complete", id, worker, `state = 'done', locked_by = '', locked_until = NULL`)
 }
 
 // RetryJob makes job id available again at runAt with lastErr, if worker
 // holds it.
-func (s *Store) RetryJob(ctx context.Context, id int64, worker string, runAt time.Time, lastErr string) error {
+func (s *Store) RetryJob(ctx context.Context, id int64, worker string, runAt time.Time, lastErr string) (err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	return s.finishJob(ctx, "retry", id, worker,
 		`state = 'available', locked_by = '', locked_until = NULL, run_at = $4, last_error = $5`,
 		ts(or(runAt, time.Unix(0, 0))), txt(lastErr))
 }
 
 // DeadJob marks job id dead with lastErr, if worker holds it.
-func (s *Store) DeadJob(ctx context.Context, id int64, worker string, lastErr string) error {
+func (s *Store) DeadJob(ctx context.Context, id int64, worker string, lastErr string) (err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	return s.finishJob(ctx, "dead-letter", id, worker,
 		`state = 'dead', locked_by = '', locked_until = NULL, last_error = $4`, txt(lastErr))
 }
@@ -165,7 +175,9 @@ func (s *Store) finishJob(ctx context.Context, op string, id int64, worker, set 
 // ReviveJob makes a dead or done job available at now with no attempts
 // counted; its LastError is kept for the record. store.ErrConflict when
 // the job is available or running.
-func (s *Store) ReviveJob(ctx context.Context, id int64, now time.Time) error {
+func (s *Store) ReviveJob(ctx context.Context, id int64, now time.Time) (err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	tag, err := s.q.Exec(ctx, `UPDATE jobs SET state = 'available', attempts = 0, run_at = $1,
 		locked_by = '', locked_until = NULL, updated_at = $1
 		WHERE id = $2 AND state IN ('dead', 'done')`, ts(or(now, time.Unix(0, 0))), id)
@@ -181,7 +193,7 @@ func (s *Store) checkJobUpdate(ctx context.Context, op string, id int64, tag pgc
 	if tag.RowsAffected() == 1 {
 		return nil
 	}
-	j, err := s.Job(ctx, id)
+	j, err := s.job(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -189,7 +201,14 @@ func (s *Store) checkJobUpdate(ctx context.Context, op string, id int64, tag pgc
 }
 
 // Job reads job id; store.ErrNotFound if there is none.
-func (s *Store) Job(ctx context.Context, id int64) (store.Job, error) {
+func (s *Store) Job(ctx context.Context, id int64) (_ store.Job, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
+	return s.job(ctx, id)
+}
+
+// job is Job within an operation that is already bounded.
+func (s *Store) job(ctx context.Context, id int64) (store.Job, error) {
 	j, err := scanJob(s.q.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Job{}, store.ErrNotFound
@@ -201,7 +220,9 @@ func (s *Store) Job(ctx context.Context, id int64) (store.Job, error) {
 }
 
 // Jobs lists jobs matching f, newest (highest ID) first.
-func (s *Store) Jobs(ctx context.Context, f store.JobFilter) ([]store.Job, error) {
+func (s *Store) Jobs(ctx context.Context, f store.JobFilter) (_ []store.Job, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	var (
 		where []string
 		args  []any

@@ -15,7 +15,9 @@ import (
 // exactly one succeeds. "Now" is this process's wall clock (time.Now), the
 // clock the signature window is checked against, not the database's. A
 // nonce counts as expired once now >= its expiry.
-func (s *Store) RememberNonce(ctx context.Context, nonce string, expires time.Time) error {
+func (s *Store) RememberNonce(ctx context.Context, nonce string, expires time.Time) (err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	tag, err := s.q.Exec(ctx, `INSERT INTO nonces (nonce, expires_at) VALUES ($1, $2)
 		ON CONFLICT (nonce) DO UPDATE SET expires_at = EXCLUDED.expires_at
 		WHERE nonces.expires_at <= $3`,
@@ -31,7 +33,9 @@ func (s *Store) RememberNonce(ctx context.Context, nonce string, expires time.Ti
 
 // DeleteExpiredNonces removes the nonces whose expiry is at or before now
 // and reports how many it removed.
-func (s *Store) DeleteExpiredNonces(ctx context.Context, now time.Time) (int64, error) {
+func (s *Store) DeleteExpiredNonces(ctx context.Context, now time.Time) (_ int64, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	tag, err := s.q.Exec(ctx, `DELETE FROM nonces WHERE expires_at <= $1`, ts(now))
 	if err != nil {
 		return 0, fmt.Errorf("postgres: delete expired nonces: %w", mapErr(ctx, err))

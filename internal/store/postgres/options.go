@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/koobridge/koobridge/internal/store"
 )
 
 // Defaults of the pool, used unless an Option or the DSN sets them.
@@ -21,6 +23,9 @@ const (
 	DefaultMaxConnIdleTime = 5 * time.Minute
 	DefaultAcquireTimeout  = 5 * time.Second
 	DefaultConnectTimeout  = 5 * time.Second
+	// DefaultOpTimeout bounds every operation of the store (a whole Tx
+	// included) unless WithOpTimeout says otherwise.
+	DefaultOpTimeout = store.DefaultOpTimeout
 )
 
 // Option changes a setting of the store.
@@ -32,6 +37,7 @@ type options struct {
 	maxConnLifetime time.Duration
 	maxConnIdleTime time.Duration
 	acquireTimeout  time.Duration
+	opTimeout       time.Duration
 	runtimeParams   map[string]string
 }
 
@@ -90,6 +96,22 @@ func WithAcquireTimeout(d time.Duration) Option {
 	}
 }
 
+// WithOpTimeout bounds every operation of the store — one statement, a
+// whole Tx with its function and its retries — by d (default
+// DefaultOpTimeout): when d runs out before the caller's own deadline, the
+// operation fails with an error wrapping store.ErrUnavailable. This is what
+// turns a database that stops answering without closing the connection (a
+// network that drops packets, a failover behind a virtual IP) into
+// ErrUnavailable within seconds rather than when TCP gives up, minutes
+// later. Non-positive values are ignored.
+func WithOpTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.opTimeout = d
+		}
+	}
+}
+
 // WithSearchPath sets the search_path of every connection, so koobridge's
 // tables live in the named schema (which must exist); it wins over a
 // search_path in the DSN. Tests use it to give each test a schema.
@@ -103,14 +125,16 @@ func WithSearchPath(schema string) Option {
 }
 
 // poolConfig parses dsn and applies opts under the DSN's own pool
-// settings. It returns the acquire timeout too.
-func poolConfig(dsn string, opts []Option) (*pgxpool.Config, time.Duration, error) {
+// settings. It returns the options too, for the settings that are the
+// store's rather than the pool's (acquire and operation timeouts).
+func poolConfig(dsn string, opts []Option) (*pgxpool.Config, options, error) {
 	o := options{
 		maxConns:        DefaultMaxConns,
 		minConns:        DefaultMinConns,
 		maxConnLifetime: DefaultMaxConnLifetime,
 		maxConnIdleTime: DefaultMaxConnIdleTime,
 		acquireTimeout:  DefaultAcquireTimeout,
+		opTimeout:       DefaultOpTimeout,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -120,12 +144,12 @@ func poolConfig(dsn string, opts []Option) (*pgxpool.Config, time.Duration, erro
 	// then consumes them.
 	conn, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, 0, parseError(err)
+		return nil, o, parseError(err)
 	}
 	inDSN := conn.RuntimeParams
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, 0, parseError(err)
+		return nil, o, parseError(err)
 	}
 	if _, ok := inDSN["pool_max_conns"]; !ok {
 		cfg.MaxConns = o.maxConns
@@ -140,7 +164,7 @@ func poolConfig(dsn string, opts []Option) (*pgxpool.Config, time.Duration, erro
 		cfg.MaxConnIdleTime = o.maxConnIdleTime
 	}
 	if cfg.MinConns > cfg.MaxConns {
-		return nil, 0, fmt.Errorf("postgres: %d minimum connections exceed the maximum of %d", cfg.MinConns, cfg.MaxConns)
+		return nil, o, fmt.Errorf("postgres: %d minimum connections exceed the maximum of %d", cfg.MinConns, cfg.MaxConns)
 	}
 	if _, ok := inDSN["connect_timeout"]; !ok && cfg.ConnConfig.ConnectTimeout == 0 {
 		// Without a timeout a connection attempt to an unreachable host
@@ -153,7 +177,7 @@ func poolConfig(dsn string, opts []Option) (*pgxpool.Config, time.Duration, erro
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "koobridge"
 	}
-	return cfg, o.acquireTimeout, nil
+	return cfg, o, nil
 }
 
 // CheckDSN reports whether dsn can be parsed, pool_* parameters

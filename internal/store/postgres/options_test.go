@@ -26,6 +26,7 @@ func TestPoolConfig(t *testing.T) {
 		lifetime, idle time.Duration
 		connectTimeout time.Duration
 		searchPath     string
+		opTimeout      time.Duration // 0: DefaultOpTimeout
 		wantErr        string
 	}{
 		{name: "defaults", dsn: base, maxConns: DefaultMaxConns, minConns: 0,
@@ -44,7 +45,11 @@ func TestPoolConfig(t *testing.T) {
 		{name: "search path option wins", dsn: base + "&search_path=other", opts: []Option{WithSearchPath("mine")},
 			maxConns: DefaultMaxConns, lifetime: DefaultMaxConnLifetime, idle: DefaultMaxConnIdleTime,
 			connectTimeout: DefaultConnectTimeout, searchPath: "mine"},
-		{name: "invalid values ignored", dsn: base, opts: []Option{WithMaxConns(0), WithMinConns(-1), WithMaxConnLifetime(-time.Second)},
+		{name: "operation timeout", dsn: base, opts: []Option{WithOpTimeout(3 * time.Second)},
+			maxConns: DefaultMaxConns, lifetime: DefaultMaxConnLifetime, idle: DefaultMaxConnIdleTime,
+			connectTimeout: DefaultConnectTimeout, opTimeout: 3 * time.Second},
+		{name: "invalid values ignored", dsn: base,
+			opts:     []Option{WithMaxConns(0), WithMinConns(-1), WithMaxConnLifetime(-time.Second), WithOpTimeout(0), WithOpTimeout(-time.Second)},
 			maxConns: DefaultMaxConns, lifetime: DefaultMaxConnLifetime, idle: DefaultMaxConnIdleTime, connectTimeout: DefaultConnectTimeout},
 		{name: "min above max", dsn: base, opts: []Option{WithMaxConns(2), WithMinConns(5)}, wantErr: "exceed"},
 		{name: "bad pool parameter", dsn: base + "&pool_max_conns=lots", wantErr: "invalid DSN"},
@@ -52,7 +57,7 @@ func TestPoolConfig(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, acquire, err := poolConfig(tc.dsn, tc.opts)
+			cfg, o, err := poolConfig(tc.dsn, tc.opts)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("poolConfig = %v; want error containing %q", err, tc.wantErr)
@@ -79,8 +84,15 @@ func TestPoolConfig(t *testing.T) {
 					t.Errorf("pool parameter %s sent to the server", k)
 				}
 			}
-			if acquire != DefaultAcquireTimeout {
-				t.Errorf("acquire timeout %v, want %v", acquire, DefaultAcquireTimeout)
+			if o.acquireTimeout != DefaultAcquireTimeout {
+				t.Errorf("acquire timeout %v, want %v", o.acquireTimeout, DefaultAcquireTimeout)
+			}
+			wantOp := tc.opTimeout
+			if wantOp == 0 {
+				wantOp = store.DefaultOpTimeout
+			}
+			if o.opTimeout != wantOp {
+				t.Errorf("operation timeout %v, want %v", o.opTimeout, wantOp)
 			}
 		})
 	}

@@ -1,16 +1,19 @@
-// Package postgres is the PostgreSQL implementation of store.Store, on
-// pgx/v5 and its connection pool (pgxpool). Several koobridge replicas
-// share one database through it.
+// Package postgres is the PostgreSQL dialect of package store: one
+// database type, Store, that implements every entity interface there
+// (store.Store and, in transactions, store.Tx), on pgx/v5 and its
+// connection pool (pgxpool). Several koobridge replicas share one database
+// through it.
 //
 // It has the semantics of package sqlite, method for method (the storetest
 // suite runs unchanged against both). What differs is how concurrency is
 // achieved:
 //
-//   - Store.Tx runs fn in a READ COMMITTED transaction. Reads of instances
-//     and operations inside it lock the row they return (SELECT … FOR
-//     UPDATE), so a read-modify-write in one transaction behaves as under
-//     SQLite's single writer: a concurrent transaction on the same row
-//     waits for it instead of failing with store.ErrConflict. Tx runs fn
+//   - Store.Tx runs fn in a READ COMMITTED transaction. Reads of instances,
+//     operations and order notifications inside it lock the row they
+//     return (SELECT … FOR UPDATE), so a read-modify-write in one
+//     transaction behaves as under SQLite's single writer: a concurrent
+//     transaction on the same row waits for it instead of failing with
+//     store.ErrConflict. Tx runs fn
 //     again on a serialisation failure (40001), a deadlock (40P01) and a
 //     lost connection before COMMIT was sent — never when the COMMIT
 //     itself may have reached the server.
@@ -30,6 +33,12 @@
 // (too many connections) — wrap store.ErrUnavailable: the server answers
 // 000005 and KooGallery retries. The pool replaces broken connections by
 // itself, so the store recovers without a restart once PostgreSQL is back.
+//
+// Every operation of the Store (a whole Tx included) is bounded by the
+// operation timeout (WithOpTimeout, DefaultOpTimeout by default): a
+// database that stops answering without closing the connection fails the
+// operation with store.ErrUnavailable when it runs out, rather than when
+// TCP gives up, minutes later.
 //
 // Storage conventions: times are timestamptz, NULL for the zero time, kept
 // with millisecond precision (the precision of the SQLite store) and read
@@ -66,10 +75,13 @@ const rollbackTimeout = 5 * time.Second
 // store.Store and is safe for concurrent use by many goroutines and by
 // many processes sharing the database.
 type Store struct {
-	reader
-	pool           *pgxpool.Pool
+	pool *pgxpool.Pool
+	// q runs statements outside transactions on pooled connections.
+	q              querier
 	acquireTimeout time.Duration
-	closeOnce      sync.Once
+	// opTimeout bounds every operation (see bound).
+	opTimeout time.Duration
+	closeOnce sync.Once
 }
 
 var _ store.Store = (*Store)(nil)
@@ -85,7 +97,7 @@ var _ store.Store = (*Store)(nil)
 // Open fails with an error wrapping store.ErrUnavailable when the database
 // cannot be reached. Errors never contain the DSN's password.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	cfg, acquireTimeout, err := poolConfig(dsn, opts)
+	cfg, o, err := poolConfig(dsn, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -95,9 +107,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	}
 	s := &Store{
 		pool:           pool,
-		acquireTimeout: acquireTimeout,
+		acquireTimeout: o.acquireTimeout,
+		opTimeout:      o.opTimeout,
 	}
-	s.reader = reader{q: poolQuerier{s}}
+	s.q = poolQuerier{s}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open: %w", err)
@@ -138,8 +151,12 @@ func (s *Store) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 //
 // fn must write through tx only. Reads through the Store see the last
 // committed state.
-func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
-	var err error
+//
+// The operation timeout bounds the whole of Tx, every attempt and fn
+// included; fn gets a context with that deadline.
+func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) (err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	for attempt := 1; attempt <= txAttempts; attempt++ {
 		var retry bool
 		retry, err = s.tryTx(ctx, fn)
@@ -208,7 +225,9 @@ func (s *Store) tryTx(ctx context.Context, fn func(ctx context.Context, tx store
 }
 
 // Ping checks that the database answers a query on a pooled connection.
-func (s *Store) Ping(ctx context.Context) error {
+func (s *Store) Ping(ctx context.Context) (err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	conn, err := s.acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: ping: %w", err)

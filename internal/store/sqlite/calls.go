@@ -11,7 +11,9 @@ import (
 
 // InsertCall appends c to the ledger and returns its ID. A zero CreatedAt
 // is set to now; Latency is stored in whole milliseconds.
-func (s *Store) InsertCall(ctx context.Context, c store.Call) (int64, error) {
+func (s *Store) InsertCall(ctx context.Context, c store.Call) (_ int64, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	res, err := s.exec(ctx, `INSERT INTO calls (request_id, interface, activity, idem_key, instance_id,
 		order_id, order_line_id, test, remote, request, response, result_code, result_msg,
 		http_status, latency_ms, repeat, created_at)
@@ -31,7 +33,9 @@ func (s *Store) InsertCall(ctx context.Context, c store.Call) (int64, error) {
 
 // Calls lists calls matching f, newest (highest ID) first. Since is
 // inclusive and Until exclusive.
-func (s *Store) Calls(ctx context.Context, f store.CallFilter) ([]store.Call, error) {
+func (s *Store) Calls(ctx context.Context, f store.CallFilter) (_ []store.Call, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	var (
 		where []string
 		args  []any

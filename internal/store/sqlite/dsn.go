@@ -71,3 +71,10 @@ func driverDSN(dsn string) (string, time.Duration, error) {
 	}
 	return path + "?" + q.Encode(), busy, nil
 }
+
+// CheckDSN reports whether Open would accept dsn, without opening it: an
+// empty path, an in-memory database and malformed parameters are refused.
+func CheckDSN(dsn string) error {
+	_, _, err := driverDSN(dsn)
+	return err
+}

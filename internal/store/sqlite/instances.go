@@ -11,7 +11,11 @@ import (
 	"github.com/koobridge/koobridge/internal/store"
 )
 
-// reader implements store.Reader over the database or a transaction.
+// reader holds the reads available inside and outside transactions
+// (store.InstanceReader, store.OperationReader,
+// store.OrderNotificationReader) over the database or a transaction. The
+// Store's reads bound it by the operation timeout; a tx's are bounded by
+// the Tx.
 type reader struct {
 	q querier
 }
@@ -29,7 +33,7 @@ const instanceColumns = `id, order_id, order_line_id, business_id, test,
 	linear_value, customer_id, customer_name, expire_time, order_json,
 	status, frozen_by, app_front_end_url, app_admin_url, app_user_name,
 	app_password_sealed, app_memo, usage_value, usage_time, last_error,
-	created_at, updated_at, released_at, version`
+	fail_code, created_at, updated_at, released_at, version`
 
 func scanInstance(sc scanner) (store.Instance, error) {
 	var (
@@ -43,7 +47,7 @@ func scanInstance(sc scanner) (store.Instance, error) {
 		&in.LinearValue, &in.CustomerID, &in.CustomerName, &expire, &in.OrderJSON,
 		&status, &in.FrozenBy, &in.AppInfo.FrontEndURL, &in.AppInfo.AdminURL, &in.AppInfo.UserName,
 		&in.AppInfo.PasswordSealed, &in.AppInfo.Memo, &in.UsageValue, &usage, &in.LastError,
-		&created, &updated, &released, &in.Version)
+		&in.FailCode, &created, &updated, &released, &in.Version)
 	if err != nil {
 		return store.Instance{}, err
 	}
@@ -71,6 +75,21 @@ func (r reader) instance(ctx context.Context, where string, args ...any) (store.
 }
 
 // Instance reads the instance with id; store.ErrNotFound if there is none.
+func (s *Store) Instance(ctx context.Context, id string) (_ store.Instance, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
+	return reader{q: s.db}.Instance(ctx, id)
+}
+
+// InstanceByOrderLine reads the instance of an order line; store.ErrNotFound
+// if there is none.
+func (s *Store) InstanceByOrderLine(ctx context.Context, orderID, orderLineID string) (_ store.Instance, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
+	return reader{q: s.db}.InstanceByOrderLine(ctx, orderID, orderLineID)
+}
+
+// Instance reads the instance with id; store.ErrNotFound if there is none.
 func (r reader) Instance(ctx context.Context, id string) (store.Instance, error) {
 	return r.instance(ctx, `id = ?`, id)
 }
@@ -87,14 +106,14 @@ func (r reader) InstanceByOrderLine(ctx context.Context, orderID, orderLineID st
 func (t *tx) InsertInstance(ctx context.Context, inst store.Instance) (bool, error) {
 	now := time.Now()
 	res, err := t.tx.ExecContext(ctx, `INSERT INTO instances (`+instanceColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (order_id, order_line_id) DO NOTHING`,
 		inst.ID, inst.OrderID, inst.OrderLineID, inst.BusinessID, boolInt(inst.Test),
 		string(inst.OrderState), inst.ProductID, inst.SKUCode, inst.ChargingMode, inst.PeriodType, inst.PeriodNumber,
 		inst.LinearValue, inst.CustomerID, inst.CustomerName, ms(inst.ExpireTime), inst.OrderJSON,
 		string(inst.Status), inst.FrozenBy, inst.AppInfo.FrontEndURL, inst.AppInfo.AdminURL, inst.AppInfo.UserName,
 		inst.AppInfo.PasswordSealed, inst.AppInfo.Memo, inst.UsageValue, ms(inst.UsageTime), inst.LastError,
-		ms(or(inst.CreatedAt, now)), ms(or(inst.UpdatedAt, now)), ms(inst.ReleasedAt), inst.Version)
+		inst.FailCode, ms(or(inst.CreatedAt, now)), ms(or(inst.UpdatedAt, now)), ms(inst.ReleasedAt), inst.Version)
 	if err != nil {
 		return false, fmt.Errorf("sqlite: insert instance: %w", mapErr(err))
 	}
@@ -115,13 +134,13 @@ func (t *tx) UpdateInstance(ctx context.Context, inst store.Instance) error {
 		linear_value = ?, customer_id = ?, customer_name = ?, expire_time = ?, order_json = ?,
 		status = ?, frozen_by = ?, app_front_end_url = ?, app_admin_url = ?, app_user_name = ?,
 		app_password_sealed = ?, app_memo = ?, usage_value = ?, usage_time = ?, last_error = ?,
-		updated_at = ?, released_at = ?, version = version + 1
+		fail_code = ?, updated_at = ?, released_at = ?, version = version + 1
 		WHERE id = ? AND version = ?`,
 		string(inst.OrderState), inst.ProductID, inst.SKUCode, inst.ChargingMode, inst.PeriodType, inst.PeriodNumber,
 		inst.LinearValue, inst.CustomerID, inst.CustomerName, ms(inst.ExpireTime), inst.OrderJSON,
 		string(inst.Status), inst.FrozenBy, inst.AppInfo.FrontEndURL, inst.AppInfo.AdminURL, inst.AppInfo.UserName,
 		inst.AppInfo.PasswordSealed, inst.AppInfo.Memo, inst.UsageValue, ms(inst.UsageTime), inst.LastError,
-		ms(or(inst.UpdatedAt, time.Now())), ms(inst.ReleasedAt),
+		inst.FailCode, ms(or(inst.UpdatedAt, time.Now())), ms(inst.ReleasedAt),
 		inst.ID, inst.Version)
 	if err != nil {
 		return fmt.Errorf("sqlite: update instance: %w", mapErr(err))
@@ -145,7 +164,9 @@ func (t *tx) UpdateInstance(ctx context.Context, inst store.Instance) error {
 }
 
 // Instances lists instances in ascending ID order.
-func (s *Store) Instances(ctx context.Context, f store.InstanceFilter) ([]store.Instance, error) {
+func (s *Store) Instances(ctx context.Context, f store.InstanceFilter) (_ []store.Instance, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	var (
 		where []string
 		args  []any

@@ -74,7 +74,9 @@ const claimable = `((state = 'available' AND run_at <= :now) OR (state = 'runnin
 // ClaimJob takes the due job of one of kinds (any kind when kinds is
 // empty) with the earliest RunAt, in one UPDATE … RETURNING statement run
 // while holding SQLite's write lock, so two workers never get the same job.
-func (s *Store) ClaimJob(ctx context.Context, worker string, kinds []string, now time.Time, lease time.Duration) (store.Job, error) {
+func (s *Store) ClaimJob(ctx context.Context, worker string, kinds []string, now time.Time, lease time.Duration) (_ store.Job, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	args := []any{
 		sql.Named("now", ms(now)),
 		sql.Named("worker", worker),
@@ -98,7 +100,9 @@ func (s *Store) ClaimJob(ctx context.Context, worker string, kinds []string, now
 // ClaimJobByID claims job id if it is available (whatever its RunAt) or
 // its lease expired; store.ErrNotFound if it does not exist, another worker
 // holds it, or it is done or dead.
-func (s *Store) ClaimJobByID(ctx context.Context, id int64, worker string, now time.Time, lease time.Duration) (store.Job, error) {
+func (s *Store) ClaimJobByID(ctx context.Context, id int64, worker string, now time.Time, lease time.Duration) (_ store.Job, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	args := []any{
 		sql.Named("now", ms(now)),
 		sql.Named("worker", worker),
@@ -130,19 +134,25 @@ func (s *Store) claim(ctx context.Context, idQuery string, args []any) (store.Jo
 }
 
 // CompleteJob marks job id done if worker holds it.
-func (s *Store) CompleteJob(ctx context.Context, id int64, worker string) error {
+func (s *Store) CompleteJob(ctx context.Context, id int64, worker string) (err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	return s.finishJob(ctx, "complete", id, worker, `state = 'done', locked_by = '', locked_until = 0`)
 }
 
 // RetryJob makes job id available again at runAt with lastErr, if worker
 // holds it.
-func (s *Store) RetryJob(ctx context.Context, id int64, worker string, runAt time.Time, lastErr string) error {
+func (s *Store) RetryJob(ctx context.Context, id int64, worker string, runAt time.Time, lastErr string) (err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	return s.finishJob(ctx, "retry", id, worker,
 		`state = 'available', locked_by = '', locked_until = 0, run_at = ?, last_error = ?`, ms(runAt), lastErr)
 }
 
 // DeadJob marks job id dead with lastErr, if worker holds it.
-func (s *Store) DeadJob(ctx context.Context, id int64, worker string, lastErr string) error {
+func (s *Store) DeadJob(ctx context.Context, id int64, worker string, lastErr string) (err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	return s.finishJob(ctx, "dead-letter", id, worker,
 		`state = 'dead', locked_by = '', locked_until = 0, last_error = ?`, lastErr)
 }
@@ -164,7 +174,9 @@ func (s *Store) finishJob(ctx context.Context, op string, id int64, worker, set 
 // ReviveJob makes a dead or done job available at now with no attempts
 // counted; its LastError is kept for the record. store.ErrConflict when
 // the job is available or running.
-func (s *Store) ReviveJob(ctx context.Context, id int64, now time.Time) error {
+func (s *Store) ReviveJob(ctx context.Context, id int64, now time.Time) (err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	res, err := s.exec(ctx, `UPDATE jobs SET state = 'available', attempts = 0, run_at = ?,
 		locked_by = '', locked_until = 0, updated_at = ?
 		WHERE id = ? AND state IN ('dead', 'done')`, ms(now), ms(now), id)
@@ -184,7 +196,7 @@ func (s *Store) checkJobUpdate(ctx context.Context, op string, id int64, res sql
 	if n == 1 {
 		return nil
 	}
-	j, err := s.Job(ctx, id)
+	j, err := s.job(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -192,7 +204,14 @@ func (s *Store) checkJobUpdate(ctx context.Context, op string, id int64, res sql
 }
 
 // Job reads job id; store.ErrNotFound if there is none.
-func (s *Store) Job(ctx context.Context, id int64) (store.Job, error) {
+func (s *Store) Job(ctx context.Context, id int64) (_ store.Job, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
+	return s.job(ctx, id)
+}
+
+// job is Job within an operation that is already bounded.
+func (s *Store) job(ctx context.Context, id int64) (store.Job, error) {
 	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Job{}, store.ErrNotFound
@@ -204,7 +223,9 @@ func (s *Store) Job(ctx context.Context, id int64) (store.Job, error) {
 }
 
 // Jobs lists jobs matching f, newest (highest ID) first.
-func (s *Store) Jobs(ctx context.Context, f store.JobFilter) ([]store.Job, error) {
+func (s *Store) Jobs(ctx context.Context, f store.JobFilter) (_ []store.Job, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	var (
 		where []string
 		args  []any

@@ -12,15 +12,23 @@ import (
 
 // Operation reads the idempotency record with key; store.ErrNotFound if
 // there is none.
+func (s *Store) Operation(ctx context.Context, key string) (_ store.Operation, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
+	return reader{q: s.db}.Operation(ctx, key)
+}
+
+// Operation reads the idempotency record with key; store.ErrNotFound if
+// there is none.
 func (r reader) Operation(ctx context.Context, key string) (store.Operation, error) {
 	var (
 		op               store.Operation
 		state            string
 		created, updated int64
 	)
-	err := r.q.QueryRowContext(ctx, `SELECT key, activity, instance_id, state, result_code, response,
+	err := r.q.QueryRowContext(ctx, `SELECT key, activity, instance_id, fingerprint, state, result_code, response,
 		created_at, updated_at FROM operations WHERE key = ?`, key).
-		Scan(&op.Key, &op.Activity, &op.InstanceID, &state, &op.ResultCode, &op.Response, &created, &updated)
+		Scan(&op.Key, &op.Activity, &op.InstanceID, &op.Fingerprint, &state, &op.ResultCode, &op.Response, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Operation{}, store.ErrNotFound
 	}
@@ -42,10 +50,10 @@ func (t *tx) InsertOperation(ctx context.Context, op store.Operation) (bool, err
 		state = store.OperationRunning
 	}
 	res, err := t.tx.ExecContext(ctx, `INSERT INTO operations
-		(key, activity, instance_id, state, result_code, response, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		(key, activity, instance_id, fingerprint, state, result_code, response, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (key) DO NOTHING`,
-		op.Key, op.Activity, op.InstanceID, string(state), op.ResultCode, op.Response,
+		op.Key, op.Activity, op.InstanceID, op.Fingerprint, string(state), op.ResultCode, op.Response,
 		ms(or(op.CreatedAt, now)), ms(or(op.UpdatedAt, now)))
 	if err != nil {
 		return false, fmt.Errorf("sqlite: insert operation: %w", mapErr(err))
@@ -68,6 +76,26 @@ func (t *tx) FinishOperation(ctx context.Context, key, resultCode string, respon
 	n, err := res.RowsAffected()
 	if err != nil {
 		return fmt.Errorf("sqlite: finish operation: %w", mapErr(err))
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// ReopenOperation sets the operation with key back to running with no
+// result code and no response, and its UpdatedAt to now (the wall clock
+// when now is zero); store.ErrNotFound if there is none. Its Activity,
+// InstanceID, Fingerprint and CreatedAt are kept.
+func (t *tx) ReopenOperation(ctx context.Context, key string, now time.Time) error {
+	res, err := t.tx.ExecContext(ctx, `UPDATE operations SET state = ?, result_code = '', response = NULL, updated_at = ?
+		WHERE key = ?`, string(store.OperationRunning), ms(or(now, time.Now())), key)
+	if err != nil {
+		return fmt.Errorf("sqlite: reopen operation: %w", mapErr(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlite: reopen operation: %w", mapErr(err))
 	}
 	if n == 0 {
 		return store.ErrNotFound

@@ -1,5 +1,7 @@
-// Package sqlite is the SQLite implementation of store.Store, on the
-// pure-Go driver modernc.org/sqlite, so koobridge stays one static binary.
+// Package sqlite is the SQLite dialect of package store: one database type,
+// Store, that implements every entity interface there (store.Store and, in
+// transactions, store.Tx), on the pure-Go driver modernc.org/sqlite, so
+// koobridge stays one static binary.
 //
 // The database runs in WAL mode (readers never block the writer) with
 // synchronous=NORMAL, foreign keys on and a busy timeout (5 s by default).
@@ -11,6 +13,11 @@
 // Writers in other processes sharing the file queue on the busy timeout.
 // A writer that still cannot get the database gets an error wrapping
 // store.ErrUnavailable, as do I/O failures.
+//
+// Every operation of the Store (a whole Tx included) is bounded by the
+// operation timeout (WithOpTimeout, store.DefaultOpTimeout by default):
+// when it runs out before the caller's deadline, the operation fails with
+// an error wrapping store.ErrUnavailable.
 //
 // Storage conventions: times are INTEGER Unix milliseconds in UTC and come
 // back as UTC time.Time values with millisecond precision; the zero time is
@@ -45,7 +52,6 @@ const txAttempts = 4
 // store.Store and is safe for concurrent use by many goroutines; several
 // processes may open the same file.
 type Store struct {
-	reader
 	db *sql.DB
 	// writeSlot serialises this process's writers (capacity 1): SQLite
 	// allows one writer, and queueing here is cheaper and fairer than
@@ -53,7 +59,9 @@ type Store struct {
 	writeSlot chan struct{}
 	// busy is the busy timeout; a writer waits at most this long for the
 	// write slot, as it would for another process's lock.
-	busy      time.Duration
+	busy time.Duration
+	// opTimeout bounds every operation (see bound).
+	opTimeout time.Duration
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -66,7 +74,8 @@ var _ store.Store = (*Store)(nil)
 // optional driver parameters such as _busy_timeout (milliseconds).
 // In-memory databases are not supported: every pooled connection would see
 // its own empty database; tests use a temporary file.
-func Open(ctx context.Context, dsn string) (*Store, error) {
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	o := newOptions(opts)
 	driverName, busy, err := driverDSN(dsn)
 	if err != nil {
 		return nil, err
@@ -78,12 +87,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	db.SetMaxOpenConns(maxOpenConns)
 	db.SetMaxIdleConns(maxOpenConns)
 	s := &Store{
-		reader:    reader{q: db},
 		db:        db,
 		writeSlot: make(chan struct{}, 1),
 		busy:      busy,
+		opTimeout: o.opTimeout,
 	}
-	if err := db.PingContext(ctx); err != nil {
+	if err := firstConnect(ctx, db, busy); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open database: %w", mapErr(err))
 	}
@@ -92,6 +101,27 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// firstConnect opens the first connection, which switches a new file to
+// WAL mode. Two processes doing that at once can get SQLITE_BUSY at once:
+// SQLite does not wait in its busy handler where waiting could deadlock.
+// The loser tries again, for at most the busy timeout.
+func firstConnect(ctx context.Context, db *sql.DB, busy time.Duration) error {
+	deadline := time.Now().Add(busy)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		err := db.PingContext(ctx)
+		if err == nil || !isBusy(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // Tx runs fn in one IMMEDIATE transaction and commits if fn returns nil.
@@ -103,8 +133,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // wait for the write lock fn's transaction holds, and fail with
 // store.ErrUnavailable after the busy timeout. Reads through the Store see
 // the last committed state.
-func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
-	var err error
+//
+// The operation timeout bounds the whole of Tx, every attempt and fn
+// included; fn gets a context with that deadline.
+func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) (err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	for attempt := 1; attempt <= txAttempts; attempt++ {
 		err = s.tryTx(ctx, fn)
 		if err == nil || !isBusy(err) {
@@ -196,7 +230,9 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 }
 
 // Ping checks that the database file can be read.
-func (s *Store) Ping(ctx context.Context) error {
+func (s *Store) Ping(ctx context.Context) (err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
 	var n int
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&n); err != nil {
 		return fmt.Errorf("sqlite: ping: %w", mapErr(err))

@@ -19,6 +19,7 @@ var instanceTests = []test{
 	{"ConcurrentInsertSameOrderLine", testInstanceConcurrentInsert},
 	{"List", testInstanceList},
 	{"ListLimits", testInstanceListLimits},
+	{"FailCode", testInstanceFailCode},
 }
 
 // fullInstance has every field set to a distinct, non-zero value.
@@ -52,6 +53,7 @@ func fullInstance(id, orderID, lineID string) store.Instance {
 		UsageValue: "12.5",
 		UsageTime:  at(time.Hour + 123*time.Millisecond),
 		LastError:  "webhook: 502",
+		FailCode:   "000101",
 		CreatedAt:  at(1 * time.Millisecond),
 		UpdatedAt:  at(2 * time.Millisecond),
 		ReleasedAt: at(3 * time.Millisecond),
@@ -180,6 +182,7 @@ func testInstanceUpdate(t *testing.T, s store.Store) {
 	upd.UsageValue = "99.75"
 	upd.UsageTime = at(2 * time.Hour)
 	upd.LastError = ""
+	upd.FailCode = "000104"
 	upd.UpdatedAt = at(time.Minute)
 	upd.ReleasedAt = time.Time{}
 	inTx(t, s, func(ctx context.Context, tx store.Tx) error { return tx.UpdateInstance(ctx, upd) })
@@ -371,5 +374,45 @@ func testInstanceListLimits(t *testing.T, s store.Store) {
 	noErr(t, "Instances", err)
 	if len(got) != 105 {
 		t.Errorf("large limit: got %d instances, want all 105", len(got))
+	}
+}
+
+// testInstanceFailCode: the refusal code is written by InsertInstance and
+// UpdateInstance (set, changed, cleared) and read by every read.
+func testInstanceFailCode(t *testing.T, s store.Store) {
+	in := store.Instance{ID: "inst-fc", OrderID: "CSFC", OrderLineID: "CSFC-000001",
+		Status: store.StatusFailed, FailCode: "000102", CreatedAt: at(0), UpdatedAt: at(0)}
+	insertInstance(t, s, in)
+	check := func(what, want string) {
+		t.Helper()
+		got, err := s.Instance(t.Context(), in.ID)
+		noErr(t, "Instance", err)
+		byLine, err := s.InstanceByOrderLine(t.Context(), in.OrderID, in.OrderLineID)
+		noErr(t, "InstanceByOrderLine", err)
+		listed, err := s.Instances(t.Context(), store.InstanceFilter{OrderID: in.OrderID})
+		noErr(t, "Instances", err)
+		if len(listed) != 1 {
+			t.Fatalf("%s: Instances listed %d, want 1", what, len(listed))
+		}
+		if got.FailCode != want || byLine.FailCode != want || listed[0].FailCode != want {
+			t.Errorf("%s: FailCode %q (by id), %q (by order line), %q (listed); want %q",
+				what, got.FailCode, byLine.FailCode, listed[0].FailCode, want)
+		}
+	}
+	check("inserted", "000102")
+
+	for i, code := range []string{"000107", ""} {
+		inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+			cur, err := tx.Instance(ctx, in.ID)
+			if err != nil {
+				return err
+			}
+			if cur.Version != int64(i) {
+				t.Errorf("version %d before update %d, want %d", cur.Version, i, i)
+			}
+			cur.FailCode = code
+			return tx.UpdateInstance(ctx, cur)
+		})
+		check(fmt.Sprintf("after update to %q", code), code)
 	}
 }

@@ -12,9 +12,10 @@ import (
 )
 
 // RunShared checks two handles on one database, as two processes or two
-// replicas have them: goroutines spread over both race on one order line,
-// one nonce, a read-modify-write counter, ledger appends and 100 jobs, and
-// each must come out exactly once. a and b must be fresh and empty.
+// replicas have them: goroutines spread over both race on one order line
+// (its instance and its order notification), one nonce, a
+// read-modify-write counter, ledger appends and 100 jobs, and each must
+// come out exactly once. a and b must be fresh and empty.
 func RunShared(t *testing.T, a, b store.Store) {
 	handles := [2]store.Store{a, b}
 	ctx := t.Context()
@@ -29,6 +30,7 @@ func RunShared(t *testing.T, a, b store.Store) {
 	const n, callsEach = 40, 5
 	var (
 		inserted = make([]bool, n)
+		notified = make([]bool, n)
 		nonceErr = make([]error, n)
 		callErr  = make([]error, n)
 		txErr    = make([]error, n)
@@ -51,6 +53,12 @@ func RunShared(t *testing.T, a, b store.Store) {
 			ok, err := tx.InsertInstance(ctx, store.Instance{ID: fmt.Sprintf("i%02d", i), OrderID: "O", OrderLineID: "O-1",
 				Status: store.StatusProvisioning})
 			inserted[i] = ok
+			if err != nil {
+				return err
+			}
+			ok, err = tx.InsertOrderNotification(ctx, store.OrderNotification{OrderID: "O", OrderLineID: "O-1",
+				Status: store.NotificationPending, LastError: fmt.Sprintf("%02d", i)})
+			notified[i] = ok
 			return err
 		})
 		nonceErr[i] = s.RememberNonce(ctx, "shared-nonce", exp)
@@ -61,7 +69,7 @@ func RunShared(t *testing.T, a, b store.Store) {
 			}
 		}
 	})
-	winners, nonceOK := 0, 0
+	winners, notifyWinners, nonceOK := 0, 0, 0
 	for i := range n {
 		for what, err := range map[string]error{"increment": incrErr[i], "insert": txErr[i], "InsertCall": callErr[i]} {
 			if err != nil {
@@ -70,6 +78,9 @@ func RunShared(t *testing.T, a, b store.Store) {
 		}
 		if inserted[i] {
 			winners++
+		}
+		if notified[i] {
+			notifyWinners++
 		}
 		switch {
 		case nonceErr[i] == nil:
@@ -80,6 +91,9 @@ func RunShared(t *testing.T, a, b store.Store) {
 	}
 	if winners != 1 {
 		t.Errorf("%d inserts of one order line succeeded across two handles, want 1", winners)
+	}
+	if notifyWinners != 1 {
+		t.Errorf("%d inserts of one order line's notification succeeded across two handles, want 1", notifyWinners)
 	}
 	if nonceOK != 1 {
 		t.Errorf("%d uses of one nonce succeeded across two handles, want 1", nonceOK)

@@ -1,6 +1,7 @@
-// Package storetest is the conformance suite for store.Store: every
-// implementation (SQLite now, PostgreSQL later) runs the same tests, so
-// they behave alike down to the error values.
+// Package storetest is the conformance suite for the interfaces of package
+// store, gathered by store.Store and store.Tx: both dialects (sqlite,
+// postgres) run the same tests, so they behave alike down to the error
+// values.
 //
 // Usage, in an implementation's tests:
 //
@@ -17,8 +18,8 @@
 //
 // The suite covers the documented semantics of every method, the
 // idempotency guarantees under concurrency (50 goroutines racing on one
-// order line, one nonce, one operation; 20 workers racing for 10 jobs) and
-// transaction rollback. Times given to the store have millisecond
+// order line's instance and its order notification, one nonce, one
+// operation; 20 workers racing for 10 jobs) and transaction rollback. Times given to the store have millisecond
 // precision, the precision every implementation keeps.
 package storetest
 
@@ -46,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Nonces", nonceTests},
 		{"Calls", callTests},
 		{"Jobs", jobTests},
+		{"OrderNotifications", orderNotificationTests},
 		{"Tx", txTests},
 	}
 	for _, g := range groups {

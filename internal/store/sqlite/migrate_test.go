@@ -1,0 +1,88 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/internal/store/migrations"
+)
+
+// TestUpgradeFromVersion1: a database deployed with schema version 1 and
+// holding data is upgraded on open; its rows read back with the new
+// fields empty, and the new table works.
+func TestUpgradeFromVersion1(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	driverName, _, err := driverDSN(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", driverName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := fs.ReadFile(migrations.SQLite, "sqlite/00001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fstest.MapFS{"00001_init.sql": {Data: v1}},
+		goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("migrate to version 1: %v", err)
+	}
+	for _, stmt := range []string{
+		`INSERT INTO instances (id, order_id, order_line_id, status, created_at, updated_at, version)
+			VALUES ('old', 'O', 'O-1', 'active', 1000, 2000, 3)`,
+		`INSERT INTO operations (key, activity, instance_id, state, result_code, response, created_at, updated_at)
+			VALUES ('newInstance:O:O-1', 'newInstance', 'old', 'done', '000000', X'7B7D', 1000, 2000)`,
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+
+	s := openFile(t, path)
+	in, err := s.Instance(ctx, "old")
+	if err != nil || in.OrderID != "O" || in.Version != 3 || in.FailCode != "" {
+		t.Errorf("instance of version 1 after the upgrade = %+v, %v", in, err)
+	}
+	op, err := s.Operation(ctx, "newInstance:O:O-1")
+	if err != nil || op.State != store.OperationDone || string(op.Response) != "{}" || op.Fingerprint != "" {
+		t.Errorf("operation of version 1 after the upgrade = %+v, %v", op, err)
+	}
+	err = s.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		in.FailCode = "000100"
+		if err := tx.UpdateInstance(ctx, in); err != nil {
+			return err
+		}
+		_, err := tx.InsertOrderNotification(ctx, store.OrderNotification{OrderID: "O", OrderLineID: "O-1"})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("writes after the upgrade: %v", err)
+	}
+	if in, err := s.Instance(ctx, "old"); err != nil || in.FailCode != "000100" {
+		t.Errorf("FailCode after the upgrade = %q, %v; want 000100", in.FailCode, err)
+	}
+	if _, err := s.OrderNotification(ctx, "O", "O-1"); err != nil {
+		t.Errorf("OrderNotification after the upgrade: %v", err)
+	}
+	var version int64
+	if err := s.db.QueryRowContext(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version != 2 {
+		t.Errorf("schema version %d after the upgrade, want 2", version)
+	}
+}
