@@ -21,7 +21,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/koobridge/koobridge/internal/provision"
 	"github.com/koobridge/koobridge/internal/store"
 )
 
@@ -29,13 +28,28 @@ import (
 // error wrapped with Permanent kills it; any other error retries it later.
 type HandlerFunc func(ctx context.Context, job store.Job) error
 
-// Permanent wraps err so the job is not retried. It has the semantics of
-// provision.Permanent, and errors from provision.Permanent count as
-// permanent here too.
-func Permanent(err error) error { return provision.Permanent(err) }
+// ErrPermanent marks errors that retrying will not fix: the job is marked
+// dead at once. A handler whose own errors carry another permanent marker
+// (provision.ErrPermanent) translates it with Permanent.
+var ErrPermanent = errors.New("jobs: permanent failure")
+
+// Permanent wraps err so the job is not retried: errors.Is(err,
+// ErrPermanent) holds and err stays reachable with errors.Is/As. Permanent
+// of nil is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string   { return e.err.Error() }
+func (e *permanentError) Unwrap() []error { return []error{e.err, ErrPermanent} }
 
 // IsPermanent reports whether err asks not to be retried.
-func IsPermanent(err error) bool { return errors.Is(err, provision.ErrPermanent) }
+func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
 
 // Defaults of Config.
 const (
@@ -66,11 +80,10 @@ const maxErrorText = 2000
 // Config configures a Runner.
 type Config struct {
 	// Store holds the queue.
-	Store store.Store
-	// Handlers maps a Job.Kind to its handler. Workers claim only these
-	// kinds. The map is read, never written, by the Runner, and read
-	// whenever a job is claimed, so handlers may be added to it after
-	// NewRunner as long as that happens before Run starts.
+	Store store.Jobs
+	// Handlers maps a Job.Kind to its handler; NewRunner copies it. More
+	// kinds are added with Register before Run. Workers claim only the
+	// kinds that have a handler.
 	Handlers map[string]HandlerFunc
 	// Workers is how many jobs run at once. Default DefaultWorkers.
 	Workers int

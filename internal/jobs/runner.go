@@ -15,11 +15,16 @@ import (
 	"github.com/koobridge/koobridge/internal/store"
 )
 
-// Runner runs jobs from a store.Store with a pool of workers.
+// Runner runs jobs from a store with a pool of workers.
 type Runner struct {
-	cfg     Config
-	kick    chan struct{}
-	running atomic.Bool
+	cfg      Config
+	handlers map[string]HandlerFunc // fixed once Run has started
+	kinds    []string               // the keys of handlers, sorted; set by Run
+	kick     chan struct{}
+	running  atomic.Bool
+
+	mu      sync.Mutex
+	started bool // Run has begun: no more Register
 }
 
 // NewRunner returns a Runner for cfg with its defaults filled in.
@@ -46,10 +51,55 @@ func NewRunner(cfg Config) *Runner {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	handlers := make(map[string]HandlerFunc, len(cfg.Handlers))
+	for k, h := range cfg.Handlers {
+		if h != nil {
+			handlers[k] = h
+		}
+	}
+	cfg.Handlers = nil
 	// One token: a Kick while no worker is idle is remembered, more are
 	// redundant. A worker that claims a job passes the wake-up on.
-	return &Runner{cfg: cfg, kick: make(chan struct{}, 1)}
+	return &Runner{cfg: cfg, handlers: handlers, kick: make(chan struct{}, 1)}
 }
+
+// Register adds the handler of a job kind. Every kind is registered before
+// Run starts (the families and domain services of the server register
+// theirs when they are built); Register fails after that, for a kind that
+// already has a handler, and for a nil handler or an empty kind.
+func (r *Runner) Register(kind string, h HandlerFunc) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.started:
+		return fmt.Errorf("jobs: register %q: the runner has started", kind)
+	case kind == "" || h == nil:
+		return fmt.Errorf("jobs: register %q: empty kind or nil handler", kind)
+	case r.handlers[kind] != nil:
+		return fmt.Errorf("jobs: register %q: kind already registered", kind)
+	}
+	r.handlers[kind] = h
+	return nil
+}
+
+// RegisterAll registers every handler of m (in sorted order of kind, so
+// the first error is deterministic).
+func (r *Runner) RegisterAll(m map[string]HandlerFunc) error {
+	kinds := make([]string, 0, len(m))
+	for k := range m {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	for _, k := range kinds {
+		if err := r.Register(k, m[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Lease returns the lease the Runner claims jobs for (Config.Lease).
+func (r *Runner) Lease() time.Duration { return r.cfg.Lease }
 
 // WorkerID returns the Runner's worker ID (Config.WorkerID).
 func (r *Runner) WorkerID() string { return r.cfg.WorkerID }
@@ -79,6 +129,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		return errors.New("jobs: run: already running")
 	}
 	defer r.running.Store(false)
+	r.start()
 	var wg sync.WaitGroup
 	for i := 1; i <= r.cfg.Workers; i++ {
 		worker := r.cfg.WorkerID + "/" + strconv.Itoa(i)
@@ -93,7 +144,7 @@ func (r *Runner) Run(ctx context.Context) error {
 func (r *Runner) work(ctx context.Context, worker string) {
 	jobCtx := context.WithoutCancel(ctx)
 	for ctx.Err() == nil {
-		if kinds := r.kinds(); len(kinds) > 0 {
+		if kinds := r.kinds; len(kinds) > 0 {
 			job, err := r.cfg.Store.ClaimJob(ctx, worker, kinds, r.cfg.Now(), r.cfg.Lease)
 			switch {
 			case err == nil:
@@ -123,16 +174,28 @@ func (r *Runner) idle(ctx context.Context) {
 	}
 }
 
-// kinds returns the kinds that have a handler, sorted.
-func (r *Runner) kinds() []string {
-	kinds := make([]string, 0, len(r.cfg.Handlers))
-	for k, h := range r.cfg.Handlers {
-		if h != nil {
-			kinds = append(kinds, k)
-		}
+// start closes registration and lists the kinds the workers claim.
+func (r *Runner) start() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		return
 	}
-	slices.Sort(kinds)
-	return kinds
+	r.started = true
+	r.kinds = make([]string, 0, len(r.handlers))
+	for k := range r.handlers {
+		r.kinds = append(r.kinds, k)
+	}
+	slices.Sort(r.kinds)
+}
+
+// handler returns the handler of kind: read without a lock once Run has
+// started, when the map no longer changes, and under the lock before
+// (a call's Execute may come before Run).
+func (r *Runner) handler(kind string) HandlerFunc {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.handlers[kind]
 }
 
 // Execute runs an already-claimed job through its handler and records the
@@ -154,7 +217,7 @@ func (r *Runner) Execute(ctx context.Context, job store.Job) {
 	log := r.cfg.Logger.With("job", job.ID, "kind", job.Kind, "attempt", job.Attempts, "worker", worker)
 
 	var err error
-	if h := r.cfg.Handlers[job.Kind]; h == nil {
+	if h := r.handler(job.Kind); h == nil {
 		err = Permanent(fmt.Errorf("jobs: no handler for kind %q", job.Kind))
 	} else {
 		hctx, cancel := context.WithTimeout(ctx, r.handlerTimeout(job))

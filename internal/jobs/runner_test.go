@@ -16,7 +16,6 @@ import (
 	"github.com/koobridge/koobridge/internal/lockbuf"
 
 	"github.com/koobridge/koobridge/internal/jobs"
-	"github.com/koobridge/koobridge/internal/provision"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/internal/store/sqlite"
 )
@@ -245,7 +244,6 @@ func TestPermanentIsDeadAtOnce(t *testing.T) {
 		err  error
 	}{
 		{"jobs.Permanent", jobs.Permanent(errors.New("rejected"))},
-		{"provision.Permanent", provision.Permanent(errors.New("rejected"))},
 		{"wrapped", fmt.Errorf("deliver: %w", jobs.Permanent(errors.New("rejected")))},
 	}
 	for _, tt := range tests {
@@ -447,14 +445,36 @@ func TestOtherKindsAreLeftAlone(t *testing.T) {
 	}
 }
 
-func TestHandlersAddedAfterNewRunner(t *testing.T) {
+func TestRegister(t *testing.T) {
 	st := openStore(t, "")
-	handlers := map[string]jobs.HandlerFunc{}
+	handlers := map[string]jobs.HandlerFunc{"given": func(context.Context, store.Job) error { return nil }}
 	r := jobs.NewRunner(jobs.Config{Store: st, Handlers: handlers, Poll: 20 * time.Millisecond, Logger: quiet})
-	handlers["late"] = func(context.Context, store.Job) error { return nil }
+	// NewRunner copied the map: writing to it afterwards changes nothing.
+	handlers["ignored"] = func(context.Context, store.Job) error { return nil }
+	ok := func(context.Context, store.Job) error { return nil }
+	if err := r.Register("late", ok); err != nil {
+		t.Fatalf("Register before Run: %v", err)
+	}
+	for _, bad := range []struct {
+		kind string
+		h    jobs.HandlerFunc
+	}{{"late", ok}, {"given", ok}, {"", ok}, {"nil", nil}} {
+		if err := r.Register(bad.kind, bad.h); err == nil {
+			t.Errorf("Register(%q, nil handler %v) succeeded, want an error", bad.kind, bad.h == nil)
+		}
+	}
 	start(t, r)
-	id := enqueue(t, st, store.Job{Kind: "late", MaxAttempts: 3})[0]
-	waitState(t, st, id, store.JobDone)
+	ids := enqueue(t, st, store.Job{Kind: "late", MaxAttempts: 3}, store.Job{Kind: "given", MaxAttempts: 3}, store.Job{Kind: "ignored", MaxAttempts: 3})
+	waitState(t, st, ids[0], store.JobDone)
+	waitState(t, st, ids[1], store.JobDone)
+	if err := r.Register("after", ok); err == nil {
+		t.Error("Register after Run succeeded, want an error")
+	}
+	// A kind without a handler is never claimed.
+	time.Sleep(100 * time.Millisecond)
+	if j, err := st.Job(context.Background(), ids[2]); err != nil || j.State != store.JobAvailable || j.Attempts != 0 {
+		t.Errorf("job of the unregistered kind: %+v, %v; want available, untouched", j, err)
+	}
 }
 
 func TestExecuteClaimedByID(t *testing.T) {

@@ -1,10 +1,14 @@
 // Command webhook-verify is a minimal vendor endpoint for koobridge's
-// webhook provisioner, written with the standard library only so it can be
-// copied into any Go service. It shows the checks every vendor must make:
+// webhook provisioner in Go: the standard library and koobridge's public
+// package provision, whose VerifyWebhook makes the signature checks. It
+// shows the checks every vendor must make:
 //
 //  1. recompute HMAC-SHA256(secret, "<t>.<raw body>") and compare it in
-//     constant time with the v1 value of the Koobridge-Signature header;
-//  2. reject a t more than 5 minutes away from the clock (replays);
+//     constant time with the v1 value of the Koobridge-Signature header
+//     (provision.VerifyWebhook; verify.py beside this file does the same
+//     in Python, for vendors in other languages);
+//  2. reject a t more than 5 minutes away from the clock (replays; also
+//     VerifyWebhook);
 //  3. treat a second delivery with the same Koobridge-Delivery id as a
 //     repeat: answer what was answered the first time, do nothing again.
 //
@@ -18,11 +22,7 @@
 package main
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,14 +30,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
-)
 
-// tolerance is how far the signature time may be from our clock.
-const tolerance = 5 * time.Minute
+	"github.com/koobridge/koobridge/provision"
+)
 
 func main() {
 	check := flag.Bool("check", false, "verify one delivery whose body is on standard input; exit 0 if valid, 1 if not")
@@ -61,7 +58,7 @@ func main() {
 		if *now != 0 {
 			at = time.Unix(*now, 0)
 		}
-		if err := verify(*secret, *header, body, at); err != nil {
+		if err := provision.VerifyWebhook(*secret, *header, body, at); err != nil {
 			fmt.Fprintln(os.Stderr, "webhook-verify: invalid:", err)
 			os.Exit(1)
 		}
@@ -77,45 +74,6 @@ func main() {
 	v := &vendor{secret: *secret, replies: map[string][]byte{}}
 	srv := &http.Server{Handler: v, ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(srv.Serve(ln))
-}
-
-// verify checks a Koobridge-Signature header against the raw body.
-func verify(secret, header string, body []byte, now time.Time) error {
-	var ts string
-	var sigs []string
-	for _, part := range strings.Split(header, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "t":
-			ts = v
-		case "v1":
-			sigs = append(sigs, v)
-		}
-	}
-	sec, err := strconv.ParseUint(ts, 10, 63)
-	if err != nil {
-		return errors.New("missing or bad t")
-	}
-	if len(sigs) == 0 {
-		return errors.New("missing v1")
-	}
-	if d := now.Sub(time.Unix(int64(sec), 0)); d > tolerance || d < -tolerance {
-		return errors.New("timestamp too far from now")
-	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(ts + "."))
-	mac.Write(body)
-	want := mac.Sum(nil)
-	for _, s := range sigs {
-		got, err := hex.DecodeString(s)
-		if err == nil && hmac.Equal(got, want) {
-			return nil
-		}
-	}
-	return errors.New("signature mismatch")
 }
 
 // vendor is a pretend product. A real one keeps the replies in its
@@ -137,12 +95,12 @@ func (v *vendor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 		return
 	}
-	if err := verify(v.secret, r.Header.Get("Koobridge-Signature"), body, time.Now()); err != nil {
+	if err := provision.VerifyWebhook(v.secret, r.Header.Get(provision.HeaderSignature), body, time.Now()); err != nil {
 		// 4xx: koobridge stops retrying and dead-letters the job.
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
-	id := r.Header.Get("Koobridge-Delivery")
+	id := r.Header.Get(provision.HeaderDelivery)
 
 	// Holding the lock across the work keeps two concurrent deliveries of
 	// one event from both doing it; a real product would use its database.

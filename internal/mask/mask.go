@@ -1,4 +1,12 @@
-package isv
+// Package mask hides personal data and secrets in what koobridge keeps
+// and logs: the ledger's request and response text, stored orders, log
+// lines. One rule for every place: mobile numbers keep their first three
+// and last four characters (first two and last two when shorter than 11,
+// nothing below 7), e-mail addresses their first character and domain,
+// account names their first character; passwords, secrets and tokens
+// nothing. Identifiers (instanceId, orderId, customerId, …) stay readable:
+// they are what an operator searches by.
+package mask
 
 import (
 	"bytes"
@@ -9,10 +17,10 @@ import (
 	"unicode/utf8"
 )
 
-// maxLedgerText caps the request and response text kept in one ledger row.
-// Valid V2 bodies are a few hundred bytes; the cap bounds what an
-// unauthenticated caller can make the ledger store.
-const maxLedgerText = 16 << 10
+// MaxLedgerText caps the text JSON and Text return. Valid KooGallery
+// bodies are a few hundred bytes; the cap bounds what an unauthenticated
+// caller can make the ledger store.
+const MaxLedgerText = 16 << 10
 
 // sensitivity is how a value is masked, decided by the name of its field.
 type sensitivity int
@@ -44,22 +52,22 @@ func classify(name string) sensitivity {
 	return plain
 }
 
-// maskJSON returns body as compact JSON with personal data and secrets
-// masked wherever they occur, capped at maxLedgerText. A body that is not
-// JSON is masked as text.
-func maskJSON(body []byte) string {
+// JSON returns body as compact JSON with personal data and secrets masked
+// wherever they occur, by field name, capped at MaxLedgerText. A body that
+// is not one JSON value is masked as Text.
+func JSON(body []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber() // keep numbers as sent
 	var v any
 	if err := dec.Decode(&v); err != nil || dec.More() {
-		return capText(maskText(string(body)))
+		return Text(string(body))
 	}
 	v = maskValue(v, plain)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		return capText(maskText(string(body)))
+		return Text(string(body))
 	}
 	return capText(strings.TrimSuffix(buf.String(), "\n"))
 }
@@ -102,20 +110,23 @@ func maskString(v string, s sensitivity) string {
 	case secret:
 		return "******"
 	case phone:
-		return maskPhone(v)
+		return Phone(v)
 	case email:
-		return maskEmail(v)
+		return Email(v)
 	case username:
 		return firstRune(v) + "***"
 	}
 	return v
 }
 
-// maskPhone keeps the first three and last four characters of an 11-digit
-// mobile number (159****2222), less of shorter ones.
-func maskPhone(v string) string {
+// Phone masks a mobile number: the first three and last four characters of
+// one of 11 or more (159****2222), the first and last two of one of 7 to
+// 10, "****" for anything shorter. "" stays "".
+func Phone(v string) string {
 	r := []rune(v)
 	switch n := len(r); {
+	case n == 0:
+		return ""
 	case n >= 11:
 		return string(r[:3]) + "****" + string(r[n-4:])
 	case n >= 7:
@@ -124,11 +135,16 @@ func maskPhone(v string) string {
 	return "****"
 }
 
-// maskEmail keeps the first character of the local part and the domain.
-func maskEmail(v string) string {
+// Email masks an e-mail address: the first character of the local part
+// and the domain ("alice@example.com" → "a***@example.com"). Text without
+// a local part and "@" becomes "***". "" stays "".
+func Email(v string) string {
+	if v == "" {
+		return ""
+	}
 	at := strings.LastIndexByte(v, '@')
 	if at <= 0 {
-		return firstRune(v) + "***"
+		return "***"
 	}
 	return firstRune(v) + "***" + v[at:]
 }
@@ -145,23 +161,25 @@ var (
 	textPhone  = regexp.MustCompile(`\+?\d{7,}`)
 )
 
-// maskText masks secrets after their field names, e-mail addresses and runs
-// of seven or more digits (phone numbers) in free text.
-func maskText(s string) string {
+// Text masks free text (a body that is not JSON, a query string): secrets
+// after their field names, e-mail addresses and runs of seven or more
+// digits (phone numbers); invalid UTF-8 becomes U+FFFD. It is capped at
+// MaxLedgerText.
+func Text(s string) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
 	s = textSecret.ReplaceAllString(s, "${1}******")
-	s = textEmail.ReplaceAllStringFunc(s, maskEmail)
-	return textPhone.ReplaceAllStringFunc(s, maskPhone)
+	s = textEmail.ReplaceAllStringFunc(s, Email)
+	return capText(textPhone.ReplaceAllStringFunc(s, Phone))
 }
 
-// capText cuts s to maxLedgerText bytes on a rune boundary and says so.
+// capText cuts s to MaxLedgerText bytes on a rune boundary and says so.
 func capText(s string) string {
-	if len(s) <= maxLedgerText {
+	if len(s) <= MaxLedgerText {
 		return s
 	}
-	cut := maxLedgerText
+	cut := MaxLedgerText
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

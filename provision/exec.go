@@ -89,7 +89,10 @@ func NewExec(cfg ExecConfig) (*Exec, error) {
 // Provision runs the command once for ev.
 //
 // Exit 0 succeeds and standard output is read as a JSON Result (empty is
-// fine except for instance.created, which needs appInfo.frontEndUrl).
+// fine except for instance.created, which needs appInfo.frontEndUrl). For
+// instance.created, exit 0 with {"resultCode":"000106","resultMsg":"…"} on
+// standard output, one of the business codes, refuses the purchase:
+// Provision returns the *Refusal.
 // Exit 3 (ExitPermanent), and a success whose output cannot be used, give
 // a Permanent error. Any other exit, a signal, a timeout or a failure to
 // start is retryable. Errors quote the last 500 bytes of standard error.
@@ -144,7 +147,7 @@ func (e *Exec) Provision(ctx context.Context, ev Event) (Result, error) {
 		}
 		res, err := decodeResult(ev.Type, stdout.Bytes())
 		if err != nil {
-			return Result{}, Permanent(fail("%v", err))
+			return Result{}, asRefusal(err, func(err error) error { return Permanent(fail("%v", err)) })
 		}
 		return res, nil
 	case parent.Err() != nil:

@@ -19,7 +19,7 @@ import (
 // The verifier examples in docs/examples/webhook-verify are what vendors
 // copy, so they are tested against real deliveries from Webhook.
 
-const exampleDir = "../../docs/examples/webhook-verify"
+const exampleDir = "../docs/examples/webhook-verify"
 
 // captureDelivery sends ev through a Webhook to a recording server and
 // returns the signature header and the raw body as received.

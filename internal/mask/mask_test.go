@@ -1,4 +1,4 @@
-package isv
+package mask
 
 import (
 	"strings"
@@ -49,61 +49,41 @@ func TestMaskJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := maskJSON([]byte(tt.in)); got != tt.want {
-				t.Errorf("maskJSON(%s)\n got %s\nwant %s", tt.in, got, tt.want)
+			if got := JSON([]byte(tt.in)); got != tt.want {
+				t.Errorf("JSON(%s)\n got %s\nwant %s", tt.in, got, tt.want)
 			}
 		})
 	}
 }
 
 func TestMaskJSONCapsLength(t *testing.T) {
-	big := `{"memo":"` + strings.Repeat("中", maxLedgerText) + `"}`
-	got := maskJSON([]byte(big))
-	if len(got) > maxLedgerText+64 {
-		t.Fatalf("masked text is %d bytes, want about %d", len(got), maxLedgerText)
+	big := `{"memo":"` + strings.Repeat("中", MaxLedgerText) + `"}`
+	got := JSON([]byte(big))
+	if len(got) > MaxLedgerText+64 {
+		t.Fatalf("masked text is %d bytes, want about %d", len(got), MaxLedgerText)
 	}
 	if !strings.HasSuffix(got, "bytes)") || !strings.Contains(got, "truncated") {
 		t.Fatalf("truncation not marked: ...%s", got[len(got)-40:])
 	}
 }
 
-func TestRequestIDValidation(t *testing.T) {
-	tests := []struct {
-		in   string
-		keep bool
-	}{
-		{"abc-123_x.y:z", true},
-		{strings.Repeat("a", 64), true},
-		{strings.Repeat("a", 65), false},
-		{"", false},
-		{"has space", false},
-		{"new\nline", false},
-		{"ünïcode", false},
+func TestPhoneAndEmail(t *testing.T) {
+	cases := []struct{ in, phone, email string }{
+		{"", "", ""},
+		{"15905222222", "159****2222", "***"},
+		{"+8613912345678", "+86****5678", "***"},
+		{"6543210", "65****10", "***"},
+		{"1234", "****", "***"},
+		{"alice@acme.example", "ali****mple", "a***@acme.example"},
+		{"张三@例子.中国", "张三****中国", "张***@例子.中国"},
+		{"@x", "****", "***"},
 	}
-	for _, tt := range tests {
-		got := requestID(tt.in)
-		if tt.keep && got != tt.in {
-			t.Errorf("requestID(%q) = %q, want it kept", tt.in, got)
+	for _, c := range cases {
+		if got := Phone(c.in); got != c.phone {
+			t.Errorf("Phone(%q) = %q, want %q", c.in, got, c.phone)
 		}
-		if !tt.keep && (got == tt.in || len(got) != 32) {
-			t.Errorf("requestID(%q) = %q, want a fresh 32-hex id", tt.in, got)
-		}
-	}
-	if a, b := requestID(""), requestID(""); a == b {
-		t.Error("two generated request ids are equal")
-	}
-}
-
-func TestPeekActivity(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{`{"activity":"newInstance"}`, "newInstance"},
-		{`{"activity":1}`, ""},
-		{`not json`, ""},
-		{`{"activity":"` + strings.Repeat("x", 100) + `"}`, strings.Repeat("x", maxActivityLen)},
-	}
-	for _, tt := range tests {
-		if got := peekActivity([]byte(tt.in)); got != tt.want {
-			t.Errorf("peekActivity(%s) = %q, want %q", tt.in, got, tt.want)
+		if got := Email(c.in); got != c.email {
+			t.Errorf("Email(%q) = %q, want %q", c.in, got, c.email)
 		}
 	}
 }

@@ -110,7 +110,10 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 //
 // A 2xx reply succeeds; its body is a JSON Result (an empty body is fine
 // except for instance.created, which needs appInfo.frontEndUrl; for
-// change.check a missing "allowed" means allowed). A 4xx other than
+// change.check a missing "allowed" means allowed). A reply to
+// instance.created, 2xx or 4xx, whose body is
+// {"resultCode":"000106","resultMsg":"…"} with one of the business codes
+// refuses the purchase: Provision returns the *Refusal. A 4xx other than
 // 408, 425 and 429 means the vendor rejected the event and returns a
 // Permanent error, as does a 2xx reply that cannot be used (not JSON,
 // over 1 MiB, no app info for instance.created). Everything else (408,
@@ -173,11 +176,18 @@ func (w *Webhook) Provision(ctx context.Context, ev Event) (Result, error) {
 		}
 		res, err := decodeResult(ev.Type, reply)
 		if err != nil {
-			return Result{}, Permanent(fail("HTTP %d: %v", code, err))
+			return Result{}, asRefusal(err, func(err error) error { return Permanent(fail("HTTP %d: %v", code, err)) })
 		}
 		return res, nil
 	case code >= 400 && code <= 499 && code != http.StatusRequestTimeout &&
 		code != http.StatusTooEarly && code != http.StatusTooManyRequests:
+		// A refusal may come with a 4xx status too (409 Conflict, say).
+		if _, err := decodeResult(ev.Type, reply); err != nil && readErr == nil && len(reply) <= maxReplyBytes {
+			var r *Refusal
+			if errors.As(err, &r) {
+				return Result{}, r
+			}
+		}
 		return Result{}, Permanent(fail("vendor rejected the event: HTTP %d: %s", code, quote()))
 	default:
 		return Result{}, fail("HTTP %d: %s", code, quote())
@@ -247,16 +257,31 @@ func VerifyWebhook(secret, header string, body []byte, now time.Time) error {
 }
 
 // decodeResult reads a vendor's reply (webhook body or exec stdout) for an
-// event of type typ.
+// event of type typ. A reply to instance.created whose resultCode is a
+// business code (000100–000107 but 000104) is a refusal: the error is the
+// *Refusal itself. Any other resultCode but 000000 is an unusable reply.
 func decodeResult(typ EventType, data []byte) (Result, error) {
 	var r struct {
-		AppInfo *AppInfo `json:"appInfo"`
-		Allowed *bool    `json:"allowed"`
-		Reason  string   `json:"reason"`
+		AppInfo    *AppInfo `json:"appInfo"`
+		Allowed    *bool    `json:"allowed"`
+		Reason     string   `json:"reason"`
+		ResultCode *string  `json:"resultCode"`
+		ResultMsg  string   `json:"resultMsg"`
 	}
 	if data = bytes.TrimSpace(data); len(data) > 0 {
 		if err := json.Unmarshal(data, &r); err != nil {
 			return Result{}, fmt.Errorf("reply is not a JSON result object: %v", err)
+		}
+	}
+	if r.ResultCode != nil && *r.ResultCode != "000000" {
+		code := *r.ResultCode
+		switch {
+		case typ == EventCreated && IsRefusalCode(code):
+			return Result{}, Refuse(code, r.ResultMsg)
+		case typ == EventCreated:
+			return Result{}, fmt.Errorf("reply has resultCode %q: a refusal must use 000100–000103 or 000105–000107", printable([]byte(code)))
+		default:
+			return Result{}, fmt.Errorf("reply has resultCode %q: only instance.created may be refused", printable([]byte(code)))
 		}
 	}
 	res := Result{AppInfo: r.AppInfo, Reason: r.Reason}
@@ -284,6 +309,16 @@ func decodeResult(typ EventType, data []byte) (Result, error) {
 		return Result{}, errors.New("reply to instance.created has no appInfo.frontEndUrl")
 	}
 	return res, nil
+}
+
+// asRefusal returns err when it is a *Refusal (passed on as it is, since
+// its message is the vendor's answer to the buyer), and otherwise wrap(err).
+func asRefusal(err error, wrap func(error) error) error {
+	var r *Refusal
+	if errors.As(err, &r) {
+		return r
+	}
+	return wrap(err)
 }
 
 // snippet quotes at most maxErrorSnippet bytes of a reply for an error

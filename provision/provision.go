@@ -1,0 +1,239 @@
+// Package provision is the contract between koobridge and the vendor's own
+// product: koobridge tells the product about instance events (created,
+// renewed, frozen, unfrozen, upgraded, released) and paid orders
+// (order.notified), and asks it about renewal changes. A vendor's Go
+// service implements Provisioner; any other service is reached through
+// the adapters here: Webhook (a signed HTTP POST, checked on the vendor's
+// side with VerifyWebhook), Exec (a local command) and the built-in Demo.
+//
+// A Provisioner answers with a Result, an error to be retried, an error
+// wrapped with Permanent (not retried), or, for instance.created, a
+// business refusal made with Refuse (000100–000107, relayed to KooGallery
+// and not retried).
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// EventType names what happened to an instance.
+type EventType string
+
+// Event types, as sent to webhooks and exec commands.
+const (
+	EventCreated     EventType = "instance.created"
+	EventRenewed     EventType = "instance.renewed"
+	EventFrozen      EventType = "instance.frozen"
+	EventUnfrozen    EventType = "instance.unfrozen"
+	EventUpgraded    EventType = "instance.upgraded"
+	EventReleased    EventType = "instance.released"
+	EventChangeCheck EventType = "change.check"
+	// EventOrderNotified tells the vendor of a paid order KooGallery
+	// notified (orderNotify), with the order's details from Query Order.
+	EventOrderNotified EventType = "order.notified"
+)
+
+// Event is one notification to the vendor. ID is its idempotency key: the
+// same event delivered twice (a retry, a crash between delivery and
+// commit) carries the same ID, and the vendor must treat the second
+// delivery as a repeat.
+type Event struct {
+	ID   string    `json:"id"`
+	Type EventType `json:"type"`
+	Time time.Time `json:"time"`
+	Test bool      `json:"test"` // from a KooGallery debug call or dial test
+	// Instance is the instance the event is about; absent from
+	// order.notified, which is about an order.
+	Instance Instance `json:"instance,omitzero"`
+	// Scene is the refreshInstance scene for instance.renewed
+	// (TRIAL_TO_FORMAL, RENEWAL, UNSUBSCRIBE_RENEWAL_PERIOD, RENEWAL_CHANGE).
+	Scene string `json:"scene,omitempty"`
+	// Change is the requested target for change.check.
+	Change *Product `json:"change,omitempty"`
+	// Order is the notified order for order.notified.
+	Order *Order `json:"order,omitempty"`
+}
+
+// Order is one order line of a paid order, as Query Order reports it
+// (license-openapi.md §E.2), for order.notified. The buyer's mobile number
+// and e-mail are given in full (decrypted when KooGallery sent them
+// encrypted): the vendor needs them; koobridge's own log and ledger only
+// keep them masked.
+type Order struct {
+	OrderID      string    `json:"orderId"`
+	OrderLineID  string    `json:"orderLineId"`
+	OrderType    string    `json:"orderType,omitempty"` // NEW, TRIAL, TRIAL_TO_FORMAL, UNSUBSCRIBE, RENEW, CHANGE
+	CreateTime   time.Time `json:"createTime,omitzero"`
+	ProductID    string    `json:"productId,omitempty"`
+	SKUCode      string    `json:"skuCode,omitempty"`
+	ProductName  string    `json:"productName,omitempty"`
+	LinearValue  string    `json:"linearValue,omitempty"`
+	ChargingMode string    `json:"chargingMode,omitempty"` // PERIOD, ONE_TIME, ON_DEMAND, ON_DEMAND_PKG
+	PeriodType   string    `json:"periodType,omitempty"`
+	PeriodNumber int       `json:"periodNumber,omitempty"`
+	ExpireTime   time.Time `json:"expireTime,omitzero"`
+	Buyer        Buyer     `json:"buyer,omitzero"`
+}
+
+// Buyer is the customer of an order.
+type Buyer struct {
+	CustomerID       string `json:"customerId,omitempty"`
+	CustomerName     string `json:"customerName,omitempty"`
+	CustomerRealName string `json:"customerRealName,omitempty"`
+	UserID           string `json:"userId,omitempty"`
+	UserName         string `json:"userName,omitempty"`
+	MobilePhone      string `json:"mobilePhone,omitempty"`
+	Email            string `json:"email,omitempty"`
+}
+
+// Instance is the vendor's view of an instance.
+type Instance struct {
+	ID           string    `json:"id"`
+	OrderID      string    `json:"orderId"`
+	OrderLineID  string    `json:"orderLineId"`
+	ProductID    string    `json:"productId,omitempty"`
+	SKUCode      string    `json:"skuCode,omitempty"`
+	ChargingMode string    `json:"chargingMode,omitempty"`
+	PeriodType   string    `json:"periodType,omitempty"`
+	PeriodNumber int       `json:"periodNumber,omitempty"`
+	LinearValue  string    `json:"linearValue,omitempty"`
+	CustomerID   string    `json:"customerId,omitempty"`
+	CustomerName string    `json:"customerName,omitempty"`
+	ExpireTime   time.Time `json:"expireTime,omitzero"`
+	Status       string    `json:"status"`
+}
+
+// Product is a target product or specification.
+type Product struct {
+	ProductID   string `json:"productId,omitempty"`
+	SKUCode     string `json:"skuCode,omitempty"`
+	LinearValue string `json:"linearValue,omitempty"`
+	ProductName string `json:"productName,omitempty"`
+}
+
+// AppInfo is how the buyer reaches the product, as the vendor reports it.
+// Password is plain text here; koobridge encrypts it at rest.
+type AppInfo struct {
+	FrontEndURL string `json:"frontEndUrl"`
+	AdminURL    string `json:"adminUrl,omitempty"`
+	UserName    string `json:"userName,omitempty"`
+	Password    string `json:"password,omitempty"`
+	Memo        string `json:"memo,omitempty"`
+}
+
+// Result is the vendor's answer to an event.
+type Result struct {
+	// AppInfo answers instance.created (required there) and may update it
+	// on instance.upgraded; nil elsewhere.
+	AppInfo *AppInfo `json:"appInfo,omitempty"`
+	// Allowed and Reason answer change.check.
+	Allowed bool   `json:"allowed"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// Provisioner delivers one event to the vendor's product, once. Retries,
+// backoff and dead-lettering are the job queue's business, not the
+// Provisioner's. Return an error wrapped with Permanent when retrying
+// cannot help (the vendor rejected the event), and Refuse(code, message)
+// to refuse a purchase (instance.created) for a business reason.
+//
+// Deliveries are at least once: the same event (same ID) may come again
+// after a crash or a lost reply, and must then be treated as a repeat.
+type Provisioner interface {
+	Provision(ctx context.Context, ev Event) (Result, error)
+}
+
+// ErrPermanent marks errors that retrying will not fix.
+var ErrPermanent = errors.New("provision: permanent failure")
+
+// Permanent wraps err so that errors.Is(err, ErrPermanent) holds.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string   { return e.err.Error() }
+func (e *permanentError) Unwrap() []error { return []error{e.err, ErrPermanent} }
+
+// Business result codes with which the vendor's product may refuse a
+// purchase (saas-v2.md §5, saas-v1-joint-login.md §A.4). KooGallery shows
+// the buyer the refusal; koobridge records it, does not retry it, and the
+// instance ends failed with the reason. 000104 ("internal service error")
+// is not among them: an internal error is retried.
+const (
+	CodeNoResources      = "000100" // no instance resource can be allocated
+	CodeMobileInUse      = "000101" // mobile number empty or already used
+	CodeEmailInUse       = "000102" // e-mail empty or already used
+	CodeAlreadyPurchased = "000103" // the product cannot be purchased again
+	CodeAlreadyEntitled  = "000105" // the customer already holds the benefit
+	CodeSoldOut          = "000106" // sold out
+	CodeEmailDomainInUse = "000107" // the SaaS e-mail domain is already in use
+)
+
+// refusalCodes are the codes Refuse accepts.
+var refusalCodes = map[string]bool{
+	CodeNoResources: true, CodeMobileInUse: true, CodeEmailInUse: true, CodeAlreadyPurchased: true,
+	CodeAlreadyEntitled: true, CodeSoldOut: true, CodeEmailDomainInUse: true,
+}
+
+// IsRefusalCode reports whether code is one of the business result codes
+// a purchase may be refused with.
+func IsRefusalCode(code string) bool { return refusalCodes[code] }
+
+// maxRefusalMessage is resultMsg's limit (255 characters).
+const maxRefusalMessage = 255
+
+// Refusal is the vendor's product refusing a purchase for a business
+// reason: the answer to instance.created that KooGallery relays to the
+// buyer. It is permanent (errors.Is(err, ErrPermanent) holds), so it is
+// never retried. Get one with Refuse; read one with errors.As.
+type Refusal struct {
+	// Code is one of the Code* constants.
+	Code string
+	// Message is what KooGallery shows (resultMsg); the code's meaning
+	// when the vendor gave none.
+	Message string
+}
+
+// Refuse returns a *Refusal with code and message, for a Provisioner to
+// return from instance.created. A code that is not one of the Code*
+// constants gives a plain permanent error instead (the purchase fails with
+// 000005), since KooGallery would not understand it. The message is cut
+// to 255 characters and invalid UTF-8 in it is dropped.
+func Refuse(code, message string) error {
+	if !refusalCodes[code] {
+		return Permanent(fmt.Errorf("provision: refusal code %q is not one of 000100–000103, 000105–000107", code))
+	}
+	message = strings.TrimSpace(strings.ToValidUTF8(message, ""))
+	if message == "" {
+		message = refusalMeaning[code]
+	}
+	if r := []rune(message); len(r) > maxRefusalMessage {
+		message = string(r[:maxRefusalMessage])
+	}
+	return &Refusal{Code: code, Message: message}
+}
+
+var refusalMeaning = map[string]string{
+	CodeNoResources:      "no instance resource can be allocated",
+	CodeMobileInUse:      "mobile number empty or already used",
+	CodeEmailInUse:       "e-mail empty or already used",
+	CodeAlreadyPurchased: "the product cannot be purchased again",
+	CodeAlreadyEntitled:  "the customer already holds the benefit",
+	CodeSoldOut:          "sold out",
+	CodeEmailDomainInUse: "the e-mail domain is already in use",
+}
+
+// Error returns "purchase refused: <code> <message>".
+func (r *Refusal) Error() string { return "purchase refused: " + r.Code + " " + r.Message }
+
+// Unwrap makes a Refusal permanent: errors.Is(r, ErrPermanent) is true.
+func (r *Refusal) Unwrap() error { return ErrPermanent }
