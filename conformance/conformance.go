@@ -2,15 +2,21 @@
 // seller: it plays KooGallery toward the seller's production interface
 // with package emulator, runs every lifecycle scenario of a charging-mode
 // profile plus the edge cases (idempotency, authentication, validation,
-// the deadline) and reports, per case, what was sent, what came back and
-// which rule of the specification broke.
+// the deadline), and with the order profile the order notification
+// (orderNotify, license-openapi.md §F), and reports, per case, what was
+// sent, what came back and which rule of the specification broke.
 //
 // While it runs it serves the emulator's mocked Open API on
 // Config.OpenAPI: the seller under test points its Open API URL there so
 // its Query Order calls find the emulator's orders.
 //
 // Every case is judged on the answers as they are: the emulator does not
-// retry, and a case fails on any violation in any of its calls.
+// retry, and a case fails on any violation in any of its calls. A case
+// reports every rule it breaks, not only the first: an answer that broke
+// only rules on its form (Body-Sign, Content-Type, HTTP status, lengths)
+// but says what happened (the resultCode and fields the step needs) is
+// taken as given (emulator.Config.KeepGoing), so the cases that build on
+// it still run and report their own failures.
 package conformance
 
 import (
@@ -36,10 +42,14 @@ const (
 	ProfileOneTime     = "onetime"
 	ProfileOnDemand    = "ondemand"
 	ProfileOnDemandPkg = "ondemand-pkg"
-	ProfileAll         = "all"
+	// ProfileOrder is the order notification (orderNotify,
+	// license-openapi.md §F), for products of any type.
+	ProfileOrder = "order"
+	ProfileAll   = "all"
 )
 
-// profileDef is a profile and the charging mode it tests.
+// profileDef is a profile and the charging mode it tests; the order
+// profile has none.
 type profileDef struct{ name, mode string }
 
 // profiles are the profiles in run order.
@@ -48,6 +58,7 @@ var profiles = []profileDef{
 	{ProfileOneTime, protocol.ChargingOneTime},
 	{ProfileOnDemand, protocol.ChargingOnDemand},
 	{ProfileOnDemandPkg, protocol.ChargingOnDemandPkg},
+	{ProfileOrder, ""},
 }
 
 // DefaultDeadline is how long an answer may take unless Config.Deadline
@@ -64,12 +75,22 @@ const timeScale = 360
 type Config struct {
 	// Target is the seller's V2 production interface URL. Required.
 	Target string
+	// OrderNotifyTarget is the seller's URL for order notifications
+	// (the order profile); empty means Target.
+	OrderNotifyTarget string
 	// Key is the key bound to the seller's basic interfaces. Required.
 	Key string
+	// KitKey, LicenseKey and GeneralKey are the keys bound to the other
+	// interface types (joint-operation sync, license, general: order
+	// notification), as emulator.Config has them; an empty one means
+	// Key. With GeneralKey equal to Key, order/wrong-key is skipped: a
+	// seller cannot tell the two apart.
+	KitKey, LicenseKey, GeneralKey string
 	// AK and SK are the credentials the mocked Open API accepts: the ones
 	// the seller signs its Query Order calls with. Required.
 	AK, SK string
-	// Profile is "period", "onetime", "ondemand", "ondemand-pkg" or "all";
+	// Profile is "period", "onetime", "ondemand", "ondemand-pkg", "order"
+	// or "all", or several of them separated by commas ("period,order");
 	// empty means "all".
 	Profile string
 	// Deadline is how long an answer may take; zero means 5 s.
@@ -103,6 +124,8 @@ const (
 	RuleQueryInfo             = "query-info"              // queryInstance reports the instance asked for
 	RuleScenario              = "scenario"                // the scenario did not reach the state it should
 	RuleNotRun                = "not-run"                 // the case could not run: what it builds on failed
+	RuleIdempotentOrderNotify = "idempotent-order-notify" // a repeated or concurrent orderNotify is answered as the first
+	RuleGeneralKey            = "general-key"             // orderNotify signed with another key than the general key answers 000001
 )
 
 var suiteSpec = map[string]string{
@@ -116,6 +139,8 @@ var suiteSpec = map[string]string{
 	RuleQueryInfo:             "saas-v2.md §3.2, §6.4",
 	RuleScenario:              "saas-v2.md §6.3",
 	RuleNotRun:                "saas-v2.md §6.3",
+	RuleIdempotentOrderNotify: "license-openapi.md §F (deduplicate on orderId + orderLineId), saas-v2.md §6.1",
+	RuleGeneralKey:            "license-openapi.md Addenda (orderNotify: the general key), §A.6, saas-v2.md §2.1",
 }
 
 // Run runs the suite against cfg.Target and returns the report. Failed
@@ -139,16 +164,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	e, err := emulator.New(emulator.Config{
-		Target:           cfg.Target,
-		Key:              cfg.Key,
-		AK:               cfg.AK,
-		SK:               cfg.SK,
-		Deadline:         cfg.Deadline,
-		TimeScale:        timeScale,
-		BodySignOptional: cfg.BodySignOptional,
-		NoRetry:          true,
-		HTTPClient:       cfg.HTTPClient,
-		Logger:           logger,
+		Target:            cfg.Target,
+		OrderNotifyTarget: cfg.OrderNotifyTarget,
+		Key:               cfg.Key,
+		KitKey:            cfg.KitKey,
+		LicenseKey:        cfg.LicenseKey,
+		GeneralKey:        cfg.GeneralKey,
+		AK:                cfg.AK,
+		SK:                cfg.SK,
+		Deadline:          cfg.Deadline,
+		TimeScale:         timeScale,
+		BodySignOptional:  cfg.BodySignOptional,
+		NoRetry:           true,
+		KeepGoing:         true,
+		HTTPClient:        cfg.HTTPClient,
+		Logger:            logger,
 	})
 	if err != nil {
 		_ = cfg.OpenAPI.Close()
@@ -166,20 +196,37 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	r := &runner{e: e, cfg: cfg, report: &Report{
 		Target:   emulator.RedactURL(cfg.Target),
-		Profile:  cfg.profile(),
+		Profile:  profileString(names),
 		Deadline: cfg.Deadline,
 		Started:  time.Now(),
 		OpenAPI:  cfg.OpenAPI.Addr().String(),
 	}}
+	// The edge cases, and the order notification, work on the product of
+	// the first charging-mode profile chosen (PERIOD when none is).
+	first := protocol.ChargingPeriod
+	if i := slices.IndexFunc(names, func(n profileDef) bool { return n.mode != "" }); i >= 0 {
+		first = names[i].mode
+	}
+	base, ok := r.product(first)
+	if !ok {
+		return nil, fmt.Errorf("conformance: the emulator has no %s product", first)
+	}
 	for _, n := range names {
+		if n.name == ProfileOrder {
+			r.order(ctx, base)
+			continue
+		}
 		p, ok := r.product(n.mode)
 		if !ok {
 			return nil, fmt.Errorf("conformance: the emulator has no %s product", n.mode)
 		}
 		r.profile(ctx, n.name, p)
 	}
-	edge, _ := r.product(names[0].mode)
-	r.edge(ctx, edge)
+	if slices.ContainsFunc(names, func(n profileDef) bool { return n.mode != "" }) {
+		r.edge(ctx, base)
+	} else if ctx.Err() == nil {
+		r.deadline() // the V2 edge cases need a V2 profile; the deadline holds for all
+	}
 	r.report.Duration = time.Since(r.report.Started)
 	r.report.OpenAPICalls = len(e.OpenAPIRequests())
 	if err := ctx.Err(); err != nil {
@@ -189,9 +236,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 // Validate reports the first setting of cfg that Run would refuse
-// (Target, Key, AK, SK, Profile, Deadline), so a caller can check them
-// before it opens the Open API listener. It does not look at OpenAPI,
-// which Run requires too.
+// (Target, OrderNotifyTarget, Key, AK, SK, Profile, Deadline), so a
+// caller can check them before it opens the Open API listener. It does
+// not look at OpenAPI, which Run requires too.
 func (cfg Config) Validate() error {
 	_, err := cfg.check()
 	return err
@@ -213,31 +260,57 @@ func (cfg Config) check() ([]profileDef, error) {
 	if u, err := url.Parse(cfg.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("conformance: config: Target %q is not an http or https URL", cfg.Target)
 	}
+	if cfg.OrderNotifyTarget != "" {
+		if u, err := url.Parse(cfg.OrderNotifyTarget); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("conformance: config: OrderNotifyTarget %q is not an http or https URL", cfg.OrderNotifyTarget)
+		}
+	}
 	return names, nil
 }
 
-func (cfg Config) profile() string {
-	if cfg.Profile == "" {
-		return ProfileAll
-	}
-	return cfg.Profile
-}
-
-// profileNames returns the profiles to run, in order.
+// profileNames returns the profiles to run, in run order, each once:
+// Config.Profile is one name or several separated by commas, "all"
+// standing for every profile.
 func (cfg Config) profileNames() ([]profileDef, error) {
-	p := cfg.profile()
-	if p == ProfileAll {
+	if strings.TrimSpace(cfg.Profile) == "" {
 		return profiles, nil
 	}
-	for _, n := range profiles {
-		if n.name == p {
-			return []profileDef{n}, nil
+	want := map[string]bool{}
+	for _, name := range strings.Split(cfg.Profile, ",") {
+		name = strings.TrimSpace(name)
+		if name != ProfileAll && !slices.ContainsFunc(profiles, func(p profileDef) bool { return p.name == name }) {
+			what := fmt.Sprintf("%q", cfg.Profile)
+			if name != cfg.Profile {
+				what += fmt.Sprintf(" (%q)", name)
+			}
+			return nil, fmt.Errorf("conformance: config: profile %s: want one of %s, or several separated by commas", what, strings.Join(Profiles(), ", "))
+		}
+		want[name] = true
+	}
+	var out []profileDef
+	for _, p := range profiles {
+		if want[p.name] || want[ProfileAll] {
+			out = append(out, p)
 		}
 	}
-	return nil, fmt.Errorf("conformance: config: profile %q: want one of %s", p, strings.Join(Profiles(), ", "))
+	return out, nil
 }
 
-// Profiles returns the profile names Config.Profile accepts.
+// profileString names the profiles run, for the report: "all" or the
+// names separated by commas.
+func profileString(names []profileDef) string {
+	if len(names) == len(profiles) {
+		return ProfileAll
+	}
+	s := make([]string, len(names))
+	for i, n := range names {
+		s[i] = n.name
+	}
+	return strings.Join(s, ",")
+}
+
+// Profiles returns the profile names Config.Profile accepts, alone or
+// separated by commas.
 func Profiles() []string {
 	out := make([]string, 0, len(profiles)+1)
 	for _, p := range profiles {
@@ -321,10 +394,20 @@ func (cr *caseRun) add(m emulator.Message, tr translate) {
 // run succeeded; when it did not and no answer broke a rule (the run
 // stopped for another reason), the reason is a failure of its own.
 func (r *runner) addRun(cr *caseRun, run emulator.Run, err error) bool {
+	return r.addRunWith(cr, run, err, nil)
+}
+
+// addRunWith is addRun with the violations of each message passed
+// through tr(message), when tr is not nil.
+func (r *runner) addRunWith(cr *caseRun, run emulator.Run, err error, tr func(m emulator.Message) translate) bool {
 	before := len(cr.c.Failures)
 	for _, id := range run.Messages {
 		if m, ok := r.e.Message(id); ok {
-			cr.add(m, nil)
+			var t translate
+			if tr != nil {
+				t = tr(m)
+			}
+			cr.add(m, t)
 		}
 	}
 	switch {

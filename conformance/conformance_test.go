@@ -18,9 +18,10 @@ import (
 )
 
 const (
-	testKey = "conformance-test-key-0123456789"
-	testAK  = "CONFORMANCEAK0123"
-	testSK  = "conformance-sk-0123456789abcdef"
+	testKey        = "conformance-test-key-0123456789"
+	testGeneralKey = "conformance-general-key-9876543210"
+	testAK         = "CONFORMANCEAK0123"
+	testSK         = "conformance-sk-0123456789abcdef"
 )
 
 // closeRecorder is a listener that records whether it was closed.
@@ -44,14 +45,17 @@ func listen(t *testing.T) *closeRecorder {
 	return &closeRecorder{Listener: ln}
 }
 
-// runAgainst runs the suite against a testseller with faults f.
+// runAgainst runs the suite against a testseller with faults f and a
+// general key of its own.
 func runAgainst(t *testing.T, f testseller.Faults, cfg Config) *Report {
 	t.Helper()
-	return runHandler(t, testseller.New(testKey, f), cfg)
+	cfg.GeneralKey = testGeneralKey
+	return runHandler(t, testseller.NewWithKeys(testseller.Keys{Basic: testKey, General: testGeneralKey}, f), cfg)
 }
 
 // runHandler runs the suite against seller h, served on /produce; a
-// cfg.Target, if set, names the seller's host:port as "{host}".
+// cfg.Target or cfg.OrderNotifyTarget, if set, names the seller's
+// host:port as "{host}".
 func runHandler(t *testing.T, h http.Handler, cfg Config) *Report {
 	t.Helper()
 	seller := httptest.NewServer(h)
@@ -59,7 +63,9 @@ func runHandler(t *testing.T, h http.Handler, cfg Config) *Report {
 	if cfg.Target == "" {
 		cfg.Target = seller.URL + "/produce"
 	}
-	cfg.Target = strings.ReplaceAll(cfg.Target, "{host}", strings.TrimPrefix(seller.URL, "http://"))
+	host := strings.TrimPrefix(seller.URL, "http://")
+	cfg.Target = strings.ReplaceAll(cfg.Target, "{host}", host)
+	cfg.OrderNotifyTarget = strings.ReplaceAll(cfg.OrderNotifyTarget, "{host}", host)
 	cfg.Key, cfg.AK, cfg.SK = testKey, testAK, testSK
 	ln := listen(t)
 	cfg.OpenAPI = ln
@@ -85,6 +91,8 @@ var wantIDs = []string{
 	"ondemand/release", "ondemand/debug-purchase",
 	"ondemand-pkg/purchase", "ondemand-pkg/query", "ondemand-pkg/arrears-freeze",
 	"ondemand-pkg/arrears-unfreeze", "ondemand-pkg/release", "ondemand-pkg/debug-purchase",
+	"order/notify", "order/repeat", "order/concurrent", "order/missing-test-flag", "order/wrong-key",
+	"order/missing-order-line",
 	"edge/repeat-new-instance", "edge/concurrent-new-instance", "edge/release-twice",
 	"edge/unknown-instance", "edge/wrong-signature", "edge/missing-signature", "edge/stale-timestamp",
 	"edge/future-timestamp", "edge/missing-timestamp", "edge/replayed-nonce", "edge/missing-nonce",
@@ -180,6 +188,7 @@ func TestFaultsNamed(t *testing.T) {
 			"edge/missing-timestamp": RuleTimestamp,
 			"edge/replayed-nonce":    RuleNonce,
 			"edge/missing-nonce":     RuleNonce,
+			"order/wrong-key":        RuleGeneralKey,
 		}},
 		{"NewInstanceEveryCall", testseller.Faults{NewInstanceEveryCall: true}, map[string]string{
 			"edge/repeat-new-instance":     RuleIdempotentNewInstance,
@@ -192,9 +201,11 @@ func TestFaultsNamed(t *testing.T) {
 			"edge/unknown-instance": RuleUnknownInstance,
 		}},
 		{"SkipValidation", testseller.Faults{SkipValidation: true}, map[string]string{
-			"edge/unknown-activity": RuleValidation,
-			"edge/missing-field":    RuleValidation,
-			"edge/overlong-field":   RuleValidation,
+			"edge/unknown-activity":    RuleValidation,
+			"edge/missing-field":       RuleValidation,
+			"edge/overlong-field":      RuleValidation,
+			"order/missing-test-flag":  RuleValidation,
+			"order/missing-order-line": RuleValidation,
 		}},
 	}
 	for _, tt := range tests {
@@ -253,8 +264,8 @@ func TestAuthFaultsNamedPlainly(t *testing.T) {
 }
 
 // TestEveryAnswerFaults covers faults that spoil every answer: every case
-// that made a call fails with the rule, and the cases built on a failed
-// purchase say they did not run.
+// that made a call fails with the rule, and a case that made none (built
+// on a purchase that got no instance) says it did not run.
 func TestEveryAnswerFaults(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -319,7 +330,7 @@ func TestReportOutputs(t *testing.T) {
 		`{"activity":"queryInstance","instanceId":"ts-`,
 		`"resultCode":"000000"`, // what came back
 		"Body-Sign: sign_type=", // the reply's Body-Sign
-		"44 cases: 37 passed, 7 failed, 0 skipped",
+		"50 cases: 42 passed, 8 failed, 0 skipped",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text report lacks %q:\n%s", want, out)
@@ -352,10 +363,10 @@ func TestReportOutputs(t *testing.T) {
 	if err := xml.Unmarshal(junit.Bytes(), &doc); err != nil {
 		t.Fatalf("JUnit does not parse: %v\n%s", err, junit.String())
 	}
-	if doc.Tests != len(wantIDs) || doc.Failures != 7 {
-		t.Errorf("testsuites: tests=%d failures=%d, want %d and 7", doc.Tests, doc.Failures, len(wantIDs))
+	if doc.Tests != len(wantIDs) || doc.Failures != 8 {
+		t.Errorf("testsuites: tests=%d failures=%d, want %d and 8", doc.Tests, doc.Failures, len(wantIDs))
 	}
-	wantSuites := map[string][2]int{"period": {13, 0}, "onetime": {4, 0}, "ondemand": {6, 0}, "ondemand-pkg": {6, 0}, "edge": {15, 7}}
+	wantSuites := map[string][2]int{"period": {13, 0}, "onetime": {4, 0}, "ondemand": {6, 0}, "ondemand-pkg": {6, 0}, "order": {6, 1}, "edge": {15, 7}}
 	if len(doc.Suites) != len(wantSuites) {
 		t.Errorf("%d suites, want %d", len(doc.Suites), len(wantSuites))
 	}

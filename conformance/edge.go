@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,8 +37,11 @@ type edgeSub struct {
 func (r *runner) edge(ctx context.Context, p emulator.Product) {
 	es := r.repeatNewInstance(ctx, p)
 	es.mode = p.ChargingMode
+	if ctx.Err() != nil {
+		return
+	}
+	r.concurrentNewInstance(ctx, p)
 	steps := []func(context.Context, edgeSub){
-		r.concurrentNewInstance,
 		r.releaseTwice,
 		r.unknownInstance,
 		r.wrongSignature,
@@ -115,6 +118,15 @@ func newInstanceCall(orderID, lineID string) emulator.Call {
 	}
 }
 
+// orderLineOf reads the orderLineId message m's body names.
+func orderLineOf(m emulator.Message) string {
+	var b struct {
+		OrderLineID string `json:"orderLineId"`
+	}
+	_ = json.Unmarshal([]byte(m.Body), &b) // the emulator's own body
+	return b.OrderLineID
+}
+
 // instanceIDOf reads the instanceId of a newInstance answer.
 func instanceIDOf(a emulator.Attempt) string {
 	if a.Response == nil {
@@ -129,14 +141,15 @@ func instanceIDOf(a emulator.Attempt) string {
 
 // repeatNewInstance buys p, then repeats newInstance for the same order
 // line with a fresh businessId: the seller must answer the same instanceId.
+// The edge cases work on the purchase as soon as it got an instanceId,
+// whatever other rules its answers broke (those stay reported here).
 func (r *runner) repeatNewInstance(ctx context.Context, p emulator.Product) edgeSub {
 	cr := r.begin("edge/repeat-new-instance", "newInstance repeated for the same order line (fresh businessId) returns the same instanceId", suiteSpec[RuleIdempotentNewInstance])
 	defer r.end(cr)
-	subID, ok := r.purchase(ctx, cr, emulator.PurchaseRequest{ProductID: p.ID})
-	if !ok {
-		return edgeSub{notRunBecauseOf: "the purchase the edge cases work on failed (see edge/repeat-new-instance)"}
+	sub, _ := r.purchaseWith(ctx, cr, emulator.PurchaseRequest{ProductID: p.ID}, nil)
+	if sub.InstanceID == "" {
+		return edgeSub{notRunBecauseOf: "the purchase the edge cases work on got no instanceId (see edge/repeat-new-instance)"}
 	}
-	sub, _ := r.e.Subscription(subID)
 	es := edgeSub{ok: true, orderID: sub.OrderID, lineID: sub.OrderLineID, instanceID: sub.InstanceID}
 	if a, sent := r.send(ctx, cr, newInstanceCall(es.orderID, es.lineID), nil); sent && a.Response != nil {
 		if got := instanceIDOf(a); got != es.instanceID {
@@ -155,42 +168,52 @@ func (es edgeSub) notRun(cr *caseRun) bool {
 	return true
 }
 
-// concurrentNewInstance sends concurrentRepeats newInstance calls for the
-// same order line at once: every answer must carry the same instanceId.
-func (r *runner) concurrentNewInstance(ctx context.Context, es edgeSub) {
-	cr := r.begin("edge/concurrent-new-instance", fmt.Sprintf("%d concurrent newInstance calls for the same order line return one instanceId", concurrentRepeats), suiteSpec[RuleIdempotentNewInstance])
+// concurrentNewInstance buys p once more, its newInstance delivered
+// concurrentRepeats times at once (each with its own nonce and
+// businessId), as KooGallery's duplicate deliveries are. The answers are
+// judged by the emulator's own idempotency check: they must carry the
+// same resultCode and the same instanceId (saas-v2.md §6.1). A seller
+// that answers one 000000 and the others 000004 fails, as does one that
+// creates more than one instance.
+func (r *runner) concurrentNewInstance(ctx context.Context, p emulator.Product) {
+	cr := r.begin("edge/concurrent-new-instance", fmt.Sprintf("%d concurrent newInstance calls for one new order line get one resultCode and one instanceId", concurrentRepeats), suiteSpec[RuleIdempotentNewInstance])
 	defer r.end(cr)
-	if es.notRun(cr) {
-		return
-	}
-	msgs := make([]emulator.Message, concurrentRepeats)
-	errs := make([]error, concurrentRepeats)
-	var wg sync.WaitGroup
-	for i := range msgs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			msgs[i], errs[i] = r.e.Send(ctx, newInstanceCall(es.orderID, es.lineID))
-		}()
-	}
-	wg.Wait()
-	ids := map[string]int{}
-	for i, m := range msgs {
-		if errs[i] != nil {
-			cr.fail(RuleNotRun, "newInstance: %v", errs[i])
-			continue
+	r.purchaseWith(ctx, cr, emulator.PurchaseRequest{ProductID: p.ID, Duplicates: concurrentRepeats - 1}, func(m emulator.Message) translate {
+		return duplicatesAs(m, RuleIdempotentNewInstance, "newInstance")
+	})
+}
+
+// duplicatesAs turns the emulator's idempotent violations on the answers
+// to concurrent deliveries of message m (one for differing resultCodes,
+// then one for differing instanceIds) into failures of a suite rule that
+// name the resultCodes, in the order of the calls, and the instanceIds;
+// other violations stay as they are.
+func duplicatesAs(m emulator.Message, rule, what string) translate {
+	var codes, distinct, ids []string
+	for _, x := range m.Attempts {
+		if x.ResultCode == "" {
+			continue // no answer: not compared
 		}
-		cr.add(m, nil)
-		for _, a := range m.Attempts {
-			if a.Response != nil {
-				ids[instanceIDOf(a)]++
-			}
+		codes = append(codes, string(x.ResultCode))
+		if !slices.Contains(distinct, string(x.ResultCode)) {
+			distinct = append(distinct, string(x.ResultCode))
+		}
+		if id := instanceIDOf(x); id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
 		}
 	}
-	for id, n := range ids {
-		if id != es.instanceID {
-			cr.fail(RuleIdempotentNewInstance, "%d of %d concurrent newInstance calls for order line %s returned instanceId %q, the purchase %q: the seller created more than one instance for one order line", n, concurrentRepeats, es.lineID, id, es.instanceID)
+	line := orderLineOf(m)
+	codesTold := false
+	return func(a emulator.Attempt, v emulator.Violation) (Failure, bool) {
+		if v.Rule != emulator.RuleIdempotent {
+			return Failure{}, false
 		}
+		msg := fmt.Sprintf("%d concurrent %s calls for order line %s returned %d instanceIds (%s): the seller created more than one instance for one order line", len(m.Attempts), what, line, len(ids), strings.Join(ids, ", "))
+		if len(distinct) > 1 && !codesTold {
+			codesTold = true
+			msg = fmt.Sprintf("%d concurrent %s calls for order line %s answered %s: duplicate deliveries must get the same resultCode", len(m.Attempts), what, line, strings.Join(codes, ", "))
+		}
+		return Failure{Rule: rule, Message: msg, Spec: suiteSpec[rule]}, true
 	}
 }
 

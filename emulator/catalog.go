@@ -195,7 +195,7 @@ func changedPeriod(sub *Subscription, base Product) (typ string, n int, sku stri
 
 func (s *Subscription) clone() Subscription {
 	c := *s
-	c.busy, c.gen = false, 0
+	c.busy, c.gen, c.dups = false, 0, 0
 	c.Orders = slices.Clone(s.Orders)
 	if s.AppInfo != nil {
 		a := *s.AppInfo

@@ -61,6 +61,9 @@ type delivery struct {
 	applied  bool // a success was handled (onSuccess ran unless stale)
 	stale    bool // the success came after another change; nothing applied
 	timer    *timerEntry
+	// dups is how many extra copies of every attempt are sent besides
+	// those the duplicates fault asks for (PurchaseRequest.Duplicates).
+	dups int
 	// inflight counts the attempts sent and not yet recorded: a retry
 	// and a re-drive can overlap.
 	inflight int
@@ -171,7 +174,7 @@ func (e *Emulator) attempt(ctx context.Context, d *delivery, at time.Time, sched
 	f := e.faults
 	d.inflight++
 	e.mu.Unlock()
-	n := 1 + max(f.Duplicates, 0)
+	n := 1 + max(f.Duplicates, 0) + d.dups
 	atts := make([]Attempt, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -180,7 +183,7 @@ func (e *Emulator) attempt(ctx context.Context, d *delivery, at time.Time, sched
 		wg.Go(func() {
 			// The signature carries the wall clock, which the seller can
 			// check; the log shows the emulated time.
-			atts[i] = send(ctx, e.seller(), d.fam, c, e.cfg.Now())
+			atts[i] = send(ctx, e.seller(d.fam), d.fam, c, e.cfg.Now())
 			atts[i].At = at
 		})
 	}
@@ -205,8 +208,14 @@ func (e *Emulator) attempt(ctx context.Context, d *delivery, at time.Time, sched
 	}
 	d.recordLocked(atts)
 	var apply bool
-	if a.OK() {
+	if a.OK() || e.keptLocked(a) {
+		// Success, or (KeepGoing) an answer usable despite broken rules:
+		// applied, but the message shows the rules broken.
 		d.msg.Status = MessageSuccess
+		if !a.OK() {
+			d.msg.Status = MessageFailed
+			d.msg.LastError = joinViolations(a.Violations)
+		}
 		d.msg.NextAttempt = time.Time{}
 		e.cancelLocked(d.timer)
 		d.timer = nil
@@ -306,10 +315,28 @@ func (e *Emulator) continueLocked(d *delivery, held bool) bool {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		r, _ := e.run(e.ctx, sc, sub, next, false)
+		r, _, _ := e.run(e.ctx, sc, sub, next, false)
 		e.cfg.Logger.Info("emulator: scenario continued", "scenario", r.Scenario, "subscription", r.SubscriptionID,
 			"after", from, "messages", strings.Join(r.Messages, ","), "ok", r.OK, "error", r.Err)
 	}()
+	return true
+}
+
+// keptLocked reports whether, with Config.KeepGoing, an answer that broke
+// rules is still usable: it arrived whole within the deadline, parsed,
+// and carries an acceptable resultCode and the mandatory fields; only the
+// rules on its form (Body-Sign, Content-Type, HTTP status, lengths, memo
+// escaping) or on duplicates were broken.
+func (e *Emulator) keptLocked(a Attempt) bool {
+	if !e.cfg.KeepGoing || a.Response == nil || a.ResultCode == "" {
+		return false
+	}
+	for _, v := range a.Violations {
+		switch v.Rule {
+		case RuleReachable, RuleDeadline, RuleJSON, RuleResultCode, RuleRequiredField:
+			return false
+		}
+	}
 	return true
 }
 
@@ -366,22 +393,30 @@ func (d *delivery) snapshot() Message {
 	return m
 }
 
-// Send delivers one call once (faults apply, no retries), logs it as a
-// message with no scenario and returns the message.
+// Send delivers one call once (faults apply, no retries) to its family's
+// URL, signed with its family's key (V2 when Call.Family is nil), logs it
+// as a message with no scenario and returns the message.
 func (e *Emulator) Send(ctx context.Context, c Call) (Message, error) {
 	if c.Interface == "" {
 		return Message{}, fmt.Errorf("emulator: send: Interface is required")
 	}
+	f := c.Family
+	if f == nil {
+		f = V2
+	}
+	if f.Prepare == nil {
+		return Message{}, fmt.Errorf("emulator: send: family %q has no Prepare", f.Name)
+	}
 	body := c.Body
 	d := &delivery{
-		fam:    V2,
+		fam:    f,
 		expect: c.Expect,
 		tamper: c.Tamper,
 		body:   func() []byte { return body },
 	}
 	d.msg.Interface = c.Interface
-	if req, err := protocol.DecodeV2(body); err == nil {
-		d.msg.Test = req.IsTest()
+	if f.TestFlag != nil {
+		d.msg.Test = f.TestFlag(body)
 	}
 	e.mu.Lock()
 	if e.closed {
@@ -460,10 +495,11 @@ func (e *Emulator) Redrive(ctx context.Context, id string) (Message, error) {
 	return d.snapshot(), nil
 }
 
-// seller is the target as send wants it.
-func (e *Emulator) seller() seller {
+// seller is the target of family f's calls as send wants it: the
+// family's URL and the key of its interface type.
+func (e *Emulator) seller(f *Family) seller {
 	return seller{
-		client: e.cfg.HTTPClient, url: e.cfg.Target, key: e.cfg.Key,
+		client: e.cfg.HTTPClient, url: f.target(e.cfg), key: e.cfg.KeyFor(f.Key),
 		deadline: e.cfg.Deadline, bodySignOptional: e.cfg.BodySignOptional,
 	}
 }

@@ -403,6 +403,8 @@ func TestNewConfig(t *testing.T) {
 		func(c *Config) { c.Key = "" },
 		func(c *Config) { c.SK = "" },
 		func(c *Config) { c.TimeScale = -1 },
+		func(c *Config) { c.OrderNotifyTarget = "ftp://x/y" },
+		func(c *Config) { c.KeepGoing = true }, // without NoRetry
 	}
 	for i, f := range bad {
 		c := good
@@ -420,7 +422,10 @@ func TestNewConfig(t *testing.T) {
 	if c.Deadline != DefaultDeadline || c.TimeScale != 1 || c.PollInterval != DefaultPollInterval || c.HTTPClient == nil {
 		t.Errorf("defaults not filled: %+v", c)
 	}
-	if len(e.Products()) != 4 || len(e.Scenarios()) != 14 {
+	if c.KitKey != "k" || c.LicenseKey != "k" || c.GeneralKey != "k" || c.OrderNotifyTarget != good.Target {
+		t.Errorf("the keys and the order-notification URL do not fall back to Key and Target: %+v", c)
+	}
+	if len(e.Products()) != 4 || len(e.Scenarios()) != 15 {
 		t.Errorf("%d products, %d scenarios", len(e.Products()), len(e.Scenarios()))
 	}
 }

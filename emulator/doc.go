@@ -1,9 +1,25 @@
 // Package emulator plays Huawei Cloud KooGallery toward a seller's
 // production interface, so that a seller (in any language) can be tested
 // offline: it sells products, places orders, calls the seller as
-// KooGallery does, checks every answer as the Seller Center debugger does,
+// KooGallery does (the SaaS V2 basic interfaces and the order
+// notification), checks every answer as the Seller Center debugger does,
 // retries failed calls on KooGallery's schedule and serves a mocked Open
 // API (Query Order, usage push) for the seller's own calls back.
+//
+// # Families and keys
+//
+// A Family is a set of calls that share a URL, a signature scheme, a key
+// type, answer checks and a retry policy. Seller Center binds one key per
+// interface type (KeyType): the basic interfaces (Config.Key), the
+// joint-operation sync interfaces (Config.KitKey), the license interfaces
+// (Config.LicenseKey) and the general interfaces (Config.GeneralKey); an
+// empty one falls back to Key. Each family signs its calls and checks the
+// answers' Body-Sign with the key of its type. V2 uses the basic key and
+// Config.Target; OrderNotify (orderNotify, license-openapi.md §F) the
+// general key and Config.OrderNotifyTarget (Target when empty). The new
+// usage push of the mocked Open API is checked with the basic key.
+// Emulator.Send sends a hand-made Call of any family (Call.Family, V2 by
+// default).
 //
 // # Clock
 //
@@ -25,13 +41,23 @@
 // plays any table; the SaaS V2 table has purchase, trial,
 // trial-to-formal, renewal, unsubscribe-renewal, renewal-change, expire,
 // unfreeze, release, unsubscribe, upgrade, arrears-freeze,
-// arrears-unfreeze and query (see Emulator.Scenarios).
+// arrears-unfreeze and query; the order-notification table has
+// order-notify, which places a NEW order and sends orderNotify for it
+// (see Emulator.Scenarios). Scenarios that start a purchase (purchase,
+// trial, order-notify) are played with Purchase (PurchaseRequest.Scenario),
+// the others with Play. A subscription whose order was notified is
+// notified (StatusNotified); no other scenario plays on it.
 //
 // A scenario stops at the first step whose first attempt fails (Run.OK is
 // false); the failed message is still retried in the background, and a
 // later success, or a Redrive, applies the step's change and then plays
 // the scenario's remaining steps in the background (logged as "scenario
-// continued").
+// continued"). With Config.KeepGoing (and NoRetry), a step whose answer
+// broke only rules on its form (Body-Sign, Content-Type, HTTP status,
+// lengths, duplicates) but carries an acceptable resultCode and the
+// fields the step needs is applied and the scenario plays on; Run.OK is
+// still false and the message failed. The conformance suite uses it to
+// see every rule a seller breaks.
 //
 // One scenario runs on a subscription at a time: Play refuses a
 // subscription that is busy with another, or one of whose messages is in
@@ -51,6 +77,11 @@
 // a message keeps its first 10 and last 40 attempts. The log keeps the
 // last 10,000 messages, dropping finished ones (success or failed, no
 // attempt in flight) first.
+//
+// The duplicates fault (Faults.Duplicates) and PurchaseRequest.Duplicates
+// deliver a call several times at once; the answers must agree (rule
+// idempotent: the same resultCode and, for newInstance, the same
+// instanceId).
 //
 // After newInstance answers 000004 the emulator polls queryInstance every
 // Config.PollInterval (emulated) until it answers 000000 with the

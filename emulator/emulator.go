@@ -77,8 +77,16 @@ func New(cfg Config) (*Emulator, error) {
 	if u, err := url.Parse(cfg.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("emulator: config: Target %q is not an http(s) URL", cfg.Target)
 	}
+	if cfg.OrderNotifyTarget != "" {
+		if u, err := url.Parse(cfg.OrderNotifyTarget); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("emulator: config: OrderNotifyTarget %q is not an http(s) URL", cfg.OrderNotifyTarget)
+		}
+	}
 	if cfg.Key == "" {
 		return nil, errors.New("emulator: config: Key is required")
+	}
+	if cfg.KeepGoing && !cfg.NoRetry {
+		return nil, errors.New("emulator: config: KeepGoing needs NoRetry")
 	}
 	if cfg.AK == "" || cfg.SK == "" {
 		return nil, errors.New("emulator: config: AK and SK are required")
@@ -89,6 +97,10 @@ func New(cfg Config) (*Emulator, error) {
 	if cfg.Deadline <= 0 {
 		cfg.Deadline = DefaultDeadline
 	}
+	cfg.KitKey = cfg.KeyFor(KeyKit)
+	cfg.LicenseKey = cfg.KeyFor(KeyLicense)
+	cfg.GeneralKey = cfg.KeyFor(KeyGeneral)
+	cfg.OrderNotifyTarget = OrderNotify.target(cfg)
 	if cfg.TimeScale == 0 {
 		cfg.TimeScale = 1
 	}

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -17,15 +18,58 @@ import (
 	"github.com/koobridge/koobridge/protocol/sign"
 )
 
+// KeyType is the interface type a Seller Center key is bound to: one key
+// per type (saas-v2.md §2.1, license-openapi.md §A.6). A Family names the
+// type whose key signs its calls and their answers' Body-Sign.
+type KeyType string
+
+// The interface types keys are bound to.
+const (
+	KeyBasic   KeyType = "basic"   // 基础接口: the SaaS V2 basic interfaces (Config.Key)
+	KeyKit     KeyType = "kit"     // 联营SaaS同步接口: joint-operation sync (Config.KitKey)
+	KeyLicense KeyType = "license" // License授权码交付接口: license interfaces (Config.LicenseKey)
+	KeyGeneral KeyType = "general" // 通用接口: general interfaces, order notification (Config.GeneralKey)
+)
+
+// KeyFor returns the key bound to interface type t: KitKey, LicenseKey or
+// GeneralKey, or Key for the basic type, an unknown type and a type whose
+// key is empty.
+func (c Config) KeyFor(t KeyType) string {
+	var k string
+	switch t {
+	case KeyKit:
+		k = c.KitKey
+	case KeyLicense:
+		k = c.LicenseKey
+	case KeyGeneral:
+		k = c.GeneralKey
+	}
+	if k == "" {
+		return c.Key
+	}
+	return k
+}
+
 // Family is one family of production interfaces: how KooGallery signs its
-// calls to the seller, how the answers are checked and how failed calls are
-// retried. V2 is the SaaS V2 basic interfaces; the V1, Kit and license
-// families are further values of this type with their own scenario tables.
+// calls to the seller, with which key and to which URL, how the answers
+// are checked and how failed calls are retried. V2 is the SaaS V2 basic
+// interfaces and OrderNotify the order notification; the V1, Kit and
+// license families are further values of this type with their own
+// scenario tables.
 type Family struct {
 	// Name identifies the family, e.g. "v2".
 	Name string
+	// Key is the interface type whose key signs the calls and checks the
+	// answers' Body-Sign (Config.KeyFor); empty means KeyBasic.
+	Key KeyType
+	// Target returns the seller's URL for the family's calls; nil means
+	// Config.Target.
+	Target func(cfg Config) string
 	// Prepare builds the signed request for one call to target.
 	Prepare func(ctx context.Context, target, key string, c Call, now time.Time) (*http.Request, error)
+	// TestFlag reports whether a request body is a debug call (testFlag
+	// "1"), for the message log; nil means none is.
+	TestFlag func(body []byte) bool
 	// Fields checks the mandatory fields and lengths of an answer with the
 	// given resultCode; nil checks none beyond resultCode and resultMsg.
 	Fields func(iface string, code protocol.ResultCode, body []byte) []Violation
@@ -49,9 +93,11 @@ type RetryPolicy struct {
 // and §3, retried per §6.2. Where the spec leaves a V2 window UNCONFIRMED
 // the V1 value is used (docs/emulator.md lists the choices).
 var V2 = &Family{
-	Name:    "v2",
-	Prepare: prepareV2,
-	Fields:  v2Fields,
+	Name:     "v2",
+	Key:      KeyBasic,
+	Prepare:  prepareV2,
+	TestFlag: v2TestFlag,
+	Fields:   v2Fields,
 	Retry: map[string]RetryPolicy{
 		protocol.ActivityNewInstance:          {Interval: time.Hour, Window: 3 * time.Hour},
 		protocol.ActivityUpgradeInstance:      {Interval: time.Hour, Window: 3 * time.Hour},
@@ -62,9 +108,47 @@ var V2 = &Family{
 	BodySign: true,
 }
 
+// OrderNotify is the order-notification family (license-openapi.md §F and
+// its Addenda): orderNotify POSTed to Config.OrderNotifyTarget with the V2
+// URL signature (signature, timestamp and nonce in the query) made with
+// the key bound to the general interfaces (通用接口), answered with
+// resultCode and resultMsg and a Body-Sign made with the same key.
+// KooGallery retries it for 3 hours; the emulator retries hourly within
+// that window, as for newInstance (the interval is not published).
+var OrderNotify = &Family{
+	Name:     "order-notify",
+	Key:      KeyGeneral,
+	Target:   func(cfg Config) string { return cmp.Or(cfg.OrderNotifyTarget, cfg.Target) },
+	Prepare:  prepareV2,
+	TestFlag: v2TestFlag,
+	Retry: map[string]RetryPolicy{
+		protocol.ActivityOrderNotify: {Interval: time.Hour, Window: 3 * time.Hour},
+	},
+	BodySign: true,
+}
+
+// v2TestFlag reads testFlag from a body the V2 decoder understands (the
+// V2 activities and orderNotify).
+func v2TestFlag(body []byte) bool {
+	req, err := protocol.DecodeV2(body)
+	return err == nil && req.IsTest()
+}
+
+// target is the URL f's calls go to.
+func (f *Family) target(cfg Config) string {
+	if f.Target == nil {
+		return cfg.Target
+	}
+	return f.Target(cfg)
+}
+
 // Call is one request the emulator sends to a seller.
 type Call struct {
-	// Interface is the interface called: the V2 activity, e.g. "newInstance".
+	// Family is the family the call belongs to: its key, URL, signature
+	// and checks. Nil means V2.
+	Family *Family `json:"-"`
+	// Interface is the interface called: the activity, e.g. "newInstance"
+	// or "orderNotify".
 	Interface string `json:"interface"`
 	// Body is the exact request body.
 	Body []byte `json:"-"`
@@ -80,6 +164,10 @@ type Call struct {
 type Tamper struct {
 	// Signature, when set, is sent instead of the right signature.
 	Signature string `json:"signature,omitempty"`
+	// Key, when set, signs the call instead of the family's key (a key
+	// bound to another interface type, or a made-up one); the answer's
+	// Body-Sign is still checked with the family's key.
+	Key string `json:"-"`
 	// Skew is added to the timestamp (clock skew; beyond 60 s it is stale).
 	Skew time.Duration `json:"skew,omitempty"`
 	// Nonce, when set, is used instead of a fresh random nonce (a replay).
@@ -176,7 +264,7 @@ func send(ctx context.Context, s seller, f *Family, c Call, now time.Time) Attem
 	a := Attempt{At: now}
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
-	req, err := f.Prepare(ctx, target, key, c, now)
+	req, err := f.Prepare(ctx, target, cmp.Or(c.Tamper.Key, key), c, now)
 	if err != nil {
 		a.Violations = []Violation{violation(RuleReachable, "调测失败,生产地址不可达: %v", err)}
 		return a

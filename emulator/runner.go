@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,18 +13,33 @@ import (
 	"github.com/koobridge/koobridge/protocol"
 )
 
-// Purchase places an order for p and plays the purchase (or trial):
-// newInstance, then queryInstance polling after 000004. Polling goes on in
-// the background after Purchase returns, except with Config.NoRetry, when
-// Purchase polls itself so that the Run tells the outcome. An unknown
-// product is ErrNotFound; a purchase the product does not offer (a trial
-// of a product without one) is a plain error.
+// Purchase places an order for p and plays the scenario that starts the
+// purchase: "purchase" (newInstance, then queryInstance polling after
+// 000004), "trial", or "order-notify" (orderNotify for the new order).
+// Polling goes on in the background after Purchase returns, except with
+// Config.NoRetry, when Purchase polls itself so that the Run tells the
+// outcome. An unknown product is ErrNotFound; an unknown scenario, one
+// that does not start a purchase, a purchase the product does not offer
+// (a trial of a product without one) and Duplicates out of range are
+// plain errors.
 func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error) {
-	name := "purchase"
+	name := cmp.Or(p.Scenario, "purchase")
 	if p.Trial {
+		if name != "purchase" && name != "trial" {
+			return Run{}, fmt.Errorf("emulator: purchase: a trial is bought with scenario trial, not %s", name)
+		}
 		name = "trial"
 	}
+	if p.Duplicates < 0 || p.Duplicates > maxDuplicates {
+		return Run{}, fmt.Errorf("emulator: purchase: duplicates %d: want 0 to %d", p.Duplicates, maxDuplicates)
+	}
 	sc := findScenario(name)
+	switch {
+	case sc == nil:
+		return Run{}, fmt.Errorf("emulator: purchase: unknown scenario %q; purchases start with %s", name, strings.Join(purchaseScenarioNames(), ", "))
+	case len(sc.from) > 0:
+		return Run{}, fmt.Errorf("emulator: purchase: scenario %s plays on a subscription (use Play); purchases start with %s", name, strings.Join(purchaseScenarioNames(), ", "))
+	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -57,13 +73,14 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 		// Busy until the run ends; with NoRetry also through the polling
 		// Purchase does itself. Background polling runs without it.
 		busy: true,
+		dups: p.Duplicates,
 	}
 	e.subs = append(e.subs, sub)
 	e.subByID[sub.ID] = sub
 	e.mu.Unlock()
 
-	run, x := e.run(ctx, sc, sub, 0, e.cfg.NoRetry)
-	if !run.OK || !e.cfg.NoRetry {
+	run, x, completed := e.run(ctx, sc, sub, 0, e.cfg.NoRetry)
+	if !completed || !e.cfg.NoRetry {
 		return run, nil // run has cleared busy or passed it on
 	}
 	defer e.idle(sub)
@@ -80,10 +97,26 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 		}
 		if err != nil {
 			run.OK = false
-			run.Err = err.Error()
+			if run.Err != "" {
+				run.Err += "; "
+			}
+			run.Err += err.Error()
 		}
 	}
 	return run, nil
+}
+
+// purchaseScenarioNames lists the scenarios that start a purchase.
+func purchaseScenarioNames() []string {
+	var names []string
+	for _, table := range scenarioTables {
+		for _, s := range table {
+			if len(s.from) == 0 {
+				names = append(names, s.name)
+			}
+		}
+	}
+	return names
 }
 
 // idle clears sub's busy flag: its scenario run has ended.
@@ -130,20 +163,23 @@ func (e *Emulator) Play(ctx context.Context, subscriptionID, scenario string) (R
 	if why != "" {
 		return Run{}, fmt.Errorf("emulator: play %s on %s: %w: %s", scenario, subscriptionID, ErrConflict, why)
 	}
-	run, _ := e.run(ctx, sc, sub, 0, false)
+	run, _, _ := e.run(ctx, sc, sub, 0, false)
 	return run, nil
 }
 
 // run plays sc's steps on sub from step from, one message each, and stops
 // at the first step whose first attempt fails; that message's retries go
 // on in the background and, if one succeeds, apply the step's change and
-// play the steps after it. The caller holds sub's busy flag; run passes it
-// to such a continuation or clears it, in the same critical section that
-// ends the run, so that a retry succeeding at once finds the subscription
-// free. With syncPoll, a run whose steps all succeeded leaves busy set for
-// the caller's polling (and the caller clears it). run returns the last
-// step's context.
-func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, from int, syncPoll bool) (r Run, x *stepCtx) {
+// play the steps after it. With Config.KeepGoing a step whose answer broke
+// rules but was applied (keptLocked) does not stop the run: Run.OK is
+// false and Run.Err names the first such step. The caller holds sub's
+// busy flag; run passes it to such a continuation or clears it, in the
+// same critical section that ends the run, so that a retry succeeding at
+// once finds the subscription free. With syncPoll, a run that applied
+// every step leaves busy set for the caller's polling (and the caller
+// clears it). run returns the last step's context and whether every step
+// was applied.
+func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, from int, syncPoll bool) (r Run, x *stepCtx, completed bool) {
 	r = Run{Scenario: sc.name, SubscriptionID: sub.ID, OK: true}
 	for i := from; i < len(sc.steps); i++ {
 		st := sc.steps[i]
@@ -152,14 +188,14 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 			sub.busy = false
 			e.mu.Unlock()
 			r.OK, r.Err = false, errClosed.Error()
-			return r, x
+			return r, x, false
 		}
 		if st.before != nil {
 			if err := st.before(e, sub); err != nil {
 				sub.busy = false
 				e.mu.Unlock()
 				r.OK, r.Err = false, fmt.Sprintf("step %d (%s): %v", i+1, st.iface, err)
-				return r, x
+				return r, x, false
 			}
 		}
 		x = &stepCtx{scenario: sc.name, family: sc.family, syncPoll: syncPoll}
@@ -189,8 +225,11 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 		e.mu.Lock()
 		stale := d.stale
 		dropped := e.byID[d.msg.ID] != d
+		// kept: KeepGoing applied the step despite the rules its answer
+		// broke; the run goes on.
+		kept := !a.OK() && !stale && !dropped && d.applied && e.keptLocked(a)
 		handed := false
-		if !a.OK() {
+		if !a.OK() && !kept {
 			// The retries or a re-drive play the rest if the step
 			// succeeds later; if it already has, the rest starts now.
 			// Nobody polls for this run any more: a later success
@@ -199,29 +238,34 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 			x.syncPoll = false
 			handed = d.applied && e.continueLocked(d, true)
 		}
-		if (!a.OK() || stale || dropped) && !handed {
+		if (!a.OK() && !kept || stale || dropped) && !handed {
 			sub.busy = false
 		}
 		e.mu.Unlock()
 		switch {
+		case kept:
+			if r.OK {
+				r.OK = false
+				r.Err = fmt.Sprintf("step %d (%s): %s", i+1, st.iface, joinViolations(a.Violations))
+			}
 		case !a.OK():
 			r.OK = false
 			r.Err = fmt.Sprintf("step %d (%s): %s", i+1, st.iface, joinViolations(a.Violations))
-			return r, x
+			return r, x, false
 		case dropped:
 			r.OK = false
 			r.Err = fmt.Sprintf("step %d (%s): the message was dropped from the full message log; its change was not applied", i+1, st.iface)
-			return r, x
+			return r, x, false
 		case stale:
 			r.OK = false
 			r.Err = fmt.Sprintf("step %d (%s): the subscription changed while the call was made; its change was not applied", i+1, st.iface)
-			return r, x
+			return r, x, false
 		}
 	}
 	if !syncPoll {
 		e.idle(sub)
 	}
-	return r, x
+	return r, x, true
 }
 
 // stepDeliveryLocked makes the message of step i of sc.
@@ -243,6 +287,9 @@ func (e *Emulator) stepDeliveryLocked(sc *scenario, i int, sub *Subscription, x 
 		},
 		sub: sub, gen: sub.gen, sc: sc, step: i,
 	}
+	if len(sc.from) == 0 && i == 0 {
+		d.dups = sub.dups
+	}
 	if !e.cfg.NoRetry {
 		d.policy = e.policyFor(sc.family, st.iface)
 	}
@@ -262,7 +309,9 @@ func (e *Emulator) stepDeliveryLocked(sc *scenario, i int, sub *Subscription, x 
 			d.msg.InstanceID = sub.InstanceID
 		}
 	}
-	if st.iface == protocol.ActivityNewInstance {
+	if len(sc.from) == 0 {
+		// The call that makes the purchase: when it fails for good, so
+		// does the purchase.
 		d.onFail = func() {
 			if sub.Status == StatusPending {
 				sub.Status = StatusFailed
@@ -382,11 +431,11 @@ func (e *Emulator) poll(ctx context.Context, sub *Subscription, x *stepCtx, at t
 	a := e.attempt(ctx, d, at, false)
 	// checkPoll found the appInfo in the answer it parsed.
 	info := a.appInfo
-	if !a.OK() || info == nil {
-		return false, d.msg.ID
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if !a.OK() && !e.keptLocked(a) || info == nil {
+		return false, d.msg.ID
+	}
 	if sub.Status == StatusProvisioning {
 		sub.Status = StatusActive
 		sub.AppInfo = info

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -18,7 +19,7 @@ const retention = 15 * 24 * time.Hour
 
 // scenarioTables lists every family's scenarios. V1, Kit and license
 // scenarios are further tables played by the same runner.
-var scenarioTables = [][]*scenario{v2Scenarios}
+var scenarioTables = [][]*scenario{v2Scenarios, orderNotifyScenarios}
 
 // scenario is one KooGallery flow as data: where it applies and the steps
 // it plays. The runner (run) knows nothing about any one scenario.
@@ -242,24 +243,64 @@ var mockNew = map[string]string{
 	protocol.ChargingOnDemandPkg: mockapi.MockOnDemandPkg,
 }
 
+// orderNotifyScenarios is the order-notification table (license-openapi.md
+// §F): a paid order is notified; the seller fetches it with Query Order.
+var orderNotifyScenarios = []*scenario{
+	{
+		name: "order-notify", title: "Order notification", spec: "license-openapi.md §F",
+		family: OrderNotify, modes: allModes,
+		steps: []step{orderNotifyStep()},
+	},
+}
+
+// newOrder places the order a purchase makes: a NEW order for one period
+// of the subscription (none for other charging modes), or a TRIAL order
+// of the product's trial days. It returns the debug order a test
+// subscription uses instead.
+func newOrder(orderType string) func(e *Emulator, sub *Subscription) (orderSpec, string) {
+	return func(e *Emulator, sub *Subscription) (orderSpec, string) {
+		now := e.orderTimeLocked()
+		spec := orderSpec{orderType: orderType, sku: sub.SKU, linearValue: sub.LinearValue}
+		if orderType == protocol.OrderTypeTrial {
+			p, _ := e.productLocked(sub.ProductID)
+			spec.periodType, spec.periodNumber = "day", p.TrialDays
+			spec.expire = addPeriod(now, "day", p.TrialDays)
+			return spec, mockapi.MockPeriodDayTrial
+		}
+		if sub.ChargingMode == protocol.ChargingPeriod {
+			spec.periodType, spec.periodNumber = sub.PeriodType, sub.PeriodNumber
+			spec.expire = addPeriod(now, sub.PeriodType, sub.PeriodNumber)
+		}
+		return spec, mockNew[sub.ChargingMode]
+	}
+}
+
+// orderNotifyStep notifies a NEW order: testFlag "1" on a test
+// subscription's MOCK* order, "0" otherwise (the field is mandatory,
+// license-openapi.md Addenda). Success leaves the subscription notified.
+func orderNotifyStep() step {
+	return step{
+		iface: protocol.ActivityOrderNotify,
+		order: newOrder(protocol.OrderTypeNew),
+		build: func(e *Emulator, sub *Subscription, x *stepCtx) any {
+			return protocol.OrderNotifyRequest{
+				ActivityName: protocol.ActivityOrderNotify,
+				OrderID:      x.order.id,
+				OrderLineID:  x.order.line,
+				TestFlag:     cmp.Or(x.testFlag, "0"),
+			}
+		},
+		apply: func(e *Emulator, sub *Subscription, x *stepCtx, a Attempt) {
+			sub.ExpireTime = x.spec.expire
+			sub.Status = StatusNotified
+		},
+	}
+}
+
 func newInstanceStep(orderType string) step {
 	return step{
 		iface: protocol.ActivityNewInstance,
-		order: func(e *Emulator, sub *Subscription) (orderSpec, string) {
-			now := e.orderTimeLocked()
-			spec := orderSpec{orderType: orderType, sku: sub.SKU, linearValue: sub.LinearValue}
-			if orderType == protocol.OrderTypeTrial {
-				p, _ := e.productLocked(sub.ProductID)
-				spec.periodType, spec.periodNumber = "day", p.TrialDays
-				spec.expire = addPeriod(now, "day", p.TrialDays)
-				return spec, mockapi.MockPeriodDayTrial
-			}
-			if sub.ChargingMode == protocol.ChargingPeriod {
-				spec.periodType, spec.periodNumber = sub.PeriodType, sub.PeriodNumber
-				spec.expire = addPeriod(now, sub.PeriodType, sub.PeriodNumber)
-			}
-			return spec, mockNew[sub.ChargingMode]
-		},
+		order: newOrder(orderType),
 		build: func(e *Emulator, sub *Subscription, x *stepCtx) any {
 			return protocol.NewInstanceRequest{
 				ActivityName: protocol.ActivityNewInstance,

@@ -13,9 +13,23 @@ type Config struct {
 	// Target is the seller's production interface URL (the V2 basic
 	// interfaces), e.g. https://isv.example.com/produce. Required.
 	Target string
-	// Key is the key bound to the basic interfaces: it signs the calls,
-	// checks Body-Sign and the new usage push. Required.
+	// Key is the key bound to the basic interfaces (基础接口): it signs
+	// the V2 calls, checks their Body-Sign and the new usage push.
+	// Required.
 	Key string
+	// KitKey, LicenseKey and GeneralKey are the keys bound to the other
+	// interface types (saas-v2.md §2.1, license-openapi.md §A.6): the
+	// joint-operation sync interfaces (联营SaaS同步接口), the license
+	// interfaces and the general interfaces (通用接口, order
+	// notification). Each family signs its calls and checks their
+	// Body-Sign with the key of its type (Family.Key). An empty one means
+	// Key; New fills it in.
+	KitKey, LicenseKey, GeneralKey string
+	// OrderNotifyTarget is the seller's URL for order notifications
+	// (orderNotify, license-openapi.md §F). Empty means Target: a seller
+	// may serve it at its production path beside the V2 activities. New
+	// fills it in.
+	OrderNotifyTarget string
 	// AK and SK are the credentials the mocked Open API accepts. Required.
 	AK, SK string
 	// Deadline is how long an answer may take; zero means 5 s
@@ -31,6 +45,16 @@ type Config struct {
 	// NoRetry delivers every call once: failures are logged, never
 	// retried (the conformance suite wants each answer as it is).
 	NoRetry bool
+	// KeepGoing, which needs NoRetry, applies a step whose answer broke
+	// rules but is still usable: it arrived whole within the deadline,
+	// parsed, and carries an acceptable resultCode and the fields the
+	// step needs (it broke only body-sign, content-type, http-status,
+	// field-length, memo-escape or idempotent). The rules broken are
+	// recorded as usual, the message is failed and Run.OK is false, but
+	// the subscription changes and the scenario plays on, so that every
+	// rule a seller breaks is seen, not only the first (the conformance
+	// suite uses it).
+	KeepGoing bool
 	// PollInterval is the emulated time between queryInstance polls after
 	// newInstance answered 000004; zero means 10 s. Polling stops with
 	// success or at the end of newInstance's retry window.
@@ -71,7 +95,8 @@ const (
 	StatusActive       = "active"
 	StatusFrozen       = "frozen"
 	StatusReleased     = "released"
-	StatusFailed       = "failed" // newInstance's retry window ran out
+	StatusFailed       = "failed"   // the retry window of the purchase's call ran out
+	StatusNotified     = "notified" // orderNotify answered 000000: the seller knows of the order (no instance)
 )
 
 // Subscription is one purchased order line and what the seller made of it.
@@ -103,6 +128,9 @@ type Subscription struct {
 
 	// busy is set while a scenario runs on the subscription.
 	busy bool
+	// dups is PurchaseRequest.Duplicates: extra copies of the purchase's
+	// call.
+	dups int
 	// gen counts the state changes applied; a step whose call succeeds
 	// after another change was applied is stale and changes nothing.
 	gen int
@@ -153,9 +181,21 @@ type MessageFilter struct {
 // PurchaseRequest is a buyer's purchase.
 type PurchaseRequest struct {
 	ProductID string `json:"productId"`
-	Trial     bool   `json:"trial,omitempty"`
+	// Trial buys the product's trial: the same as Scenario "trial".
+	Trial bool `json:"trial,omitempty"`
 	// Test makes the calls debug calls (testFlag "1").
 	Test bool `json:"test,omitempty"`
+	// Scenario is the scenario that starts the purchase: "purchase"
+	// (newInstance; the default), "trial" or "order-notify" (orderNotify
+	// for a new order, license-openapi.md §F). Scenarios that start from
+	// a subscription are played with Play.
+	Scenario string `json:"scenario,omitempty"`
+	// Duplicates delivers the purchase's call (newInstance, orderNotify)
+	// this many extra times at once, 0 to 10, each with its own nonce
+	// (and businessId), as the duplicates fault does for every call;
+	// answers that disagree break the idempotent rule. The polls after
+	// 000004 are not duplicated.
+	Duplicates int `json:"duplicates,omitempty"`
 }
 
 // Run is what one scenario did.

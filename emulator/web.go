@@ -222,6 +222,7 @@ func (h *site) purchaseForm(w http.ResponseWriter, r *http.Request) {
 		ProductID: r.PostForm.Get("product"),
 		Trial:     r.PostForm.Get("trial") != "",
 		Test:      r.PostForm.Get("test") != "",
+		Scenario:  r.PostForm.Get("scenario"), // the "Notify order" button
 	}
 	run, err := h.purchase(r, p)
 	if err != nil {

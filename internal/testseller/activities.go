@@ -37,8 +37,11 @@ func (s *Seller) newInstance(r protocol.NewInstanceRequest) protocol.NewInstance
 	}
 	line := orderLine{r.OrderID, r.OrderLineID}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if id, ok := s.lines[line]; ok && !s.faults.NewInstanceEveryCall {
+		if s.pending[line] {
+			code, msg = protocol.CodeProcessing, "still processing the first call"
+		}
+		s.mu.Unlock()
 		return protocol.NewInstanceResponse{Response: protocol.NewResponse(code, msg), InstanceID: id}
 	}
 	in := &instance{
@@ -50,7 +53,58 @@ func (s *Seller) newInstance(r protocol.NewInstanceRequest) protocol.NewInstance
 	s.instances[in.id] = in
 	s.lines[line] = in.id
 	s.created++
+	s.mu.Unlock()
+	s.process(line)
 	return protocol.NewInstanceResponse{Response: protocol.NewResponse(code, msg), InstanceID: in.id}
+}
+
+// process takes ConcurrentProcessing's time over the first call for an
+// order line, during which calls for the same line answer 000004.
+func (s *Seller) process(line orderLine) {
+	if s.faults.ConcurrentProcessing <= 0 {
+		return
+	}
+	s.mu.Lock()
+	s.pending[line] = true
+	s.mu.Unlock()
+	time.Sleep(s.faults.ConcurrentProcessing)
+	s.mu.Lock()
+	delete(s.pending, line)
+	s.mu.Unlock()
+}
+
+// orderNotify records a paid order line (license-openapi.md §F),
+// idempotently: a repeat answers 000000 again. Every field is mandatory,
+// testFlag included ("0" or "1", license-openapi.md Addenda). The order's
+// details would come from Query Order, which this seller never calls.
+func (s *Seller) orderNotify(r protocol.OrderNotifyRequest) protocol.Response {
+	if s.faults.OrderNotifyOptionalTestFlag && r.TestFlag == "" {
+		r.TestFlag = "0"
+	}
+	if !s.faults.SkipValidation {
+		if err := r.Validate(); err != nil {
+			return protocol.ErrorResponse(err)
+		}
+		if r.TestFlag != "0" && r.TestFlag != "1" {
+			return protocol.NewResponse(protocol.CodeInvalidParam, `testFlag is mandatory: "0" or "1"`)
+		}
+	}
+	line := orderLine{r.OrderID, r.OrderLineID}
+	s.mu.Lock()
+	if _, ok := s.notified[line]; ok {
+		defer s.mu.Unlock()
+		switch {
+		case s.pending[line]:
+			return protocol.NewResponse(protocol.CodeProcessing, "still processing the first notification")
+		case s.faults.OrderNotifyRepeatDiffers:
+			return protocol.NewResponse(protocol.CodeInternal, "order line already notified")
+		}
+		return protocol.NewResponse(protocol.CodeSuccess, successMsg)
+	}
+	s.notified[line] = struct{}{}
+	s.mu.Unlock()
+	s.process(line)
+	return protocol.NewResponse(protocol.CodeSuccess, successMsg)
 }
 
 // queryInstance reports the known instances among the IDs and leaves

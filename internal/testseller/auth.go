@@ -25,10 +25,10 @@ type nonceMemory struct {
 
 // verify checks the V2 URL signature of a call made at now: all three
 // parameters present, the timestamp within the window, the signature
-// (any case) over the raw body, and a nonce not seen before. The nonce is
-// remembered only for calls that pass every other check, so a forged call
-// cannot burn a real one.
-func (s *Seller) verify(signature, timestamp, nonce string, body []byte, now time.Time) error {
+// (any case) over the raw body made with one of keys, and a nonce not
+// seen before. The nonce is remembered only for calls that pass every
+// other check, so a forged call cannot burn a real one.
+func (s *Seller) verify(keys []string, signature, timestamp, nonce string, body []byte, now time.Time) error {
 	if signature == "" || timestamp == "" || nonce == "" {
 		return errors.New("authentication failed: signature, timestamp and nonce are required")
 	}
@@ -42,8 +42,14 @@ func (s *Seller) verify(signature, timestamp, nonce string, body []byte, now tim
 	if d := now.Sub(t); d > window || d < -window {
 		return fmt.Errorf("authentication failed: timestamp is %v away from now, more than %v", d.Round(time.Second), window)
 	}
-	want := sign.V2Signature(s.key, nonce, timestamp, body) // upper-case hex
-	if subtle.ConstantTimeCompare([]byte(strings.ToUpper(signature)), []byte(want)) != 1 {
+	matched := false
+	for _, key := range keys {
+		want := sign.V2Signature(key, nonce, timestamp, body) // upper-case hex
+		if subtle.ConstantTimeCompare([]byte(strings.ToUpper(signature)), []byte(want)) == 1 {
+			matched = true
+		}
+	}
+	if !matched {
 		return errors.New("authentication failed: signature mismatch")
 	}
 	s.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,11 @@ var probes = map[string]probe{
 	"validation":   probeValidation,
 	"async":        probeSync,
 	"contentType":  probeContentType,
+	"concurrent":   probeConcurrent,
+	"orderKey":     probeOrderKey,
+	"orderBody":    probeOrderBodySign,
+	"orderFlag":    probeOrderTestFlag,
+	"orderRepeat":  probeOrderRepeat,
 }
 
 func probeSignature(t *testing.T, e env) error {
@@ -130,6 +136,65 @@ func probeContentType(t *testing.T, e env) error {
 	return nil
 }
 
+// probeConcurrent: concurrent newInstance calls for a new order line all
+// get the same resultCode (and, which probeIdempotency checks, one
+// instance).
+func probeConcurrent(t *testing.T, e env) error {
+	codes := concurrently(t, 4, func() reply { return e.call(newInstance("CSCONC", "CSCONC-000001")) })
+	distinct := slices.Clone(codes)
+	slices.Sort(distinct)
+	if len(slices.Compact(distinct)) != 1 {
+		return fmt.Errorf("concurrent newInstance calls for one order line answered %v", codes)
+	}
+	return nil
+}
+
+// probeOrderKey: an orderNotify signed with the basic key fails. A seller
+// that accepts any signature fails probeSignature instead.
+func probeOrderKey(t *testing.T, e env) error {
+	body := marshal(t, orderNotify("CSOK", "CSOK-000001", "0"))
+	if e.postWith("made-up-key", body).code != protocol.CodeAuthFailed {
+		return nil
+	}
+	if r := e.postWith(testKey, body); r.code != protocol.CodeAuthFailed {
+		return fmt.Errorf("orderNotify signed with the basic key answered %s, want 000001", r.code)
+	}
+	return nil
+}
+
+// probeOrderBodySign: an orderNotify answer's Body-Sign, when there is
+// one, is made with the general key. A missing one fails probeBodySign.
+func probeOrderBodySign(t *testing.T, e env) error {
+	r := e.call(orderNotify("CSOB", "CSOB-000001", "0"))
+	h := r.header.Get(sign.BodySignHeader)
+	if h == "" {
+		return nil
+	}
+	return sign.VerifyBodySign(testGeneralKey, h, r.raw)
+}
+
+// probeOrderTestFlag: an orderNotify without testFlag answers 000002. A
+// seller that validates nothing fails probeValidation instead.
+func probeOrderTestFlag(t *testing.T, e env) error {
+	if e.call(orderNotify("CSOF", "", "0")).code != protocol.CodeInvalidParam {
+		return nil
+	}
+	if r := e.call(orderNotify("CSOF", "CSOF-000001", "")); r.code != protocol.CodeInvalidParam {
+		return fmt.Errorf("orderNotify without testFlag answered %s, want 000002", r.code)
+	}
+	return nil
+}
+
+// probeOrderRepeat: a repeated orderNotify answers as the first did.
+func probeOrderRepeat(t *testing.T, e env) error {
+	a := e.call(orderNotify("CSOR", "CSOR-000001", "0")).code
+	b := e.call(orderNotify("CSOR", "CSOR-000001", "0")).code
+	if a != protocol.CodeSuccess || b != a {
+		return fmt.Errorf("orderNotify answered %s, then %s to the repeat", a, b)
+	}
+	return nil
+}
+
 // faultRows pairs every fault with the probe it must break; Slow breaks
 // none of them (TestSlow measures it).
 var faultRows = []struct {
@@ -147,6 +212,11 @@ var faultRows = []struct {
 	{"Slow", Faults{Slow: 5 * time.Millisecond}, ""},
 	{"Async", Faults{Async: true}, "async"},
 	{"WrongContentType", Faults{WrongContentType: true}, "contentType"},
+	{"ConcurrentProcessing", Faults{ConcurrentProcessing: 200 * time.Millisecond}, "concurrent"},
+	{"OrderNotifyAnyKey", Faults{OrderNotifyAnyKey: true}, "orderKey"},
+	{"OrderNotifyBasicKeyBodySign", Faults{OrderNotifyBasicKeyBodySign: true}, "orderBody"},
+	{"OrderNotifyOptionalTestFlag", Faults{OrderNotifyOptionalTestFlag: true}, "orderFlag"},
+	{"OrderNotifyRepeatDiffers", Faults{OrderNotifyRepeatDiffers: true}, "orderRepeat"},
 }
 
 // TestFaultMatrix: each fault breaks exactly the behaviour it names and

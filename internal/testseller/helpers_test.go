@@ -16,7 +16,20 @@ import (
 	"github.com/koobridge/koobridge/protocol/sign"
 )
 
-const testKey = "TestAccessKey-0123456789abcdef"
+const (
+	testKey        = "TestAccessKey-0123456789abcdef"
+	testGeneralKey = "TestGeneralKey-fedcba9876543210"
+)
+
+// keyFor is the key a call with body is signed with, and its answer's
+// Body-Sign made with, as KooGallery binds them: the general key for
+// orderNotify, the basic key for everything else.
+func keyFor(body []byte) string {
+	if peekActivity(body) == "orderNotify" {
+		return testGeneralKey
+	}
+	return testKey
+}
 
 // reply is one answer as received.
 type reply struct {
@@ -27,6 +40,7 @@ type reply struct {
 	msg        string
 	instanceID string
 	info       []protocol.InstanceInfo
+	key        string // the key the reply's Body-Sign must be made with
 }
 
 // env is one seller running behind real HTTP.
@@ -38,7 +52,7 @@ type env struct {
 
 func start(t *testing.T, f Faults) env {
 	t.Helper()
-	s := New(testKey, f)
+	s := NewWithKeys(Keys{Basic: testKey, General: testGeneralKey}, f)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	return env{t: t, s: s, srv: srv}
@@ -83,13 +97,20 @@ func (e env) send(method, u string, body []byte) reply {
 		e.t.Fatalf("reply %q is not a JSON answer with resultCode (err %v)", raw, err)
 	}
 	return reply{status: resp.StatusCode, header: resp.Header, raw: raw,
-		code: v.ResultCode, msg: v.ResultMsg, instanceID: v.InstanceID, info: v.Info}
+		code: v.ResultCode, msg: v.ResultMsg, instanceID: v.InstanceID, info: v.Info, key: keyFor(body)}
 }
 
-// postRaw sends body signed now with a fresh nonce.
+// postRaw sends body signed now with a fresh nonce, with the key of its
+// activity's interface type.
 func (e env) postRaw(body []byte) reply {
 	e.t.Helper()
-	return e.send(http.MethodPost, signedURL(e.srv.URL, testKey, rand.Text(), nowMillis(), body), body)
+	return e.postWith(keyFor(body), body)
+}
+
+// postWith sends body signed now with a fresh nonce and key.
+func (e env) postWith(key string, body []byte) reply {
+	e.t.Helper()
+	return e.send(http.MethodPost, signedURL(e.srv.URL, key, rand.Text(), nowMillis(), body), body)
 }
 
 // call sends fields as a signed JSON body.
@@ -121,7 +142,7 @@ func wireProblem(r reply) string {
 	case r.header.Get("Content-Type") != "application/json;charset=UTF-8":
 		return "Content-Type " + r.header.Get("Content-Type")
 	}
-	if err := sign.VerifyBodySign(testKey, r.header.Get(sign.BodySignHeader), r.raw); err != nil {
+	if err := sign.VerifyBodySign(r.key, r.header.Get(sign.BodySignHeader), r.raw); err != nil {
 		return "Body-Sign: " + err.Error()
 	}
 	for _, c := range r.raw {
@@ -142,6 +163,24 @@ func checkWire(t *testing.T, r reply) {
 func newInstance(orderID, lineID string) map[string]any {
 	return map[string]any{"activity": "newInstance", "orderId": orderID, "orderLineId": lineID,
 		"businessId": rand.Text(), "testFlag": "1"}
+}
+
+func orderNotify(orderID, lineID, testFlag string) map[string]any {
+	m := map[string]any{"activity": "orderNotify", "orderId": orderID, "orderLineId": lineID, "testFlag": testFlag}
+	if testFlag == "" {
+		delete(m, "testFlag")
+	}
+	return m
+}
+
+// marshal encodes a call's fields.
+func marshal(t *testing.T, fields map[string]any) []byte {
+	t.Helper()
+	b, err := json.Marshal(fields)
+	if err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	return b
 }
 
 func queryInstance(ids string) map[string]any {

@@ -195,8 +195,21 @@ func TestActivities(t *testing.T) {
 			return map[string]any{"activity": "deleteEverything", "instanceId": "x"}
 		}, want: protocol.CodeInvalidParam},
 		{name: "activity of another interface", body: func(string) map[string]any {
-			return map[string]any{"activity": "orderNotify", "orderId": "CS1"}
+			return map[string]any{"activity": "getLicenseAsync", "instanceId": "CS1"}
 		}, want: protocol.CodeInvalidParam},
+		{name: "orderNotify", body: func(string) map[string]any { return orderNotify("CSON", "CSON-000001", "0") },
+			want: protocol.CodeSuccess, check: func(t *testing.T, e env, _ string, r reply) {
+				if n := e.s.Notified(); n != 1 {
+					t.Errorf("Notified() = %d, want 1", n)
+				}
+			}},
+		{name: "orderNotify incomplete", body: func(string) map[string]any {
+			return map[string]any{"activity": "orderNotify", "orderId": "CS1"}
+		}, want: protocol.CodeInvalidParam, check: func(t *testing.T, e env, _ string, r reply) {
+			if n := e.s.Notified(); n != 0 {
+				t.Errorf("Notified() = %d, want 0", n)
+			}
+		}},
 		{name: "missing activity", body: func(string) map[string]any {
 			return map[string]any{"instanceId": "x"}
 		}, want: protocol.CodeInvalidParam},
