@@ -1,55 +1,76 @@
-// Package isv is koobridge's embeddable server: the HTTP transport of the
-// KooGallery SaaS V2 production interface.
+// Package isv is koobridge's embeddable server: the KooGallery production
+// interface for a vendor's own Go service, configured with public types
+// only (this package, store, provision and protocol/sign).
 //
-// A Server verifies every call (V2 URL signature, 60 s timestamp window,
-// nonces persisted in the store so a replay is caught after a restart and
-// across replicas), decodes and validates the activity, hands it to the
-// lifecycle service, writes the reply as KooGallery expects it (HTTP 200,
-// JSON with non-ASCII text as \uXXXX escapes, a Body-Sign header) and
-// records the call in the ledger with personal data and secrets masked.
+// A Server serves every family of KooGallery calls that koobridge knows
+// (today the SaaS V2 basic interfaces and order notification) through one
+// pipeline: it verifies each call with the key of the call's interface
+// type (URL signature, 60 s timestamp window, nonces persisted in the
+// database so a replay is caught after a restart and across replicas),
+// refuses ambiguous input (repeated query parameters, duplicate JSON keys,
+// wrong JSON types, invalid UTF-8, NUL) before any write, decodes and
+// validates the activity, runs it idempotently, writes the reply as
+// KooGallery expects it (HTTP 200, JSON with non-ASCII text as \uXXXX
+// escapes, a Body-Sign header made with the same key type) and records
+// the call in the ledger with personal data and secrets masked.
 //
-// Mount Handler at the production path; it serves POST at whatever path it
-// is mounted on. Run the job workers and the nonce sweeper with Run.
+// The vendor's product is reached through a provision.Provisioner: a Go
+// implementation, or the webhook and exec adapters of package provision.
 //
-//	srv, err := isv.New(isv.Config{Keys: keys, Store: st, Orders: client, Provisioner: p, Sealer: sealer})
-//	mux.Handle("/produce", srv.Handler())
+//	db, err := store.Open(ctx, "sqlite:koobridge.db")
+//	srv, err := isv.New(isv.Config{
+//		Keys:        isv.Keys{Basic: []string{key}},
+//		DB:          db,
+//		DataKey:     dataKey, // 32 bytes
+//		OpenAPI:     isv.OpenAPI{AK: ak, SK: sk},
+//		Provisioner: myProduct{},
+//	})
+//	for _, p := range srv.Paths() {
+//		mux.Handle(p, srv.Handler())
+//	}
 //	go srv.Run(ctx)
 //
 // # Answers
 //
-// Every answer is HTTP 200 with a resultCode, except a method other than
-// POST (HTTP 405, resultCode 000002):
+// Every answer is HTTP 200 with a resultCode, except a path the handler
+// does not serve (HTTP 404, resultCode 000002) and a method the path does
+// not serve (HTTP 405, resultCode 000002, with an Allow header):
 //
 //	000001  the signature, timestamp or nonce check failed; the message names the check
-//	000002  the body is too large, unreadable, not JSON, names an unknown or unserved
-//	        activity, or a field is missing, too long or not an allowed value
+//	000002  the body is too large, unreadable, not one JSON object, ambiguous (a query
+//	        parameter twice, a duplicate key, invalid UTF-8, NUL), names an unknown or
+//	        unserved activity, or a field is missing, of the wrong type, too long or
+//	        not an allowed value; also a repeat of an idempotent call whose key matches
+//	        an earlier call but whose meaningful fields do not
 //	000005  an internal failure (the database is unreachable, a bug); details are logged
 //
-// and otherwise whatever the lifecycle service answers. A rejected call
-// changes nothing: it creates no instance, operation or job, and never
-// reaches the Open API or a provisioner. Its nonce is not recorded either,
-// so a forged call cannot burn a legitimate nonce. Rejected calls are
-// still recorded in the ledger (masked, at most 16 KiB of request text), so
-// an operator can see why KooGallery's calls fail.
+// and otherwise whatever the family answers (docs/lifecycle.md). A refused
+// call changes nothing: it creates no instance, operation or job, and
+// never reaches the Open API or a provisioner. Its nonce is not recorded
+// either, so a forged call cannot burn a legitimate nonce. Refused calls
+// are still recorded in the ledger (masked, at most 16 KiB of request
+// text), so an operator can see why KooGallery's calls fail.
 //
 // The request id comes from X-Request-Id (at most 64 characters from
 // [A-Za-z0-9._:-]) or is generated; it is echoed in the reply, kept in the
 // ledger and carried by every log line of the call, including the lines the
-// lifecycle service logs with the call's context.
+// services log with the call's context.
 //
 // # Metrics
 //
 // When Config.Registerer is set, the server registers:
 //
-//	koobridge_calls_total{activity,code}             counter: answered calls by activity and result code
-//	koobridge_call_duration_seconds{activity}        histogram: time from request to reply written (buckets up to 10 s)
-//	koobridge_auth_failures_total{reason}            counter: calls answered 000001, by failed check
-//	                                                 (missing, malformed_timestamp, malformed_nonce, stale_timestamp,
-//	                                                 future_timestamp, signature, replayed_nonce)
+//	koobridge_calls_total{family,activity,code}      counter: answered calls by family, activity and result code
+//	koobridge_call_duration_seconds{family,activity} histogram: time from request to reply written (buckets up to 10 s)
+//	koobridge_auth_failures_total{family,reason}     counter: calls answered 000001, by family and failed check
+//	                                                 (missing, repeated, malformed_timestamp, malformed_nonce,
+//	                                                 stale_timestamp, future_timestamp, signature, replayed_nonce,
+//	                                                 malformed_params)
 //	koobridge_jobs_total{kind,outcome}               counter: background job attempts by kind and outcome (done, retry, dead)
 //	koobridge_ledger_errors_total                    counter: calls whose ledger row could not be written
 //
-// The activity label is one of the V2 activity names or "unknown" (the
-// body could not be decoded or named an activity not served here), so an
-// attacker cannot grow the label set.
+// The family label is one of the families' names ("v2", "order") or
+// "unknown" (the path served no family); the activity label one of the
+// activities the family serves or "unknown", so a caller cannot grow the
+// label set.
 package isv

@@ -24,13 +24,13 @@ import (
 
 	"github.com/koobridge/koobridge/internal/openapi"
 	"github.com/koobridge/koobridge/internal/openapi/openapitest"
-	"github.com/koobridge/koobridge/internal/provision"
 	"github.com/koobridge/koobridge/internal/seal"
 	"github.com/koobridge/koobridge/internal/store"
-	"github.com/koobridge/koobridge/internal/store/sqlite"
 	"github.com/koobridge/koobridge/isv"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
+	"github.com/koobridge/koobridge/provision"
+	kstore "github.com/koobridge/koobridge/store"
 )
 
 const (
@@ -128,11 +128,11 @@ type env struct {
 func newEnv(t *testing.T, edit ...func(*isv.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "koobridge.db"))
+	db, err := kstore.Open(ctx, filepath.Join(t.TempDir(), "koobridge.db"))
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { db.Close() })
 
 	orders := openapitest.NewServer(t, testAK, testSK)
 	client, err := openapi.New(openapi.Config{BaseURL: orders.URL(), AK: testAK, SK: testSK})
@@ -157,12 +157,12 @@ func newEnv(t *testing.T, edit ...func(*isv.Config)) *env {
 	clock := &testClock{}
 	cfg := isv.Config{
 		Now:             clock.Now,
-		Keys:            []string{key1},
-		Store:           st,
+		Keys:            isv.Keys{Basic: []string{key1}},
+		DB:              db,
+		DataKey:         raw,
 		Orders:          client,
 		Provisioner:     prov,
 		TestProvisioner: prov,
-		Sealer:          sealer,
 		// Generous: the demo provisioner answers at once, but the test
 		// machine may be loaded; tests accept 000004 too where it matters.
 		Budget:     10 * time.Second,
@@ -176,6 +176,7 @@ func newEnv(t *testing.T, edit ...func(*isv.Config)) *env {
 	if err != nil {
 		t.Fatalf("isv.New: %v", err)
 	}
+	st := store.Of(cfg.DB) // an edit may have replaced the database
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(runCtx) }()
@@ -202,7 +203,7 @@ func newEnv(t *testing.T, edit ...func(*isv.Config)) *env {
 	return &env{
 		stop: stop,
 		st:   st, orders: orders, prov: prov, sealer: sealer, reg: reg, srv: srv,
-		http: hs, url: hs.URL + "/produce", keys: cfg.Keys, logs: logs, clock: clock,
+		http: hs, url: hs.URL + "/produce", keys: cfg.Keys.Basic, logs: logs, clock: clock,
 	}
 }
 
@@ -489,4 +490,18 @@ func newPost(ctx context.Context, u, body string) (*http.Request, error) {
 	}
 	req.Header.Set("Content-Type", "application/json;charset=utf8")
 	return req, nil
+}
+
+// sealKey returns a fresh data key.
+func sealKey(t *testing.T) []byte {
+	t.Helper()
+	k, err := seal.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := seal.ParseKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

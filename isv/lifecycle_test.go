@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koobridge/koobridge/internal/provision"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/isv"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
+	"github.com/koobridge/koobridge/provision"
 )
 
 // acceptNew checks a newInstance reply: 000000, or 000004 when the loaded

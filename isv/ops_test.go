@@ -15,7 +15,7 @@ import (
 )
 
 func TestKeyRotation(t *testing.T) {
-	e := newEnv(t, func(c *isv.Config) { c.Keys = []string{key1, key2} })
+	e := newEnv(t, func(c *isv.Config) { c.Keys.Basic = []string{key1, key2} })
 	body := `{"activity":"queryInstance","instanceId":"x1"}`
 	r := e.call(t, body, request{key: key2}) // checks Body-Sign with key2
 	wantCode(t, r, protocol.CodeInstanceNotFound)
@@ -51,20 +51,20 @@ func TestMetrics(t *testing.T) {
 	wantCode(t, e.do(t, `{}`, request{key: "bad"}), protocol.CodeAuthFailed)
 
 	eventually(t, "metrics", func() bool {
-		return e.metric(t, "koobridge_calls_total", map[string]string{"activity": "newInstance", "code": "000000"})+
-			e.metric(t, "koobridge_calls_total", map[string]string{"activity": "newInstance", "code": "000004"}) == 1
+		return e.metric(t, "koobridge_calls_total", map[string]string{"family": "v2", "activity": "newInstance", "code": "000000"})+
+			e.metric(t, "koobridge_calls_total", map[string]string{"family": "v2", "activity": "newInstance", "code": "000004"}) == 1
 	})
 	for _, m := range []struct {
 		name   string
 		labels map[string]string
 		min    float64
 	}{
-		{"koobridge_calls_total", map[string]string{"activity": "queryInstance", "code": "000003"}, 1},
-		{"koobridge_calls_total", map[string]string{"activity": "queryInstance", "code": "000000"}, 1},
-		{"koobridge_calls_total", map[string]string{"activity": "unknown", "code": "000002"}, 1},
-		{"koobridge_calls_total", map[string]string{"activity": "unknown", "code": "000001"}, 1},
-		{"koobridge_call_duration_seconds", map[string]string{"activity": "queryInstance"}, 2},
-		{"koobridge_auth_failures_total", map[string]string{"reason": "signature"}, 1},
+		{"koobridge_calls_total", map[string]string{"family": "v2", "activity": "queryInstance", "code": "000003"}, 1},
+		{"koobridge_calls_total", map[string]string{"family": "v2", "activity": "queryInstance", "code": "000000"}, 1},
+		{"koobridge_calls_total", map[string]string{"family": "v2", "activity": "unknown", "code": "000002"}, 1},
+		{"koobridge_calls_total", map[string]string{"family": "v2", "activity": "unknown", "code": "000001"}, 1},
+		{"koobridge_call_duration_seconds", map[string]string{"family": "v2", "activity": "queryInstance"}, 2},
+		{"koobridge_auth_failures_total", map[string]string{"family": "v2", "reason": "signature"}, 1},
 		{"koobridge_jobs_total", map[string]string{"kind": "provision", "outcome": "done"}, 1},
 	} {
 		// The handler counts a call after flushing its reply, so the
@@ -95,7 +95,7 @@ func TestRequestID(t *testing.T) {
 	acceptNew(t, e.call(t, newInstanceBody("ORDER-RID", "ORDER-RID-000001"), request{reqID: "req-new-1"}))
 	eventually(t, "a lifecycle log line with the request id", func() bool {
 		for _, line := range strings.Split(e.logs.String(), "\n") {
-			if strings.Contains(line, `"msg":"lifecycle:`) && strings.Contains(line, `"request_id":"req-new-1"`) {
+			if strings.Contains(line, `"msg":"instance:`) && strings.Contains(line, `"request_id":"req-new-1"`) {
 				return true
 			}
 		}
@@ -118,19 +118,26 @@ func TestRequestID(t *testing.T) {
 func TestNewRejectsBadConfig(t *testing.T) {
 	e := newEnv(t)
 	base := func() isv.Config {
-		return isv.Config{Keys: []string{key1}, Store: e.st, Orders: nil, Provisioner: e.prov, Sealer: e.sealer}
+		return isv.Config{Keys: isv.Keys{Basic: []string{key1}}, DB: store.NewDB(e.st), DataKey: sealKey(t), Orders: nil, Provisioner: e.prov}
 	}
 	tests := []struct {
 		name string
 		edit func(*isv.Config)
 	}{
-		{"no keys", func(c *isv.Config) { c.Keys = nil }},
-		{"empty key", func(c *isv.Config) { c.Keys = []string{key1, ""} }},
-		{"no store", func(c *isv.Config) { c.Store = nil }},
+		{"no keys", func(c *isv.Config) { c.Keys = isv.Keys{} }},
+		{"only a general key", func(c *isv.Config) { c.Keys = isv.Keys{General: []string{key1}} }},
+		{"empty key", func(c *isv.Config) { c.Keys.Basic = []string{key1, ""} }},
+		{"empty general key", func(c *isv.Config) { c.Keys.General = []string{""} }},
+		{"no database", func(c *isv.Config) { c.DB = nil }},
+		{"no data key", func(c *isv.Config) { c.DataKey = nil }},
+		{"short data key", func(c *isv.Config) { c.DataKey = c.DataKey[:16] }},
+		{"no provisioner", func(c *isv.Config) { c.Provisioner = nil }},
+		{"order notify path not absolute", func(c *isv.Config) { c.OrderNotifyPath = "notify" }},
 		{"bad credentials mode", func(c *isv.Config) { c.Credentials = "rot13" }},
 		{"bad encrypt type", func(c *isv.Config) { c.Credentials = isv.CredentialsEncrypted; c.EncryptType = "3" }},
 		{"negative body limit", func(c *isv.Config) { c.MaxBodyBytes = -1 }},
-		{"no orders", func(c *isv.Config) {}},
+		{"no orders and no AK/SK", func(c *isv.Config) {}},
+		{"no orders and no SK", func(c *isv.Config) { c.OpenAPI.AK = "ak" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,8 +199,8 @@ func (s *sweepCounter) DeleteExpiredNonces(ctx context.Context, now time.Time) (
 func TestRunSweepsNonces(t *testing.T) {
 	var sc *sweepCounter
 	newEnv(t, func(c *isv.Config) {
-		sc = &sweepCounter{Store: c.Store}
-		c.Store = sc
+		sc = &sweepCounter{Store: store.Of(c.DB)}
+		c.DB = store.NewDB(sc)
 	})
 	eventually(t, "a nonce sweep", func() bool {
 		sc.mu.Lock()

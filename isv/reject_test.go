@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koobridge/koobridge/internal/provision"
 	"github.com/koobridge/koobridge/isv"
 	"github.com/koobridge/koobridge/protocol"
+	"github.com/koobridge/koobridge/provision"
 )
 
 // TestRejectedCalls sends every kind of bad input: each gets its result
@@ -94,10 +94,10 @@ func TestRejectedCalls(t *testing.T) {
 	if _, err := e.st.Operation(context.Background(), "refreshInstance:R:R-1:"); err == nil {
 		t.Error("an operation was stored for the rejected refresh")
 	}
-	if n := e.metric(t, "koobridge_auth_failures_total", map[string]string{"reason": "replayed_nonce"}); n != 1 {
+	if n := e.metric(t, "koobridge_auth_failures_total", map[string]string{"family": "v2", "reason": "replayed_nonce"}); n != 1 {
 		t.Errorf("replayed_nonce failures %v, want 1", n)
 	}
-	if n := e.metric(t, "koobridge_auth_failures_total", map[string]string{"reason": "signature"}); n != 1 {
+	if n := e.metric(t, "koobridge_auth_failures_total", map[string]string{"family": "v2", "reason": "signature"}); n != 1 {
 		t.Errorf("signature failures %v, want 1", n)
 	}
 }

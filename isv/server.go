@@ -5,19 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/koobridge/koobridge/internal/inbound"
+	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/jobs"
-	"github.com/koobridge/koobridge/internal/lifecycle"
-	"github.com/koobridge/koobridge/internal/provision"
+	"github.com/koobridge/koobridge/internal/openapi"
+	"github.com/koobridge/koobridge/internal/ordernotify"
 	"github.com/koobridge/koobridge/internal/seal"
-	"github.com/koobridge/koobridge/internal/store"
+	istore "github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
+	"github.com/koobridge/koobridge/provision"
+	"github.com/koobridge/koobridge/store"
 )
 
 // CredentialMode says how app-info credentials (userName, password) are
@@ -30,36 +34,114 @@ type CredentialMode string
 // expects (garbled credentials there mean plain is expected).
 const (
 	CredentialsPlain     CredentialMode = "plain"
-	CredentialsEncrypted CredentialMode = "encrypted" // AES-CBC with the key derived from Keys[0], encryptType set
+	CredentialsEncrypted CredentialMode = "encrypted" // AES-CBC with the key derived from the first basic key, encryptType set
 )
 
 // Defaults of Config.
 const (
-	DefaultMaxBodyBytes = 64 << 10
-	DefaultBudget       = 3 * time.Second
+	DefaultMaxBodyBytes = inbound.DefaultMaxBody
+	// DefaultBudget is how long newInstance waits for the vendor's product
+	// before it answers 000004 (KooGallery waits about 5 s).
+	DefaultBudget = 3 * time.Second
+	// DefaultProducePath is the production path of the basic interfaces.
+	DefaultProducePath = "/produce"
+	// DataKeySize is the length of Config.DataKey: an AES-256 key.
+	DataKeySize = seal.KeySize
 )
 
-// nonceSweepInterval is how often Run deletes expired nonces.
-const nonceSweepInterval = time.Minute
+// Keys are the KooGallery keys, one set per interface type (Seller Center
+// binds one key to each type: saas-v2.md §2.1). Each set lists the key
+// bound in Seller Center first (it signs the replies of calls that fail to
+// verify) and, during a rotation, the other one. A type left empty uses
+// the Basic keys.
+type Keys struct {
+	// Basic is bound to the basic interfaces (基础接口): the SaaS
+	// activities, and the usage push. Required.
+	Basic []string
+	// Kit is bound to the joint-operation sync interfaces (联营SaaS同步接口).
+	Kit []string
+	// License is bound to the license interfaces (License).
+	License []string
+	// General is bound to the general interfaces (通用接口): order
+	// notification.
+	General []string
+}
 
-// Config configures a Server.
+// resolve checks k and returns the key set of every type, with fallbacks.
+func (k Keys) resolve() (inbound.Keys, error) {
+	if len(k.Basic) == 0 {
+		return nil, errors.New("isv: no basic KooGallery key configured (Keys.Basic)")
+	}
+	out := inbound.Keys{}
+	for _, t := range []struct {
+		typ  inbound.KeyType
+		keys []string
+	}{{inbound.KeyBasic, k.Basic}, {inbound.KeyKit, k.Kit}, {inbound.KeyLicense, k.License}, {inbound.KeyGeneral, k.General}} {
+		keys := t.keys
+		if len(keys) == 0 {
+			keys = k.Basic
+		}
+		for i, key := range keys {
+			if key == "" {
+				return nil, fmt.Errorf("isv: %s key %d is empty", t.typ, i+1)
+			}
+		}
+		out[t.typ] = append([]string(nil), keys...)
+	}
+	return out, nil
+}
+
+// OrderQuerier answers Query Order (saas-v2.md §7.1). Leave Config.Orders
+// nil to have koobridge call KooGallery's Open API with Config.OpenAPI.
+type OrderQuerier interface {
+	QueryOrder(ctx context.Context, orderID, orderLineID string) (*protocol.OrderInfo, error)
+}
+
+// OpenAPI says how to reach KooGallery's Open API.
+type OpenAPI struct {
+	// URL is the base URL; empty means https://mkt.myhuaweicloud.com
+	// (with https://mkt.myhuaweicloud.cn as its fallback).
+	URL string
+	// FallbackURL is tried once when URL cannot be reached at all; empty
+	// means the default's fallback for the default URL, none otherwise.
+	FallbackURL string
+	// AK and SK are the seller account's Huawei Cloud access key pair.
+	AK, SK string
+	// HTTPClient sends the requests; nil means one with a timeout, TLS
+	// verification and no redirects.
+	HTTPClient *http.Client
+}
+
+// Config configures a Server. It names only public types: a vendor's own
+// Go module can fill it in.
 type Config struct {
-	// Keys are the accepted KooGallery keys, the one bound to the basic
-	// interfaces first; two during a rotation. Replies are Body-Signed with
-	// the key that verified the call (Keys[0] when verification failed).
-	// At least one non-empty key is required.
-	Keys []string
-	// Store is the durable state. Required.
-	Store store.Store
-	// Orders answers Query Order (normally *openapi.Client). Required.
-	Orders lifecycle.OrderQuerier
+	// Keys are the KooGallery keys per interface type. Keys.Basic is
+	// required.
+	Keys Keys
+	// DB is the database, from store.Open. Required.
+	DB *store.DB
+	// DataKey encrypts app-info passwords at rest (AES-256-GCM): 32
+	// bytes, e.g. from 'openssl rand -base64 32' decoded. Keep it: without
+	// it the stored passwords cannot be read. Required.
+	DataKey []byte
+	// OpenAPI reaches KooGallery's Open API for Query Order; its AK and SK
+	// are required unless Orders is set.
+	OpenAPI OpenAPI
+	// Orders, when set, answers Query Order instead of the Open API (a
+	// test double, or koobridge serve --dev).
+	Orders OrderQuerier
 	// Provisioner drives the vendor's product for real calls. Required.
 	Provisioner provision.Provisioner
 	// TestProvisioner serves debug calls (testFlag "1", MOCK* orders);
 	// nil means the built-in demo provisioner.
 	TestProvisioner provision.Provisioner
-	// Sealer encrypts app-info passwords at rest. Required.
-	Sealer *seal.Sealer
+	// ProducePath is the production path of the basic interfaces; empty
+	// means DefaultProducePath.
+	ProducePath string
+	// OrderNotifyPath is where order notifications arrive; empty means
+	// ProducePath, where the orderNotify activity is told apart from the
+	// others.
+	OrderNotifyPath string
 	// Budget is how long newInstance waits for provisioning before
 	// answering 000004; zero means DefaultBudget.
 	Budget time.Duration
@@ -70,17 +152,17 @@ type Config struct {
 	// Credentials selects plain or encrypted app-info credentials; empty
 	// means CredentialsPlain.
 	Credentials CredentialMode
-	// EncryptType is the AES key size for CredentialsEncrypted; empty
-	// means sign.EncryptAES256 ("1").
+	// EncryptType is the AES key size of the credential cipher (and of the
+	// buyer data KooGallery may send encrypted); empty means
+	// sign.EncryptAES256 ("1").
 	EncryptType sign.EncryptType
 	// NonceWindow is the allowed timestamp difference; zero means 60 s.
 	NonceWindow time.Duration
-	// JobWorkers is the number of background job workers; zero means the
-	// job runner's default.
+	// JobWorkers is the number of background job workers; zero means 4.
 	JobWorkers int
 	// JobLease is how long a worker holds a claimed job before another
-	// worker (or replica, after a crash) may take it over; zero means the
-	// job runner's default (jobs.DefaultLease).
+	// worker (or replica, after a crash) may take it over; zero means 2
+	// minutes.
 	JobLease time.Duration
 	// Logger receives JSON-friendly structured logs; nil means slog.Default.
 	Logger *slog.Logger
@@ -92,155 +174,165 @@ type Config struct {
 }
 
 // Server is the production-interface server: its HTTP handler, the
-// lifecycle service behind it and the job workers.
+// services behind it and the job workers.
 type Server struct {
-	keys            []string
-	st              store.Store
-	verifier        *sign.Verifier
-	svc             *lifecycle.Service
-	runner          *jobs.Runner
-	metrics         *metrics
-	log             *slog.Logger
-	now             func() time.Time
-	window          time.Duration
-	maxBody         int64
-	disableBodySign bool
-	handler         http.Handler
+	st        istore.Store
+	pipeline  *inbound.Server
+	instances *instance.Service
+	runner    *jobs.Runner
+	log       *slog.Logger
 
 	runMu   sync.Mutex
 	running bool
 }
 
-// New checks cfg and builds a Server with its lifecycle service and job
-// runner. It starts nothing: call Run for the background work.
+// New checks cfg and builds a Server with its services and job runner,
+// every family registered. It starts nothing: call Run for the background
+// work.
 func New(cfg Config) (*Server, error) {
-	if len(cfg.Keys) == 0 {
-		return nil, errors.New("isv: no KooGallery key configured")
+	keys, err := cfg.Keys.resolve()
+	if err != nil {
+		return nil, err
 	}
-	for i, k := range cfg.Keys {
-		if k == "" {
-			return nil, fmt.Errorf("isv: key %d is empty", i+1)
+	st := istore.Of(cfg.DB)
+	if st == nil {
+		return nil, errors.New("isv: no database configured (Config.DB, from store.Open)")
+	}
+	if cfg.Provisioner == nil {
+		return nil, errors.New("isv: no provisioner configured")
+	}
+	sealer, err := seal.NewSealer(cfg.DataKey)
+	if err != nil {
+		return nil, fmt.Errorf("isv: data key: %w", err)
+	}
+	orders := cfg.Orders
+	if orders == nil {
+		if cfg.OpenAPI.AK == "" || cfg.OpenAPI.SK == "" {
+			return nil, errors.New("isv: no Open API credentials (OpenAPI.AK and OpenAPI.SK) and no Orders")
 		}
-	}
-	if cfg.Store == nil {
-		return nil, errors.New("isv: no store configured")
-	}
-	if cfg.MaxBodyBytes < 0 {
-		return nil, fmt.Errorf("isv: negative body limit %d", cfg.MaxBodyBytes)
+		client, err := openapi.New(openapi.Config{
+			BaseURL: cfg.OpenAPI.URL, FallbackURL: cfg.OpenAPI.FallbackURL,
+			AK: cfg.OpenAPI.AK, SK: cfg.OpenAPI.SK, HTTPClient: cfg.OpenAPI.HTTPClient,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("isv: open API client: %w", err)
+		}
+		orders = client
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
-	}
-	window := cfg.NonceWindow
-	if window <= 0 {
-		window = sign.DefaultWindow
-	}
-	maxBody := cfg.MaxBodyBytes
-	if maxBody == 0 {
-		maxBody = DefaultMaxBodyBytes
-	}
 	budget := cfg.Budget
 	if budget <= 0 {
 		budget = DefaultBudget
 	}
-
-	var cipher *sign.CredentialCipher
+	et := cfg.EncryptType
+	if et == "" {
+		et = sign.EncryptAES256
+	}
+	buyerCipher, err := sign.NewCredentialCipher(keys[inbound.KeyBasic][0], et)
+	if err != nil {
+		return nil, fmt.Errorf("isv: credential cipher: %w", err)
+	}
+	var credentials *sign.CredentialCipher
 	switch cfg.Credentials {
 	case "", CredentialsPlain:
 	case CredentialsEncrypted:
-		et := cfg.EncryptType
-		if et == "" {
-			et = sign.EncryptAES256
-		}
-		c, err := sign.NewCredentialCipher(cfg.Keys[0], et)
-		if err != nil {
-			return nil, fmt.Errorf("isv: credential cipher: %w", err)
-		}
-		cipher = c
+		credentials = buyerCipher
 	default:
 		return nil, fmt.Errorf("isv: unknown credentials mode %q (want %q or %q)", cfg.Credentials, CredentialsPlain, CredentialsEncrypted)
 	}
-
 	testProv := cfg.TestProvisioner
 	if testProv == nil {
 		testProv = provision.NewDemo("")
 	}
+	// Lines the services log with a call's context carry its request id.
+	ctxLog := slog.New(inbound.ContextHandler(log.Handler()))
 
-	m := newMetrics()
-	if cfg.Registerer != nil {
-		if err := m.register(cfg.Registerer); err != nil {
-			return nil, err
-		}
-	}
-
-	// Lines the service logs with a call's context carry its request id.
-	ctxLog := slog.New(requestIDHandler{log.Handler()})
-
-	// The runner needs the service's handlers and the service needs the
-	// runner: the runner gets a map that is filled in once the service
-	// exists, before anything runs.
-	handlers := map[string]jobs.HandlerFunc{}
-	runner := jobs.NewRunner(jobs.Config{
-		Store:     cfg.Store,
-		Handlers:  handlers,
-		Workers:   cfg.JobWorkers,
-		Lease:     cfg.JobLease,
-		Logger:    ctxLog,
-		Now:       cfg.Now,
-		OnOutcome: m.jobOutcome,
+	s := &Server{st: st, log: log}
+	s.runner = jobs.NewRunner(jobs.Config{
+		Store:   st,
+		Workers: cfg.JobWorkers,
+		Lease:   cfg.JobLease,
+		Logger:  ctxLog,
+		Now:     cfg.Now,
+		OnOutcome: func(kind, outcome string) {
+			if s.pipeline != nil {
+				s.pipeline.JobOutcome(kind, outcome)
+			}
+		},
 	})
-	svc, err := lifecycle.New(lifecycle.Config{
-		Store:            cfg.Store,
-		Orders:           cfg.Orders,
-		Provisioner:      cfg.Provisioner,
-		TestProvisioner:  testProv,
-		Sealer:           cfg.Sealer,
-		CredentialCipher: cipher,
-		Budget:           budget,
-		Jobs:             runner,
-		Lease:            cfg.JobLease,
-		Logger:           ctxLog,
-		Now:              cfg.Now,
+	s.instances, err = instance.New(instance.Config{
+		Store:           st,
+		Orders:          orders,
+		Provisioner:     cfg.Provisioner,
+		TestProvisioner: testProv,
+		Sealer:          sealer,
+		Credentials:     credentials,
+		BuyerCipher:     buyerCipher,
+		Budget:          budget,
+		Jobs:            s.runner,
+		Logger:          ctxLog,
+		Now:             cfg.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("isv: %w", err)
 	}
-	maps.Copy(handlers, svc.Handlers())
+	if err := s.runner.RegisterAll(s.instances.Jobs()); err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
+	notifications, err := ordernotify.New(ordernotify.Config{
+		Store:           st,
+		Orders:          orders,
+		Provisioner:     cfg.Provisioner,
+		TestProvisioner: testProv,
+		BuyerCipher:     buyerCipher,
+		Jobs:            s.runner,
+		Logger:          ctxLog,
+		Now:             cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
 
-	s := &Server{
-		keys:            append([]string(nil), cfg.Keys...),
-		st:              cfg.Store,
-		svc:             svc,
-		runner:          runner,
-		metrics:         m,
-		log:             log,
-		now:             now,
-		window:          window,
-		maxBody:         maxBody,
-		disableBodySign: cfg.DisableBodySign,
+	p := paths{produce: cfg.ProducePath, orderNotify: cfg.OrderNotifyPath}
+	if p.produce == "" {
+		p.produce = DefaultProducePath
 	}
-	s.verifier = &sign.Verifier{
-		Keys:   s.keys,
-		Window: window,
-		Nonces: storeNonces{cfg.Store},
-		Now:    now,
+	if p.orderNotify == "" {
+		p.orderNotify = p.produce
 	}
-	s.handler = http.HandlerFunc(s.serveHTTP)
+	families := routes(p, services{instances: s.instances, notifications: notifications})
+	for _, f := range families {
+		if err := s.runner.RegisterAll(f.Jobs); err != nil {
+			return nil, fmt.Errorf("isv: family %s: %w", f.Name, err)
+		}
+	}
+	s.pipeline, err = inbound.New(inbound.Config{
+		Families:        families,
+		Keys:            keys,
+		Store:           st,
+		MaxBody:         cfg.MaxBodyBytes,
+		Window:          cfg.NonceWindow,
+		DisableBodySign: cfg.DisableBodySign,
+		Logger:          log,
+		Registerer:      cfg.Registerer,
+		Now:             cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
 	return s, nil
 }
 
-// Handler returns the production interface: POST at any path it is
-// mounted on.
-func (s *Server) Handler() http.Handler { return s.handler }
+// Handler returns the production interface: every family's route. Mount
+// it at each of Paths (or at "/"): it answers those paths only.
+func (s *Server) Handler() http.Handler { return s.pipeline }
 
-// Service returns the lifecycle service behind the handler (for the admin
-// API).
-func (s *Server) Service() *lifecycle.Service { return s.svc }
+// Paths returns the URL paths the handler answers: the production path,
+// and the order-notification path when it is another.
+func (s *Server) Paths() []string { return s.pipeline.Paths() }
 
 // Run runs the job workers and the nonce sweeper until ctx is done, then
 // waits for running jobs and for provisioning started by calls before it
@@ -255,38 +347,12 @@ func (s *Server) Run(ctx context.Context) error {
 	s.runMu.Unlock()
 
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.sweepNonces(ctx)
-	}()
+	wg.Go(func() { s.pipeline.SweepNonces(ctx) })
 	err := s.runner.Run(ctx)
 	wg.Wait()
-	s.svc.Wait()
+	s.instances.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("isv: job runner: %w", err)
 	}
 	return nil
-}
-
-// sweepNonces deletes expired nonces now and every nonceSweepInterval until
-// ctx is done; the window check already rejects their calls, so this only
-// keeps the table small.
-func (s *Server) sweepNonces(ctx context.Context) {
-	t := time.NewTicker(nonceSweepInterval)
-	defer t.Stop()
-	for {
-		n, err := s.st.DeleteExpiredNonces(ctx, s.now())
-		switch {
-		case err != nil && ctx.Err() == nil:
-			s.log.Warn("nonce sweep failed", "error", err)
-		case n > 0:
-			s.log.Debug("nonces swept", "deleted", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

@@ -16,8 +16,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/koobridge/koobridge/internal/seal"
-	"github.com/koobridge/koobridge/internal/store/postgres"
+	"github.com/koobridge/koobridge/isv"
 	"github.com/koobridge/koobridge/protocol/sign"
+	"github.com/koobridge/koobridge/store"
 )
 
 // envPrefix names the environment variables: --foo-bar is KOOBRIDGE_FOO_BAR.
@@ -39,8 +40,11 @@ type serveOptions struct {
 	dbMaxConns         int
 	dbMinConns         int
 	dbConnLifetime     time.Duration
-	keys               []string
-	keyFiles           []string
+	keys               keySetFlags // --key, --key-file: the basic interfaces
+	kitKeys            keySetFlags // --kit-key, --kit-key-file
+	licenseKeys        keySetFlags // --license-key, --license-key-file
+	generalKeys        keySetFlags // --general-key, --general-key-file
+	orderNotifyPath    string
 	openAPIURL         string
 	ak                 string
 	sk                 string
@@ -79,13 +83,16 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	o.maxBody = 64 << 10
 	fs.StringVar(&o.configFile, "config", "", "read settings from this YAML file (keys named like the flags)")
 	fs.StringVar(&o.listen, "listen", ":8080", "address to listen on (host:port)")
-	fs.StringVar(&o.producePath, "produce-path", "/produce", "URL path of the V2 production interface")
+	fs.StringVar(&o.producePath, "produce-path", "/produce", "URL path of the production interface (the basic interfaces)")
+	fs.StringVar(&o.orderNotifyPath, "order-notify-path", "", "URL path of order notifications (default: the --produce-path, beside the other activities)")
 	fs.StringVar(&o.db, "db", "sqlite:koobridge.db", "database: an SQLite path or sqlite: URL, or a postgres:// URL")
 	fs.IntVar(&o.dbMaxConns, "db-max-conns", 10, "PostgreSQL: most connections in the pool (pool_max_conns in --db wins)")
 	fs.IntVar(&o.dbMinConns, "db-min-conns", 0, "PostgreSQL: connections kept open when idle (pool_min_conns in --db wins)")
 	fs.DurationVar(&o.dbConnLifetime, "db-conn-lifetime", 30*time.Minute, "PostgreSQL: how long a connection is used before it is replaced (pool_max_conn_lifetime in --db wins)")
-	fs.StringArrayVar(&o.keys, "key", nil, "a KooGallery key (repeat for rotation)")
-	fs.StringArrayVar(&o.keyFiles, "key-file", nil, "a file with KooGallery keys, one per non-empty line (repeatable)")
+	o.keys.register(fs, "key", "the KooGallery key bound to the basic interfaces (基础接口)")
+	o.kitKeys.register(fs, "kit-key", "the key bound to the joint-operation sync interfaces (联营SaaS同步接口; default: --key)")
+	o.licenseKeys.register(fs, "license-key", "the key bound to the license interfaces (License; default: --key)")
+	o.generalKeys.register(fs, "general-key", "the key bound to the general interfaces (通用接口, order notification; default: --key)")
 	fs.StringVar(&o.openAPIURL, "openapi-url", defaultOpenAPIURL, "KooGallery Open API base URL (the default falls back to mkt.myhuaweicloud.cn)")
 	fs.StringVar(&o.ak, "ak", "", "Huawei Cloud access key ID for the Open API")
 	fs.StringVar(&o.sk, "sk", "", "Huawei Cloud secret access key for the Open API")
@@ -295,7 +302,7 @@ const minJobLease = 10 * time.Second
 type serveConfig struct {
 	opts serveOptions
 
-	keys          []string
+	keys          isv.Keys
 	sk            string
 	webhookSecret string
 	adminToken    string
@@ -327,7 +334,7 @@ func resolveServeConfig(cmd *cobra.Command, o *serveOptions, getenv func(string)
 	if _, _, err := net.SplitHostPort(o.listen); err != nil {
 		return nil, usageErrorf("--listen %q: want host:port (%v)", o.listen, err)
 	}
-	if err := checkProducePath(o.producePath); err != nil {
+	if err := checkPath("produce-path", o.producePath); err != nil {
 		return nil, err
 	}
 	if err := checkDB(o.db); err != nil {
@@ -337,37 +344,31 @@ func resolveServeConfig(cmd *cobra.Command, o *serveOptions, getenv func(string)
 		return nil, err
 	}
 
-	// Keys: every --key, then every line of every --key-file.
-	for _, k := range o.keys {
-		if k == "" {
-			return nil, usageErrorf("--key is empty")
-		}
-		c.keys = append(c.keys, k)
+	if c.keys.Basic, err = o.keys.values("key"); err != nil {
+		return nil, err
 	}
-	for _, path := range o.keyFiles {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, usageErrorf("--key-file: %v", err)
-		}
-		n := 0
-		for line := range strings.Lines(string(b)) {
-			if k := strings.TrimSpace(line); k != "" {
-				c.keys = append(c.keys, k)
-				n++
-			}
-		}
-		if n == 0 {
-			return nil, usageErrorf("--key-file %s holds no key", path)
-		}
-	}
-	if len(c.keys) == 0 {
+	if len(c.keys.Basic) == 0 {
 		if !o.dev {
 			return nil, usageErrorf("--key is required (or --key-file; --dev generates one for local use)")
 		}
 		if c.generatedKey, err = seal.GenerateKey(); err != nil {
 			return nil, fmt.Errorf("generate key: %w", err)
 		}
-		c.keys = []string{c.generatedKey}
+		c.keys.Basic = []string{c.generatedKey}
+	}
+	if c.keys.Kit, err = o.kitKeys.values("kit-key"); err != nil {
+		return nil, err
+	}
+	if c.keys.License, err = o.licenseKeys.values("license-key"); err != nil {
+		return nil, err
+	}
+	if c.keys.General, err = o.generalKeys.values("general-key"); err != nil {
+		return nil, err
+	}
+	if o.orderNotifyPath != "" {
+		if err := checkPath("order-notify-path", o.orderNotifyPath); err != nil {
+			return nil, err
+		}
 	}
 
 	if c.sk, err = secretValue(o.sk, "sk", o.skFile); err != nil {
@@ -521,31 +522,63 @@ func secretValue(value, name, file string) (string, error) {
 // reservedPaths are served by koobridge itself.
 var reservedPaths = []string{"/healthz", "/readyz", "/metrics", "/admin"}
 
-func checkProducePath(p string) error {
+// checkPath checks the URL path of setting name.
+func checkPath(name, p string) error {
 	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, " ?#{}") || p == "/" {
-		return usageErrorf("--produce-path %q: want an absolute URL path such as /produce", p)
+		return usageErrorf("--%s %q: want an absolute URL path such as /produce", name, p)
 	}
 	for _, r := range reservedPaths {
 		if p == r || strings.HasPrefix(p, r+"/") {
-			return usageErrorf("--produce-path %q collides with koobridge's own %s", p, r)
+			return usageErrorf("--%s %q collides with koobridge's own %s", name, p, r)
 		}
 	}
 	return nil
 }
 
-func checkDB(dsn string) error {
-	switch {
-	case dsn == "":
-		return usageErrorf("--db is empty")
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		if err := postgres.CheckDSN(dsn); err != nil {
-			return usageErrorf("--db: %v", err)
+// keySetFlags are the flags of one key type: --<name> (repeatable, for a
+// rotation) and --<name>-file (keys one per non-empty line, repeatable).
+type keySetFlags struct {
+	keys  []string
+	files []string
+}
+
+func (k *keySetFlags) register(fs *pflag.FlagSet, name, usage string) {
+	fs.StringArrayVar(&k.keys, name, nil, usage+" (repeat for rotation)")
+	fs.StringArrayVar(&k.files, name+"-file", nil, "a file with --"+name+" keys, one per non-empty line (repeatable)")
+}
+
+// values returns every --<name>, then every line of every --<name>-file;
+// none at all is nil (the caller decides whether that is allowed).
+func (k *keySetFlags) values(name string) ([]string, error) {
+	var keys []string
+	for _, key := range k.keys {
+		if key == "" {
+			return nil, usageErrorf("--%s is empty", name)
 		}
-		return nil
-	case strings.Contains(dsn, ":memory:"):
-		return usageErrorf("--db: in-memory SQLite is not supported; give a file path")
-	case strings.Contains(dsn, "://") && !strings.HasPrefix(dsn, "sqlite://") && !strings.HasPrefix(dsn, "file:"):
-		return usageErrorf("--db %q: unsupported database URL (want an SQLite path or sqlite: URL, or a postgres:// URL)", redactURL(dsn))
+		keys = append(keys, key)
+	}
+	for _, path := range k.files {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, usageErrorf("--%s-file: %v", name, err)
+		}
+		n := 0
+		for line := range strings.Lines(string(b)) {
+			if key := strings.TrimSpace(line); key != "" {
+				keys = append(keys, key)
+				n++
+			}
+		}
+		if n == 0 {
+			return nil, usageErrorf("--%s-file %s holds no key", name, path)
+		}
+	}
+	return keys, nil
+}
+
+func checkDB(dsn string) error {
+	if err := store.CheckDSN(dsn); err != nil {
+		return usageErrorf("--db: %v", err)
 	}
 	return nil
 }
@@ -626,9 +659,9 @@ func (c *serveConfig) redacted() []any {
 		return "set"
 	}
 	return []any{
-		"listen", o.listen, "produce_path", o.producePath, "db", redactDSN(o.db),
+		"listen", o.listen, "produce_path", o.producePath, "order_notify_path", o.orderNotifyPath, "db", store.RedactDSN(o.db),
 		"db_max_conns", o.dbMaxConns, "db_min_conns", o.dbMinConns, "db_conn_lifetime", o.dbConnLifetime.String(),
-		"keys", len(c.keys), "openapi_url", c.openAPIURL, "openapi_fallback", c.fallbackURL,
+		"keys", len(c.keys.Basic), "kit_keys", len(c.keys.Kit), "license_keys", len(c.keys.License), "general_keys", len(c.keys.General), "openapi_url", c.openAPIURL, "openapi_fallback", c.fallbackURL,
 		"ak", setness(o.ak), "sk", setness(c.sk),
 		"provisioner", o.provisioner, "webhook_url", redactURL(o.webhookURL), "webhook_secret", setness(c.webhookSecret),
 		"webhook_timeout", o.webhookTimeout.String(), "exec", setness(o.execCommand), "exec_timeout", o.execTimeout.String(),

@@ -80,7 +80,7 @@ provisioner: exec
 				o.jobWorkers != 2 || o.bodySign || o.maxBody != 1<<20 {
 				t.Errorf("file not applied: %+v", o)
 			}
-			if !reflect.DeepEqual(c.keys, []string{"file-key-1", "file-key-2"}) {
+			if !reflect.DeepEqual(c.keys.Basic, []string{"file-key-1", "file-key-2"}) {
 				t.Errorf("keys %q", c.keys)
 			}
 			if !reflect.DeepEqual(c.execArgv, []string{"/usr/bin/my tool", "--flag"}) {
@@ -96,7 +96,7 @@ provisioner: exec
 				if c.opts.producePath != "/from-file" {
 					t.Errorf("file lost: %q", c.opts.producePath)
 				}
-				if !reflect.DeepEqual(c.keys, []string{"k1"}) {
+				if !reflect.DeepEqual(c.keys.Basic, []string{"k1"}) {
 					t.Errorf("a --key flag must replace the file's keys, got %q", c.keys)
 				}
 			}},
@@ -117,7 +117,7 @@ provisioner: exec
 			map[string]string{"KOOBRIDGE_KEY": "a,b"},
 			func(t *testing.T, c *serveConfig) {
 				want := []string{"a,b", "new-key", "old key with space"}
-				if !reflect.DeepEqual(c.keys, want) {
+				if !reflect.DeepEqual(c.keys.Basic, want) {
 					t.Errorf("keys %q, want %q", c.keys, want)
 				}
 			}},
@@ -130,7 +130,7 @@ provisioner: exec
 				}
 			}},
 		{"dev generates key and data key", []string{"--dev"}, nil, func(t *testing.T, c *serveConfig) {
-			if c.generatedKey == "" || c.generatedDataKey == "" || len(c.keys) != 1 || c.keys[0] != c.generatedKey {
+			if c.generatedKey == "" || c.generatedDataKey == "" || len(c.keys.Basic) != 1 || c.keys.Basic[0] != c.generatedKey {
 				t.Errorf("dev: key %q data key %q keys %q", c.generatedKey, c.generatedDataKey, c.keys)
 			}
 		}},

@@ -18,7 +18,9 @@ import (
 // conformanceOptions are the flags of "koobridge conformance".
 type conformanceOptions struct {
 	keys                 keyFlags
-	target, ak           string
+	typedKeys            typedKeyFlags
+	target, orderTarget  string
+	ak                   string
 	sk, skFile           string
 	openAPIListen, junit string
 	profile              string
@@ -32,10 +34,11 @@ func newConformanceCommand() *cobra.Command {
 	var o conformanceOptions
 	cmd := &cobra.Command{
 		Use:   "conformance --target URL --key KEY --ak AK --sk SK --openapi-listen HOST:PORT",
-		Short: "Check a seller's V2 production interface the way KooGallery does; exit 1 if anything fails",
-		Long: `Play KooGallery toward a seller's V2 production interface (in any language) and
+		Short: "Check a seller's production interface the way KooGallery does; exit 1 if anything fails",
+		Long: `Play KooGallery toward a seller's production interface (in any language) and
 check every answer as the Seller Center debugger does: every lifecycle scenario of
-the profile's charging modes, then the edge cases (repeated and concurrent
+the profile's charging modes, order notification (profile order), then the edge
+cases (repeated and concurrent
 newInstance, a second release, unknown instances, wrong signature, stale
 timestamp, missing signature, timestamp or nonce, a timestamp ahead, replayed
 nonce, unknown activity, missing and overlong fields, the deadline). A case of an
@@ -48,8 +51,11 @@ seller's Open API URL there so its Query Order calls find the test orders.
 The report goes to standard output (with --verbose, the calls of passed cases
 too); --junit also writes JUnit XML for CI. Exit status: 0 every case passed,
 1 a case failed or the run was interrupted (the report is then partial), 2 bad
-flags or setup. The key may come from --key-file or KOOBRIDGE_KEY and the SK
-from --sk-file or KOOBRIDGE_SK instead.`,
+flags or setup. The keys may come from --key-file or KOOBRIDGE_KEY (and
+--general-key-file or KOOBRIDGE_GENERAL_KEY, …) and the SK from --sk-file or
+KOOBRIDGE_SK instead. Give --general-key when the seller's order notification
+is bound to its own key (通用接口), as Seller Center requires: then the suite
+also checks that a call signed with another key is refused.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := conformanceConfig(cmd, &o, os.Getenv)
@@ -105,12 +111,14 @@ from --sk-file or KOOBRIDGE_SK instead.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.target, "target", "", "the seller's V2 production interface URL, e.g. https://isv.example.com/produce")
+	f.StringVar(&o.orderTarget, "order-notify-target", "", "the seller's URL for order notifications (default: --target)")
 	o.keys.register(cmd)
+	o.typedKeys.register(cmd)
 	f.StringVar(&o.ak, "ak", "", "the access key ID the mocked Open API accepts")
 	f.StringVar(&o.sk, "sk", "", "the secret access key the mocked Open API accepts (or KOOBRIDGE_SK)")
 	f.StringVar(&o.skFile, "sk-file", "", "read --sk from this file")
 	f.StringVar(&o.openAPIListen, "openapi-listen", "", "host:port to serve the mocked Open API on while the suite runs")
-	f.StringVar(&o.profile, "profile", conformance.ProfileAll, "charging modes to test: "+strings.Join(conformance.Profiles(), ", "))
+	f.StringVar(&o.profile, "profile", conformance.ProfileAll, "what to test, one or several separated by commas: "+strings.Join(conformance.Profiles(), ", "))
 	f.StringVar(&o.junit, "junit", "", "also write the report as JUnit XML to this file")
 	f.DurationVar(&o.deadline, "deadline", conformance.DefaultDeadline, "how long an answer may take (saas-v2.md §1.1; 5s, UNCONFIRMED)")
 	f.BoolVar(&o.bodySignOptional, "body-sign-optional", false, "do not fail answers without a Body-Sign header (whether V2 checks it is UNCONFIRMED)")
@@ -130,6 +138,10 @@ func conformanceConfig(cmd *cobra.Command, o *conformanceOptions, getenv func(st
 	if err != nil {
 		return conformance.Config{}, err
 	}
+	kit, license, general, err := o.typedKeys.values(cmd, getenv)
+	if err != nil {
+		return conformance.Config{}, err
+	}
 	switch {
 	case o.ak == "" || sk == "":
 		return conformance.Config{}, usageErrorf("--ak and --sk are required (--sk-file or KOOBRIDGE_SK for the SK): the mocked Open API accepts the seller's Query Order calls signed with them")
@@ -143,14 +155,18 @@ func conformanceConfig(cmd *cobra.Command, o *conformanceOptions, getenv func(st
 		return conformance.Config{}, usageErrorf("--openapi-listen %q: want host:port (%v)", o.openAPIListen, err)
 	}
 	cfg := conformance.Config{
-		Target:           o.target,
-		Key:              key,
-		AK:               o.ak,
-		SK:               sk,
-		Profile:          o.profile,
-		Deadline:         o.deadline,
-		BodySignOptional: o.bodySignOptional,
-		RequireOptional:  o.requireOptional,
+		Target:            o.target,
+		OrderNotifyTarget: o.orderTarget,
+		Key:               key,
+		KitKey:            kit,
+		LicenseKey:        license,
+		GeneralKey:        general,
+		AK:                o.ak,
+		SK:                sk,
+		Profile:           o.profile,
+		Deadline:          o.deadline,
+		BodySignOptional:  o.bodySignOptional,
+		RequireOptional:   o.requireOptional,
 	}
 	if err := cfg.Validate(); err != nil {
 		return conformance.Config{}, usageErrorf("%v", err)

@@ -111,8 +111,8 @@ func runConformance(t *testing.T, args []string) (code int, stdout, stderr strin
 var openAPICallsRE = regexp.MustCompile(`the seller made (\d+) requests to it`)
 
 // allCases is how many cases "--profile all" runs: 13 period, 4 one-time,
-// 6 pay-per-use, 6 package, 15 edge.
-const allCases = 44
+// 6 on-demand, 6 package, 6 order notification and 15 edge cases.
+const allCases = 50
 
 // TestConformanceAgainstServe is the issue's end-to-end check: the
 // conformance suite, as a process, against a real "koobridge serve"
@@ -121,6 +121,9 @@ func TestConformanceAgainstServe(t *testing.T) {
 	bin := koobridgeBinary(t)
 	dir := t.TempDir()
 	const key = "conformance-e2e-key-0123456789"
+	// Order notification has a key of its own, as Seller Center binds one
+	// per interface type: the suite then also checks the others are refused.
+	const generalKey = "conformance-e2e-general-key-9876543210"
 	junit := filepath.Join(dir, "j.xml")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -133,10 +136,10 @@ func TestConformanceAgainstServe(t *testing.T) {
 	// both again on a new one.
 	for attempt := range portRetries {
 		openAPI := "127.0.0.1:" + strconv.Itoa(freePort(t))
-		p := startServe(t, "--db", filepath.Join(dir, "k"+strconv.Itoa(attempt)+".db"), "--key", key, "--ak", testAK, "--sk", testSK,
-			"--data-key", newDataKey(t), "--openapi-url", "http://"+openAPI, "--listen", "127.0.0.1:0")
+		p := startServe(t, "--db", filepath.Join(dir, "k"+strconv.Itoa(attempt)+".db"), "--key", key, "--general-key", generalKey,
+			"--ak", testAK, "--sk", testSK, "--data-key", newDataKey(t), "--openapi-url", "http://"+openAPI, "--listen", "127.0.0.1:0")
 		cmd = exec.CommandContext(ctx, bin, "conformance", "--profile", "all", "--target", p.base+"/produce",
-			"--key", key, "--ak", testAK, "--sk", testSK, "--openapi-listen", openAPI, "--junit", junit)
+			"--key", key, "--general-key", generalKey, "--ak", testAK, "--sk", testSK, "--openapi-listen", openAPI, "--junit", junit)
 		cmd.Env = cleanEnv()
 		stdout.Reset()
 		stderr.Reset()
@@ -229,7 +232,7 @@ func TestConformanceCommand(t *testing.T) {
 		{"no target", []string{"conformance", "--key", key, "--ak", testAK, "--sk", testSK, "--openapi-listen", "127.0.0.1:0"}, false, exitUsage, nil, nil, "--target is required", -1},
 		{"no key", args(correct.URL, "--sk", testSK), false, exitUsage, nil, nil, "--key is required", -1},
 		{"no SK", args(correct.URL, "--key", key), false, exitUsage, nil, nil, "--sk are required", -1},
-		{"bad profile", args(correct.URL, "--profile", "yearly"), true, exitUsage, nil, nil, `profile "yearly": want one of period, onetime, ondemand, ondemand-pkg, all`, -1},
+		{"bad profile", args(correct.URL, "--profile", "yearly"), true, exitUsage, nil, nil, `profile "yearly": want one of period, onetime, ondemand, ondemand-pkg, order, all`, -1},
 		{"bad deadline", args(correct.URL, "--deadline", "0s"), true, exitUsage, nil, nil, "--deadline", -1},
 		// Config.Validate judges the target before the Open API port is taken.
 		{"bad target", []string{"conformance", "--target", "ftp://x", "--openapi-listen", busy.Addr().String(), "--ak", testAK}, true, exitUsage, nil, nil, `Target "ftp://x" is not an http or https URL`, -1},

@@ -4,41 +4,24 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/koobridge/koobridge/internal/store"
-	"github.com/koobridge/koobridge/internal/store/postgres"
-	"github.com/koobridge/koobridge/internal/store/sqlite"
+	"github.com/koobridge/koobridge/store"
 )
 
-// openDatabase opens the store --db names: PostgreSQL for postgres:// and
-// postgresql:// URLs, with the pool settings of the --db-… flags (pool_*
-// parameters in the URL win over them), SQLite otherwise. Every operation is
-// bounded by store.DefaultOpTimeout, so a database that stops answering
-// turns into 000005 answers, not hung calls.
-func openDatabase(ctx context.Context, o serveOptions) (store.Store, error) {
-	if postgres.IsDSN(o.db) {
-		st, err := postgres.Open(ctx, o.db,
-			postgres.WithMaxConns(o.dbMaxConns),
-			postgres.WithMinConns(o.dbMinConns),
-			postgres.WithMaxConnLifetime(o.dbConnLifetime),
-		)
-		if err != nil {
-			return nil, fmt.Errorf("open database %s: %w", postgres.RedactDSN(o.db), err)
-		}
-		return store.WithTimeout(st, store.DefaultOpTimeout), nil
-	}
-	st, err := sqlite.Open(ctx, o.db)
+// openDatabase opens the database --db names: PostgreSQL for postgres://
+// and postgresql:// URLs, with the pool settings of the --db-… flags
+// (pool_* parameters in the URL win over them), SQLite otherwise. Every
+// operation is bounded by store.DefaultOpTimeout, so a database that stops
+// answering turns into 000005 answers, not hung calls.
+func openDatabase(ctx context.Context, o serveOptions) (*store.DB, error) {
+	db, err := store.Open(ctx, o.db,
+		store.WithMaxConns(o.dbMaxConns),
+		store.WithMinConns(o.dbMinConns),
+		store.WithMaxConnLifetime(o.dbConnLifetime),
+	)
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", o.db, err)
+		return nil, fmt.Errorf("open database %s: %w", store.RedactDSN(o.db), err)
 	}
-	return store.WithTimeout(st, store.DefaultOpTimeout), nil
-}
-
-// redactDSN shows the database setting without a password, for the log.
-func redactDSN(dsn string) string {
-	if postgres.IsDSN(dsn) {
-		return postgres.RedactDSN(dsn)
-	}
-	return dsn
+	return db, nil
 }
 
 // checkDBPool validates the PostgreSQL pool settings.

@@ -117,7 +117,7 @@ func TestDemoServeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.listener != ln || c.opts.listen != ln.Addr().String() || c.opts.db != "sqlite:"+db || len(c.keys) != 1 || c.keys[0] != s.key ||
+	if c.listener != ln || c.opts.listen != ln.Addr().String() || c.opts.db != "sqlite:"+db || len(c.keys.Basic) != 1 || c.keys.Basic[0] != s.key ||
 		c.sk != s.sk || c.adminToken != s.adminToken || len(c.dataKey) != 32 || c.openAPIURL != "http://127.0.0.1:1" || c.opts.provisioner != "demo" {
 		t.Errorf("resolved config: %+v", c)
 	}

@@ -23,7 +23,9 @@ type emulateOptions struct {
 	listen           string
 	openAPIListen    string
 	target           string
+	orderTarget      string
 	keys             keyFlags
+	typedKeys        typedKeyFlags
 	ak, sk, skFile   string
 	timeScale        float64
 	deadline         time.Duration
@@ -50,7 +52,10 @@ request and answer; the JSON API lives under /api/emulator/ (docs/emulator.md).
 The mocked Open API (Query Order, usage push) is served on --listen too, on
 KooGallery's own paths; point the seller's Open API base URL at it (or at
 --openapi-listen, if given) and give the seller the same --ak/--sk.
-The key may come from --key-file or KOOBRIDGE_KEY and the SK from --sk-file
+Each interface type is signed with its own key: --key (basic interfaces),
+--general-key (order notification), --kit-key and --license-key; a type
+without a key uses --key. The keys may come from --key-file or KOOBRIDGE_KEY
+(--general-key-file or KOOBRIDGE_GENERAL_KEY, …) and the SK from --sk-file
 or KOOBRIDGE_SK instead.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -73,7 +78,9 @@ or KOOBRIDGE_SK instead.`,
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8090", "address of the web page, the JSON API and the mocked Open API")
 	f.StringVar(&o.openAPIListen, "openapi-listen", "", "also serve the mocked Open API alone on this address")
 	f.StringVar(&o.target, "target", "", "the seller's production interface URL, e.g. http://127.0.0.1:8080/produce")
+	f.StringVar(&o.orderTarget, "order-notify-target", "", "the seller's URL for order notifications (default: --target)")
 	o.keys.register(cmd)
+	o.typedKeys.register(cmd)
 	f.StringVar(&o.ak, "ak", emulatorAK, "the AK the mocked Open API accepts")
 	f.StringVar(&o.sk, "sk", emulatorSK, "the SK the mocked Open API accepts (or KOOBRIDGE_SK)")
 	f.StringVar(&o.skFile, "sk-file", "", "read --sk from this file")
@@ -94,6 +101,10 @@ func emulateConfig(cmd *cobra.Command, o *emulateOptions, getenv func(string) st
 	if err != nil {
 		return emulator.Config{}, err
 	}
+	kit, license, general, err := o.typedKeys.values(cmd, getenv)
+	if err != nil {
+		return emulator.Config{}, err
+	}
 	if o.timeScale <= 0 {
 		return emulator.Config{}, usageErrorf("--time-scale %v: want a positive number", o.timeScale)
 	}
@@ -101,7 +112,8 @@ func emulateConfig(cmd *cobra.Command, o *emulateOptions, getenv func(string) st
 		return emulator.Config{}, usageErrorf("--deadline %v: want a positive duration", o.deadline)
 	}
 	return emulator.Config{
-		Target: o.target, Key: key, AK: o.ak, SK: sk,
+		Target: o.target, OrderNotifyTarget: o.orderTarget,
+		Key: key, KitKey: kit, LicenseKey: license, GeneralKey: general, AK: o.ak, SK: sk,
 		TimeScale: o.timeScale, Deadline: o.deadline,
 		BodySignOptional: o.bodySignOptional, NoRetry: o.noRetry,
 	}, nil

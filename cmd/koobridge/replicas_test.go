@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/koobridge/koobridge/internal/openapi/openapitest"
-	"github.com/koobridge/koobridge/internal/provision"
 	"github.com/koobridge/koobridge/internal/store/postgres/pgtest"
 	"github.com/koobridge/koobridge/protocol/sign"
+	"github.com/koobridge/koobridge/provision"
 )
 
 // The replica and crash tests run real "koobridge serve" processes on

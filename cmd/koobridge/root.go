@@ -109,36 +109,90 @@ func readBody(cmd *cobra.Command) ([]byte, error) {
 	return body, nil
 }
 
-// keyFlags holds the shared-secret key options common to the protocol tools.
+// keyFlags holds one shared-secret key option of the protocol tools:
+// --<name> and --<name>-file (name "key" unless registered otherwise).
 type keyFlags struct {
+	name    string
 	key     string
 	keyFile string
 }
 
 func (k *keyFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&k.key, "key", "", "the KooGallery key (the Key value from Seller Center key management)")
-	cmd.Flags().StringVar(&k.keyFile, "key-file", "", "read the key from this file instead of --key (keeps it out of the process list)")
+	k.registerAs(cmd, "key", "the KooGallery key (the Key value from Seller Center key management)")
 }
 
-// value returns the key, from --key or --key-file. The file's trailing line
-// break is dropped; every other byte, spaces included, is part of the key.
+// registerAs declares --name and --name-file.
+func (k *keyFlags) registerAs(cmd *cobra.Command, name, usage string) {
+	k.name = name
+	cmd.Flags().StringVar(&k.key, name, "", usage)
+	cmd.Flags().StringVar(&k.keyFile, name+"-file", "", "read --"+name+" from this file (keeps it out of the process list)")
+}
+
+// flag is the option's name, "key" when it was not registered.
+func (k *keyFlags) flag() string {
+	if k.name == "" {
+		return "key"
+	}
+	return k.name
+}
+
+// value returns the key, from --key or --key-file; it is required. The
+// file's trailing line break is dropped; every other byte, spaces
+// included, is part of the key.
 func (k *keyFlags) value() (string, error) {
+	key, err := k.optional()
+	if err == nil && key == "" {
+		return "", usageErrorf("--%s is required", k.flag())
+	}
+	return key, err
+}
+
+// optional is value for a key that may be absent ("").
+func (k *keyFlags) optional() (string, error) {
+	name := k.flag()
 	switch {
 	case k.key != "" && k.keyFile != "":
-		return "", usageErrorf("give either --key or --key-file, not both")
+		return "", usageErrorf("give either --%s or --%s-file, not both", name, name)
 	case k.keyFile != "":
 		b, err := os.ReadFile(k.keyFile)
 		if err != nil {
-			return "", usageErrorf("read --key-file: %v", err)
+			return "", usageErrorf("read --%s-file: %v", name, err)
 		}
 		key := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 		if key == "" {
-			return "", usageErrorf("--key-file %s is empty", k.keyFile)
+			return "", usageErrorf("--%s-file %s is empty", name, k.keyFile)
 		}
 		return key, nil
-	case k.key != "":
-		return k.key, nil
-	default:
-		return "", usageErrorf("--key is required")
 	}
+	return k.key, nil
+}
+
+// typedKeyFlags are the keys of the interface types other than the basic
+// one, for the tools that play KooGallery (emulate, conformance): one key
+// each, as KooGallery has; each empty one means the basic key.
+type typedKeyFlags struct {
+	kit, license, general keyFlags
+}
+
+func (t *typedKeyFlags) register(cmd *cobra.Command) {
+	t.kit.registerAs(cmd, "kit-key", "the key bound to the joint-operation sync interfaces (联营SaaS同步接口; default: --key)")
+	t.license.registerAs(cmd, "license-key", "the key bound to the license interfaces (License; default: --key)")
+	t.general.registerAs(cmd, "general-key", "the key bound to the general interfaces (通用接口, order notification; default: --key)")
+}
+
+// values returns the kit, license and general keys, each from its flag,
+// its file or its environment variable (KOOBRIDGE_KIT_KEY, …); "" when
+// none is given.
+func (t *typedKeyFlags) values(cmd *cobra.Command, getenv func(string) string) (kit, license, general string, err error) {
+	var out [3]string
+	for i, k := range []*keyFlags{&t.kit, &t.license, &t.general} {
+		fs := cmd.Flags()
+		if !fs.Changed(k.name) && !fs.Changed(k.name+"-file") {
+			k.key = getenv(envName(k.name))
+		}
+		if out[i], err = k.optional(); err != nil {
+			return "", "", "", err
+		}
+	}
+	return out[0], out[1], out[2], nil
 }

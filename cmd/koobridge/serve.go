@@ -21,14 +21,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/koobridge/koobridge/emulator/mockapi"
-	"github.com/koobridge/koobridge/internal/console"
-	"github.com/koobridge/koobridge/internal/lifecycle"
-	"github.com/koobridge/koobridge/internal/openapi"
-	"github.com/koobridge/koobridge/internal/provision"
-	"github.com/koobridge/koobridge/internal/seal"
-	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/isv"
 	"github.com/koobridge/koobridge/protocol"
+	"github.com/koobridge/koobridge/provision"
+	"github.com/koobridge/koobridge/store"
 )
 
 // devOrders answers Query Order inside the process in --dev without
@@ -68,8 +64,10 @@ func newServeCommand() *cobra.Command {
 	var o serveOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the V2 production interface, the admin API and the job workers",
-		Long: `Run the KooGallery SaaS V2 production interface. Every flag --foo-bar can also be
+		Short: "Run the production interface, the admin API and the job workers",
+		Long: `Run the KooGallery production interface: the SaaS V2 basic interfaces and order
+notification, each verified with the key of its interface type (--key,
+--general-key, …). Every flag --foo-bar can also be
 set with the environment variable KOOBRIDGE_FOO_BAR or as "foo-bar:" in the YAML
 file given with --config; a flag wins over the environment, which wins over the
 file. See docs/configuration.md.`,
@@ -120,29 +118,19 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		logger.Warn("serving plain HTTP: KooGallery requires HTTPS, so terminate TLS in front of koobridge or set --tls-cert/--tls-key")
 	}
 
-	st, err := openDatabase(ctx, o)
+	db, err := openDatabase(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if err := st.Close(); err != nil {
+		if err := db.Close(); err != nil {
 			logger.Error("close database", "err", err)
 		}
 	}()
 
-	sealer, err := seal.NewSealer(cfg.dataKey)
-	if err != nil {
-		return fmt.Errorf("data key: %w", err)
-	}
-	var orders lifecycle.OrderQuerier = devOrders{now: time.Now}
-	if o.ak != "" {
-		client, err := openapi.New(openapi.Config{
-			BaseURL: cfg.openAPIURL, FallbackURL: cfg.fallbackURL, AK: o.ak, SK: cfg.sk,
-		})
-		if err != nil {
-			return usageErrorf("open API client: %v", err)
-		}
-		orders = client
+	var orders isv.OrderQuerier
+	if o.ak == "" {
+		orders = devOrders{now: time.Now}
 	}
 	prov, err := buildProvisioner(cfg)
 	if err != nil {
@@ -156,18 +144,20 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	credentials := isv.CredentialMode(o.credentials)
 	srv, err := isv.New(isv.Config{
 		Keys:            cfg.keys,
-		Store:           st,
+		DB:              db,
+		DataKey:         cfg.dataKey,
+		OpenAPI:         isv.OpenAPI{URL: cfg.openAPIURL, FallbackURL: cfg.fallbackURL, AK: o.ak, SK: cfg.sk},
 		Orders:          orders,
 		Provisioner:     prov,
 		TestProvisioner: testProv,
-		Sealer:          sealer,
+		ProducePath:     o.producePath,
+		OrderNotifyPath: o.orderNotifyPath,
 		Budget:          o.budget,
 		MaxBodyBytes:    int64(o.maxBody),
 		DisableBodySign: !o.bodySign,
-		Credentials:     credentials,
+		Credentials:     isv.CredentialMode(o.credentials),
 		EncryptType:     cfg.encryptType,
 		JobWorkers:      o.jobWorkers,
 		JobLease:        o.jobLease,
@@ -178,7 +168,7 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		return fmt.Errorf("production interface: %w", err)
 	}
 
-	handler := newServeMux(cfg, st, srv, reg, logger)
+	handler := newServeMux(cfg, db, srv, reg, logger)
 	ln := cfg.listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", o.listen); err != nil {
@@ -213,7 +203,7 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	if cfg.tlsCert != nil {
 		scheme = "https"
 	}
-	logger.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "produce_path", o.producePath)
+	logger.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "paths", srv.Paths())
 
 	var serveErr error
 	select {
@@ -240,9 +230,11 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 }
 
 // newServeMux mounts the production interface and the operations endpoints.
-func newServeMux(cfg *serveConfig, st store.Store, srv *isv.Server, reg *prometheus.Registry, logger *slog.Logger) http.Handler {
+func newServeMux(cfg *serveConfig, db *store.DB, srv *isv.Server, reg *prometheus.Registry, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(cfg.opts.producePath, srv.Handler())
+	for _, p := range srv.Paths() {
+		mux.Handle(p, srv.Handler())
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -251,7 +243,7 @@ func newServeMux(cfg *serveConfig, st store.Store, srv *isv.Server, reg *prometh
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := st.Ping(ctx); err != nil {
+		if err := db.Ping(ctx); err != nil {
 			logger.Warn("readiness check failed", "err", err)
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = io.WriteString(w, "database unavailable\n")
@@ -261,13 +253,7 @@ func newServeMux(cfg *serveConfig, st store.Store, srv *isv.Server, reg *prometh
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	if cfg.adminToken != "" {
-		mux.Handle("/admin/api/", console.NewAPI(console.APIConfig{
-			Store: st, Service: srv.Service(), Token: cfg.adminToken, Logger: logger,
-		}))
-		mux.Handle("/admin/", console.NewWeb(console.WebConfig{
-			Store: st, Service: srv.Service(), Token: cfg.adminToken, Logger: logger,
-			SecureCookie: cfg.opts.secureCookie,
-		}))
+		mux.Handle("/admin/", srv.AdminHandler(isv.AdminConfig{Token: cfg.adminToken, SecureCookie: cfg.opts.secureCookie}))
 	}
 	return mux
 }

@@ -35,12 +35,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/koobridge/koobridge/internal/openapi/openapitest"
-	"github.com/koobridge/koobridge/internal/provision"
-	"github.com/koobridge/koobridge/internal/seal"
-	"github.com/koobridge/koobridge/internal/store/sqlite"
 	"github.com/koobridge/koobridge/isv"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
+	"github.com/koobridge/koobridge/provision"
+	"github.com/koobridge/koobridge/store"
 )
 
 // The serve tests run the real binary: built once, run as a child process.
@@ -702,7 +701,7 @@ func TestServeTLS(t *testing.T) {
 // TestReadyz: /readyz follows the database, /healthz does not.
 func TestReadyz(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "kb.db"))
+	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "kb.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -710,11 +709,7 @@ func TestReadyz(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealer, err := seal.NewSealer(cfg.dataKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := isv.New(isv.Config{Keys: cfg.keys, Store: st, Orders: devOrders{now: time.Now}, Provisioner: provision.NewDemo(""), Sealer: sealer})
+	srv, err := isv.New(isv.Config{Keys: cfg.keys, DB: st, DataKey: cfg.dataKey, Orders: devOrders{now: time.Now}, Provisioner: provision.NewDemo("")})
 	if err != nil {
 		t.Fatal(err)
 	}

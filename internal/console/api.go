@@ -1,6 +1,6 @@
 // Package console serves koobridge's admin JSON API and web console:
 // instances with their call history, the ledger of calls, background jobs,
-// and the two repair actions (re-run a dead job, re-provision a failed
+// order notifications, and the two repair actions (re-run a dead job, re-provision a failed
 // instance). The JSON API is mounted under /admin/api/ and guarded by a
 // bearer token; the web console (NewWeb) under /admin/, behind a login
 // with the same token.
@@ -15,14 +15,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/koobridge/koobridge/internal/lifecycle"
+	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/store"
 )
 
 // APIConfig configures the admin API.
 type APIConfig struct {
 	Store   store.Store
-	Service *lifecycle.Service // for reprovision; nil answers 500 there
+	Service *instance.Service // for reprovision; nil answers 500 there
 	// Token is the bearer token every request must carry. An empty Token
 	// rejects every request: the API fails closed.
 	Token  string
@@ -59,6 +59,7 @@ func NewAPI(cfg APIConfig) http.Handler {
 	mux.HandleFunc("GET /admin/api/jobs", a.listJobs)
 	mux.HandleFunc("GET /admin/api/jobs/{id}", a.getJob)
 	mux.HandleFunc("POST /admin/api/jobs/{id}/retry", a.retry)
+	mux.HandleFunc("GET /admin/api/orders", a.listOrders)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -165,6 +166,22 @@ func (a *api) retry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, viewJob(j))
+}
+
+func (a *api) listOrders(w http.ResponseWriter, r *http.Request) {
+	list, next, err := a.orders(r.Context(), r.URL.Query())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := struct {
+		Orders []orderView `json:"orders"`
+		Next   string      `json:"next,omitempty"`
+	}{Orders: make([]orderView, 0, len(list)), Next: next}
+	for _, n := range list {
+		out.Orders = append(out.Orders, viewOrder(n))
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // fail answers err as {"error": …} with its status.

@@ -13,13 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/koobridge/koobridge/internal/instance"
+	"github.com/koobridge/koobridge/internal/jobs"
 	"github.com/koobridge/koobridge/internal/openapi"
 	"github.com/koobridge/koobridge/internal/openapi/openapitest"
-	"github.com/koobridge/koobridge/internal/provision"
 	"github.com/koobridge/koobridge/internal/seal"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/internal/store/sqlite"
-	"github.com/koobridge/koobridge/isv"
+	"github.com/koobridge/koobridge/provision"
 )
 
 const token = "test-admin-token-0123456789"
@@ -57,6 +58,21 @@ func newFixture(t *testing.T) *fixture {
 				CreatedAt: t0, UpdatedAt: t0,
 			}
 			if _, err := tx.InsertInstance(ctx, inst); err != nil {
+				return err
+			}
+		}
+		for i, status := range []store.OrderNotificationStatus{store.NotificationDelivered, store.NotificationPending, store.NotificationFailed} {
+			n := store.OrderNotification{
+				OrderID: fmt.Sprintf("NOTIFIED%d", i+1), OrderLineID: fmt.Sprintf("NOTIFIED%d-000001", i+1), Status: status,
+				CreatedAt: t0.Add(time.Duration(i) * time.Minute), UpdatedAt: t0,
+			}
+			if status == store.NotificationDelivered {
+				n.OrderJSON = `{"orderId":"NOTIFIED1","buyerInfo":{"mobilePhone":"139****5678"}}`
+			}
+			if status == store.NotificationFailed {
+				n.LastError = "vendor rejected the event"
+			}
+			if _, err := tx.InsertOrderNotification(ctx, n); err != nil {
 				return err
 			}
 		}
@@ -432,8 +448,8 @@ func compact(t *testing.T, raw json.RawMessage) string {
 // and becomes active; other states are a conflict.
 func TestReprovision(t *testing.T) {
 	f := newFixture(t)
-	srv := runService(t, f.st)
-	api := httptest.NewServer(NewAPI(APIConfig{Store: f.st, Service: srv.Service(), Token: token}))
+	svc := runService(t, f.st)
+	api := httptest.NewServer(NewAPI(APIConfig{Store: f.st, Service: svc, Token: token}))
 	defer api.Close()
 	f.srv = api
 
@@ -461,10 +477,10 @@ func TestReprovision(t *testing.T) {
 	}
 }
 
-// runService runs the real production interface (isv, with the demo
-// provisioner and the Open API imitation) on st until the test ends, for
-// the tests whose actions go through the lifecycle service.
-func runService(t *testing.T, st store.Store) *isv.Server {
+// runService runs the real instance service (with the demo provisioner,
+// the Open API imitation and a job runner) on st until the test ends, for
+// the tests whose actions go through it.
+func runService(t *testing.T, st store.Store) *instance.Service {
 	t.Helper()
 	mock := openapitest.NewServer(t, "AK", "SK")
 	orders, err := openapi.New(openapi.Config{BaseURL: mock.URL(), AK: "AK", SK: "SK"})
@@ -474,13 +490,66 @@ func runService(t *testing.T, st store.Store) *isv.Server {
 	key, _ := seal.GenerateKey()
 	raw, _ := seal.ParseKey(key)
 	sealer, _ := seal.NewSealer(raw)
-	srv, err := isv.New(isv.Config{Keys: []string{"k"}, Store: st, Orders: orders, Provisioner: provision.NewDemo(""), Sealer: sealer})
+	runner := jobs.NewRunner(jobs.Config{Store: st, Poll: 20 * time.Millisecond})
+	svc, err := instance.New(instance.Config{
+		Store: st, Orders: orders, Provisioner: provision.NewDemo(""), Sealer: sealer,
+		Budget: 3 * time.Second, Jobs: runner,
+	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runner.RegisterAll(svc.Jobs()); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
-	go func() { runDone <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-runDone })
-	return srv
+	go func() { runDone <- runner.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-runDone; svc.Wait() })
+	return svc
+}
+
+func TestListOrders(t *testing.T) {
+	f := newFixture(t)
+	type page struct {
+		Orders []struct {
+			OrderID   string          `json:"orderId"`
+			Status    string          `json:"status"`
+			Order     json.RawMessage `json:"order"`
+			LastError string          `json:"lastError"`
+		} `json:"orders"`
+		Next string `json:"next"`
+	}
+	var all page
+	if code := f.do(t, "GET", "/admin/api/orders", &all); code != 200 {
+		t.Fatalf("list: %d", code)
+	}
+	var got []string
+	for _, o := range all.Orders {
+		got = append(got, o.OrderID+":"+o.Status)
+	}
+	if want := "NOTIFIED3:failed NOTIFIED2:pending NOTIFIED1:delivered"; strings.Join(got, " ") != want {
+		t.Errorf("orders %v, want %s (newest first)", got, want)
+	}
+	if o := all.Orders[2]; compact(t, o.Order) != `{"orderId":"NOTIFIED1","buyerInfo":{"mobilePhone":"139****5678"}}` {
+		t.Errorf("order details %s", o.Order)
+	}
+	if all.Orders[0].LastError != "vendor rejected the event" {
+		t.Errorf("last error %q", all.Orders[0].LastError)
+	}
+	var failed page
+	if code := f.do(t, "GET", "/admin/api/orders?status=failed", &failed); code != 200 || len(failed.Orders) != 1 || failed.Orders[0].OrderID != "NOTIFIED3" {
+		t.Errorf("status filter: %d %+v", code, failed)
+	}
+	var paged page
+	if code := f.do(t, "GET", "/admin/api/orders?limit=2", &paged); code != 200 || len(paged.Orders) != 2 || paged.Next == "" {
+		t.Fatalf("limit 2: %d %+v", code, paged)
+	}
+	var rest page
+	if code := f.do(t, "GET", "/admin/api/orders?limit=2&before="+paged.Next, &rest); code != 200 || len(rest.Orders) != 1 || rest.Orders[0].OrderID != "NOTIFIED1" {
+		t.Errorf("second page: %d %+v", code, rest)
+	}
+	var e errorBody
+	if code := f.do(t, "GET", "/admin/api/orders?status=lost", &e); code != 400 || !strings.Contains(e.Error, "pending, delivered or failed") {
+		t.Errorf("bad status: %d %q", code, e.Error)
+	}
 }

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/koobridge/koobridge/internal/lifecycle"
+	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/store"
 )
 
@@ -17,13 +17,13 @@ import (
 // console share, so both read the same parameters and apply the same rules.
 type core struct {
 	store   store.Store
-	service *lifecycle.Service // nil: reprovisioning is not available
+	service *instance.Service // nil: reprovisioning is not available
 	now     func() time.Time
 	log     *slog.Logger
 	name    string // "admin api" or "admin console", for log lines
 }
 
-func newCore(st store.Store, svc *lifecycle.Service, now func() time.Time, log *slog.Logger, name string) *core {
+func newCore(st store.Store, svc *instance.Service, now func() time.Time, log *slog.Logger, name string) *core {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -132,7 +132,7 @@ func (c *core) reprovision(ctx context.Context, id string) (store.Instance, erro
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return store.Instance{}, notFound
-		case errors.Is(err, lifecycle.ErrWrongState), errors.Is(err, store.ErrConflict):
+		case errors.Is(err, instance.ErrWrongState), errors.Is(err, store.ErrConflict):
 			// Only failed (or stuck) instances can be re-run: a conflict
 			// with the instance's state that the caller can read and act on.
 			return store.Instance{}, errorStatus(http.StatusConflict, "instance "+strconv.Quote(id)+" cannot be reprovisioned now: "+err.Error())
@@ -205,6 +205,32 @@ func (c *core) jobs(ctx context.Context, q url.Values) (jobs []store.Job, next s
 		next = strconv.FormatInt(jobs[len(jobs)-1].ID, 10)
 	}
 	return jobs, next, nil
+}
+
+// orders lists order notifications, newest first, selected by the query
+// parameters status, order, before and limit.
+func (c *core) orders(ctx context.Context, q url.Values) (list []store.OrderNotification, next string, err error) {
+	limit, err := parseLimit(q.Get("limit"))
+	if err != nil {
+		return nil, "", badRequest(err)
+	}
+	f := store.OrderNotificationFilter{Status: store.OrderNotificationStatus(q.Get("status")), OrderID: q.Get("order"), Limit: limit}
+	switch f.Status {
+	case "", store.NotificationPending, store.NotificationDelivered, store.NotificationFailed:
+	default:
+		return nil, "", errorStatus(http.StatusBadRequest, "status: want pending, delivered or failed")
+	}
+	if f.BeforeID, err = parseID("before", q.Get("before")); err != nil {
+		return nil, "", badRequest(err)
+	}
+	list, err = c.store.OrderNotifications(ctx, f)
+	if err != nil {
+		return nil, "", c.internal("list order notifications", err)
+	}
+	if len(list) == limit {
+		next = strconv.FormatInt(list[len(list)-1].ID, 10)
+	}
+	return list, next, nil
 }
 
 // job returns the job whose id is the decimal text idText.

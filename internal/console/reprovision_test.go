@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koobridge/koobridge/internal/lifecycle"
+	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/store"
 )
 
@@ -51,7 +51,7 @@ func seedStuck(t *testing.T, st store.Store) {
 			return err
 		}
 		var err error
-		jobID, _, err = tx.EnqueueJob(ctx, store.Job{Kind: lifecycle.KindProvision, UniqueKey: "seed:provision:inst-stuck",
+		jobID, _, err = tx.EnqueueJob(ctx, store.Job{Kind: instance.KindProvision, UniqueKey: "seed:provision:inst-stuck",
 			Payload: []byte(`{"instanceId":"inst-stuck"}`), MaxAttempts: 1, RunAt: t0, CreatedAt: t0, UpdatedAt: t0})
 		return err
 	})
@@ -84,9 +84,9 @@ func seedStuck(t *testing.T, st store.Store) {
 func TestWebReprovisionStuck(t *testing.T) {
 	f := newWebFixture(t, nil)
 	seedStuck(t, f.st)
-	srv := runService(t, f.st)
+	svc := runService(t, f.st)
 	logs := &logBuffer{}
-	web := httptest.NewServer(NewWeb(WebConfig{Store: f.st, Service: srv.Service(), Token: token,
+	web := httptest.NewServer(NewWeb(WebConfig{Store: f.st, Service: svc, Token: token,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))}))
 	defer web.Close()
 	f.web = web
@@ -103,7 +103,7 @@ func TestWebReprovisionStuck(t *testing.T) {
 	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/admin/instances/inst-stuck?done=reprovision" {
 		t.Fatalf("reprovision: %d to %q\n%s", r.StatusCode, r.Header.Get("Location"), r.body)
 	}
-	js, err := f.st.Jobs(context.Background(), store.JobFilter{Kind: lifecycle.KindProvision})
+	js, err := f.st.Jobs(context.Background(), store.JobFilter{Kind: instance.KindProvision})
 	if err != nil || len(js) != 2 {
 		t.Fatalf("provision jobs after reprovision: %d (%v), want the dead one and a fresh one", len(js), err)
 	}
@@ -116,9 +116,9 @@ func TestWebReprovisionStuck(t *testing.T) {
 // as one through the console is.
 func TestAPIReprovisionLogged(t *testing.T) {
 	f := newFixture(t)
-	srv := runService(t, f.st)
+	svc := runService(t, f.st)
 	logs := &logBuffer{}
-	api := httptest.NewServer(NewAPI(APIConfig{Store: f.st, Service: srv.Service(), Token: token,
+	api := httptest.NewServer(NewAPI(APIConfig{Store: f.st, Service: svc, Token: token,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))}))
 	defer api.Close()
 	f.srv = api

@@ -125,6 +125,31 @@ func viewJob(j store.Job) jobView {
 	}
 }
 
+// orderView is an order notification as the API and the console show it:
+// the order as Query Order answered it, buyer data masked.
+type orderView struct {
+	ID          int64           `json:"id"`
+	OrderID     string          `json:"orderId"`
+	OrderLineID string          `json:"orderLineId"`
+	Test        bool            `json:"test"`
+	Status      string          `json:"status"`
+	Order       json.RawMessage `json:"order,omitempty"`
+	LastError   string          `json:"lastError,omitempty"`
+	CreatedAt   time.Time       `json:"createdAt"`
+	UpdatedAt   time.Time       `json:"updatedAt"`
+}
+
+func viewOrder(n store.OrderNotification) orderView {
+	v := orderView{
+		ID: n.ID, OrderID: n.OrderID, OrderLineID: n.OrderLineID, Test: n.Test, Status: string(n.Status),
+		LastError: n.LastError, CreatedAt: n.CreatedAt.UTC(), UpdatedAt: n.UpdatedAt.UTC(),
+	}
+	if n.OrderJSON != "" {
+		v.Order = rawOrString(n.OrderJSON)
+	}
+	return v
+}
+
 // rawOrString embeds s as JSON when it is JSON, else as a JSON string.
 func rawOrString(s string) json.RawMessage {
 	if s == "" {

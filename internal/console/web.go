@@ -14,14 +14,14 @@ import (
 
 	"github.com/koobridge/koobridge/internal/pagehdr"
 
-	"github.com/koobridge/koobridge/internal/lifecycle"
+	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/store"
 )
 
 // WebConfig configures the web console.
 type WebConfig struct {
 	Store   store.Store
-	Service *lifecycle.Service // for reprovision; nil answers 500 there
+	Service *instance.Service // for reprovision; nil answers 500 there
 	// Token is the admin token operators log in with; it also keys the
 	// session and CSRF MACs. An empty Token rejects every login and every
 	// session: the console fails closed.
@@ -46,7 +46,7 @@ var pages = func() map[string]*template.Template {
 		"instPath": func(id string) string { return "/admin/instances/" + url.PathEscape(id) },
 	}
 	m := map[string]*template.Template{}
-	for _, name := range []string{"login", "instances", "instance", "calls", "jobs", "error"} {
+	for _, name := range []string{"login", "instances", "instance", "calls", "jobs", "orders", "error"} {
 		m[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/tables.html", "templates/"+name+".html"))
 	}
 	return m
@@ -79,6 +79,7 @@ func NewWeb(cfg WebConfig) http.Handler {
 	mux.Handle("POST /admin/instances/{id}/reprovision", w.post(w.reprovisionForm))
 	mux.Handle("GET /admin/calls", w.page(w.callsPage))
 	mux.Handle("GET /admin/jobs", w.page(w.jobsPage))
+	mux.Handle("GET /admin/orders", w.page(w.ordersPage))
 	mux.Handle("POST /admin/jobs/{id}/retry", w.post(w.retryForm))
 	mux.Handle("GET /admin/", w.page(func(rw http.ResponseWriter, r *http.Request, s session) {
 		w.renderError(rw, s, http.StatusNotFound, "no such page: "+r.URL.Path)

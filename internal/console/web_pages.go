@@ -230,6 +230,35 @@ func (w *web) jobsPage(rw http.ResponseWriter, r *http.Request, s session) {
 	w.render(rw, http.StatusOK, "jobs", p)
 }
 
+type ordersPage struct {
+	base
+	Order    string
+	Statuses []filterLink
+	Orders   []orderView
+	Next     string
+}
+
+func (w *web) ordersPage(rw http.ResponseWriter, r *http.Request, s session) {
+	q := r.URL.Query()
+	list, next, err := w.orders(r.Context(), q)
+	if err != nil {
+		w.fail(rw, s, err)
+		return
+	}
+	p := ordersPage{
+		base:     w.base(r, s, "Orders"),
+		Order:    q.Get("order"),
+		Statuses: filterLinks("/admin/orders", q, "status", "pending", "delivered", "failed"),
+	}
+	for _, n := range list {
+		p.Orders = append(p.Orders, viewOrder(n))
+	}
+	if next != "" {
+		p.Next = withQuery("/admin/orders", q, "before", next)
+	}
+	w.render(rw, http.StatusOK, "orders", p)
+}
+
 func (w *web) retryForm(rw http.ResponseWriter, r *http.Request, s session) {
 	if _, err := w.retryJob(r.Context(), r.PathValue("id")); err != nil {
 		w.fail(rw, s, err)

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koobridge/koobridge/internal/lifecycle"
+	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/store"
 )
 
@@ -40,7 +40,7 @@ type webFixture struct {
 	clock *clock
 }
 
-func newWebFixture(t *testing.T, svc *lifecycle.Service) *webFixture {
+func newWebFixture(t *testing.T, svc *instance.Service) *webFixture {
 	t.Helper()
 	f := &webFixture{fixture: newFixture(t), clock: &clock{t: t0}}
 	f.web = httptest.NewServer(NewWeb(WebConfig{Store: f.st, Service: svc, Token: token, Now: f.clock.Now}))
@@ -326,6 +326,9 @@ func TestWebPages(t *testing.T) {
 		{"/admin/calls?activity=queryInstance&instance=inst-1", "data-call-id", fmt.Sprint(f.callIDs(t, "?activity=queryInstance&instance=inst-1"))},
 		{"/admin/jobs?state=dead", "data-job-id", fmt.Sprintf("[%d]", f.jobs["job-b"])},
 		{"/admin/jobs", "data-job-id", fmt.Sprintf("[%d %d %d]", f.jobs["job-c"], f.jobs["job-b"], f.jobs["job-a"])},
+		{"/admin/orders", "data-order-id", "[NOTIFIED3 NOTIFIED2 NOTIFIED1]"},
+		{"/admin/orders?status=delivered", "data-order-id", "[NOTIFIED1]"},
+		{"/admin/orders?order=NOTIFIED2", "data-order-id", "[NOTIFIED2]"},
 	}
 	for _, tt := range lists {
 		t.Run(tt.path, func(t *testing.T) {
@@ -364,7 +367,14 @@ func TestWebPages(t *testing.T) {
 			t.Fatalf("a secret is on a page:\n%s", p)
 		}
 	}
-	// Without a lifecycle service there is no re-run button.
+	// The orders page shows the masked order and the failure.
+	orders := f.get(t, cookie, "/admin/orders")
+	for _, want := range []string{"139****5678", "vendor rejected the event", `data-testid="order-json"`} {
+		if !strings.Contains(orders, want) {
+			t.Errorf("orders page lacks %q", want)
+		}
+	}
+	// Without an instance service there is no re-run button.
 	if strings.Contains(page3, `id="reprovision"`) {
 		t.Error("reprovision form without a service")
 	}
@@ -382,6 +392,7 @@ func TestWebPages(t *testing.T) {
 		{"/admin/?status=paused", http.StatusBadRequest},
 		{"/admin/calls?since=yesterday", http.StatusBadRequest},
 		{"/admin/jobs?state=zombie", http.StatusBadRequest},
+		{"/admin/orders?status=lost", http.StatusBadRequest},
 		{"/admin/nothing", http.StatusNotFound},
 	} {
 		if r := send(t, f.web.URL, "GET", tt.path, cookie, nil); r.StatusCode != tt.want || !strings.Contains(r.body, `id="error"`) {
@@ -438,8 +449,8 @@ func TestWebRetryJob(t *testing.T) {
 // a conflict.
 func TestWebReprovision(t *testing.T) {
 	f := newWebFixture(t, nil)
-	srv := runService(t, f.st)
-	web := httptest.NewServer(NewWeb(WebConfig{Store: f.st, Service: srv.Service(), Token: token}))
+	svc := runService(t, f.st)
+	web := httptest.NewServer(NewWeb(WebConfig{Store: f.st, Service: svc, Token: token}))
 	defer web.Close()
 	f.web = web
 	cookie := f.login(t)

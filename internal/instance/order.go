@@ -1,18 +1,19 @@
-package lifecycle
+package instance
 
 import (
 	"errors"
 	"fmt"
-	"strings"
 
+	"github.com/koobridge/koobridge/internal/mask"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/protocol"
+	"github.com/koobridge/koobridge/protocol/sign"
 )
 
-// orderLine finds lineID in info. An order of a single line is accepted
+// OrderLine finds lineID in info. An order of a single line is accepted
 // whatever that line's id (lenient: the mock orders' line ids are derived,
 // not echoed).
-func orderLine(info *protocol.OrderInfo, lineID string) (protocol.OrderLine, error) {
+func OrderLine(info *protocol.OrderInfo, lineID string) (protocol.OrderLine, error) {
 	if info == nil {
 		return protocol.OrderLine{}, errors.New("query order returned no orderInfo")
 	}
@@ -64,51 +65,33 @@ func applyProduct(in *store.Instance, line protocol.OrderLine) {
 	}
 }
 
-// maskedOrderJSON is the orderInfo as stored: the buyer's mobile number
-// and e-mail masked (decrypted first when they arrive encrypted and a
-// credential cipher is configured, so the mask shows the real shape).
-func (s *Service) maskedOrderJSON(info protocol.OrderInfo) (string, error) {
+// MaskedOrderJSON is an orderInfo as koobridge stores it: the buyer's
+// mobile number and e-mail masked by the one rule of package mask, after
+// decrypting them with cipher when they arrive encrypted (so the mask
+// shows the real shape); a nil cipher keeps them as they come.
+func MaskedOrderJSON(info protocol.OrderInfo, cipher *sign.CredentialCipher) (string, error) {
 	if info.BuyerInfo != nil {
 		b := *info.BuyerInfo
-		phone, email := b.MobilePhone.String(), b.Email.String()
-		if s.cipher != nil {
-			phone, email = s.cipher.DecryptOrPlain(phone), s.cipher.DecryptOrPlain(email)
-		}
-		b.MobilePhone = protocol.FlexString(MaskPhone(phone))
-		b.Email = protocol.FlexString(MaskEmail(email))
+		phone, email := DecryptBuyer(cipher, b.MobilePhone.String()), DecryptBuyer(cipher, b.Email.String())
+		b.MobilePhone = protocol.FlexString(mask.Phone(phone))
+		b.Email = protocol.FlexString(mask.Email(email))
 		info.BuyerInfo = &b
 	}
 	out, err := protocol.Marshal(info)
 	if err != nil {
-		return "", fmt.Errorf("lifecycle: encode order: %w", err)
+		return "", fmt.Errorf("instance: encode order: %w", err)
 	}
 	return string(out), nil
 }
 
-// MaskPhone keeps the first three and last four characters of a phone
-// number of at least eight; shorter ones are masked entirely. "" stays "".
-func MaskPhone(s string) string {
-	r := []rune(s)
-	switch {
-	case len(r) == 0:
-		return ""
-	case len(r) < 8:
-		return "****"
+// DecryptBuyer returns a buyer's mobile number or e-mail in clear: value
+// decrypted with cipher when it looks encrypted (iv + base64) and
+// decrypts to valid UTF-8, value itself otherwise. Whether Query Order
+// encrypts them is UNCONFIRMED (saas-v2.md §4.4); this is the tolerant
+// reading.
+func DecryptBuyer(cipher *sign.CredentialCipher, value string) string {
+	if cipher == nil || value == "" {
+		return value
 	}
-	return string(r[:3]) + "****" + string(r[len(r)-4:])
-}
-
-// MaskEmail keeps the first character of the local part and the domain:
-// "alice@example.com" → "a***@example.com". Text without "@" is masked
-// entirely. "" stays "".
-func MaskEmail(s string) string {
-	if s == "" {
-		return ""
-	}
-	at := strings.LastIndexByte(s, '@')
-	if at <= 0 {
-		return "***"
-	}
-	first := []rune(s[:at])[0]
-	return string(first) + "***" + s[at:]
+	return cipher.DecryptOrPlain(value)
 }

@@ -1,4 +1,4 @@
-package lifecycle_test
+package instance_test
 
 import (
 	"context"
@@ -8,20 +8,23 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/koobridge/koobridge/internal/inbound"
+	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/jobs"
-	"github.com/koobridge/koobridge/internal/lifecycle"
 	"github.com/koobridge/koobridge/internal/openapi"
 	"github.com/koobridge/koobridge/internal/openapi/openapitest"
-	"github.com/koobridge/koobridge/internal/provision"
+	"github.com/koobridge/koobridge/internal/saasv2"
 	"github.com/koobridge/koobridge/internal/seal"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/internal/store/sqlite"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
+	"github.com/koobridge/koobridge/provision"
 )
 
 const (
@@ -97,7 +100,7 @@ type vendor struct {
 	secret string
 
 	mu      sync.Mutex
-	mode    string        // "ok", "reject" (400), "deny" (change.check refused), "fail" (500)
+	mode    string        // "ok", "reject" (400), "deny" (change.check refused), "fail" (500), "refuse" (000106)
 	delay   time.Duration // before answering
 	release chan struct{} // when set, answers wait for it to close
 	got     map[provision.EventType]int
@@ -160,6 +163,10 @@ func (v *vendor) serve(w http.ResponseWriter, r *http.Request) {
 	case "fail":
 		http.Error(w, `{"error":"vendor down"}`, http.StatusInternalServerError)
 		return
+	case "refuse":
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"resultCode":"000106","resultMsg":"sold out in this region"}`)
+		return
 	}
 	res := provision.Result{Allowed: mode != "deny"}
 	if mode == "deny" {
@@ -206,10 +213,11 @@ type env struct {
 	prov     *counting
 	testProv *counting
 	runner   *jobs.Runner
-	svc      *lifecycle.Service
+	svc      *instance.Service
+	v2       *inbound.Family // the SaaS V2 family on svc: what the tests call
 	stop     context.CancelFunc
 	stopped  chan struct{}
-	cfg      lifecycle.Config
+	cfg      instance.Config
 }
 
 var sealKey = func() []byte {
@@ -252,42 +260,35 @@ func newEnv(t *testing.T, o options) *env {
 		prov:     &counting{p: o.prov},
 		testProv: &counting{p: provision.NewDemo("https://test.example")},
 	}
-	// The runner needs the handlers and the Service needs the runner:
-	// forward to the Service once it exists.
-	var svc *lifecycle.Service
-	forward := func(kind string) jobs.HandlerFunc {
-		return func(ctx context.Context, job store.Job) error { return svc.Handlers()[kind](ctx, job) }
-	}
 	e.runner = jobs.NewRunner(jobs.Config{
-		Store: st,
-		Handlers: map[string]jobs.HandlerFunc{
-			lifecycle.KindProvision: forward(lifecycle.KindProvision),
-			lifecycle.KindUpgrade:   forward(lifecycle.KindUpgrade),
-			lifecycle.KindNotify:    forward(lifecycle.KindNotify),
-		},
+		Store:   st,
 		Workers: 2,
 		Lease:   o.lease,
 		Poll:    20 * time.Millisecond,
 		Backoff: func(int) time.Duration { return 30 * time.Millisecond },
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	e.cfg = lifecycle.Config{
-		Store:            st,
-		Orders:           client,
-		Provisioner:      e.prov,
-		TestProvisioner:  e.testProv,
-		Sealer:           sealer,
-		CredentialCipher: o.cipher,
-		Budget:           o.budget,
-		Jobs:             e.runner,
-		Lease:            o.lease,
-		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+	e.cfg = instance.Config{
+		Store:           st,
+		Orders:          client,
+		Provisioner:     e.prov,
+		TestProvisioner: e.testProv,
+		Sealer:          sealer,
+		Credentials:     o.cipher,
+		BuyerCipher:     o.cipher,
+		Budget:          o.budget,
+		Jobs:            e.runner,
+		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
-	svc, err = lifecycle.New(e.cfg)
+	svc, err := instance.New(e.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := e.runner.RegisterAll(svc.Jobs()); err != nil {
+		t.Fatal(err)
+	}
 	e.svc = svc
+	e.v2 = saasv2.Family(svc, "/produce")
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.stop = cancel
 	e.stopped = make(chan struct{})
@@ -310,11 +311,28 @@ func (e *env) shutdown() {
 	e.svc.Wait()
 }
 
-func (e *env) do(req protocol.V2Request) lifecycle.Outcome {
+// do runs req as the pipeline would after authentication: validation,
+// then the SaaS V2 family on the env's Service.
+func (e *env) do(req protocol.V2Request) inbound.Outcome {
 	e.t.Helper()
-	out, err := e.svc.Do(context.Background(), req)
+	return doOn(e.t, e.v2, req)
+}
+
+// doOn runs req through family f, validating it first as the pipeline
+// does.
+func doOn(t *testing.T, f *inbound.Family, req protocol.V2Request) inbound.Outcome {
+	t.Helper()
+	if !slices.Contains(f.Activities, req.Activity()) {
+		r := protocol.NewResponse(protocol.CodeInvalidParam, "activity "+req.Activity()+" is not served here")
+		return inbound.Outcome{Response: r, Code: r.ResultCode, Msg: r.ResultMsg}
+	}
+	if err := req.Validate(); err != nil {
+		r := protocol.ErrorResponse(err)
+		return inbound.Outcome{Response: r, Code: r.ResultCode, Msg: r.ResultMsg}
+	}
+	out, err := f.Serve(context.Background(), req)
 	if err != nil {
-		e.t.Fatalf("%s: %v", req.Activity(), err)
+		t.Fatalf("%s: %v", req.Activity(), err)
 	}
 	return out
 }
@@ -398,16 +416,17 @@ func (e *env) newActive(order string) string {
 	return out.InstanceID
 }
 
-// serviceWith is a second Service on the env's store and runner whose jobs
-// have maxAttempts attempts. The runner's handlers stay the env's Service.
-func (e *env) serviceWith(t *testing.T, maxAttempts int) *lifecycle.Service {
+// serviceWith is a second Service, and the SaaS V2 family on it, on the env's
+// store and runner whose jobs have maxAttempts attempts. The runner's
+// handlers stay the env's Service.
+func (e *env) serviceWith(t *testing.T, maxAttempts int) (*instance.Service, *inbound.Family) {
 	t.Helper()
 	cfg := e.cfg
 	cfg.MaxAttempts = maxAttempts
-	svc, err := lifecycle.New(cfg)
+	svc, err := instance.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Wait)
-	return svc
+	return svc, saasv2.Family(svc, "/produce")
 }

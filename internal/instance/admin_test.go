@@ -1,4 +1,4 @@
-package lifecycle_test
+package instance_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/koobridge/koobridge/emulator/mockapi"
-	"github.com/koobridge/koobridge/internal/lifecycle"
+	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/protocol"
 )
@@ -20,10 +20,10 @@ func TestCanReprovision(t *testing.T) {
 	e := newEnv(t, options{budget: 200 * time.Millisecond})
 	addOrder(e.api, "CS-CAN", protocol.ChargingPeriod, "sku-basic")
 	e.api.SetFault(mockapi.Fault{Status: 503})
-	svc := e.serviceWith(t, 2)
-	out, err := svc.Do(ctx, newReq("CS-CAN"))
-	if err != nil || out.Code != protocol.CodeProcessing {
-		t.Fatalf("%v %+v", err, out)
+	svc, v2 := e.serviceWith(t, 2)
+	out := doOn(t, v2, newReq("CS-CAN"))
+	if out.Code != protocol.CodeProcessing {
+		t.Fatalf("%+v", out)
 	}
 	can := func(want bool, when string) {
 		t.Helper()
@@ -33,7 +33,7 @@ func TestCanReprovision(t *testing.T) {
 		}
 	}
 	eventually(t, "provision job dead", func() bool {
-		js, err := e.st.Jobs(ctx, store.JobFilter{Kind: lifecycle.KindProvision, State: store.JobDead})
+		js, err := e.st.Jobs(ctx, store.JobFilter{Kind: instance.KindProvision, State: store.JobDead})
 		return err == nil && len(js) == 1
 	})
 	can(true, "dead provision job")

@@ -1,4 +1,4 @@
-package lifecycle
+package instance
 
 import (
 	"context"
@@ -10,13 +10,14 @@ import (
 	"github.com/koobridge/koobridge/protocol"
 )
 
-// queryInstance reports the instances KooGallery asks about. Unknown ids
-// are left out; none known is 000003. App info is given for instances that
-// were provisioned (active, frozen, released). The code tells the truth
-// about the slowest instance: any still provisioning → 000004, else any
-// failed → 000005 with its reason, else 000000.
-func (s *Service) queryInstance(ctx context.Context, r protocol.QueryInstanceRequest) (Outcome, error) {
-	ids := r.InstanceIDs()
+// Query reports the instances KooGallery asks about, as the queryInstance
+// reply (the same in V1 and V2). Unknown ids are left out; none known is
+// 000003. App info is given for instances that were provisioned (active,
+// frozen, released), with the credentials plain or encrypted as
+// configured. The code tells the truth about the slowest instance: any
+// still provisioning → 000004, else any failed → its refusal code or
+// 000005, else 000000.
+func (s *Service) Query(ctx context.Context, ids []string) (protocol.QueryInstanceResponse, error) {
 	resp := protocol.QueryInstanceResponse{}
 	var pending, failed *store.Instance
 	for _, id := range ids {
@@ -25,11 +26,11 @@ func (s *Service) queryInstance(ctx context.Context, r protocol.QueryInstanceReq
 			continue
 		}
 		if err != nil {
-			return Outcome{}, fmt.Errorf("lifecycle: queryInstance: %w", err)
+			return resp, fmt.Errorf("instance: query: %w", err)
 		}
 		info, err := s.instanceInfo(inst)
 		if err != nil {
-			return Outcome{}, fmt.Errorf("lifecycle: queryInstance %s: %w", id, err)
+			return resp, fmt.Errorf("instance: query %s: %w", id, err)
 		}
 		if info.AppInfo != nil && s.cipher != nil {
 			resp.EncryptType = s.cipher.Type().String()
@@ -46,23 +47,18 @@ func (s *Service) queryInstance(ctx context.Context, r protocol.QueryInstanceReq
 			}
 		}
 	}
-	out := Outcome{}
-	if len(ids) == 1 {
-		out.InstanceID = ids[0]
-	}
 	code, msg := protocol.CodeSuccess, "success"
 	switch {
 	case len(resp.Info) == 0:
 		code, msg = protocol.CodeInstanceNotFound, "instance does not exist"
 		resp.EncryptType = ""
 	case pending != nil:
-		code, msg = protocol.CodeProcessing, progressMsg(*pending)
+		code, msg = stateCode(*pending)
 	case failed != nil:
-		code, msg = protocol.CodeInternal, failedMsg(*failed)
+		code, msg = stateCode(*failed)
 	}
-	resp.Response = protocol.Response{ResultCode: code, ResultMsg: msg}
-	out.Response, out.Code, out.Msg = resp, code, msg
-	return out, nil
+	resp.Response = protocol.Response{ResultCode: code, ResultMsg: clip(msg)}
+	return resp, nil
 }
 
 // instanceInfo builds one queryInstance entry.

@@ -1,23 +1,18 @@
-package isv
+package inbound
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
-	"github.com/koobridge/koobridge/internal/lifecycle"
+	"github.com/koobridge/koobridge/internal/mask"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
@@ -26,15 +21,15 @@ import (
 // ledgerTimeout bounds the ledger write that follows every reply.
 const ledgerTimeout = 5 * time.Second
 
-// exchange is what the handler learns about one call, for the reply's
+// exchange is what the pipeline learns about one call, for the reply's
 // signature, the ledger and the log.
 type exchange struct {
 	requestID string
-	body      []byte // the raw request body, as far as it was read
-	activity  string // as the body names it; "" when unknown
-	keyIndex  int    // index of the key that verified the call; -1 when none did
-	test      bool
-	out       lifecycle.Outcome
+	body      []byte  // the raw request body, as far as it was read
+	family    *Family // the family the call went to; nil when the route is unknown
+	activity  string  // as the call names it; "" when unknown
+	keyIndex  int     // index of the key that verified the call; -1 when none did
+	out       Outcome
 }
 
 // reply is the answer to one call before it is serialised.
@@ -43,6 +38,7 @@ type reply struct {
 	body   any
 	code   protocol.ResultCode
 	msg    string
+	allow  string // the Allow header of a 405
 }
 
 func replyCode(status int, code protocol.ResultCode, msg string) reply {
@@ -53,8 +49,8 @@ func internalError() reply {
 	return replyCode(http.StatusOK, protocol.CodeInternal, "internal error")
 }
 
-// serveHTTP answers one production-interface call, then records it.
-func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP answers one call, then records it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ex := &exchange{requestID: requestID(r.Header.Get("X-Request-Id")), keyIndex: -1}
 	log := s.log.With("request_id", ex.requestID)
@@ -65,7 +61,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Error("encode reply", "error", err)
 		rep = internalError()
 		if body, err = protocol.Marshal(rep.body); err != nil {
-			panic(fmt.Sprintf("isv: cannot encode the internal-error reply: %v", err))
+			panic(fmt.Sprintf("inbound: cannot encode the internal-error reply: %v", err))
 		}
 	}
 
@@ -73,14 +69,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Request-Id", ex.requestID)
 	h.Set("Content-Type", "application/json;charset=UTF-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	if rep.status == http.StatusMethodNotAllowed {
-		h.Set("Allow", http.MethodPost)
+	if rep.allow != "" {
+		h.Set("Allow", rep.allow)
 	}
-	if !s.disableBodySign {
-		key := s.keys[0]
-		if ex.keyIndex >= 0 {
-			key = s.keys[ex.keyIndex]
-		}
+	if key := s.signingKey(ex); s.bodySign && key != "" {
 		h.Set(sign.BodySignHeader, sign.BodySign(key, body))
 	}
 	w.WriteHeader(rep.status)
@@ -94,16 +86,39 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	latency := time.Since(start)
 
-	s.metrics.observeCall(ex.activity, rep.code, latency)
+	family := ""
+	if ex.family != nil {
+		family = ex.family.Name
+	}
+	s.metrics.observeCall(family, ex.activity, rep.code, latency)
 	log.Info("call",
+		"family", family,
 		"activity", ex.activity,
 		"code", string(rep.code),
 		"status", rep.status,
 		"latency_ms", float64(latency.Microseconds())/1000,
 		"instance_id", ex.out.InstanceID,
 		"repeat", ex.out.Repeat,
-		"test", ex.test)
+		"test", ex.out.Test)
 	s.record(r, ex, rep, body, latency, log)
+}
+
+// signingKey is the key that Body-Signs the reply: the one that verified
+// the call, else the first of its family's type; a call that reached no
+// family (an unknown path or method) is signed with the first basic key,
+// so that every answer carries a Body-Sign.
+func (s *Server) signingKey(ex *exchange) string {
+	if ex.family == nil {
+		if keys := s.keys[KeyBasic]; len(keys) > 0 {
+			return keys[0]
+		}
+		return ""
+	}
+	keys := s.keys[ex.family.Keys]
+	if ex.keyIndex >= 0 && ex.keyIndex < len(keys) {
+		return keys[ex.keyIndex]
+	}
+	return keys[0]
 }
 
 // answer decides the reply. A panic anywhere below becomes 000005.
@@ -118,10 +133,28 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, ex *exchange, lo
 		}
 	}()
 
-	if r.Method != http.MethodPost {
-		return replyCode(http.StatusMethodNotAllowed, protocol.CodeInvalidParam,
-			fmt.Sprintf("method %s not allowed: use POST", r.Method))
+	routes, ok := s.routes[r.URL.Path]
+	if !ok {
+		return replyCode(http.StatusNotFound, protocol.CodeInvalidParam, "no production interface at this path")
 	}
+	var families []*Family
+	var methods []string
+	for _, rt := range routes {
+		methods = append(methods, rt.method)
+		if rt.method == r.Method {
+			families = rt.families
+		}
+	}
+	if families == nil {
+		// Answered, and Body-Signed, as the path's family.
+		ex.family = routes[0].families[0]
+		rep = replyCode(http.StatusMethodNotAllowed, protocol.CodeInvalidParam,
+			fmt.Sprintf("method %s not allowed: use %s", r.Method, strings.Join(methods, " or ")))
+		rep.allow = strings.Join(methods, ", ")
+		return rep
+	}
+	ex.family = families[0] // until the activity says otherwise
+
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	ex.body = body
 	if err != nil {
@@ -133,54 +166,69 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, ex *exchange, lo
 		log.Warn("read request body", "error", err)
 		return replyCode(http.StatusOK, protocol.CodeInvalidParam, "could not read the request body")
 	}
+	// Ambiguous parameters are refused before anything else: with two
+	// signatures, which one was checked is up to the parser.
+	q, err := protocol.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		ex.activity = peekActivity(r.Method, body, nil)
+		return s.invalid(err, log)
+	}
+	c := &Call{Method: r.Method, Path: r.URL.Path, Query: q, Header: r.Header, Body: body}
+	ex.activity = peekActivity(r.Method, body, q)
+	f := pick(families, ex.activity)
+	ex.family = f
 
 	// From here on a client hanging up must not abort a transaction half
 	// way: the work continues and the outcome is stored for the retry.
-	ctx := withRequestID(context.WithoutCancel(r.Context()), ex.requestID)
+	ctx := WithRequestID(context.WithoutCancel(r.Context()), ex.requestID)
 
-	q := r.URL.Query()
-	idx, err := s.verifier.VerifyV2(ctx, q.Get("signature"), q.Get("timestamp"), q.Get("nonce"), body)
+	idx, err := s.authenticate(ctx, f, c)
 	if err != nil {
-		ex.activity = peekActivity(body)
-		fail, ok := classifyAuth(err, missingParams(q), s.window)
+		fail, ok := classifyAuth(err, missing(f.Scheme, c), s.window)
 		if !ok {
 			log.Error("nonce store unavailable", "error", err)
 			return internalError()
 		}
-		s.metrics.authFailures.WithLabelValues(fail.reason).Inc()
-		log.Warn("call rejected", "reason", fail.reason, "activity", ex.activity)
+		s.metrics.authFailures.WithLabelValues(f.Name, fail.reason).Inc()
+		log.Warn("call rejected", "family", f.Name, "reason", fail.reason, "activity", ex.activity)
 		return replyCode(http.StatusOK, protocol.CodeAuthFailed, fail.msg)
 	}
 	ex.keyIndex = idx
 
-	req, err := protocol.DecodeV2(body)
+	req, err := f.Decode(c)
 	if err != nil {
-		ex.activity = peekActivity(body)
 		return s.invalid(err, log)
 	}
 	ex.activity = req.Activity()
-	ex.test = req.IsTest()
-	if !servedActivities[req.Activity()] {
+	if !f.serves(ex.activity) {
 		return replyCode(http.StatusOK, protocol.CodeInvalidParam,
-			fmt.Sprintf("activity %s is not served here", req.Activity()))
+			fmt.Sprintf("activity %s is not served here", ex.activity))
 	}
 	if err := req.Validate(); err != nil {
 		return s.invalid(err, log)
 	}
 
-	out, err := s.svc.Do(ctx, req)
+	out, err := f.Serve(ctx, req)
 	if err != nil {
-		log.Error("call failed", "activity", ex.activity, "error", err)
+		log.Error("call failed", "family", f.Name, "activity", ex.activity, "error", err)
 		return internalError()
 	}
 	if out.Response == nil {
-		log.Error("call answered without a response", "activity", ex.activity)
+		log.Error("call answered without a response", "family", f.Name, "activity", ex.activity)
 		return internalError()
 	}
 	ex.out = out
-	// MOCK* orders are debug calls even without testFlag (saas-v2.md §6.5).
-	ex.test = ex.test || strings.HasPrefix(out.OrderID, "MOCK")
 	return reply{status: http.StatusOK, body: out.Response, code: out.Code, msg: out.Msg}
+}
+
+// pick returns the family of families that serves activity, or the first.
+func pick(families []*Family, activity string) *Family {
+	for _, f := range families {
+		if f.serves(activity) {
+			return f
+		}
+	}
+	return families[0]
 }
 
 // invalid answers a decode or validation error with its field message.
@@ -198,15 +246,14 @@ func (s *Server) invalid(err error, log *slog.Logger) reply {
 func (s *Server) record(r *http.Request, ex *exchange, rep reply, respBody []byte, latency time.Duration, log *slog.Logger) {
 	c := store.Call{
 		RequestID:   ex.requestID,
-		Interface:   "v2",
 		Activity:    ex.activity,
 		IdemKey:     ex.out.IdemKey,
 		InstanceID:  ex.out.InstanceID,
 		OrderID:     ex.out.OrderID,
 		OrderLineID: ex.out.OrderLineID,
-		Test:        ex.test,
+		Test:        ex.out.Test,
 		Remote:      r.RemoteAddr,
-		Response:    maskJSON(respBody),
+		Response:    mask.JSON(respBody),
 		ResultCode:  string(rep.code),
 		ResultMsg:   rep.msg,
 		HTTPStatus:  rep.status,
@@ -214,8 +261,16 @@ func (s *Server) record(r *http.Request, ex *exchange, rep reply, respBody []byt
 		Repeat:      ex.out.Repeat,
 		CreatedAt:   s.now(),
 	}
-	if len(ex.body) > 0 {
-		c.Request = maskJSON(ex.body)
+	if ex.family != nil {
+		c.Interface = ex.family.Name
+	}
+	switch {
+	case len(ex.body) > 0:
+		c.Request = mask.JSON(ex.body)
+	case r.URL.RawQuery != "":
+		// A GET carries its parameters in the query; the signature and
+		// token parameters are masked by name.
+		c.Request = mask.Text(r.URL.RawQuery)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), ledgerTimeout)
 	defer cancel()
@@ -223,63 +278,4 @@ func (s *Server) record(r *http.Request, ex *exchange, rep reply, respBody []byt
 		s.metrics.ledgerErrors.Inc()
 		log.Error("ledger write failed", "error", err)
 	}
-}
-
-// missingParams names the signature query parameters that are absent.
-func missingParams(q url.Values) []string {
-	var missing []string
-	for _, name := range []string{"signature", "timestamp", "nonce"} {
-		if q.Get(name) == "" {
-			missing = append(missing, name)
-		}
-	}
-	return missing
-}
-
-// maxActivityLen caps an activity read from an unverified or undecodable
-// body before it goes to the ledger and the log.
-const maxActivityLen = 64
-
-// peekActivity reads the activity field of a body that was not (or could
-// not be) decoded, for the ledger only.
-func peekActivity(body []byte) string {
-	var v struct {
-		Activity any `json:"activity"`
-	}
-	if json.Unmarshal(body, &v) != nil {
-		return ""
-	}
-	a, ok := v.Activity.(string)
-	if !ok {
-		return ""
-	}
-	if utf8.RuneCountInString(a) > maxActivityLen {
-		a = string([]rune(a)[:maxActivityLen])
-	}
-	return strings.ToValidUTF8(a, "\uFFFD")
-}
-
-// maxRequestIDLen is the longest X-Request-Id taken from a caller.
-const maxRequestIDLen = 64
-
-// requestID returns the caller's X-Request-Id when it is short and made of
-// safe characters (it goes into logs and the ledger), a fresh one
-// otherwise.
-func requestID(h string) string {
-	if h != "" && len(h) <= maxRequestIDLen && strings.IndexFunc(h, unsafeIDRune) < 0 {
-		return h
-	}
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return hex.EncodeToString(b[:])
-}
-
-func unsafeIDRune(r rune) bool {
-	switch {
-	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
-		return false
-	case r == '-', r == '_', r == '.', r == ':':
-		return false
-	}
-	return true
 }

@@ -1,4 +1,4 @@
-package isv
+package inbound
 
 import (
 	"context"
@@ -8,14 +8,18 @@ import (
 // requestIDKey is the context key of the call's request id.
 type requestIDKey struct{}
 
-// withRequestID returns ctx carrying the request id id.
-func withRequestID(ctx context.Context, id string) context.Context {
+// WithRequestID returns ctx carrying the request id id.
+func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
 }
 
+// ContextHandler wraps h so that every record logged with a context
+// carrying a request id (WithRequestID) gets a request_id attribute: the
+// services' log lines about a call carry the id of the call.
+func ContextHandler(h slog.Handler) slog.Handler { return requestIDHandler{h} }
+
 // requestIDHandler adds the request id carried by the context to every
-// record, so the lifecycle service's log lines (logged with the call's
-// context) carry the id of the call that caused them.
+// record.
 type requestIDHandler struct{ slog.Handler }
 
 // Handle implements slog.Handler.

@@ -1,4 +1,4 @@
-package lifecycle
+package instance
 
 import (
 	"context"
@@ -10,9 +10,10 @@ import (
 
 // ErrWrongState is returned (wrapped, with the state named) by Reprovision
 // when the instance is not in a state it can re-run.
-var ErrWrongState = errors.New("lifecycle: instance state does not allow this")
+var ErrWrongState = errors.New("instance: its state does not allow this")
 
-// Reprovision re-runs the provisioning of a failed instance, or of one still
+// Reprovision re-runs the provisioning of a failed instance (a refused one
+// too: the operator decides; the refusal is cleared), or of one still
 // provisioning whose provision job is dead (Query Order never answered
 // within MaxAttempts): the instance goes (back) to provisioning and a fresh
 // provision job is enqueued in the same transaction. Other states give an
@@ -22,14 +23,18 @@ func (s *Service) Reprovision(ctx context.Context, instanceID string) error {
 	if err != nil {
 		return err
 	}
-	inst, ok, _, err := s.restartProvisioning(ctx, instanceID, stuck, s.now().UTC())
+	ok, _, err := s.restartProvisioning(ctx, instanceID, stuck, nil, s.now().UTC())
 	if err != nil {
-		return fmt.Errorf("lifecycle: reprovision %s: %w", instanceID, err)
+		return fmt.Errorf("instance: reprovision %s: %w", instanceID, err)
 	}
 	if !ok {
-		return fmt.Errorf("lifecycle: reprovision %s: %w: it is %s", instanceID, ErrWrongState, inst.Status)
+		inst, err := s.store.Instance(ctx, instanceID)
+		if err != nil {
+			return fmt.Errorf("instance: reprovision %s: %w", instanceID, err)
+		}
+		return fmt.Errorf("instance: reprovision %s: %w: it is %s", instanceID, ErrWrongState, inst.Status)
 	}
-	s.log.InfoContext(ctx, "lifecycle: reprovisioning", "instance", instanceID)
+	s.log.InfoContext(ctx, "instance: reprovisioning", "instance", instanceID)
 	s.jobs.Kick()
 	return nil
 }
@@ -53,7 +58,7 @@ func (s *Service) CanReprovision(ctx context.Context, instanceID string) (bool, 
 func (s *Service) reprovisionable(ctx context.Context, id string) (stuck bool, err error) {
 	inst, err := s.store.Instance(ctx, id)
 	if err != nil {
-		return false, fmt.Errorf("lifecycle: reprovision %s: %w", id, err)
+		return false, fmt.Errorf("instance: reprovision %s: %w", id, err)
 	}
 	switch inst.Status {
 	case store.StatusFailed:
@@ -64,11 +69,11 @@ func (s *Service) reprovisionable(ctx context.Context, id string) (stuck bool, e
 			return false, err
 		}
 		if live || !dead {
-			return false, fmt.Errorf("lifecycle: reprovision %s: %w: it is provisioning and its job is still queued", id, ErrWrongState)
+			return false, fmt.Errorf("instance: reprovision %s: %w: it is provisioning and its job is still queued", id, ErrWrongState)
 		}
 		return true, nil
 	default:
-		return false, fmt.Errorf("lifecycle: reprovision %s: %w: it is %s", id, ErrWrongState, inst.Status)
+		return false, fmt.Errorf("instance: reprovision %s: %w: it is %s", id, ErrWrongState, inst.Status)
 	}
 }
 
@@ -81,7 +86,7 @@ func (s *Service) provisionJobs(ctx context.Context, id string) (live, dead bool
 	for {
 		js, err := s.store.Jobs(ctx, f)
 		if err != nil {
-			return false, false, fmt.Errorf("lifecycle: list provision jobs: %w", err)
+			return false, false, fmt.Errorf("instance: list provision jobs: %w", err)
 		}
 		for _, j := range js {
 			if f.BeforeID == 0 || j.ID < f.BeforeID {

@@ -1,4 +1,4 @@
-package lifecycle
+package instance
 
 import (
 	"context"
@@ -7,9 +7,9 @@ import (
 	"strconv"
 
 	"github.com/koobridge/koobridge/internal/jobs"
-	"github.com/koobridge/koobridge/internal/provision"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/protocol"
+	"github.com/koobridge/koobridge/provision"
 )
 
 // loadForJob reads the instance a job is about. A job whose instance does
@@ -21,10 +21,10 @@ func (s *Service) loadForJob(ctx context.Context, job store.Job) (jobPayload, st
 	}
 	inst, err := s.store.Instance(ctx, p.InstanceID)
 	if errors.Is(err, store.ErrNotFound) {
-		return p, inst, jobs.Permanent(fmt.Errorf("lifecycle: %s job: instance %s does not exist", job.Kind, p.InstanceID))
+		return p, inst, jobs.Permanent(fmt.Errorf("instance: %s job: instance %s does not exist", job.Kind, p.InstanceID))
 	}
 	if err != nil {
-		return p, inst, fmt.Errorf("lifecycle: %s job: read instance: %w", job.Kind, err)
+		return p, inst, fmt.Errorf("instance: %s job: read instance: %w", job.Kind, err)
 	}
 	return p, inst, nil
 }
@@ -65,21 +65,27 @@ func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
 		app, perr = s.sealApp(res.AppInfo, true)
 	}
 	if perr != nil {
+		var refused *provision.Refusal
+		isRefusal := errors.As(perr, &refused)
 		final := errors.Is(perr, provision.ErrPermanent) || job.Attempts >= job.MaxAttempts
 		_, err := s.mutate(ctx, inst.ID, func(_ context.Context, _ store.Tx, in *store.Instance) error {
 			if in.Status != store.StatusProvisioning {
 				return errNoChange
 			}
 			in.LastError = clip(perr.Error())
+			if isRefusal {
+				// The vendor's words to the buyer, as KooGallery will show them.
+				in.LastError, in.FailCode = refused.Message, refused.Code
+			}
 			if final {
 				in.Status = store.StatusFailed
 			}
 			return nil
 		})
 		if err != nil && !errors.Is(err, errNoChange) {
-			s.log.WarnContext(ctx, "lifecycle: record provisioning error", "instance", inst.ID, "err", err)
+			s.log.WarnContext(ctx, "instance: record provisioning error", "instance", inst.ID, "err", err)
 		}
-		return fmt.Errorf("lifecycle: provision %s: %w", inst.ID, perr)
+		return jobError(fmt.Errorf("instance: provision %s: %w", inst.ID, perr))
 	}
 	_, err = s.mutate(ctx, inst.ID, func(ctx context.Context, tx store.Tx, in *store.Instance) error {
 		if in.Status == store.StatusReleased && in.AppInfo.FrontEndURL == "" {
@@ -104,7 +110,16 @@ func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
 		return nil
 	}
 	if err == nil {
-		s.log.InfoContext(ctx, "lifecycle: instance active", "instance", inst.ID, "test", inst.Test)
+		s.log.InfoContext(ctx, "instance: instance active", "instance", inst.ID, "test", inst.Test)
+	}
+	return err
+}
+
+// jobError passes err on to the job runner, marked permanent when the
+// provisioner said retrying cannot help.
+func jobError(err error) error {
+	if errors.Is(err, provision.ErrPermanent) {
+		return jobs.Permanent(err)
 	}
 	return err
 }
@@ -116,7 +131,7 @@ func (s *Service) fetchOrder(ctx context.Context, inst store.Instance) (store.In
 	info, err := s.orders.QueryOrder(ctx, inst.OrderID, inst.OrderLineID)
 	var line protocol.OrderLine
 	if err == nil {
-		line, err = orderLine(info, inst.OrderLineID)
+		line, err = OrderLine(info, inst.OrderLineID)
 	}
 	if err != nil {
 		werr := fmt.Errorf(orderWaitPrefix+": %w", err)
@@ -127,11 +142,11 @@ func (s *Service) fetchOrder(ctx context.Context, inst store.Instance) (store.In
 			in.LastError = clip(werr.Error())
 			return nil
 		}); uerr != nil && !errors.Is(uerr, errNoChange) {
-			s.log.WarnContext(ctx, "lifecycle: record order error", "instance", inst.ID, "err", uerr)
+			s.log.WarnContext(ctx, "instance: record order error", "instance", inst.ID, "err", uerr)
 		}
 		return inst, werr
 	}
-	orderJSON, err := s.maskedOrderJSON(*info)
+	orderJSON, err := MaskedOrderJSON(*info, s.buyerCipher)
 	if err != nil {
 		return inst, err
 	}
@@ -167,7 +182,7 @@ func (s *Service) handleUpgrade(ctx context.Context, job store.Job) error {
 	info, err := s.orders.QueryOrder(ctx, p.OrderID, p.OrderLineID)
 	var line protocol.OrderLine
 	if err == nil {
-		line, err = orderLine(info, p.OrderLineID)
+		line, err = OrderLine(info, p.OrderLineID)
 	}
 	if err != nil {
 		err = fmt.Errorf("waiting for upgrade order details: %w", err)
@@ -191,7 +206,7 @@ func (s *Service) handleUpgrade(ctx context.Context, job store.Job) error {
 	if err != nil {
 		err = fmt.Errorf("upgrade: %w", err)
 		s.recordError(ctx, inst.ID, err)
-		return err
+		return jobError(err)
 	}
 	_, err = s.mutate(ctx, inst.ID, func(_ context.Context, _ store.Tx, in *store.Instance) error {
 		if in.Status == store.StatusReleased {
@@ -230,21 +245,21 @@ func (s *Service) handleNotify(ctx context.Context, job store.Job) error {
 	typ := provision.EventType(p.Event)
 	switch {
 	case inst.Status == store.StatusProvisioning:
-		return fmt.Errorf("lifecycle: %s for %s waits for provisioning to finish", typ, inst.ID)
+		return fmt.Errorf("instance: %s for %s waits for provisioning to finish", typ, inst.ID)
 	case typ == provision.EventReleased && inst.AppInfo.FrontEndURL == "":
 		// The vendor never confirmed instance.created (it failed, or it is
 		// still running): there is nothing to release. Should the creation
 		// still succeed, it sends instance.released itself.
-		s.log.InfoContext(ctx, "lifecycle: release event skipped, never created at the vendor", "instance", inst.ID)
+		s.log.InfoContext(ctx, "instance: release event skipped, never created at the vendor", "instance", inst.ID)
 		return nil
 	case inst.Status == store.StatusFailed:
-		s.log.InfoContext(ctx, "lifecycle: event dropped, instance failed", "instance", inst.ID, "event", typ)
+		s.log.InfoContext(ctx, "instance: event dropped, instance failed", "instance", inst.ID, "event", typ)
 		return nil
 	case inst.Status == store.StatusReleased && typ != provision.EventReleased:
 		return nil
 	case typ == provision.EventFrozen && inst.Status != store.StatusFrozen,
 		typ == provision.EventUnfrozen && inst.Status != store.StatusActive:
-		s.log.InfoContext(ctx, "lifecycle: stale event dropped", "instance", inst.ID, "event", typ, "status", inst.Status)
+		s.log.InfoContext(ctx, "instance: stale event dropped", "instance", inst.ID, "event", typ, "status", inst.Status)
 		return nil
 	}
 	ev := provision.Event{
@@ -256,7 +271,7 @@ func (s *Service) handleNotify(ctx context.Context, job store.Job) error {
 		Scene:    p.Scene,
 	}
 	if _, err := s.provisionerFor(inst.Test).Provision(ctx, ev); err != nil {
-		return fmt.Errorf("lifecycle: %s for %s: %w", typ, inst.ID, err)
+		return jobError(fmt.Errorf("instance: %s for %s: %w", typ, inst.ID, err))
 	}
 	if typ == provision.EventFrozen || typ == provision.EventUnfrozen {
 		return s.correctStatus(ctx, inst)
@@ -270,7 +285,7 @@ func (s *Service) handleNotify(ctx context.Context, job store.Job) error {
 func (s *Service) correctStatus(ctx context.Context, sent store.Instance) error {
 	now, err := s.store.Instance(ctx, sent.ID)
 	if err != nil {
-		return fmt.Errorf("lifecycle: re-read %s after delivery: %w", sent.ID, err)
+		return fmt.Errorf("instance: re-read %s after delivery: %w", sent.ID, err)
 	}
 	if now.Status == sent.Status || (now.Status != store.StatusFrozen && now.Status != store.StatusActive) {
 		return nil
@@ -295,7 +310,7 @@ func (s *Service) recordError(ctx context.Context, id string, err error) {
 		return nil
 	})
 	if uerr != nil {
-		s.log.WarnContext(ctx, "lifecycle: record error", "instance", id, "err", uerr)
+		s.log.WarnContext(ctx, "instance: record error", "instance", id, "err", uerr)
 	}
 }
 
@@ -334,7 +349,7 @@ func (s *Service) sealApp(a *provision.AppInfo, required bool) (store.AppInfo, e
 	if a.Password != "" {
 		sealed, err := s.sealer.Seal(a.Password)
 		if err != nil {
-			return store.AppInfo{}, fmt.Errorf("lifecycle: seal password: %w", err)
+			return store.AppInfo{}, fmt.Errorf("instance: seal password: %w", err)
 		}
 		out.PasswordSealed = sealed
 	}

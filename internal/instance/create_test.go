@@ -1,7 +1,8 @@
-package lifecycle_test
+package instance_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,11 +11,11 @@ import (
 	"time"
 
 	"github.com/koobridge/koobridge/emulator/mockapi"
-	"github.com/koobridge/koobridge/internal/lifecycle"
-	"github.com/koobridge/koobridge/internal/provision"
+	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
+	"github.com/koobridge/koobridge/provision"
 )
 
 func TestNewInstanceProvisionsWithinBudget(t *testing.T) {
@@ -25,9 +26,10 @@ func TestNewInstanceProvisionsWithinBudget(t *testing.T) {
 	if out.Code != protocol.CodeSuccess || out.Repeat {
 		t.Fatalf("first call: code %s repeat %v msg %q", out.Code, out.Repeat, out.Msg)
 	}
-	resp, ok := out.Response.(protocol.NewInstanceResponse)
-	if !ok || resp.InstanceID != out.InstanceID || out.InstanceID == "" {
-		t.Fatalf("response %#v, instance %q", out.Response, out.InstanceID)
+	raw, ok := out.Response.(json.RawMessage)
+	var resp protocol.NewInstanceResponse
+	if !ok || json.Unmarshal(raw, &resp) != nil || resp.InstanceID != out.InstanceID || out.InstanceID == "" {
+		t.Fatalf("response %s, instance %q", raw, out.InstanceID)
 	}
 	if out.IdemKey != "newInstance:CS-NEW-1:CS-NEW-1-000001" {
 		t.Errorf("idem key %q", out.IdemKey)
@@ -103,6 +105,7 @@ func TestNewInstanceConcurrentDuplicates(t *testing.T) {
 	const n = 50
 	ids := make([]string, n)
 	codes := make([]protocol.ResultCode, n)
+	bodies := make([]string, n)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range n {
@@ -112,12 +115,14 @@ func TestNewInstanceConcurrentDuplicates(t *testing.T) {
 			<-start
 			req := newReq("CS-DUP")
 			req.BusinessID = "biz-" + string(rune('a'+i%26)) // every retry has its own businessId
-			out, err := e.svc.Do(context.Background(), req)
+			out, err := e.v2.Serve(context.Background(), req)
 			if err != nil {
 				t.Errorf("call %d: %v", i, err)
 				return
 			}
 			ids[i], codes[i] = out.InstanceID, out.Code
+			raw, _ := out.Response.(json.RawMessage)
+			bodies[i] = string(raw)
 		}()
 	}
 	close(start)
@@ -128,6 +133,11 @@ func TestNewInstanceConcurrentDuplicates(t *testing.T) {
 		}
 		if codes[i] != protocol.CodeSuccess && codes[i] != protocol.CodeProcessing {
 			t.Errorf("call %d: code %s", i, codes[i])
+		}
+		// Duplicates in flight wait for the first call and get its answer
+		// byte for byte (KooGallery's own idempotency check compares them).
+		if bodies[i] == "" || bodies[i] != bodies[0] {
+			t.Errorf("call %d answered %s, call 0 %s", i, bodies[i], bodies[0])
 		}
 	}
 	e.waitStatus(ids[0], store.StatusActive)
@@ -216,6 +226,11 @@ func TestNewInstancePermanentFailureThenRepeatReprovisions(t *testing.T) {
 	if st := e.instance(out.InstanceID).Status; st != store.StatusFailed {
 		t.Fatalf("status %s, want failed", st)
 	}
+	// A permanent failure is not retried: the job is dead after one attempt.
+	if js, err := e.st.Jobs(context.Background(), store.JobFilter{Kind: instance.KindProvision}); err != nil ||
+		len(js) != 1 || js[0].State != store.JobDead || js[0].Attempts != 1 {
+		t.Fatalf("provision jobs %+v, %v; want one, dead after one attempt", js, err)
+	}
 	// The vendor's reason stays in LastError (admin API, log); KooGallery
 	// sees a generic message, never the vendor's error text or URL.
 	q := e.do(queryReq(out.InstanceID))
@@ -284,13 +299,13 @@ func TestReprovisionStuckAfterDeadQueryOrderJob(t *testing.T) {
 	e.api.SetFault(mockapi.Fault{Status: 503})
 	// MaxAttempts is 25 by default; a dedicated service with 2 makes the
 	// job die quickly.
-	svc2 := e.serviceWith(t, 2)
-	out, err := svc2.Do(context.Background(), newReq("CS-STUCK"))
-	if err != nil || out.Code != protocol.CodeProcessing {
-		t.Fatalf("%v %+v", err, out)
+	svc2, v2 := e.serviceWith(t, 2)
+	out := doOn(t, v2, newReq("CS-STUCK"))
+	if out.Code != protocol.CodeProcessing {
+		t.Fatalf("%+v", out)
 	}
 	eventually(t, "provision job dead", func() bool {
-		js, err := e.st.Jobs(context.Background(), store.JobFilter{Kind: lifecycle.KindProvision, State: store.JobDead})
+		js, err := e.st.Jobs(context.Background(), store.JobFilter{Kind: instance.KindProvision, State: store.JobDead})
 		return err == nil && len(js) == 1
 	})
 	if st := e.instance(out.InstanceID).Status; st != store.StatusProvisioning {
@@ -463,24 +478,6 @@ func TestUnservedActivity(t *testing.T) {
 	}
 }
 
-func TestMask(t *testing.T) {
-	cases := []struct{ in, phone, email string }{
-		{"", "", ""},
-		{"15905222222", "159****2222", "***"},
-		{"1234", "****", "***"},
-		{"alice@acme.example", "ali****mple", "a***@acme.example"},
-		{"@x", "****", "***"},
-	}
-	for _, c := range cases {
-		if got := lifecycle.MaskPhone(c.in); got != c.phone {
-			t.Errorf("MaskPhone(%q) = %q, want %q", c.in, got, c.phone)
-		}
-		if got := lifecycle.MaskEmail(c.in); got != c.email {
-			t.Errorf("MaskEmail(%q) = %q, want %q", c.in, got, c.email)
-		}
-	}
-}
-
 func TestNewInstanceWithExecProvisioner(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "vendor.sh")
@@ -513,5 +510,50 @@ func TestNewInstanceWithExecProvisioner(t *testing.T) {
 	b, _ := os.ReadFile(log)
 	if !strings.HasPrefix(string(b), "instance.created instance.created:"+id+"\n") {
 		t.Errorf("events: %s", b)
+	}
+}
+
+// TestNewInstanceRefusedByTheVendor: the vendor's product refuses the
+// purchase with a business code; KooGallery gets that code and message,
+// nothing is retried, repeats get the same answer without asking the
+// vendor again, and only an operator's Reprovision tries once more.
+func TestNewInstanceRefusedByTheVendor(t *testing.T) {
+	v := newVendor(t)
+	v.set("refuse", 0)
+	e := newEnv(t, options{prov: v.provisioner(t)})
+	addOrder(e.api, "CS-REFUSED", protocol.ChargingPeriod, "sku-basic")
+
+	first := e.do(newReq("CS-REFUSED"))
+	if first.Code != protocol.CodeSoldOut || first.Msg != "sold out in this region" {
+		t.Fatalf("refused purchase answered %s %q, want 000106 with the vendor's message", first.Code, first.Msg)
+	}
+	inst := e.instance(first.InstanceID)
+	if inst.Status != store.StatusFailed || inst.FailCode != "000106" || inst.LastError != "sold out in this region" {
+		t.Fatalf("instance %s fail code %q last error %q", inst.Status, inst.FailCode, inst.LastError)
+	}
+	if js, err := e.st.Jobs(context.Background(), store.JobFilter{Kind: instance.KindProvision}); err != nil ||
+		len(js) != 1 || js[0].State != store.JobDead || js[0].Attempts != 1 {
+		t.Fatalf("provision jobs %+v, %v; want one, dead after one attempt", js, err)
+	}
+	again := e.do(newReq("CS-REFUSED"))
+	if string(again.Response.(json.RawMessage)) != string(first.Response.(json.RawMessage)) || !again.Repeat {
+		t.Errorf("repeat answered %s (repeat %v), the first call %s", again.Response, again.Repeat, first.Response)
+	}
+	if n := v.received(provision.EventCreated); n != 1 {
+		t.Errorf("the vendor was asked %d times, want once: a refusal is final", n)
+	}
+	if q := e.do(queryReq(first.InstanceID)); q.Code != protocol.CodeSoldOut || q.Msg != "sold out in this region" {
+		t.Errorf("queryInstance of the refused instance: %s %q", q.Code, q.Msg)
+	}
+	// An operator may decide to try again; the refusal is cleared.
+	v.set("ok", 0)
+	if err := e.svc.Reprovision(context.Background(), first.InstanceID); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.waitStatus(first.InstanceID, store.StatusActive); got.FailCode != "" {
+		t.Errorf("fail code %q after a successful reprovision", got.FailCode)
+	}
+	if out := e.do(newReq("CS-REFUSED")); out.Code != protocol.CodeSuccess {
+		t.Errorf("repeat after reprovision: %s %q", out.Code, out.Msg)
 	}
 }

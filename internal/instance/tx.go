@@ -1,4 +1,4 @@
-package lifecycle
+package instance
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 const maxConflictRetries = 8
 
 // errNoChange tells mutate that fn decided to leave the instance as it is.
-var errNoChange = errors.New("lifecycle: no change")
+var errNoChange = errors.New("instance: no change")
 
 // mutate reads instance id inside a transaction, lets fn change it (and add
 // rows with tx, such as jobs) and writes it back with the version check.
@@ -46,7 +46,7 @@ func (s *Service) mutate(ctx context.Context, id string, fn func(ctx context.Con
 			continue
 		}
 		if err != nil && !errors.Is(err, errNoChange) && !errors.Is(err, store.ErrNotFound) {
-			return out, fmt.Errorf("lifecycle: update instance %s: %w", id, err)
+			return out, fmt.Errorf("instance: update %s: %w", id, err)
 		}
 		return out, err
 	}
@@ -56,7 +56,7 @@ func (s *Service) mutate(ctx context.Context, id string, fn func(ctx context.Con
 func (s *Service) enqueue(ctx context.Context, tx store.Tx, kind, uniqueKey string, p jobPayload, runAt time.Time) (int64, bool, error) {
 	b, err := json.Marshal(p)
 	if err != nil {
-		return 0, false, fmt.Errorf("lifecycle: encode %s job: %w", kind, err)
+		return 0, false, fmt.Errorf("instance: encode %s job: %w", kind, err)
 	}
 	id, inserted, err := tx.EnqueueJob(ctx, store.Job{
 		Kind:        kind,
@@ -66,7 +66,7 @@ func (s *Service) enqueue(ctx context.Context, tx store.Tx, kind, uniqueKey stri
 		RunAt:       runAt.UTC(),
 	})
 	if err != nil {
-		return 0, false, fmt.Errorf("lifecycle: enqueue %s job: %w", kind, err)
+		return 0, false, fmt.Errorf("instance: enqueue %s job: %w", kind, err)
 	}
 	return id, inserted, nil
 }
@@ -88,10 +88,10 @@ type jobPayload struct {
 func decodePayload(b []byte) (jobPayload, error) {
 	var p jobPayload
 	if err := json.Unmarshal(b, &p); err != nil {
-		return p, fmt.Errorf("lifecycle: decode job payload: %w", err)
+		return p, fmt.Errorf("instance: decode job payload: %w", err)
 	}
 	if p.InstanceID == "" {
-		return p, errors.New("lifecycle: job payload has no instanceId")
+		return p, errors.New("instance: job payload has no instanceId")
 	}
 	return p, nil
 }
@@ -107,11 +107,11 @@ func (s *Service) runWithin(ctx context.Context, jobID int64, deadline time.Time
 	if !s.startBackground() {
 		return // shutting down: the job stays queued for a runner
 	}
-	job, err := s.store.ClaimJobByID(ctx, jobID, s.jobs.WorkerID(), s.now().UTC(), s.lease)
+	job, err := s.store.ClaimJobByID(ctx, jobID, s.jobs.WorkerID(), s.now().UTC(), s.jobs.Lease())
 	if err != nil {
 		s.bg.Done()
 		if !errors.Is(err, store.ErrNotFound) {
-			s.log.WarnContext(ctx, "lifecycle: claim job", "job", jobID, "err", err)
+			s.log.WarnContext(ctx, "instance: claim job", "job", jobID, "err", err)
 		}
 		s.jobs.Kick()
 		return

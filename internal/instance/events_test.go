@@ -1,4 +1,4 @@
-package lifecycle_test
+package instance_test
 
 import (
 	"context"
@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koobridge/koobridge/internal/lifecycle"
-	"github.com/koobridge/koobridge/internal/provision"
+	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
+	"github.com/koobridge/koobridge/provision"
 )
 
 // hooked is a real provisioner with a hook the test can set, run before
@@ -53,7 +53,7 @@ func (h *hooked) delivered(typ provision.EventType) int {
 // notifyJobs returns the queued notify jobs of the env by event type.
 func (e *env) notifyJobs(state store.JobState) map[provision.EventType][]store.Job {
 	e.t.Helper()
-	jobs, err := e.st.Jobs(context.Background(), store.JobFilter{Kind: lifecycle.KindNotify, State: state, Limit: 1000})
+	jobs, err := e.st.Jobs(context.Background(), store.JobFilter{Kind: instance.KindNotify, State: state, Limit: 1000})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestStaleStatusEventDropped(t *testing.T) {
 	if len(queued[provision.EventFrozen]) != 1 || len(queued[provision.EventUnfrozen]) != 1 {
 		t.Fatalf("queued notify jobs: %v", queued)
 	}
-	notify := e.svc.Handlers()[lifecycle.KindNotify]
+	notify := e.svc.Jobs()[instance.KindNotify]
 	// Delivered in the wrong order: the frozen event comes last.
 	if err := notify(context.Background(), queued[provision.EventUnfrozen][0]); err != nil {
 		t.Fatalf("unfrozen: %v", err)
@@ -119,7 +119,7 @@ func TestStatusChangeDuringDelivery(t *testing.T) {
 		}
 	}
 	h.mu.Unlock()
-	if err := e.svc.Handlers()[lifecycle.KindNotify](context.Background(), frozen[0]); err != nil {
+	if err := e.svc.Jobs()[instance.KindNotify](context.Background(), frozen[0]); err != nil {
 		t.Fatal(err)
 	}
 	var fixes int

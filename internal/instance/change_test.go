@@ -1,4 +1,4 @@
-package lifecycle_test
+package instance_test
 
 import (
 	"bytes"
@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/koobridge/koobridge/emulator/mockapi"
-	"github.com/koobridge/koobridge/internal/lifecycle"
+	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/openapi/openapitest"
-	"github.com/koobridge/koobridge/internal/provision"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/protocol"
+	"github.com/koobridge/koobridge/provision"
 )
 
 func statusReq(id, status string) protocol.UpdateInstanceStatusRequest {
@@ -391,7 +391,7 @@ func TestBackgroundProvisioningSurvivesRestart(t *testing.T) {
 	// Simulate a crash on the next attempt: a worker claims the job and
 	// dies without recording anything, holding the lease.
 	ctx := context.Background()
-	js, err := first.st.Jobs(ctx, store.JobFilter{Kind: lifecycle.KindProvision})
+	js, err := first.st.Jobs(ctx, store.JobFilter{Kind: instance.KindProvision})
 	if err != nil || len(js) != 1 {
 		t.Fatalf("jobs: %v %d", err, len(js))
 	}
@@ -431,4 +431,76 @@ func TestBackgroundProvisioningSurvivesRestart(t *testing.T) {
 		j, err := second.st.Job(ctx, js[0].ID)
 		return err == nil && j.State == store.JobDone
 	})
+}
+
+// TestRepeatKeyWithOtherFieldsIsNoRepeat: a stored answer is replayed only
+// for the request it answered. A refreshInstance that reuses the orderId,
+// orderLineId and scene of an earlier renewal but names an instance never
+// issued is 000003, not the earlier renewal's 000000; one that names the
+// same instance with another expiry is 000002; an upgrade order line
+// reused for another instance likewise. Nothing of them is applied.
+func TestRepeatKeyWithOtherFieldsIsNoRepeat(t *testing.T) {
+	e := newEnv(t, options{})
+	a := e.newActive("CS-FP-A")
+	b := e.newActive("CS-FP-B")
+	next := time.Date(2029, 6, 30, 0, 0, 0, 0, time.UTC)
+	first := e.do(refreshReq(a, "CS-FP-R1", protocol.SceneRenewal, next))
+	if first.Code != protocol.CodeSuccess {
+		t.Fatalf("renewal: %s %q", first.Code, first.Msg)
+	}
+	expiryB := e.instance(b).ExpireTime
+
+	tests := []struct {
+		name string
+		req  protocol.RefreshInstanceRequest
+		code protocol.ResultCode
+		msg  string
+	}{
+		{"never issued instance", refreshReq("never-issued-instance", "CS-FP-R1", protocol.SceneRenewal, next), protocol.CodeInstanceNotFound, "instance does not exist"},
+		{"another instance", refreshReq(b, "CS-FP-R1", protocol.SceneRenewal, next), protocol.CodeInvalidParam, "already applied with other values"},
+		{"another expiry", refreshReq(a, "CS-FP-R1", protocol.SceneRenewal, next.AddDate(1, 0, 0)), protocol.CodeInvalidParam, "already applied with other values"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := e.do(tt.req)
+			if out.Code != tt.code || !strings.Contains(out.Msg, tt.msg) || out.Repeat {
+				t.Errorf("answered %s %q (repeat %v), want %s %q", out.Code, out.Msg, out.Repeat, tt.code, tt.msg)
+			}
+		})
+	}
+	// The same request again is still a repeat, byte for byte.
+	again := e.do(refreshReq(a, "CS-FP-R1", protocol.SceneRenewal, next))
+	if !again.Repeat || !bytes.Equal(marshal(t, again.Response), marshal(t, first.Response)) {
+		t.Errorf("true repeat: %+v", again)
+	}
+	// The same instant written with 14 digits instead of 17 is the same request.
+	same := refreshReq(a, "CS-FP-R1", protocol.SceneRenewal, next)
+	same.ExpireTime = protocol.FormatTime14(next)
+	if out := e.do(same); !out.Repeat || out.Code != protocol.CodeSuccess {
+		t.Errorf("repeat with the expiry in 14 digits: %+v", out)
+	}
+	if got := e.instance(a).ExpireTime; !got.Equal(next) {
+		t.Errorf("instance a expiry %v, want %v", got, next)
+	}
+	if got := e.instance(b).ExpireTime; !got.Equal(expiryB) {
+		t.Errorf("instance b expiry moved to %v", got)
+	}
+
+	// An upgrade order line reused for another instance.
+	e.api.AddOrder(protocol.OrderInfo{
+		OrderID: "CS-FP-UP", OrderType: protocol.OrderTypeChange,
+		OrderLine: []protocol.OrderLine{{
+			OrderLineID: "CS-FP-UP-000001", ChargingMode: protocol.ChargingPeriod,
+			ProductInfo: protocol.ProductInfoList{{ProductID: "OFFI-PROD-1", SKUCode: "sku-pro", LinearValue: "50"}},
+		}},
+	})
+	if out := e.do(upgradeReq(a, "CS-FP-UP")); out.Code != protocol.CodeSuccess {
+		t.Fatalf("upgrade: %s", out.Code)
+	}
+	if out := e.do(upgradeReq(b, "CS-FP-UP")); out.Code != protocol.CodeInvalidParam || out.Repeat {
+		t.Errorf("upgrade order line reused for another instance: %s %q", out.Code, out.Msg)
+	}
+	if out := e.do(upgradeReq("never-issued-instance", "CS-FP-UP")); out.Code != protocol.CodeInstanceNotFound {
+		t.Errorf("upgrade order line reused for an unknown instance: %s %q", out.Code, out.Msg)
+	}
 }

@@ -1,4 +1,4 @@
-package isv
+package inbound
 
 import (
 	"fmt"
@@ -9,36 +9,46 @@ import (
 	"github.com/koobridge/koobridge/protocol"
 )
 
-// metrics are the server's Prometheus collectors. They always exist, so the
-// handler never checks for nil; they are registered only when the Config
-// names a Registerer.
+// metrics are the pipeline's Prometheus collectors. They always exist, so
+// the pipeline never checks for nil; they are registered only when the
+// Config names a Registerer.
 type metrics struct {
 	calls        *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
 	authFailures *prometheus.CounterVec
 	jobs         *prometheus.CounterVec
 	ledgerErrors prometheus.Counter
+	// served bounds the label values: family name → its activities.
+	served map[string]map[string]bool
 }
 
 // durationBuckets reach KooGallery's 5 s timeout and beyond, with detail
 // below the 3 s provisioning budget.
 var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 7.5, 10}
 
-func newMetrics() *metrics {
+func newMetrics(families []*Family) *metrics {
+	served := map[string]map[string]bool{}
+	for _, f := range families {
+		served[f.Name] = map[string]bool{}
+		for _, a := range f.Activities {
+			served[f.Name][a] = true
+		}
+	}
 	return &metrics{
+		served: served,
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "koobridge_calls_total",
-			Help: "Production-interface calls answered, by activity and result code.",
-		}, []string{"activity", "code"}),
+			Help: "Production-interface calls answered, by family, activity and result code.",
+		}, []string{"family", "activity", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "koobridge_call_duration_seconds",
 			Help:    "Time from receiving a production-interface call to writing its reply.",
 			Buckets: durationBuckets,
-		}, []string{"activity"}),
+		}, []string{"family", "activity"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "koobridge_auth_failures_total",
-			Help: "Calls answered 000001 (authentication failed), by the check that failed.",
-		}, []string{"reason"}),
+			Help: "Calls answered 000001 (authentication failed), by family and the check that failed.",
+		}, []string{"family", "reason"}),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "koobridge_jobs_total",
 			Help: "Background job attempts, by kind and outcome (done, retry, dead).",
@@ -53,39 +63,32 @@ func newMetrics() *metrics {
 func (m *metrics) register(r prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{m.calls, m.duration, m.authFailures, m.jobs, m.ledgerErrors} {
 		if err := r.Register(c); err != nil {
-			return fmt.Errorf("isv: register metrics: %w", err)
+			return fmt.Errorf("inbound: register metrics: %w", err)
 		}
 	}
 	return nil
 }
 
-func (m *metrics) observeCall(activity string, code protocol.ResultCode, d time.Duration) {
-	a := activityLabel(activity)
-	m.calls.WithLabelValues(a, string(code)).Inc()
-	m.duration.WithLabelValues(a).Observe(d.Seconds())
+func (m *metrics) observeCall(family, activity string, code protocol.ResultCode, d time.Duration) {
+	f, a := m.labels(family, activity)
+	m.calls.WithLabelValues(f, a, string(code)).Inc()
+	m.duration.WithLabelValues(f, a).Observe(d.Seconds())
 }
 
 func (m *metrics) jobOutcome(kind, outcome string) {
 	m.jobs.WithLabelValues(kind, outcome).Inc()
 }
 
-// servedActivities are the activities this transport hands to the
-// lifecycle service: the seven SaaS V2 basic interfaces.
-var servedActivities = map[string]bool{
-	protocol.ActivityNewInstance:          true,
-	protocol.ActivityQueryInstance:        true,
-	protocol.ActivityRefreshInstance:      true,
-	protocol.ActivityUpdateInstanceStatus: true,
-	protocol.ActivityReleaseInstance:      true,
-	protocol.ActivityUpgradeInstance:      true,
-	protocol.ActivityChangeInstanceCheck:  true,
-}
-
-// activityLabel bounds the activity label to the served activities, so a
-// caller cannot create label values at will.
-func activityLabel(activity string) string {
-	if servedActivities[activity] {
-		return activity
+// labels bounds the family and activity labels to the families and the
+// activities they serve, so a caller cannot create label values at will:
+// anything else is "unknown".
+func (m *metrics) labels(family, activity string) (string, string) {
+	acts, ok := m.served[family]
+	if !ok {
+		return "unknown", "unknown"
 	}
-	return "unknown"
+	if !acts[activity] {
+		activity = "unknown"
+	}
+	return family, activity
 }

@@ -1,0 +1,204 @@
+package inbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/protocol/sign"
+)
+
+// DefaultMaxBody caps a request body unless Config.MaxBody says otherwise.
+const DefaultMaxBody = 64 << 10
+
+// Store is what the pipeline keeps: the ledger and the nonces.
+type Store interface {
+	store.Calls
+	store.Nonces
+}
+
+// Config configures a Server.
+type Config struct {
+	// Families are the families served, in order of precedence: at a
+	// route several share, the first is the one an unknown activity goes
+	// to.
+	Families []*Family
+	// Keys are the keys of every type a family uses.
+	Keys Keys
+	// Store keeps the ledger and the nonces. Required.
+	Store Store
+	// MaxBody caps the request body; zero means DefaultMaxBody.
+	MaxBody int64
+	// Window is the allowed timestamp difference; zero means 60 s.
+	Window time.Duration
+	// DisableBodySign leaves the Body-Sign header off replies.
+	DisableBodySign bool
+	// Logger receives one line per call; nil means slog.Default. Wrap it
+	// with ContextHandler so that the services' lines carry the request id.
+	Logger *slog.Logger
+	// Registerer receives the metrics (see the isv package documentation);
+	// nil leaves them unregistered.
+	Registerer prometheus.Registerer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// route is the families sharing one method and path.
+type route struct {
+	method   string
+	families []*Family
+}
+
+// Server is the pipeline: an http.Handler for every family's route.
+type Server struct {
+	routes    map[string][]route // by path
+	paths     []string
+	verifiers map[KeyType]*sign.Verifier
+	keys      Keys
+	st        Store
+	maxBody   int64
+	window    time.Duration
+	bodySign  bool
+	metrics   *metrics
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+// New checks cfg and builds the pipeline. Every family needs a name, a
+// method, a path, a scheme, a decoder, a service, and keys of its type.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("inbound: no store")
+	}
+	if len(cfg.Families) == 0 {
+		return nil, errors.New("inbound: no family to serve")
+	}
+	if cfg.MaxBody < 0 {
+		return nil, fmt.Errorf("inbound: negative body limit %d", cfg.MaxBody)
+	}
+	s := &Server{
+		routes:    map[string][]route{},
+		verifiers: map[KeyType]*sign.Verifier{},
+		keys:      cfg.Keys,
+		st:        cfg.Store,
+		maxBody:   cfg.MaxBody,
+		window:    cfg.Window,
+		bodySign:  !cfg.DisableBodySign,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+	}
+	if s.maxBody == 0 {
+		s.maxBody = DefaultMaxBody
+	}
+	if s.window <= 0 {
+		s.window = sign.DefaultWindow
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	names := map[string]bool{}
+	for _, f := range cfg.Families {
+		if err := s.add(f, names); err != nil {
+			return nil, err
+		}
+	}
+	s.metrics = newMetrics(cfg.Families)
+	if cfg.Registerer != nil {
+		if err := s.metrics.register(cfg.Registerer); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// add checks f and puts it on its route.
+func (s *Server) add(f *Family, names map[string]bool) error {
+	switch {
+	case f == nil || f.Name == "":
+		return errors.New("inbound: a family without a name")
+	case names[f.Name]:
+		return fmt.Errorf("inbound: family %s registered twice", f.Name)
+	case f.Method != http.MethodGet && f.Method != http.MethodPost:
+		return fmt.Errorf("inbound: family %s: method %q (want GET or POST)", f.Name, f.Method)
+	case len(f.Path) == 0 || f.Path[0] != '/':
+		return fmt.Errorf("inbound: family %s: path %q is not absolute", f.Name, f.Path)
+	case f.Scheme < URLSignature || f.Scheme > V1Token:
+		return fmt.Errorf("inbound: family %s: unknown authentication scheme", f.Name)
+	case f.Decode == nil || f.Serve == nil:
+		return fmt.Errorf("inbound: family %s: no decoder or service", f.Name)
+	}
+	names[f.Name] = true
+	keys := s.keys[f.Keys]
+	if len(keys) == 0 {
+		return fmt.Errorf("inbound: family %s: no %s key configured", f.Name, f.Keys)
+	}
+	for i, k := range keys {
+		if k == "" {
+			return fmt.Errorf("inbound: %s key %d is empty", f.Keys, i+1)
+		}
+	}
+	if s.verifiers[f.Keys] == nil {
+		s.verifiers[f.Keys] = &sign.Verifier{Keys: keys, Window: s.window, Nonces: storeNonces{s.st}, Now: s.now}
+	}
+	rs := s.routes[f.Path]
+	if len(rs) == 0 {
+		s.paths = append(s.paths, f.Path)
+	}
+	i := slices.IndexFunc(rs, func(r route) bool { return r.method == f.Method })
+	if i < 0 {
+		s.routes[f.Path] = append(rs, route{method: f.Method, families: []*Family{f}})
+		return nil
+	}
+	for _, other := range rs[i].families {
+		for _, a := range f.Activities {
+			if other.serves(a) {
+				return fmt.Errorf("inbound: families %s and %s both serve %s %s %s", other.Name, f.Name, f.Method, f.Path, a)
+			}
+		}
+	}
+	rs[i].families = append(rs[i].families, f)
+	return nil
+}
+
+// Paths returns the paths the Server answers, in the order the families
+// were given.
+func (s *Server) Paths() []string { return slices.Clone(s.paths) }
+
+// JobOutcome counts a background job attempt for the metrics; give it to
+// the job runner's OnOutcome.
+func (s *Server) JobOutcome(kind, outcome string) { s.metrics.jobOutcome(kind, outcome) }
+
+// nonceSweepInterval is how often SweepNonces deletes expired nonces.
+const nonceSweepInterval = time.Minute
+
+// SweepNonces deletes expired nonces now and every minute until ctx is
+// done; the window check already rejects their calls, so this only keeps
+// the table small.
+func (s *Server) SweepNonces(ctx context.Context) {
+	t := time.NewTicker(nonceSweepInterval)
+	defer t.Stop()
+	for {
+		n, err := s.st.DeleteExpiredNonces(ctx, s.now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("nonce sweep failed", "error", err)
+		case n > 0:
+			s.log.Debug("nonces swept", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,40 @@
+package isv
+
+import (
+	"net/http"
+
+	"github.com/koobridge/koobridge/internal/console"
+)
+
+// MinAdminTokenLen is the shortest admin token AdminHandler accepts.
+const MinAdminTokenLen = 16
+
+// AdminConfig configures the admin API and web console.
+type AdminConfig struct {
+	// Token is the bearer token of the JSON API and the login of the web
+	// console; at least MinAdminTokenLen characters. An empty or short
+	// token serves 404 for everything: the console fails closed.
+	Token string
+	// SecureCookie marks the console's session cookie Secure on plain
+	// HTTP too (TLS ends at a proxy in front).
+	SecureCookie bool
+}
+
+// AdminHandler returns the admin JSON API under /admin/api/ and the web
+// console under /admin/ (docs/admin-api.md, docs/console.md): instances
+// and their calls, the ledger, jobs, order notifications, and the repair
+// actions (re-run a job, re-provision an instance). Mount it at "/admin/"
+// without stripping the prefix.
+func (s *Server) AdminHandler(cfg AdminConfig) http.Handler {
+	if len(cfg.Token) < MinAdminTokenLen {
+		return http.NotFoundHandler()
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/admin/api/", console.NewAPI(console.APIConfig{
+		Store: s.st, Service: s.instances, Token: cfg.Token, Logger: s.log,
+	}))
+	mux.Handle("/admin/", console.NewWeb(console.WebConfig{
+		Store: s.st, Service: s.instances, Token: cfg.Token, Logger: s.log, SecureCookie: cfg.SecureCookie,
+	}))
+	return mux
+}

@@ -1,0 +1,33 @@
+package isv
+
+import (
+	"github.com/koobridge/koobridge/internal/inbound"
+	"github.com/koobridge/koobridge/internal/instance"
+	"github.com/koobridge/koobridge/internal/ordernotify"
+	"github.com/koobridge/koobridge/internal/saasv2"
+)
+
+// paths are the configured routes.
+type paths struct {
+	produce     string // the production path of the basic interfaces
+	orderNotify string // where order notifications arrive
+}
+
+// services are the domain services the families run on.
+type services struct {
+	instances     *instance.Service
+	notifications *ordernotify.Service
+}
+
+// routes lists every family of KooGallery calls koobridge serves: one line
+// per family, its route and key type in its package. Families on the same
+// path are told apart by the activity they serve; the first one on a path
+// takes the activities nobody serves (and answers 000002).
+//
+// Adding a family is a package under internal/ and a line here.
+func routes(p paths, s services) []*inbound.Family {
+	return []*inbound.Family{
+		saasv2.Family(s.instances, p.produce), // POST: the seven SaaS V2 basic interfaces, basic key
+		s.notifications.Family(p.orderNotify), // POST: orderNotify, general key
+	}
+}
