@@ -260,6 +260,7 @@ type request struct {
 	ts      time.Time
 	nonce   string
 	query   url.Values // used as is when set (no signing)
+	path    string     // instead of /produce
 	reqID   string
 	noQuery bool
 }
@@ -303,6 +304,9 @@ func (e *env) do(t testing.TB, body string, rq request) *result {
 		q = signedQuery(rq.key, rq.nonce, rq.ts, []byte(body))
 	}
 	u := e.url
+	if rq.path != "" {
+		u = e.http.URL + rq.path
+	}
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}

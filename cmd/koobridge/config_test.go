@@ -140,6 +140,25 @@ provisioner: exec
 					t.Errorf("open API %q fallback %q", c.openAPIURL, c.fallbackURL)
 				}
 			}},
+		{"keys per interface type: flags, files, env, YAML", append([]string{
+			"--general-key", "g1", "--general-key", "g2",
+			"--license-key-file", writeFile(t, "license-keys", "l1\n\nl2\n"),
+			"--config", writeFile(t, "types.yaml", "kit-key: [kit-from-file]\ngeneral-key: general-from-file\norder-notify-path: /orders\n"),
+		}, base...), map[string]string{"KOOBRIDGE_KIT_KEY": "kit-from-env"},
+			func(t *testing.T, c *serveConfig) {
+				if !reflect.DeepEqual(c.keys.Basic, []string{"k1"}) || !reflect.DeepEqual(c.keys.General, []string{"g1", "g2"}) ||
+					!reflect.DeepEqual(c.keys.License, []string{"l1", "l2"}) || !reflect.DeepEqual(c.keys.Kit, []string{"kit-from-env"}) {
+					t.Errorf("keys %+v", c.keys)
+				}
+				if c.opts.orderNotifyPath != "/orders" {
+					t.Errorf("order notify path %q", c.opts.orderNotifyPath)
+				}
+			}},
+		{"unset key types fall back later, not here", base, nil, func(t *testing.T, c *serveConfig) {
+			if c.keys.Kit != nil || c.keys.License != nil || c.keys.General != nil || c.opts.orderNotifyPath != "" {
+				t.Errorf("keys %+v, order path %q: want the other types unset (isv falls back to --key)", c.keys, c.opts.orderNotifyPath)
+			}
+		}},
 		{"exec command line quoting", append([]string{"--provisioner", "exec", "--exec", `/bin/sh -c 'echo "a b"' x\ y "q\"z"`}, base...), nil,
 			func(t *testing.T, c *serveConfig) {
 				want := []string{"/bin/sh", "-c", `echo "a b"`, "x y", `q"z`}
@@ -180,6 +199,11 @@ func TestConfigValidation(t *testing.T) {
 		{"memory db", append([]string{"--db", "sqlite::memory:"}, base...), nil, "--db"},
 		{"bad listen", append([]string{"--listen", "8080"}, base...), nil, "--listen"},
 		{"relative produce path", append([]string{"--produce-path", "produce"}, base...), nil, "--produce-path"},
+		{"relative order notify path", append([]string{"--order-notify-path", "orders"}, base...), nil, "--order-notify-path"},
+		{"reserved order notify path", append([]string{"--order-notify-path", "/admin/orders"}, base...), nil, "--order-notify-path"},
+		{"empty general key", append([]string{"--general-key", ""}, base...), nil, "--general-key"},
+		{"empty kit key file", append([]string{"--kit-key-file", emptyKeys}, base...), nil, "--kit-key-file"},
+		{"missing license key file", append([]string{"--license-key-file", "/nonexistent/keys"}, base...), nil, "--license-key-file"},
 		{"reserved produce path", append([]string{"--produce-path", "/healthz"}, base...), nil, "--produce-path"},
 		{"bad openapi url", append([]string{"--openapi-url", "ftp://x"}, base...), nil, "--openapi-url"},
 		{"unknown provisioner", append([]string{"--provisioner", "magic"}, base...), nil, "--provisioner"},

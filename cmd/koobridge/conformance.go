@@ -109,6 +109,12 @@ also checks that a call signed with another key is refused.`,
 			return nil
 		},
 	}
+	o.register(cmd)
+	return cmd
+}
+
+// register declares the flags of "koobridge conformance" on cmd.
+func (o *conformanceOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.target, "target", "", "the seller's V2 production interface URL, e.g. https://isv.example.com/produce")
 	f.StringVar(&o.orderTarget, "order-notify-target", "", "the seller's URL for order notifications (default: --target)")
@@ -124,7 +130,6 @@ also checks that a call signed with another key is refused.`,
 	f.BoolVar(&o.bodySignOptional, "body-sign-optional", false, "do not fail answers without a Body-Sign header (whether V2 checks it is UNCONFIRMED)")
 	f.BoolVar(&o.requireOptional, "require-optional", false, "fail, rather than skip, cases of optional interfaces (upgradeInstance, changeInstanceCheck) the seller answers 000002 to")
 	f.BoolVar(&o.verbose, "verbose", false, "show what was sent and what came back for passed cases too")
-	return cmd
 }
 
 // conformanceConfig reads the secrets (flag, file or environment) and

@@ -74,6 +74,12 @@ or KOOBRIDGE_SK instead.`,
 			return runEmulator(ctx, em, o.listen, o.openAPIListen, cmd.OutOrStdout())
 		},
 	}
+	o.register(cmd)
+	return cmd
+}
+
+// register declares the flags of "koobridge emulate" on cmd.
+func (o *emulateOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8090", "address of the web page, the JSON API and the mocked Open API")
 	f.StringVar(&o.openAPIListen, "openapi-listen", "", "also serve the mocked Open API alone on this address")
@@ -88,7 +94,6 @@ or KOOBRIDGE_SK instead.`,
 	f.DurationVar(&o.deadline, "deadline", emulator.DefaultDeadline, "how long the seller may take to answer")
 	f.BoolVar(&o.bodySignOptional, "body-sign-optional", false, "do not fail answers without Body-Sign (a wrong one still fails)")
 	f.BoolVar(&o.noRetry, "no-retry", false, "deliver every call once; never retry")
-	return cmd
 }
 
 // emulateConfig reads the secrets (flag, file or environment) and checks

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/koobridge/koobridge/conformance"
 	"github.com/koobridge/koobridge/internal/lockbuf"
 
 	"github.com/koobridge/koobridge/emulator"
@@ -166,6 +167,74 @@ func TestSecretsFromEnv(t *testing.T) {
 			}
 			if err != nil || key != tt.key || gotSK != tt.sk {
 				t.Errorf("got %q, %q, %v; want %q, %q", key, gotSK, err, tt.key, tt.sk)
+			}
+		})
+	}
+}
+
+// TestTypedKeys: the keys of the other interface types reach the
+// emulator's (and the suite's) configuration from their flag, file or
+// environment variable, and are left empty (the basic key) otherwise.
+func TestTypedKeys(t *testing.T) {
+	generalFile := filepath.Join(t.TempDir(), "general")
+	if err := os.WriteFile(generalFile, []byte("general-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name                  string
+		args                  []string
+		env                   map[string]string
+		kit, license, general string
+		err                   string
+	}{
+		{"none", nil, nil, "", "", "", ""},
+		{"flags", []string{"--kit-key", "kk", "--license-key", "lk", "--general-key", "gk"}, nil, "kk", "lk", "gk", ""},
+		{"file", []string{"--general-key-file", generalFile}, nil, "", "", "general-from-file", ""},
+		{"environment", nil, map[string]string{"KOOBRIDGE_GENERAL_KEY": "env-general", "KOOBRIDGE_KIT_KEY": "env-kit"}, "env-kit", "", "env-general", ""},
+		{"flag over environment", []string{"--general-key", "flag"}, map[string]string{"KOOBRIDGE_GENERAL_KEY": "env"}, "", "", "flag", ""},
+		{"flag and file", []string{"--general-key", "g", "--general-key-file", generalFile}, nil, "", "", "", "either --general-key or --general-key-file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := func(k string) string { return tt.env[k] }
+			for _, which := range []string{"emulate", "conformance"} {
+				var kit, license, general string
+				var err error
+				switch which {
+				case "emulate":
+					var o emulateOptions
+					cmd := &cobra.Command{Use: "emulate"}
+					o.register(cmd)
+					if err = cmd.Flags().Parse(append([]string{"--target", "http://x/produce", "--key", "k", "--order-notify-target", "http://x/orders"}, tt.args...)); err != nil {
+						t.Fatal(err)
+					}
+					var cfg emulator.Config
+					cfg, err = emulateConfig(cmd, &o, getenv)
+					kit, license, general = cfg.KitKey, cfg.LicenseKey, cfg.GeneralKey
+					if err == nil && cfg.OrderNotifyTarget != "http://x/orders" {
+						t.Errorf("order notify target %q", cfg.OrderNotifyTarget)
+					}
+				case "conformance":
+					var o conformanceOptions
+					cmd := &cobra.Command{Use: "conformance"}
+					o.register(cmd)
+					if err = cmd.Flags().Parse(append([]string{"--target", "http://x/produce", "--key", "k", "--ak", "a", "--sk", "s", "--openapi-listen", "127.0.0.1:0"}, tt.args...)); err != nil {
+						t.Fatal(err)
+					}
+					var cfg conformance.Config
+					cfg, err = conformanceConfig(cmd, &o, getenv)
+					kit, license, general = cfg.KitKey, cfg.LicenseKey, cfg.GeneralKey
+				}
+				switch {
+				case tt.err != "":
+					if err == nil || !strings.Contains(err.Error(), tt.err) {
+						t.Errorf("%s: error %v, want %q", which, err, tt.err)
+					}
+				case err != nil:
+					t.Errorf("%s: %v", which, err)
+				case kit != tt.kit || license != tt.license || general != tt.general:
+					t.Errorf("%s: kit %q license %q general %q, want %q %q %q", which, kit, license, general, tt.kit, tt.license, tt.general)
+				}
 			}
 		})
 	}
