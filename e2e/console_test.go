@@ -57,6 +57,26 @@ func newInstance(t *testing.T, base, key, orderID string) string {
 	return out.InstanceID
 }
 
+// orderNotify plays KooGallery's order notification against the production
+// interface, V2-signed with key (serve's general key, which defaults to
+// its basic key), and fails the test unless it is answered 000000.
+func orderNotify(t *testing.T, base, key, orderID string) {
+	t.Helper()
+	body := []byte(`{"activity":"orderNotify","orderId":"` + orderID + `","orderLineId":"` + orderID + `-000001","testFlag":"0"}`)
+	nonce := randomHex(t, 16)
+	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	q := url.Values{"signature": {sign.V2Signature(key, nonce, ts, body)}, "timestamp": {ts}, "nonce": {nonce}}
+	resp, err := http.Post(base+"/produce?"+q.Encode(), "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("orderNotify: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if !bytes.Contains(raw, []byte(`"resultCode":"000000"`)) {
+		t.Fatalf("orderNotify: %d %s", resp.StatusCode, raw)
+	}
+}
+
 // TestConsole logs into the web console of a real koobridge process with
 // Chromium, finds the instance a newInstance call created, reads that
 // call's bodies in the instance's history and logs out.
@@ -117,6 +137,28 @@ func TestConsole(t *testing.T) {
 	// The page renders: the browser returns a PNG of it.
 	if png := Get(ctx, t, "screenshot", chromedp.CaptureScreenshot()); !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
 		t.Errorf("screenshot: %d bytes, want a PNG", len(png))
+	}
+
+	// An order notification, delivered to the vendor in the background,
+	// shows on the Orders page with its order (serve --dev answers Query
+	// Order itself).
+	const notified = "CS2611230800E2EORDER"
+	orderNotify(t, k.URL, key, notified)
+	orderRow := `#orders tr[data-order-id="` + notified + `"]`
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		Do(ctx, t, "open the orders", chromedp.Click(chromedp.ID("nav-orders")), chromedp.WaitVisible(chromedp.ID("orders")))
+		status := Get(ctx, t, "order status", chromedp.JavascriptAttribute[string](chromedp.CSS(`#orders tbody tr`), "outerHTML"))
+		if strings.Contains(status, `data-order-id="`+notified+`" data-status="delivered"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the order notification is not delivered on the Orders page: %s", status)
+		}
+	}
+	orderJSON := chromedp.CSS(orderRow + ` pre[data-testid="order-json"]`)
+	Do(ctx, t, "open the order", chromedp.Click(chromedp.CSS(orderRow+" details summary")), chromedp.WaitVisible(orderJSON))
+	if text := Get(ctx, t, "order details", chromedp.Text(orderJSON)); !strings.Contains(text, `"orderId": "`+notified+`"`) {
+		t.Errorf("order details %q lack the order", text)
 	}
 
 	Do(ctx, t, "log out",
