@@ -39,6 +39,12 @@ var ambiguousCases = []ambiguousCase{
 		body: "{\"activity\":\"newInstance\",\"businessId\":\"b-8\",\"orderId\":\"AMB-\xff8\",\"orderLineId\":\"AMB-8-000001\"}"},
 	{name: "NUL in orderId", msgPart: "orderId: contains a NUL character",
 		body: `{"activity":"newInstance","businessId":"b-9","orderId":"AMB-\u00009","orderLineId":"AMB-9-000001"}`},
+	{name: "orderNotify with a duplicated testFlag", msgPart: "duplicate key",
+		body: `{"activity":"orderNotify","orderId":"AMB-11","orderLineId":"AMB-11-000001","testFlag":"1","testFlag":"0"}`},
+	{name: "orderNotify with orderId true", msgPart: "orderId: must be a string, not a boolean",
+		body: `{"activity":"orderNotify","orderId":true,"orderLineId":"AMB-12-000001","testFlag":"0"}`},
+	{name: "orderNotify with two nonces", body: `{"activity":"orderNotify","orderId":"AMB-13","orderLineId":"AMB-13-000001","testFlag":"0"}`,
+		repeat: "nonce", msgPart: "nonce"},
 	{name: "lone surrogate in orderLineId", msgPart: "orderLineId: contains a lone surrogate",
 		body: `{"activity":"newInstance","businessId":"b-10","orderId":"AMB-10","orderLineId":"AMB-10-\ud800"}`},
 }

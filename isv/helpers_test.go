@@ -391,10 +391,11 @@ func randomID() string {
 
 // state is what a rejected call must not change.
 type state struct {
-	instances   int
-	jobs        int
-	queryOrders int
-	provisioned int
+	instances     int
+	jobs          int
+	notifications int
+	queryOrders   int
+	provisioned   int
 }
 
 func (e *env) state(t testing.TB) state {
@@ -408,7 +409,11 @@ func (e *env) state(t testing.TB) state {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return state{len(insts), len(jobs), e.orders.QueryOrderCalls(), e.prov.total()}
+	notes, err := e.st.OrderNotifications(ctx, store.OrderNotificationFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state{len(insts), len(jobs), len(notes), e.orders.QueryOrderCalls(), e.prov.total()}
 }
 
 // eventually polls cond until it holds or a generous deadline passes.

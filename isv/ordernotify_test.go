@@ -177,3 +177,38 @@ func TestOrderNotifyOwnPath(t *testing.T) {
 		t.Errorf("unknown path: %d", r.status)
 	}
 }
+
+// TestOrderNotifyIDsAndDebugOrders: ids are free text (two order lines
+// whose ids joined with ":" look alike are two notifications), and on a
+// MOCK* order testFlag "0" and "1" mean the same debug call.
+func TestOrderNotifyIDsAndDebugOrders(t *testing.T) {
+	rec := &recorder{}
+	e := newEnv(t, func(c *isv.Config) {
+		rec.next = c.Provisioner
+		c.Provisioner, c.TestProvisioner = rec, rec
+	})
+	for _, o := range []struct{ order, line string }{{"CS:A", "B"}, {"CS", "A:B"}} {
+		e.orders.AddOrder(protocol.OrderInfo{OrderID: protocol.FlexString(o.order), OrderType: protocol.OrderTypeNew,
+			OrderLine: []protocol.OrderLine{{OrderLineID: protocol.FlexString(o.line), ChargingMode: protocol.ChargingPeriod}}})
+		wantCode(t, e.call(t, orderNotifyBody(o.order, o.line, "0"), request{}), protocol.CodeSuccess)
+	}
+	eventually(t, "two order.notified events", func() bool { return len(rec.of(provision.EventOrderNotified)) == 2 })
+	got := map[string]bool{}
+	for _, ev := range rec.of(provision.EventOrderNotified) {
+		got[ev.Order.OrderID+"|"+ev.Order.OrderLineID] = true
+	}
+	if !got["CS:A|B"] || !got["CS|A:B"] {
+		t.Errorf("notified %v, want both order lines", got)
+	}
+
+	first := e.call(t, orderNotifyBody("MOCKPERIODYEARNEW", "MOCKPERIODYEARNEW-000001", "1"), request{})
+	wantCode(t, first, protocol.CodeSuccess)
+	again := e.call(t, orderNotifyBody("MOCKPERIODYEARNEW", "MOCKPERIODYEARNEW-000001", "0"), request{})
+	if string(again.raw) != string(first.raw) {
+		t.Errorf("MOCK order with testFlag 0 after 1: %s, first %s", again.raw, first.raw)
+	}
+	eventually(t, "the debug order delivered", func() bool { return len(rec.of(provision.EventOrderNotified)) == 3 })
+	if ev := rec.of(provision.EventOrderNotified)[2]; !ev.Test {
+		t.Errorf("the MOCK order's event is not marked test: %+v", ev)
+	}
+}

@@ -37,9 +37,14 @@ const (
 	CredentialsEncrypted CredentialMode = "encrypted" // AES-CBC with the key derived from the first basic key, encryptType set
 )
 
-// Defaults of Config.
+// Defaults of Config. Each is defined once, where it is used; these name
+// them for a vendor.
 const (
 	DefaultMaxBodyBytes = inbound.DefaultMaxBody
+	// DefaultJobWorkers is how many background jobs run at once.
+	DefaultJobWorkers = jobs.DefaultWorkers
+	// DefaultJobLease is how long a worker holds a claimed job.
+	DefaultJobLease = jobs.DefaultLease
 	// DefaultBudget is how long newInstance waits for the vendor's product
 	// before it answers 000004 (KooGallery waits about 5 s).
 	DefaultBudget = 3 * time.Second
@@ -158,11 +163,12 @@ type Config struct {
 	EncryptType sign.EncryptType
 	// NonceWindow is the allowed timestamp difference; zero means 60 s.
 	NonceWindow time.Duration
-	// JobWorkers is the number of background job workers; zero means 4.
+	// JobWorkers is the number of background job workers; zero means
+	// DefaultJobWorkers.
 	JobWorkers int
 	// JobLease is how long a worker holds a claimed job before another
-	// worker (or replica, after a crash) may take it over; zero means 2
-	// minutes.
+	// worker (or replica, after a crash) may take it over; zero means
+	// DefaultJobLease.
 	JobLease time.Duration
 	// Logger receives JSON-friendly structured logs; nil means slog.Default.
 	Logger *slog.Logger

@@ -97,3 +97,38 @@ func TestRefusalReplies(t *testing.T) {
 		})
 	}
 }
+
+// TestVendorTextMasked: a vendor that echoes an event back in an error
+// reply (or on standard error) puts the buyer's phone and e-mail into
+// koobridge's error text, which is logged and stored: they are masked.
+func TestVendorTextMasked(t *testing.T) {
+	const echo = `invalid payload: {"buyer":{"mobilePhone":"13987654321","email":"buyer.person@example.com"},"password":"hunter22"}`
+	check := func(t *testing.T, err error) {
+		t.Helper()
+		if err == nil {
+			t.Fatal("no error")
+		}
+		msg := err.Error()
+		for _, secret := range []string{"13987654321", "buyer.person@example.com", "hunter22"} {
+			if strings.Contains(msg, secret) {
+				t.Errorf("error %q quotes %q", msg, secret)
+			}
+		}
+		if !strings.Contains(msg, "invalid payload") || !strings.Contains(msg, "139****4321") {
+			t.Errorf("error %q lost the vendor's words", msg)
+		}
+	}
+	t.Run("webhook", func(t *testing.T) {
+		v := newVendor(t, http.StatusBadRequest, echo)
+		_, err := newTestWebhook(t, v.srv.URL).Provision(context.Background(), testEvent(EventCreated))
+		check(t, err)
+	})
+	t.Run("exec", func(t *testing.T) {
+		e, err := NewExec(ExecConfig{Command: []string{script(t, "cat >/dev/null\necho '"+echo+"' >&2\nexit 1\n")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.Provision(context.Background(), testEvent(EventCreated))
+		check(t, err)
+	})
+}

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/koobridge/koobridge/internal/mask"
 	"github.com/koobridge/koobridge/protocol"
 )
 
@@ -338,8 +339,12 @@ func snippet(b []byte) string {
 	return s
 }
 
-// printable turns bytes from elsewhere into one line of valid UTF-8 for an
-// error message: invalid sequences dropped, control characters as spaces.
+// printable turns bytes from elsewhere (a vendor's reply, a command's
+// standard error) into one line of valid UTF-8 for an error message:
+// invalid sequences dropped, control characters as spaces, and personal
+// data and secrets masked (package mask), since the message goes to the
+// log, the job and the admin API, and a vendor may echo an event back
+// (order.notified carries the buyer's phone and e-mail in clear).
 func printable(b []byte) string {
 	s := strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
@@ -347,5 +352,5 @@ func printable(b []byte) string {
 		}
 		return r
 	}, strings.ToValidUTF8(string(b), ""))
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(mask.Text(s))
 }

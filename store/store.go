@@ -30,9 +30,17 @@ import (
 	"github.com/koobridge/koobridge/internal/store/sqlite"
 )
 
-// DB is an open koobridge database. Its methods are Ping, which checks
-// that the database answers (for a readiness probe), and Close. It is safe
-// for concurrent use.
+// DB is an open koobridge database, to hand to isv.Config.DB. It is safe
+// for concurrent use. It is an alias of a type internal to koobridge, so
+// the documentation tools do not list its methods here; they are:
+//
+//	// Ping checks that the database answers (for a readiness probe).
+//	func (d *DB) Ping(ctx context.Context) error
+//	// Close closes the database; a second Close does nothing more.
+//	func (d *DB) Close() error
+//
+// Nothing else of it is public: koobridge's own packages reach the tables
+// behind it, whose interfaces may change from one version to the next.
 type DB = store.DB
 
 // DefaultOpTimeout is how long one database operation (a whole transaction

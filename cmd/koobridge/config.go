@@ -80,7 +80,7 @@ type serveOptions struct {
 
 // register declares every serve flag with its default.
 func (o *serveOptions) register(fs *pflag.FlagSet) {
-	o.maxBody = 64 << 10
+	o.maxBody = isv.DefaultMaxBodyBytes
 	fs.StringVar(&o.configFile, "config", "", "read settings from this YAML file (keys named like the flags)")
 	fs.StringVar(&o.listen, "listen", ":8080", "address to listen on (host:port)")
 	fs.StringVar(&o.producePath, "produce-path", "/produce", "URL path of the production interface (the basic interfaces)")
@@ -105,7 +105,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.execCommand, "exec", "", "command line of the exec provisioner (split on spaces; '…' and \"…\" quote)")
 	fs.DurationVar(&o.execTimeout, "exec-timeout", 30*time.Second, "timeout of one exec provisioner run")
 	fs.BoolVar(&o.provisionTestCalls, "provision-test-calls", false, "send debug calls (testFlag 1, MOCK* orders) to the real provisioner too")
-	fs.DurationVar(&o.budget, "budget", 3*time.Second, "time newInstance waits for the provisioner before answering 000004")
+	fs.DurationVar(&o.budget, "budget", isv.DefaultBudget, "time newInstance waits for the provisioner before answering 000004")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token of the admin API (unset: admin API disabled)")
 	fs.StringVar(&o.adminTokenFile, "admin-token-file", "", "read --admin-token from this file")
 	fs.BoolVar(&o.secureCookie, "secure-cookie", false, "mark the console's session cookie Secure on plain HTTP too (TLS ends at a proxy in front)")
@@ -120,8 +120,8 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.readTimeout, "read-timeout", 10*time.Second, "HTTP read timeout")
 	fs.DurationVar(&o.writeTimeout, "write-timeout", 15*time.Second, "HTTP write timeout")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for in-flight calls")
-	fs.IntVar(&o.jobWorkers, "job-workers", 4, "background job workers")
-	fs.DurationVar(&o.jobLease, "job-lease", 2*time.Minute, "how long a worker holds a job before another replica may take it over after a crash (at least 10s)")
+	fs.IntVar(&o.jobWorkers, "job-workers", isv.DefaultJobWorkers, "background job workers")
+	fs.DurationVar(&o.jobLease, "job-lease", isv.DefaultJobLease, "how long a worker holds a job before another replica may take it over after a crash (at least 10s)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.dev, "dev", false, "development mode: generate missing keys, allow missing AK/SK")
 }

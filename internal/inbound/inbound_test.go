@@ -215,6 +215,11 @@ func TestActivityPicksTheFamilyAndItsKey(t *testing.T) {
 
 func TestRepeatedQueryParameterRefusedBeforeAuthentication(t *testing.T) {
 	p := newPipeline(t)
+	// At a shared path the refusal is signed with the key of the family the
+	// activity names.
+	r := p.do(t, p.urlSigned(t, "/produce", generalKey, `{"activity":"orderNotify","value":"x"}`, "&nonce=again"))
+	wantAnswer(t, r, http.StatusOK, "000002", generalKey)
+
 	body := `{"activity":"newInstance","value":"x"}`
 	for _, param := range []string{"signature", "timestamp", "nonce"} {
 		t.Run(param, func(t *testing.T) {

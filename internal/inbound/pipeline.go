@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -166,17 +167,20 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, ex *exchange, lo
 		log.Warn("read request body", "error", err)
 		return replyCode(http.StatusOK, protocol.CodeInvalidParam, "could not read the request body")
 	}
-	// Ambiguous parameters are refused before anything else: with two
-	// signatures, which one was checked is up to the parser.
+	// The activity picks the family, and so the key that verifies the call
+	// and signs the reply, refusals included. It is read leniently here,
+	// only for that; the family's decoder reads it again, strictly.
+	loose, _ := url.ParseQuery(r.URL.RawQuery)
+	ex.activity = peekActivity(r.Method, body, loose)
+	f := pick(families, ex.activity)
+	ex.family = f
+	// Ambiguous parameters are refused before authentication: with two
+	// signatures, which one was checked would be up to the parser.
 	q, err := protocol.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		ex.activity = peekActivity(r.Method, body, nil)
 		return s.invalid(err, log)
 	}
 	c := &Call{Method: r.Method, Path: r.URL.Path, Query: q, Header: r.Header, Body: body}
-	ex.activity = peekActivity(r.Method, body, q)
-	f := pick(families, ex.activity)
-	ex.family = f
 
 	// From here on a client hanging up must not abort a transaction half
 	// way: the work continues and the outcome is stored for the retry.

@@ -28,7 +28,7 @@ type Create struct {
 }
 
 // key is the idempotency key of the purchase of an order line.
-func (c Create) key() string { return "newInstance:" + c.OrderID + ":" + c.OrderLineID }
+func (c Create) key() string { return Key(protocol.ActivityNewInstance, c.OrderID, c.OrderLineID) }
 
 // pollEvery is how often a duplicate call looks whether the call in flight
 // for the same order line has answered.
@@ -103,11 +103,17 @@ func (s *Service) Create(ctx context.Context, c Create, render Render) (Answer, 
 			return nil
 		}
 		inst = cand
-		if _, err := tx.InsertOperation(ctx, store.Operation{
+		opInserted, err := tx.InsertOperation(ctx, store.Operation{
 			Key: key, Activity: c.Activity, InstanceID: cand.ID, Fingerprint: c.Fingerprint,
 			State: store.OperationRunning, CreatedAt: now, UpdatedAt: now,
-		}); err != nil {
+		})
+		if err != nil {
 			return err
+		}
+		if !opInserted {
+			// Another order line's purchase holds the key: impossible with
+			// Key's escaping, unless the database was edited by hand.
+			return fmt.Errorf("operation %s exists for another instance", key)
 		}
 		// RunAt lies past the budget: this call claims the job itself, and a
 		// runner takes it only if this process dies before it can.
@@ -149,8 +155,9 @@ func (s *Service) repeatCreate(ctx context.Context, c Create, inst store.Instanc
 	}
 	if inst.Status == store.StatusFailed && inst.FailCode != "" {
 		// Refused by the vendor's product: the same refusal, never a new
-		// attempt.
-		if hasOp && op.State == store.OperationDone {
+		// attempt. The stored answer is the refusal unless the refusal came
+		// after the first call had answered 000004 at its budget.
+		if hasOp && op.State == store.OperationDone && op.ResultCode == inst.FailCode {
 			return storedAnswer(op, inst), nil
 		}
 		return s.createAnswer(inst, key, true, render)

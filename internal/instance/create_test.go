@@ -557,3 +557,78 @@ func TestNewInstanceRefusedByTheVendor(t *testing.T) {
 		t.Errorf("repeat after reprovision: %s %q", out.Code, out.Msg)
 	}
 }
+
+// TestRefusalAfterTheBudget: the vendor refuses after the first call has
+// answered 000004 at its budget; KooGallery's repeats get the refusal, not
+// the stored 000004.
+func TestRefusalAfterTheBudget(t *testing.T) {
+	v := newVendor(t)
+	v.set("refuse", 600*time.Millisecond)
+	e := newEnv(t, options{prov: v.provisioner(t), budget: 150 * time.Millisecond})
+	addOrder(e.api, "CS-LATE-NO", protocol.ChargingPeriod, "sku-basic")
+	first := e.do(newReq("CS-LATE-NO"))
+	if first.Code != protocol.CodeProcessing {
+		t.Fatalf("first call %s %q, want 000004", first.Code, first.Msg)
+	}
+	e.waitStatus(first.InstanceID, store.StatusFailed)
+	for i := range 2 {
+		out := e.do(newReq("CS-LATE-NO"))
+		if out.Code != protocol.CodeSoldOut || out.Msg != "sold out in this region" || out.InstanceID != first.InstanceID {
+			t.Errorf("repeat %d: %s %q for %s, want the refusal", i+1, out.Code, out.Msg, out.InstanceID)
+		}
+	}
+	if n := v.received(provision.EventCreated); n != 1 {
+		t.Errorf("the vendor was asked %d times", n)
+	}
+}
+
+// TestIDsWithColons: ids are free text; two order lines whose ids joined
+// with ":" look alike are two purchases with keys of their own.
+func TestIDsWithColons(t *testing.T) {
+	e := newEnv(t, options{})
+	req := func(order, line string) protocol.NewInstanceRequest {
+		return protocol.NewInstanceRequest{ActivityName: protocol.ActivityNewInstance, BusinessID: "b", OrderID: order, OrderLineID: line}
+	}
+	for _, o := range []struct{ order, line string }{{"CS:A", "B"}, {"CS", "A:B"}} {
+		e.api.AddOrder(protocol.OrderInfo{OrderID: protocol.FlexString(o.order), OrderType: protocol.OrderTypeNew,
+			OrderLine: []protocol.OrderLine{{OrderLineID: protocol.FlexString(o.line), ChargingMode: protocol.ChargingPeriod}}})
+	}
+	a := e.do(req("CS:A", "B"))
+	b := e.do(req("CS", "A:B"))
+	if a.InstanceID == "" || b.InstanceID == "" || a.InstanceID == b.InstanceID || a.IdemKey == b.IdemKey {
+		t.Fatalf("two order lines: instances %q %q, keys %q %q", a.InstanceID, b.InstanceID, a.IdemKey, b.IdemKey)
+	}
+	for _, c := range []struct {
+		req  protocol.NewInstanceRequest
+		want string
+	}{{req("CS:A", "B"), a.InstanceID}, {req("CS", "A:B"), b.InstanceID}} {
+		out := e.do(c.req)
+		var resp protocol.NewInstanceResponse
+		_ = json.Unmarshal(out.Response.(json.RawMessage), &resp)
+		if out.InstanceID != c.want || resp.InstanceID != c.want {
+			t.Errorf("repeat of %s/%s answered %q (body %q), want %q", c.req.OrderID, c.req.OrderLineID, out.InstanceID, resp.InstanceID, c.want)
+		}
+		op, err := e.st.Operation(context.Background(), out.IdemKey)
+		if err != nil || op.InstanceID != c.want {
+			t.Errorf("operation %q: %+v, %v", out.IdemKey, op, err)
+		}
+	}
+}
+
+func TestKey(t *testing.T) {
+	tests := []struct {
+		parts []string
+		want  string
+	}{
+		{[]string{"newInstance", "CS1", "CS1-000001"}, "newInstance:CS1:CS1-000001"},
+		{[]string{"newInstance", "CS:A", "B"}, "newInstance:CS%3AA:B"},
+		{[]string{"newInstance", "CS", "A:B"}, "newInstance:CS:A%3AB"},
+		{[]string{"x", "100%", "%3A"}, "x:100%25:%253A"},
+		{[]string{"x", ""}, "x:"},
+	}
+	for _, tt := range tests {
+		if got := instance.Key(tt.parts...); got != tt.want {
+			t.Errorf("Key(%q) = %q, want %q", tt.parts, got, tt.want)
+		}
+	}
+}

@@ -226,6 +226,36 @@ func (s *Service) provisionerFor(test bool) provision.Provisioner {
 	return s.prov
 }
 
+// Key joins the parts of an idempotency key (or of an event id or job key
+// built from KooGallery's ids) with ":", escaping "%" as "%25" and ":" as
+// "%3A" in each part, so that different ids never make the same key:
+// order "A:B" line "C" and order "A" line "B:C" are two keys. Parts
+// without either character are kept as they are, so keys of ordinary ids
+// read as before.
+func Key(parts ...string) string {
+	var b strings.Builder
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		if !strings.ContainsAny(p, "%:") {
+			b.WriteString(p)
+			continue
+		}
+		for j := 0; j < len(p); j++ {
+			switch p[j] {
+			case '%':
+				b.WriteString("%25")
+			case ':':
+				b.WriteString("%3A")
+			default:
+				b.WriteByte(p[j])
+			}
+		}
+	}
+	return b.String()
+}
+
 // Fingerprint is the digest an operation keeps of its request's
 // meaningful fields (hex SHA-256 of the fields joined by NUL, which no
 // decoded field contains): a later call with the same key and another

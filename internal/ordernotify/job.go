@@ -52,11 +52,11 @@ func (s *Service) handleNotify(ctx context.Context, job store.Job) error {
 		return err
 	}
 	ev := provision.Event{
-		ID:    string(provision.EventOrderNotified) + ":" + p.OrderID + ":" + p.OrderLineID,
+		ID:    instance.Key(string(provision.EventOrderNotified), p.OrderID, p.OrderLineID),
 		Type:  provision.EventOrderNotified,
 		Time:  s.cfg.Now().UTC(),
 		Test:  n.Test,
-		Order: s.vendorOrder(*info, line),
+		Order: s.vendorOrder(*info, line, p.OrderLineID),
 	}
 	prov := s.cfg.Provisioner
 	if n.Test {
@@ -111,11 +111,13 @@ func (s *Service) record(ctx context.Context, n store.OrderNotification, orderJS
 }
 
 // vendorOrder is the order line as order.notified shows it to the vendor:
-// the buyer's mobile number and e-mail in clear.
-func (s *Service) vendorOrder(info protocol.OrderInfo, line protocol.OrderLine) *provision.Order {
+// the notified line's id (Query Order's line of a one-line order may be
+// spelled otherwise), its first product, the buyer's mobile number and
+// e-mail in clear.
+func (s *Service) vendorOrder(info protocol.OrderInfo, line protocol.OrderLine, lineID string) *provision.Order {
 	o := &provision.Order{
 		OrderID:      info.OrderID.String(),
-		OrderLineID:  line.OrderLineID.String(),
+		OrderLineID:  lineID,
 		OrderType:    info.OrderType.String(),
 		ChargingMode: line.ChargingMode.String(),
 		PeriodType:   line.PeriodType.String(),

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/koobridge/koobridge/internal/inbound"
@@ -114,7 +115,9 @@ func decode(c *inbound.Call) (inbound.Request, error) {
 }
 
 // key is the idempotency key of a notification.
-func key(orderID, lineID string) string { return "orderNotify:" + orderID + ":" + lineID }
+func key(orderID, lineID string) string {
+	return instance.Key(protocol.ActivityOrderNotify, orderID, lineID)
+}
 
 // payload is the JSON payload of a notification job.
 type payload struct {
@@ -130,7 +133,9 @@ func (s *Service) serve(ctx context.Context, req inbound.Request) (inbound.Outco
 	}
 	test := protocol.IsTestOrder(r.IsTest(), r.OrderID)
 	k := key(r.OrderID, r.OrderLineID)
-	fp := instance.Fingerprint(r.TestFlag)
+	// Debug or real is what matters: testFlag "0" and "1" on a MOCK* order
+	// are the same request.
+	fp := instance.Fingerprint(strconv.FormatBool(test))
 	out := inbound.Outcome{IdemKey: k, OrderID: r.OrderID, OrderLineID: r.OrderLineID, Test: test}
 
 	body, err := protocol.Marshal(protocol.NewResponse(protocol.CodeSuccess, "success"))
@@ -167,7 +172,7 @@ func (s *Service) serve(ctx context.Context, req inbound.Request) (inbound.Outco
 			return err
 		}
 		_, _, err = tx.EnqueueJob(ctx, store.Job{
-			Kind: KindNotify, UniqueKey: "order-notify:" + r.OrderID + ":" + r.OrderLineID,
+			Kind: KindNotify, UniqueKey: instance.Key(KindNotify, r.OrderID, r.OrderLineID),
 			Payload: p, MaxAttempts: jobs.DefaultMaxAttempts, RunAt: now,
 		})
 		return err
@@ -178,7 +183,7 @@ func (s *Service) serve(ctx context.Context, req inbound.Request) (inbound.Outco
 	if earlier != nil {
 		out.Repeat = true
 		if earlier.Fingerprint != "" && earlier.Fingerprint != fp {
-			msg := "invalid parameter testFlag: this order line was already notified with another testFlag; not a repeat"
+			msg := "invalid parameter testFlag: this order line was already notified as a debug order, or as a real one; not a repeat"
 			out.Response, out.Code, out.Msg = protocol.NewResponse(protocol.CodeInvalidParam, msg), protocol.CodeInvalidParam, msg
 			out.IdemKey, out.Repeat = "", false
 			return out, nil

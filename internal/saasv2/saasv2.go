@@ -86,7 +86,7 @@ func (h handler) serve(ctx context.Context, req inbound.Request) (inbound.Outcom
 		return out, nil
 	case protocol.RefreshInstanceRequest:
 		out = inbound.Outcome{InstanceID: r.InstanceID, OrderID: r.OrderID, OrderLineID: r.OrderLineID}
-		key := r.Activity() + ":" + r.OrderID + ":" + r.OrderLineID + ":" + r.Scene
+		key := instance.Key(r.Activity(), r.OrderID, r.OrderLineID, r.Scene)
 		expiry, perr := r.Expiry()
 		if perr != nil {
 			a, err = plainAnswer(protocol.CodeInvalidParam, (&protocol.FieldError{Field: "expireTime", Problem: perr.Error()}).Error())
@@ -106,13 +106,13 @@ func (h handler) serve(ctx context.Context, req inbound.Request) (inbound.Outcom
 		a.Key = key
 	case protocol.UpdateInstanceStatusRequest:
 		out = inbound.Outcome{InstanceID: r.InstanceID}
-		a, err = h.svc.SetStatus(ctx, r.Activity()+":"+r.InstanceID+":"+r.Status, r.InstanceID, r.Status == protocol.StatusFreeze, render)
+		a, err = h.svc.SetStatus(ctx, instance.Key(r.Activity(), r.InstanceID, r.Status), r.InstanceID, r.Status == protocol.StatusFreeze, render)
 	case protocol.ReleaseInstanceRequest:
 		out = inbound.Outcome{InstanceID: r.InstanceID, OrderID: r.OrderID, OrderLineID: r.OrderLineID}
-		a, err = h.svc.Release(ctx, r.Activity()+":"+r.InstanceID, r.InstanceID, render)
+		a, err = h.svc.Release(ctx, instance.Key(r.Activity(), r.InstanceID), r.InstanceID, render)
 	case protocol.UpgradeInstanceRequest:
 		out = inbound.Outcome{InstanceID: r.InstanceID, OrderID: r.OrderID, OrderLineID: r.OrderLineID}
-		key := r.Activity() + ":" + r.OrderID + ":" + r.OrderLineID
+		key := instance.Key(r.Activity(), r.OrderID, r.OrderLineID)
 		a, err = h.svc.Upgrade(ctx, instance.Upgrade{
 			Activity:    r.Activity(),
 			Key:         key,
@@ -158,8 +158,13 @@ func render(a instance.Answer) ([]byte, error) {
 	return protocol.Marshal(protocol.NewResponse(a.Code, a.Msg))
 }
 
-// renderNewInstance writes the newInstance reply, with the instanceId.
+// renderNewInstance writes the newInstance reply, with the instanceId; a
+// refusal that names no instance (a call that is not a repeat) is the
+// plain reply.
 func renderNewInstance(a instance.Answer) ([]byte, error) {
+	if a.Instance.ID == "" {
+		return render(a)
+	}
 	return protocol.Marshal(protocol.NewInstanceResponse{
 		Response:   protocol.NewResponse(a.Code, a.Msg),
 		InstanceID: a.Instance.ID,
