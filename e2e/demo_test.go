@@ -107,6 +107,16 @@ func TestDemoPages(t *testing.T) {
 		t.Errorf("message status after re-drive %q", s)
 	}
 
+	// Notify an order: a new order, orderNotify to the server, which
+	// answers 000000 (the demo's server shares its key for every type).
+	const notified = "sub-000004"
+	nrow := `tr[data-subscription-id="` + notified + `"]`
+	Do(ctx, t, "notify an order", chromedp.Navigate(emu+"/"), chromedp.WaitVisible(chromedp.ID("subscriptions")),
+		markStale(), chromedp.Click(chromedp.ID("notify-"+product)), chromedp.WaitNotPresent(chromedp.CSS(staleBody)), chromedp.WaitVisible(chromedp.CSS(nrow)))
+	if status := Get(ctx, t, "notified status", chromedp.Text(chromedp.CSS(nrow+` [data-testid="sub-status"]`))); status != "notified" {
+		t.Errorf("after notifying an order the subscription is %q, want notified", status)
+	}
+
 	// The server's console shows the instance the emulator bought, with the
 	// renewal (and the re-drive) in its history.
 	Do(ctx, t, "log in to the console",
