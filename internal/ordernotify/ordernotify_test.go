@@ -192,6 +192,10 @@ func TestQueryOrderOutage(t *testing.T) {
 	if n := e.api.QueryOrderCalls(); n != 4 {
 		t.Errorf("Query Order called %d times, want 4 (3 failed, then the answer)", n)
 	}
+	// The job completes just after the notification is recorded delivered.
+	for deadline := time.Now().Add(10 * time.Second); e.job(t).State != store.JobDone && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if j := e.job(t); j.State != store.JobDone || j.Attempts != 4 || !strings.Contains(j.LastError, "waiting for order details") {
 		t.Errorf("job %+v", j)
 	}
