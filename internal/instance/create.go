@@ -140,18 +140,7 @@ func (s *Service) Create(ctx context.Context, c Create, render Render) (Answer, 
 func (s *Service) repeatCreate(ctx context.Context, c Create, inst store.Instance, op store.Operation, hasOp bool, deadline time.Time, render Render) (Answer, error) {
 	key := c.key()
 	if hasOp && op.State == store.OperationRunning && s.inFlight(op) {
-		if done, ok, err := s.awaitOperation(ctx, key, deadline); err != nil || ok {
-			if err != nil {
-				return Answer{}, err
-			}
-			return storedAnswer(done, inst), nil
-		}
-		// The first call is still at work past our budget.
-		inst, err := s.store.Instance(ctx, inst.ID)
-		if err != nil {
-			return Answer{}, fmt.Errorf("instance: create: read instance: %w", err)
-		}
-		return s.createAnswer(inst, key, true, render)
+		return s.awaitCreate(ctx, key, inst.ID, deadline, render)
 	}
 	if inst.Status == store.StatusFailed && inst.FailCode != "" {
 		// Refused by the vendor's product: the same refusal, never a new
@@ -177,12 +166,7 @@ func (s *Service) repeatCreate(ctx context.Context, c Create, inst store.Instanc
 			return Answer{}, fmt.Errorf("instance: create: %w", err)
 		}
 		if err == nil && op.State == store.OperationRunning {
-			if done, ok, err := s.awaitOperation(ctx, key, deadline); err != nil || ok {
-				if err != nil {
-					return Answer{}, err
-				}
-				return storedAnswer(done, inst), nil
-			}
+			return s.awaitCreate(ctx, key, inst.ID, deadline, render)
 		}
 		inst, err := s.store.Instance(ctx, inst.ID)
 		if err != nil {
@@ -191,6 +175,24 @@ func (s *Service) repeatCreate(ctx context.Context, c Create, inst store.Instanc
 		return s.createAnswer(inst, key, true, render)
 	}
 	return s.finishCreate(ctx, c, inst.ID, jobID, deadline, true, render)
+}
+
+// awaitCreate answers a duplicate of a purchase in flight: the first call's
+// stored bytes when it answers before deadline, else the instance's state
+// (000004 while it provisions).
+func (s *Service) awaitCreate(ctx context.Context, key, id string, deadline time.Time, render Render) (Answer, error) {
+	done, ok, err := s.awaitOperation(ctx, key, deadline)
+	if err != nil {
+		return Answer{}, err
+	}
+	inst, err := s.store.Instance(ctx, id)
+	if err != nil {
+		return Answer{}, fmt.Errorf("instance: create: read instance: %w", err)
+	}
+	if ok {
+		return storedAnswer(done, inst), nil
+	}
+	return s.createAnswer(inst, key, true, render)
 }
 
 // finishCreate runs the provision job within the budget, answers from the
