@@ -21,15 +21,35 @@ import (
 // Name labels the family in the ledger, the log and metrics.
 const Name = "v2"
 
-// Activities are the seven V2 basic activities.
-var Activities = []string{
-	protocol.ActivityNewInstance,
-	protocol.ActivityQueryInstance,
-	protocol.ActivityRefreshInstance,
-	protocol.ActivityUpdateInstanceStatus,
-	protocol.ActivityReleaseInstance,
-	protocol.ActivityUpgradeInstance,
-	protocol.ActivityChangeInstanceCheck,
+// handler runs the activities on the instance service.
+type handler struct{ svc *instance.Service }
+
+// activity is one served activity: its name and what runs it. The request
+// it gets is the decoded type of that activity.
+type activity struct {
+	name string
+	run  func(h handler, ctx context.Context, req inbound.Request) (inbound.Outcome, error)
+}
+
+// activities is the one list of what the family serves: it gives the
+// family its Activities (routing, metrics) and serve its dispatch.
+var activities = []activity{
+	{protocol.ActivityNewInstance, handler.newInstance},
+	{protocol.ActivityQueryInstance, handler.queryInstance},
+	{protocol.ActivityRefreshInstance, handler.refreshInstance},
+	{protocol.ActivityUpdateInstanceStatus, handler.updateInstanceStatus},
+	{protocol.ActivityReleaseInstance, handler.releaseInstance},
+	{protocol.ActivityUpgradeInstance, handler.upgradeInstance},
+	{protocol.ActivityChangeInstanceCheck, handler.changeInstanceCheck},
+}
+
+// Activities returns the seven V2 basic activities.
+func Activities() []string {
+	names := make([]string, len(activities))
+	for i, a := range activities {
+		names[i] = a.name
+	}
+	return names
 }
 
 // Family returns the SaaS V2 family served at path by svc.
@@ -41,7 +61,7 @@ func Family(svc *instance.Service, path string) *inbound.Family {
 		Path:       path,
 		Keys:       inbound.KeyBasic,
 		Scheme:     inbound.URLSignature,
-		Activities: Activities,
+		Activities: Activities(),
 		Decode:     decode,
 		Serve:      h.serve,
 	}
@@ -53,104 +73,132 @@ func decode(c *inbound.Call) (inbound.Request, error) {
 	return protocol.DecodeV2(c.Body)
 }
 
-type handler struct{ svc *instance.Service }
-
 // serve runs one decoded, valid V2 request.
 func (h handler) serve(ctx context.Context, req inbound.Request) (inbound.Outcome, error) {
-	var (
-		a   instance.Answer
-		err error
-		out inbound.Outcome
-	)
-	switch r := req.(type) {
-	case protocol.NewInstanceRequest:
-		test := protocol.IsTestOrder(r.IsTest(), r.OrderID)
-		out = inbound.Outcome{OrderID: r.OrderID, OrderLineID: r.OrderLineID}
-		a, err = h.svc.Create(ctx, instance.Create{
-			Activity:    r.Activity(),
-			OrderID:     r.OrderID,
-			OrderLineID: r.OrderLineID,
-			BusinessID:  r.BusinessID,
-			Test:        test,
-			Fingerprint: instance.Fingerprint(strconv.FormatBool(test)),
-		}, renderNewInstance)
-	case protocol.QueryInstanceRequest:
-		resp, err := h.svc.Query(ctx, r.InstanceIDs())
-		if err != nil {
-			return inbound.Outcome{}, err
+	for _, a := range activities {
+		if a.name == req.Activity() {
+			return a.run(h, ctx, req)
 		}
-		out = inbound.Outcome{Response: resp, Code: resp.ResultCode, Msg: resp.ResultMsg, Test: protocol.IsTestOrder(r.IsTest(), "")}
-		if ids := r.InstanceIDs(); len(ids) == 1 {
-			out.InstanceID = ids[0]
-		}
-		return out, nil
-	case protocol.RefreshInstanceRequest:
-		out = inbound.Outcome{InstanceID: r.InstanceID, OrderID: r.OrderID, OrderLineID: r.OrderLineID}
-		key := instance.Key(r.Activity(), r.OrderID, r.OrderLineID, r.Scene)
-		expiry, perr := r.Expiry()
-		if perr != nil {
-			a, err = plainAnswer(protocol.CodeInvalidParam, (&protocol.FieldError{Field: "expireTime", Problem: perr.Error()}).Error())
-			break
-		}
-		a, err = h.svc.Renew(ctx, instance.Renewal{
-			Activity:    r.Activity(),
-			Key:         key,
-			Fingerprint: instance.Fingerprint(r.InstanceID, strconv.FormatInt(expiry.UnixMilli(), 10), r.ProductID),
-			InstanceID:  r.InstanceID,
-			OrderID:     r.OrderID,
-			OrderLineID: r.OrderLineID,
-			Scene:       r.Scene,
-			ProductID:   r.ProductID,
-			Expiry:      expiry,
-		}, render)
-		a.Key = key
-	case protocol.UpdateInstanceStatusRequest:
-		out = inbound.Outcome{InstanceID: r.InstanceID}
-		a, err = h.svc.SetStatus(ctx, instance.Key(r.Activity(), r.InstanceID, r.Status), r.InstanceID, r.Status == protocol.StatusFreeze, render)
-	case protocol.ReleaseInstanceRequest:
-		out = inbound.Outcome{InstanceID: r.InstanceID, OrderID: r.OrderID, OrderLineID: r.OrderLineID}
-		a, err = h.svc.Release(ctx, instance.Key(r.Activity(), r.InstanceID), r.InstanceID, render)
-	case protocol.UpgradeInstanceRequest:
-		out = inbound.Outcome{InstanceID: r.InstanceID, OrderID: r.OrderID, OrderLineID: r.OrderLineID}
-		key := instance.Key(r.Activity(), r.OrderID, r.OrderLineID)
-		a, err = h.svc.Upgrade(ctx, instance.Upgrade{
-			Activity:    r.Activity(),
-			Key:         key,
-			Fingerprint: instance.Fingerprint(r.InstanceID),
-			InstanceID:  r.InstanceID,
-			OrderID:     r.OrderID,
-			OrderLineID: r.OrderLineID,
-		}, render)
-		a.Key = key
-	case protocol.ChangeInstanceCheckRequest:
-		out = inbound.Outcome{InstanceID: r.InstanceID}
-		var target provision.Product
-		if p := r.ProductInfo; p != nil {
-			target = provision.Product{
-				ProductID: p.ProductID.String(), SKUCode: p.SKUCode.String(),
-				LinearValue: p.LinearValue.String(), ProductName: p.ProductName.String(),
-			}
-		}
-		a, err = h.svc.CheckChange(ctx, r.InstanceID, protocol.IsTestOrder(r.IsTest(), ""), target, render)
-	default:
-		return inbound.Outcome{}, fmt.Errorf("saasv2: activity %s has no handler", req.Activity())
 	}
+	return inbound.Outcome{}, fmt.Errorf("saasv2: activity %s has no handler", req.Activity())
+}
+
+// outcome completes out, which says what the call named, with the
+// instance service's answer.
+func outcome(a instance.Answer, out inbound.Outcome, err error) (inbound.Outcome, error) {
 	if err != nil {
 		return inbound.Outcome{}, err
 	}
 	out.Response = json.RawMessage(a.Body)
-	out.Code, out.Msg, out.IdemKey, out.Repeat = a.Code, a.Msg, a.Key, a.Repeat
+	out.Code, out.Msg, out.Repeat = a.Code, a.Msg, a.Repeat
+	if out.IdemKey == "" {
+		out.IdemKey = a.Key
+	}
 	if out.InstanceID == "" {
 		out.InstanceID = a.Instance.ID
 	}
-	out.Test = protocol.IsTestOrder(testFlag(req), out.OrderID) || a.Instance.Test
+	out.Test = out.Test || a.Instance.Test
 	return out, nil
 }
 
-// testFlag reports whether a V2 request carries testFlag "1".
-func testFlag(req inbound.Request) bool {
-	t, ok := req.(interface{ IsTest() bool })
-	return ok && t.IsTest()
+func (h handler) newInstance(ctx context.Context, req inbound.Request) (inbound.Outcome, error) {
+	r := req.(protocol.NewInstanceRequest)
+	test := protocol.IsTestOrder(r.IsTest(), r.OrderID)
+	a, err := h.svc.Create(ctx, instance.Create{
+		Activity:    r.Activity(),
+		OrderID:     r.OrderID,
+		OrderLineID: r.OrderLineID,
+		BusinessID:  r.BusinessID,
+		Test:        test,
+		Fingerprint: instance.Fingerprint(strconv.FormatBool(test)),
+	}, renderNewInstance)
+	return outcome(a, inbound.Outcome{OrderID: r.OrderID, OrderLineID: r.OrderLineID, Test: test}, err)
+}
+
+func (h handler) queryInstance(ctx context.Context, req inbound.Request) (inbound.Outcome, error) {
+	r := req.(protocol.QueryInstanceRequest)
+	resp, err := h.svc.Query(ctx, r.InstanceIDs())
+	if err != nil {
+		return inbound.Outcome{}, err
+	}
+	out := inbound.Outcome{Response: resp, Code: resp.ResultCode, Msg: resp.ResultMsg, Test: protocol.IsTestOrder(r.IsTest(), "")}
+	if ids := r.InstanceIDs(); len(ids) == 1 {
+		out.InstanceID = ids[0]
+	}
+	return out, nil
+}
+
+func (h handler) refreshInstance(ctx context.Context, req inbound.Request) (inbound.Outcome, error) {
+	r := req.(protocol.RefreshInstanceRequest)
+	out := inbound.Outcome{
+		IdemKey: instance.Key(r.Activity(), r.OrderID, r.OrderLineID, r.Scene), InstanceID: r.InstanceID,
+		OrderID: r.OrderID, OrderLineID: r.OrderLineID, Test: protocol.IsTestOrder(r.IsTest(), r.OrderID),
+	}
+	expiry, err := r.Expiry()
+	if err != nil {
+		a, err := plainAnswer(protocol.CodeInvalidParam, (&protocol.FieldError{Field: "expireTime", Problem: err.Error()}).Error())
+		return outcome(a, out, err)
+	}
+	a, err := h.svc.Renew(ctx, instance.Renewal{
+		Activity:    r.Activity(),
+		Key:         out.IdemKey,
+		Fingerprint: instance.Fingerprint(r.InstanceID, strconv.FormatInt(expiry.UnixMilli(), 10), r.ProductID),
+		InstanceID:  r.InstanceID,
+		OrderID:     r.OrderID,
+		OrderLineID: r.OrderLineID,
+		Scene:       r.Scene,
+		ProductID:   r.ProductID,
+		Expiry:      expiry,
+	}, render)
+	return outcome(a, out, err)
+}
+
+func (h handler) updateInstanceStatus(ctx context.Context, req inbound.Request) (inbound.Outcome, error) {
+	r := req.(protocol.UpdateInstanceStatusRequest)
+	key := instance.Key(r.Activity(), r.InstanceID, r.Status)
+	a, err := h.svc.SetStatus(ctx, key, r.InstanceID, r.Status == protocol.StatusFreeze, render)
+	return outcome(a, inbound.Outcome{IdemKey: key, InstanceID: r.InstanceID, Test: protocol.IsTestOrder(r.IsTest(), "")}, err)
+}
+
+func (h handler) releaseInstance(ctx context.Context, req inbound.Request) (inbound.Outcome, error) {
+	r := req.(protocol.ReleaseInstanceRequest)
+	key := instance.Key(r.Activity(), r.InstanceID)
+	a, err := h.svc.Release(ctx, key, r.InstanceID, render)
+	return outcome(a, inbound.Outcome{
+		IdemKey: key, InstanceID: r.InstanceID, OrderID: r.OrderID, OrderLineID: r.OrderLineID,
+		Test: protocol.IsTestOrder(r.IsTest(), r.OrderID),
+	}, err)
+}
+
+func (h handler) upgradeInstance(ctx context.Context, req inbound.Request) (inbound.Outcome, error) {
+	r := req.(protocol.UpgradeInstanceRequest)
+	key := instance.Key(r.Activity(), r.OrderID, r.OrderLineID)
+	a, err := h.svc.Upgrade(ctx, instance.Upgrade{
+		Activity:    r.Activity(),
+		Key:         key,
+		Fingerprint: instance.Fingerprint(r.InstanceID),
+		InstanceID:  r.InstanceID,
+		OrderID:     r.OrderID,
+		OrderLineID: r.OrderLineID,
+	}, render)
+	return outcome(a, inbound.Outcome{
+		IdemKey: key, InstanceID: r.InstanceID, OrderID: r.OrderID, OrderLineID: r.OrderLineID,
+		Test: protocol.IsTestOrder(r.IsTest(), r.OrderID),
+	}, err)
+}
+
+func (h handler) changeInstanceCheck(ctx context.Context, req inbound.Request) (inbound.Outcome, error) {
+	r := req.(protocol.ChangeInstanceCheckRequest)
+	var target provision.Product
+	if p := r.ProductInfo; p != nil {
+		target = provision.Product{
+			ProductID: p.ProductID.String(), SKUCode: p.SKUCode.String(),
+			LinearValue: p.LinearValue.String(), ProductName: p.ProductName.String(),
+		}
+	}
+	test := protocol.IsTestOrder(r.IsTest(), "")
+	a, err := h.svc.CheckChange(ctx, r.InstanceID, test, target, render)
+	return outcome(a, inbound.Outcome{InstanceID: r.InstanceID, Test: test}, err)
 }
 
 // render writes the plain V2 reply: resultCode and resultMsg.
