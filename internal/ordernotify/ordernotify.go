@@ -13,7 +13,8 @@
 // product with the order's product, SKU, period and buyer: the buyer's
 // mobile number and e-mail decrypted for the vendor, masked in what
 // koobridge stores and logs. A repeat gets the first answer byte for byte;
-// the same order line notified with another testFlag is refused (000002).
+// the same order line notified as a debug order after a real one (or the
+// reverse) is refused (000002).
 package ordernotify
 
 import (
@@ -183,7 +184,7 @@ func (s *Service) serve(ctx context.Context, req inbound.Request) (inbound.Outco
 	if earlier != nil {
 		out.Repeat = true
 		if earlier.Fingerprint != "" && earlier.Fingerprint != fp {
-			msg := "invalid parameter testFlag: this order line was already notified as a debug order, or as a real one; not a repeat"
+			msg := "invalid parameter testFlag: this order line was already notified with the other testFlag (debug or real); not a repeat"
 			out.Response, out.Code, out.Msg = protocol.NewResponse(protocol.CodeInvalidParam, msg), protocol.CodeInvalidParam, msg
 			out.IdemKey, out.Repeat = "", false
 			return out, nil
