@@ -112,7 +112,7 @@ func (s *Service) Renew(ctx context.Context, r Renewal, render Render) (Answer, 
 			return Answer{}, err
 		}
 		if !sameRequest(op, r.Fingerprint) {
-			return s.conflict(ctx, r.InstanceID, "this orderId, orderLineId and scene", render)
+			return s.conflict(ctx, r.InstanceID, "this order line and scene", render)
 		}
 		return storedAnswer(op, store.Instance{ID: op.InstanceID}), nil
 	}
@@ -158,7 +158,7 @@ func (s *Service) Renew(ctx context.Context, r Renewal, render Render) (Answer, 
 	})
 	if errors.Is(err, errNoChange) && winner != nil {
 		if !sameRequest(*winner, r.Fingerprint) {
-			return s.conflict(ctx, r.InstanceID, "this orderId, orderLineId and scene", render)
+			return s.conflict(ctx, r.InstanceID, "this order line and scene", render)
 		}
 		return storedAnswer(*winner, inst), nil
 	}
