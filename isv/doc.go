@@ -33,8 +33,9 @@
 // # Answers
 //
 // Every answer is HTTP 200 with a resultCode, except a path the handler
-// does not serve (HTTP 404, resultCode 000002) and a method the path does
-// not serve (HTTP 405, resultCode 000002, with an Allow header):
+// does not serve (HTTP 404, resultCode 000002; mount the handler at "/"
+// to have it answer every path, as koobridge serve does) and a method the
+// path does not serve (HTTP 405, resultCode 000002, with an Allow header):
 //
 //	000001  the signature, timestamp or nonce check failed; the message names the check
 //	000002  the body is too large, unreadable, not one JSON object, ambiguous (a query
@@ -45,11 +46,15 @@
 //	000005  an internal failure (the database is unreachable, a bug); details are logged
 //
 // and otherwise whatever the family answers (docs/lifecycle.md). A refused
-// call changes nothing: it creates no instance, operation or job, and
-// never reaches the Open API or a provisioner. Its nonce is not recorded
-// either, so a forged call cannot burn a legitimate nonce. Refused calls
-// are still recorded in the ledger (masked, at most 16 KiB of request
-// text), so an operator can see why KooGallery's calls fail.
+// call changes no state: it creates no instance, operation, notification or
+// job, and never reaches the Open API or a provisioner. A call refused for
+// its authentication records nothing, not even its nonce, so a forged call
+// cannot burn a legitimate nonce; a call whose signature held and whose
+// content is then refused has used its nonce. Refused calls are still
+// recorded in the ledger (masked, at most 16 KiB of request text), so an
+// operator can see why KooGallery's calls fail. The reply to every call,
+// refusals included, carries a Body-Sign made with the key type of the
+// family its activity names (the basic key for a path no family serves).
 //
 // The request id comes from X-Request-Id (at most 64 characters from
 // [A-Za-z0-9._:-]) or is generated; it is echoed in the reply, kept in the

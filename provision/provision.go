@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/koobridge/koobridge/internal/mask"
 )
 
 // EventType names what happened to an instance.
@@ -232,8 +234,10 @@ var refusalMeaning = map[string]string{
 	CodeEmailDomainInUse: "the e-mail domain is already in use",
 }
 
-// Error returns "purchase refused: <code> <message>".
-func (r *Refusal) Error() string { return "purchase refused: " + r.Code + " " + r.Message }
+// Error returns "purchase refused: <code> <message>", the message with
+// personal data masked: the error goes to logs and job records, while
+// Message, for the buyer, goes to KooGallery as the vendor wrote it.
+func (r *Refusal) Error() string { return "purchase refused: " + r.Code + " " + mask.Text(r.Message) }
 
 // Unwrap makes a Refusal permanent: errors.Is(r, ErrPermanent) is true.
 func (r *Refusal) Unwrap() error { return ErrPermanent }

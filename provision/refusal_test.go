@@ -8,6 +8,17 @@ import (
 	"testing"
 )
 
+func TestRefusalErrorMasked(t *testing.T) {
+	err := Refuse(CodeMobileInUse, "Mobile 13912345678 / bob@example.com is already used")
+	var r *Refusal
+	if !errors.As(err, &r) || r.Message != "Mobile 13912345678 / bob@example.com is already used" {
+		t.Fatalf("refusal %v: the message for the buyer must stay as written", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "13912345678") || strings.Contains(msg, "bob@example.com") || !strings.Contains(msg, "139****5678") {
+		t.Errorf("Error() = %q: personal data must be masked in what is logged", msg)
+	}
+}
+
 func TestRefuse(t *testing.T) {
 	tests := []struct {
 		name, code, msg string

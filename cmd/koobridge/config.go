@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/koobridge/koobridge/internal/inbound"
 	"github.com/koobridge/koobridge/internal/seal"
 	"github.com/koobridge/koobridge/isv"
 	"github.com/koobridge/koobridge/protocol/sign"
@@ -524,8 +525,8 @@ var reservedPaths = []string{"/healthz", "/readyz", "/metrics", "/admin"}
 
 // checkPath checks the URL path of setting name.
 func checkPath(name, p string) error {
-	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, " ?#{}") || p == "/" {
-		return usageErrorf("--%s %q: want an absolute URL path such as /produce", name, p)
+	if err := inbound.CheckPath(p); err != nil {
+		return usageErrorf("--%s: %v", name, err)
 	}
 	for _, r := range reservedPaths {
 		if p == r || strings.HasPrefix(p, r+"/") {

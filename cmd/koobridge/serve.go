@@ -232,9 +232,9 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 // newServeMux mounts the production interface and the operations endpoints.
 func newServeMux(cfg *serveConfig, db *store.DB, srv *isv.Server, reg *prometheus.Registry, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	for _, p := range srv.Paths() {
-		mux.Handle(p, srv.Handler())
-	}
+	// Every path but koobridge's own goes to the production interface, which
+	// answers its paths and a signed JSON 404 for the others.
+	mux.Handle("/", srv.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")

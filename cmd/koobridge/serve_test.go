@@ -731,7 +731,8 @@ func TestReadyz(t *testing.T) {
 	if code, _ := httpGet(t, ts.URL+"/healthz", ""); code != 200 {
 		t.Fatalf("healthz: %d", code)
 	}
-	if code, _ := httpGet(t, ts.URL+"/elsewhere", ""); code != 404 {
-		t.Fatalf("unknown path: %d", code)
+	// Any other path is the production interface's: a JSON 000002, signed.
+	if code, body := httpGet(t, ts.URL+"/elsewhere", ""); code != 404 || !strings.Contains(body, `"resultCode":"000002"`) {
+		t.Fatalf("unknown path: %d %s", code, body)
 	}
 }

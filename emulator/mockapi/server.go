@@ -18,13 +18,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/koobridge/koobridge/internal/openapi"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
 )
 
-// QueryOrderPath is the path Query Order is served at.
-const QueryOrderPath = openapi.QueryOrderPath
+// QueryOrderPath is the path Query Order is served at (license-openapi.md
+// §E.2). It is written here, not taken from koobridge's Open API client,
+// so that a wrong path in the client is caught by the imitation instead of
+// mirrored in it.
+const QueryOrderPath = "/api/mkp-openapi-public/global/v1/order/query"
 
 // Fault makes the imitation misbehave. The zero Fault is "behave".
 type Fault struct {

@@ -38,6 +38,11 @@ func TestPeekActivity(t *testing.T) {
 		{`{"activity":1}`, ""},
 		{`not json`, ""},
 		{`{"activity":"` + strings.Repeat("x", 100) + `"}`, strings.Repeat("x", maxActivityLen)},
+		{"\xef\xbb\xbf" + `{"activity":"orderNotify"}`, "orderNotify"},
+		{`{"Activity":"orderNotify"}`, ""},
+		{`{"orderId":{"activity":"inner"},"activity":"orderNotify"}`, "orderNotify"},
+		{`{"activity":"orderNotify","orderId":"` + strings.Repeat("9", 100), "orderNotify"},
+		{`["activity","orderNotify"]`, ""},
 	}
 	for _, tt := range tests {
 		if got := peekActivity("POST", []byte(tt.in), nil); got != tt.want {

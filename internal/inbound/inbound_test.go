@@ -1,6 +1,7 @@
 package inbound_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -75,7 +76,7 @@ func family(name, method, path string, keys inbound.KeyType, scheme inbound.Sche
 				Activity string `json:"activity"`
 				Value    string `json:"value"`
 			}
-			if err := json.Unmarshal(c.Body, &v); err != nil {
+			if err := json.Unmarshal(bytes.TrimPrefix(c.Body, []byte("\xef\xbb\xbf")), &v); err != nil {
 				return nil, &protocol.DecodeError{What: "test body", Err: err}
 			}
 			return echo{activity: v.Activity, value: v.Value}, nil
@@ -196,6 +197,8 @@ func TestActivityPicksTheFamilyAndItsKey(t *testing.T) {
 		{"not JSON", basicKey, `not json`, "000002", basicKey, ""},
 		{"invalid", basicKey, `{"activity":"newInstance"}`, "000002", basicKey, ""},
 		{"service error", basicKey, `{"activity":"newInstance","value":"boom"}`, "000005", basicKey, "v2:newInstance:boom"},
+		{"order activity after a BOM", generalKey, "\xef\xbb\xbf" + `{"activity":"orderNotify","value":"g"}`, "000000", generalKey, "order:orderNotify:g"},
+		{"order activity, body over the limit", generalKey, `{"activity":"orderNotify","value":"` + strings.Repeat("x", inbound.DefaultMaxBody) + `"}`, "000002", generalKey, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

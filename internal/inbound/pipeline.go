@@ -154,19 +154,9 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, ex *exchange, lo
 		rep.allow = strings.Join(methods, ", ")
 		return rep
 	}
-	ex.family = families[0] // until the activity says otherwise
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	ex.body = body
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return replyCode(http.StatusOK, protocol.CodeInvalidParam,
-				fmt.Sprintf("request body larger than %d bytes", s.maxBody))
-		}
-		log.Warn("read request body", "error", err)
-		return replyCode(http.StatusOK, protocol.CodeInvalidParam, "could not read the request body")
-	}
 	// The activity picks the family, and so the key that verifies the call
 	// and signs the reply, refusals included. It is read leniently here,
 	// only for that; the family's decoder reads it again, strictly.
@@ -174,6 +164,15 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, ex *exchange, lo
 	ex.activity = peekActivity(r.Method, body, loose)
 	f := pick(families, ex.activity)
 	ex.family = f
+	if readErr != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(readErr, &tooLarge) {
+			return replyCode(http.StatusOK, protocol.CodeInvalidParam,
+				fmt.Sprintf("request body larger than %d bytes", s.maxBody))
+		}
+		log.Warn("read request body", "error", readErr)
+		return replyCode(http.StatusOK, protocol.CodeInvalidParam, "could not read the request body")
+	}
 	// Ambiguous parameters are refused before authentication: with two
 	// signatures, which one was checked would be up to the parser.
 	q, err := protocol.ParseQuery(r.URL.RawQuery)

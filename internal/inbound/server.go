@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -130,8 +131,8 @@ func (s *Server) add(f *Family, names map[string]bool) error {
 		return fmt.Errorf("inbound: family %s registered twice", f.Name)
 	case f.Method != http.MethodGet && f.Method != http.MethodPost:
 		return fmt.Errorf("inbound: family %s: method %q (want GET or POST)", f.Name, f.Method)
-	case len(f.Path) == 0 || f.Path[0] != '/':
-		return fmt.Errorf("inbound: family %s: path %q is not absolute", f.Name, f.Path)
+	case CheckPath(f.Path) != nil:
+		return fmt.Errorf("inbound: family %s: %w", f.Name, CheckPath(f.Path))
 	case f.Scheme < URLSignature || f.Scheme > V1Token:
 		return fmt.Errorf("inbound: family %s: unknown authentication scheme", f.Name)
 	case f.Decode == nil || f.Serve == nil:
@@ -167,6 +168,26 @@ func (s *Server) add(f *Family, names map[string]bool) error {
 		}
 	}
 	rs[i].families = append(rs[i].families, f)
+	return nil
+}
+
+// CheckPath reports whether p can be a family's route: an absolute URL
+// path other than "/", of the characters RFC 3986 allows in a path
+// (letters, digits and -._~!$&'()*+,;=:@/), so that it registers in an
+// http.ServeMux as the literal path it is.
+func CheckPath(p string) error {
+	if len(p) < 2 || p[0] != '/' {
+		return fmt.Errorf("path %q: want an absolute URL path such as /produce", p)
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-._~!$&'()*+,;=:@/", c) >= 0:
+		default:
+			return fmt.Errorf("path %q: character %q is not allowed (letters, digits and -._~!$&'()*+,;=:@/ only)", p, c)
+		}
+	}
 	return nil
 }
 

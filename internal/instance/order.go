@@ -66,15 +66,21 @@ func applyProduct(in *store.Instance, line protocol.OrderLine) {
 }
 
 // MaskedOrderJSON is an orderInfo as koobridge stores it: the buyer's
-// mobile number and e-mail masked by the one rule of package mask, after
-// decrypting them with cipher when they arrive encrypted (so the mask
-// shows the real shape); a nil cipher keeps them as they come.
+// mobile number, e-mail, user name and real name masked by the one rule of
+// package mask (phone and e-mail
+// decrypted with cipher first when they arrive encrypted, so the mask
+// shows the real shape; a nil cipher keeps them as they come).
 func MaskedOrderJSON(info protocol.OrderInfo, cipher *sign.CredentialCipher) (string, error) {
 	if info.BuyerInfo != nil {
 		b := *info.BuyerInfo
 		phone, email := DecryptBuyer(cipher, b.MobilePhone.String()), DecryptBuyer(cipher, b.Email.String())
 		b.MobilePhone = protocol.FlexString(mask.Phone(phone))
 		b.Email = protocol.FlexString(mask.Email(email))
+		// The person's name and sign-in name are personal data too; the
+		// customer's id and account name stay readable: they are what an
+		// operator looks an order up by.
+		b.UserName = protocol.FlexString(mask.Name(b.UserName.String()))
+		b.CustomerRealName = protocol.FlexString(mask.Name(b.CustomerRealName.String()))
 		info.BuyerInfo = &b
 	}
 	out, err := protocol.Marshal(info)

@@ -114,9 +114,18 @@ func maskString(v string, s sensitivity) string {
 	case email:
 		return Email(v)
 	case username:
-		return firstRune(v) + "***"
+		return Name(v)
 	}
 	return v
+}
+
+// Name masks an account or person's name: its first character and
+// "***". "" stays "".
+func Name(v string) string {
+	if v == "" {
+		return ""
+	}
+	return firstRune(v) + "***"
 }
 
 // Phone masks a mobile number: the first three and last four characters of

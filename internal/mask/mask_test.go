@@ -87,3 +87,11 @@ func TestPhoneAndEmail(t *testing.T) {
 		}
 	}
 }
+
+func TestName(t *testing.T) {
+	for in, want := range map[string]string{"": "", "alice": "a***", "张三": "张***"} {
+		if got := Name(in); got != want {
+			t.Errorf("Name(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

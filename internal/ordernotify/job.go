@@ -89,7 +89,9 @@ func (s *Service) record(ctx context.Context, n store.OrderNotification, orderJS
 		case final:
 			n.Status, n.LastError = store.NotificationFailed, clip(cause.Error())
 		default:
-			n.LastError = clip(cause.Error())
+			// Still being tried: pending again after an operator's re-run
+			// of a failed notification.
+			n.Status, n.LastError = store.NotificationPending, clip(cause.Error())
 		}
 		n.UpdatedAt = s.cfg.Now().UTC()
 		err := s.cfg.Store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {

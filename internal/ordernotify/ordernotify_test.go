@@ -214,9 +214,26 @@ func TestVendorRejects(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); e.job(t).State != store.JobDead && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if j := e.job(t); j.State != store.JobDead || j.Attempts != 1 {
-		t.Errorf("job %+v, want dead after one attempt", j)
+	j := e.job(t)
+	if j.State != store.JobDead || j.Attempts != 1 {
+		t.Fatalf("job %+v, want dead after one attempt", j)
 	}
+	// An operator re-runs it (admin API: jobs/{id}/retry) while the vendor
+	// is still unwell: pending again, not failed; then it recovers.
+	e.vendor.mu.Lock()
+	e.vendor.fail = errors.New("vendor busy")
+	e.vendor.mu.Unlock()
+	if err := e.st.ReviveJob(context.Background(), j.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	n = e.waitStatus(t, "CS-ON-3", store.NotificationPending)
+	if !strings.Contains(n.LastError, "vendor busy") {
+		t.Errorf("last error %q after the re-run", n.LastError)
+	}
+	e.vendor.mu.Lock()
+	e.vendor.fail = nil
+	e.vendor.mu.Unlock()
+	e.waitStatus(t, "CS-ON-3", store.NotificationDelivered)
 }
 
 // TestVendorFailsEveryAttempt: a retryable error is retried; at the last
