@@ -57,12 +57,14 @@ func TestNewInstanceProvisionsWithinBudget(t *testing.T) {
 	if inst.PeriodNumber != 1 || inst.Test {
 		t.Errorf("periodNumber %d test %v", inst.PeriodNumber, inst.Test)
 	}
-	for _, secret := range []string{"15905222222", "alice@acme.example"} {
+	for _, secret := range []string{"15905222222", "alice@acme.example", "alice.wong", "Alice Wong"} {
 		if strings.Contains(inst.OrderJSON, secret) {
 			t.Errorf("stored order JSON holds %q unmasked: %s", secret, inst.OrderJSON)
 		}
 	}
-	if !strings.Contains(inst.OrderJSON, "159****2222") || !strings.Contains(inst.OrderJSON, "a***@acme.example") {
+	if !strings.Contains(inst.OrderJSON, "159****2222") || !strings.Contains(inst.OrderJSON, "a***@acme.example") ||
+		!strings.Contains(inst.OrderJSON, `"userName":"a***"`) || !strings.Contains(inst.OrderJSON, `"customerRealName":"A***"`) ||
+		!strings.Contains(inst.OrderJSON, `"customerId":"cust-1"`) {
 		t.Errorf("order JSON not masked as expected: %s", inst.OrderJSON)
 	}
 	// The password is sealed at rest, and opens to what the vendor gave.

@@ -400,6 +400,7 @@ func addOrder(api *openapitest.Server, order, charging, sku string) {
 		}},
 		BuyerInfo: &protocol.BuyerInfo{
 			CustomerID: "cust-1", CustomerName: "ACME", MobilePhone: "15905222222", Email: "alice@acme.example",
+			UserName: "alice.wong", CustomerRealName: "Alice Wong",
 		},
 	})
 }
