@@ -272,8 +272,9 @@ func sameRequest(op store.Operation, fp string) bool {
 	return op.Fingerprint == "" || op.Fingerprint == fp
 }
 
-// clip shortens s to resultMsg's 255 characters.
-func clip(s string) string {
+// Clip shortens s to resultMsg's 255 characters, the length the instance's
+// and a notification's last error are kept at too.
+func Clip(s string) string {
 	const max = 255
 	r := []rune(s)
 	if len(r) <= max {
@@ -284,7 +285,7 @@ func clip(s string) string {
 
 // answer renders a with render and returns it with its body.
 func answer(a Answer, render Render) (Answer, error) {
-	a.Msg = clip(a.Msg)
+	a.Msg = Clip(a.Msg)
 	b, err := render(a)
 	if err != nil {
 		return Answer{}, err

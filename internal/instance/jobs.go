@@ -72,7 +72,7 @@ func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
 			if in.Status != store.StatusProvisioning {
 				return errNoChange
 			}
-			in.LastError = clip(perr.Error())
+			in.LastError = Clip(perr.Error())
 			if isRefusal {
 				// The vendor's words to the buyer, as KooGallery will show them.
 				in.LastError, in.FailCode = refused.Message, refused.Code
@@ -139,7 +139,7 @@ func (s *Service) fetchOrder(ctx context.Context, inst store.Instance) (store.In
 			if in.Status != store.StatusProvisioning {
 				return errNoChange
 			}
-			in.LastError = clip(werr.Error())
+			in.LastError = Clip(werr.Error())
 			return nil
 		}); uerr != nil && !errors.Is(uerr, errNoChange) {
 			s.log.WarnContext(ctx, "instance: record order error", "instance", inst.ID, "err", uerr)
@@ -306,7 +306,7 @@ func (s *Service) correctStatus(ctx context.Context, sent store.Instance) error 
 // recordError stores err as the instance's LastError (best effort).
 func (s *Service) recordError(ctx context.Context, id string, err error) {
 	_, uerr := s.mutate(ctx, id, func(_ context.Context, _ store.Tx, in *store.Instance) error {
-		in.LastError = clip(err.Error())
+		in.LastError = Clip(err.Error())
 		return nil
 	})
 	if uerr != nil {

@@ -57,7 +57,7 @@ func (s *Service) Query(ctx context.Context, ids []string) (protocol.QueryInstan
 	case failed != nil:
 		code, msg = stateCode(*failed)
 	}
-	resp.Response = protocol.Response{ResultCode: code, ResultMsg: clip(msg)}
+	resp.Response = protocol.Response{ResultCode: code, ResultMsg: Clip(msg)}
 	return resp, nil
 }
 

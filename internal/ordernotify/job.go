@@ -87,11 +87,11 @@ func (s *Service) record(ctx context.Context, n store.OrderNotification, orderJS
 		case cause == nil:
 			n.Status, n.LastError = store.NotificationDelivered, ""
 		case final:
-			n.Status, n.LastError = store.NotificationFailed, clip(cause.Error())
+			n.Status, n.LastError = store.NotificationFailed, instance.Clip(cause.Error())
 		default:
 			// Still being tried: pending again after an operator's re-run
 			// of a failed notification.
-			n.Status, n.LastError = store.NotificationPending, clip(cause.Error())
+			n.Status, n.LastError = store.NotificationPending, instance.Clip(cause.Error())
 		}
 		n.UpdatedAt = s.cfg.Now().UTC()
 		err := s.cfg.Store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
@@ -149,13 +149,4 @@ func (s *Service) vendorOrder(info protocol.OrderInfo, line protocol.OrderLine, 
 		}
 	}
 	return o
-}
-
-// clip shortens s to 255 characters.
-func clip(s string) string {
-	r := []rune(s)
-	if len(r) <= 255 {
-		return s
-	}
-	return string(r[:254]) + "…"
 }
