@@ -116,19 +116,13 @@ func (r *runner) orderRepeat(ctx context.Context, on orderSub) {
 		cr.fail(RuleIdempotentOrderNotify, "%s", differs(a.ResultCode))
 	}
 	if first != "" && a.Response != nil && on.first.Response.Body != a.Response.Body {
-		note := fmt.Sprintf("the answers differ: first %s, repeat %s", clip(on.first.Response.Body), clip(a.Response.Body))
+		note := fmt.Sprintf("the answers differ: first %s, repeat %s", cut(on.first.Response.Body, maxNoteBody), cut(a.Response.Body, maxNoteBody))
 		cr.c.Note = strings.TrimPrefix(cr.c.Note+"; "+note, "; ")
 	}
 }
 
-// clip shortens a body for a note.
-func clip(s string) string {
-	const most = 200
-	if len(s) <= most {
-		return s
-	}
-	return s[:most] + "…"
-}
+// maxNoteBody is how many characters of each differing answer a note shows.
+const maxNoteBody = 200
 
 // orderConcurrent notifies a new order concurrentRepeats times at once,
 // as KooGallery's duplicate deliveries come: every answer must carry the

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/koobridge/koobridge/emulator"
 	"github.com/koobridge/koobridge/internal/testseller"
@@ -103,24 +104,37 @@ func TestOrderFaultsNamed(t *testing.T) {
 }
 
 // TestOrderRepeatBodiesDiffer: a repeat answered with the same code but
-// another body passes, with a note that says so.
+// another body passes, with a note that says so; a long body is cut at
+// maxNoteBody characters, never inside one.
 func TestOrderRepeatBodiesDiffer(t *testing.T) {
-	seller := testseller.NewWithKeys(testseller.Keys{Basic: testKey, General: testGeneralKey}, testseller.Faults{})
-	var calls atomic.Int32
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) == 2 { // order/repeat: another resultMsg
-			reply := []byte(`{"resultCode":"000000","resultMsg":"already notified"}`)
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set(sign.BodySignHeader, sign.BodySign(testGeneralKey, reply))
-			_, _ = w.Write(reply)
-			return
-		}
-		seller.ServeHTTP(w, r)
-	})
-	r := runHandler(t, h, Config{Profile: ProfileOrder, GeneralKey: testGeneralKey})
-	c, _ := r.Case("order/repeat")
-	if !c.Pass || !strings.Contains(c.Note, "the answers differ") || !strings.Contains(c.Note, "already notified") {
-		t.Errorf("order/repeat: pass %v, note %q, failures %+v", c.Pass, c.Note, c.Failures)
+	long := strings.Repeat("已", 250)
+	for _, tc := range []struct {
+		name, msg, want string
+	}{
+		{"short", "already notified", "already notified"},
+		// 36 bytes of JSON before the message: a cut at 200 bytes would
+		// fall inside a three-byte character.
+		{"long", long, strings.Repeat("已", maxNoteBody-36) + "…"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seller := testseller.NewWithKeys(testseller.Keys{Basic: testKey, General: testGeneralKey}, testseller.Faults{})
+			var calls atomic.Int32
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if calls.Add(1) == 2 { // order/repeat: another resultMsg
+					reply := []byte(`{"resultCode":"000000","resultMsg":"` + tc.msg + `"}`)
+					w.Header().Set("Content-Type", "application/json")
+					w.Header().Set(sign.BodySignHeader, sign.BodySign(testGeneralKey, reply))
+					_, _ = w.Write(reply)
+					return
+				}
+				seller.ServeHTTP(w, r)
+			})
+			r := runHandler(t, h, Config{Profile: ProfileOrder, GeneralKey: testGeneralKey})
+			c, _ := r.Case("order/repeat")
+			if !c.Pass || !strings.Contains(c.Note, "the answers differ") || !strings.Contains(c.Note, tc.want) || !utf8.ValidString(c.Note) {
+				t.Errorf("order/repeat: pass %v, note %q, failures %+v", c.Pass, c.Note, c.Failures)
+			}
+		})
 	}
 }
 
