@@ -39,6 +39,29 @@ const (
 	EventOrderNotified EventType = "order.notified"
 )
 
+// Event types of the joint-operation Kit: a buyer enterprise (tenant), its
+// OAuth client for the vendor's app, the users it authorised and its
+// departments. They are delivered in order per tenant (Event.Seq counts
+// them from 1) and carry the tenant's id in Event.Tenant.
+const (
+	EventTenantCreated   EventType = "tenant.created"   // bound (tenantSync flag 1), or bound again after a deletion
+	EventTenantUpdated   EventType = "tenant.updated"   // name, code or identity-center domain changed
+	EventTenantDeleted   EventType = "tenant.deleted"   // unbound (tenantSync flag 0): its apps, users and departments are gone
+	EventAppCreated      EventType = "app.created"      // applicationSync flag 1: the OAuth client, secret decrypted
+	EventAppUpdated      EventType = "app.updated"      // the client id or secret changed
+	EventAppDeleted      EventType = "app.deleted"      // applicationSync flag 0; the app's users are removed with it
+	EventUsersAuthorized EventType = "users.authorized" // users authorised (again) for the app
+	EventUsersChanged    EventType = "users.changed"    // authorised users' details changed
+	EventUsersEnabled    EventType = "users.enabled"    // users whose account was enabled again
+	EventUsersDisabled   EventType = "users.disabled"   // users whose account was disabled
+	EventUsersRevoked    EventType = "users.revoked"    // authSync flag 3: authorisation withdrawn, the user kept
+	EventUsersDeleted    EventType = "users.deleted"    // authSync flag 0: the users removed
+	EventOrgCreated      EventType = "org.created"      // a department added (singleOrgSync flag 1)
+	EventOrgUpdated      EventType = "org.updated"      // renamed or moved (flag 2, or flag 1 of a known one)
+	EventOrgDeleted      EventType = "org.deleted"      // removed (flag 0)
+	EventOrgsReplaced    EventType = "orgs.replaced"    // the whole tree replaced (allOrgSync): Orgs is the new tree
+)
+
 // Event is one notification to the vendor. ID is its idempotency key: the
 // same event delivered twice (a retry, a crash between delivery and
 // commit) carries the same ID, and the vendor must treat the second
@@ -58,6 +81,70 @@ type Event struct {
 	Change *Product `json:"change,omitempty"`
 	// Order is the notified order for order.notified.
 	Order *Order `json:"order,omitempty"`
+
+	// Seq numbers a tenant's events from 1, in the order they happened;
+	// the Kit events only.
+	Seq int64 `json:"seq,omitempty"`
+	// Tenant is the enterprise a Kit event is about, as it stands after
+	// the change (before it, for tenant.deleted).
+	Tenant *Tenant `json:"tenant,omitempty"`
+	// App is the OAuth client of an app.* event.
+	App *App `json:"app,omitempty"`
+	// Users are the users of a users.* event (and of app.deleted: the
+	// app's users removed with it).
+	Users []User `json:"users,omitempty"`
+	// Org is the department of an org.* event; Orgs the whole tree of
+	// orgs.replaced.
+	Org  *Org  `json:"org,omitempty"`
+	Orgs []Org `json:"orgs,omitempty"`
+}
+
+// Tenant is a buyer enterprise bound to a joint-operation product.
+type Tenant struct {
+	ID         string `json:"tenantId"`
+	Code       string `json:"tenantCode"`
+	Name       string `json:"name"`
+	DomainName string `json:"domainName"`           // the enterprise's identity center (OneAccess), with https://
+	InstanceID string `json:"instanceId,omitempty"` // "" in the test-account flow
+	OrderID    string `json:"orderId,omitempty"`
+}
+
+// App is an enterprise's OAuth client for the vendor's app credential.
+// ClientSecret is the secret in clear (decrypted with the seller's RSA
+// private key): the vendor needs it to sign the enterprise's users in.
+// koobridge keeps it only sealed and never logs or shows it.
+type App struct {
+	AppID        string `json:"appId"`
+	ClientID     string `json:"clientId"`
+	ClientSecret string `json:"clientSecret,omitempty"`
+}
+
+// User is a user an enterprise authorised for the vendor's app. Mobile
+// and Email are given in full to the vendor; koobridge keeps them sealed.
+type User struct {
+	AppID        string `json:"appId"`
+	UserName     string `json:"userName"`
+	Name         string `json:"name,omitempty"`
+	OrgCode      string `json:"orgCode,omitempty"`
+	Role         string `json:"role,omitempty"` // "user" or "admin"
+	Enable       bool   `json:"enable"`
+	Authorized   bool   `json:"authorized"` // false once revoked
+	Position     string `json:"position,omitempty"`
+	EmployeeCode string `json:"employeeCode,omitempty"`
+	EmployeeType int    `json:"employeeType,omitempty"` // 1 regular, 2 intern, 3 dispatched, 4 outsourced
+	Mobile       string `json:"mobile,omitempty"`
+	Email        string `json:"email,omitempty"`
+	WorkPlace    string `json:"workPlace,omitempty"`
+	EntryDate    string `json:"entryDate,omitempty"`
+}
+
+// Org is a department. ParentCode is "" for a top-level department;
+// OldParentCode is the parent before a move (org.updated).
+type Org struct {
+	OrgCode       string `json:"orgCode"`
+	Name          string `json:"name"`
+	ParentCode    string `json:"parentCode,omitempty"`
+	OldParentCode string `json:"oldParentCode,omitempty"`
 }
 
 // Order is one order line of a paid order, as Query Order reports it

@@ -92,6 +92,11 @@ func maskValue(v any, s sensitivity) any {
 		}
 		return x
 	case string:
+		if s == plain {
+			if inner, ok := maskJSONText(x); ok {
+				return inner
+			}
+		}
 		return maskString(x, s)
 	case json.Number:
 		if s != plain {
@@ -100,6 +105,30 @@ func maskValue(v any, s sensitivity) any {
 		return x
 	}
 	return v
+}
+
+// maskJSONText masks a string that holds a JSON object or array (the Kit
+// sends authSync's userList and allOrgSync's orgInfo as JSON text): the
+// fields inside are masked by their names, and the text is compact JSON
+// again. ok is false for any other string.
+func maskJSONText(v string) (string, bool) {
+	t := strings.TrimSpace(v)
+	if t == "" || (t[0] != '{' && t[0] != '[') {
+		return "", false
+	}
+	dec := json.NewDecoder(strings.NewReader(t))
+	dec.UseNumber()
+	var inner any
+	if err := dec.Decode(&inner); err != nil || dec.More() {
+		return "", false
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(maskValue(inner, plain)); err != nil {
+		return "", false
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), true
 }
 
 func maskString(v string, s sensitivity) string {

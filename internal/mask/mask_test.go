@@ -37,6 +37,16 @@ func TestMaskJSON(t *testing.T) {
 			want: `{"email":null,"password":"","usageValue":12.5000}`,
 		},
 		{
+			name: "JSON text in a string (authSync userList) masked inside",
+			in:   `{"tenantId":"t1","userList":"[{\"userName\":\"zhangsan\",\"mobile\":\"13912345678\",\"email\":\"zs@example.com\",\"orgCode\":\"10\"}]"}`,
+			want: `{"tenantId":"t1","userList":"[{\"email\":\"z***@example.com\",\"mobile\":\"139****5678\",\"orgCode\":\"10\",\"userName\":\"z***\"}]"}`,
+		},
+		{
+			name: "a string that only looks like JSON stays",
+			in:   `{"name":"[R&D] team","memo":"{not json"}`,
+			want: `{"memo":"{not json","name":"[R&D] team"}`,
+		},
+		{
 			name: "not JSON: masked as text",
 			in:   `{"activity":"newInstance","password":"hunter2", mobile 13912345678 a@b.cn`,
 			want: `{"activity":"newInstance","password":"******", mobile 139****5678 a***@b.cn`,
