@@ -160,14 +160,21 @@ func (r ApplicationSyncRequest) IsTest() bool { return r.TestFlag == 1 }
 
 // Validate checks the request against the applicationSync table. The
 // secret has no printed length; 4096 characters holds the base64 of an
-// RSA-8192 ciphertext.
+// RSA-8192 ciphertext. A delete (flag 0) names the app by tenantId and
+// appId, so its clientId and clientSecret may be empty (the tolerant
+// reading: the table marks them mandatory without saying so for deletes).
 func (r ApplicationSyncRequest) Validate() error {
 	var c checker
 	c.optional("instanceId", r.InstanceID, 64)
 	c.required("tenantId", r.TenantID, 64)
 	c.required("appId", r.AppID, 64)
-	c.required("clientId", r.ClientID, 64)
-	c.required("clientSecret", r.ClientSecret, 4096)
+	if r.Flag == KitFlagDelete {
+		c.optional("clientId", r.ClientID, 64)
+		c.optional("clientSecret", r.ClientSecret, 4096)
+	} else {
+		c.required("clientId", r.ClientID, 64)
+		c.required("clientSecret", r.ClientSecret, 4096)
+	}
 	checkKitFlag(&c, r.Flag, KitFlagModify)
 	checkKitCommon(&c, r.TestFlag, r.TimeStamp)
 	return c.result()
@@ -193,10 +200,14 @@ func (r AuthSyncRequest) IsTest() bool { return r.TestFlag == 1 }
 
 // Validate checks the request against the authSync table. The
 // currentSyncTime format is UNCONFIRMED, so only presence and a cap of 32
-// are checked. flag 3 (revoke) is accepted for V1 and V2 alike.
+// are checked. flag 3 (revoke) is accepted for V1 and V2 alike. instanceId
+// may be empty: the seller's test account is authorised without an
+// instance (saas-v1-joint-login.md §B.7). A delete or a revocation (flag 0
+// or 3) names its users by userName; their other fields are checked only
+// when present.
 func (r AuthSyncRequest) Validate() error {
 	var c checker
-	c.required("instanceId", r.InstanceID, 64)
+	c.optional("instanceId", r.InstanceID, 64)
 	c.required("tenantId", r.TenantID, 64)
 	c.required("appId", r.AppID, 64)
 	if c.ok() && r.UserList == nil {
@@ -205,8 +216,13 @@ func (r AuthSyncRequest) Validate() error {
 	if c.ok() && len(r.UserList) > maxKitUsers {
 		c.fail("userList", "more than 500 users")
 	}
+	byName := r.Flag == KitFlagDelete || r.Flag == KitFlagRevoke
 	for i, u := range r.UserList {
-		u.check(&c, "userList["+itoa(i)+"]")
+		if byName {
+			u.checkName(&c, "userList["+itoa(i)+"]")
+		} else {
+			u.check(&c, "userList["+itoa(i)+"]")
+		}
 	}
 	c.required("currentSyncTime", r.CurrentSyncTime, 32)
 	checkKitFlag(&c, r.Flag, KitFlagRevoke)
@@ -296,6 +312,21 @@ func (u KitUser) Validate() error {
 	return c.result()
 }
 
+// checkName applies the user table to a user named for a delete or a
+// revocation: userName is required, the rest only checked for length.
+func (u KitUser) checkName(c *checker, p string) {
+	c.required(p+".userName", u.UserName, 128)
+	c.optional(p+".name", u.Name, 128)
+	c.optional(p+".position", u.Position, 128)
+	c.optional(p+".orgCode", u.OrgCode, 64)
+	c.optional(p+".role", u.Role, 16)
+	c.optional(p+".employeeCode", u.EmployeeCode, 64)
+	c.optional(p+".mobile", u.Mobile, 32)
+	c.optional(p+".email", u.Email, 256)
+	c.optional(p+".workPlace", u.WorkPlace, 256)
+	c.optional(p+".entryDate", u.EntryDate, 32)
+}
+
 // check applies the user table. Lengths are not printed: identifiers get
 // 64, names, positions and places 128 or 256, e-mail 256, mobile 32.
 func (u KitUser) check(c *checker, p string) {
@@ -366,10 +397,11 @@ func (SingleOrgSyncRequest) Operation() string { return KitSingleOrgSync }
 // IsTest reports whether testFlag is 1.
 func (r SingleOrgSyncRequest) IsTest() bool { return r.TestFlag == 1 }
 
-// Validate checks the request against the singleOrgSync table.
+// Validate checks the request against the singleOrgSync table. instanceId
+// may be empty, as in the other calls of the test-account flow.
 func (r SingleOrgSyncRequest) Validate() error {
 	var c checker
-	c.required("instanceId", r.InstanceID, 64)
+	c.optional("instanceId", r.InstanceID, 64)
 	c.required("tenantId", r.TenantID, 64)
 	c.required("orgCode", r.OrgCode, 64)
 	c.required("orgName", r.OrgName, 128)

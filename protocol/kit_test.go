@@ -216,7 +216,9 @@ func TestKitValidate(t *testing.T) {
 		{"app ok", ap, ""},
 		{"app appId missing", with(ap, func(r *ApplicationSyncRequest) { r.AppID = "" }), "appId"},
 		{"app clientId 65", with(ap, func(r *ApplicationSyncRequest) { r.ClientID = long(65) }), "clientId"},
-		{"app clientSecret missing", with(ap, func(r *ApplicationSyncRequest) { r.ClientSecret = "" }), "clientSecret"},
+		{"app delete without client ok", with(ap, func(r *ApplicationSyncRequest) { r.ClientID, r.ClientSecret = "", "" }), ""},
+		{"app add clientSecret missing", with(ap, func(r *ApplicationSyncRequest) { r.Flag, r.ClientSecret = 1, "" }), "clientSecret"},
+		{"app modify clientId missing", with(ap, func(r *ApplicationSyncRequest) { r.Flag, r.ClientID = 2, "" }), "clientId"},
 		{"app clientSecret 4097", with(ap, func(r *ApplicationSyncRequest) { r.ClientSecret = long(4097) }), "clientSecret"},
 		{"app flag -2", with(ap, func(r *ApplicationSyncRequest) { r.Flag = -2 }), "flag"},
 
@@ -225,7 +227,20 @@ func TestKitValidate(t *testing.T) {
 		{"auth 501 users", with(au, func(r *AuthSyncRequest) { r.UserList = many }), "userList"},
 		{"auth userList missing", with(au, func(r *AuthSyncRequest) { r.UserList = nil }), "userList"},
 		{"auth empty list ok", with(au, func(r *AuthSyncRequest) { r.UserList = KitUserList{} }), ""},
-		{"auth instanceId missing", with(au, func(r *AuthSyncRequest) { r.InstanceID = "" }), "instanceId"},
+		{"auth empty instanceId ok (test account)", with(au, func(r *AuthSyncRequest) { r.InstanceID = "" }), ""},
+		{"auth instanceId 65", with(au, func(r *AuthSyncRequest) { r.InstanceID = long(65) }), "instanceId"},
+		{"auth delete by userName ok", with(au, func(r *AuthSyncRequest) {
+			r.Flag, r.UserList = KitFlagDelete, KitUserList{{UserName: "u"}}
+		}), ""},
+		{"auth revoke by userName ok", with(au, func(r *AuthSyncRequest) {
+			r.Flag, r.UserList = KitFlagRevoke, KitUserList{{UserName: "u"}}
+		}), ""},
+		{"auth revoke without userName", with(au, func(r *AuthSyncRequest) {
+			r.Flag, r.UserList = KitFlagRevoke, KitUserList{{Name: "n"}}
+		}), "userList[0].userName"},
+		{"auth add without name", with(au, func(r *AuthSyncRequest) {
+			r.Flag, r.UserList = KitFlagAdd, KitUserList{{UserName: "u"}}
+		}), "userList[0].name"},
 		{"auth appId 65", with(au, func(r *AuthSyncRequest) { r.AppID = long(65) }), "appId"},
 		{"auth user userName missing", with(au, func(r *AuthSyncRequest) {
 			r.UserList = KitUserList{user, with(user, func(u *KitUser) { u.UserName = "" })}
