@@ -404,8 +404,15 @@ func (r SingleOrgSyncRequest) Validate() error {
 	c.optional("instanceId", r.InstanceID, 64)
 	c.required("tenantId", r.TenantID, 64)
 	c.required("orgCode", r.OrgCode, 64)
-	c.required("orgName", r.OrgName, 128)
+	if r.Flag == KitFlagDelete { // a delete names the department by its code
+		c.optional("orgName", r.OrgName, 128)
+	} else {
+		c.required("orgName", r.OrgName, 128)
+	}
 	c.optional("parentCode", r.ParentCode, 64)
+	if c.ok() && r.ParentCode != "" && r.ParentCode == r.OrgCode {
+		c.fail("parentCode", "a department cannot be its own parent")
+	}
 	checkKitFlag(&c, r.Flag, KitFlagModify)
 	checkKitCommon(&c, r.TestFlag, r.TimeStamp)
 	return c.result()

@@ -222,6 +222,11 @@ func TestKitValidate(t *testing.T) {
 		{"app clientSecret 4097", with(ap, func(r *ApplicationSyncRequest) { r.ClientSecret = long(4097) }), "clientSecret"},
 		{"app flag -2", with(ap, func(r *ApplicationSyncRequest) { r.Flag = -2 }), "flag"},
 
+		{"org delete without name ok", with(so, func(r *SingleOrgSyncRequest) { r.OrgName = "" }), ""},
+		{"org add without name", with(so, func(r *SingleOrgSyncRequest) { r.Flag, r.OrgName = 1, "" }), "orgName"},
+		{"org own parent", with(so, func(r *SingleOrgSyncRequest) { r.Flag, r.ParentCode = 1, "1" }), "parentCode"},
+		{"org empty instanceId ok", with(so, func(r *SingleOrgSyncRequest) { r.InstanceID = "" }), ""},
+
 		{"auth ok", au, ""},
 		{"auth 500 users ok", with(au, func(r *AuthSyncRequest) { r.UserList = many[:500] }), ""},
 		{"auth 501 users", with(au, func(r *AuthSyncRequest) { r.UserList = many }), "userList"},
