@@ -22,6 +22,7 @@ type instance struct {
 	released bool
 	queries  int                    // queryInstance calls that named it (Async)
 	upgrades map[orderLine]struct{} // upgrade orders applied
+	v1App    *protocol.AppInfo      // app info with encrypted credentials, as V1 answers carry it
 }
 
 // successMsg is the resultMsg of every 000000 reply.
@@ -112,28 +113,29 @@ func (s *Seller) orderNotify(r protocol.OrderNotifyRequest) protocol.Response {
 // reported. Under Async an instance still provisioning has no appInfo and
 // makes the whole answer 000004.
 func (s *Seller) queryInstance(r protocol.QueryInstanceRequest) protocol.QueryInstanceResponse {
+	return s.query(r.InstanceIDs(), s.faults.Async, appInfo)
+}
+
+// query is queryInstance for V1 and V2: app carries an instance's app
+// info as the version sends it; async is the Async fault. It is called
+// without s.mu held and calls app with it held.
+func (s *Seller) query(ids []string, async bool, app func(in *instance) *protocol.AppInfo) protocol.QueryInstanceResponse {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var resp protocol.QueryInstanceResponse
 	pending := false
-	for _, id := range r.InstanceIDs() {
+	for _, id := range ids {
 		in, ok := s.instances[id]
 		if !ok {
 			continue
 		}
 		in.queries++
 		info := protocol.InstanceInfo{InstanceID: in.id}
-		if s.faults.Async && in.queries <= 2 {
+		if async && in.queries <= 2 {
 			pending = true
 		} else {
-			info.AppInfo = &protocol.AppInfo{
-				FrontEndURL: "https://testseller.example/app/" + in.id,
-				AdminURL:    "https://testseller.example/admin/" + in.id,
-				UserName:    "admin",
-				Password:    in.password,
-				Memo:        memo,
-			}
+			info.AppInfo = app(in)
 		}
 		if in.onDemand {
 			info.UsageInfo = []protocol.UsageInfo{{UsageValue: s.usage, StatisticalTime: protocol.FormatTime17(now)}}
@@ -151,14 +153,26 @@ func (s *Seller) queryInstance(r protocol.QueryInstanceRequest) protocol.QueryIn
 	return resp
 }
 
+// appInfo is an instance's app info with the credentials in clear, as V2
+// answers carry them.
+func appInfo(in *instance) *protocol.AppInfo {
+	return &protocol.AppInfo{
+		FrontEndURL: "https://testseller.example/app/" + in.id,
+		AdminURL:    "https://testseller.example/admin/" + in.id,
+		UserName:    "admin",
+		Password:    in.password,
+		Memo:        memo,
+	}
+}
+
 // lookup finds a live instance for a change: unknown or released is
-// 000003, except that UnknownInstanceOK (when unknownOK says the activity
-// is subject to it) answers an unknown ID 000000. ok is false when reply
-// is the answer.
-func (s *Seller) lookup(id string, unknownOK bool) (in *instance, reply protocol.Response, ok bool) {
+// 000003, except that acceptUnknown (a fault: UnknownInstanceOK for the
+// activities subject to it) answers an unknown ID 000000. ok is false
+// when reply is the answer. Guarded by s.mu.
+func (s *Seller) lookup(id string, acceptUnknown bool) (in *instance, reply protocol.Response, ok bool) {
 	in, found := s.instances[id]
 	switch {
-	case !found && unknownOK && s.faults.UnknownInstanceOK:
+	case !found && acceptUnknown:
 		return nil, protocol.NewResponse(protocol.CodeSuccess, successMsg), false
 	case !found:
 		return nil, protocol.NewResponse(protocol.CodeInstanceNotFound, ""), false
@@ -171,43 +185,39 @@ func (s *Seller) lookup(id string, unknownOK bool) (in *instance, reply protocol
 // refreshInstance sets the expiry to expireTime, never adding to it, so a
 // repeat is a no-op and UNSUBSCRIBE_RENEWAL_PERIOD moves it back.
 func (s *Seller) refreshInstance(r protocol.RefreshInstanceRequest) protocol.Response {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	in, reply, ok := s.lookup(r.InstanceID, true)
-	if !ok {
-		return reply
-	}
-	if t, err := r.Expiry(); err == nil { // checked by Validate unless SkipValidation
-		in.expiry = t
-	}
-	return protocol.NewResponse(protocol.CodeSuccess, successMsg)
+	return s.change(r.InstanceID, s.faults.UnknownInstanceOK, func(in *instance) {
+		if t, err := r.Expiry(); err == nil { // checked by Validate unless SkipValidation
+			in.expiry = t
+		}
+	})
 }
 
 // updateInstanceStatus freezes or unfreezes; the target state already
 // holding is success.
 func (s *Seller) updateInstanceStatus(r protocol.UpdateInstanceStatusRequest) protocol.Response {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	in, reply, ok := s.lookup(r.InstanceID, true)
-	if !ok {
-		return reply
-	}
-	in.frozen = r.Status == protocol.StatusFreeze
-	return protocol.NewResponse(protocol.CodeSuccess, successMsg)
+	return s.change(r.InstanceID, s.faults.UnknownInstanceOK, func(in *instance) {
+		in.frozen = r.Status == protocol.StatusFreeze
+	})
 }
 
 // releaseInstance is idempotent: a released instance answers 000000 again;
 // only IDs that never existed get 000003.
 func (s *Seller) releaseInstance(r protocol.ReleaseInstanceRequest) protocol.Response {
+	return s.release(r.InstanceID, s.faults.UnknownInstanceOK, s.faults.ReleaseTwiceFails)
+}
+
+// release releases an instance (V1 and V2). acceptUnknown and failTwice
+// are faults: an unknown ID answered 000000, a released one 000003.
+func (s *Seller) release(id string, acceptUnknown, failTwice bool) protocol.Response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	in, found := s.instances[r.InstanceID]
+	in, found := s.instances[id]
 	switch {
-	case !found && s.faults.UnknownInstanceOK:
+	case !found && acceptUnknown:
 		return protocol.NewResponse(protocol.CodeSuccess, successMsg)
 	case !found:
 		return protocol.NewResponse(protocol.CodeInstanceNotFound, "")
-	case in.released && s.faults.ReleaseTwiceFails:
+	case in.released && failTwice:
 		return protocol.NewResponse(protocol.CodeInstanceNotFound, "instance is released")
 	}
 	in.released = true
@@ -217,25 +227,31 @@ func (s *Seller) releaseInstance(r protocol.ReleaseInstanceRequest) protocol.Res
 // upgradeInstance records the upgrade order; a repeat is a no-op. The
 // target spec would come from Query Order, which this seller never calls.
 func (s *Seller) upgradeInstance(r protocol.UpgradeInstanceRequest) protocol.Response {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	in, reply, ok := s.lookup(r.InstanceID, false)
-	if !ok {
-		return reply
-	}
+	return s.change(r.InstanceID, false, func(in *instance) { in.upgrade(orderLine{r.OrderID, r.OrderLineID}) })
+}
+
+// upgrade records an upgrade order as applied.
+func (in *instance) upgrade(order orderLine) {
 	if in.upgrades == nil {
 		in.upgrades = make(map[orderLine]struct{})
 	}
-	in.upgrades[orderLine{r.OrderID, r.OrderLineID}] = struct{}{}
-	return protocol.NewResponse(protocol.CodeSuccess, successMsg)
+	in.upgrades[order] = struct{}{}
 }
 
 // changeInstanceCheck allows every change of a live instance.
 func (s *Seller) changeInstanceCheck(r protocol.ChangeInstanceCheckRequest) protocol.Response {
+	return s.change(r.InstanceID, false, func(*instance) {})
+}
+
+// change applies do to a live instance: unknown or released is 000003,
+// except that acceptUnknown (a fault) answers an unknown ID 000000.
+func (s *Seller) change(id string, acceptUnknown bool, do func(in *instance)) protocol.Response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, reply, ok := s.lookup(r.InstanceID, false); !ok {
+	in, reply, ok := s.lookup(id, acceptUnknown)
+	if !ok {
 		return reply
 	}
+	do(in)
 	return protocol.NewResponse(protocol.CodeSuccess, successMsg)
 }

@@ -1,15 +1,23 @@
-// Package testseller is a small, independent SaaS V2 seller (production
-// interface, saas-v2.md §2–§6) kept in memory, that also takes order
-// notifications (orderNotify, license-openapi.md §F) on the same path,
-// with faults that can be switched on one at a time. It exists to test
-// the conformance suite: the suite must pass against the correct seller
-// and fail, naming the fault, against a broken one.
+// Package testseller is a small, independent seller kept in memory: the
+// SaaS V2 production interface (saas-v2.md §2–§6) and order notifications
+// (orderNotify, license-openapi.md §F) POSTed to any path, the SaaS V1
+// basic interfaces (saas-v1-joint-login.md Part A) called with GET on any
+// path, and the five joint-operation Kit interfaces (Part B, saas-v2.md
+// §3.8) POSTed to /produceAPI/<name> (V1: authToken header) and
+// /produceAPI/v2/<name> (V2: x-sign, x-timestamp, x-nonce), at the root or
+// under any path prefix. Faults can be switched on one at a time. It
+// exists to test the conformance suite and the emulator: the suite must
+// pass against the correct seller and fail, naming the fault, against a
+// broken one.
 //
 // Like a Seller Center account it holds one key per interface type
-// (Keys): the basic key verifies the V2 activities and signs their
-// answers, the general key orderNotify and its answer. It reads the
-// activity of a call before verifying it only to choose the key; a call
-// signed with the other key fails.
+// (Keys): the basic key verifies the V1 and V2 basic interfaces and signs
+// their answers, the general key orderNotify and its answer, the Kit key
+// the Kit calls and their answers. It reads the activity of a V2 call
+// before verifying it only to choose the key; a call signed with the other
+// key fails. It holds an RSA key pair too: applicationSync's clientSecret
+// is decrypted with its private key (Keys.RSA, or one made once per
+// process), whose public half RSAPublicKey returns.
 //
 // It deliberately shares nothing with koobridge's own server beyond the
 // wire types of package protocol and the algorithms of package
@@ -18,9 +26,18 @@
 // lines rather than with sign.Verifier, which koobridge serve uses: the
 // suite's authentication cases must not be judged against the code they
 // test. It never calls Query Order.
+//
+// Choices where the spec is UNCONFIRMED: V1 enforces no timeStamp window
+// (none is documented, and saved debug cases are replayed twice a day);
+// neither does Kit V1 (its authToken has no window either); Kit V2 holds
+// x-timestamp to 60 s both ways, like V2. Kit answers carry a Body-Sign
+// made with the Kit key.
 package testseller
 
 import (
+	"cmp"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,6 +107,52 @@ type Faults struct {
 	// OrderNotifyRepeatDiffers answers an orderNotify for an order line
 	// already notified 000005 ("already notified") instead of 000000.
 	OrderNotifyRepeatDiffers bool
+
+	// SaaS V1 basic interfaces (GET, saas-v1-joint-login.md Part A). The
+	// V2 faults above do not touch them.
+
+	// V1SkipAuthToken accepts a V1 call whatever its authToken says,
+	// also without one.
+	V1SkipAuthToken bool
+	// V1NoBodySign leaves the Body-Sign header off V1 answers.
+	V1NoBodySign bool
+	// V1NewInstanceEveryCall makes V1 newInstance create a new instanceId
+	// on every call, even for a known order.
+	V1NewInstanceEveryCall bool
+	// V1UnknownInstanceOK answers 000000 to refreshInstance,
+	// expireInstance, releaseInstance, upgrade and instanceStatus of an
+	// instance that never existed.
+	V1UnknownInstanceOK bool
+	// V1SkipValidation answers V1 calls with missing or overlong fields,
+	// and unknown activities, 000000 (newInstance still creates).
+	V1SkipValidation bool
+
+	// Joint-operation Kit interfaces (saas-v1-joint-login.md Part B,
+	// saas-v2.md §2.3, §3.8).
+
+	// KitSkipAuthToken accepts a Kit V1 call whatever its authToken
+	// header says, also without one.
+	KitSkipAuthToken bool
+	// KitSkipSign accepts a Kit V2 call whatever its x-sign says, also
+	// without one (the timestamp and nonce are still checked).
+	KitSkipSign bool
+	// KitStaleTimestampOK accepts a Kit V2 x-timestamp of any age.
+	KitStaleTimestampOK bool
+	// KitReplayOK accepts a Kit V2 x-nonce seen before.
+	KitReplayOK bool
+	// KitRepeatAddFails answers an add (flag 1) of a tenant, app, user or
+	// department that already exists 000005 ("already exists") instead of
+	// 000000.
+	KitRepeatAddFails bool
+	// KitDeleteUnknownFails answers a delete (flag 0) or revoke (flag 3)
+	// of a tenant, app, user or department it does not hold 000003
+	// instead of 000000.
+	KitDeleteUnknownFails bool
+	// KitNoUserLimit accepts authSync with more than 500 users.
+	KitNoUserLimit bool
+	// KitAcceptBadSecret answers applicationSync 000000 when its
+	// clientSecret cannot be decrypted with the seller's private key.
+	KitAcceptBadSecret bool
 }
 
 // Keys are the keys of a Seller, one per interface type it serves
@@ -100,6 +163,13 @@ type Keys struct {
 	// General is the key bound to the general interfaces (通用接口):
 	// orderNotify. Empty means Basic.
 	General string
+	// Kit is the key bound to the joint-operation sync interfaces
+	// (联营SaaS同步接口). Empty means Basic.
+	Kit string
+	// RSA is the seller's private key, with which applicationSync's
+	// clientSecret is decrypted. Nil means a 3072-bit key made once per
+	// process and shared by every Seller without one.
+	RSA *rsa.PrivateKey
 }
 
 // Seller answers the V2 production interface and orderNotify on any path.
@@ -107,6 +177,9 @@ type Keys struct {
 type Seller struct {
 	key        string // the basic key
 	generalKey string
+	kitKey     string
+	rsa        *rsa.PrivateKey        // nil: processKey
+	v1Cipher   *sign.CredentialCipher // encryptType 1 with the basic key (saas-v1-joint-login.md §A.7)
 	faults     Faults
 	usage      protocol.Decimal // the usageValue reported for pay-per-use instances
 
@@ -117,6 +190,8 @@ type Seller struct {
 	notified  map[orderLine]struct{} // order lines orderNotify told of
 	created   int
 	nonces    nonceMemory
+	v1Orders  map[orderLine]string // V1 newInstance idempotency: orderId (+ productId) → instanceId
+	kit       kitState
 }
 
 // New returns a Seller that verifies requests and signs replies with key,
@@ -132,13 +207,15 @@ func NewWithKeys(k Keys, f Faults) *Seller {
 	if err != nil {
 		panic(fmt.Sprintf("testseller: usage value: %v", err)) // a constant; cannot fail
 	}
-	general := k.General
-	if general == "" {
-		general = k.Basic
-	}
+	// A V1 seller's answers need a cipher; with an empty basic key (a
+	// misconfiguration) the V1 credentials stay empty.
+	v1Cipher, _ := sign.NewCredentialCipher(k.Basic, sign.EncryptType("1"))
 	return &Seller{
 		key:        k.Basic,
-		generalKey: general,
+		generalKey: cmp.Or(k.General, k.Basic),
+		kitKey:     cmp.Or(k.Kit, k.Basic),
+		rsa:        k.RSA,
+		v1Cipher:   v1Cipher,
 		faults:     f,
 		usage:      usage,
 		instances:  make(map[string]*instance),
@@ -146,8 +223,32 @@ func NewWithKeys(k Keys, f Faults) *Seller {
 		pending:    make(map[orderLine]bool),
 		notified:   make(map[orderLine]struct{}),
 		nonces:     nonceMemory{expires: make(map[string]time.Time)},
+		v1Orders:   make(map[orderLine]string),
+		kit:        newKitState(),
 	}
 }
+
+// processKey is the RSA key of every Seller made without one: 3072 bits,
+// as KooGallery asks, made once because making one takes a while.
+var processKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 3072)
+	if err != nil {
+		panic(fmt.Sprintf("testseller: generate RSA key: %v", err)) // crypto/rand does not fail
+	}
+	return k
+})
+
+// privateKey is the seller's RSA private key.
+func (s *Seller) privateKey() *rsa.PrivateKey {
+	if s.rsa == nil {
+		return processKey()
+	}
+	return s.rsa
+}
+
+// RSAPublicKey returns the public half of the seller's RSA key: the key
+// KooGallery encrypts applicationSync's clientSecret to.
+func (s *Seller) RSAPublicKey() *rsa.PublicKey { return &s.privateKey().PublicKey }
 
 // Instances returns how many instances were ever created.
 func (s *Seller) Instances() int {
@@ -163,10 +264,24 @@ func (s *Seller) Notified() int {
 	return len(s.notified)
 }
 
-// ServeHTTP answers one production-interface call. Every answer is HTTP
-// 200 with a JSON body carrying resultCode.
+// ServeHTTP answers one production-interface call: GET is SaaS V1, a POST
+// to a Kit path (.../produceAPI/<name>, .../produceAPI/v2/<name>) is the
+// Kit, any other POST is V2 or orderNotify. Every answer is HTTP 200 with
+// a JSON body carrying resultCode.
 func (s *Seller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reply, key := s.answer(w, r)
+	var (
+		reply    any
+		key      string
+		bodySign bool
+	)
+	if name, version, ok := protocol.KitOperation(r.URL.Path); ok {
+		reply, key, bodySign = s.kitAnswer(w, r, name, version), s.kitKey, true
+	} else if r.Method == http.MethodGet {
+		reply, key, bodySign = s.v1Answer(r), s.key, !s.faults.V1NoBodySign
+	} else {
+		reply, key = s.answer(w, r)
+		bodySign = !s.faults.NoBodySign
+	}
 	body, err := protocol.Marshal(reply)
 	if err != nil {
 		body = []byte(`{"resultCode":"000005","resultMsg":"cannot encode the reply"}`)
@@ -186,7 +301,7 @@ func (s *Seller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Type", "application/json;charset=UTF-8")
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	if !s.faults.NoBodySign {
+	if bodySign {
 		h.Set(sign.BodySignHeader, sign.BodySign(key, body))
 	}
 	w.WriteHeader(http.StatusOK)
@@ -197,15 +312,11 @@ func (s *Seller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // with.
 func (s *Seller) answer(w http.ResponseWriter, r *http.Request) (any, string) {
 	if r.Method != http.MethodPost {
-		return protocol.NewResponse(protocol.CodeInvalidParam, "method "+r.Method+" not allowed: use POST"), s.key
+		return protocol.NewResponse(protocol.CodeInvalidParam, "method "+r.Method+" not allowed: use POST (V2) or GET (V1)"), s.key
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return protocol.NewResponse(protocol.CodeInvalidParam, "request body larger than 1 MiB"), s.key
-		}
-		return protocol.NewResponse(protocol.CodeInvalidParam, "cannot read the request body"), s.key
+	body, refused := readBody(w, r)
+	if refused != nil {
+		return *refused, s.key
 	}
 	// The activity, unverified, only chooses the key: a body changed to
 	// name another activity does not verify with that activity's key.
@@ -221,11 +332,27 @@ func (s *Seller) answer(w http.ResponseWriter, r *http.Request) (any, string) {
 	}
 	if !s.faults.SkipSignature {
 		q := r.URL.Query()
-		if err := s.verify(keys, q.Get("signature"), q.Get("timestamp"), q.Get("nonce"), body, time.Now()); err != nil {
+		if err := s.verify(keys, v2Forms, q.Get("signature"), q.Get("timestamp"), q.Get("nonce"), body, time.Now(), lax{}); err != nil {
 			return protocol.NewResponse(protocol.CodeAuthFailed, err.Error()), replyKey
 		}
 	}
 	return s.dispatch(body), replyKey
+}
+
+// readBody reads a POST body of at most maxBody bytes; refused is the
+// answer when it cannot.
+func readBody(w http.ResponseWriter, r *http.Request) (body []byte, refused *protocol.Response) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		msg := "cannot read the request body"
+		if errors.As(err, &tooLarge) {
+			msg = "request body larger than 1 MiB"
+		}
+		reply := protocol.NewResponse(protocol.CodeInvalidParam, msg)
+		return nil, &reply
+	}
+	return body, nil
 }
 
 // peekActivity reads the activity of a body, or "" when there is none.

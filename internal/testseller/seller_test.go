@@ -445,11 +445,11 @@ func TestNonces(t *testing.T) {
 	mustCode(t, e.send(http.MethodPost, signedURL(e.srv.URL, testKey, "N2", ts, body), body), protocol.CodeInstanceNotFound)
 }
 
-// TestTransport: non-POST and oversized bodies answer 000002 with HTTP 200,
-// and any path is served.
+// TestTransport: methods other than POST and GET (V1) and oversized bodies
+// answer 000002 with HTTP 200, and any path is served.
 func TestTransport(t *testing.T) {
 	e := start(t, Faults{})
-	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+	for _, m := range []string{http.MethodPut, http.MethodDelete, http.MethodPatch} {
 		r := e.send(m, signedURL(e.srv.URL, testKey, "n-"+m, nowMillis(), nil), nil)
 		checkWire(t, r)
 		if r.code != protocol.CodeInvalidParam {
