@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -67,6 +68,9 @@ type delivery struct {
 	// inflight counts the attempts sent and not yet recorded: a retry
 	// and a re-drive can overlap.
 	inflight int
+	// kitForm is the x-sign form of a KitV2 message; empty means
+	// Config.KitSignForm.
+	kitForm KitSignForm
 }
 
 // policyFor is the retry policy of iface: Config.Retry, else the family's.
@@ -178,7 +182,7 @@ func (e *Emulator) attempt(ctx context.Context, d *delivery, at time.Time, sched
 	atts := make([]Attempt, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		c := Call{Interface: d.msg.Interface, Body: d.body(), Expect: d.expect, Tamper: d.tamper}
+		c := Call{Interface: d.msg.Interface, Body: d.body(), Expect: d.expect, Tamper: d.tamper, KitForm: cmp.Or(d.kitForm, e.cfg.KitSignForm)}
 		c.Tamper.Skew += f.ClockSkew
 		wg.Go(func() {
 			// The signature carries the wall clock, which the seller can
@@ -409,10 +413,11 @@ func (e *Emulator) Send(ctx context.Context, c Call) (Message, error) {
 	}
 	body := c.Body
 	d := &delivery{
-		fam:    f,
-		expect: c.Expect,
-		tamper: c.Tamper,
-		body:   func() []byte { return body },
+		fam:     f,
+		expect:  c.Expect,
+		tamper:  c.Tamper,
+		body:    func() []byte { return body },
+		kitForm: c.KitForm,
 	}
 	d.msg.Interface = c.Interface
 	if f.TestFlag != nil {

@@ -82,6 +82,18 @@ func New(cfg Config) (*Emulator, error) {
 			return nil, fmt.Errorf("emulator: config: OrderNotifyTarget %q is not an http(s) URL", cfg.OrderNotifyTarget)
 		}
 	}
+	if cfg.KitTarget != "" {
+		if u, err := url.Parse(cfg.KitTarget); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("emulator: config: KitTarget %q is not an http(s) URL", cfg.KitTarget)
+		}
+	}
+	switch cfg.KitSignForm {
+	case "":
+		cfg.KitSignForm = KitFormA
+	case KitFormA, KitFormB:
+	default:
+		return nil, fmt.Errorf("emulator: config: KitSignForm %q: want %s or %s", cfg.KitSignForm, KitFormA, KitFormB)
+	}
 	if cfg.Key == "" {
 		return nil, errors.New("emulator: config: Key is required")
 	}
@@ -101,6 +113,7 @@ func New(cfg Config) (*Emulator, error) {
 	cfg.LicenseKey = cfg.KeyFor(KeyLicense)
 	cfg.GeneralKey = cfg.KeyFor(KeyGeneral)
 	cfg.OrderNotifyTarget = OrderNotify.target(cfg)
+	cfg.KitTarget = kitTarget(cfg)
 	if cfg.TimeScale == 0 {
 		cfg.TimeScale = 1
 	}

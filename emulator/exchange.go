@@ -78,6 +78,11 @@ type Family struct {
 	Retry map[string]RetryPolicy
 	// BodySign reports whether answers must carry a Body-Sign header.
 	BodySign bool
+
+	// shown, when set, lists the query parameters whose values the
+	// message log shows besides timestamp and nonce (V1 carries its
+	// parameters in the query).
+	shown func(name string) bool
 }
 
 // RetryPolicy is how KooGallery re-sends a failed call: every Interval for
@@ -158,6 +163,9 @@ type Call struct {
 	// Tamper breaks the signature on purpose, for negative tests and the
 	// calling-side faults.
 	Tamper Tamper `json:"tamper,omitzero"`
+	// KitForm is the x-sign form of a KitV2 call; empty means
+	// Config.KitSignForm (form A unless set).
+	KitForm KitSignForm `json:"kitForm,omitempty"`
 }
 
 // Tamper describes deliberate damage to a call's authentication.
@@ -172,9 +180,12 @@ type Tamper struct {
 	Skew time.Duration `json:"skew,omitempty"`
 	// Nonce, when set, is used instead of a fresh random nonce (a replay).
 	Nonce string `json:"nonce,omitempty"`
-	// Omit lists query parameters left out of the request ("signature",
-	// "timestamp", "nonce"), for sellers that skip a check when its
-	// parameter is absent.
+	// Omit lists what is left out of the request after signing, for
+	// sellers that skip a check when its value is absent: query
+	// parameters for V2 and order notification ("signature",
+	// "timestamp", "nonce") and V1 ("authToken", "timeStamp"), headers
+	// for KitV1 ("authToken") and KitV2 ("x-sign", "x-timestamp",
+	// "x-nonce").
 	Omit []string `json:"omit,omitempty"`
 }
 
@@ -269,7 +280,10 @@ func send(ctx context.Context, s seller, f *Family, c Call, now time.Time) Attem
 		a.Violations = []Violation{violation(RuleReachable, "调测失败,生产地址不可达: %v", err)}
 		return a
 	}
-	a.Request = HTTPRecord{Method: req.Method, URL: redactURL(req.URL), Header: flatten(req.Header), Body: string(c.Body)}
+	a.Request = HTTPRecord{Method: req.Method, URL: redactURL(req.URL, f.shown), Header: redactHeader(flatten(req.Header)), Body: string(c.Body)}
+	if req.Method == http.MethodGet {
+		a.Request.Body = "" // V1: the parameters are in the (redacted) URL
+	}
 	start := time.Now()
 	resp, err := client.Do(req)
 	var body []byte
@@ -383,22 +397,37 @@ func RedactURL(raw string) string {
 	if err != nil {
 		return "[unparsable URL]"
 	}
-	return redactURL(u)
+	return redactURL(u, nil)
 }
 
-// redactURL is RedactURL for a parsed URL.
-func redactURL(u *url.URL) string {
+// redactURL is RedactURL for a parsed URL; shown, when set, keeps more
+// parameters' values.
+func redactURL(u *url.URL, shown func(string) bool) string {
 	c := *u
 	if c.RawQuery != "" {
 		parts := strings.Split(c.RawQuery, "&")
 		for i, p := range parts {
-			if k, _, _ := strings.Cut(p, "="); !shownParams[k] {
+			if k, _, _ := strings.Cut(p, "="); !shownParams[k] && (shown == nil || !shown(k)) {
 				parts[i] = k + "=[redacted]"
 			}
 		}
 		c.RawQuery = strings.Join(parts, "&")
 	}
 	return c.Redacted()
+}
+
+// secretHeaders are the request headers whose values the message log
+// hides: the Kit signatures (authToken, x-sign).
+var secretHeaders = []string{"Authtoken", "X-Sign"}
+
+// redactHeader hides the values of secretHeaders in a flattened header.
+func redactHeader(h map[string]string) map[string]string {
+	for _, k := range secretHeaders {
+		if _, ok := h[k]; ok {
+			h[k] = "[redacted]"
+		}
+	}
+	return h
 }
 
 // redactErr drops the query (which carries the signature) from URL errors.

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"crypto/rsa"
 	"log/slog"
 	"net/http"
 	"time"
@@ -30,6 +31,21 @@ type Config struct {
 	// may serve it at its production path beside the V2 activities. New
 	// fills it in.
 	OrderNotifyTarget string
+	// KitTarget is the base URL of the joint-operation Kit calls
+	// (KitV1, KitV2): they go to KitTarget + /produceAPI/[v2/]<name>.
+	// Empty means the origin (scheme and host) of Target, the seller's
+	// root (saas-v2.md §1.2); set it to Target to send them under the
+	// production path instead (/produce/produceAPI/...). New fills it in.
+	KitTarget string
+	// KitSignForm is the x-sign form of KitV2 calls (KitFormA or
+	// KitFormB); empty means KitFormA. New fills it in.
+	KitSignForm KitSignForm
+	// SellerPublicKey is the seller's RSA public key (the one registered
+	// with the app credential): applicationSync's clientSecret is
+	// encrypted to it with sign.EncryptClientSecret. Without it the
+	// scenarios that send applicationSync (bind, test-account) fail with a
+	// message saying so.
+	SellerPublicKey *rsa.PublicKey
 	// AK and SK are the credentials the mocked Open API accepts. Required.
 	AK, SK string
 	// Deadline is how long an answer may take; zero means 5 s
