@@ -169,6 +169,12 @@ type Tenants interface {
 // TenantTx writes Kit data in a transaction.
 type TenantTx interface {
 	TenantReader
+	// LockTenant serialises the transactions that change one tenant's Kit
+	// data: it creates the tenant's stream row if needed and locks it until
+	// the transaction ends (PostgreSQL: the row lock of an upsert; SQLite
+	// holds its one write lock anyway). A Kit call takes it first, so it
+	// reads the state it changes without a concurrent call changing it too.
+	LockTenant(ctx context.Context, tenantID string) error
 	// UpsertTenant inserts t, or overwrites every field of the stored
 	// tenant with the same ID (CreatedAt kept, Version incremented).
 	// t.Version is ignored (a new tenant is stored at 0), an empty Status
