@@ -1,6 +1,7 @@
 // Package console serves koobridge's admin JSON API and web console:
 // instances with their call history, the ledger of calls, background jobs,
-// order notifications, and the two repair actions (re-run a dead job, re-provision a failed
+// order notifications, joint-operation tenants with their Kit data, and
+// the two repair actions (re-run a dead job, re-provision a failed
 // instance). The JSON API is mounted under /admin/api/ and guarded by a
 // bearer token; the web console (NewWeb) under /admin/, behind a login
 // with the same token.
@@ -60,6 +61,8 @@ func NewAPI(cfg APIConfig) http.Handler {
 	mux.HandleFunc("GET /admin/api/jobs/{id}", a.getJob)
 	mux.HandleFunc("POST /admin/api/jobs/{id}/retry", a.retry)
 	mux.HandleFunc("GET /admin/api/orders", a.listOrders)
+	mux.HandleFunc("GET /admin/api/tenants", a.listTenants)
+	mux.HandleFunc("GET /admin/api/tenants/{tenantId}", a.getTenant)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -182,6 +185,31 @@ func (a *api) listOrders(w http.ResponseWriter, r *http.Request) {
 		out.Orders = append(out.Orders, viewOrder(n))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *api) listTenants(w http.ResponseWriter, r *http.Request) {
+	list, next, err := a.tenants(r.Context(), r.URL.Query())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := struct {
+		Tenants []tenantView `json:"tenants"`
+		Next    string       `json:"next,omitempty"`
+	}{Tenants: make([]tenantView, 0, len(list)), Next: next}
+	for _, t := range list {
+		out.Tenants = append(out.Tenants, viewTenant(t))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *api) getTenant(w http.ResponseWriter, r *http.Request) {
+	d, err := a.tenant(r.Context(), r.PathValue("tenantId"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewTenantDetail(d))
 }
 
 // fail answers err as {"error": …} with its status.

@@ -116,6 +116,81 @@ func (c *core) instance(ctx context.Context, id string) (store.Instance, []store
 	return inst, calls, nil
 }
 
+// tenants lists joint-operation tenants selected by the query parameters
+// status, after and limit. next is the cursor of the following page, empty
+// on the last one.
+func (c *core) tenants(ctx context.Context, q url.Values) (list []store.Tenant, next string, err error) {
+	limit, err := parseLimit(q.Get("limit"))
+	if err != nil {
+		return nil, "", badRequest(err)
+	}
+	f := store.TenantFilter{Status: store.TenantStatus(q.Get("status")), AfterID: q.Get("after"), Limit: limit}
+	switch f.Status {
+	case "", store.TenantActive, store.TenantDeleted:
+	default:
+		return nil, "", errorStatus(http.StatusBadRequest, "status: want active or deleted")
+	}
+	list, err = c.store.Tenants(ctx, f)
+	if err != nil {
+		return nil, "", c.internal("list tenants", err)
+	}
+	if len(list) == limit {
+		next = list[len(list)-1].ID
+	}
+	return list, next, nil
+}
+
+// tenantData is one tenant with everything the Kit synced for it and its
+// newest outbox events.
+type tenantData struct {
+	tenant store.Tenant
+	apps   []store.TenantApp
+	users  []store.TenantUser
+	orgs   []store.TenantOrg
+	events []store.TenantEvent
+}
+
+// tenantEventsShown is how many of a tenant's newest outbox events the API
+// and the console show.
+const tenantEventsShown = defaultLimit
+
+// tenant returns tenant id with its apps, users, departments and newest
+// events.
+func (c *core) tenant(ctx context.Context, id string) (tenantData, error) {
+	var d tenantData
+	var err error
+	d.tenant, err = c.store.Tenant(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return d, errorStatus(http.StatusNotFound, "tenant "+strconv.Quote(id)+" not found")
+	}
+	if err != nil {
+		return d, c.internal("get tenant", err)
+	}
+	if d.apps, err = c.store.TenantApps(ctx, id); err != nil {
+		return d, c.internal("list apps of tenant", err)
+	}
+	if d.users, err = c.store.TenantUsers(ctx, id); err != nil {
+		return d, c.internal("list users of tenant", err)
+	}
+	if d.orgs, err = c.store.TenantOrgs(ctx, id); err != nil {
+		return d, c.internal("list departments of tenant", err)
+	}
+	if d.events, err = c.store.TenantEvents(ctx, id, tenantEventsShown); err != nil {
+		return d, c.internal("list events of tenant", err)
+	}
+	return d, nil
+}
+
+// tenantCalls returns the ledger's Kit calls about tenant id, newest first
+// (at most maxLimit).
+func (c *core) tenantCalls(ctx context.Context, id string) ([]store.Call, error) {
+	calls, err := c.store.Calls(ctx, store.CallFilter{TenantID: id, Limit: maxLimit})
+	if err != nil {
+		return nil, c.internal("list calls of tenant", err)
+	}
+	return calls, nil
+}
+
 // reprovision re-runs the provisioning of instance id and returns the
 // instance as it is afterwards.
 func (c *core) reprovision(ctx context.Context, id string) (store.Instance, error) {
@@ -149,7 +224,7 @@ func (c *core) reprovision(ctx context.Context, id string) (store.Instance, erro
 }
 
 // calls lists the ledger, newest first, selected by the query parameters
-// activity, instance, order, code, since, until, before and limit.
+// activity, instance, order, tenant, code, since, until, before and limit.
 func (c *core) calls(ctx context.Context, q url.Values) (calls []store.Call, next string, err error) {
 	limit, err := parseLimit(q.Get("limit"))
 	if err != nil {
@@ -159,6 +234,7 @@ func (c *core) calls(ctx context.Context, q url.Values) (calls []store.Call, nex
 		Activity:   q.Get("activity"),
 		InstanceID: q.Get("instance"),
 		OrderID:    q.Get("order"),
+		TenantID:   q.Get("tenant"),
 		ResultCode: q.Get("code"),
 		Limit:      limit,
 	}

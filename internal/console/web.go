@@ -41,12 +41,13 @@ var templateFS embed.FS
 // pages are the console's templates, each parsed with the shared layout.
 var pages = func() map[string]*template.Template {
 	funcs := template.FuncMap{
-		"when":     formatTime,
-		"pretty":   prettyJSON,
-		"instPath": func(id string) string { return "/admin/instances/" + url.PathEscape(id) },
+		"when":       formatTime,
+		"pretty":     prettyJSON,
+		"instPath":   func(id string) string { return "/admin/instances/" + url.PathEscape(id) },
+		"tenantPath": func(id string) string { return "/admin/tenants/" + url.PathEscape(id) },
 	}
 	m := map[string]*template.Template{}
-	for _, name := range []string{"login", "instances", "instance", "calls", "jobs", "orders", "error"} {
+	for _, name := range []string{"login", "instances", "instance", "calls", "jobs", "orders", "tenants", "tenant", "error"} {
 		m[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/tables.html", "templates/"+name+".html"))
 	}
 	return m
@@ -60,7 +61,7 @@ type web struct {
 }
 
 // NewWeb returns the web console handler: server-rendered pages to browse
-// instances, calls and jobs and to run the two repair actions. Its routes
+// instances, calls, jobs, order notifications and tenants and to run the two repair actions. Its routes
 // carry the full /admin/ prefix, so mount it at "/admin/" without
 // stripping; the JSON API keeps the longer /admin/api/ pattern.
 func NewWeb(cfg WebConfig) http.Handler {
@@ -80,6 +81,8 @@ func NewWeb(cfg WebConfig) http.Handler {
 	mux.Handle("GET /admin/calls", w.page(w.callsPage))
 	mux.Handle("GET /admin/jobs", w.page(w.jobsPage))
 	mux.Handle("GET /admin/orders", w.page(w.ordersPage))
+	mux.Handle("GET /admin/tenants", w.page(w.tenantsPage))
+	mux.Handle("GET /admin/tenants/{tenantId}", w.page(w.tenantPage))
 	mux.Handle("POST /admin/jobs/{id}/retry", w.post(w.retryForm))
 	mux.Handle("GET /admin/", w.page(func(rw http.ResponseWriter, r *http.Request, s session) {
 		w.renderError(rw, s, http.StatusNotFound, "no such page: "+r.URL.Path)

@@ -170,7 +170,7 @@ func (w *web) reprovisionForm(rw http.ResponseWriter, r *http.Request, s session
 // callFilter is the calls page's filter form, filled with the current
 // query.
 type callFilter struct {
-	Activity, Instance, Order, Code, Since, Until, Limit string
+	Activity, Instance, Order, Tenant, Code, Since, Until, Limit string
 }
 
 type callsPage struct {
@@ -190,7 +190,7 @@ func (w *web) callsPage(rw http.ResponseWriter, r *http.Request, s session) {
 	p := callsPage{
 		base: w.base(r, s, "Calls"),
 		Filter: callFilter{
-			Activity: q.Get("activity"), Instance: q.Get("instance"), Order: q.Get("order"), Code: q.Get("code"),
+			Activity: q.Get("activity"), Instance: q.Get("instance"), Order: q.Get("order"), Tenant: q.Get("tenant"), Code: q.Get("code"),
 			Since: q.Get("since"), Until: q.Get("until"), Limit: q.Get("limit"),
 		},
 		Calls: viewCalls(calls),
@@ -265,4 +265,77 @@ func (w *web) retryForm(rw http.ResponseWriter, r *http.Request, s session) {
 		return
 	}
 	http.Redirect(rw, r, "/admin/jobs?done=retry", http.StatusSeeOther)
+}
+
+type tenantsPage struct {
+	base
+	Statuses []filterLink
+	Tenants  []tenantView
+	Next     string
+}
+
+func (w *web) tenantsPage(rw http.ResponseWriter, r *http.Request, s session) {
+	q := r.URL.Query()
+	list, next, err := w.tenants(r.Context(), q)
+	if err != nil {
+		w.fail(rw, s, err)
+		return
+	}
+	p := tenantsPage{
+		base:     w.base(r, s, "Tenants"),
+		Statuses: filterLinks("/admin/tenants", q, "status", "active", "deleted"),
+	}
+	for _, t := range list {
+		p.Tenants = append(p.Tenants, viewTenant(t))
+	}
+	if next != "" {
+		p.Next = withQuery("/admin/tenants", q, "after", next)
+	}
+	w.render(rw, http.StatusOK, "tenants", p)
+}
+
+// tenantUserRow is a user with the name of its department; OrgKnown is
+// false when the user's OrgCode names no department of the tenant.
+type tenantUserRow struct {
+	tenantUserView
+	OrgName  string
+	OrgKnown bool
+}
+
+type tenantPage struct {
+	base
+	Tenant tenantView
+	Apps   []tenantAppView
+	Tree   []*orgNode
+	Users  []tenantUserRow
+	Events []tenantEventView
+	Calls  []callView
+}
+
+func (w *web) tenantPage(rw http.ResponseWriter, r *http.Request, s session) {
+	id := r.PathValue("tenantId")
+	d, err := w.tenant(r.Context(), id)
+	if err != nil {
+		w.fail(rw, s, err)
+		return
+	}
+	calls, err := w.tenantCalls(r.Context(), id)
+	if err != nil {
+		w.fail(rw, s, err)
+		return
+	}
+	v := viewTenantDetail(d)
+	p := tenantPage{
+		base: w.base(r, s, "Tenant "+id), Tenant: v.tenantView, Apps: v.Apps, Tree: orgTree(v.Orgs),
+		Events: v.Events, Calls: viewCalls(calls),
+	}
+	names := make(map[string]string, len(v.Orgs))
+	for _, o := range v.Orgs {
+		names[o.OrgCode] = o.Name
+	}
+	for _, u := range v.Users {
+		name, known := names[u.OrgCode]
+		p.Users = append(p.Users, tenantUserRow{tenantUserView: u, OrgName: name, OrgKnown: known})
+	}
+	w.render(rw, http.StatusOK, "tenant", p)
 }
