@@ -18,6 +18,9 @@
 //   - nonces: unique nonce
 //   - jobs: unique unique_key (when set)
 //   - order notifications: unique (order_id, order_line_id)
+//   - tenants: tenant_id; tenant apps: (tenant_id, app_id); tenant users:
+//     (tenant_id, app_id, user_name); tenant orgs: (tenant_id, org_code)
+//   - tenant events: unique event_id, unique (tenant_id, seq)
 package store
 
 import (
@@ -147,6 +150,7 @@ type Call struct {
 	InstanceID  string
 	OrderID     string
 	OrderLineID string
+	TenantID    string // the tenant a Kit call is about, "" for other calls
 	Test        bool
 	Remote      string
 	Request     string
@@ -164,6 +168,7 @@ type CallFilter struct {
 	Activity   string
 	InstanceID string
 	OrderID    string
+	TenantID   string
 	ResultCode string
 	Since      time.Time
 	Until      time.Time
@@ -345,6 +350,7 @@ type Tx interface {
 	OperationTx
 	JobTx
 	OrderNotificationTx
+	TenantTx
 }
 
 // Txer runs transactions.
@@ -412,6 +418,7 @@ type Store interface {
 	Instances
 	OperationReader
 	OrderNotifications
+	Tenants
 	Calls
 	Nonces
 	Jobs

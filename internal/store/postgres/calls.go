@@ -19,12 +19,12 @@ func (s *Store) InsertCall(ctx context.Context, c store.Call) (_ int64, err erro
 	defer end(&err)
 	var id int64
 	err = s.q.QueryRow(ctx, `INSERT INTO calls (request_id, interface, activity, idem_key, instance_id,
-		order_id, order_line_id, test, remote, request, response, result_code, result_msg,
+		order_id, order_line_id, tenant_id, test, remote, request, response, result_code, result_msg,
 		http_status, latency_ms, repeat, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 		RETURNING id`,
 		txt(c.RequestID), txt(c.Interface), txt(c.Activity), txt(c.IdemKey), txt(c.InstanceID),
-		txt(c.OrderID), txt(c.OrderLineID), c.Test, txt(c.Remote), txt(c.Request), txt(c.Response), txt(c.ResultCode), txt(c.ResultMsg),
+		txt(c.OrderID), txt(c.OrderLineID), txt(c.TenantID), c.Test, txt(c.Remote), txt(c.Request), txt(c.Response), txt(c.ResultCode), txt(c.ResultMsg),
 		c.HTTPStatus, c.Latency.Milliseconds(), c.Repeat, ts(or(c.CreatedAt, time.Now()))).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: insert call: %w", mapErr(ctx, err))
@@ -54,6 +54,9 @@ func (s *Store) Calls(ctx context.Context, f store.CallFilter) (_ []store.Call, 
 	if f.OrderID != "" {
 		add(`order_id = ?`, txt(f.OrderID))
 	}
+	if f.TenantID != "" {
+		add(`tenant_id = ?`, txt(f.TenantID))
+	}
 	if f.ResultCode != "" {
 		add(`result_code = ?`, txt(f.ResultCode))
 	}
@@ -67,7 +70,7 @@ func (s *Store) Calls(ctx context.Context, f store.CallFilter) (_ []store.Call, 
 		add(`id < ?`, f.BeforeID)
 	}
 	query := `SELECT id, request_id, interface, activity, idem_key, instance_id, order_id, order_line_id,
-		test, remote, request, response, result_code, result_msg, http_status, latency_ms, repeat, created_at
+		tenant_id, test, remote, request, response, result_code, result_msg, http_status, latency_ms, repeat, created_at
 		FROM calls`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
@@ -86,7 +89,7 @@ func scanCall(row pgx.Row) (store.Call, error) {
 		created *time.Time
 	)
 	if err := row.Scan(&c.ID, &c.RequestID, &c.Interface, &c.Activity, &c.IdemKey, &c.InstanceID,
-		&c.OrderID, &c.OrderLineID, &c.Test, &c.Remote, &c.Request, &c.Response, &c.ResultCode,
+		&c.OrderID, &c.OrderLineID, &c.TenantID, &c.Test, &c.Remote, &c.Request, &c.Response, &c.ResultCode,
 		&c.ResultMsg, &c.HTTPStatus, &lat, &c.Repeat, &created); err != nil {
 		return c, err
 	}

@@ -15,6 +15,9 @@ import (
 	"github.com/koobridge/koobridge/internal/store/postgres/pgtest"
 )
 
+// schemaVersion is the number of the latest migration.
+const schemaVersion = 3
+
 // TestUpgradeFromVersion1: a database deployed with schema version 1 and
 // holding data is upgraded on open; its rows read back with the new
 // fields empty, and the new table works.
@@ -80,7 +83,67 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	if _, err := s.OrderNotification(ctx, "O", "O-1"); err != nil {
 		t.Errorf("OrderNotification after the upgrade: %v", err)
 	}
-	if rows, versions := migratedVersions(t, s); rows != 2 || versions != 2 {
-		t.Errorf("goose_db_version has %d rows for %d versions after the upgrade, want 2 and 2", rows, versions)
+	if rows, versions := migratedVersions(t, s); rows != schemaVersion || versions != schemaVersion {
+		t.Errorf("goose_db_version has %d rows for %d versions after the upgrade, want %d and %d", rows, versions, schemaVersion, schemaVersion)
+	}
+}
+
+// TestDownAndUpVersion3: version 3 migrates down to version 2 — its
+// tables and the ledger's tenant column gone, the ledger's rows kept — and
+// up again.
+func TestDownAndUpVersion3(t *testing.T) {
+	ctx := t.Context()
+	dsn, schema := newSchema(t)
+	s := openStore(t, dsn, schema)
+	if _, err := s.InsertCall(ctx, store.Call{Activity: "tenantSync", TenantID: "T1"}); err != nil {
+		t.Fatal(err)
+	}
+	sdsn, err := pgtest.WithSearchPath(dsn, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", sdsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fsys, err := fs.Sub(migrations.Postgres, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 2); err != nil {
+		t.Fatalf("migrate down to version 2: %v", err)
+	}
+	var tables, calls, columns int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables
+		WHERE table_schema = $1 AND table_name LIKE 'tenant%'`, schema).Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.columns
+		WHERE table_schema = $1 AND table_name = 'calls' AND column_name = 'tenant_id'`, schema).Scan(&columns); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM calls`).Scan(&calls); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 0 || columns != 0 || calls != 1 {
+		t.Errorf("after migrating down: %d tenant tables, %d tenant_id columns of calls, %d calls; want 0, 0, 1", tables, columns, calls)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("migrate up again: %v", err)
+	}
+	got, err := s.Calls(ctx, store.CallFilter{})
+	if err != nil || len(got) != 1 || got[0].TenantID != "" || got[0].Activity != "tenantSync" {
+		t.Errorf("calls after down and up = %+v, %v; want the one call, its tenant reset to \"\"", got, err)
+	}
+	err = s.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		return tx.UpsertTenant(ctx, store.Tenant{ID: "T1"})
+	})
+	if err != nil {
+		t.Errorf("UpsertTenant after down and up: %v", err)
 	}
 }

@@ -72,8 +72,8 @@ func TestReopen(t *testing.T) {
 		if err := s.RememberNonce(ctx, "n1", time.Now().Add(time.Hour)); !errors.Is(err, store.ErrReplayedNonce) {
 			t.Fatalf("reopen %d: replayed nonce accepted after restart: %v", i, err)
 		}
-		if rows, versions := migratedVersions(t, s); rows != 2 || versions != 2 {
-			t.Errorf("reopen %d: goose_db_version has %d rows for %d versions, want 2 and 2", i, rows, versions)
+		if rows, versions := migratedVersions(t, s); rows != schemaVersion || versions != schemaVersion {
+			t.Errorf("reopen %d: goose_db_version has %d rows for %d versions, want %d and %d", i, rows, versions, schemaVersion, schemaVersion)
 		}
 		s.Close()
 	}
@@ -101,8 +101,8 @@ func TestConcurrentOpen(t *testing.T) {
 			t.Errorf("InsertCall through pool %d: %v", i, err)
 		}
 	}
-	if rows, versions := migratedVersions(t, stores[0]); rows != 2 || versions != 2 {
-		t.Errorf("goose_db_version has %d rows for %d versions, want 2 and 2", rows, versions)
+	if rows, versions := migratedVersions(t, stores[0]); rows != schemaVersion || versions != schemaVersion {
+		t.Errorf("goose_db_version has %d rows for %d versions, want %d and %d", rows, versions, schemaVersion, schemaVersion)
 	}
 }
 

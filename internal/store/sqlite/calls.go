@@ -15,11 +15,11 @@ func (s *Store) InsertCall(ctx context.Context, c store.Call) (_ int64, err erro
 	ctx, end := s.bound(ctx)
 	defer end(&err)
 	res, err := s.exec(ctx, `INSERT INTO calls (request_id, interface, activity, idem_key, instance_id,
-		order_id, order_line_id, test, remote, request, response, result_code, result_msg,
+		order_id, order_line_id, tenant_id, test, remote, request, response, result_code, result_msg,
 		http_status, latency_ms, repeat, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.RequestID, c.Interface, c.Activity, c.IdemKey, c.InstanceID,
-		c.OrderID, c.OrderLineID, boolInt(c.Test), c.Remote, c.Request, c.Response, c.ResultCode, c.ResultMsg,
+		c.OrderID, c.OrderLineID, c.TenantID, boolInt(c.Test), c.Remote, c.Request, c.Response, c.ResultCode, c.ResultMsg,
 		c.HTTPStatus, c.Latency.Milliseconds(), boolInt(c.Repeat), ms(or(c.CreatedAt, time.Now())))
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: insert call: %w", err)
@@ -53,6 +53,9 @@ func (s *Store) Calls(ctx context.Context, f store.CallFilter) (_ []store.Call, 
 	if f.OrderID != "" {
 		add(`order_id = ?`, f.OrderID)
 	}
+	if f.TenantID != "" {
+		add(`tenant_id = ?`, f.TenantID)
+	}
 	if f.ResultCode != "" {
 		add(`result_code = ?`, f.ResultCode)
 	}
@@ -66,7 +69,7 @@ func (s *Store) Calls(ctx context.Context, f store.CallFilter) (_ []store.Call, 
 		add(`id < ?`, f.BeforeID)
 	}
 	query := `SELECT id, request_id, interface, activity, idem_key, instance_id, order_id, order_line_id,
-		test, remote, request, response, result_code, result_msg, http_status, latency_ms, repeat, created_at
+		tenant_id, test, remote, request, response, result_code, result_msg, http_status, latency_ms, repeat, created_at
 		FROM calls`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
@@ -84,7 +87,7 @@ func scanCall(sc scanner) (store.Call, error) {
 		test, repeat, lat, created int64
 	)
 	if err := sc.Scan(&c.ID, &c.RequestID, &c.Interface, &c.Activity, &c.IdemKey, &c.InstanceID,
-		&c.OrderID, &c.OrderLineID, &test, &c.Remote, &c.Request, &c.Response, &c.ResultCode,
+		&c.OrderID, &c.OrderLineID, &c.TenantID, &test, &c.Remote, &c.Request, &c.Response, &c.ResultCode,
 		&c.ResultMsg, &c.HTTPStatus, &lat, &repeat, &created); err != nil {
 		return c, err
 	}

@@ -14,6 +14,9 @@ import (
 	"github.com/koobridge/koobridge/internal/store/migrations"
 )
 
+// schemaVersion is the number of the latest migration.
+const schemaVersion = 3
+
 // TestUpgradeFromVersion1: a database deployed with schema version 1 and
 // holding data is upgraded on open; its rows read back with the new
 // fields empty, and the new table works.
@@ -82,7 +85,59 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	if err := s.db.QueryRowContext(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&version); err != nil {
 		t.Fatal(err)
 	}
-	if version != 2 {
-		t.Errorf("schema version %d after the upgrade, want 2", version)
+	if version != schemaVersion {
+		t.Errorf("schema version %d after the upgrade, want %d", version, schemaVersion)
+	}
+}
+
+// TestDownAndUpVersion3: version 3 migrates down to version 2 — its
+// tables and the ledger's tenant column gone, the ledger's rows kept — and
+// up again.
+func TestDownAndUpVersion3(t *testing.T) {
+	ctx := t.Context()
+	s := openFile(t, filepath.Join(t.TempDir(), "down.db"))
+	if _, err := s.InsertCall(ctx, store.Call{Activity: "tenantSync", TenantID: "T1"}); err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := fs.Sub(migrations.SQLite, "sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 2); err != nil {
+		t.Fatalf("migrate down to version 2: %v", err)
+	}
+	var tables int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name LIKE 'tenant%'`).Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 0 {
+		t.Errorf("%d tenant tables after migrating down, want 0", tables)
+	}
+	var calls int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM calls`).Scan(&calls); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 {
+		t.Errorf("%d calls after migrating down, want 1", calls)
+	}
+	if _, err := s.db.ExecContext(ctx, `SELECT tenant_id FROM calls`); err == nil {
+		t.Error("calls.tenant_id still there after migrating down")
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("migrate up again: %v", err)
+	}
+	got, err := s.Calls(ctx, store.CallFilter{})
+	if err != nil || len(got) != 1 || got[0].TenantID != "" || got[0].Activity != "tenantSync" {
+		t.Errorf("calls after down and up = %+v, %v; want the one call, its tenant reset to \"\"", got, err)
+	}
+	err = s.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		return tx.UpsertTenant(ctx, store.Tenant{ID: "T1"})
+	})
+	if err != nil {
+		t.Errorf("UpsertTenant after down and up: %v", err)
 	}
 }

@@ -62,9 +62,9 @@ func limit(n int) int {
 	return n
 }
 
-// queryAll runs a listing query on db and scans every row with scan.
-func queryAll[T any](ctx context.Context, db *sql.DB, what, query string, args []any, scan func(scanner) (T, error)) ([]T, error) {
-	rows, err := db.QueryContext(ctx, query, args...)
+// queryAll runs a listing query on q and scans every row with scan.
+func queryAll[T any](ctx context.Context, q querier, what, query string, args []any, scan func(scanner) (T, error)) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %s: %w", what, mapErr(err))
 	}

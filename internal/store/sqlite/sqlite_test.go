@@ -150,8 +150,8 @@ func TestReopen(t *testing.T) {
 			Scan(&versions, &applied); err != nil {
 			t.Fatal(err)
 		}
-		if versions != 2 || applied != 2 {
-			t.Errorf("reopen %d: goose_db_version has %d rows for %d versions, want 2 and 2", i, versions, applied)
+		if versions != schemaVersion || applied != schemaVersion {
+			t.Errorf("reopen %d: goose_db_version has %d rows for %d versions, want %d and %d", i, versions, applied, schemaVersion, schemaVersion)
 		}
 		s.Close()
 	}
