@@ -99,7 +99,7 @@ func seedTenants(t *testing.T, st store.Store) tenantSecrets {
 		}); err != nil {
 			return fmt.Errorf("replace orgs: %w", err)
 		}
-		for i, typ := range []string{"tenant.bound", "user.authorized"} {
+		for i, typ := range []string{"tenant.created", "users.authorized"} {
 			payload := sealed(`{"mobile":"` + plainMobile + `","email":"` + plainEmail + `"}`)
 			if _, _, _, err := tx.InsertTenantEvent(ctx, store.TenantEvent{
 				TenantID: "tenant-a", EventID: fmt.Sprintf("evt-%d", i+1), Type: typ, PayloadSealed: payload,
@@ -263,9 +263,9 @@ func TestGetTenant(t *testing.T) {
 			wantOrg("D-ROOT", "总部", ""), wantOrg("D-SALES", "销售部", "D-ROOT"),
 		},
 		"events": []any{
-			map[string]any{"seq": 2.0, "eventId": "evt-2", "type": "user.authorized", "state": "failed",
+			map[string]any{"seq": 2.0, "eventId": "evt-2", "type": "users.authorized", "state": "failed",
 				"lastError": "webhook: 400 Bad Request: unknown user", "createdAt": "2026-03-01T12:05:00Z", "updatedAt": "2026-03-01T12:06:00Z"},
-			map[string]any{"seq": 1.0, "eventId": "evt-1", "type": "tenant.bound", "state": "delivered",
+			map[string]any{"seq": 1.0, "eventId": "evt-1", "type": "tenant.created", "state": "delivered",
 				"createdAt": "2026-03-01T12:04:00Z", "updatedAt": "2026-03-01T12:06:00Z"},
 		},
 	}
