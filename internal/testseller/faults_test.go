@@ -1,9 +1,11 @@
 package testseller
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -33,6 +35,195 @@ var probes = map[string]probe{
 	"orderBody":    probeOrderBodySign,
 	"orderFlag":    probeOrderTestFlag,
 	"orderRepeat":  probeOrderRepeat,
+
+	"v1Auth":           probeV1Auth,
+	"v1BodySign":       probeV1BodySign,
+	"v1Idempotency":    probeV1Idempotency,
+	"v1UnknownID":      probeV1UnknownInstance,
+	"v1Validation":     probeV1Validation,
+	"kitAuthToken":     probeKitAuthToken,
+	"kitSign":          probeKitSign,
+	"kitWindow":        probeKitWindow,
+	"kitNonce":         probeKitNonce,
+	"kitRepeatAdd":     probeKitRepeatAdd,
+	"kitDeleteUnknown": probeKitDeleteUnknown,
+	"kitUserLimit":     probeKitUserLimit,
+	"kitSecret":        probeKitSecret,
+}
+
+// probeV1Auth: V1 calls without authToken, with a wrong one or one made
+// with another key answer 000001.
+func probeV1Auth(t *testing.T, e env) error {
+	base := e.srv.URL + "/produce"
+	ts := protocol.FormatTime17(time.Now())
+	for _, c := range []struct{ what, url string }{
+		{"no authToken", base + "?activity=queryInstance&instanceId=x&timeStamp=" + ts},
+		{"wrong authToken", base + "?activity=queryInstance&instanceId=x&timeStamp=" + ts + "&authToken=AAAA"},
+		{"another key", v1URL(t, base, testKitKey, "queryInstance", url.Values{"instanceId": {"x"}})},
+	} {
+		if r := e.sendWith(http.MethodGet, c.url, nil, nil, testKey); r.code != protocol.CodeAuthFailed {
+			return fmt.Errorf("V1 %s answered %s, want 000001", c.what, r.code)
+		}
+	}
+	return nil
+}
+
+// probeV1BodySign: a V1 answer carries a Body-Sign made with the basic key.
+func probeV1BodySign(t *testing.T, e env) error {
+	r := e.v1("queryInstance", url.Values{"instanceId": {"nope"}})
+	return sign.VerifyBodySign(testKey, r.header.Get(sign.BodySignHeader), r.raw)
+}
+
+// probeV1Idempotency: a repeated V1 newInstance answers the same instance.
+func probeV1Idempotency(t *testing.T, e env) error {
+	a := e.v1("newInstance", v1Order(t, "CSV1IDEM", "1", "P1")).instanceID
+	b := e.v1("newInstance", v1Order(t, "CSV1IDEM", "1", "P1")).instanceID
+	if a == "" || a != b {
+		return fmt.Errorf("one V1 order gave instanceIds %q and %q", a, b)
+	}
+	return nil
+}
+
+// probeV1UnknownInstance: V1 changes of an unknown instance answer 000003.
+func probeV1UnknownInstance(t *testing.T, e env) error {
+	for _, c := range []struct {
+		activity string
+		params   url.Values
+	}{
+		{"refreshInstance", url.Values{"instanceId": {"nope"}, "orderId": {"CSX"}, "expireTime": {"20300101000000"}}},
+		{"expireInstance", url.Values{"instanceId": {"nope"}, "orderId": {"CSX"}}},
+		{"releaseInstance", url.Values{"instanceId": {"nope"}, "orderId": {"CSX"}}},
+		{"upgrade", url.Values{"instanceId": {"nope"}, "orderId": {"CSX"}, "skuCode": {"S"}, "productId": {"P"}}},
+		{"instanceStatus", url.Values{"instanceId": {"nope"}, "instanceStatus": {"FREEZE"}}},
+	} {
+		if r := e.v1(c.activity, c.params); r.code != protocol.CodeInstanceNotFound {
+			return fmt.Errorf("V1 %s of an unknown instance answered %s, want 000003", c.activity, r.code)
+		}
+	}
+	return nil
+}
+
+// probeV1Validation: a V1 newInstance without orderId and an unknown
+// activity answer 000002.
+func probeV1Validation(t *testing.T, e env) error {
+	order := v1Order(t, "CSV1VAL", "1", "P1")
+	order.Del("orderId")
+	if r := e.v1("newInstance", order); r.code != protocol.CodeInvalidParam {
+		return fmt.Errorf("V1 newInstance without orderId answered %s, want 000002", r.code)
+	}
+	if r := e.v1("noSuchActivity", url.Values{}); r.code != protocol.CodeInvalidParam {
+		return fmt.Errorf("V1 unknown activity answered %s, want 000002", r.code)
+	}
+	return nil
+}
+
+// probeKitAuthToken: Kit V1 calls without authToken or with a wrong one
+// answer 000001.
+func probeKitAuthToken(t *testing.T, e env) error {
+	f := newKitFixture(t, e, true)
+	for what, c := range map[string]kitCall{
+		"no authToken":    {version: 1, header: map[string]string{"authToken": ""}},
+		"wrong authToken": {version: 1, header: map[string]string{"authToken": "AAAA"}},
+	} {
+		if r := e.kit(c, protocol.KitAllOrgSync, f.tree("A")); r.code != protocol.CodeAuthFailed {
+			return fmt.Errorf("Kit V1 %s answered %s, want 000001", what, r.code)
+		}
+	}
+	return nil
+}
+
+// probeKitSign: Kit V2 calls with a wrong or no x-sign answer 000001.
+func probeKitSign(t *testing.T, e env) error {
+	f := newKitFixture(t, e, false)
+	for what, c := range map[string]kitCall{
+		"wrong x-sign": {version: 2, header: map[string]string{"x-sign": strings.Repeat("0", 64)}},
+		"no x-sign":    {version: 2, header: map[string]string{"x-sign": ""}},
+	} {
+		if r := e.kit(c, protocol.KitAllOrgSync, f.tree("A")); r.code != protocol.CodeAuthFailed {
+			return fmt.Errorf("Kit V2 %s answered %s, want 000001", what, r.code)
+		}
+	}
+	return nil
+}
+
+// probeKitWindow: a Kit V2 x-timestamp 2 minutes old answers 000001.
+func probeKitWindow(t *testing.T, e env) error {
+	f := newKitFixture(t, e, false)
+	if r := e.kit(kitCall{version: 2, skew: -2 * time.Minute}, protocol.KitAllOrgSync, f.tree("A")); r.code != protocol.CodeAuthFailed {
+		return fmt.Errorf("Kit V2 stale x-timestamp answered %s, want 000001", r.code)
+	}
+	return nil
+}
+
+// probeKitNonce: a Kit V2 x-nonce used twice answers 000001 the second time.
+func probeKitNonce(t *testing.T, e env) error {
+	f := newKitFixture(t, e, false)
+	c := kitCall{version: 2, nonce: "probe-nonce"}
+	e.kit(c, protocol.KitAllOrgSync, f.tree("A"))
+	if r := e.kit(c, protocol.KitAllOrgSync, f.tree("A")); r.code != protocol.CodeAuthFailed {
+		return fmt.Errorf("Kit V2 replayed x-nonce answered %s, want 000001", r.code)
+	}
+	return nil
+}
+
+// probeKitRepeatAdd: every add repeated answers 000000.
+func probeKitRepeatAdd(t *testing.T, e env) error {
+	f := newKitFixture(t, e, false)
+	for _, c := range []struct {
+		op   string
+		body map[string]any
+	}{
+		{protocol.KitTenantSync, f.tenant(1)}, {protocol.KitApplicationSync, f.app(1)},
+		{protocol.KitAuthSync, f.users(1, "A", "ann")}, {protocol.KitSingleOrgSync, f.org(1, "A", "A", "")},
+	} {
+		for i := range 2 {
+			if r := e.kit(kitCall{version: 2}, c.op, c.body); r.code != protocol.CodeSuccess {
+				return fmt.Errorf("%s add %d answered %s, want 000000", c.op, i+1, r.code)
+			}
+		}
+	}
+	return nil
+}
+
+// probeKitDeleteUnknown: deleting (or revoking) what is not held answers
+// 000000.
+func probeKitDeleteUnknown(t *testing.T, e env) error {
+	f := newKitFixture(t, e, false)
+	for _, c := range []struct {
+		op   string
+		body map[string]any
+	}{
+		{protocol.KitTenantSync, f.tenant(0)}, {protocol.KitApplicationSync, f.app(0)}, {protocol.KitAuthSync, f.users(0, "A", "ann")},
+		{protocol.KitAuthSync, f.users(3, "A", "ann")}, {protocol.KitSingleOrgSync, f.org(0, "A", "A", "")},
+	} {
+		if r := e.kit(kitCall{version: 2}, c.op, c.body); r.code != protocol.CodeSuccess {
+			return fmt.Errorf("%s delete of what is not held answered %s, want 000000", c.op, r.code)
+		}
+	}
+	return nil
+}
+
+// probeKitUserLimit: authSync with 501 users is refused.
+func probeKitUserLimit(t *testing.T, e env) error {
+	names := make([]string, 501)
+	for i := range names {
+		names[i] = fmt.Sprintf("u%d", i)
+	}
+	if r := e.kit(kitCall{version: 2}, protocol.KitAuthSync, newKitFixture(t, e, false).users(1, "A", names...)); r.code == protocol.CodeSuccess {
+		return fmt.Errorf("authSync with 501 users answered 000000")
+	}
+	return nil
+}
+
+// probeKitSecret: applicationSync with an undecryptable clientSecret is
+// refused.
+func probeKitSecret(t *testing.T, e env) error {
+	b := newKitFixture(t, e, false).app(1)
+	b["clientSecret"] = base64.StdEncoding.EncodeToString(make([]byte, 384))
+	if r := e.kit(kitCall{version: 2}, protocol.KitApplicationSync, b); r.code == protocol.CodeSuccess {
+		return fmt.Errorf("applicationSync with an undecryptable clientSecret answered 000000")
+	}
+	return nil
 }
 
 func probeSignature(t *testing.T, e env) error {
@@ -217,6 +408,19 @@ var faultRows = []struct {
 	{"OrderNotifyBasicKeyBodySign", Faults{OrderNotifyBasicKeyBodySign: true}, "orderBody"},
 	{"OrderNotifyOptionalTestFlag", Faults{OrderNotifyOptionalTestFlag: true}, "orderFlag"},
 	{"OrderNotifyRepeatDiffers", Faults{OrderNotifyRepeatDiffers: true}, "orderRepeat"},
+	{"V1SkipAuthToken", Faults{V1SkipAuthToken: true}, "v1Auth"},
+	{"V1NoBodySign", Faults{V1NoBodySign: true}, "v1BodySign"},
+	{"V1NewInstanceEveryCall", Faults{V1NewInstanceEveryCall: true}, "v1Idempotency"},
+	{"V1UnknownInstanceOK", Faults{V1UnknownInstanceOK: true}, "v1UnknownID"},
+	{"V1SkipValidation", Faults{V1SkipValidation: true}, "v1Validation"},
+	{"KitSkipAuthToken", Faults{KitSkipAuthToken: true}, "kitAuthToken"},
+	{"KitSkipSign", Faults{KitSkipSign: true}, "kitSign"},
+	{"KitStaleTimestampOK", Faults{KitStaleTimestampOK: true}, "kitWindow"},
+	{"KitReplayOK", Faults{KitReplayOK: true}, "kitNonce"},
+	{"KitRepeatAddFails", Faults{KitRepeatAddFails: true}, "kitRepeatAdd"},
+	{"KitDeleteUnknownFails", Faults{KitDeleteUnknownFails: true}, "kitDeleteUnknown"},
+	{"KitNoUserLimit", Faults{KitNoUserLimit: true}, "kitUserLimit"},
+	{"KitAcceptBadSecret", Faults{KitAcceptBadSecret: true}, "kitSecret"},
 }
 
 // TestFaultMatrix: each fault breaks exactly the behaviour it names and

@@ -19,6 +19,7 @@ import (
 const (
 	testKey        = "TestAccessKey-0123456789abcdef"
 	testGeneralKey = "TestGeneralKey-fedcba9876543210"
+	testKitKey     = "TestKitKey-00112233445566778899"
 )
 
 // keyFor is the key a call with body is signed with, and its answer's
@@ -52,7 +53,7 @@ type env struct {
 
 func start(t *testing.T, f Faults) env {
 	t.Helper()
-	s := NewWithKeys(Keys{Basic: testKey, General: testGeneralKey}, f)
+	s := NewWithKeys(Keys{Basic: testKey, General: testGeneralKey, Kit: testKitKey}, f)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	return env{t: t, s: s, srv: srv}
@@ -73,11 +74,21 @@ func nowMillis() string { return millis(time.Now()) }
 // object with resultCode is fatal.
 func (e env) send(method, u string, body []byte) reply {
 	e.t.Helper()
+	return e.sendWith(method, u, body, nil, keyFor(body))
+}
+
+// sendWith is send with extra request headers and the key the answer's
+// Body-Sign must be made with.
+func (e env) sendWith(method, u string, body []byte, header http.Header, key string) reply {
+	e.t.Helper()
 	req, err := http.NewRequest(method, u, bytes.NewReader(body))
 	if err != nil {
 		e.t.Fatalf("new request: %v", err)
 	}
 	req.Header.Set("Content-Type", "application/json;charset=utf8")
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	resp, err := e.srv.Client().Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, u, err)
@@ -97,7 +108,7 @@ func (e env) send(method, u string, body []byte) reply {
 		e.t.Fatalf("reply %q is not a JSON answer with resultCode (err %v)", raw, err)
 	}
 	return reply{status: resp.StatusCode, header: resp.Header, raw: raw,
-		code: v.ResultCode, msg: v.ResultMsg, instanceID: v.InstanceID, info: v.Info, key: keyFor(body)}
+		code: v.ResultCode, msg: v.ResultMsg, instanceID: v.InstanceID, info: v.Info, key: key}
 }
 
 // postRaw sends body signed now with a fresh nonce, with the key of its

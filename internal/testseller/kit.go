@@ -56,8 +56,18 @@ type user struct {
 // org is a department.
 type org struct{ name, parentCode string }
 
+// view returns the tenant with id, or an empty one not held (whose nil
+// maps read as empty), for checks and deletes.
+func (k *kitState) view(id string) *tenant {
+	if t, ok := k.tenants[id]; ok {
+		return t
+	}
+	return &tenant{}
+}
+
 // tenant returns the tenant with id, made empty when it is not held:
 // calls about a tenant tenantSync has not added yet are kept, not refused.
+// Only a call that writes makes it.
 func (k *kitState) tenant(id string) *tenant {
 	t, ok := k.tenants[id]
 	if !ok {
@@ -184,7 +194,7 @@ func (s *Seller) tenantSync(r protocol.TenantSyncRequest) protocol.Response {
 // clientSecret of an add or modify must decrypt with the seller's private
 // key (RSA-OAEP); it is kept decrypted and never shown. Guarded by s.mu.
 func (s *Seller) applicationSync(r protocol.ApplicationSyncRequest) protocol.Response {
-	t := s.kit.tenant(r.TenantID)
+	t := s.kit.view(r.TenantID)
 	_, held := t.apps[r.AppID]
 	if r.Flag == protocol.KitFlagDelete {
 		if !held && s.faults.KitDeleteUnknownFails {
@@ -200,14 +210,14 @@ func (s *Seller) applicationSync(r protocol.ApplicationSyncRequest) protocol.Res
 	if held && r.Flag == protocol.KitFlagAdd && s.faults.KitRepeatAddFails {
 		return kitExists("app " + r.AppID)
 	}
-	t.apps[r.AppID] = app{clientID: r.ClientID, secret: secret}
+	s.kit.tenant(r.TenantID).apps[r.AppID] = app{clientID: r.ClientID, secret: secret}
 	return kitOK
 }
 
 // authSync adds, modifies, revokes or deletes users of a tenant's app, all
 // or none: every user is checked before any changes. Guarded by s.mu.
 func (s *Seller) authSync(r protocol.AuthSyncRequest) protocol.Response {
-	t := s.kit.tenant(r.TenantID)
+	t := s.kit.view(r.TenantID)
 	for _, u := range r.UserList {
 		k := userKey{r.AppID, u.UserName}
 		old, held := t.users[k]
@@ -217,6 +227,9 @@ func (s *Seller) authSync(r protocol.AuthSyncRequest) protocol.Response {
 		case (r.Flag == protocol.KitFlagDelete || r.Flag == protocol.KitFlagRevoke) && !held && s.faults.KitDeleteUnknownFails:
 			return kitUnknown("user " + u.UserName)
 		}
+	}
+	if r.Flag == protocol.KitFlagAdd || r.Flag == protocol.KitFlagModify {
+		t = s.kit.tenant(r.TenantID)
 	}
 	for _, u := range r.UserList {
 		k := userKey{r.AppID, u.UserName}
@@ -237,7 +250,7 @@ func (s *Seller) authSync(r protocol.AuthSyncRequest) protocol.Response {
 
 // singleOrgSync adds, modifies or deletes one department. Guarded by s.mu.
 func (s *Seller) singleOrgSync(r protocol.SingleOrgSyncRequest) protocol.Response {
-	t := s.kit.tenant(r.TenantID)
+	t := s.kit.view(r.TenantID)
 	_, held := t.orgs[r.OrgCode]
 	switch r.Flag {
 	case protocol.KitFlagDelete:
@@ -251,7 +264,7 @@ func (s *Seller) singleOrgSync(r protocol.SingleOrgSyncRequest) protocol.Respons
 			return kitExists("department " + r.OrgCode)
 		}
 	}
-	t.orgs[r.OrgCode] = org{name: r.OrgName, parentCode: r.ParentCode}
+	s.kit.tenant(r.TenantID).orgs[r.OrgCode] = org{name: r.OrgName, parentCode: r.ParentCode}
 	return kitOK
 }
 
