@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,7 +15,49 @@ import (
 
 	"github.com/koobridge/koobridge/internal/seal"
 	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/internal/store/postgres"
+	"github.com/koobridge/koobridge/internal/store/postgres/pgtest"
+	"github.com/koobridge/koobridge/internal/store/sqlite"
 )
+
+// dialects open a fresh, empty store of each dialect: the admin API reads
+// the Kit data through the store interfaces, so it is checked against
+// both.
+var dialects = []struct {
+	name string
+	open func(t *testing.T) store.Store
+}{
+	{"sqlite", func(t *testing.T) store.Store {
+		st, err := sqlite.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "tenants.db"))
+		if err != nil {
+			t.Fatalf("open sqlite: %v", err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		return st
+	}},
+	{"postgres", func(t *testing.T) store.Store {
+		st, err := postgres.Open(context.Background(), pgtest.Schema(t, pgtest.DSN(t)))
+		if err != nil {
+			t.Fatalf("open postgres: %v", err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		return st
+	}},
+}
+
+// forDialects runs test once per dialect against the admin API over a
+// store seeded by seedTenants.
+func forDialects(t *testing.T, test func(t *testing.T, f *fixture, secrets tenantSecrets)) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			f := &fixture{st: d.open(t)}
+			secrets := seedTenants(t, f.st)
+			f.srv = httptest.NewServer(NewAPI(APIConfig{Store: f.st, Token: token}))
+			t.Cleanup(f.srv.Close)
+			test(t, f, secrets)
+		})
+	}
+}
 
 // Plain values the Kit data holds sealed; neither they nor their sealed
 // forms may appear in any answer.
@@ -174,9 +218,9 @@ func (f *fixture) raw(t *testing.T, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func TestListTenants(t *testing.T) {
-	f := newFixture(t)
-	seedTenants(t, f.st)
+func TestListTenants(t *testing.T) { forDialects(t, testListTenants) }
+
+func testListTenants(t *testing.T, f *fixture, _ tenantSecrets) {
 	type page struct {
 		Tenants []struct {
 			TenantID string `json:"tenantId"`
@@ -228,9 +272,9 @@ func TestListTenants(t *testing.T) {
 	}
 }
 
-func TestGetTenant(t *testing.T) {
-	f := newFixture(t)
-	secrets := seedTenants(t, f.st)
+func TestGetTenant(t *testing.T) { forDialects(t, testGetTenant) }
+
+func testGetTenant(t *testing.T, f *fixture, secrets tenantSecrets) {
 
 	code, body := f.raw(t, "/admin/api/tenants/tenant-a")
 	if code != http.StatusOK {
@@ -322,9 +366,9 @@ func mustJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
-func TestTenantCallsFilter(t *testing.T) {
-	f := newFixture(t)
-	seedTenants(t, f.st)
+func TestTenantCallsFilter(t *testing.T) { forDialects(t, testTenantCallsFilter) }
+
+func testTenantCallsFilter(t *testing.T, f *fixture, _ tenantSecrets) {
 	var out struct {
 		Calls []struct {
 			RequestID string `json:"requestId"`
