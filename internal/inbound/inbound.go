@@ -94,7 +94,8 @@ type Outcome struct {
 	InstanceID  string
 	OrderID     string
 	OrderLineID string
-	Repeat      bool // answered from a stored outcome or an already reached state
+	TenantID    string // the enterprise a Kit call is about
+	Repeat      bool   // answered from a stored outcome or an already reached state
 	Test        bool // a debug call (protocol.IsTestOrder)
 }
 
@@ -107,6 +108,9 @@ type Family struct {
 	// are told apart by Activities.
 	Method string
 	Path   string
+	// Aliases are further paths served exactly as Path (the Kit calls are
+	// answered at the server's root and under the production path).
+	Aliases []string
 	// Keys is the interface type whose keys verify the calls and sign the
 	// replies.
 	Keys KeyType
@@ -115,6 +119,10 @@ type Family struct {
 	// Activities are the activities the family serves: they pick the
 	// family at a shared route and bound the metrics' activity label.
 	Activities []string
+	// ActivityAt, when set, names the activity of a call from its path,
+	// for families whose bodies carry none (the Kit: the path's last
+	// segment is the operation); it labels calls refused before decoding.
+	ActivityAt func(path string) string
 	// Decode turns an authenticated call into a Request; its errors are
 	// answered 000002 (protocol.ErrorResponse) unless they are not
 	// protocol errors, which are answered 000005.

@@ -164,6 +164,9 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, ex *exchange, lo
 	ex.activity = peekActivity(r.Method, body, loose)
 	f := pick(families, ex.activity)
 	ex.family = f
+	if ex.activity == "" && f.ActivityAt != nil {
+		ex.activity = f.ActivityAt(r.URL.Path)
+	}
 	if readErr != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(readErr, &tooLarge) {
@@ -254,6 +257,7 @@ func (s *Server) record(r *http.Request, ex *exchange, rep reply, respBody []byt
 		InstanceID:  ex.out.InstanceID,
 		OrderID:     ex.out.OrderID,
 		OrderLineID: ex.out.OrderLineID,
+		TenantID:    ex.out.TenantID,
 		Test:        ex.out.Test,
 		Remote:      r.RemoteAddr,
 		Response:    mask.JSON(respBody),

@@ -133,6 +133,8 @@ func (s *Server) add(f *Family, names map[string]bool) error {
 		return fmt.Errorf("inbound: family %s: method %q (want GET or POST)", f.Name, f.Method)
 	case CheckPath(f.Path) != nil:
 		return fmt.Errorf("inbound: family %s: %w", f.Name, CheckPath(f.Path))
+	case slices.ContainsFunc(f.Aliases, func(p string) bool { return CheckPath(p) != nil }):
+		return fmt.Errorf("inbound: family %s: an alias path is not a valid path", f.Name)
 	case f.Scheme < URLSignature || f.Scheme > V1Token:
 		return fmt.Errorf("inbound: family %s: unknown authentication scheme", f.Name)
 	case f.Decode == nil || f.Serve == nil:
@@ -151,19 +153,32 @@ func (s *Server) add(f *Family, names map[string]bool) error {
 	if s.verifiers[f.Keys] == nil {
 		s.verifiers[f.Keys] = &sign.Verifier{Keys: keys, Window: s.window, Nonces: storeNonces{s.st}, Now: s.now}
 	}
-	rs := s.routes[f.Path]
+	for _, p := range append([]string{f.Path}, f.Aliases...) {
+		if err := s.route(f, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// route puts f on the route of path.
+func (s *Server) route(f *Family, path string) error {
+	rs := s.routes[path]
 	if len(rs) == 0 {
-		s.paths = append(s.paths, f.Path)
+		s.paths = append(s.paths, path)
 	}
 	i := slices.IndexFunc(rs, func(r route) bool { return r.method == f.Method })
 	if i < 0 {
-		s.routes[f.Path] = append(rs, route{method: f.Method, families: []*Family{f}})
+		s.routes[path] = append(rs, route{method: f.Method, families: []*Family{f}})
 		return nil
 	}
 	for _, other := range rs[i].families {
+		if other == f {
+			return fmt.Errorf("inbound: family %s: path %s given twice", f.Name, path)
+		}
 		for _, a := range f.Activities {
 			if other.serves(a) {
-				return fmt.Errorf("inbound: families %s and %s both serve %s %s %s", other.Name, f.Name, f.Method, f.Path, a)
+				return fmt.Errorf("inbound: families %s and %s both serve %s %s %s", other.Name, f.Name, f.Method, path, a)
 			}
 		}
 	}
