@@ -96,7 +96,7 @@ type Outcome struct {
 	OrderLineID string
 	TenantID    string // the enterprise a Kit call is about
 	Repeat      bool   // answered from a stored outcome or an already reached state
-	Test        bool // a debug call (protocol.IsTestOrder)
+	Test        bool   // a debug call (protocol.IsTestOrder)
 }
 
 // Family is one family of KooGallery calls, as the pipeline needs it.
