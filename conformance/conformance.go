@@ -21,6 +21,7 @@ package conformance
 
 import (
 	"context"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
@@ -45,20 +46,34 @@ const (
 	// ProfileOrder is the order notification (orderNotify,
 	// license-openapi.md §F), for products of any type.
 	ProfileOrder = "order"
-	ProfileAll   = "all"
+	// ProfileV1 is the SaaS V1 basic interfaces (GET with authToken,
+	// saas-v1-joint-login.md Part A), for products listed before V2.
+	ProfileV1 = "v1"
+	// ProfileKit is the joint-operation Kit (the five sync interfaces,
+	// V1 and V2: saas-v1-joint-login.md Part B, saas-v2.md §2.3, §3.8),
+	// for joint-operation products. It needs Config.RSAPublicKey.
+	ProfileKit = "kit"
+	// ProfileAll is every V2 profile and order; v1 and kit are not part
+	// of it (they need to be named).
+	ProfileAll = "all"
 )
 
-// profileDef is a profile and the charging mode it tests; the order
-// profile has none.
-type profileDef struct{ name, mode string }
+// profileDef is a profile and the charging mode it tests (the order, v1
+// and kit profiles have none); named means "all" leaves it out.
+type profileDef struct {
+	name, mode string
+	named      bool
+}
 
 // profiles are the profiles in run order.
 var profiles = []profileDef{
-	{ProfilePeriod, protocol.ChargingPeriod},
-	{ProfileOneTime, protocol.ChargingOneTime},
-	{ProfileOnDemand, protocol.ChargingOnDemand},
-	{ProfileOnDemandPkg, protocol.ChargingOnDemandPkg},
-	{ProfileOrder, ""},
+	{name: ProfilePeriod, mode: protocol.ChargingPeriod},
+	{name: ProfileOneTime, mode: protocol.ChargingOneTime},
+	{name: ProfileOnDemand, mode: protocol.ChargingOnDemand},
+	{name: ProfileOnDemandPkg, mode: protocol.ChargingOnDemandPkg},
+	{name: ProfileOrder},
+	{name: ProfileV1, named: true},
+	{name: ProfileKit, named: true},
 }
 
 // DefaultDeadline is how long an answer may take unless Config.Deadline
@@ -78,7 +93,8 @@ type Config struct {
 	// OrderNotifyTarget is the seller's URL for order notifications
 	// (the order profile); empty means Target.
 	OrderNotifyTarget string
-	// Key is the key bound to the seller's basic interfaces. Required.
+	// Key is the key bound to the seller's basic interfaces (V2 and V1).
+	// Required.
 	Key string
 	// KitKey, LicenseKey and GeneralKey are the keys bound to the other
 	// interface types (joint-operation sync, license, general: order
@@ -86,12 +102,22 @@ type Config struct {
 	// Key. With GeneralKey equal to Key, order/wrong-key is skipped: a
 	// seller cannot tell the two apart.
 	KitKey, LicenseKey, GeneralKey string
+	// RSAPublicKey is the seller's RSA public key (the one registered
+	// with its app credential): the kit profile encrypts applicationSync's
+	// clientSecret to it. Required with the kit profile.
+	RSAPublicKey *rsa.PublicKey
+	// KitTarget is the base URL of the Kit calls, which go to KitTarget +
+	// /produceAPI/[v2/]<name>; empty means the origin (scheme and host) of
+	// Target, the seller's root. Set it to Target to send them under the
+	// production path.
+	KitTarget string
 	// AK and SK are the credentials the mocked Open API accepts: the ones
 	// the seller signs its Query Order calls with. Required.
 	AK, SK string
-	// Profile is "period", "onetime", "ondemand", "ondemand-pkg", "order"
-	// or "all", or several of them separated by commas ("period,order");
-	// empty means "all".
+	// Profile is "period", "onetime", "ondemand", "ondemand-pkg",
+	// "order", "v1", "kit" or "all", or several of them separated by
+	// commas ("period,order"); empty means "all", which is every profile
+	// but v1 and kit.
 	Profile string
 	// Deadline is how long an answer may take; zero means 5 s.
 	Deadline time.Duration
@@ -126,6 +152,12 @@ const (
 	RuleNotRun                = "not-run"                 // the case could not run: what it builds on failed
 	RuleIdempotentOrderNotify = "idempotent-order-notify" // a repeated or concurrent orderNotify is answered as the first
 	RuleGeneralKey            = "general-key"             // orderNotify signed with another key than the general key answers 000001
+	RuleAuthToken             = "auth-token-check"        // a V1 or Kit V1 call with a missing, wrong or wrong-key authToken answers 000001
+	RuleKitIdempotent         = "kit-idempotent"          // a repeated Kit add answers 000000 again
+	RuleKitDeleteUnknown      = "kit-delete-unknown"      // deleting what is not there answers 000000
+	RuleKitUserLimit          = "kit-user-limit"          // authSync with more than 500 users is refused
+	RuleKitClientSecret       = "kit-client-secret"       // an undecryptable clientSecret is refused
+	RuleKitTestAccount        = "kit-test-account"        // the test-account flow (empty instanceId and orderId) answers 000000
 )
 
 var suiteSpec = map[string]string{
@@ -141,6 +173,12 @@ var suiteSpec = map[string]string{
 	RuleNotRun:                "saas-v2.md §6.3",
 	RuleIdempotentOrderNotify: "license-openapi.md §F (deduplicate on orderId + orderLineId), saas-v2.md §6.1",
 	RuleGeneralKey:            "license-openapi.md Addenda (orderNotify: the general key), §A.6, saas-v2.md §2.1",
+	RuleAuthToken:             "saas-v1-joint-login.md §A.2, §A.4 (000001), §B.1",
+	RuleKitIdempotent:         "saas-v2.md §3.8 (idempotent), saas-v1-joint-login.md §B.2–§B.6",
+	RuleKitDeleteUnknown:      "saas-v2.md §3.8 (deleting what does not exist succeeds)",
+	RuleKitUserLimit:          "saas-v1-joint-login.md §B.4 (≤ 500 users per call), saas-v2.md §3.8",
+	RuleKitClientSecret:       "saas-v1-joint-login.md §B.3, §C.1 (clientSecret RSA-OAEP to the seller's key), saas-v2.md §3.8",
+	RuleKitTestAccount:        "saas-v1-joint-login.md §B.2, §B.7 (test account: empty instanceId and orderId)",
 }
 
 // Run runs the suite against cfg.Target and returns the report. Failed
@@ -166,6 +204,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	e, err := emulator.New(emulator.Config{
 		Target:            cfg.Target,
 		OrderNotifyTarget: cfg.OrderNotifyTarget,
+		KitTarget:         cfg.KitTarget,
+		SellerPublicKey:   cfg.RSAPublicKey,
 		Key:               cfg.Key,
 		KitKey:            cfg.KitKey,
 		LicenseKey:        cfg.LicenseKey,
@@ -212,8 +252,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("conformance: the emulator has no %s product", first)
 	}
 	for _, n := range names {
-		if n.name == ProfileOrder {
+		switch n.name {
+		case ProfileOrder:
 			r.order(ctx, base)
+			continue
+		case ProfileV1:
+			r.v1(ctx)
+			continue
+		case ProfileKit:
+			r.kit(ctx, base)
 			continue
 		}
 		p, ok := r.product(n.mode)
@@ -225,7 +272,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if slices.ContainsFunc(names, func(n profileDef) bool { return n.mode != "" }) {
 		r.edge(ctx, base)
 	} else if ctx.Err() == nil {
-		r.deadline() // the V2 edge cases need a V2 profile; the deadline holds for all
+		r.deadline() // the V2 edge cases need a V2 charging-mode profile; the deadline holds for all
 	}
 	r.report.Duration = time.Since(r.report.Started)
 	r.report.OpenAPICalls = len(e.OpenAPIRequests())
@@ -236,7 +283,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 // Validate reports the first setting of cfg that Run would refuse
-// (Target, OrderNotifyTarget, Key, AK, SK, Profile, Deadline), so a
+// (Target, OrderNotifyTarget, KitTarget, Key, AK, SK, Profile, Deadline,
+// RSAPublicKey with the kit profile), so a
 // caller can check them before it opens the Open API listener. It does
 // not look at OpenAPI, which Run requires too.
 func (cfg Config) Validate() error {
@@ -256,13 +304,18 @@ func (cfg Config) check() ([]profileDef, error) {
 		return nil, errors.New("conformance: config: Key is required")
 	case cfg.AK == "" || cfg.SK == "":
 		return nil, errors.New("conformance: config: AK and SK are required")
+	case cfg.RSAPublicKey == nil && slices.ContainsFunc(names, func(p profileDef) bool { return p.name == ProfileKit }):
+		return nil, errors.New("conformance: config: the kit profile needs the seller's RSA public key (RSAPublicKey, --rsa-public-key-file) to encrypt applicationSync's clientSecret")
 	}
 	if u, err := url.Parse(cfg.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("conformance: config: Target %q is not an http or https URL", cfg.Target)
 	}
-	if cfg.OrderNotifyTarget != "" {
-		if u, err := url.Parse(cfg.OrderNotifyTarget); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("conformance: config: OrderNotifyTarget %q is not an http or https URL", cfg.OrderNotifyTarget)
+	for _, t := range []struct{ name, url string }{{"OrderNotifyTarget", cfg.OrderNotifyTarget}, {"KitTarget", cfg.KitTarget}} {
+		if t.url == "" {
+			continue
+		}
+		if u, err := url.Parse(t.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("conformance: config: %s %q is not an http or https URL", t.name, t.url)
 		}
 	}
 	return names, nil
@@ -270,10 +323,10 @@ func (cfg Config) check() ([]profileDef, error) {
 
 // profileNames returns the profiles to run, in run order, each once:
 // Config.Profile is one name or several separated by commas, "all"
-// standing for every profile.
+// standing for every profile but v1 and kit.
 func (cfg Config) profileNames() ([]profileDef, error) {
 	if strings.TrimSpace(cfg.Profile) == "" {
-		return profiles, nil
+		return allProfiles(), nil
 	}
 	want := map[string]bool{}
 	for _, name := range strings.Split(cfg.Profile, ",") {
@@ -289,17 +342,22 @@ func (cfg Config) profileNames() ([]profileDef, error) {
 	}
 	var out []profileDef
 	for _, p := range profiles {
-		if want[p.name] || want[ProfileAll] {
+		if want[p.name] || (want[ProfileAll] && !p.named) {
 			out = append(out, p)
 		}
 	}
 	return out, nil
 }
 
+// allProfiles are the profiles "all" stands for.
+func allProfiles() []profileDef {
+	return slices.DeleteFunc(slices.Clone(profiles), func(p profileDef) bool { return p.named })
+}
+
 // profileString names the profiles run, for the report: "all" or the
 // names separated by commas.
 func profileString(names []profileDef) string {
-	if len(names) == len(profiles) {
+	if slices.Equal(names, allProfiles()) {
 		return ProfileAll
 	}
 	s := make([]string, len(names))
@@ -358,35 +416,40 @@ func (cr *caseRun) fail(rule, format string, args ...any) {
 }
 
 // translate turns an emulator violation of one attempt into the failure
-// the case reports; ok false keeps the violation as it is.
+// the case reports; ok false keeps the violation as it is, and ok with a
+// zero Failure drops it (the answer is right for the case).
 type translate func(a emulator.Attempt, v emulator.Violation) (Failure, bool)
 
 // add records every attempt of m as an exchange and every violation as a
 // failure, passing each through tr when it is not nil.
 func (cr *caseRun) add(m emulator.Message, tr translate) {
 	for _, a := range m.Attempts {
-		cr.c.Exchanges = append(cr.c.Exchanges, Exchange{
+		x := Exchange{
 			Interface:  m.Interface,
 			MessageID:  m.ID,
 			Request:    a.Request, // the emulator has redacted the URL
 			Response:   a.Response,
 			Duration:   a.Duration,
 			ResultCode: a.ResultCode,
-			Violations: a.Violations,
-		})
+		}
 		for _, v := range a.Violations {
 			if tr != nil {
 				if f, ok := tr(a, v); ok {
-					cr.c.Failures = append(cr.c.Failures, f)
+					if f != (Failure{}) { // a zero Failure: the answer is right
+						x.Violations = append(x.Violations, v)
+						cr.c.Failures = append(cr.c.Failures, f)
+					}
 					continue
 				}
 			}
+			x.Violations = append(x.Violations, v)
 			cr.c.Failures = append(cr.c.Failures, Failure{
 				Rule:    string(v.Rule),
 				Message: m.Interface + ": " + v.Message,
 				Spec:    v.Spec,
 			})
 		}
+		cr.c.Exchanges = append(cr.c.Exchanges, x)
 	}
 }
 

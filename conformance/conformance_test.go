@@ -20,6 +20,7 @@ import (
 const (
 	testKey        = "conformance-test-key-0123456789"
 	testGeneralKey = "conformance-general-key-9876543210"
+	testKitKey     = "conformance-kit-key-1357924680"
 	testAK         = "CONFORMANCEAK0123"
 	testSK         = "conformance-sk-0123456789abcdef"
 )
@@ -45,17 +46,21 @@ func listen(t *testing.T) *closeRecorder {
 	return &closeRecorder{Listener: ln}
 }
 
-// runAgainst runs the suite against a testseller with faults f and a
-// general key of its own.
+// runAgainst runs the suite against a testseller with faults f, a
+// general and a Kit key of its own, and its RSA public key.
 func runAgainst(t *testing.T, f testseller.Faults, cfg Config) *Report {
 	t.Helper()
-	cfg.GeneralKey = testGeneralKey
-	return runHandler(t, testseller.NewWithKeys(testseller.Keys{Basic: testKey, General: testGeneralKey}, f), cfg)
+	cfg.GeneralKey, cfg.KitKey = testGeneralKey, testKitKey
+	s := testseller.NewWithKeys(testseller.Keys{Basic: testKey, General: testGeneralKey, Kit: testKitKey}, f)
+	if cfg.RSAPublicKey == nil {
+		cfg.RSAPublicKey = s.RSAPublicKey()
+	}
+	return runHandler(t, s, cfg)
 }
 
 // runHandler runs the suite against seller h, served on /produce; a
-// cfg.Target or cfg.OrderNotifyTarget, if set, names the seller's
-// host:port as "{host}".
+// cfg.Target, cfg.OrderNotifyTarget or cfg.KitTarget, if set, names the
+// seller's host:port as "{host}".
 func runHandler(t *testing.T, h http.Handler, cfg Config) *Report {
 	t.Helper()
 	seller := httptest.NewServer(h)
@@ -66,6 +71,7 @@ func runHandler(t *testing.T, h http.Handler, cfg Config) *Report {
 	host := strings.TrimPrefix(seller.URL, "http://")
 	cfg.Target = strings.ReplaceAll(cfg.Target, "{host}", host)
 	cfg.OrderNotifyTarget = strings.ReplaceAll(cfg.OrderNotifyTarget, "{host}", host)
+	cfg.KitTarget = strings.ReplaceAll(cfg.KitTarget, "{host}", host)
 	cfg.Key, cfg.AK, cfg.SK = testKey, testAK, testSK
 	ln := listen(t)
 	cfg.OpenAPI = ln
