@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rsa"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -66,6 +67,7 @@ type serveOptions struct {
 	tlsKey             string
 	dataKey            string
 	dataKeyFile        string
+	rsaPrivateKeyFile  string
 	credentials        string
 	encryptType        string
 	bodySign           bool
@@ -114,6 +116,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	fs.StringVar(&o.dataKey, "data-key", "", "at-rest encryption key: base64 of 32 bytes")
 	fs.StringVar(&o.dataKeyFile, "data-key-file", "", "read --data-key from this file")
+	fs.StringVar(&o.rsaPrivateKeyFile, "rsa-private-key-file", "", "the seller's RSA private key (PEM, PKCS#8 or PKCS#1, at least 3072 bits) that decrypts the Kit's applicationSync clientSecret ('koobridge keygen rsa' makes one)")
 	fs.StringVar(&o.credentials, "credentials", "plain", "app-info credentials in queryInstance replies: plain or encrypted")
 	fs.StringVar(&o.encryptType, "encrypt-type", "1", "credential cipher when --credentials encrypted: 1 (AES-256) or 2 (AES-128)")
 	fs.BoolVar(&o.bodySign, "body-sign", true, "send the Body-Sign header on every reply")
@@ -308,6 +311,7 @@ type serveConfig struct {
 	webhookSecret string
 	adminToken    string
 	dataKey       []byte
+	rsaKey        *rsa.PrivateKey
 	execArgv      []string
 	encryptType   sign.EncryptType
 	tlsCert       *tls.Certificate
@@ -421,6 +425,12 @@ func resolveServeConfig(cmd *cobra.Command, o *serveOptions, getenv func(string)
 		return nil, usageErrorf("--data-key: not the base64 of 32 bytes (make one with 'openssl rand -base64 32')")
 	}
 
+	if o.rsaPrivateKeyFile != "" {
+		if c.rsaKey, err = readRSAPrivateKey(o.rsaPrivateKeyFile); err != nil {
+			return nil, err
+		}
+	}
+
 	switch o.credentials {
 	case "plain", "encrypted":
 	default:
@@ -450,6 +460,27 @@ func resolveServeConfig(cmd *cobra.Command, o *serveOptions, getenv func(string)
 		return nil, err
 	}
 	return c, nil
+}
+
+// minRSABits is the smallest RSA key Seller Center's app credential
+// (应用凭证管理) takes.
+const minRSABits = 3072
+
+// readRSAPrivateKey reads and checks --rsa-private-key-file. Errors name
+// the file, never its content.
+func readRSAPrivateKey(file string) (*rsa.PrivateKey, error) {
+	pemBytes, err := os.ReadFile(file)
+	if err != nil {
+		return nil, usageErrorf("--rsa-private-key-file: %v", err)
+	}
+	key, err := sign.ParseRSAPrivateKeyPEM(pemBytes)
+	if err != nil {
+		return nil, usageErrorf("--rsa-private-key-file %s: not a PEM RSA private key (PKCS#8 or PKCS#1)", file)
+	}
+	if bits := key.N.BitLen(); bits < minRSABits {
+		return nil, usageErrorf("--rsa-private-key-file %s: %d-bit key; Seller Center requires at least %d bits ('koobridge keygen rsa' makes one)", file, bits, minRSABits)
+	}
+	return key, nil
 }
 
 func (c *serveConfig) resolveProvisioner(o *serveOptions) error {

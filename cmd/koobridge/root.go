@@ -43,6 +43,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newEmulateCommand(),
 		newDemoCommand(),
 		newConformanceCommand(),
+		newKeygenCommand(),
 	)
 	return root
 }

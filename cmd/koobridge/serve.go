@@ -159,6 +159,7 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		DisableBodySign: !o.bodySign,
 		Credentials:     isv.CredentialMode(o.credentials),
 		EncryptType:     cfg.encryptType,
+		RSAPrivateKey:   cfg.rsaKey,
 		JobWorkers:      o.jobWorkers,
 		JobLease:        o.jobLease,
 		Logger:          logger,
