@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"crypto/rsa"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/koobridge/koobridge/conformance"
+	"github.com/koobridge/koobridge/protocol/sign"
 )
 
 // conformanceOptions are the flags of "koobridge conformance".
@@ -20,6 +23,8 @@ type conformanceOptions struct {
 	keys                 keyFlags
 	typedKeys            typedKeyFlags
 	target, orderTarget  string
+	kitTarget            string
+	rsaPublicKeyFile     string
 	ak                   string
 	sk, skFile           string
 	openAPIListen, junit string
@@ -37,7 +42,9 @@ func newConformanceCommand() *cobra.Command {
 		Short: "Check a seller's production interface the way KooGallery does; exit 1 if anything fails",
 		Long: `Play KooGallery toward a seller's production interface (in any language) and
 check every answer as the Seller Center debugger does: every lifecycle scenario of
-the profile's charging modes, order notification (profile order), then the edge
+the profile's charging modes, order notification (profile order), the SaaS V1
+GET interfaces (profile v1) and the joint-operation Kit (profile kit, which needs
+the seller's RSA public key: --rsa-public-key-file), then the edge
 cases (repeated and concurrent
 newInstance, a second release, unknown instances, wrong signature, stale
 timestamp, missing signature, timestamp or nonce, a timestamp ahead, replayed
@@ -55,7 +62,8 @@ flags or setup. The keys may come from --key-file or KOOBRIDGE_KEY (and
 --general-key-file or KOOBRIDGE_GENERAL_KEY, …) and the SK from --sk-file or
 KOOBRIDGE_SK instead. Give --general-key when the seller's order notification
 is bound to its own key (通用接口), as Seller Center requires: then the suite
-also checks that a call signed with another key is refused.`,
+also checks that a call signed with another key is refused. Profile all is
+every V2 profile and order; v1 and kit run only when named.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := conformanceConfig(cmd, &o, os.Getenv)
@@ -118,6 +126,8 @@ func (o *conformanceOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.target, "target", "", "the seller's V2 production interface URL, e.g. https://isv.example.com/produce")
 	f.StringVar(&o.orderTarget, "order-notify-target", "", "the seller's URL for order notifications (default: --target)")
+	f.StringVar(&o.kitTarget, "kit-target", "", "base URL of the Kit calls, which go to it + /produceAPI/[v2/]<name> (default: the origin of --target, the seller's root; give --target's URL to send them under the production path)")
+	f.StringVar(&o.rsaPublicKeyFile, "rsa-public-key-file", "", "the seller's RSA public key (PEM, as 'koobridge keygen rsa' writes it) that the kit profile encrypts applicationSync's clientSecret to (or KOOBRIDGE_RSA_PUBLIC_KEY_FILE)")
 	o.keys.register(cmd)
 	o.typedKeys.register(cmd)
 	f.StringVar(&o.ak, "ak", "", "the access key ID the mocked Open API accepts")
@@ -159,9 +169,17 @@ func conformanceConfig(cmd *cobra.Command, o *conformanceOptions, getenv func(st
 	if _, _, err := net.SplitHostPort(o.openAPIListen); err != nil {
 		return conformance.Config{}, usageErrorf("--openapi-listen %q: want host:port (%v)", o.openAPIListen, err)
 	}
+	var pub *rsa.PublicKey
+	if file := cmp.Or(o.rsaPublicKeyFile, getenv("KOOBRIDGE_RSA_PUBLIC_KEY_FILE")); file != "" {
+		if pub, err = sellerPublicKey(file); err != nil {
+			return conformance.Config{}, err
+		}
+	}
 	cfg := conformance.Config{
 		Target:            o.target,
 		OrderNotifyTarget: o.orderTarget,
+		KitTarget:         o.kitTarget,
+		RSAPublicKey:      pub,
 		Key:               key,
 		KitKey:            kit,
 		LicenseKey:        license,
@@ -177,6 +195,20 @@ func conformanceConfig(cmd *cobra.Command, o *conformanceOptions, getenv func(st
 		return conformance.Config{}, usageErrorf("%v", err)
 	}
 	return cfg, nil
+}
+
+// sellerPublicKey reads --rsa-public-key-file: the seller's RSA public key
+// in PEM (PKIX or PKCS#1). Errors name the flag and the file.
+func sellerPublicKey(file string) (*rsa.PublicKey, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, usageErrorf("--rsa-public-key-file: %v", err)
+	}
+	pub, err := sign.ParseRSAPublicKeyPEM(b)
+	if err != nil {
+		return nil, usageErrorf("--rsa-public-key-file %s: %v", file, err)
+	}
+	return pub, nil
 }
 
 // writeJUnit writes the report's JUnit XML to f and closes it.

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -232,7 +235,7 @@ func TestConformanceCommand(t *testing.T) {
 		{"no target", []string{"conformance", "--key", key, "--ak", testAK, "--sk", testSK, "--openapi-listen", "127.0.0.1:0"}, false, exitUsage, nil, nil, "--target is required", -1},
 		{"no key", args(correct.URL, "--sk", testSK), false, exitUsage, nil, nil, "--key is required", -1},
 		{"no SK", args(correct.URL, "--key", key), false, exitUsage, nil, nil, "--sk are required", -1},
-		{"bad profile", args(correct.URL, "--profile", "yearly"), true, exitUsage, nil, nil, `profile "yearly": want one of period, onetime, ondemand, ondemand-pkg, order, all`, -1},
+		{"bad profile", args(correct.URL, "--profile", "yearly"), true, exitUsage, nil, nil, `profile "yearly": want one of period, onetime, ondemand, ondemand-pkg, order, v1, kit, all`, -1},
 		{"bad deadline", args(correct.URL, "--deadline", "0s"), true, exitUsage, nil, nil, "--deadline", -1},
 		// Config.Validate judges the target before the Open API port is taken.
 		{"bad target", []string{"conformance", "--target", "ftp://x", "--openapi-listen", busy.Addr().String(), "--ak", testAK}, true, exitUsage, nil, nil, `Target "ftp://x" is not an http or https URL`, -1},
@@ -282,6 +285,82 @@ func TestConformanceCommand(t *testing.T) {
 			if tt.junitBad >= 0 {
 				if j := readJUnit(t, junit); j.Failures != tt.junitBad {
 					t.Errorf("JUnit failures=%d, want %d", j.Failures, tt.junitBad)
+				}
+			}
+		})
+	}
+}
+
+// v1KitCases is how many cases "--profile v1,kit" runs: 14 V1, 15 Kit V1,
+// 18 Kit V2 and edge/deadline.
+const v1KitCases = 48
+
+// TestConformanceV1Kit drives the v1 and kit profiles in-process against
+// the independent test seller: the seller's public key from
+// --rsa-public-key-file or KOOBRIDGE_RSA_PUBLIC_KEY_FILE, the Kit key, a
+// fault named, and the refusals of bad flags.
+func TestConformanceV1Kit(t *testing.T) {
+	const key, kitKey = "conformance-cli-key-0123456789", "conformance-cli-kit-key-2468"
+	keys := testseller.Keys{Basic: key, Kit: kitKey}
+	correctSeller := testseller.NewWithKeys(keys, testseller.Faults{})
+	correct := httptest.NewServer(correctSeller)
+	defer correct.Close()
+	replays := httptest.NewServer(testseller.NewWithKeys(keys, testseller.Faults{KitReplayOK: true}))
+	defer replays.Close()
+	dir := t.TempDir()
+	der, err := x509.MarshalPKIXPublicKey(correctSeller.RSAPublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubFile, notPEM := filepath.Join(dir, "seller.pub.pem"), filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(notPEM, []byte("not a key\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := func(target string, extra ...string) []string {
+		return append([]string{"conformance", "--target", target + "/produce", "--key", key, "--kit-key", kitKey,
+			"--ak", testAK, "--sk", testSK, "--openapi-listen", openAPIPlaceholder}, extra...)
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		pubEnv string // KOOBRIDGE_RSA_PUBLIC_KEY_FILE
+		code   int
+		stdout []string
+		stderr string
+	}{
+		{"correct seller", args(correct.URL, "--profile", "v1,kit", "--rsa-public-key-file", pubFile), "", exitOK,
+			[]string{"PASS  v1/purchase", "PASS  v1/wrong-key", "PASS  kit/v1/application-sync", "PASS  kit/v2/unbind",
+				fmt.Sprintf("%d cases: %d passed, 0 failed", v1KitCases, v1KitCases)}, ""},
+		{"public key from the environment, Kit under the production path", args(correct.URL, "--profile", "kit", "--kit-target", correct.URL+"/produce"),
+			pubFile, exitOK, []string{"PASS  kit/v2/bad-secret", "34 cases: 34 passed"}, ""},
+		{"seller that takes replayed nonces", args(replays.URL, "--profile", "kit", "--rsa-public-key-file", pubFile), "", exitRejected,
+			[]string{"FAIL  kit/v2/replayed-nonce", "rule nonce-check: the seller accepted a Kit v2 call that reused the x-nonce"}, "1 of 34 conformance cases failed"},
+		{"kit without the public key", args(correct.URL, "--profile", "kit"), "", exitUsage, nil, "--rsa-public-key-file"},
+		{"public key file missing", args(correct.URL, "--profile", "kit", "--rsa-public-key-file", filepath.Join(dir, "none.pem")), "", exitUsage, nil, "--rsa-public-key-file"},
+		{"public key file not PEM", args(correct.URL, "--profile", "kit", "--rsa-public-key-file", notPEM), "", exitUsage, nil, "--rsa-public-key-file " + notPEM},
+		{"bad kit target", args(correct.URL, "--profile", "v1", "--kit-target", "ftp://x"), "", exitUsage, nil, `KitTarget "ftp://x"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("KOOBRIDGE_RSA_PUBLIC_KEY_FILE", tt.pubEnv)
+			code, stdout, stderr := runConformance(t, tt.args)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout, stderr)
+			}
+			for _, want := range tt.stdout {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, stdout)
+				}
+			}
+			if !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("stderr %q lacks %q", stderr, tt.stderr)
+			}
+			for _, secret := range []string{key, kitKey, testSK} {
+				if strings.Contains(stdout+stderr, secret) {
+					t.Error("the output contains a key or the SK")
 				}
 			}
 		})
