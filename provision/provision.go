@@ -79,7 +79,10 @@ type Event struct {
 	Scene string `json:"scene,omitempty"`
 	// Change is the requested target for change.check.
 	Change *Product `json:"change,omitempty"`
-	// Order is the notified order for order.notified.
+	// Order is the notified order for order.notified, and the purchase
+	// order for instance.created of a SaaS V1 purchase, whose call carries
+	// the whole order (buyer data included) instead of leaving it to Query
+	// Order.
 	Order *Order `json:"order,omitempty"`
 
 	// Seq numbers a tenant's events from 1, in the order they happened;
@@ -166,6 +169,18 @@ type Order struct {
 	PeriodNumber int       `json:"periodNumber,omitempty"`
 	ExpireTime   time.Time `json:"expireTime,omitzero"`
 	Buyer        Buyer     `json:"buyer,omitzero"`
+	// OrderAmount is the amount paid, decimal text in yuan, for
+	// reconciliation (SaaS V1 orderAmount); "" when not given.
+	OrderAmount string `json:"orderAmount,omitempty"`
+	// ExtendParams are the fields the buyer filled in at purchase (SaaS V1
+	// saasExtendParams), in the order given.
+	ExtendParams []ExtendParam `json:"extendParams,omitempty"`
+}
+
+// ExtendParam is one field the buyer filled in at purchase.
+type ExtendParam struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // Buyer is the customer of an order.
