@@ -173,14 +173,32 @@ func (s *Service) Renew(ctx context.Context, r Renewal, render Render) (Answer, 
 	return a, nil
 }
 
+// Why an instance is frozen (store.Instance.FrozenBy).
+const (
+	frozenByStatus = "status" // updateInstanceStatus / instanceStatus FREEZE
+	frozenByExpiry = "expiry" // SaaS V1 expireInstance
+)
+
 // SetStatus freezes (freeze true) or unfreezes an instance. It is
 // state-based, not stored: FREEZE, UNFREEZE, FREEZE each act, and a call
 // finding the instance already in the target state succeeds without an
 // event. key labels the call in the ledger.
 func (s *Service) SetStatus(ctx context.Context, key, instanceID string, freeze bool, render Render) (Answer, error) {
+	return s.setStatus(ctx, key, instanceID, freeze, frozenByStatus, render)
+}
+
+// Expire freezes an instance at its expiry (SaaS V1 expireInstance), as
+// SetStatus freezes it, and records expiry as the reason: a renewal that
+// moves the expiry into the future unfreezes it.
+func (s *Service) Expire(ctx context.Context, key, instanceID string, render Render) (Answer, error) {
+	return s.setStatus(ctx, key, instanceID, true, frozenByExpiry, render)
+}
+
+// setStatus is SetStatus, with why a freeze happens.
+func (s *Service) setStatus(ctx context.Context, key, instanceID string, freeze bool, why string, render Render) (Answer, error) {
 	target, evType, frozenBy, word := store.StatusActive, provision.EventUnfrozen, "", "UNFREEZE"
 	if freeze {
-		target, evType, frozenBy, word = store.StatusFrozen, provision.EventFrozen, "status", "FREEZE"
+		target, evType, frozenBy, word = store.StatusFrozen, provision.EventFrozen, why, "FREEZE"
 	}
 	now := s.now().UTC()
 	inst, err := s.mutate(ctx, instanceID, func(ctx context.Context, tx store.Tx, in *store.Instance) error {
@@ -245,7 +263,7 @@ func (s *Service) stateAnswer(what, key string, inst store.Instance, err error, 
 }
 
 // Upgrade is a change of specification (upgradeInstance): the target comes
-// from Query Order of the upgrade order.
+// from Query Order of the upgrade order, or with the call.
 type Upgrade struct {
 	Activity    string
 	Key         string // idempotency key, e.g. "upgradeInstance:ORDER:LINE"
@@ -253,6 +271,9 @@ type Upgrade struct {
 	InstanceID  string
 	OrderID     string
 	OrderLineID string
+	// Target is the new specification when the call carries it (SaaS V1
+	// upgrade); nil asks Query Order of the upgrade order (SaaS V2).
+	Target *provision.Product
 }
 
 // Upgrade accepts an upgrade durably (operation row and upgrade job in one
@@ -309,7 +330,7 @@ func (s *Service) Upgrade(ctx context.Context, u Upgrade, render Render) (Answer
 			return nil
 		}
 		jobID, _, err = s.enqueue(ctx, tx, KindUpgrade, "upgrade:"+u.Key, jobPayload{
-			InstanceID: in.ID, OrderID: u.OrderID, OrderLineID: u.OrderLineID, OpKey: u.Key,
+			InstanceID: in.ID, OrderID: u.OrderID, OrderLineID: u.OrderLineID, OpKey: u.Key, Target: u.Target,
 		}, now.Add(s.budget+5*time.Second))
 		return err
 	})

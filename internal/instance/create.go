@@ -12,6 +12,7 @@ import (
 
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/protocol"
+	"github.com/koobridge/koobridge/provision"
 )
 
 // Create is a purchase (newInstance): one instance per order line,
@@ -25,6 +26,13 @@ type Create struct {
 	// Fingerprint of the meaningful fields beyond the order line (see
 	// Fingerprint).
 	Fingerprint string
+	// Order is the purchase order when the call carries it whole (SaaS
+	// V1 newInstance): the instance takes it in the same transaction and
+	// Query Order is never asked. The buyer's personal data, in clear here,
+	// is stored sealed and masked, and given in full to the vendor in
+	// instance.created (Event.Order). nil: the order comes from Query Order
+	// (SaaS V2).
+	Order *provision.Order
 }
 
 // key is the idempotency key of the purchase of an order line.
@@ -73,6 +81,11 @@ func (s *Service) Create(ctx context.Context, c Create, render Render) (Answer, 
 		Status:      store.StatusProvisioning,
 		CreatedAt:   now,
 		UpdatedAt:   now,
+	}
+	if c.Order != nil {
+		if err := s.carry(&cand, *c.Order); err != nil {
+			return Answer{}, err
+		}
 	}
 	var (
 		inst     store.Instance

@@ -59,10 +59,20 @@ func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
 		Test:     inst.Test,
 		Instance: vendorView(inst),
 	}
-	res, perr := s.provisionerFor(inst.Test).Provision(ctx, ev)
+	// An order the purchase call carried goes to the vendor whole; one that
+	// cannot be unsealed (the data key changed) never will.
+	order, perr := s.carriedOrder(inst)
+	if perr != nil {
+		perr = provision.Permanent(perr)
+	}
+	ev.Order = order
+	var res provision.Result
+	if perr == nil {
+		res, perr = s.provisionerFor(inst.Test).Provision(ctx, ev)
+	}
 	var app store.AppInfo
 	if perr == nil {
-		app, perr = s.sealApp(res.AppInfo, true)
+		app, perr = s.sealApp(res.AppInfo, true, s.cipher != nil || order != nil)
 	}
 	if perr != nil {
 		var refused *provision.Refusal
@@ -113,6 +123,22 @@ func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
 		s.log.InfoContext(ctx, "instance: instance active", "instance", inst.ID, "test", inst.Test)
 	}
 	return err
+}
+
+// upgradeLine is the target of an upgrade: the specification the call
+// carried (SaaS V1), else the upgrade order's line from Query Order.
+func (s *Service) upgradeLine(ctx context.Context, p jobPayload) (protocol.OrderLine, error) {
+	if t := p.Target; t != nil {
+		return protocol.OrderLine{ProductInfo: protocol.ProductInfoList{{
+			ProductID: protocol.FlexString(t.ProductID), SKUCode: protocol.FlexString(t.SKUCode),
+			LinearValue: protocol.FlexNumber(t.LinearValue), ProductName: protocol.FlexString(t.ProductName),
+		}}}, nil
+	}
+	info, err := s.orders.QueryOrder(ctx, p.OrderID, p.OrderLineID)
+	if err != nil {
+		return protocol.OrderLine{}, err
+	}
+	return OrderLine(info, p.OrderLineID)
 }
 
 // jobError passes err on to the job runner, marked permanent when the
@@ -179,11 +205,7 @@ func (s *Service) handleUpgrade(ctx context.Context, job store.Job) error {
 	if inst.Status == store.StatusReleased {
 		return nil
 	}
-	info, err := s.orders.QueryOrder(ctx, p.OrderID, p.OrderLineID)
-	var line protocol.OrderLine
-	if err == nil {
-		line, err = OrderLine(info, p.OrderLineID)
-	}
+	line, err := s.upgradeLine(ctx, p)
 	if err != nil {
 		err = fmt.Errorf("waiting for upgrade order details: %w", err)
 		s.recordError(ctx, inst.ID, err)
@@ -201,7 +223,7 @@ func (s *Service) handleUpgrade(ctx context.Context, job store.Job) error {
 	res, err := s.provisionerFor(inst.Test).Provision(ctx, ev)
 	var app store.AppInfo
 	if err == nil && res.AppInfo != nil && res.AppInfo.FrontEndURL != "" {
-		app, err = s.sealApp(res.AppInfo, false)
+		app, err = s.sealApp(res.AppInfo, false, s.cipher != nil || isCarried(inst))
 	}
 	if err != nil {
 		err = fmt.Errorf("upgrade: %w", err)
@@ -321,8 +343,9 @@ const maxEncryptedPlain = 79
 
 // sealApp checks the vendor's app info and encrypts the password for
 // storage. required makes a missing front-end URL a permanent error (the
-// reply to instance.created must carry one).
-func (s *Service) sealApp(a *provision.AppInfo, required bool) (store.AppInfo, error) {
+// reply to instance.created must carry one); encrypted says the
+// credentials will be sent encrypted, which bounds their length.
+func (s *Service) sealApp(a *provision.AppInfo, required, encrypted bool) (store.AppInfo, error) {
 	if a == nil || a.FrontEndURL == "" {
 		if required {
 			return store.AppInfo{}, provision.Permanent(errors.New("provisioner returned no appInfo.frontEndUrl"))
@@ -333,7 +356,7 @@ func (s *Service) sealApp(a *provision.AppInfo, required bool) (store.AppInfo, e
 	if err := wire.Validate(); err != nil {
 		return store.AppInfo{}, provision.Permanent(fmt.Errorf("provisioner returned invalid appInfo: %w", err))
 	}
-	if s.cipher != nil {
+	if encrypted {
 		// KooGallery's 128-character limit covers the encrypted form, IV
 		// included (saas-v2.md §4.3): 79 bytes of plain text is the most
 		// that fits.

@@ -8,7 +8,38 @@ import (
 
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/protocol"
+	"github.com/koobridge/koobridge/protocol/sign"
 )
+
+// Encrypter encrypts the app-info credentials (userName, password) of a
+// reply. A family that must encrypt them whatever Config.Credentials says
+// (SaaS V1) brings its own.
+type Encrypter interface {
+	// Encrypt returns the encrypted form of value, the field ("userName"
+	// or "password") of instance instanceID's app info.
+	Encrypt(instanceID, field, value string) (string, error)
+	// Type is the encryptType the reply names.
+	Type() sign.EncryptType
+}
+
+// randomIV is Config.Credentials as an Encrypter: a fresh random IV for
+// every value.
+type randomIV struct{ c *sign.CredentialCipher }
+
+// Encrypt implements Encrypter.
+func (r randomIV) Encrypt(_, _, value string) (string, error) { return r.c.Encrypt(value) }
+
+// Type implements Encrypter.
+func (r randomIV) Type() sign.EncryptType { return r.c.Type() }
+
+// credentials is the Encrypter of Config.Credentials; nil (plain) when
+// none is configured.
+func (s *Service) credentials() Encrypter {
+	if s.cipher == nil {
+		return nil
+	}
+	return randomIV{s.cipher}
+}
 
 // Query reports the instances KooGallery asks about, as the queryInstance
 // reply (the same in V1 and V2). Unknown ids are left out; none known is
@@ -18,6 +49,12 @@ import (
 // still provisioning → 000004, else any failed → its refusal code or
 // 000005, else 000000.
 func (s *Service) Query(ctx context.Context, ids []string) (protocol.QueryInstanceResponse, error) {
+	return s.QueryWith(ctx, ids, s.credentials())
+}
+
+// QueryWith is Query with the credentials encrypted by enc (nil: plain),
+// whatever Config.Credentials says.
+func (s *Service) QueryWith(ctx context.Context, ids []string, enc Encrypter) (protocol.QueryInstanceResponse, error) {
 	resp := protocol.QueryInstanceResponse{}
 	var pending, failed *store.Instance
 	for _, id := range ids {
@@ -28,12 +65,12 @@ func (s *Service) Query(ctx context.Context, ids []string) (protocol.QueryInstan
 		if err != nil {
 			return resp, fmt.Errorf("instance: query: %w", err)
 		}
-		info, err := s.instanceInfo(inst)
+		info, err := s.instanceInfo(inst, enc)
 		if err != nil {
 			return resp, fmt.Errorf("instance: query %s: %w", id, err)
 		}
-		if info.AppInfo != nil && s.cipher != nil {
-			resp.EncryptType = s.cipher.Type().String()
+		if info.AppInfo != nil && enc != nil {
+			resp.EncryptType = enc.Type().String()
 		}
 		resp.Info = append(resp.Info, info)
 		switch inst.Status {
@@ -62,18 +99,12 @@ func (s *Service) Query(ctx context.Context, ids []string) (protocol.QueryInstan
 }
 
 // instanceInfo builds one queryInstance entry.
-func (s *Service) instanceInfo(inst store.Instance) (protocol.InstanceInfo, error) {
-	info := protocol.InstanceInfo{InstanceID: inst.ID}
-	switch inst.Status {
-	case store.StatusActive, store.StatusFrozen, store.StatusReleased:
-		if inst.AppInfo.FrontEndURL != "" {
-			app, err := s.wireApp(inst.AppInfo)
-			if err != nil {
-				return info, err
-			}
-			info.AppInfo = app
-		}
+func (s *Service) instanceInfo(inst store.Instance, enc Encrypter) (protocol.InstanceInfo, error) {
+	app, err := s.App(inst, enc)
+	if err != nil {
+		return protocol.InstanceInfo{}, err
 	}
+	info := protocol.InstanceInfo{InstanceID: inst.ID, AppInfo: app}
 	switch inst.ChargingMode {
 	case protocol.ChargingOnDemand, protocol.ChargingOnDemandPkg:
 		u, err := s.usage(inst)
@@ -85,10 +116,21 @@ func (s *Service) instanceInfo(inst store.Instance) (protocol.InstanceInfo, erro
 	return info, nil
 }
 
-// wireApp unseals the stored password and writes the credentials plain or
-// encrypted with the credential cipher, as configured. The memo is kept as
-// is: protocol.Marshal writes its non-ASCII runes as \u escapes.
-func (s *Service) wireApp(a store.AppInfo) (*protocol.AppInfo, error) {
+// App is an instance's app info as a reply gives it: nil unless the
+// instance was provisioned (active, frozen, released) with app info; the
+// stored password unsealed and the credentials encrypted by enc (nil:
+// plain). The memo is kept as is: protocol.Marshal writes its non-ASCII
+// runes as \u escapes.
+func (s *Service) App(inst store.Instance, enc Encrypter) (*protocol.AppInfo, error) {
+	switch inst.Status {
+	case store.StatusActive, store.StatusFrozen, store.StatusReleased:
+	default:
+		return nil, nil
+	}
+	a := inst.AppInfo
+	if a.FrontEndURL == "" {
+		return nil, nil
+	}
 	out := &protocol.AppInfo{FrontEndURL: a.FrontEndURL, AdminURL: a.AdminURL, UserName: a.UserName, Memo: a.Memo}
 	if a.PasswordSealed != "" {
 		p, err := s.sealer.Open(a.PasswordSealed)
@@ -97,18 +139,21 @@ func (s *Service) wireApp(a store.AppInfo) (*protocol.AppInfo, error) {
 		}
 		out.Password = p
 	}
-	if s.cipher == nil {
+	if enc == nil {
 		return out, nil
 	}
-	for _, f := range []*string{&out.UserName, &out.Password} {
-		if *f == "" {
+	for _, f := range []struct {
+		name  string
+		value *string
+	}{{"userName", &out.UserName}, {"password", &out.Password}} {
+		if *f.value == "" {
 			continue
 		}
-		enc, err := s.cipher.Encrypt(*f)
+		v, err := enc.Encrypt(inst.ID, f.name, *f.value)
 		if err != nil {
 			return nil, fmt.Errorf("encrypt credentials: %w", err)
 		}
-		*f = enc
+		*f.value = v
 	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/provision"
 )
 
 // maxConflictRetries bounds the re-read-and-retry loop of mutate. Each
@@ -79,6 +80,9 @@ type jobPayload struct {
 	OrderID     string `json:"orderId,omitempty"`
 	OrderLineID string `json:"orderLineId,omitempty"`
 	OpKey       string `json:"opKey,omitempty"`
+	// Target is the specification an upgrade call carried (SaaS V1); nil
+	// asks Query Order.
+	Target *provision.Product `json:"target,omitempty"`
 	// Notify: the event to deliver.
 	Event   string `json:"event,omitempty"`
 	EventID string `json:"eventId,omitempty"`
