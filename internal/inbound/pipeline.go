@@ -275,9 +275,10 @@ func (s *Server) record(r *http.Request, ex *exchange, rep reply, respBody []byt
 	case len(ex.body) > 0:
 		c.Request = mask.JSON(ex.body)
 	case r.URL.RawQuery != "":
-		// A GET carries its parameters in the query; the signature and
-		// token parameters are masked by name.
-		c.Request = mask.Text(r.URL.RawQuery)
+		// A GET carries its parameters in the query, masked by name as
+		// a body's fields are (SaaS V1: authToken, the buyer's encrypted
+		// mobilePhone and email, userName).
+		c.Request = mask.Query(r.URL.RawQuery)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), ledgerTimeout)
 	defer cancel()

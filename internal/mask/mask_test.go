@@ -105,3 +105,34 @@ func TestName(t *testing.T) {
 		}
 	}
 }
+
+func TestMaskQuery(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{
+			name: "V1 newInstance: token, encrypted contacts and user name masked, the rest as sent",
+			in:   "activity=newInstance&authToken=YOo1GGluq53mv2z%2Bk%2Ft3Yl5tM9eC1I3RubYPTVvxtmk%3D&mobilePhone=IouWulYjy103EoKyaQcQJzHjJtsR2qW9pUUNuw%3D%3D&email=jZ0s85emEWQ7So99%2B%2Bk%3D&userName=iam_user&customerName=buyer_v1&timeStamp=20170725025113409",
+			want: "activity=newInstance&authToken=******&mobilePhone=Iou****uw%3D%3D&email=***&userName=i***&customerName=buyer_v1&timeStamp=20170725025113409",
+		},
+		{
+			name: "plain contacts",
+			in:   "mobilePhone=13912345678&email=buyer%40example.com&password=&x",
+			want: "mobilePhone=139****5678&email=b***@example.com&password=&x",
+		},
+		{
+			name: "a pair that does not unescape: masked as text",
+			in:   "activity=q&note=13912345678%zz&token=abc",
+			want: "activity=q&note=139****5678%zz&token=******",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Query(tt.in); got != tt.want {
+				t.Errorf("Query(%s)\n got %s\nwant %s", tt.in, got, tt.want)
+			}
+		})
+	}
+}
