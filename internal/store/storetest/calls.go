@@ -24,6 +24,7 @@ func fullCall() store.Call {
 		InstanceID:  "inst-1",
 		OrderID:     "CS001",
 		OrderLineID: "CS001-000001",
+		TenantID:    "tenant-1",
 		Test:        true,
 		Remote:      "192.0.2.10:40000",
 		Request:     `{"activity":"newInstance","mobilePhone":"138****0000"}`,
@@ -69,20 +70,23 @@ func testCallRoundTrip(t *testing.T, s store.Store) {
 
 func testCallFilters(t *testing.T, s store.Store) {
 	type row struct {
-		activity, instance, order, code string
-		at                              time.Duration
+		activity, instance, order, tenant, code string
+		at                                      time.Duration
 	}
 	rows := []row{
-		{"newInstance", "i1", "O1", "000000", 0},
-		{"queryInstance", "i1", "", "000000", time.Second},
-		{"newInstance", "i2", "O2", "000004", 2 * time.Second},
-		{"refreshInstance", "i1", "O3", "000003", 3 * time.Second},
-		{"queryInstance", "i2", "", "000001", 4 * time.Second},
+		{"newInstance", "i1", "O1", "", "000000", 0},
+		{"queryInstance", "i1", "", "", "000000", time.Second},
+		{"newInstance", "i2", "O2", "", "000004", 2 * time.Second},
+		{"refreshInstance", "i1", "O3", "", "000003", 3 * time.Second},
+		{"queryInstance", "i2", "", "", "000001", 4 * time.Second},
+		{"tenantSync", "i1", "", "T1", "000000", 5 * time.Second},
+		{"authSync", "", "", "T2", "000000", 6 * time.Second},
+		{"authSync", "", "", "T1", "000004", 7 * time.Second},
 	}
 	ids := make([]int64, len(rows))
 	for i, r := range rows {
 		c := fullCall()
-		c.Activity, c.InstanceID, c.OrderID, c.ResultCode, c.CreatedAt = r.activity, r.instance, r.order, r.code, at(r.at)
+		c.Activity, c.InstanceID, c.OrderID, c.TenantID, c.ResultCode, c.CreatedAt = r.activity, r.instance, r.order, r.tenant, r.code, at(r.at)
 		id, err := s.InsertCall(t.Context(), c)
 		noErr(t, "InsertCall", err)
 		ids[i] = id
@@ -100,12 +104,15 @@ func testCallFilters(t *testing.T, s store.Store) {
 		f    store.CallFilter
 		want []int64
 	}{
-		{"all", store.CallFilter{}, pick(0, 1, 2, 3, 4)},
+		{"all", store.CallFilter{}, pick(0, 1, 2, 3, 4, 5, 6, 7)},
 		{"activity", store.CallFilter{Activity: "queryInstance"}, pick(1, 4)},
-		{"instance", store.CallFilter{InstanceID: "i1"}, pick(0, 1, 3)},
+		{"instance", store.CallFilter{InstanceID: "i1"}, pick(0, 1, 3, 5)},
 		{"order", store.CallFilter{OrderID: "O2"}, pick(2)},
-		{"result code", store.CallFilter{ResultCode: "000000"}, pick(0, 1)},
-		{"since (inclusive)", store.CallFilter{Since: at(2 * time.Second)}, pick(2, 3, 4)},
+		{"tenant", store.CallFilter{TenantID: "T1"}, pick(5, 7)},
+		{"tenant and activity", store.CallFilter{TenantID: "T1", Activity: "authSync"}, pick(7)},
+		{"tenant before", store.CallFilter{TenantID: "T1", BeforeID: ids[7]}, pick(5)},
+		{"result code", store.CallFilter{ResultCode: "000000"}, pick(0, 1, 5, 6)},
+		{"since (inclusive)", store.CallFilter{Since: at(5 * time.Second)}, pick(5, 6, 7)},
 		{"until (exclusive)", store.CallFilter{Until: at(2 * time.Second)}, pick(0, 1)},
 		{"since and until", store.CallFilter{Since: at(time.Second), Until: at(3 * time.Second)}, pick(1, 2)},
 		{"combined", store.CallFilter{InstanceID: "i2", Activity: "newInstance"}, pick(2)},

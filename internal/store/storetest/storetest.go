@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Calls", callTests},
 		{"Jobs", jobTests},
 		{"OrderNotifications", orderNotificationTests},
+		{"Tenants", tenantTests},
 		{"Tx", txTests},
 	}
 	for _, g := range groups {
