@@ -45,6 +45,8 @@ func (h *site) routeAPI(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+p+"clock/advance", h.apiAdvance)
 	mux.HandleFunc("GET "+p+"usage", h.apiUsage)
 	mux.HandleFunc("GET "+p+"openapi-requests", h.apiOpenAPIRequests)
+	mux.HandleFunc("GET "+p+"tenants", h.apiTenants)
+	mux.HandleFunc("GET "+p+"tenants/{tenantId}", h.apiTenant)
 	mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 		if allow := allowed(mux, r, p); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
@@ -227,9 +229,11 @@ func stateError(err error) error {
 	return badRequest("%v", err)
 }
 
-// playRequest is the body of POST subscriptions/{id}/play.
+// playRequest is the body of POST subscriptions/{id}/play: the scenario
+// and its arguments (revoke-user takes userName).
 type playRequest struct {
 	Scenario string `json:"scenario"`
+	UserName string `json:"userName,omitempty"`
 }
 
 func (h *site) apiPlay(w http.ResponseWriter, r *http.Request) {
@@ -238,7 +242,7 @@ func (h *site) apiPlay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	run, err := h.play(r, r.PathValue("id"), p.Scenario)
+	run, err := h.play(r, r.PathValue("id"), p.Scenario, PlayOptions{UserName: p.UserName})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -246,12 +250,12 @@ func (h *site) apiPlay(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, run)
 }
 
-// play plays a scenario; what Play refuses is mapped by stateError.
-func (h *site) play(r *http.Request, subID, name string) (Run, error) {
+// play plays a scenario; what PlayWith refuses is mapped by stateError.
+func (h *site) play(r *http.Request, subID, name string, opts PlayOptions) (Run, error) {
 	if name == "" {
 		return Run{}, badRequest("scenario is required")
 	}
-	run, err := h.e.Play(context.WithoutCancel(r.Context()), subID, name)
+	run, err := h.e.PlayWith(context.WithoutCancel(r.Context()), subID, name, opts)
 	return run, stateError(err)
 }
 
@@ -449,4 +453,17 @@ func (h *site) apiUsage(w http.ResponseWriter, r *http.Request) {
 
 func (h *site) apiOpenAPIRequests(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list(h.e.OpenAPIRequests()))
+}
+
+func (h *site) apiTenants(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, list(h.e.Tenants()))
+}
+
+func (h *site) apiTenant(w http.ResponseWriter, r *http.Request) {
+	t, ok := h.e.Tenant(r.PathValue("tenantId"))
+	if !ok {
+		writeError(w, notFound("no such tenant: %q", r.PathValue("tenantId")))
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
 }

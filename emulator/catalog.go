@@ -11,14 +11,20 @@ import (
 	"github.com/koobridge/koobridge/protocol"
 )
 
-// DefaultProducts returns the default catalogue: one product per charging
-// mode. The PERIOD product is monthly with a 7-day trial.
+// DefaultProducts returns the default catalogue: one SaaS V2 product per
+// charging mode (the PERIOD one monthly with a 7-day trial), a monthly V2
+// joint-operation product (OFFI-EMU-JOINT: the Kit scenarios through
+// KitV2) and a monthly V1 product with a 7-day trial (OFFI-EMU-V1: its
+// lifecycle through the V1 family; it is a joint-operation product too,
+// so the Kit scenarios play on it through KitV1).
 func DefaultProducts() []Product {
 	return []Product{
 		{ID: "OFFI-EMU-PERIOD", SKU: "SKU-EMU-PERIOD-MONTH", Name: "Emulator monthly plan", ChargingMode: protocol.ChargingPeriod, PeriodType: "month", PeriodNumber: 1, TrialDays: 7},
 		{ID: "OFFI-EMU-ONETIME", SKU: "SKU-EMU-ONETIME", Name: "Emulator one-time purchase", ChargingMode: protocol.ChargingOneTime},
 		{ID: "OFFI-EMU-ONDEMAND", SKU: "SKU-EMU-ONDEMAND", Name: "Emulator pay-per-use", ChargingMode: protocol.ChargingOnDemand},
 		{ID: "OFFI-EMU-ONDEMANDPKG", SKU: "SKU-EMU-ONDEMANDPKG", Name: "Emulator pay-per-use package", ChargingMode: protocol.ChargingOnDemandPkg},
+		{ID: "OFFI-EMU-JOINT", SKU: "SKU-EMU-JOINT-MONTH", Name: "Emulator joint-operation monthly plan", ChargingMode: protocol.ChargingPeriod, PeriodType: "month", PeriodNumber: 1, Protocol: ProtocolV2, Joint: true},
+		{ID: "OFFI-EMU-V1", SKU: "SKU-EMU-V1-MONTH", Name: "Emulator SaaS V1 monthly plan (joint operation)", ChargingMode: protocol.ChargingPeriod, PeriodType: "month", PeriodNumber: 1, TrialDays: 7, Protocol: ProtocolV1, Joint: true},
 	}
 }
 
@@ -43,6 +49,11 @@ func (p Product) validate() error {
 		}
 	default:
 		return fmt.Errorf("emulator: product %q: unknown charging mode %q", p.ID, p.ChargingMode)
+	}
+	switch p.Protocol {
+	case "", ProtocolV2, ProtocolV1:
+	default:
+		return fmt.Errorf("emulator: product %q: protocol %q, want %s or %s", p.ID, p.Protocol, ProtocolV2, ProtocolV1)
 	}
 	if p.TrialDays < 0 {
 		return fmt.Errorf("emulator: product %q: TrialDays is negative", p.ID)
@@ -195,7 +206,7 @@ func changedPeriod(sub *Subscription, base Product) (typ string, n int, sku stri
 
 func (s *Subscription) clone() Subscription {
 	c := *s
-	c.busy, c.gen, c.dups = false, 0, 0
+	c.busy, c.gen, c.dups, c.playOpts = false, 0, 0, PlayOptions{}
 	c.Orders = slices.Clone(s.Orders)
 	if s.AppInfo != nil {
 		a := *s.AppInfo

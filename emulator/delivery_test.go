@@ -405,6 +405,8 @@ func TestNewConfig(t *testing.T) {
 		func(c *Config) { c.TimeScale = -1 },
 		func(c *Config) { c.OrderNotifyTarget = "ftp://x/y" },
 		func(c *Config) { c.KeepGoing = true }, // without NoRetry
+		func(c *Config) { c.KitTarget = "ftp://x/y" },
+		func(c *Config) { c.KitSignForm = "C" },
 	}
 	for i, f := range bad {
 		c := good
@@ -425,7 +427,11 @@ func TestNewConfig(t *testing.T) {
 	if c.KitKey != "k" || c.LicenseKey != "k" || c.GeneralKey != "k" || c.OrderNotifyTarget != good.Target {
 		t.Errorf("the keys and the order-notification URL do not fall back to Key and Target: %+v", c)
 	}
-	if len(e.Products()) != 4 || len(e.Scenarios()) != 15 {
+	if c.KitTarget != "http://127.0.0.1:1" || c.KitSignForm != KitFormA {
+		t.Errorf("KitTarget %q, KitSignForm %q: want the target's origin and form A", c.KitTarget, c.KitSignForm)
+	}
+	// V2 14, order notification 1, V1 13, Kit 6.
+	if len(e.Products()) != 6 || len(e.Scenarios()) != 34 {
 		t.Errorf("%d products, %d scenarios", len(e.Products()), len(e.Scenarios()))
 	}
 }

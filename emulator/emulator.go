@@ -66,6 +66,12 @@ type Emulator struct {
 	msgSeq   int // message counter
 	subSeq   int // subscription counter
 	faults   Faults
+
+	// The joint-operation tenants the Kit scenarios made, oldest first,
+	// and by subscription; appID is the emulator's app credential.
+	tenants     []*tenant
+	tenantBySub map[string]*tenant
+	appID       string
 }
 
 // New returns an Emulator with the default catalogue (DefaultProducts).
@@ -139,6 +145,9 @@ func New(cfg Config) (*Emulator, error) {
 		known:    make(map[string]bool),
 		byID:     make(map[string]*delivery),
 		logCap:   maxMessages,
+
+		tenantBySub: make(map[string]*tenant),
+		appID:       newAppID(),
 	}
 	e.wallStart = cfg.Now()
 	e.start = e.wallStart.UTC()
@@ -349,8 +358,13 @@ type Scenario struct {
 	Name  string `json:"name"`
 	Title string `json:"title"`
 	Spec  string `json:"spec"`
-	// Family is the interface family the steps call.
+	// Family is the interface family the steps call ("kit" for the Kit
+	// scenarios: KitV1 on V1 products, KitV2 on V2 ones).
 	Family string `json:"family"`
+	// Protocol is the product protocol it plays on: "v2", "v1" or "any".
+	Protocol string `json:"protocol"`
+	// Joint: it plays on joint-operation products only.
+	Joint bool `json:"joint,omitempty"`
 	// Modes are the charging modes it applies to.
 	Modes []string `json:"modes"`
 	// From lists the subscription statuses it can start from; empty means

@@ -293,7 +293,7 @@ func TestUnsubscribeRenewalNeedsARenewal(t *testing.T) {
 		t.Error("a second unsubscribe-renewal was played")
 	}
 	s, _ := v.e.Subscription(sub.ID)
-	if why := findScenario("unsubscribe-renewal").refusal(&s); !strings.Contains(why, "no renewed period") {
+	if why := findScenario("unsubscribe-renewal", "").refusal(&s); !strings.Contains(why, "no renewed period") {
 		t.Errorf("refusal of unsubscribe-renewal with nothing to undo: %q", why)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -33,7 +34,7 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 	if p.Duplicates < 0 || p.Duplicates > maxDuplicates {
 		return Run{}, fmt.Errorf("emulator: purchase: duplicates %d: want 0 to %d", p.Duplicates, maxDuplicates)
 	}
-	sc := findScenario(name)
+	sc := anyScenario(name)
 	switch {
 	case sc == nil:
 		return Run{}, fmt.Errorf("emulator: purchase: unknown scenario %q; purchases start with %s", name, strings.Join(purchaseScenarioNames(), ", "))
@@ -49,6 +50,20 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 	if !ok {
 		e.mu.Unlock()
 		return Run{}, fmt.Errorf("emulator: purchase: product %q: %w", p.ProductID, ErrNotFound)
+	}
+	if sc = findScenario(name, prod.Protocol); sc == nil {
+		e.mu.Unlock()
+		return Run{}, fmt.Errorf("emulator: purchase: scenario %s is not played on %s products", name, protocolOf(prod.Protocol))
+	}
+	if sc.joint && !prod.Joint {
+		e.mu.Unlock()
+		return Run{}, fmt.Errorf("emulator: purchase: scenario %s needs a joint-operation product; %s is not one", name, prod.ID)
+	}
+	if sc.needs != nil {
+		if why := sc.needs(e.cfg); why != "" {
+			e.mu.Unlock()
+			return Run{}, fmt.Errorf("emulator: purchase: %s: %w: %s", name, ErrConflict, why)
+		}
 	}
 	if !slices.Contains(sc.modes, prod.ChargingMode) {
 		e.mu.Unlock()
@@ -70,6 +85,8 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 		PeriodType:   prod.PeriodType,
 		PeriodNumber: prod.PeriodNumber,
 		LinearValue:  1,
+		Protocol:     prod.Protocol,
+		Joint:        prod.Joint,
 		// Busy until the run ends; with NoRetry also through the polling
 		// Purchase does itself. Background polling runs without it.
 		busy: true,
@@ -111,7 +128,7 @@ func purchaseScenarioNames() []string {
 	var names []string
 	for _, table := range scenarioTables {
 		for _, s := range table {
-			if len(s.from) == 0 {
+			if len(s.from) == 0 && !slices.Contains(names, s.name) {
 				names = append(names, s.name)
 			}
 		}
@@ -128,14 +145,32 @@ func (e *Emulator) idle(sub *Subscription) {
 
 // Play plays the named scenario on a subscription. It refuses (with an
 // error wrapping ErrConflict) a scenario that starts a purchase or does
-// not fit the subscription's charging mode, status or trial, and any
-// scenario while another runs on the subscription or one of its messages
-// is in flight or waiting for a retry; an unknown subscription is
-// ErrNotFound. A call that fails is not an error but a Run with OK false.
+// not fit the subscription's protocol, charging mode, status or trial,
+// one the configuration cannot serve (bind without the seller's RSA
+// public key), and any scenario while another runs on the subscription
+// or one of its messages is in flight or waiting for a retry; an unknown
+// subscription is ErrNotFound. A call that fails is not an error but a
+// Run with OK false.
 func (e *Emulator) Play(ctx context.Context, subscriptionID, scenario string) (Run, error) {
-	sc := findScenario(scenario)
+	return e.PlayWith(ctx, subscriptionID, scenario, PlayOptions{})
+}
+
+// PlayOptions are the arguments some scenarios take.
+type PlayOptions struct {
+	// UserName is the user revoke-user revokes; empty means the first
+	// authorised user. It must be an authorised user of the tenant.
+	UserName string `json:"userName,omitempty"`
+}
+
+// PlayWith is Play with the scenario's arguments. Options a scenario
+// does not take are refused (a plain error).
+func (e *Emulator) PlayWith(ctx context.Context, subscriptionID, scenario string, opts PlayOptions) (Run, error) {
+	sc := anyScenario(scenario)
 	if sc == nil {
 		return Run{}, fmt.Errorf("emulator: play: unknown scenario %q; known: %s", scenario, strings.Join(scenarioNames(), ", "))
+	}
+	if opts.UserName != "" && scenario != scenarioRevokeUser {
+		return Run{}, fmt.Errorf("emulator: play %s: userName is taken by %s only", scenario, scenarioRevokeUser)
 	}
 	e.mu.Lock()
 	if e.closed {
@@ -147,6 +182,9 @@ func (e *Emulator) Play(ctx context.Context, subscriptionID, scenario string) (R
 		e.mu.Unlock()
 		return Run{}, fmt.Errorf("emulator: play: subscription %q: %w", subscriptionID, ErrNotFound)
 	}
+	if s := findScenario(scenario, sub.Protocol); s != nil {
+		sc = s
+	}
 	why := ""
 	switch d := e.busyMessageLocked(sub.ID); {
 	case sub.busy:
@@ -156,8 +194,18 @@ func (e *Emulator) Play(ctx context.Context, subscriptionID, scenario string) (R
 	default:
 		why = sc.refusal(sub)
 	}
+	if why == "" && sc.needs != nil {
+		why = sc.needs(e.cfg)
+	}
+	if why == "" && opts.UserName != "" {
+		if t := e.tenantBySub[sub.ID]; t == nil || !t.authorized(opts.UserName) {
+			e.mu.Unlock()
+			return Run{}, fmt.Errorf("emulator: play %s on %s: user %q is not an authorised user of the subscription's tenant", scenario, subscriptionID, opts.UserName)
+		}
+	}
 	if why == "" {
 		sub.busy = true
+		sub.playOpts = opts
 	}
 	e.mu.Unlock()
 	if why != "" {
@@ -190,6 +238,10 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 			r.OK, r.Err = false, errClosed.Error()
 			return r, x, false
 		}
+		if st.skip != nil && st.skip(e, sub) {
+			e.mu.Unlock()
+			continue
+		}
 		if st.before != nil {
 			if err := st.before(e, sub); err != nil {
 				sub.busy = false
@@ -198,7 +250,7 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 				return r, x, false
 			}
 		}
-		x = &stepCtx{scenario: sc.name, family: sc.family, syncPoll: syncPoll}
+		x = &stepCtx{scenario: sc.name, family: sc.familyFor(sub), syncPoll: syncPoll}
 		if sub.Test {
 			x.testFlag = "1"
 		}
@@ -274,7 +326,7 @@ func (e *Emulator) stepDeliveryLocked(sc *scenario, i int, sub *Subscription, x 
 	first := marshal(req)
 	var used atomic.Bool
 	d := &delivery{
-		fam:    sc.family,
+		fam:    x.family,
 		expect: st.expect,
 		tamper: Tamper{},
 		body: func() []byte {
@@ -291,7 +343,7 @@ func (e *Emulator) stepDeliveryLocked(sc *scenario, i int, sub *Subscription, x 
 		d.dups = sub.dups
 	}
 	if !e.cfg.NoRetry {
-		d.policy = e.policyFor(sc.family, st.iface)
+		d.policy = e.policyFor(x.family, st.iface)
 	}
 	d.msg.Interface = st.iface
 	d.msg.Scenario = sc.name
@@ -322,9 +374,13 @@ func (e *Emulator) stepDeliveryLocked(sc *scenario, i int, sub *Subscription, x 
 	return d
 }
 
-// marshal encodes a request as KooGallery does; the protocol types always
+// marshal encodes a request as KooGallery does: url.Values (V1) as a
+// URL-encoded query, anything else as JSON; the protocol types always
 // encode.
 func marshal(req any) []byte {
+	if q, ok := req.(url.Values); ok {
+		return []byte(q.Encode())
+	}
 	b, err := protocol.Marshal(req)
 	if err != nil {
 		panic(fmt.Sprintf("emulator: encode %T: %v", req, err))
@@ -445,17 +501,22 @@ func (e *Emulator) poll(ctx context.Context, sub *Subscription, x *stepCtx, at t
 
 // pollDeliveryLocked makes a new poll message for sub.
 func (e *Emulator) pollDeliveryLocked(sub *Subscription, x *stepCtx) *delivery {
-	req := protocol.QueryInstanceRequest{
-		ActivityName: protocol.ActivityQueryInstance,
-		InstanceID:   sub.InstanceID,
-		TestFlag:     x.testFlag,
+	var body []byte
+	if x.family == V1 {
+		body = marshal(v1Query(protocol.ActivityQueryInstance, x, "instanceId", sub.InstanceID))
+	} else {
+		body = marshal(protocol.QueryInstanceRequest{
+			ActivityName: protocol.ActivityQueryInstance,
+			InstanceID:   sub.InstanceID,
+			TestFlag:     x.testFlag,
+		})
 	}
-	body := marshal(req)
+	instanceID := sub.InstanceID
 	d := &delivery{
 		fam:    x.family,
 		expect: []protocol.ResultCode{protocol.CodeSuccess, protocol.CodeProcessing},
 		body:   func() []byte { return body },
-		check:  func(a *Attempt) { checkPoll(a, req.InstanceID) },
+		check:  func(a *Attempt) { checkPoll(a, instanceID) },
 		poll:   true,
 	}
 	d.msg.Interface = protocol.ActivityQueryInstance

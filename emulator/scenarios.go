@@ -19,16 +19,42 @@ const retention = 15 * 24 * time.Hour
 
 // scenarioTables lists every family's scenarios. V1, Kit and license
 // scenarios are further tables played by the same runner.
-var scenarioTables = [][]*scenario{v2Scenarios, orderNotifyScenarios}
+var scenarioTables = [][]*scenario{v2Scenarios, orderNotifyScenarios, v1Scenarios, kitScenarios}
+
+// Product protocols: the generation of the basic interfaces a product
+// speaks (Product.Protocol).
+const (
+	ProtocolV2 = "v2" // SaaS V2: POST JSON (the default)
+	ProtocolV1 = "v1" // SaaS V1: GET with the query (saas-v1-joint-login.md Part A)
+)
+
+// protoAny marks a scenario played on products of either protocol.
+const protoAny = "*"
+
+// protocolOf is the protocol a Product.Protocol or Subscription.Protocol
+// names: empty means ProtocolV2.
+func protocolOf(p string) string { return cmp.Or(p, ProtocolV2) }
 
 // scenario is one KooGallery flow as data: where it applies and the steps
 // it plays. The runner (run) knows nothing about any one scenario.
 type scenario struct {
 	name, title, spec string
 	family            *Family
-	modes             []string
-	from              []string // statuses it starts from; empty: a new purchase
-	trial             trialRule
+	// familyOf, when set, chooses the family per subscription (the Kit
+	// scenarios speak KitV1 to V1 products and KitV2 to V2 ones); family
+	// then only names it for display.
+	familyOf func(sub *Subscription) *Family
+	// proto is the product protocol it plays on: "" (V2), ProtocolV1 or
+	// protoAny.
+	proto string
+	// joint: it plays on joint-operation products only.
+	joint bool
+	// needs, when set, says what the configuration lacks for the
+	// scenario ("" when nothing); Play and Purchase refuse it then.
+	needs func(cfg Config) string
+	modes []string
+	from  []string // statuses it starts from; empty: a new purchase
+	trial trialRule
 	// check, when set, refuses a subscription the scenario cannot apply
 	// to for reasons beyond mode and status, saying why; "" accepts it.
 	// It reads sub only (e.mu held, or a copy).
@@ -62,6 +88,8 @@ type step struct {
 	expect []protocol.ResultCode
 	// apply changes the subscription after the call succeeded.
 	apply func(e *Emulator, sub *Subscription, x *stepCtx, a Attempt)
+	// skip, when set and true, leaves the step out (nothing to send).
+	skip func(e *Emulator, sub *Subscription) bool
 }
 
 // stepCtx is what one step knows while it is being played.
@@ -86,8 +114,30 @@ func (s *scenario) info() Scenario {
 	}
 	return Scenario{
 		Name: s.name, Title: s.title, Spec: s.spec, Family: s.family.Name,
+		Protocol: s.protoName(), Joint: s.joint,
 		Modes: s.modes, From: s.from, Steps: steps,
 	}
+}
+
+// protoName is the product protocol s plays on, for display.
+func (s *scenario) protoName() string {
+	if s.proto == protoAny {
+		return "any"
+	}
+	return protocolOf(s.proto)
+}
+
+// fits reports whether s plays on products of protocol proto.
+func (s *scenario) fits(proto string) bool {
+	return s.proto == protoAny || protocolOf(s.proto) == protocolOf(proto)
+}
+
+// familyFor is the family s's calls to sub go through.
+func (s *scenario) familyFor(sub *Subscription) *Family {
+	if s.familyOf != nil {
+		return s.familyOf(sub)
+	}
+	return s.family
 }
 
 // refusal says why s cannot be played on sub, or "" when it can: the
@@ -99,6 +149,10 @@ func (s *scenario) refusal(sub *Subscription) string {
 	switch {
 	case len(s.from) == 0:
 		return "it starts a new purchase; use Purchase"
+	case !s.fits(sub.Protocol):
+		return fmt.Sprintf("not for %s products (it plays on %s products)", protocolOf(sub.Protocol), s.protoName())
+	case s.joint && !sub.Joint:
+		return "not a joint-operation product"
 	case !slices.Contains(s.modes, sub.ChargingMode):
 		return fmt.Sprintf("not for %s subscriptions (it plays on %v)", sub.ChargingMode, s.modes)
 	case !slices.Contains(s.from, sub.Status):
@@ -118,16 +172,33 @@ func scenarioNames() []string {
 	var names []string
 	for _, table := range scenarioTables {
 		for _, s := range table {
-			names = append(names, s.name)
+			if !slices.Contains(names, s.name) {
+				names = append(names, s.name)
+			}
 		}
 	}
 	return names
 }
 
-func findScenario(name string) *scenario {
+// anyScenario returns a scenario called name, whatever its protocol, or
+// nil.
+func anyScenario(name string) *scenario {
 	for _, table := range scenarioTables {
 		for _, s := range table {
 			if s.name == name {
+				return s
+			}
+		}
+	}
+	return nil
+}
+
+// findScenario returns the scenario called name that plays on products of
+// protocol proto, or nil.
+func findScenario(name, proto string) *scenario {
+	for _, table := range scenarioTables {
+		for _, s := range table {
+			if s.name == name && s.fits(proto) {
 				return s
 			}
 		}

@@ -102,6 +102,14 @@ type Product struct {
 	// TrialDays > 0 lets the product be bought as a trial of that many
 	// days (PERIOD products only, saas-v2.md §6.8).
 	TrialDays int `json:"trialDays,omitempty"`
+	// Protocol is the generation of the basic interfaces the product
+	// speaks: ProtocolV2 (or empty) or ProtocolV1, whose lifecycle goes
+	// through the V1 family.
+	Protocol string `json:"protocol,omitempty"`
+	// Joint marks a joint-operation (联营) product: the Kit scenarios
+	// (bind, authorize-users, …) play on it, through KitV1 for a V1
+	// product and KitV2 for a V2 one.
+	Joint bool `json:"joint,omitempty"`
 }
 
 // Subscription status: where a purchase stands as KooGallery sees it.
@@ -111,8 +119,9 @@ const (
 	StatusActive       = "active"
 	StatusFrozen       = "frozen"
 	StatusReleased     = "released"
-	StatusFailed       = "failed"   // the retry window of the purchase's call ran out
-	StatusNotified     = "notified" // orderNotify answered 000000: the seller knows of the order (no instance)
+	StatusFailed       = "failed"       // the retry window of the purchase's call ran out
+	StatusNotified     = "notified"     // orderNotify answered 000000: the seller knows of the order (no instance)
+	StatusTestAccount  = "test-account" // the test-account flow's Kit calls succeeded (no instance, no order)
 )
 
 // Subscription is one purchased order line and what the seller made of it.
@@ -141,6 +150,19 @@ type Subscription struct {
 	// RenewedPeriods counts the renewals (renewal, unfreeze) not yet
 	// undone by unsubscribe-renewal, which needs one.
 	RenewedPeriods int `json:"renewedPeriods,omitempty"`
+	// Protocol and Joint are the product's (Product.Protocol, Joint).
+	Protocol string `json:"protocol,omitempty"`
+	Joint    bool   `json:"joint,omitempty"`
+	// TenantID is the enterprise the subscription is bound to (Kit
+	// scenarios; see Emulator.Tenant), TenantStatus where the binding
+	// stands (TenantBound or TenantUnbound) and AuthorizedUsers how many
+	// of its users are authorised.
+	TenantID        string `json:"tenantId,omitempty"`
+	TenantStatus    string `json:"tenantStatus,omitempty"`
+	AuthorizedUsers int    `json:"authorizedUsers,omitempty"`
+
+	// playOpts are the arguments of the scenario being played.
+	playOpts PlayOptions
 
 	// busy is set while a scenario runs on the subscription.
 	busy bool

@@ -189,6 +189,7 @@ type dashboard struct {
 	TimeScale     float64
 	Products      []Product
 	Subscriptions []subscriptionRow
+	Tenants       []Tenant
 	Messages      []Message
 }
 
@@ -198,6 +199,7 @@ func (h *site) dashboardPage(w http.ResponseWriter, r *http.Request) {
 		TimeScale: h.e.Config().TimeScale,
 		Products:  h.e.Products(),
 		Messages:  h.e.Messages(MessageFilter{Limit: dashboardMessages}),
+		Tenants:   h.e.Tenants(),
 	}
 	for _, s := range h.e.Subscriptions() {
 		row := subscriptionRow{Subscription: s}
@@ -237,7 +239,12 @@ func (h *site) playForm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	run, err := h.play(r, r.PathValue("id"), r.PostForm.Get("scenario"))
+	name := r.PostForm.Get("scenario")
+	var opts PlayOptions
+	if name == scenarioRevokeUser {
+		opts.UserName = strings.TrimSpace(r.PostForm.Get("userName"))
+	}
+	run, err := h.play(r, r.PathValue("id"), name, opts)
 	if err != nil {
 		h.fail(w, err)
 		return
