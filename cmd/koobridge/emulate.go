@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +33,9 @@ type emulateOptions struct {
 	deadline         time.Duration
 	bodySignOptional bool
 	noRetry          bool
+	rsaPublicKeyFile string
+	kitTarget        string
+	kitSignForm      string
 }
 
 // The Open API credentials the emulator accepts unless told otherwise. They
@@ -56,7 +61,14 @@ Each interface type is signed with its own key: --key (basic interfaces),
 --general-key (order notification), --kit-key and --license-key; a type
 without a key uses --key. The keys may come from --key-file or KOOBRIDGE_KEY
 (--general-key-file or KOOBRIDGE_GENERAL_KEY, …) and the SK from --sk-file
-or KOOBRIDGE_SK instead.`,
+or KOOBRIDGE_SK instead.
+
+Joint-operation products: the Kit calls go to the seller's root (the origin of
+--target) unless --kit-target says otherwise, signed with --kit-key; V2 Kit
+calls carry x-sign in form A unless --kit-sign-form B. The bind and
+test-account scenarios encrypt applicationSync's clientSecret to the seller's
+RSA public key: --rsa-public-key-file (or KOOBRIDGE_RSA_PUBLIC_KEY_FILE), the
+PEM public key registered with the app credential.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := emulateConfig(cmd, &o, os.Getenv)
@@ -94,6 +106,9 @@ func (o *emulateOptions) register(cmd *cobra.Command) {
 	f.DurationVar(&o.deadline, "deadline", emulator.DefaultDeadline, "how long the seller may take to answer")
 	f.BoolVar(&o.bodySignOptional, "body-sign-optional", false, "do not fail answers without Body-Sign (a wrong one still fails)")
 	f.BoolVar(&o.noRetry, "no-retry", false, "deliver every call once; never retry")
+	f.StringVar(&o.rsaPublicKeyFile, "rsa-public-key-file", "", "the seller's RSA public key (PEM) applicationSync's clientSecret is encrypted to (or KOOBRIDGE_RSA_PUBLIC_KEY_FILE)")
+	f.StringVar(&o.kitTarget, "kit-target", "", "base URL of the Kit calls (<base>/produceAPI/...); default: the origin of --target")
+	f.StringVar(&o.kitSignForm, "kit-sign-form", "A", "x-sign form of the V2 Kit calls: A (HMAC over key+nonce+timestamp+body) or B (with the inner body HMAC)")
 }
 
 // emulateConfig reads the secrets (flag, file or environment) and checks
@@ -116,11 +131,23 @@ func emulateConfig(cmd *cobra.Command, o *emulateOptions, getenv func(string) st
 	if o.deadline <= 0 {
 		return emulator.Config{}, usageErrorf("--deadline %v: want a positive duration", o.deadline)
 	}
+	form, err := emulator.ParseKitSignForm(o.kitSignForm)
+	if err != nil {
+		return emulator.Config{}, usageErrorf("--kit-sign-form %q: want A or B", o.kitSignForm)
+	}
+	// Without a key (flag or environment) bind says the key is missing.
+	var pub *rsa.PublicKey
+	if file := cmp.Or(o.rsaPublicKeyFile, getenv("KOOBRIDGE_RSA_PUBLIC_KEY_FILE")); file != "" {
+		if pub, err = sellerPublicKey(file); err != nil {
+			return emulator.Config{}, err
+		}
+	}
 	return emulator.Config{
-		Target: o.target, OrderNotifyTarget: o.orderTarget,
+		Target: o.target, OrderNotifyTarget: o.orderTarget, KitTarget: o.kitTarget, KitSignForm: form,
 		Key: key, KitKey: kit, LicenseKey: license, GeneralKey: general, AK: o.ak, SK: sk,
 		TimeScale: o.timeScale, Deadline: o.deadline,
 		BodySignOptional: o.bodySignOptional, NoRetry: o.noRetry,
+		SellerPublicKey: pub,
 	}, nil
 }
 

@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -235,6 +239,72 @@ func TestTypedKeys(t *testing.T) {
 				case kit != tt.kit || license != tt.license || general != tt.general:
 					t.Errorf("%s: kit %q license %q general %q, want %q %q %q", which, kit, license, general, tt.kit, tt.license, tt.general)
 				}
+			}
+		})
+	}
+}
+
+// TestEmulateJointFlags: the seller's RSA public key (flag or
+// environment), the Kit target and the x-sign form reach the emulator's
+// configuration; bad values are usage errors naming the flag.
+func TestEmulateJointFlags(t *testing.T) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pubFile := filepath.Join(dir, "seller.pub.pem")
+	if err := os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		args      []string
+		env       map[string]string
+		wantKey   bool
+		kitTarget string
+		form      emulator.KitSignForm
+		err       string
+	}{
+		{"defaults", nil, nil, false, "", emulator.KitFormA, ""},
+		{"key from the flag", []string{"--rsa-public-key-file", pubFile}, nil, true, "", emulator.KitFormA, ""},
+		{"key from the environment", nil, map[string]string{"KOOBRIDGE_RSA_PUBLIC_KEY_FILE": pubFile}, true, "", emulator.KitFormA, ""},
+		{"kit target and form B", []string{"--kit-target", "http://x/produce", "--kit-sign-form", "b"}, nil, false, "http://x/produce", emulator.KitFormB, ""},
+		{"missing key file", []string{"--rsa-public-key-file", filepath.Join(dir, "absent")}, nil, false, "", "", "--rsa-public-key-file"},
+		{"not a key", []string{"--rsa-public-key-file", notPEM}, nil, false, "", "", "--rsa-public-key-file " + notPEM},
+		{"bad form", []string{"--kit-sign-form", "C"}, nil, false, "", "", `--kit-sign-form "C": want A or B`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var o emulateOptions
+			cmd := &cobra.Command{Use: "emulate"}
+			o.register(cmd)
+			if err := cmd.Flags().Parse(append([]string{"--target", "http://x/produce", "--key", "k"}, tt.args...)); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := emulateConfig(cmd, &o, func(k string) string { return tt.env[k] })
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (cfg.SellerPublicKey != nil) != tt.wantKey || (tt.wantKey && !cfg.SellerPublicKey.Equal(&priv.PublicKey)) {
+				t.Errorf("SellerPublicKey %v, want key: %v", cfg.SellerPublicKey, tt.wantKey)
+			}
+			if cfg.KitTarget != tt.kitTarget || cfg.KitSignForm != tt.form {
+				t.Errorf("KitTarget %q, KitSignForm %q; want %q, %q", cfg.KitTarget, cfg.KitSignForm, tt.kitTarget, tt.form)
 			}
 		})
 	}
