@@ -55,8 +55,8 @@ func TestRejectedCalls(t *testing.T) {
 		{name: "no query parameters", body: valid, rq: request{noQuery: true}, code: protocol.CodeAuthFailed, msgPart: "missing query parameter signature, timestamp, nonce"},
 		{name: "nonce missing", body: valid, rq: request{query: map[string][]string{"signature": {"AB"}, "timestamp": {"1"}}}, code: protocol.CodeAuthFailed, msgPart: "nonce"},
 		{name: "timestamp not a number", body: valid, rq: request{query: map[string][]string{"signature": {"AB"}, "timestamp": {"yesterday"}, "nonce": {"n"}}}, code: protocol.CodeAuthFailed, msgPart: "timestamp"},
-		{name: "GET", body: "", rq: request{method: "GET"}, status: 405, code: protocol.CodeInvalidParam, msgPart: "POST"},
-		{name: "PUT", body: valid, rq: request{method: "PUT"}, status: 405, code: protocol.CodeInvalidParam, msgPart: "POST"},
+		{name: "GET is SaaS V1, without its authToken", body: "", rq: request{method: "GET"}, code: protocol.CodeAuthFailed, msgPart: "missing query parameter authToken, timeStamp"},
+		{name: "PUT", body: valid, rq: request{method: "PUT"}, status: 405, code: protocol.CodeInvalidParam, msgPart: "use POST or GET"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,7 +86,7 @@ func TestRejectedCalls(t *testing.T) {
 			if after := e.state(t); after != before {
 				t.Errorf("state changed: before %+v, after %+v", before, after)
 			}
-			if r.status == 405 && r.header.Get("Allow") != "POST" {
+			if r.status == 405 && r.header.Get("Allow") != "POST, GET" {
 				t.Errorf("Allow header %q", r.header.Get("Allow"))
 			}
 		})

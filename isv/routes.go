@@ -4,6 +4,7 @@ import (
 	"github.com/koobridge/koobridge/internal/inbound"
 	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/ordernotify"
+	"github.com/koobridge/koobridge/internal/saasv1"
 	"github.com/koobridge/koobridge/internal/saasv2"
 )
 
@@ -17,6 +18,7 @@ type paths struct {
 type services struct {
 	instances     *instance.Service
 	notifications *ordernotify.Service
+	v1            *saasv1.Service
 }
 
 // routes lists every family of KooGallery calls koobridge serves: one line
@@ -28,6 +30,7 @@ type services struct {
 func routes(p paths, s services) []*inbound.Family {
 	return []*inbound.Family{
 		saasv2.Family(s.instances, p.produce), // POST: the seven SaaS V2 basic interfaces, basic key
+		s.v1.Family(p.produce),                // GET: the seven SaaS V1 basic interfaces, authToken, basic key
 		s.notifications.Family(p.orderNotify), // POST: orderNotify, general key
 	}
 }

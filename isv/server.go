@@ -16,6 +16,7 @@ import (
 	"github.com/koobridge/koobridge/internal/jobs"
 	"github.com/koobridge/koobridge/internal/openapi"
 	"github.com/koobridge/koobridge/internal/ordernotify"
+	"github.com/koobridge/koobridge/internal/saasv1"
 	"github.com/koobridge/koobridge/internal/seal"
 	istore "github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/protocol"
@@ -163,6 +164,16 @@ type Config struct {
 	EncryptType sign.EncryptType
 	// NonceWindow is the allowed timestamp difference; zero means 60 s.
 	NonceWindow time.Duration
+	// V1EncryptType is the sensitive-information encryptType of SaaS V1
+	// products (敏感信息加密算法): the AES key size of the buyer's
+	// mobilePhone and email in newInstance and of the app credentials in V1
+	// replies, which are always encrypted; empty means sign.EncryptAES256
+	// ("1").
+	V1EncryptType sign.EncryptType
+	// V1TimestampWindow, when positive, refuses SaaS V1 calls whose
+	// timeStamp is further than this from now (000001); zero, the default,
+	// enforces none: no V1 page documents one.
+	V1TimestampWindow time.Duration
 	// JobWorkers is the number of background job workers; zero means
 	// DefaultJobWorkers.
 	JobWorkers int
@@ -302,6 +313,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("isv: %w", err)
 	}
 
+	v1, err := saasv1.New(saasv1.Config{
+		Instances:       s.instances,
+		Keys:            keys[inbound.KeyBasic],
+		EncryptType:     cfg.V1EncryptType,
+		TimestampWindow: cfg.V1TimestampWindow,
+		Now:             cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
+
 	p := paths{produce: cfg.ProducePath, orderNotify: cfg.OrderNotifyPath}
 	if p.produce == "" {
 		p.produce = DefaultProducePath
@@ -309,7 +331,7 @@ func New(cfg Config) (*Server, error) {
 	if p.orderNotify == "" {
 		p.orderNotify = p.produce
 	}
-	families := routes(p, services{instances: s.instances, notifications: notifications})
+	families := routes(p, services{instances: s.instances, notifications: notifications, v1: v1})
 	for _, f := range families {
 		if err := s.runner.RegisterAll(f.Jobs); err != nil {
 			return nil, fmt.Errorf("isv: family %s: %w", f.Name, err)
