@@ -794,3 +794,48 @@ func cmpCodes(a, b []protocol.ResultCode) []protocol.ResultCode {
 	}
 	return a
 }
+
+// TestWebJoint: the page offers Test account for joint products, lists
+// the tenants and plays revoke-user with the user typed in.
+func TestWebJoint(t *testing.T) {
+	v, _ := startJoint(t, nil)
+	srv := httptest.NewServer(v.e.Handler())
+	defer srv.Close()
+	w := &webEnv{t: t, e: v.e, srv: srv, client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	_, body := w.page("/")
+	if !strings.Contains(body, `id="test-account-`+jointID+`"`) || !strings.Contains(body, `id="test-account-`+v1ID+`"`) ||
+		strings.Contains(body, `id="test-account-`+periodID+`"`) || strings.Contains(body, `id="notify-`+v1ID+`"`) {
+		t.Error("Test account buttons on the wrong products, or Notify order on the V1 product")
+	}
+	if status, loc := w.form("/purchase", url.Values{"product": {jointID}, "scenario": {"test-account"}}); status != http.StatusSeeOther || !strings.HasPrefix(w.flash(loc), "test-account ") {
+		t.Fatalf("test-account form: %d %q", status, loc)
+	}
+	if status, _ := w.form("/purchase", url.Values{"product": {jointID}}); status != http.StatusSeeOther {
+		t.Fatalf("purchase form: %d", status)
+	}
+	subs := v.e.Subscriptions()
+	sub := subs[len(subs)-1]
+	for _, sc := range []string{"bind", "authorize-users"} {
+		if status, loc := w.form("/subscriptions/"+sub.ID+"/play", url.Values{"scenario": {sc}}); status != http.StatusSeeOther || !strings.HasPrefix(w.flash(loc), sc+" ") {
+			t.Fatalf("%s form: %d %q", sc, status, loc)
+		}
+	}
+	if status, _ := w.form("/subscriptions/"+sub.ID+"/play", url.Values{"scenario": {"revoke-user"}, "userName": {" user042 "}}); status != http.StatusSeeOther {
+		t.Fatalf("revoke-user form: %d", status)
+	}
+	sub, _ = v.e.Subscription(sub.ID)
+	tn, _ := v.e.Tenant(sub.TenantID)
+	if tn.Users[41].UserName != "user042" || tn.Users[41].Authorized || sub.AuthorizedUsers != 499 {
+		t.Errorf("after revoke-user from the page: %+v, %d authorised", tn.Users[41], sub.AuthorizedUsers)
+	}
+	_, body = w.page("/")
+	row := rowHTML(body, `data-tenant-id="`+sub.TenantID+`"`)
+	for _, want := range []string{`data-testid="tenant-status" class="status-bound">bound<`, `data-testid="tenant-users">500<`, "Platform (ORG-RD-PLATFORM under ORG-RD)", tn.ClientID} {
+		if !strings.Contains(row, want) {
+			t.Errorf("tenant row lacks %s: %s", want, row)
+		}
+	}
+	if len(v.e.Tenants()) != 2 || !strings.Contains(body, "test account") {
+		t.Errorf("tenants %d; the test account is not marked", len(v.e.Tenants()))
+	}
+}

@@ -406,22 +406,14 @@ func allOrgSyncBody(e *Emulator, sub *Subscription, t *tenant, f *Family) any {
 		TimeStamp  string           `json:"timeStamp"`
 	}{t.t.InstanceID, t.t.TenantID, kitTestFlagOf(sub), e.kitTime()}
 	if f == KitV1 {
-		type org struct {
-			OrgCode    string `json:"orgCode"`
-			Name       string `json:"name"`
-			ParentCode string `json:"parentCode"`
-		}
-		orgs := make([]org, len(tree))
-		for i, o := range tree {
-			orgs[i] = org{o.OrgCode, o.Name, o.ParentCode}
-		}
+		// TenantOrg is V1's {orgCode, name, parentCode}.
 		return struct {
 			InstanceID string           `json:"instanceId"`
 			OrgInfo    string           `json:"orgInfo"`
 			TenantID   string           `json:"tenantId"`
 			TestFlag   protocol.FlexInt `json:"testFlag"`
 			TimeStamp  string           `json:"timeStamp"`
-		}{common.InstanceID, string(marshal(orgs)), common.TenantID, common.TestFlag, common.TimeStamp}
+		}{common.InstanceID, string(marshal(tree)), common.TenantID, common.TestFlag, common.TimeStamp}
 	}
 	orgs := make([]protocol.KitOrg, len(tree))
 	for i, o := range tree {
