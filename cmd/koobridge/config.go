@@ -70,6 +70,8 @@ type serveOptions struct {
 	rsaPrivateKeyFile  string
 	credentials        string
 	encryptType        string
+	v1EncryptType      string
+	v1TimestampWindow  time.Duration
 	bodySign           bool
 	maxBody            byteSize
 	readTimeout        time.Duration
@@ -119,6 +121,8 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.rsaPrivateKeyFile, "rsa-private-key-file", "", "the seller's RSA private key (PEM, PKCS#8 or PKCS#1, at least 3072 bits) that decrypts the Kit's applicationSync clientSecret ('koobridge keygen rsa' makes one)")
 	fs.StringVar(&o.credentials, "credentials", "plain", "app-info credentials in queryInstance replies: plain or encrypted")
 	fs.StringVar(&o.encryptType, "encrypt-type", "1", "credential cipher when --credentials encrypted: 1 (AES-256) or 2 (AES-128)")
+	fs.StringVar(&o.v1EncryptType, "v1-buyer-encrypt-type", "1", "SaaS V1: the product's sensitive-information encryptType (敏感信息加密算法), for the buyer's mobilePhone and email and the always-encrypted V1 credentials: 1 (AES-256) or 2 (AES-128)")
+	fs.DurationVar(&o.v1TimestampWindow, "v1-timestamp-window", 0, "SaaS V1: refuse calls whose timeStamp is further than this from now (0: no window, as none is documented)")
 	fs.BoolVar(&o.bodySign, "body-sign", true, "send the Body-Sign header on every reply")
 	fs.Var(&o.maxBody, "max-body", "request body limit: bytes, or with KiB/MiB")
 	fs.DurationVar(&o.readTimeout, "read-timeout", 10*time.Second, "HTTP read timeout")
@@ -314,6 +318,7 @@ type serveConfig struct {
 	rsaKey        *rsa.PrivateKey
 	execArgv      []string
 	encryptType   sign.EncryptType
+	v1EncryptType sign.EncryptType
 	tlsCert       *tls.Certificate
 	openAPIURL    string
 	fallbackURL   string
@@ -438,6 +443,12 @@ func resolveServeConfig(cmd *cobra.Command, o *serveOptions, getenv func(string)
 	}
 	if c.encryptType, err = sign.ParseEncryptType(o.encryptType); err != nil {
 		return nil, usageErrorf("--encrypt-type %q: want 1 (AES-256) or 2 (AES-128)", o.encryptType)
+	}
+	if c.v1EncryptType, err = sign.ParseEncryptType(o.v1EncryptType); err != nil {
+		return nil, usageErrorf("--v1-buyer-encrypt-type %q: want 1 (AES-256) or 2 (AES-128)", o.v1EncryptType)
+	}
+	if o.v1TimestampWindow < 0 {
+		return nil, usageErrorf("--v1-timestamp-window %v: want 0 (no window) or a positive duration", o.v1TimestampWindow)
 	}
 	for _, d := range []struct {
 		name string
@@ -699,7 +710,8 @@ func (c *serveConfig) redacted() []any {
 		"webhook_timeout", o.webhookTimeout.String(), "exec", setness(o.execCommand), "exec_timeout", o.execTimeout.String(),
 		"provision_test_calls", o.provisionTestCalls, "budget", o.budget.String(),
 		"admin_token", setness(c.adminToken), "tls", c.tlsCert != nil, "data_key", "set",
-		"credentials", o.credentials, "encrypt_type", string(c.encryptType), "body_sign", o.bodySign,
+		"credentials", o.credentials, "encrypt_type", string(c.encryptType),
+		"v1_buyer_encrypt_type", string(c.v1EncryptType), "v1_timestamp_window", o.v1TimestampWindow.String(), "body_sign", o.bodySign,
 		"max_body", int64(o.maxBody), "read_timeout", o.readTimeout.String(), "write_timeout", o.writeTimeout.String(),
 		"shutdown_timeout", o.shutdownTimeout.String(), "job_workers", o.jobWorkers, "job_lease", o.jobLease.String(), "log_level", o.logLevel, "dev", o.dev,
 	}

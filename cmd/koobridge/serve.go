@@ -164,6 +164,9 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		JobLease:        o.jobLease,
 		Logger:          logger,
 		Registerer:      reg,
+
+		V1EncryptType:     cfg.v1EncryptType,
+		V1TimestampWindow: o.v1TimestampWindow,
 	})
 	if err != nil {
 		return fmt.Errorf("production interface: %w", err)
