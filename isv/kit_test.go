@@ -427,3 +427,39 @@ func TestKitPaths(t *testing.T) {
 	r := e.call(t, `{"activity":"queryInstance","instanceId":"none","testFlag":"1"}`, request{})
 	wantCode(t, r, protocol.CodeInstanceNotFound)
 }
+
+// TestKitBodyCap: an authSync of 500 users with every field filled is
+// larger than the basic interfaces' cap and is taken; a body beyond the
+// Kit's own cap is refused, signed with the Kit key.
+func TestKitBodyCap(t *testing.T) {
+	e, _ := kitEnv(t)
+	users := make([]map[string]any, 500)
+	for i := range users {
+		users[i] = map[string]any{"userName": fmt.Sprintf("user-with-a-long-login-name-%03d", i), "name": strings.Repeat("名", 40),
+			"orgCode": "ORG-RESEARCH-AND-DEVELOPMENT-PLATFORM", "role": "user", "enable": "true", "position": strings.Repeat("p", 100),
+			"employeeCode": "E-0000000000", "employeeType": "1", "workPlace": strings.Repeat("w", 100), "entryDate": "2024-3-1",
+			"mobile": "13912345678", "email": fmt.Sprintf("user-%03d@a-rather-long-domain.example.com", i)}
+	}
+	list, err := json.Marshal(users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := authBody(t, 1, string(list))
+	if len(body) <= isv.DefaultMaxBodyBytes {
+		t.Fatalf("test body of %d bytes does not exceed the basic cap", len(body))
+	}
+	r := e.kit(t, kitRequest{gen: 1, op: "authSync", body: body})
+	checkReply(t, r, http.StatusOK, kitKey)
+	wantCode(t, r, protocol.CodeSuccess)
+
+	huge := authBody(t, 1, strings.Repeat(" ", 2<<20)+"[]")
+	r = e.kit(t, kitRequest{gen: 2, op: "authSync", body: huge})
+	checkReply(t, r, http.StatusOK, kitKey)
+	wantCode(t, r, protocol.CodeInvalidParam)
+	if !strings.Contains(r.msg(), "larger than 2097152 bytes") {
+		t.Errorf("message %q", r.msg())
+	}
+	// The basic interfaces keep their cap.
+	r = e.call(t, `{"activity":"queryInstance","instanceId":"`+strings.Repeat("x", isv.DefaultMaxBodyBytes)+`"}`, request{})
+	wantCode(t, r, protocol.CodeInvalidParam)
+}

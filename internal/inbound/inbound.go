@@ -123,6 +123,11 @@ type Family struct {
 	// for families whose bodies carry none (the Kit: the path's last
 	// segment is the operation); it labels calls refused before decoding.
 	ActivityAt func(path string) string
+	// MaxBody, when larger than the server's cap, is the body cap of the
+	// family's calls (the Kit's authSync carries up to 500 users, more
+	// than the basic interfaces' few hundred bytes); zero means the
+	// server's.
+	MaxBody int64
 	// Decode turns an authenticated call into a Request; its errors are
 	// answered 000002 (protocol.ErrorResponse) unless they are not
 	// protocol errors, which are answered 000005.

@@ -155,7 +155,11 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, ex *exchange, lo
 		return rep
 	}
 
-	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	limit := s.maxBody
+	for _, f := range families {
+		limit = max(limit, f.MaxBody)
+	}
+	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	ex.body = body
 	// The activity picks the family, and so the key that verifies the call
 	// and signs the reply, refusals included. It is read leniently here,
@@ -171,7 +175,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, ex *exchange, lo
 		var tooLarge *http.MaxBytesError
 		if errors.As(readErr, &tooLarge) {
 			return replyCode(http.StatusOK, protocol.CodeInvalidParam,
-				fmt.Sprintf("request body larger than %d bytes", s.maxBody))
+				fmt.Sprintf("request body larger than %d bytes", limit))
 		}
 		log.Warn("read request body", "error", readErr)
 		return replyCode(http.StatusOK, protocol.CodeInvalidParam, "could not read the request body")

@@ -41,6 +41,10 @@ var operations = []string{
 	protocol.KitSingleOrgSync, protocol.KitAllOrgSync,
 }
 
+// MaxBody is the body cap of Kit calls: an authSync of 500 users with
+// every field at its length, sent as JSON text (escaped), stays below it.
+const MaxBody = 2 << 20
+
 // Families returns Kit V1 and Kit V2 served by svc at the server's root
 // and under producePath.
 func Families(svc *tenant.Service, producePath string) []*inbound.Family {
@@ -59,6 +63,7 @@ func Families(svc *tenant.Service, producePath string) []*inbound.Family {
 			Scheme:     scheme,
 			Activities: operations,
 			ActivityAt: activityAt,
+			MaxBody:    MaxBody,
 			Decode:     decode,
 			Serve:      h.serve,
 		}
