@@ -359,7 +359,7 @@ func TestKitTestAccount(t *testing.T) {
 		{gen: 2, op: "allOrgSync", body: kitBody(t, map[string]any{"instanceId": "", "tenantId": "t-test", "testFlag": 1, "timeStamp": kitTS(),
 			"orgInfoList": `[{"orgCode":"1","orgName":"HQ","parentCode":""}]`})},
 		{gen: 2, op: "authSync", body: kitBody(t, map[string]any{"instanceId": "", "tenantId": "t-test", "appId": "APP1",
-			"userList": []map[string]any{{"userName": "isv-test", "name": "Test", "orgCode": "1", "role": "admin", "enable": true}},
+			"userList":        []map[string]any{{"userName": "isv-test", "name": "Test", "orgCode": "1", "role": "admin", "enable": true}},
 			"currentSyncTime": kitTS(), "flag": 1, "testFlag": 1, "timeStamp": kitTS()})},
 	} {
 		r := e.kit(t, kr)
