@@ -115,7 +115,7 @@ func forEachDialect(t *testing.T, fn func(t *testing.T, e *env)) {
 	}
 }
 
-func newEnv(t *testing.T, st store.Store, key *rsa.PrivateKey) *env {
+func newEnv(t testing.TB, st store.Store, key *rsa.PrivateKey) *env {
 	t.Helper()
 	t.Cleanup(func() { st.Close() })
 	dataKey, err := seal.GenerateKey()
