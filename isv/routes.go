@@ -3,9 +3,11 @@ package isv
 import (
 	"github.com/koobridge/koobridge/internal/inbound"
 	"github.com/koobridge/koobridge/internal/instance"
+	"github.com/koobridge/koobridge/internal/kit"
 	"github.com/koobridge/koobridge/internal/ordernotify"
 	"github.com/koobridge/koobridge/internal/saasv1"
 	"github.com/koobridge/koobridge/internal/saasv2"
+	"github.com/koobridge/koobridge/internal/tenant"
 )
 
 // paths are the configured routes.
@@ -19,6 +21,7 @@ type services struct {
 	instances     *instance.Service
 	notifications *ordernotify.Service
 	v1            *saasv1.Service
+	tenants       *tenant.Service
 }
 
 // routes lists every family of KooGallery calls koobridge serves: one line
@@ -28,9 +31,13 @@ type services struct {
 //
 // Adding a family is a package under internal/ and a line here.
 func routes(p paths, s services) []*inbound.Family {
-	return []*inbound.Family{
+	return append([]*inbound.Family{
 		saasv2.Family(s.instances, p.produce), // POST: the seven SaaS V2 basic interfaces, basic key
 		s.v1.Family(p.produce),                // GET: the seven SaaS V1 basic interfaces, authToken, basic key
 		s.notifications.Family(p.orderNotify), // POST: orderNotify, general key
-	}
+	},
+		// POST /produceAPI/<op> (authToken header) and /produceAPI/v2/<op>
+		// (x-sign), at the root and under p.produce: the five Kit sync
+		// interfaces, Kit key.
+		kit.Families(s.tenants, p.produce)...)
 }

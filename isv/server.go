@@ -2,6 +2,7 @@ package isv
 
 import (
 	"context"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/koobridge/koobridge/internal/saasv1"
 	"github.com/koobridge/koobridge/internal/seal"
 	istore "github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/internal/tenant"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
 	"github.com/koobridge/koobridge/provision"
@@ -174,6 +176,12 @@ type Config struct {
 	// timeStamp is further than this from now (000001); zero, the default,
 	// enforces none: no V1 page documents one.
 	V1TimestampWindow time.Duration
+	// RSAPrivateKey decrypts the clientSecret of the joint-operation Kit's
+	// applicationSync (RSA-OAEP; its public half, at least 3072 bits, is
+	// registered with the app credential in Seller Center). Nil answers
+	// applicationSync with 000005 (KooGallery retries once one is set);
+	// the other Kit calls work without it.
+	RSAPrivateKey *rsa.PrivateKey
 	// JobWorkers is the number of background job workers; zero means
 	// DefaultJobWorkers.
 	JobWorkers int
@@ -324,6 +332,23 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("isv: %w", err)
 	}
 
+	tenants, err := tenant.New(tenant.Config{
+		Store:           st,
+		Sealer:          sealer,
+		PrivateKey:      cfg.RSAPrivateKey,
+		Provisioner:     cfg.Provisioner,
+		TestProvisioner: testProv,
+		Jobs:            s.runner,
+		Logger:          ctxLog,
+		Now:             cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
+	if err := s.runner.RegisterAll(tenants.Jobs()); err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
+
 	p := paths{produce: cfg.ProducePath, orderNotify: cfg.OrderNotifyPath}
 	if p.produce == "" {
 		p.produce = DefaultProducePath
@@ -331,7 +356,7 @@ func New(cfg Config) (*Server, error) {
 	if p.orderNotify == "" {
 		p.orderNotify = p.produce
 	}
-	families := routes(p, services{instances: s.instances, notifications: notifications, v1: v1})
+	families := routes(p, services{instances: s.instances, notifications: notifications, v1: v1, tenants: tenants})
 	for _, f := range families {
 		if err := s.runner.RegisterAll(f.Jobs); err != nil {
 			return nil, fmt.Errorf("isv: family %s: %w", f.Name, err)
