@@ -19,8 +19,10 @@ import (
 var errBusy = errors.New("tenant: another worker is delivering this tenant's events")
 
 // handleEvent is the delivery job of one event: under the tenant's outbox
-// lease, deliver the tenant's pending events oldest first, this one
-// included, stopping at the first the vendor did not take. An event the
+// lease, deliver the tenant's pending events oldest first, this one and
+// any later ones (whose own jobs then find them delivered: an event whose
+// job died is still delivered by the next job of its tenant), stopping at
+// the first the vendor did not take. An event the
 // vendor refused for good (a permanent error), or whose own job ran out of
 // attempts, is marked failed and the next one goes on: one bad event does
 // not hold the tenant's later ones back for ever.
@@ -58,9 +60,6 @@ func (s *Service) handleEvent(ctx context.Context, job store.Job) error {
 		}
 		if err != nil {
 			return fmt.Errorf("tenant: next event of %s: %w", p.TenantID, err)
-		}
-		if ev.ID > p.EventID {
-			return nil // this job's event is out; later ones have jobs of their own
 		}
 		derr := s.deliver(ctx, ev)
 		now := s.now().UTC()
