@@ -101,6 +101,10 @@ func (r *Runner) RegisterAll(m map[string]HandlerFunc) error {
 // Lease returns the lease the Runner claims jobs for (Config.Lease).
 func (r *Runner) Lease() time.Duration { return r.cfg.Lease }
 
+// Backoff returns the wait before the next try after failed attempt
+// number attempt (Config.Backoff).
+func (r *Runner) Backoff(attempt int) time.Duration { return r.cfg.Backoff(attempt) }
+
 // WorkerID returns the Runner's worker ID (Config.WorkerID).
 func (r *Runner) WorkerID() string { return r.cfg.WorkerID }
 

@@ -113,6 +113,7 @@ type TenantEvent struct {
 	PayloadSealed string
 	State         TenantEventState
 	LastError     string
+	Attempts      int // failed deliveries so far
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
@@ -161,6 +162,12 @@ type Tenants interface {
 	// ReleaseTenantEvents gives up worker's lease (no-op when it does not
 	// hold it).
 	ReleaseTenantEvents(ctx context.Context, tenantID, worker string) error
+	// FailTenantEventAttempt records one failed delivery of event id:
+	// Attempts incremented, LastError and UpdatedAt set (now, or the wall
+	// clock when now is zero), and a pending event's State failed once
+	// Attempts reaches maxAttempts. It returns the event as stored;
+	// ErrNotFound if absent.
+	FailTenantEventAttempt(ctx context.Context, id int64, lastErr string, maxAttempts int, now time.Time) (TenantEvent, error)
 	// SetTenantEventState sets an event's State, LastError and UpdatedAt
 	// (now, or the wall clock when now is zero); ErrNotFound if absent.
 	SetTenantEventState(ctx context.Context, id int64, state TenantEventState, lastErr string, now time.Time) error

@@ -117,6 +117,20 @@ func forEachDialect(t *testing.T, fn func(t *testing.T, e *env)) {
 
 func newEnv(t testing.TB, st store.Store, key *rsa.PrivateKey) *env {
 	t.Helper()
+	if key != nil {
+		return newEnvKey(t, st, key, 50)
+	}
+	return newEnvWith(t, st, 50)
+}
+
+// newEnvWith is newEnv with maxAttempts for the delivery jobs and events.
+func newEnvWith(t testing.TB, st store.Store, maxAttempts int) *env {
+	t.Helper()
+	return newEnvKey(t, st, nil, maxAttempts)
+}
+
+func newEnvKey(t testing.TB, st store.Store, key *rsa.PrivateKey, maxAttempts int) *env {
+	t.Helper()
 	t.Cleanup(func() { st.Close() })
 	dataKey, err := seal.GenerateKey()
 	if err != nil {
@@ -136,7 +150,7 @@ func newEnv(t testing.TB, st store.Store, key *rsa.PrivateKey) *env {
 	if key == nil {
 		key = privateKey
 	}
-	svc, err := tenant.New(tenant.Config{Store: st, Sealer: sealer, PrivateKey: key, Provisioner: rec, Jobs: runner, MaxAttempts: 50})
+	svc, err := tenant.New(tenant.Config{Store: st, Sealer: sealer, PrivateKey: key, Provisioner: rec, Jobs: runner, MaxAttempts: maxAttempts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -629,4 +643,68 @@ func TestDeliveryOrder(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestDeliveryAttemptsRunOut keeps the vendor failing: every event is
+// tried in order, counts its own attempts and fails when they are spent,
+// and no event is left pending with no job to deliver it (a busy outbox
+// spends no attempt; a spent job leaves a successor).
+func TestDeliveryAttemptsRunOut(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			st := d.open(t)
+			e := newEnvWith(t, st, 3)
+			var mu sync.Mutex
+			var tried []int64
+			e.rec.mu.Lock()
+			e.rec.fail = func(ev provision.Event) error {
+				mu.Lock()
+				defer mu.Unlock()
+				tried = append(tried, ev.Seq)
+				return errors.New("vendor down")
+			}
+			e.rec.mu.Unlock()
+			ctx := context.Background()
+			res, err := e.svc.SyncTenant(ctx, tenantSync(1, "Acme"))
+			must(t, res, err, true)
+			for i := range 6 {
+				res, err = e.svc.SyncUsers(ctx, authSync(1, user(fmt.Sprintf("u%d", i), "1", true)))
+				must(t, res, err, true)
+			}
+			deadline := time.Now().Add(waitFor)
+			for {
+				evs, err := e.st.TenantEvents(ctx, "t1", 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				failed := 0
+				for _, ev := range evs {
+					if ev.State == store.TenantEventFailed {
+						failed++
+					}
+				}
+				if failed == 7 {
+					for _, ev := range evs {
+						if ev.Attempts != 3 || ev.LastError != "vendor down" {
+							t.Errorf("event %d: %d attempts, last error %q; want 3, vendor down", ev.Seq, ev.Attempts, ev.LastError)
+						}
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					var states []string
+					for _, ev := range evs {
+						states = append(states, fmt.Sprintf("%d:%s/%d", ev.Seq, ev.State, ev.Attempts))
+					}
+					t.Fatalf("after %v: %d of 7 events failed: %v", waitFor, failed, states)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.IsSorted(tried) || len(tried) != 21 {
+				t.Errorf("deliveries tried in the order %v, want each of 1…7 three times, in order", tried)
+			}
+		})
+	}
 }

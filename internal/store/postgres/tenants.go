@@ -108,7 +108,7 @@ const tenantOrgsConflict = ` ON CONFLICT (tenant_id, org_code) DO UPDATE SET
 	name = excluded.name, parent_code = excluded.parent_code, updated_at = excluded.updated_at`
 
 const tenantEventColumns = `id, tenant_id, seq, event_id, type, payload_sealed, state, last_error,
-	created_at, updated_at`
+	attempts, created_at, updated_at`
 
 func scanTenantEvent(row pgx.Row) (store.TenantEvent, error) {
 	var (
@@ -117,7 +117,7 @@ func scanTenantEvent(row pgx.Row) (store.TenantEvent, error) {
 		created, updated *time.Time
 	)
 	if err := row.Scan(&e.ID, &e.TenantID, &e.Seq, &e.EventID, &e.Type, &e.PayloadSealed, &state, &e.LastError,
-		&created, &updated); err != nil {
+		&e.Attempts, &created, &updated); err != nil {
 		return store.TenantEvent{}, err
 	}
 	e.State = store.TenantEventState(state)
@@ -327,6 +327,25 @@ func (s *Store) SetTenantEventState(ctx context.Context, id int64, state store.T
 		return store.ErrNotFound
 	}
 	return nil
+}
+
+// FailTenantEventAttempt records one failed delivery of event id, in one
+// UPDATE … RETURNING: Attempts incremented, LastError and UpdatedAt set,
+// and a pending event failed once Attempts reaches maxAttempts.
+func (s *Store) FailTenantEventAttempt(ctx context.Context, id int64, lastErr string, maxAttempts int, now time.Time) (_ store.TenantEvent, err error) {
+	ctx, end := s.bound(ctx)
+	defer end(&err)
+	e, err := scanTenantEvent(s.q.QueryRow(ctx, `UPDATE tenant_events SET attempts = attempts + 1,
+		last_error = $1, updated_at = $2,
+		state = CASE WHEN state = 'pending' AND attempts + 1 >= $3 THEN 'failed' ELSE state END
+		WHERE id = $4 RETURNING `+tenantEventColumns, txt(lastErr), ts(or(now, time.Now())), maxAttempts, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.TenantEvent{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.TenantEvent{}, fmt.Errorf("postgres: record tenant event attempt: %w", mapErr(ctx, err))
+	}
+	return e, nil
 }
 
 // LockTenant creates tenantID's stream row if needed and locks it until

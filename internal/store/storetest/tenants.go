@@ -32,6 +32,7 @@ var tenantTests = []test{
 	{"EventConcurrentDuplicates", testTenantEventConcurrentDuplicates},
 	{"EventRollback", testTenantEventRollback},
 	{"EventState", testTenantEventState},
+	{"EventAttempts", testTenantEventAttempts},
 	{"EventListLimits", testTenantEventListLimits},
 	{"Lease", testTenantLease},
 	{"LeaseConcurrent", testTenantLeaseConcurrent},
@@ -1085,6 +1086,29 @@ func testTenantEventState(t *testing.T, s store.Store) {
 	if got.UpdatedAt.Before(before) || got.UpdatedAt.After(time.Now().Add(time.Second)) {
 		t.Errorf("UpdatedAt %v after a zero now, want the wall clock", got.UpdatedAt)
 	}
+}
+
+// testTenantEventAttempts: each failed delivery counts; the event fails at
+// maxAttempts, and a delivered event stays delivered whatever is counted.
+func testTenantEventAttempts(t *testing.T, s store.Store) {
+	id, _ := insertEvent(t, s, fullEvent("TK", "e1"))
+	for i, want := range []store.TenantEventState{store.TenantEventPending, store.TenantEventPending, store.TenantEventFailed, store.TenantEventFailed} {
+		got, err := s.FailTenantEventAttempt(t.Context(), id, fmt.Sprintf("vendor down %d", i+1), 3, at(time.Duration(i+1)*time.Minute))
+		noErr(t, "FailTenantEventAttempt", err)
+		if got.Attempts != i+1 || got.State != want || got.LastError != fmt.Sprintf("vendor down %d", i+1) || !got.UpdatedAt.Equal(at(time.Duration(i+1)*time.Minute)) {
+			t.Errorf("attempt %d: %+v, want attempts %d, state %s", i+1, got, i+1, want)
+		}
+		if read, err := s.TenantEvent(t.Context(), id); err != nil || read.Attempts != i+1 || read.State != want {
+			t.Errorf("attempt %d read back: %+v, %v", i+1, read, err)
+		}
+	}
+	done, _ := insertEvent(t, s, fullEvent("TK", "e2"))
+	noErr(t, "SetTenantEventState", s.SetTenantEventState(t.Context(), done, store.TenantEventDelivered, "", at(0)))
+	if got, err := s.FailTenantEventAttempt(t.Context(), done, "late", 1, at(0)); err != nil || got.State != store.TenantEventDelivered {
+		t.Errorf("a delivered event after a late failure: %+v, %v", got, err)
+	}
+	_, err := s.FailTenantEventAttempt(t.Context(), done+1000, "x", 3, at(0))
+	wantErr(t, "FailTenantEventAttempt of an absent event", err, store.ErrNotFound)
 }
 
 func testTenantEventListLimits(t *testing.T, s store.Store) {

@@ -88,6 +88,7 @@ CREATE TABLE tenant_events (
     payload_sealed text        NOT NULL DEFAULT '',
     state          text        NOT NULL,
     last_error     text        NOT NULL DEFAULT '',
+    attempts       integer     NOT NULL DEFAULT 0, -- failed deliveries so far
     created_at     timestamptz NOT NULL,
     updated_at     timestamptz NOT NULL,
     CONSTRAINT tenant_events_event_id UNIQUE (event_id),

@@ -86,6 +86,7 @@ CREATE TABLE tenant_events (
     payload_sealed TEXT    NOT NULL DEFAULT '',
     state          TEXT    NOT NULL,
     last_error     TEXT    NOT NULL DEFAULT '',
+    attempts       INTEGER NOT NULL DEFAULT 0, -- failed deliveries so far
     created_at     INTEGER NOT NULL,
     updated_at     INTEGER NOT NULL,
     UNIQUE (event_id),
