@@ -15,7 +15,8 @@ import (
 // deletion) and flag 2 modifies, both storing the enterprise as sent (an
 // unknown tenant modified is bound: the tolerant reading); flag 0 unbinds,
 // keeping a tombstone and removing the tenant's apps, users and
-// departments. r must be valid.
+// departments, unless it names another instance than the tenant's current
+// one (then it changes nothing). r must be valid.
 func (s *Service) SyncTenant(ctx context.Context, r protocol.TenantSyncRequest) (Result, error) {
 	changed, err := s.run(ctx, r.TenantID, r.IsTest(), func(ctx context.Context, c *change) error {
 		cur, err := c.tx.Tenant(ctx, r.TenantID)
@@ -25,7 +26,7 @@ func (s *Service) SyncTenant(ctx context.Context, r protocol.TenantSyncRequest) 
 		}
 		now := s.now().UTC()
 		if r.Flag == protocol.KitFlagDelete {
-			if !exists || cur.Status == store.TenantDeleted {
+			if !exists || cur.Status == store.TenantDeleted || otherInstance(r.InstanceID, cur.InstanceID) {
 				return nil
 			}
 			cur.Status, cur.DeletedAt, cur.UpdatedAt, cur.Test = store.TenantDeleted, now, now, r.IsTest()
@@ -63,6 +64,15 @@ func (s *Service) SyncTenant(ctx context.Context, r protocol.TenantSyncRequest) 
 	return ok(changed), nil
 }
 
+// otherInstance reports whether a delete names an instance other than the
+// one the tenant or app is bound to now: the spec keys these calls on
+// instanceId + tenantId (+ appId), and a late unbinding of an instance the
+// enterprise left must not undo its binding to the current one. An empty
+// instanceId on either side (the test-account flow) matches any.
+func otherInstance(sent, bound string) bool {
+	return sent != "" && bound != "" && sent != bound
+}
+
 // sameTenant reports whether next would change nothing the vendor sees.
 func sameTenant(a, b store.Tenant) bool {
 	return a.Code == b.Code && a.Name == b.Name && a.DomainName == b.DomainName &&
@@ -71,7 +81,8 @@ func sameTenant(a, b store.Tenant) bool {
 
 // SyncApp applies applicationSync: flag 1 or 2 stores the tenant's OAuth
 // client, its secret decrypted with the seller's RSA private key and
-// sealed; flag 0 deletes the app and its users. A secret that does not
+// sealed; flag 0 deletes the app and its users (unless it names another
+// instance than the app's current one). A secret that does not
 // decrypt is refused with 000002 before anything is written; without a
 // private key the call is answered 000005 (KooGallery retries once the
 // seller configured one). r must be valid.
@@ -95,7 +106,7 @@ func (s *Service) SyncApp(ctx context.Context, r protocol.ApplicationSyncRequest
 			return err
 		}
 		if r.Flag == protocol.KitFlagDelete {
-			if !exists {
+			if !exists || otherInstance(r.InstanceID, cur.InstanceID) {
 				return nil
 			}
 			users, err := appUsers(ctx, c.tx, r.TenantID, r.AppID)

@@ -708,3 +708,42 @@ func TestDeliveryAttemptsRunOut(t *testing.T) {
 		})
 	}
 }
+
+// TestLateUnbind: an enterprise bound again through another instance is
+// not unbound by a late flag-0 call of the instance it left.
+func TestLateUnbind(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		first := tenantSync(1, "Acme")
+		res, err := e.svc.SyncTenant(ctx, first)
+		must(t, res, err, true)
+		second := first
+		second.InstanceID = "inst-2"
+		res, err = e.svc.SyncTenant(ctx, second)
+		must(t, res, err, true)
+		app := appSync(t, 1, "client-2", "s2")
+		app.InstanceID = "inst-2"
+		res, err = e.svc.SyncApp(ctx, app)
+		must(t, res, err, true)
+
+		lateApp := appSync(t, 0, "", "") // inst-1
+		res, err = e.svc.SyncApp(ctx, lateApp)
+		must(t, res, err, false)
+		late := tenantSync(0, "Acme") // inst-1
+		res, err = e.svc.SyncTenant(ctx, late)
+		must(t, res, err, false)
+		tn, err := e.st.Tenant(ctx, "t1")
+		if err != nil || tn.Status != store.TenantActive || tn.InstanceID != "inst-2" {
+			t.Fatalf("after a late unbind of inst-1: %+v, %v; want active on inst-2", tn, err)
+		}
+		if apps, _ := e.st.TenantApps(ctx, "t1"); len(apps) != 1 {
+			t.Errorf("after a late app delete of inst-1: %d apps, want 1", len(apps))
+		}
+
+		// The current instance unbinds it.
+		current := tenantSync(0, "Acme")
+		current.InstanceID = "inst-2"
+		res, err = e.svc.SyncTenant(ctx, current)
+		must(t, res, err, true)
+	})
+}
