@@ -141,12 +141,14 @@ type User struct {
 	EntryDate    string `json:"entryDate,omitempty"`
 }
 
-// Org is a department. ParentCode is "" for a top-level department;
-// OldParentCode is the parent before a move (org.updated).
+// Org is a department. ParentCode is "" for a top-level department. In
+// org.updated, Moved says the department changed parents and
+// OldParentCode is the parent it left ("" when it was at the top).
 type Org struct {
 	OrgCode       string `json:"orgCode"`
 	Name          string `json:"name"`
 	ParentCode    string `json:"parentCode,omitempty"`
+	Moved         bool   `json:"moved,omitempty"`
 	OldParentCode string `json:"oldParentCode,omitempty"`
 }
 

@@ -59,7 +59,7 @@ func (s *Service) SyncOrg(ctx context.Context, r protocol.SingleOrgSyncRequest) 
 			return c.emitOrg(ctx, provision.EventOrgCreated, ev)
 		}
 		if old.ParentCode != r.ParentCode {
-			ev.OldParentCode = old.ParentCode
+			ev.Moved, ev.OldParentCode = true, old.ParentCode
 		}
 		return c.emitOrg(ctx, provision.EventOrgUpdated, ev)
 	})

@@ -405,6 +405,8 @@ func TestOrgs(t *testing.T) {
 			{"same again (add)", orgSync(1, "3", "Go team", "2"), protocol.CodeSuccess, false},
 			{"move HQ under its grandchild", orgSync(2, "1", "HQ", "3"), protocol.CodeInvalidParam, false},
 			{"move the grandchild to the top", orgSync(2, "3", "Go", ""), protocol.CodeSuccess, true},
+			{"move it back from the top", orgSync(2, "3", "Go", "2"), protocol.CodeSuccess, true},
+			{"rename it only", orgSync(2, "3", "Go team", "2"), protocol.CodeSuccess, true},
 			{"delete R&D", orgSync(0, "2", "", ""), protocol.CodeSuccess, true},
 			{"delete R&D again", orgSync(0, "2", "", ""), protocol.CodeSuccess, false},
 		}
@@ -418,12 +420,18 @@ func TestOrgs(t *testing.T) {
 			}
 		}
 		evs := e.settle(t)
-		want := []string{"1:org.created", "2:org.created", "3:org.created", "4:org.updated", "5:org.deleted"}
+		want := []string{"1:org.created", "2:org.created", "3:org.created", "4:org.updated", "5:org.updated", "6:org.updated", "7:org.deleted"}
 		if got := types(evs); !slices.Equal(got, want) {
 			t.Fatalf("events %v, want %v", got, want)
 		}
-		if o := evs[3].Org; o == nil || o.ParentCode != "" || o.OldParentCode != "2" || o.Name != "Go" {
+		if o := evs[3].Org; o == nil || o.ParentCode != "" || !o.Moved || o.OldParentCode != "2" || o.Name != "Go" {
 			t.Errorf("move event %+v: want Go from 2 to the top", evs[3].Org)
+		}
+		if o := evs[4].Org; o == nil || o.ParentCode != "2" || !o.Moved || o.OldParentCode != "" {
+			t.Errorf("move from the top %+v: want moved, from no parent", evs[4].Org)
+		}
+		if o := evs[5].Org; o == nil || o.Moved || o.Name != "Go team" {
+			t.Errorf("rename %+v: want not moved", evs[5].Org)
 		}
 
 		// allOrgSync: refused lists write nothing; a new tree replaces the old one.
