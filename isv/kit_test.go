@@ -59,6 +59,7 @@ type kitRequest struct {
 	omit      string        // header left out
 	badSign   bool          // a signature that does not verify
 	method    string        // instead of POST
+	token     string        // a V1 authToken sent as is (for bodies it cannot be computed over)
 	extraHead [2]string     // one more header
 }
 
@@ -88,9 +89,12 @@ func (e *env) kit(t testing.TB, kr kitRequest) *result {
 	req.Header.Set("Content-Type", "application/json")
 	switch kr.gen {
 	case 1:
-		token, err := sign.AuthTokenJSON(key, []byte(kr.body))
-		if err != nil {
-			t.Fatalf("authToken of %s: %v", kr.body, err)
+		token := kr.token
+		if token == "" {
+			var err error
+			if token, err = sign.AuthTokenJSON(key, []byte(kr.body)); err != nil {
+				t.Fatalf("authToken of %s: %v", kr.body, err)
+			}
 		}
 		if kr.badSign {
 			token = "AAAA" + token[4:]
@@ -309,6 +313,8 @@ func TestKitRefusals(t *testing.T) {
 		{"501 users", kitRequest{gen: 2, op: "authSync", body: authBody(t, 1, many)}, protocol.CodeInvalidParam, "userList"},
 		{"secret not for our key", kitRequest{gen: 2, op: "applicationSync", body: strings.Replace(appBody(t, 1, "x"),
 			`"clientSecret":"`, `"clientSecret":"QUJD`, 1)}, protocol.CodeInvalidParam, "clientSecret"},
+		{"V1 duplicate key", kitRequest{gen: 1, op: "tenantSync", token: "dG9rZW4=", body: strings.Replace(good, `"flag":1`, `"flag":1,"flag":0`, 1)}, protocol.CodeInvalidParam, "flag"},
+		{"V1 body not an object", kitRequest{gen: 1, op: "tenantSync", token: "dG9rZW4=", body: `[1]`}, protocol.CodeInvalidParam, ""},
 		{"duplicate key", kitRequest{gen: 2, op: "tenantSync", body: strings.Replace(good, `"flag":1`, `"flag":1,"flag":0`, 1)}, protocol.CodeInvalidParam, "flag"},
 		{"flag 5", kitRequest{gen: 1, op: "tenantSync", body: strings.Replace(good, `"flag":1`, `"flag":5`, 1)}, protocol.CodeInvalidParam, "flag"},
 		{"tenantId missing", kitRequest{gen: 2, op: "tenantSync", body: strings.Replace(good, `"tenantId":"t-0001"`, `"tenantId":""`, 1)}, protocol.CodeInvalidParam, "tenantId"},

@@ -193,6 +193,15 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, ex *exchange, lo
 	ctx := WithRequestID(context.WithoutCancel(r.Context()), ex.requestID)
 
 	idx, err := s.authenticate(ctx, f, c)
+	if errors.Is(err, sign.ErrMalformedParams) && len(c.Body) > 0 {
+		// A body the token cannot be computed over (a key twice, not an
+		// object) cannot be authenticated at all: the strict decoder names
+		// what is wrong with it, as it would after authentication. Nothing
+		// in it is acted on.
+		if _, derr := f.Decode(c); derr != nil {
+			return s.invalid(derr, log)
+		}
+	}
 	if err != nil {
 		fail, ok := classifyAuth(err, missing(f.Scheme, c), s.window)
 		if !ok {
