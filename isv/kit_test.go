@@ -334,6 +334,20 @@ func TestKitRefusals(t *testing.T) {
 			}
 		})
 	}
+	// Refusals are labelled with the operation the path names, whatever
+	// the body says.
+	bogus := e.kit(t, kitRequest{gen: 2, op: "authSync", badSign: true, body: `{"activity":"newInstance"}`})
+	wantCode(t, bogus, protocol.CodeAuthFailed)
+	var labelled bool
+	for _, c := range e.calls(t, len(tests)+2) {
+		if c.Interface == "kit-v2" && c.ResultCode == "000001" && c.Activity == "newInstance" {
+			t.Errorf("a Kit call labelled %s in the ledger", c.Activity)
+		}
+		labelled = labelled || (c.Interface == "kit-v2" && c.Activity == "authSync" && c.ResultCode == "000001")
+	}
+	if !labelled {
+		t.Error("no refused authSync in the ledger")
+	}
 	ts, err := e.st.Tenant(context.Background(), "t-0001")
 	if err != nil || ts.Name != "First" {
 		t.Errorf("after the refusals the tenant is %+v, %v; want the first call's", ts, err)

@@ -121,7 +121,8 @@ type Family struct {
 	Activities []string
 	// ActivityAt, when set, names the activity of a call from its path,
 	// for families whose bodies carry none (the Kit: the path's last
-	// segment is the operation); it labels calls refused before decoding.
+	// segment is the operation); it labels calls refused before decoding,
+	// whatever "activity" their body holds.
 	ActivityAt func(path string) string
 	// MaxBody, when larger than the server's cap, is the body cap of the
 	// family's calls (the Kit's authSync carries up to 500 users, more

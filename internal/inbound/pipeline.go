@@ -168,7 +168,8 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, ex *exchange, lo
 	ex.activity = peekActivity(r.Method, body, loose)
 	f := pick(families, ex.activity)
 	ex.family = f
-	if ex.activity == "" && f.ActivityAt != nil {
+	if f.ActivityAt != nil {
+		// The path names the activity; an "activity" in the body does not.
 		ex.activity = f.ActivityAt(r.URL.Path)
 	}
 	if readErr != nil {
