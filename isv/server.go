@@ -179,8 +179,8 @@ type Config struct {
 	// RSAPrivateKey decrypts the clientSecret of the joint-operation Kit's
 	// applicationSync (RSA-OAEP; its public half, at least 3072 bits, is
 	// registered with the app credential in Seller Center). Nil answers
-	// applicationSync with 000005 (KooGallery retries once one is set);
-	// the other Kit calls work without it.
+	// applicationSync with 000005 (the buyer's retry in the console
+	// succeeds once one is set); the other Kit calls work without it.
 	RSAPrivateKey *rsa.PrivateKey
 	// JobWorkers is the number of background job workers; zero means
 	// DefaultJobWorkers.

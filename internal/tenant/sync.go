@@ -82,10 +82,11 @@ func sameTenant(a, b store.Tenant) bool {
 // SyncApp applies applicationSync: flag 1 or 2 stores the tenant's OAuth
 // client, its secret decrypted with the seller's RSA private key and
 // sealed; flag 0 deletes the app and its users (unless it names another
-// instance than the app's current one). A secret that does not
-// decrypt is refused with 000002 before anything is written; without a
-// private key the call is answered 000005 (KooGallery retries once the
-// seller configured one). r must be valid.
+// instance than the app's current one). A secret that does not decrypt is
+// refused with 000002 before anything is written; without a private key
+// the call is answered 000005 (KooGallery does not retry Kit calls by
+// itself: the buyer's retry in the console succeeds once the seller
+// configured one). r must be valid.
 func (s *Service) SyncApp(ctx context.Context, r protocol.ApplicationSyncRequest) (Result, error) {
 	var secret string
 	if r.Flag != protocol.KitFlagDelete {
