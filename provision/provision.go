@@ -45,10 +45,10 @@ const (
 // them from 1) and carry the tenant's id in Event.Tenant.
 const (
 	EventTenantCreated   EventType = "tenant.created"   // bound (tenantSync flag 1), or bound again after a deletion
-	EventTenantUpdated   EventType = "tenant.updated"   // name, code or identity-center domain changed
+	EventTenantUpdated   EventType = "tenant.updated"   // name, code, identity-center domain, instance or order changed
 	EventTenantDeleted   EventType = "tenant.deleted"   // unbound (tenantSync flag 0): its apps, users and departments are gone
 	EventAppCreated      EventType = "app.created"      // applicationSync flag 1: the OAuth client, secret decrypted
-	EventAppUpdated      EventType = "app.updated"      // the client id or secret changed
+	EventAppUpdated      EventType = "app.updated"      // the client id, the secret or the instance changed
 	EventAppDeleted      EventType = "app.deleted"      // applicationSync flag 0; the app's users are removed with it
 	EventUsersAuthorized EventType = "users.authorized" // users authorised (again) for the app
 	EventUsersChanged    EventType = "users.changed"    // authorised users' details changed
