@@ -597,7 +597,12 @@ var kitScenarios = []*scenario{
 			apply: func(e *Emulator, sub *Subscription, x *stepCtx, a Attempt) {
 				t := e.kitTenant(sub)
 				if i := slices.IndexFunc(t.t.Users, func(u TenantUser) bool { return u.UserName == t.revoking }); i >= 0 {
-					t.t.Users[i].Authorized = false
+					if revokeFlag(x.family) == protocol.KitFlagDelete {
+						// V1 revokes by deleting: the seller keeps no trace of the user.
+						t.t.Users = slices.Delete(t.t.Users, i, i+1)
+					} else {
+						t.t.Users[i].Authorized = false
+					}
 				}
 				sub.AuthorizedUsers = t.countAuthorized()
 			},
