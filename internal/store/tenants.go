@@ -220,4 +220,11 @@ type TenantTx interface {
 	// times as now; e.ID and e.Seq are ignored. Concurrent transactions
 	// never get the same Seq of a tenant, and leave no gap.
 	InsertTenantEvent(ctx context.Context, e TenantEvent) (id, seq int64, inserted bool, err error)
+	// RedeliverTenantEvent puts the failed event of tenantID with Seq seq
+	// back to pending, with Attempts 0, LastError "" and UpdatedAt now (the
+	// wall clock when now is zero), and returns it as stored. ErrNotFound
+	// when the tenant has no event with that Seq; ErrConflict when the event
+	// is not failed (pending or delivered). The caller enqueues its delivery
+	// job in the same transaction.
+	RedeliverTenantEvent(ctx context.Context, tenantID string, seq int64, now time.Time) (TenantEvent, error)
 }

@@ -538,6 +538,34 @@ func (t *tx) InsertTenantEvent(ctx context.Context, e store.TenantEvent) (id, se
 	return id, seq, false, nil
 }
 
+// RedeliverTenantEvent puts the failed event of tenantID with Seq seq back
+// to pending (Attempts 0, LastError "", UpdatedAt now or the wall clock
+// when now is zero) in one UPDATE … RETURNING, which holds the row locked
+// until the transaction ends, and returns it as stored. When no row is
+// updated, a read tells store.ErrNotFound (no such event) from
+// store.ErrConflict (it is pending or delivered).
+func (t *tx) RedeliverTenantEvent(ctx context.Context, tenantID string, seq int64, now time.Time) (store.TenantEvent, error) {
+	e, err := scanTenantEvent(t.tx.QueryRow(ctx, `UPDATE tenant_events
+		SET state = 'pending', attempts = 0, last_error = '', updated_at = $1
+		WHERE tenant_id = $2 AND seq = $3 AND state = 'failed'
+		RETURNING `+tenantEventColumns, ts(or(now, time.Now())), txt(tenantID), seq))
+	if err == nil {
+		return e, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return store.TenantEvent{}, fmt.Errorf("postgres: redeliver event %d of tenant %s: %w", seq, tenantID, mapErr(ctx, err))
+	}
+	var state string
+	err = t.tx.QueryRow(ctx, `SELECT state FROM tenant_events WHERE tenant_id = $1 AND seq = $2`, txt(tenantID), seq).Scan(&state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.TenantEvent{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.TenantEvent{}, fmt.Errorf("postgres: redeliver event %d of tenant %s: %w", seq, tenantID, mapErr(ctx, err))
+	}
+	return store.TenantEvent{}, fmt.Errorf("postgres: redeliver event %d of tenant %s: it is %s, not failed: %w", seq, tenantID, state, store.ErrConflict)
+}
+
 // delete runs a DELETE and returns how many rows it deleted.
 func (t *tx) delete(ctx context.Context, what, query string, args ...any) (int64, error) {
 	tag, err := t.tx.Exec(ctx, query, args...)

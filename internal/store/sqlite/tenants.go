@@ -545,6 +545,33 @@ func (t *tx) InsertTenantEvent(ctx context.Context, e store.TenantEvent) (id, se
 	return id, seq, false, nil
 }
 
+// RedeliverTenantEvent puts the failed event of tenantID with Seq seq back
+// to pending (Attempts 0, LastError "", UpdatedAt now or the wall clock
+// when now is zero) in one UPDATE … RETURNING, and returns it as stored.
+// When no row is updated, a read tells store.ErrNotFound (no such event)
+// from store.ErrConflict (it is pending or delivered).
+func (t *tx) RedeliverTenantEvent(ctx context.Context, tenantID string, seq int64, now time.Time) (store.TenantEvent, error) {
+	e, err := scanTenantEvent(t.tx.QueryRowContext(ctx, `UPDATE tenant_events
+		SET state = 'pending', attempts = 0, last_error = '', updated_at = ?
+		WHERE tenant_id = ? AND seq = ? AND state = 'failed'
+		RETURNING `+tenantEventColumns, ms(or(now, time.Now())), tenantID, seq))
+	if err == nil {
+		return e, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return store.TenantEvent{}, fmt.Errorf("sqlite: redeliver event %d of tenant %s: %w", seq, tenantID, mapErr(err))
+	}
+	var state string
+	err = t.tx.QueryRowContext(ctx, `SELECT state FROM tenant_events WHERE tenant_id = ? AND seq = ?`, tenantID, seq).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.TenantEvent{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.TenantEvent{}, fmt.Errorf("sqlite: redeliver event %d of tenant %s: %w", seq, tenantID, mapErr(err))
+	}
+	return store.TenantEvent{}, fmt.Errorf("sqlite: redeliver event %d of tenant %s: it is %s, not failed: %w", seq, tenantID, state, store.ErrConflict)
+}
+
 // delete runs a DELETE and returns how many rows it deleted.
 func (t *tx) delete(ctx context.Context, what, query string, args ...any) (int64, error) {
 	res, err := t.tx.ExecContext(ctx, query, args...)

@@ -33,6 +33,7 @@ var tenantTests = []test{
 	{"EventRollback", testTenantEventRollback},
 	{"EventState", testTenantEventState},
 	{"EventAttempts", testTenantEventAttempts},
+	{"EventRedeliver", testTenantEventRedeliver},
 	{"EventListLimits", testTenantEventListLimits},
 	{"Lease", testTenantLease},
 	{"LeaseConcurrent", testTenantLeaseConcurrent},
@@ -1109,6 +1110,103 @@ func testTenantEventAttempts(t *testing.T, s store.Store) {
 	}
 	_, err := s.FailTenantEventAttempt(t.Context(), done+1000, "x", 3, at(0))
 	wantErr(t, "FailTenantEventAttempt of an absent event", err, store.ErrNotFound)
+}
+
+// testTenantEventRedeliver: a failed event goes back to pending with its
+// attempts and error cleared, in the transaction; a pending or delivered
+// one is a conflict and stays as it is; an unknown Seq, or a Seq of
+// another tenant, is not found; a rolled-back re-delivery changes nothing.
+func testTenantEventRedeliver(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	failed, _ := insertEvent(t, s, fullEvent("TR", "e1"))
+	pending, _ := insertEvent(t, s, fullEvent("TR", "e2"))
+	delivered, _ := insertEvent(t, s, fullEvent("TR", "e3"))
+	insertEvent(t, s, fullEvent("TS", "other")) // Seq 1 of another tenant
+	for range 3 {
+		_, err := s.FailTenantEventAttempt(ctx, failed, "vendor down", 3, at(time.Minute))
+		noErr(t, "FailTenantEventAttempt", err)
+	}
+	_, err := s.FailTenantEventAttempt(ctx, pending, "vendor down", 3, at(time.Minute))
+	noErr(t, "FailTenantEventAttempt", err)
+	noErr(t, "SetTenantEventState", s.SetTenantEventState(ctx, delivered, store.TenantEventDelivered, "", at(time.Minute)))
+
+	// Rolled back: the event stays failed.
+	rollback := errors.New("roll back")
+	err = s.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		if _, err := tx.RedeliverTenantEvent(ctx, "TR", 1, at(2*time.Minute)); err != nil {
+			return err
+		}
+		return rollback
+	})
+	wantErr(t, "rolled-back RedeliverTenantEvent", err, rollback)
+	if got, err := s.TenantEvent(ctx, failed); err != nil || got.State != store.TenantEventFailed || got.Attempts != 3 {
+		t.Fatalf("after a rolled-back re-delivery: %+v, %v; want failed with 3 attempts", got, err)
+	}
+
+	var got store.TenantEvent
+	inTx(t, s, func(ctx context.Context, tx store.Tx) (err error) {
+		got, err = tx.RedeliverTenantEvent(ctx, "TR", 1, at(3*time.Minute))
+		return err
+	})
+	want := fullEvent("TR", "e1")
+	want.ID, want.Seq, want.State, want.Attempts, want.LastError, want.UpdatedAt = failed, 1, store.TenantEventPending, 0, "", at(3*time.Minute)
+	if d := diff(normEvent(got), normEvent(want)); d != "" {
+		t.Errorf("RedeliverTenantEvent returned:%s", d)
+	}
+	read, err := s.TenantEvent(ctx, failed)
+	noErr(t, "TenantEvent", err)
+	if d := diff(normEvent(read), normEvent(want)); d != "" {
+		t.Errorf("re-delivered event read back:%s", d)
+	}
+	if next, err := s.NextTenantEvent(ctx, "TR"); err != nil || next.ID != failed {
+		t.Errorf("NextTenantEvent after re-delivery: %+v, %v; want the re-delivered event %d", next, err, failed)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		tenant string
+		seq    int64
+		want   error
+		id     int64 // the event that must stay as it was, 0 for none
+		state  store.TenantEventState
+	}{
+		{"again, now pending", "TR", 1, store.ErrConflict, failed, store.TenantEventPending},
+		{"pending with an attempt", "TR", 2, store.ErrConflict, pending, store.TenantEventPending},
+		{"delivered", "TR", 3, store.ErrConflict, delivered, store.TenantEventDelivered},
+		{"unknown seq", "TR", 4, store.ErrNotFound, 0, ""},
+		{"seq zero", "TR", 0, store.ErrNotFound, 0, ""},
+		{"unknown tenant", "TX", 1, store.ErrNotFound, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before store.TenantEvent
+			if tc.id != 0 {
+				var err error
+				before, err = s.TenantEvent(ctx, tc.id)
+				noErr(t, "TenantEvent", err)
+			}
+			err := s.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+				_, err := tx.RedeliverTenantEvent(ctx, tc.tenant, tc.seq, at(4*time.Minute))
+				return err
+			})
+			wantErr(t, "RedeliverTenantEvent", err, tc.want)
+			if tc.id == 0 {
+				return
+			}
+			after, err := s.TenantEvent(ctx, tc.id)
+			noErr(t, "TenantEvent", err)
+			if after.State != tc.state {
+				t.Errorf("state %s after a refused re-delivery, want %s", after.State, tc.state)
+			}
+			if d := diff(normEvent(after), normEvent(before)); d != "" {
+				t.Errorf("a refused re-delivery changed the event:%s", d)
+			}
+		})
+	}
+	other, err := s.NextTenantEvent(ctx, "TS")
+	noErr(t, "NextTenantEvent of TS", err)
+	if other.State != store.TenantEventPending || other.Attempts != 0 || other.UpdatedAt.Equal(at(4*time.Minute)) {
+		t.Errorf("another tenant's event Seq 1 touched: %+v", other)
+	}
 }
 
 func testTenantEventListLimits(t *testing.T, s store.Store) {
