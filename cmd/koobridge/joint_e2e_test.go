@@ -324,6 +324,18 @@ func TestJointEndToEnd(t *testing.T) {
 		t.Fatalf("the V1 instance on the server: %+v, want %s active", inst, sub.InstanceID)
 	}
 
+	// The V1 product is a joint-operation one too: the Kit V1 generation
+	// (authToken header, userList as JSON text, revocation by delete).
+	for _, scenario := range []string{"bind", "authorize-users", "org-change", "revoke-user"} {
+		play(v1.SubscriptionID, scenario, "")
+	}
+	emulated, kept := tenantOf(v1.SubscriptionID)
+	v1Tenant := kept.TenantID
+	if len(emulated.Users) != 499 {
+		t.Errorf("the V1 tenant has %d users after a revocation, want 499", len(emulated.Users))
+	}
+	sameTenant(t, "V1 joint product", emulated, kept)
+
 	// The joint-operation product: bind, 500 users, departments, a revocation.
 	var joint run
 	em.post(t, "/api/emulator/purchases", `{"productId":"OFFI-EMU-JOINT"}`, &joint)
@@ -331,7 +343,7 @@ func TestJointEndToEnd(t *testing.T) {
 		t.Fatalf("joint purchase: %s", joint.Err)
 	}
 	play(joint.SubscriptionID, "bind", "")
-	emulated, kept := tenantOf(joint.SubscriptionID)
+	emulated, kept = tenantOf(joint.SubscriptionID)
 	sameTenant(t, "after bind", emulated, kept)
 	play(joint.SubscriptionID, "authorize-users", "")
 	emulated, kept = tenantOf(joint.SubscriptionID)
@@ -390,8 +402,8 @@ func TestJointEndToEnd(t *testing.T) {
 		Tenants []jointTenant `json:"tenants"`
 	}
 	getJSON(t, srv.base+"/admin/api/tenants?status=active", adminToken, &list)
-	if len(list.Tenants) != 0 {
-		t.Errorf("active tenants after unbind: %+v", list.Tenants)
+	if len(list.Tenants) != 1 || list.Tenants[0].TenantID != v1Tenant {
+		t.Errorf("active tenants after unbind: %+v, want only the V1 product's %s", list.Tenants, v1Tenant)
 	}
 
 	// No personal data or secret of the run in the server's log.
