@@ -152,6 +152,7 @@ type change struct {
 	tenant string
 	test   bool
 	events []provision.Event
+	view   *provision.Tenant // the tenant as read once by tenantView
 }
 
 // emit queues an event of the change; Seq is given at delivery.
@@ -163,16 +164,22 @@ func (c *change) emit(ev provision.Event) {
 }
 
 // tenantView is the tenant an event names: as stored, or only its id when
-// the tenant is not (yet) known.
+// the tenant is not (yet) known. It is read once per change; the changes
+// that call it do not change the tenant row.
 func (c *change) tenantView(ctx context.Context) (*provision.Tenant, error) {
+	if c.view != nil {
+		return c.view, nil
+	}
 	t, err := c.tx.Tenant(ctx, c.tenant)
-	if errors.Is(err, store.ErrNotFound) {
-		return &provision.Tenant{ID: c.tenant}, nil
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		c.view = &provision.Tenant{ID: c.tenant}
+	case err != nil:
 		return nil, err
+	default:
+		c.view = vendorTenant(t)
 	}
-	return vendorTenant(t), nil
+	return c.view, nil
 }
 
 // run runs fn in one transaction that holds tenantID's lock, then appends
