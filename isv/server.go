@@ -204,6 +204,7 @@ type Server struct {
 	st        istore.Store
 	pipeline  *inbound.Server
 	instances *instance.Service
+	tenants   *tenant.Service
 	runner    *jobs.Runner
 	log       *slog.Logger
 
@@ -345,6 +346,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("isv: %w", err)
 	}
+	s.tenants = tenants
 	if err := s.runner.RegisterAll(tenants.Jobs()); err != nil {
 		return nil, fmt.Errorf("isv: %w", err)
 	}

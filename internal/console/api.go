@@ -1,8 +1,8 @@
 // Package console serves koobridge's admin JSON API and web console:
 // instances with their call history, the ledger of calls, background jobs,
 // order notifications, joint-operation tenants with their Kit data, and
-// the two repair actions (re-run a dead job, re-provision a failed
-// instance). The JSON API is mounted under /admin/api/ and guarded by a
+// the three repair actions (re-run a dead job, re-provision a failed
+// instance, re-deliver a failed Kit event). The JSON API is mounted under /admin/api/ and guarded by a
 // bearer token; the web console (NewWeb) under /admin/, behind a login
 // with the same token.
 package console
@@ -18,12 +18,14 @@ import (
 
 	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/internal/tenant"
 )
 
 // APIConfig configures the admin API.
 type APIConfig struct {
 	Store   store.Store
 	Service *instance.Service // for reprovision; nil answers 500 there
+	Tenants *tenant.Service   // for re-delivering Kit events; nil answers 500 there
 	// Token is the bearer token every request must carry. An empty Token
 	// rejects every request: the API fails closed.
 	Token  string
@@ -48,7 +50,7 @@ type api struct {
 // /admin/api/ prefix, so mount it at "/admin/api/" without stripping.
 func NewAPI(cfg APIConfig) http.Handler {
 	a := &api{
-		core:      newCore(cfg.Store, cfg.Service, cfg.Now, cfg.Logger, "admin api"),
+		core:      newCore(cfg.Store, cfg.Service, cfg.Tenants, cfg.Now, cfg.Logger, "admin api"),
 		token:     cfg.Token,
 		tokenHash: sha256.Sum256([]byte(cfg.Token)),
 	}
@@ -63,6 +65,7 @@ func NewAPI(cfg APIConfig) http.Handler {
 	mux.HandleFunc("GET /admin/api/orders", a.listOrders)
 	mux.HandleFunc("GET /admin/api/tenants", a.listTenants)
 	mux.HandleFunc("GET /admin/api/tenants/{tenantId}", a.getTenant)
+	mux.HandleFunc("POST /admin/api/tenants/{tenantId}/events/{seq}/redeliver", a.redeliverEvent)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -210,6 +213,15 @@ func (a *api) getTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, viewTenantDetail(d))
+}
+
+func (a *api) redeliverEvent(w http.ResponseWriter, r *http.Request) {
+	ev, err := a.redeliver(r.Context(), r.PathValue("tenantId"), r.PathValue("seq"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, viewTenantEvent(ev))
 }
 
 // fail answers err as {"error": …} with its status.

@@ -11,26 +11,28 @@ import (
 
 	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/internal/tenant"
 )
 
 // core holds the queries and repair actions that the JSON API and the web
 // console share, so both read the same parameters and apply the same rules.
 type core struct {
-	store   store.Store
-	service *instance.Service // nil: reprovisioning is not available
-	now     func() time.Time
-	log     *slog.Logger
-	name    string // "admin api" or "admin console", for log lines
+	store     store.Store
+	service   *instance.Service // nil: reprovisioning is not available
+	tenantSvc *tenant.Service   // nil: re-delivery is not available
+	now       func() time.Time
+	log       *slog.Logger
+	name      string // "admin api" or "admin console", for log lines
 }
 
-func newCore(st store.Store, svc *instance.Service, now func() time.Time, log *slog.Logger, name string) *core {
+func newCore(st store.Store, svc *instance.Service, tenants *tenant.Service, now func() time.Time, log *slog.Logger, name string) *core {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &core{store: st, service: svc, now: now, log: log, name: name}
+	return &core{store: st, service: svc, tenantSvc: tenants, now: now, log: log, name: name}
 }
 
 // statusError is a failure as a client sees it: an HTTP status and a
@@ -189,6 +191,32 @@ func (c *core) tenantCalls(ctx context.Context, id string) ([]store.Call, error)
 		return nil, c.internal("list calls of tenant", err)
 	}
 	return calls, nil
+}
+
+// redeliver sends the failed outbox event of tenant id whose Seq is the
+// decimal text seqText to the vendor again (tenant.Service.Redeliver) and
+// returns the event as it is afterwards: pending, its attempts and error
+// cleared, with a fresh delivery job.
+func (c *core) redeliver(ctx context.Context, id, seqText string) (store.TenantEvent, error) {
+	if c.tenantSvc == nil {
+		return store.TenantEvent{}, errorStatus(http.StatusInternalServerError, "re-delivery is not available")
+	}
+	seq, err := strconv.ParseInt(seqText, 10, 64)
+	if err != nil || seq <= 0 {
+		return store.TenantEvent{}, errorStatus(http.StatusBadRequest, "seq: want a positive integer, got "+strconv.Quote(seqText))
+	}
+	event := "event " + strconv.FormatInt(seq, 10) + " of tenant " + strconv.Quote(id)
+	ev, err := c.tenantSvc.Redeliver(ctx, id, seq)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.TenantEvent{}, errorStatus(http.StatusNotFound, event+" not found")
+	case errors.Is(err, store.ErrConflict):
+		return store.TenantEvent{}, errorStatus(http.StatusConflict, event+" is not failed: only a failed event can be re-delivered")
+	case err != nil:
+		return store.TenantEvent{}, c.internal("redeliver tenant event", err)
+	}
+	c.log.Info("admin re-delivered tenant event", "tenant", id, "seq", seq, "type", ev.Type, "via", c.name)
+	return ev, nil
 }
 
 // reprovision re-runs the provisioning of instance id and returns the

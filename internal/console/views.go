@@ -277,12 +277,16 @@ func viewTenantDetail(d tenantData) tenantDetailView {
 		})
 	}
 	for _, e := range d.events {
-		v.Events = append(v.Events, tenantEventView{
-			Seq: e.Seq, EventID: e.EventID, Type: e.Type, State: string(e.State), LastError: e.LastError,
-			CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC(),
-		})
+		v.Events = append(v.Events, viewTenantEvent(e))
 	}
 	return v
+}
+
+func viewTenantEvent(e store.TenantEvent) tenantEventView {
+	return tenantEventView{
+		Seq: e.Seq, EventID: e.EventID, Type: e.Type, State: string(e.State), LastError: e.LastError,
+		CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC(),
+	}
 }
 
 // orgNode is one department in the tree the console draws. Detached is

@@ -16,12 +16,14 @@ import (
 
 	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/internal/tenant"
 )
 
 // WebConfig configures the web console.
 type WebConfig struct {
 	Store   store.Store
 	Service *instance.Service // for reprovision; nil answers 500 there
+	Tenants *tenant.Service   // for re-delivering Kit events; nil answers 500 there
 	// Token is the admin token operators log in with; it also keys the
 	// session and CSRF MACs. An empty Token rejects every login and every
 	// session: the console fails closed.
@@ -61,12 +63,14 @@ type web struct {
 }
 
 // NewWeb returns the web console handler: server-rendered pages to browse
-// instances, calls, jobs, order notifications and tenants and to run the two repair actions. Its routes
+// instances, calls, jobs, order notifications and tenants and to run the
+// three repair actions (re-run a job, re-provision an instance, re-deliver
+// a tenant's failed Kit event). Its routes
 // carry the full /admin/ prefix, so mount it at "/admin/" without
 // stripping; the JSON API keeps the longer /admin/api/ pattern.
 func NewWeb(cfg WebConfig) http.Handler {
 	w := &web{
-		core:         newCore(cfg.Store, cfg.Service, cfg.Now, cfg.Logger, "admin console"),
+		core:         newCore(cfg.Store, cfg.Service, cfg.Tenants, cfg.Now, cfg.Logger, "admin console"),
 		token:        []byte(cfg.Token),
 		secureCookie: cfg.SecureCookie,
 	}
@@ -83,6 +87,7 @@ func NewWeb(cfg WebConfig) http.Handler {
 	mux.Handle("GET /admin/orders", w.page(w.ordersPage))
 	mux.Handle("GET /admin/tenants", w.page(w.tenantsPage))
 	mux.Handle("GET /admin/tenants/{tenantId}", w.page(w.tenantPage))
+	mux.Handle("POST /admin/tenants/{tenantId}/events/{seq}/redeliver", w.post(w.redeliverForm))
 	mux.Handle("POST /admin/jobs/{id}/retry", w.post(w.retryForm))
 	mux.Handle("GET /admin/", w.page(func(rw http.ResponseWriter, r *http.Request, s session) {
 		w.renderError(rw, s, http.StatusNotFound, "no such page: "+r.URL.Path)

@@ -14,6 +14,7 @@ import (
 var notices = map[string]string{
 	"reprovision": "Provisioning re-run: the instance is provisioning again.",
 	"retry":       "Job queued again: a worker picks it up now.",
+	"redeliver":   "Event queued for re-delivery: it reaches the vendor before any later pending event of this tenant.",
 }
 
 func (w *web) base(r *http.Request, s session, title string) base {
@@ -310,6 +311,9 @@ type tenantPage struct {
 	Users  []tenantUserRow
 	Events []tenantEventView
 	Calls  []callView
+	// CanRedeliver offers the re-delivery of failed events: the console
+	// has the tenant service.
+	CanRedeliver bool
 }
 
 func (w *web) tenantPage(rw http.ResponseWriter, r *http.Request, s session) {
@@ -327,7 +331,7 @@ func (w *web) tenantPage(rw http.ResponseWriter, r *http.Request, s session) {
 	v := viewTenantDetail(d)
 	p := tenantPage{
 		base: w.base(r, s, "Tenant "+id), Tenant: v.tenantView, Apps: v.Apps, Tree: orgTree(v.Orgs),
-		Events: v.Events, Calls: viewCalls(calls),
+		Events: v.Events, Calls: viewCalls(calls), CanRedeliver: w.tenantSvc != nil,
 	}
 	names := make(map[string]string, len(v.Orgs))
 	for _, o := range v.Orgs {
@@ -338,4 +342,13 @@ func (w *web) tenantPage(rw http.ResponseWriter, r *http.Request, s session) {
 		p.Users = append(p.Users, tenantUserRow{tenantUserView: u, OrgName: name, OrgKnown: known})
 	}
 	w.render(rw, http.StatusOK, "tenant", p)
+}
+
+func (w *web) redeliverForm(rw http.ResponseWriter, r *http.Request, s session) {
+	id := r.PathValue("tenantId")
+	if _, err := w.redeliver(r.Context(), id, r.PathValue("seq")); err != nil {
+		w.fail(rw, s, err)
+		return
+	}
+	http.Redirect(rw, r, "/admin/tenants/"+url.PathEscape(id)+"?done=redeliver", http.StatusSeeOther)
 }
