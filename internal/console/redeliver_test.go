@@ -135,7 +135,7 @@ func TestAPIRedeliver(t *testing.T) {
 			if code := f.do(t, "POST", "/admin/api/tenants/tenant-a/events/2/redeliver", &body); code != http.StatusAccepted {
 				t.Fatalf("redeliver failed event: %d %s", code, body)
 			}
-			want := fmt.Sprintf(`{"seq":2,"eventId":"evt-2","type":"users.authorized","state":"pending","createdAt":%q,"updatedAt":%q}`,
+			want := fmt.Sprintf(`{"seq":2,"eventId":"evt-2","type":"users.authorized","state":"pending","attempts":0,"createdAt":%q,"updatedAt":%q}`,
 				t0.Add(5*time.Minute).Format(time.RFC3339Nano), redeliverAt.Format(time.RFC3339Nano))
 			if got := compact(t, body); got != want {
 				t.Errorf("redeliver answered\n  %s\nwant\n  %s", got, want)

@@ -163,6 +163,14 @@ func seedTenants(t *testing.T, st store.Store) tenantSecrets {
 		t.Fatalf("seeded events %+v %v", events, err)
 	}
 	for _, e := range events {
+		if e.Seq == 2 {
+			// Two failed deliveries, then the vendor refused it for good.
+			for range 2 {
+				if _, err := st.FailTenantEventAttempt(ctx, e.ID, "webhook: 503", 25, at(5)); err != nil {
+					t.Fatalf("fail event attempt: %v", err)
+				}
+			}
+		}
 		state, lastErr := store.TenantEventDelivered, ""
 		if e.Seq == 2 {
 			state, lastErr = store.TenantEventFailed, "webhook: 400 Bad Request: unknown user"
@@ -307,9 +315,9 @@ func testGetTenant(t *testing.T, f *fixture, secrets tenantSecrets) {
 			wantOrg("D-ROOT", "总部", ""), wantOrg("D-SALES", "销售部", "D-ROOT"),
 		},
 		"events": []any{
-			map[string]any{"seq": 2.0, "eventId": "evt-2", "type": "users.authorized", "state": "failed",
+			map[string]any{"seq": 2.0, "eventId": "evt-2", "type": "users.authorized", "state": "failed", "attempts": 2.0,
 				"lastError": "webhook: 400 Bad Request: unknown user", "createdAt": "2026-03-01T12:05:00Z", "updatedAt": "2026-03-01T12:06:00Z"},
-			map[string]any{"seq": 1.0, "eventId": "evt-1", "type": "tenant.created", "state": "delivered",
+			map[string]any{"seq": 1.0, "eventId": "evt-1", "type": "tenant.created", "state": "delivered", "attempts": 0.0,
 				"createdAt": "2026-03-01T12:04:00Z", "updatedAt": "2026-03-01T12:06:00Z"},
 		},
 	}

@@ -236,6 +236,7 @@ type tenantEventView struct {
 	Type      string    `json:"type"`
 	State     string    `json:"state"`
 	LastError string    `json:"lastError,omitempty"`
+	Attempts  int       `json:"attempts"` // failed deliveries so far
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }
@@ -285,7 +286,7 @@ func viewTenantDetail(d tenantData) tenantDetailView {
 func viewTenantEvent(e store.TenantEvent) tenantEventView {
 	return tenantEventView{
 		Seq: e.Seq, EventID: e.EventID, Type: e.Type, State: string(e.State), LastError: e.LastError,
-		CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC(),
+		Attempts: e.Attempts, CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC(),
 	}
 }
 
