@@ -24,7 +24,7 @@ func TestV1Settings(t *testing.T) {
 	}{
 		"flags": {append([]string{"--v1-buyer-encrypt-type", "2", "--v1-timestamp-window", "5m"}, base...), nil},
 		"env":   {base, map[string]string{"KOOBRIDGE_V1_BUYER_ENCRYPT_TYPE": "2", "KOOBRIDGE_V1_TIMESTAMP_WINDOW": "5m"}},
-		"yaml": {append([]string{"--config", writeFile(t, "v1.yaml", "v1-buyer-encrypt-type: \"2\"\nv1-timestamp-window: 5m\n")}, base...), nil},
+		"yaml":  {append([]string{"--config", writeFile(t, "v1.yaml", "v1-buyer-encrypt-type: \"2\"\nv1-timestamp-window: 5m\n")}, base...), nil},
 	} {
 		c, err := resolveArgs(t, tc.args, tc.env)
 		if err != nil {
