@@ -66,11 +66,15 @@ type Config struct {
 	TestProvisioner provision.Provisioner
 	// Jobs runs the deliveries; register Jobs() with it before it starts.
 	Jobs *jobs.Runner
-	// MaxAttempts is the attempts of a delivery; zero means
-	// jobs.DefaultMaxAttempts.
+	// MaxAttempts is how many failed deliveries an event takes before it
+	// is marked failed; zero means jobs.DefaultMaxAttempts.
 	MaxAttempts int
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Retry is the wait before an event that failed attempt times is
+	// delivered again; it must not be random (see DefaultRetry, the
+	// default).
+	Retry  func(attempt int) time.Duration
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Service keeps the Kit data and tells the vendor about its changes. It is
@@ -83,6 +87,7 @@ type Service struct {
 	testProv    provision.Provisioner
 	jobs        *jobs.Runner
 	maxAttempts int
+	retry       func(attempt int) time.Duration
 	log         *slog.Logger
 	now         func() time.Time
 }
@@ -102,7 +107,10 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		store: cfg.Store, sealer: cfg.Sealer, priv: cfg.PrivateKey,
 		prov: cfg.Provisioner, testProv: cfg.TestProvisioner, jobs: cfg.Jobs,
-		maxAttempts: cfg.MaxAttempts, log: cfg.Logger, now: cfg.Now,
+		maxAttempts: cfg.MaxAttempts, retry: cfg.Retry, log: cfg.Logger, now: cfg.Now,
+	}
+	if s.retry == nil {
+		s.retry = DefaultRetry
 	}
 	if s.testProv == nil {
 		s.testProv = s.prov

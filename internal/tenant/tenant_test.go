@@ -117,20 +117,41 @@ func forEachDialect(t *testing.T, fn func(t *testing.T, e *env)) {
 
 func newEnv(t testing.TB, st store.Store, key *rsa.PrivateKey) *env {
 	t.Helper()
-	if key != nil {
-		return newEnvKey(t, st, key, 50)
-	}
-	return newEnvWith(t, st, 50)
+	return newEnvOpts(t, st, envOptions{key: key})
 }
 
-// newEnvWith is newEnv with maxAttempts for the delivery jobs and events.
+// newEnvWith is newEnv with maxAttempts for the events.
 func newEnvWith(t testing.TB, st store.Store, maxAttempts int) *env {
 	t.Helper()
-	return newEnvKey(t, st, nil, maxAttempts)
+	return newEnvOpts(t, st, envOptions{maxAttempts: maxAttempts})
 }
 
-func newEnvKey(t testing.TB, st store.Store, key *rsa.PrivateKey, maxAttempts int) *env {
+// envOptions adjust newEnvOpts; zero fields take the tests' defaults.
+type envOptions struct {
+	key         *rsa.PrivateKey // default privateKey
+	maxAttempts int             // default 50
+	retry       time.Duration   // the wait before a failed event is due again; default 20 ms
+	lease       time.Duration   // the job lease; default 20 s
+	workers     int             // default 3
+}
+
+func newEnvOpts(t testing.TB, st store.Store, o envOptions) *env {
 	t.Helper()
+	if o.key == nil {
+		o.key = privateKey
+	}
+	if o.maxAttempts == 0 {
+		o.maxAttempts = 50
+	}
+	if o.retry == 0 {
+		o.retry = 20 * time.Millisecond
+	}
+	if o.lease == 0 {
+		o.lease = 20 * time.Second
+	}
+	if o.workers == 0 {
+		o.workers = 3
+	}
 	t.Cleanup(func() { st.Close() })
 	dataKey, err := seal.GenerateKey()
 	if err != nil {
@@ -144,13 +165,11 @@ func newEnvKey(t testing.TB, st store.Store, key *rsa.PrivateKey, maxAttempts in
 	if err != nil {
 		t.Fatal(err)
 	}
-	runner := jobs.NewRunner(jobs.Config{Store: st, Workers: 3, Poll: 10 * time.Millisecond, Lease: 20 * time.Second,
+	runner := jobs.NewRunner(jobs.Config{Store: st, Workers: o.workers, Poll: 10 * time.Millisecond, Lease: o.lease,
 		Backoff: func(int) time.Duration { return 20 * time.Millisecond }})
 	rec := &recorder{}
-	if key == nil {
-		key = privateKey
-	}
-	svc, err := tenant.New(tenant.Config{Store: st, Sealer: sealer, PrivateKey: key, Provisioner: rec, Jobs: runner, MaxAttempts: maxAttempts})
+	svc, err := tenant.New(tenant.Config{Store: st, Sealer: sealer, PrivateKey: o.key, Provisioner: rec, Jobs: runner,
+		MaxAttempts: o.maxAttempts, Retry: func(int) time.Duration { return o.retry }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -754,4 +773,120 @@ func TestLateUnbind(t *testing.T) {
 		res, err = e.svc.SyncTenant(ctx, current)
 		must(t, res, err, true)
 	})
+}
+
+// dueNow reports whether a delivery job is available now or running.
+func (e *env) dueNow(t *testing.T) bool {
+	t.Helper()
+	for _, state := range []store.JobState{store.JobAvailable, store.JobRunning} {
+		list, err := e.db.Jobs(context.Background(), store.JobFilter{Kind: tenant.KindEvent, State: state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range list {
+			if state == store.JobRunning || !j.RunAt.After(time.Now()) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestOutageBurst: while the vendor is down, a burst of Kit calls (a job
+// each) tries the oldest event once, not once per job: its next try waits
+// for the retry time, with one retry job for it, and no event fails.
+func TestOutageBurst(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			e := newEnvOpts(t, d.open(t), envOptions{maxAttempts: 3, retry: time.Hour, workers: 4})
+			e.rec.mu.Lock()
+			e.rec.fail = func(provision.Event) error { return errors.New("vendor restarting") }
+			e.rec.mu.Unlock()
+			ctx := context.Background()
+			for i := range 10 {
+				res, err := e.svc.SyncUsers(ctx, authSync(1, user(fmt.Sprintf("u%d", i), "1", true)))
+				must(t, res, err, true)
+			}
+			deadline := time.Now().Add(waitFor)
+			for e.dueNow(t) {
+				if time.Now().After(deadline) {
+					t.Fatal("delivery jobs still due")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			evs, err := e.st.TenantEvents(ctx, "t1", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range evs {
+				want := 0
+				if ev.Seq == 1 {
+					want = 1
+				}
+				if ev.State != store.TenantEventPending || ev.Attempts != want {
+					t.Errorf("event %d: %s after %d attempts; want pending after %d", ev.Seq, ev.State, ev.Attempts, want)
+				}
+			}
+			later, err := e.db.Jobs(ctx, store.JobFilter{Kind: tenant.KindEvent, State: store.JobAvailable})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(later) != 1 || later[0].RunAt.Before(time.Now().Add(50*time.Minute)) {
+				t.Errorf("%d jobs wait (%+v); want one retry job, due in an hour", len(later), later)
+			}
+		})
+	}
+}
+
+// TestDeadlineCut: a backlog longer than a job's time is delivered whole,
+// by continuation jobs, without counting the cut as a failed attempt and
+// without a dead job, although each job has few attempts.
+func TestDeadlineCut(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			// A 2 s lease gives each handler 1 s: about seven deliveries.
+			e := newEnvOpts(t, d.open(t), envOptions{maxAttempts: 2, lease: 2 * time.Second})
+			e.rec.mu.Lock()
+			e.rec.fail = func(provision.Event) error { time.Sleep(150 * time.Millisecond); return nil }
+			e.rec.mu.Unlock()
+			ctx := context.Background()
+			for i := range 20 {
+				res, err := e.svc.SyncOrg(ctx, orgSync(1, fmt.Sprintf("o%02d", i), "Dept", ""))
+				must(t, res, err, true)
+			}
+			deadline := time.Now().Add(waitFor)
+			for {
+				evs, err := e.st.TenantEvents(ctx, "t1", 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				delivered := 0
+				for _, ev := range evs {
+					if ev.State == store.TenantEventDelivered {
+						delivered++
+					}
+					if ev.Attempts != 0 || ev.State == store.TenantEventFailed {
+						t.Fatalf("event %d: %s with %d attempts; a cut is not an attempt", ev.Seq, ev.State, ev.Attempts)
+					}
+				}
+				if delivered == 20 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of 20 events delivered after %v", delivered, waitFor)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if dead, _ := e.db.Jobs(ctx, store.JobFilter{Kind: tenant.KindEvent, State: store.JobDead}); len(dead) != 0 {
+				t.Errorf("%d dead delivery jobs", len(dead))
+			}
+			seqs := []int64{}
+			for _, ev := range e.rec.delivered() {
+				seqs = append(seqs, ev.Seq)
+			}
+			if !slices.IsSorted(seqs) {
+				t.Errorf("delivered out of order: %v", seqs)
+			}
+		})
+	}
 }
