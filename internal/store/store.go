@@ -98,7 +98,7 @@ type Instance struct {
 	OrderJSON    string    // the Query Order orderInfo as received, personal data masked
 
 	Status     InstanceStatus
-	FrozenBy   string // why it is frozen: "status" (updateInstanceStatus FREEZE); "" when not frozen
+	FrozenBy   string // why it is frozen: "status" (updateInstanceStatus FREEZE, V1 instanceStatus), "expiry" (V1 expireInstance); "" when not frozen
 	AppInfo    AppInfo
 	UsageValue string    // cumulative pay-per-use usage, decimal text; "" when none
 	UsageTime  time.Time // when UsageValue was measured
