@@ -142,7 +142,7 @@ type Result struct {
 	Changed bool
 }
 
-// Success messages.
+// msgSuccess is the resultMsg of a Kit call that succeeded.
 const msgSuccess = "success"
 
 func ok(changed bool) Result {
@@ -215,7 +215,9 @@ func (s *Service) run(ctx context.Context, tenantID string, test bool, fn func(c
 	return n > 0, nil
 }
 
-// eventJob is a delivery job's payload.
+// eventJob is a delivery job's payload: the tenant whose pending events
+// it delivers and, for the admin's eyes, the event that caused it (0 for
+// retry and continuation jobs).
 type eventJob struct {
 	TenantID string `json:"tenantId"`
 	EventID  int64  `json:"eventId"`
