@@ -3,8 +3,8 @@
 // lines. One rule for every place: mobile numbers keep their first three
 // and last four characters (first two and last two when shorter than 11,
 // nothing below 7), e-mail addresses their first character and domain,
-// account names their first character; passwords, secrets and tokens
-// nothing. Identifiers (instanceId, orderId, customerId, …) stay readable:
+// account names and names (a "name" field: a person's in the Kit's users)
+// their first character; passwords, secrets and tokens nothing. Identifiers (instanceId, orderId, customerId, …) stay readable:
 // they are what an operator searches by.
 package mask
 
@@ -47,7 +47,10 @@ func classify(name string) sensitivity {
 		return phone
 	case strings.Contains(n, "email"):
 		return email
-	case n == "username":
+	case n == "username", n == "name":
+		// "name" is a person's name in the Kit's authSync users (and an
+		// enterprise's or a department's elsewhere: masked alike, as they
+		// are shown in full by the admin API).
 		return username
 	}
 	return plain

@@ -38,13 +38,18 @@ func TestMaskJSON(t *testing.T) {
 		},
 		{
 			name: "JSON text in a string (authSync userList) masked inside",
-			in:   `{"tenantId":"t1","userList":"[{\"userName\":\"zhangsan\",\"mobile\":\"13912345678\",\"email\":\"zs@example.com\",\"orgCode\":\"10\"}]"}`,
-			want: `{"tenantId":"t1","userList":"[{\"email\":\"z***@example.com\",\"mobile\":\"139****5678\",\"orgCode\":\"10\",\"userName\":\"z***\"}]"}`,
+			in:   `{"tenantId":"t1","userList":"[{\"userName\":\"zhangsan\",\"name\":\"张三丰\",\"mobile\":\"13912345678\",\"email\":\"zs@example.com\",\"orgCode\":\"10\"}]"}`,
+			want: `{"tenantId":"t1","userList":"[{\"email\":\"z***@example.com\",\"mobile\":\"139****5678\",\"name\":\"张***\",\"orgCode\":\"10\",\"userName\":\"z***\"}]"}`,
+		},
+		{
+			name: "a person's name in a user array",
+			in:   `{"userList":[{"userName":"lisi","name":"Li Si","position":"Engineer"}]}`,
+			want: `{"userList":[{"name":"L***","position":"Engineer","userName":"l***"}]}`,
 		},
 		{
 			name: "a string that only looks like JSON stays",
-			in:   `{"name":"[R&D] team","memo":"{not json"}`,
-			want: `{"memo":"{not json","name":"[R&D] team"}`,
+			in:   `{"orgName":"[R&D] team","memo":"{not json"}`,
+			want: `{"memo":"{not json","orgName":"[R&D] team"}`,
 		},
 		{
 			name: "not JSON: masked as text",
