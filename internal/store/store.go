@@ -419,6 +419,7 @@ type Store interface {
 	OperationReader
 	OrderNotifications
 	Tenants
+	SSO
 	Calls
 	Nonces
 	Jobs

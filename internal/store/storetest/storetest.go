@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Jobs", jobTests},
 		{"OrderNotifications", orderNotificationTests},
 		{"Tenants", tenantTests},
+		{"SSO", ssoTests},
 		{"Tx", txTests},
 	}
 	for _, g := range groups {
