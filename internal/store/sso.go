@@ -32,8 +32,8 @@ type SSOKey struct {
 type SSORecord struct {
 	Kind      string // e.g. "authreq", "session", "refresh"
 	ID        string
-	Lookup    string // a second key, unique within Kind; "" for none
-	Data      string // JSON
+	Lookup    string    // a second key, unique within Kind; "" for none
+	Data      string    // JSON
 	ExpiresAt time.Time // required
 	CreatedAt time.Time
 	UpdatedAt time.Time
