@@ -33,6 +33,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"example.com/sso-app/ssoapp"
 )
 
 func main() {
@@ -138,7 +140,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if o.baseURL == "" {
 		o.baseURL = "http://" + ln.Addr().String()
 	}
-	app, err := New(Config{
+	app, err := ssoapp.New(ssoapp.Config{
 		Issuer: o.issuer, ClientID: o.clientID, ClientSecret: o.clientSecret, BaseURL: o.baseURL,
 		Tenant: o.tenant, RefreshEarly: o.refreshEarly,
 		Logger: slog.New(slog.NewTextHandler(stderr, nil)),

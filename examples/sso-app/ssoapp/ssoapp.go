@@ -1,4 +1,11 @@
-package main
+// Package ssoapp is the sample app's relying party: an http.Handler that
+// signs users in with OpenID Connect (github.com/coreos/go-oidc/v3 and
+// golang.org/x/oauth2) against koobridge, shows who is signed in, renews
+// the access token, signs out at both ends and accepts third-party
+// initiated login. It uses nothing of koobridge's. "koobridge demo" runs a
+// verbatim copy of this file (koobridge's cmd/koobridge/internal/ssoapp,
+// which a test there keeps identical).
+package ssoapp
 
 import (
 	"context"
