@@ -152,6 +152,8 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oneaccess: DomainName: %w", err)
 	}
+	base.Path = strings.TrimSuffix(base.Path, "/")
+	base.RawPath = ""
 	c := &Client{cfg: cfg}
 	for _, e := range []struct {
 		name, override, path string
@@ -195,7 +197,7 @@ func New(cfg Config) (*Client, error) {
 
 // parseEndpoint parses an identity-center URL: absolute, https (http only
 // on a loopback host), a host, no user info, no fragment, a query only
-// when allowQuery. A trailing slash of the path is dropped.
+// when allowQuery.
 func parseEndpoint(s string, allowQuery bool) (*url.URL, error) {
 	if s == "" {
 		return nil, errors.New("is required")
@@ -229,8 +231,6 @@ func parseEndpoint(s string, allowQuery bool) (*url.URL, error) {
 	if _, err := url.ParseQuery(u.RawQuery); err != nil {
 		return nil, fmt.Errorf("%q: bad query", s)
 	}
-	u.Path = strings.TrimSuffix(u.Path, "/")
-	u.RawPath = ""
 	return u, nil
 }
 
