@@ -98,7 +98,9 @@ func TestURLs(t *testing.T) {
 		url  func(*oneaccess.Client) string
 		want string
 	}{
-		{"authorize", domain, func(c *oneaccess.Client) string { return c.AuthCodeURL("s/1 2", "https://seller.example/sso/callback?x=1") },
+		{"authorize", domain, func(c *oneaccess.Client) string {
+			return c.AuthCodeURL("s/1 2", "https://seller.example/sso/callback?x=1")
+		},
 			"https://acme.example-idp.com/api/v1/oauth2/authorize?client_id=cid+1&redirect_uri=https%3A%2F%2Fseller.example%2Fsso%2Fcallback%3Fx%3D1&response_type=code&scope=get_user_info&state=s%2F1+2"},
 		{"authorize without state", domain, func(c *oneaccess.Client) string { return c.AuthCodeURL("", "https://seller.example/cb") },
 			"https://acme.example-idp.com/api/v1/oauth2/authorize?client_id=cid+1&redirect_uri=https%3A%2F%2Fseller.example%2Fcb&response_type=code&scope=get_user_info"},
