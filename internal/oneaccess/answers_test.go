@@ -260,6 +260,8 @@ func TestValidateTicketAnswers(t *testing.T) {
 			want: fullUser},
 		{name: "XML success, other prefix, no attributes", answer: canned{200, "text/xml", "\ufeff<c:serviceResponse xmlns:c='http://www.yale.edu/tp/cas'><c:authenticationSuccess><c:user> dwho </c:user></c:authenticationSuccess></c:serviceResponse>", nil},
 			want: oneaccess.User{ID: "dwho", UserName: "dwho"}},
+		{name: "XML success, prefix never declared", answer: canned{200, "application/xml", `<cas:serviceResponse><cas:authenticationSuccess><cas:user>zhangsan</cas:user><cas:attributes><cas:isFromNewLogin>true</cas:isFromNewLogin><cas:role>user</cas:role></cas:attributes></cas:authenticationSuccess></cas:serviceResponse>`, nil},
+			want: oneaccess.User{ID: "zhangsan", UserName: "zhangsan", Role: "user"}},
 		{name: "JSON failure", answer: canned{200, "application/json", `{"serviceResponse":{"authenticationFailure":{"code":"INVALID_TICKET","description":"Ticket ST-1-abcdefghijklmnop not recognized"}}}`, nil},
 			wantOA: &oneaccess.Error{Status: 200, Code: "INVALID_TICKET", Description: "Ticket [redacted] not recognized"}},
 		{name: "XML failure", answer: canned{200, "application/xml", `<cas:serviceResponse xmlns:cas="http://www.yale.edu/tp/cas"><cas:authenticationFailure code="INVALID_SERVICE">
