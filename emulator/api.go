@@ -22,6 +22,10 @@ const maxBody = 1 << 20
 // idempotent.
 const maxDuplicates = 10
 
+// maxOneAccessLatency caps Faults.OneAccessTokenLatency: long enough to
+// outlast any seller's timeout, short enough not to pile up requests.
+const maxOneAccessLatency = 5 * time.Minute
+
 // The JSON API, under /api/emulator/. Every answer is JSON; errors are
 // {"error": "..."} with 400 (bad input), 404 (unknown id or path), 405
 // (a known path with another method; Allow lists the methods), 409 (a
@@ -344,6 +348,9 @@ type faultsJSON struct {
 	OpenAPICount   int      `json:"openapiCount"`
 	Duplicates     int      `json:"duplicates"`
 	ClockSkew      duration `json:"clockSkew"`
+	// OneAccess side.
+	OneAccessTokenLatency duration `json:"oneaccessTokenLatency"`
+	OneAccessTokenFail    bool     `json:"oneaccessTokenFail"`
 }
 
 func toFaultsJSON(f Faults) faultsJSON {
@@ -354,6 +361,9 @@ func toFaultsJSON(f Faults) faultsJSON {
 		OpenAPICount:   f.OpenAPICount,
 		Duplicates:     f.Duplicates,
 		ClockSkew:      duration(f.ClockSkew),
+
+		OneAccessTokenLatency: duration(f.OneAccessTokenLatency),
+		OneAccessTokenFail:    f.OneAccessTokenFail,
 	}
 }
 
@@ -368,6 +378,8 @@ func (f faultsJSON) faults() (Faults, error) {
 		return Faults{}, badRequest("openapiCount must not be negative")
 	case f.Duplicates < 0 || f.Duplicates > maxDuplicates:
 		return Faults{}, badRequest("duplicates %d: want 0 to %d", f.Duplicates, maxDuplicates)
+	case f.OneAccessTokenLatency < 0 || time.Duration(f.OneAccessTokenLatency) > maxOneAccessLatency:
+		return Faults{}, badRequest("oneaccessTokenLatency %v: want 0 to %v", time.Duration(f.OneAccessTokenLatency), maxOneAccessLatency)
 	}
 	return Faults{
 		OpenAPILatency: time.Duration(f.OpenAPILatency),
@@ -376,6 +388,9 @@ func (f faultsJSON) faults() (Faults, error) {
 		OpenAPICount:   f.OpenAPICount,
 		Duplicates:     f.Duplicates,
 		ClockSkew:      time.Duration(f.ClockSkew),
+
+		OneAccessTokenLatency: time.Duration(f.OneAccessTokenLatency),
+		OneAccessTokenFail:    f.OneAccessTokenFail,
 	}, nil
 }
 

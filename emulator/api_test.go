@@ -222,7 +222,7 @@ func TestWebAPIFaults(t *testing.T) {
 	if got := w.e.Faults(); got != want {
 		t.Errorf("Faults() = %+v, want %+v", got, want)
 	}
-	const wantJSON = `{"openapiLatency":"2s","openapiStatus":503,"openapiTimeout":false,"openapiCount":2,"duplicates":1,"clockSkew":"-1m30s"}`
+	const wantJSON = `{"openapiLatency":"2s","openapiStatus":503,"openapiTimeout":false,"openapiCount":2,"duplicates":1,"clockSkew":"-1m30s","oneaccessTokenLatency":"0s","oneaccessTokenFail":false}`
 	if got := strings.TrimSpace(string(raw)); got != wantJSON {
 		t.Errorf("PUT answer = %s, want %s", got, wantJSON)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,6 +73,8 @@ type Emulator struct {
 	tenants     []*tenant
 	tenantBySub map[string]*tenant
 	appID       string
+	// oa is what the emulated identity centers handed out.
+	oa oaState
 }
 
 // New returns an Emulator with the default catalogue (DefaultProducts).
@@ -99,6 +102,21 @@ func New(cfg Config) (*Emulator, error) {
 	case KitFormA, KitFormB:
 	default:
 		return nil, fmt.Errorf("emulator: config: KitSignForm %q: want %s or %s", cfg.KitSignForm, KitFormA, KitFormB)
+	}
+	if cfg.PublicURL != "" {
+		if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("emulator: config: PublicURL %q is not an http(s) URL without query or fragment", cfg.PublicURL)
+		}
+		cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	}
+	if cfg.AccessTokenLifetime < 0 {
+		return nil, fmt.Errorf("emulator: config: AccessTokenLifetime %v is negative", cfg.AccessTokenLifetime)
+	}
+	if cfg.AccessTokenLifetime == 0 {
+		cfg.AccessTokenLifetime = DefaultAccessTokenLifetime
+	}
+	if cfg.UserPassword == "" {
+		cfg.UserPassword = DefaultUserPassword
 	}
 	if cfg.Key == "" {
 		return nil, errors.New("emulator: config: Key is required")
@@ -148,6 +166,7 @@ func New(cfg Config) (*Emulator, error) {
 
 		tenantBySub: make(map[string]*tenant),
 		appID:       newAppID(),
+		oa:          newOAState(),
 	}
 	e.wallStart = cfg.Now()
 	e.start = e.wallStart.UTC()

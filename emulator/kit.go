@@ -27,6 +27,11 @@ type Tenant struct {
 	TenantCode string `json:"tenantCode"`
 	Name       string `json:"name"`
 	DomainName string `json:"domainName"`
+	// OneAccessURL is the base URL of the identity center the emulator
+	// plays for the tenant (OneAccessHandler): Config.PublicURL +
+	// /oneaccess/<tenantCode>, or the path alone when PublicURL is unset.
+	// With PublicURL it is DomainName.
+	OneAccessURL string `json:"oneAccessUrl"`
 	// ClientID is the OAuth client of the tenant's app (applicationSync);
 	// the secret is never shown.
 	ClientID       string `json:"clientId"`
@@ -79,6 +84,9 @@ type tenant struct {
 	orgSeq   int
 	changing string
 	revoking string
+	// oa is the tenant's identity center: its directory and the
+	// registered callbacks.
+	oa oaTenant
 }
 
 func (t *tenant) snapshot() Tenant {
@@ -147,9 +155,13 @@ func (e *Emulator) tenantForLocked(sub *Subscription, test bool) *tenant {
 	if t == nil {
 		id := NewNonce()
 		code := "emu" + id[:8]
+		domain := "https://" + code + ".idp.emulator.example.com"
+		if e.cfg.PublicURL != "" {
+			domain = e.oneAccessURL(code)
+		}
 		t = &tenant{t: Tenant{
 			TenantID: id, TenantCode: code, Name: "Emulator Enterprise " + code,
-			DomainName:     "https://" + code + ".idp.emulator.example.com",
+			DomainName: domain, OneAccessURL: e.oneAccessURL(code),
 			SubscriptionID: sub.ID, TestAccount: test,
 		}}
 		e.tenants = append(e.tenants, t)
@@ -517,6 +529,11 @@ var kitScenarios = []*scenario{
 		modes: kitModes, from: []string{StatusActive, StatusFrozen}, check: boundOnly,
 		steps: []step{{
 			iface: protocol.KitAuthSync,
+			before: func(e *Emulator, sub *Subscription) error {
+				// The tenant's directory holds every user authSync sent.
+				e.kitTenant(sub).remember(kitUsers())
+				return nil
+			},
 			build: func(e *Emulator, sub *Subscription, x *stepCtx) any {
 				return authSyncBody(e, sub, e.kitTenant(sub), x.family, protocol.KitFlagAdd, kitUsers())
 			},

@@ -46,6 +46,22 @@ type Config struct {
 	// scenarios that send applicationSync (bind, test-account) fail with a
 	// message saying so.
 	SellerPublicKey *rsa.PublicKey
+	// PublicURL is the emulator's own base URL as the seller and the
+	// browser reach it, e.g. http://127.0.0.1:8090 (koobridge emulate sets
+	// it from its listener). With it, a tenant's domainName (tenantSync)
+	// is PublicURL + /oneaccess/<tenantCode>, the identity center the
+	// emulator plays for it (OneAccessHandler); without it domainName is
+	// https://<tenantCode>.idp.emulator.example.com, which reaches nothing.
+	// It must be an http(s) URL without query or fragment; a trailing /
+	// is dropped.
+	PublicURL string
+	// UserPassword is the password every user of every tenant signs in
+	// with at the emulated OneAccess; empty means DefaultUserPassword.
+	UserPassword string
+	// AccessTokenLifetime is expires_in of the emulated OneAccess's access
+	// tokens (on the wall clock, Now); zero means
+	// DefaultAccessTokenLifetime (2 h).
+	AccessTokenLifetime time.Duration
 	// AK and SK are the credentials the mocked Open API accepts. Required.
 	AK, SK string
 	// Deadline is how long an answer may take; zero means 5 s
@@ -258,6 +274,11 @@ type Faults struct {
 	// Calling side (what KooGallery's calls to the seller look like).
 	Duplicates int           `json:"duplicates,omitempty"` // deliver every call this many extra times at once
 	ClockSkew  time.Duration `json:"clockSkew,omitempty"`  // added to every timestamp
+	// OneAccess side (what the seller's calls to a tenant's identity
+	// center meet): the token endpoint waits this long before answering,
+	// and answers HTTP 500 (server_error) when OneAccessTokenFail is set.
+	OneAccessTokenLatency time.Duration `json:"oneaccessTokenLatency,omitempty"`
+	OneAccessTokenFail    bool          `json:"oneaccessTokenFail,omitempty"`
 }
 
 // UsageRecord is one usage record a seller pushed to the mocked Open API.

@@ -25,14 +25,18 @@ import (
 //   - the web page: a server-rendered dashboard at / to buy products, play
 //     scenarios on subscriptions and advance the clock, a page per message
 //     at /messages/{id} with every attempt and a re-drive button, /faults
-//     and /usage. It needs no JavaScript and no build step.
+//     and /usage. It needs no JavaScript and no build step;
+//   - each tenant's identity center (OneAccess) under /oneaccess/<tenantCode>/,
+//     the same as OneAccessHandler, with its own login page and session
+//     cookie.
 //
 // The emulator has no login: anyone who reaches the port can buy, play,
 // re-drive and switch faults on. It is a test tool meant to listen on
 // 127.0.0.1 (or inside a CI job), never on a public address. Cross-site
 // form posts from other web pages are refused (http.CrossOriginProtection)
 // everywhere except on the Open API paths, which sellers call server to
-// server.
+// server, and on the identity centers, whose login forms check it
+// themselves.
 func (e *Emulator) Handler() http.Handler {
 	h := &site{e: e, flashes: newFlashes()}
 	mux := http.NewServeMux()
@@ -43,6 +47,7 @@ func (e *Emulator) Handler() http.Handler {
 	top := http.NewServeMux()
 	top.Handle("/api/mkp-openapi-public/", openAPI)
 	top.Handle("/rest/marketplace/", openAPI)
+	top.Handle(OneAccessPath, e.OneAccessHandler())
 	top.Handle("/", http.NewCrossOriginProtection().Handler(pagehdr.Secure(pageCSP, mux)))
 	return top
 }
@@ -357,6 +362,8 @@ func faultsFromForm(v url.Values) (Faults, error) {
 	f.OpenAPICount = num("openapiCount")
 	f.Duplicates = num("duplicates")
 	f.ClockSkew = dur("clockSkew")
+	f.OneAccessTokenLatency = dur("oneaccessTokenLatency")
+	f.OneAccessTokenFail = v.Get("oneaccessTokenFail") != ""
 	if err != nil {
 		return Faults{}, err
 	}

@@ -271,16 +271,18 @@ func TestWebFaults(t *testing.T) {
 	status, loc := w.form("/faults", url.Values{
 		"openapiLatency": {"1.5s"}, "openapiStatus": {"503"}, "openapiCount": {"3"},
 		"duplicates": {"2"}, "clockSkew": {"-2m"}, "openapiTimeout": {"1"},
+		"oneaccessTokenLatency": {"20s"}, "oneaccessTokenFail": {"1"},
 	})
 	if status != http.StatusSeeOther || w.flash(loc) != "faults saved" {
 		t.Fatalf("faults form: %d Location %q", status, loc)
 	}
-	want := Faults{OpenAPILatency: 1500 * time.Millisecond, OpenAPIStatus: 503, OpenAPITimeout: true, OpenAPICount: 3, Duplicates: 2, ClockSkew: -2 * time.Minute}
+	want := Faults{OpenAPILatency: 1500 * time.Millisecond, OpenAPIStatus: 503, OpenAPITimeout: true, OpenAPICount: 3, Duplicates: 2, ClockSkew: -2 * time.Minute,
+		OneAccessTokenLatency: 20 * time.Second, OneAccessTokenFail: true}
 	if got := w.e.Faults(); got != want {
 		t.Errorf("Faults() = %+v, want %+v", got, want)
 	}
 	_, body := w.page("/faults")
-	for _, want := range []string{`id="faults"`, `value="1.5s"`, `value="-2m0s"`, `value="503"`, `id="openapiTimeout" value="1" checked`} {
+	for _, want := range []string{`id="faults"`, `value="1.5s"`, `value="-2m0s"`, `value="503"`, `id="openapiTimeout" value="1" checked`, `value="20s"`, `id="oneaccessTokenFail" value="1" checked`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("faults page lacks %s", want)
 		}
