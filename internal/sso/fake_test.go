@@ -1,0 +1,149 @@
+package sso_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeOneAccess is a OneAccess identity center as Part C describes it:
+// authorize (the signed-in user is whoever the test says, as an enterprise
+// directory signs in every user of the tenant), token (both grants,
+// single-use codes, form client authentication, the documented error
+// bodies), userinfo (Bearer, the documented 401) and logout.
+type fakeOneAccess struct {
+	srv          *httptest.Server
+	clientID     string
+	clientSecret string
+	tenantID     string
+
+	mu        sync.Mutex
+	user      string            // who signs in at authorize
+	users     map[string]string // userName → name
+	codes     map[string]string // code → userName
+	access    map[string]string // access token → userName
+	refresh   map[string]string // refresh token → userName
+	n         int
+	authorize int // authorize requests seen
+	refreshes int // refresh grants answered
+	logouts   []string
+	failToken bool // answer invalid_grant to every code
+}
+
+func newFakeOneAccess(t *testing.T, clientID, clientSecret, tenantID string) *fakeOneAccess {
+	f := &fakeOneAccess{clientID: clientID, clientSecret: clientSecret, tenantID: tenantID,
+		users: map[string]string{}, codes: map[string]string{}, access: map[string]string{}, refresh: map[string]string{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/oauth2/authorize", f.handleAuthorize)
+	mux.HandleFunc("POST /api/v1/oauth2/token", f.handleToken)
+	mux.HandleFunc("GET /api/v1/oauth2/userinfo", f.handleUserInfo)
+	mux.HandleFunc("GET /api/v1/logout", f.handleLogout)
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeOneAccess) set(fn func(f *fakeOneAccess)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+func (f *fakeOneAccess) next(prefix string) string {
+	f.n++
+	return fmt.Sprintf("%s-%d", prefix, f.n)
+}
+
+func (f *fakeOneAccess) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.authorize++
+	q := r.URL.Query()
+	if q.Get("client_id") != f.clientID || q.Get("response_type") != "code" || q.Get("redirect_uri") == "" {
+		http.Error(w, "bad authorize request", http.StatusBadRequest)
+		return
+	}
+	code := f.next("code")
+	f.codes[code] = f.user
+	u, _ := url.Parse(q.Get("redirect_uri"))
+	v := u.Query()
+	v.Set("code", code)
+	if s := q.Get("state"); s != "" {
+		v.Set("state", s)
+	}
+	u.RawQuery = v.Encode()
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (f *fakeOneAccess) handleToken(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := r.ParseForm(); err != nil {
+		writeJSON(w, 400, map[string]string{"error": "invalid_request"})
+		return
+	}
+	if r.PostForm.Get("client_id") != f.clientID || r.PostForm.Get("client_secret") != f.clientSecret {
+		writeJSON(w, 401, map[string]string{"error": "invalid_client", "error_description": "Bad client credentials"})
+		return
+	}
+	var user string
+	switch r.PostForm.Get("grant_type") {
+	case "authorization_code":
+		code := r.PostForm.Get("code")
+		u, ok := f.codes[code]
+		delete(f.codes, code)
+		if !ok || f.failToken {
+			writeJSON(w, 400, map[string]string{"error": "invalid_grant", "error_description": "Invalid authorization code"})
+			return
+		}
+		user = u
+	case "refresh_token":
+		rt := r.PostForm.Get("refresh_token")
+		u, ok := f.refresh[rt]
+		if !ok {
+			writeJSON(w, 400, map[string]string{"error": "invalid_grant", "error_description": "Invalid refresh token"})
+			return
+		}
+		f.refreshes++
+		user = u
+	default:
+		writeJSON(w, 400, map[string]string{"error": "unsupported_grant_type"})
+		return
+	}
+	at, rt := f.next("at"), f.next("rt")
+	f.access[at], f.refresh[rt] = user, user
+	writeJSON(w, 200, map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": 7200,
+		"scope": "get_user_info", "refresh_token": rt})
+}
+
+func (f *fakeOneAccess) handleUserInfo(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	user, ok := f.access[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+	if !ok {
+		writeJSON(w, 401, map[string]string{"error": "unauthorized",
+			"error_description": "Full authentication is required to access this resource"})
+		return
+	}
+	writeJSON(w, 200, map[string]string{"id": "id-" + user, "userName": user, "name": "OneAccess " + user,
+		"role": "user", "organizationCode": "oa-org", "tenant": f.tenantID})
+}
+
+func (f *fakeOneAccess) handleLogout(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	to := r.URL.Query().Get("redirect_url")
+	f.logouts = append(f.logouts, to)
+	http.Redirect(w, r, to, http.StatusFound)
+}
