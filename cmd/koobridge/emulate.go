@@ -36,6 +36,8 @@ type emulateOptions struct {
 	rsaPublicKeyFile string
 	kitTarget        string
 	kitSignForm      string
+	userPassword     string
+	publicURL        string
 }
 
 // The Open API credentials the emulator accepts unless told otherwise. They
@@ -68,7 +70,13 @@ Joint-operation products: the Kit calls go to the seller's root (the origin of
 calls carry x-sign in form A unless --kit-sign-form B. The bind and
 test-account scenarios encrypt applicationSync's clientSecret to the seller's
 RSA public key: --rsa-public-key-file (or KOOBRIDGE_RSA_PUBLIC_KEY_FILE), the
-PEM public key registered with the app credential.`,
+PEM public key registered with the app credential.
+
+The emulator plays each tenant's identity center (OneAccess) at
+<public URL>/oneaccess/<tenantCode>, and sends that as the tenant's
+domainName: the public URL is the --listen address (127.0.0.1 for an
+unspecified host) unless --public-url says otherwise. Every user authSync
+sent signs in there with --user-password.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := emulateConfig(cmd, &o, os.Getenv)
@@ -76,14 +84,22 @@ PEM public key registered with the app credential.`,
 				return err
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+			ln, err := net.Listen("tcp", o.listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", o.listen, err)
+			}
+			if cfg.PublicURL == "" {
+				cfg.PublicURL = listenerURL(ln.Addr())
+			}
 			em, err := emulator.New(cfg)
 			if err != nil {
+				ln.Close()
 				return usageErrorf("%v", err)
 			}
 			defer em.Close()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runEmulator(ctx, em, o.listen, o.openAPIListen, cmd.OutOrStdout())
+			return runEmulator(ctx, em, ln, o.openAPIListen, cmd.OutOrStdout())
 		},
 	}
 	o.register(cmd)
@@ -109,6 +125,8 @@ func (o *emulateOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.rsaPublicKeyFile, "rsa-public-key-file", "", "the seller's RSA public key (PEM) applicationSync's clientSecret is encrypted to (or KOOBRIDGE_RSA_PUBLIC_KEY_FILE)")
 	f.StringVar(&o.kitTarget, "kit-target", "", "base URL of the Kit calls (<base>/produceAPI/...); default: the origin of --target")
 	f.StringVar(&o.kitSignForm, "kit-sign-form", "A", "x-sign form of the V2 Kit calls: A (HMAC over key+nonce+timestamp+body) or B (with the inner body HMAC)")
+	f.StringVar(&o.userPassword, "user-password", emulator.DefaultUserPassword, "the password every tenant user signs in with at the emulated OneAccess")
+	f.StringVar(&o.publicURL, "public-url", "", "the emulator's base URL as sellers and browsers reach it (tenants' domainName is <it>/oneaccess/<tenantCode>); default: http://<--listen address>")
 }
 
 // emulateConfig reads the secrets (flag, file or environment) and checks
@@ -135,6 +153,9 @@ func emulateConfig(cmd *cobra.Command, o *emulateOptions, getenv func(string) st
 	if err != nil {
 		return emulator.Config{}, usageErrorf("--kit-sign-form %q: want A or B", o.kitSignForm)
 	}
+	if o.userPassword == "" {
+		return emulator.Config{}, usageErrorf("--user-password must not be empty")
+	}
 	// Without a key (flag or environment) bind says the key is missing.
 	var pub *rsa.PublicKey
 	if file := cmp.Or(o.rsaPublicKeyFile, getenv("KOOBRIDGE_RSA_PUBLIC_KEY_FILE")); file != "" {
@@ -148,6 +169,7 @@ func emulateConfig(cmd *cobra.Command, o *emulateOptions, getenv func(string) st
 		TimeScale: o.timeScale, Deadline: o.deadline,
 		BodySignOptional: o.bodySignOptional, NoRetry: o.noRetry,
 		SellerPublicKey: pub,
+		UserPassword:    o.userPassword, PublicURL: o.publicURL,
 	}, nil
 }
 
@@ -177,16 +199,30 @@ func secretsFromEnv(cmd *cobra.Command, keys *keyFlags, sk, skFile string, geten
 	return key, skValue, nil
 }
 
-// runEmulator serves em until ctx is done.
-func runEmulator(ctx context.Context, em *emulator.Emulator, listen, openAPIListen string, out io.Writer) error {
-	ln, err := net.Listen("tcp", listen)
+// listenerURL is the base URL of a listener for a browser on this
+// machine: an unspecified host (0.0.0.0, ::) becomes 127.0.0.1 (a
+// listener on :: takes IPv4 too).
+func listenerURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", listen, err)
+		return "http://" + addr.String()
 	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// runEmulator serves em on ln (and the Open API alone on openAPIListen,
+// if set) until ctx is done.
+func runEmulator(ctx context.Context, em *emulator.Emulator, ln net.Listener, openAPIListen string, out io.Writer) error {
 	servers := []*http.Server{{Handler: em.Handler(), ReadHeaderTimeout: 10 * time.Second}}
 	listeners := []net.Listener{ln}
 	fmt.Fprintf(out, "emulator web page and JSON API: http://%s/\n", ln.Addr())
 	fmt.Fprintf(out, "mocked Open API (the seller's Open API base URL): http://%s\n", ln.Addr())
+	if pub := em.Config().PublicURL; pub != "" {
+		fmt.Fprintf(out, "tenants' OneAccess (their domainName): %s%s<tenantCode>\n", pub, emulator.OneAccessPath)
+	}
 	if openAPIListen != "" {
 		oln, err := net.Listen("tcp", openAPIListen)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -33,7 +34,11 @@ func TestEmulateServes(t *testing.T) {
 	const key = "emulate-test-key"
 	seller := httptest.NewServer(testseller.New(key, testseller.Faults{}))
 	defer seller.Close()
-	em, err := emulator.New(emulator.Config{Target: seller.URL + "/produce", Key: key, AK: emulatorAK, SK: emulatorSK})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	em, err := emulator.New(emulator.Config{Target: seller.URL + "/produce", Key: key, AK: emulatorAK, SK: emulatorSK, PublicURL: listenerURL(ln.Addr())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +47,7 @@ func TestEmulateServes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out lockbuf.Buffer
 	done := make(chan error, 1)
-	go func() { done <- runEmulator(ctx, em, "127.0.0.1:0", "127.0.0.1:0", &out) }()
+	go func() { done <- runEmulator(ctx, em, ln, "127.0.0.1:0", &out) }()
 
 	urlRE := regexp.MustCompile(`web page and JSON API: (http://\S+)/`)
 	openAPIRE := regexp.MustCompile(`Open API alone: (http://\S+)`)
@@ -58,6 +63,19 @@ func TestEmulateServes(t *testing.T) {
 	}
 	if base == "" || openAPI == "" {
 		t.Fatalf("no URLs printed:\n%s", out.String())
+	}
+	if want := "tenants' OneAccess (their domainName): " + base + "/oneaccess/<tenantCode>\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
+	// The identity centers are served on the same address.
+	resp0, err := http.Get(base + "/oneaccess/emunosuch/api/v1/oauth2/authorize?client_id=c&redirect_uri=http://x/cb&response_type=code")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body0, _ := io.ReadAll(resp0.Body)
+	resp0.Body.Close()
+	if resp0.StatusCode != http.StatusNotFound || !strings.Contains(string(body0), "no such tenant: &#34;emunosuch&#34;") {
+		t.Errorf("OneAccess of an unknown tenant: %d %s", resp0.StatusCode, body0)
 	}
 
 	resp, err := http.Post(base+"/api/emulator/purchases", "application/json", strings.NewReader(`{"productId":"OFFI-EMU-PERIOD"}`))
@@ -307,5 +325,70 @@ func TestEmulateJointFlags(t *testing.T) {
 				t.Errorf("KitTarget %q, KitSignForm %q; want %q, %q", cfg.KitTarget, cfg.KitSignForm, tt.kitTarget, tt.form)
 			}
 		})
+	}
+}
+
+// TestEmulateOneAccessFlags: --user-password and --public-url reach the
+// emulator's configuration; an empty password and a public URL that is
+// not http(s) are refused.
+func TestEmulateOneAccessFlags(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		password  string
+		publicURL string
+		err       string
+	}{
+		{"defaults", nil, emulator.DefaultUserPassword, "", ""},
+		{"password", []string{"--user-password", "Tenant-Pass-1"}, "Tenant-Pass-1", "", ""},
+		{"public URL", []string{"--public-url", "https://emu.ci.example.com/"}, emulator.DefaultUserPassword, "https://emu.ci.example.com/", ""},
+		{"empty password", []string{"--user-password", ""}, "", "", "--user-password must not be empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var o emulateOptions
+			cmd := &cobra.Command{Use: "emulate"}
+			o.register(cmd)
+			if err := cmd.Flags().Parse(append([]string{"--target", "http://x/produce", "--key", "k"}, tt.args...)); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := emulateConfig(cmd, &o, func(string) string { return "" })
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || cfg.UserPassword != tt.password || cfg.PublicURL != tt.publicURL {
+				t.Errorf("UserPassword %q, PublicURL %q, %v; want %q, %q", cfg.UserPassword, cfg.PublicURL, err, tt.password, tt.publicURL)
+			}
+		})
+	}
+
+	t.Setenv("KOOBRIDGE_KEY", "")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"emulate", "--target", "http://x/produce", "--key", "k", "--listen", "127.0.0.1:0", "--public-url", "ftp://x"}, strings.NewReader(""), &stdout, &stderr)
+	if code != exitUsage || !strings.Contains(stderr.String(), `PublicURL "ftp://x" is not an http(s) URL`) {
+		t.Errorf("--public-url ftp://x: exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// TestListenerURL: the public URL made from a listener's address.
+func TestListenerURL(t *testing.T) {
+	tests := []struct{ addr, want string }{
+		{"127.0.0.1:8090", "http://127.0.0.1:8090"},
+		{"0.0.0.0:8090", "http://127.0.0.1:8090"},
+		{"[::]:8090", "http://127.0.0.1:8090"},
+		{"[::1]:8090", "http://[::1]:8090"},
+		{"192.0.2.7:80", "http://192.0.2.7:80"},
+	}
+	for _, tt := range tests {
+		addr, err := net.ResolveTCPAddr("tcp", tt.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := listenerURL(addr); got != tt.want {
+			t.Errorf("listenerURL(%s) = %q, want %q", tt.addr, got, tt.want)
+		}
 	}
 }
