@@ -94,4 +94,18 @@
 //
 // Advance moves the clock at most MaxAdvance at once and MaxTotalAdvance
 // in all, scenarios' own moves included.
+//
+// # OneAccess
+//
+// The emulator plays the identity center (OneAccess,
+// saas-v1-joint-login.md Part C) of every tenant the Kit scenarios made,
+// under OneAccessPath + tenantCode (OneAccessHandler, also in Handler):
+// the OAuth 2.0 authorization-code flow with a login form, refresh, user
+// info, logout, CAS 3.0 and the unified-login entry. With
+// Config.PublicURL a tenant's domainName (tenantSync) is that base URL.
+// Every user authSync ever sent signs in with Config.UserPassword,
+// revoked ones included: refusing them is the seller's job. The first
+// redirect_uri (and CAS service) a client uses is registered; later ones
+// must equal it. Faults.OneAccessTokenLatency and OneAccessTokenFail slow
+// down or break the token endpoint.
 package emulator
