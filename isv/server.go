@@ -207,6 +207,8 @@ type Server struct {
 	tenants   *tenant.Service
 	runner    *jobs.Runner
 	log       *slog.Logger
+	dataKey   []byte           // for the SSO provider (sso.go)
+	now       func() time.Time // Config.Now
 
 	runMu   sync.Mutex
 	running bool
@@ -276,7 +278,7 @@ func New(cfg Config) (*Server, error) {
 	// Lines the services log with a call's context carry its request id.
 	ctxLog := slog.New(inbound.ContextHandler(log.Handler()))
 
-	s := &Server{st: st, log: log}
+	s := &Server{st: st, log: log, dataKey: append([]byte(nil), cfg.DataKey...), now: cfg.Now}
 	s.runner = jobs.NewRunner(jobs.Config{
 		Store:   st,
 		Workers: cfg.JobWorkers,
