@@ -81,6 +81,7 @@ type serveOptions struct {
 	jobLease           time.Duration
 	logLevel           string
 	dev                bool
+	sso                ssoOptions // sso_config.go
 }
 
 // register declares every serve flag with its default.
@@ -132,6 +133,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.jobLease, "job-lease", isv.DefaultJobLease, "how long a worker holds a job before another replica may take it over after a crash (at least 10s)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.dev, "dev", false, "development mode: generate missing keys, allow missing AK/SK")
+	o.sso.register(fs)
 }
 
 // applyEnvAndFile fills every flag not given on the command line from its
@@ -178,6 +180,9 @@ func applyEnvAndFile(fs *pflag.FlagSet, getenv func(string) string) error {
 	}
 	sort.Strings(names) // deterministic error for the first bad key
 	for _, k := range names {
+		if k == ssoClientsKey {
+			continue // YAML only: read by resolveSSO
+		}
 		f := fs.Lookup(k)
 		if f == nil || k == "config" {
 			return usageErrorf("--config %s: unknown setting %q", path, k)
@@ -322,6 +327,7 @@ type serveConfig struct {
 	tlsCert       *tls.Certificate
 	openAPIURL    string
 	fallbackURL   string
+	sso           *isv.SSOConfig // nil: single sign-on off
 
 	// listener, when set, is used instead of listening on opts.listen
 	// (koobridge demo opens it itself to learn the port first).
@@ -468,6 +474,9 @@ func resolveServeConfig(cmd *cobra.Command, o *serveOptions, getenv func(string)
 		return nil, usageErrorf("--job-lease %v: want at least %v", o.jobLease, minJobLease)
 	}
 	if _, err := parseLogLevel(o.logLevel); err != nil {
+		return nil, err
+	}
+	if c.sso, err = resolveSSO(&o.sso, o.configFile); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -173,6 +173,12 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	}
 
 	handler := newServeMux(cfg, db, srv, reg, logger)
+	if cfg.sso != nil {
+		if handler, err = mountSSO(handler, srv, cfg.sso); err != nil {
+			return fmt.Errorf("single sign-on: %w", err)
+		}
+		logger.Info("single sign-on", "issuer", cfg.sso.PublicURL, "clients", len(cfg.sso.Clients))
+	}
 	ln := cfg.listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", o.listen); err != nil {
