@@ -3,6 +3,8 @@ package sso_test
 import (
 	"encoding/json"
 	"fmt"
+	"html"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,7 +17,10 @@ import (
 // authorize (the signed-in user is whoever the test says, as an enterprise
 // directory signs in every user of the tenant), token (both grants,
 // single-use codes, form client authentication, the documented error
-// bodies), userinfo (Bearer, the documented 401) and logout.
+// bodies), userinfo (Bearer, the documented 401), logout, and CAS 3.0
+// (Part C.4): login (302 to the service with a ticket) and
+// p3/serviceValidate (single-use tickets bound to their service; XML by
+// default, JSON with format=JSON).
 type fakeOneAccess struct {
 	srv          *httptest.Server
 	clientID     string
@@ -33,16 +38,28 @@ type fakeOneAccess struct {
 	refreshes int // refresh grants answered
 	logouts   []string
 	failToken bool // answer invalid_grant to every code
+
+	tickets    map[string]casTicket // ticket → who, for which service
+	casLogins  []string             // the service of each CAS login
+	validated  []string             // the service of each validation
+	casXML     bool                 // answer XML even to format=JSON, as OneAccess's own reference shows
+	failTicket bool                 // answer INVALID_TICKET to every ticket
+	casTenant  string               // the tenant attribute; "" means tenantID
 }
+
+type casTicket struct{ user, service string }
 
 func newFakeOneAccess(t *testing.T, clientID, clientSecret, tenantID string) *fakeOneAccess {
 	f := &fakeOneAccess{clientID: clientID, clientSecret: clientSecret, tenantID: tenantID,
-		users: map[string]string{}, codes: map[string]string{}, access: map[string]string{}, refresh: map[string]string{}}
+		users: map[string]string{}, codes: map[string]string{}, access: map[string]string{}, refresh: map[string]string{},
+		tickets: map[string]casTicket{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/oauth2/authorize", f.handleAuthorize)
 	mux.HandleFunc("POST /api/v1/oauth2/token", f.handleToken)
 	mux.HandleFunc("GET /api/v1/oauth2/userinfo", f.handleUserInfo)
 	mux.HandleFunc("GET /api/v1/logout", f.handleLogout)
+	mux.HandleFunc("GET /api/v1/cas/login", f.handleCASLogin)
+	mux.HandleFunc("GET /api/v1/cas/p3/serviceValidate", f.handleServiceValidate)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -146,4 +163,76 @@ func (f *fakeOneAccess) handleLogout(w http.ResponseWriter, r *http.Request) {
 	to := r.URL.Query().Get("redirect_url")
 	f.logouts = append(f.logouts, to)
 	http.Redirect(w, r, to, http.StatusFound)
+}
+
+func (f *fakeOneAccess) handleCASLogin(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	service := r.URL.Query().Get("service")
+	u, err := url.Parse(service)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		http.Error(w, "bad service", http.StatusBadRequest)
+		return
+	}
+	f.casLogins = append(f.casLogins, service)
+	ticket := f.next("ST")
+	f.tickets[ticket] = casTicket{user: f.user, service: service}
+	v := u.Query()
+	v.Set("ticket", ticket)
+	u.RawQuery = v.Encode()
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// casAttributeNames are the attributes Part C.4 lists, in its order.
+var casAttributeNames = []string{"authenticationDate", "longTermAuthenticationRequestTokenUsed", "isFromNewLogin",
+	"role", "organizationCode", "name", "userName", "tenant"}
+
+func (f *fakeOneAccess) handleServiceValidate(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	q := r.URL.Query()
+	service, ticket := q.Get("service"), q.Get("ticket")
+	f.validated = append(f.validated, service)
+	t, ok := f.tickets[ticket]
+	delete(f.tickets, ticket) // single use
+	var code, desc string
+	switch {
+	case service == "" || ticket == "":
+		code, desc = "INVALID_REQUEST", "service and ticket are required"
+	case !ok || f.failTicket:
+		code, desc = "INVALID_TICKET", "Ticket "+ticket+" not recognized"
+	case t.service != service:
+		code, desc = "INVALID_SERVICE", "Ticket "+ticket+" does not match the service"
+	}
+	tenant := f.tenantID
+	if f.casTenant != "" {
+		tenant = f.casTenant
+	}
+	attrs := map[string]string{"authenticationDate": "2024-05-01T08:00:00Z", "longTermAuthenticationRequestTokenUsed": "false",
+		"isFromNewLogin": "true", "role": "user", "organizationCode": "oa-org", "name": "OneAccess " + t.user,
+		"userName": t.user, "tenant": tenant}
+	if q.Get("format") == "JSON" && !f.casXML {
+		if code != "" {
+			writeJSON(w, 200, map[string]any{"serviceResponse": map[string]any{
+				"authenticationFailure": map[string]string{"code": code, "description": desc}}})
+			return
+		}
+		writeJSON(w, 200, map[string]any{"serviceResponse": map[string]any{
+			"authenticationSuccess": map[string]any{"user": "id-" + t.user, "attributes": attrs}}})
+		return
+	}
+	var b strings.Builder
+	b.WriteString("<cas:serviceResponse xmlns:cas=\"http://www.yale.edu/tp/cas\">\n")
+	if code != "" {
+		fmt.Fprintf(&b, "  <cas:authenticationFailure code=\"%s\">%s</cas:authenticationFailure>\n", code, html.EscapeString(desc))
+	} else {
+		fmt.Fprintf(&b, "  <cas:authenticationSuccess>\n    <cas:user>id-%s</cas:user>\n    <cas:attributes>\n", html.EscapeString(t.user))
+		for _, k := range casAttributeNames {
+			fmt.Fprintf(&b, "      <cas:%s>%s</cas:%s>\n", k, html.EscapeString(attrs[k]), k)
+		}
+		b.WriteString("    </cas:attributes>\n  </cas:authenticationSuccess>\n")
+	}
+	b.WriteString("</cas:serviceResponse>\n")
+	w.Header().Set("Content-Type", "application/xml;charset=UTF-8")
+	_, _ = io.WriteString(w, b.String())
 }

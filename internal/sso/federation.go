@@ -130,11 +130,21 @@ func forcesLogin(ar *authRequest, sess session, now time.Time) bool {
 }
 
 // startRound sends the browser to the tenant's OneAccess with a fresh
-// state, kept in the state cookie and in the database.
+// state, kept in the state cookie and in the database: to its OAuth 2.0
+// authorize endpoint, or for a CAS tenant to its CAS login with a
+// service URL that carries the state and the tenant.
 func (p *Provider) startRound(w http.ResponseWriter, r *http.Request, oa *oneaccess.Client, round loginRound, ar *authRequest) {
 	ctx := r.Context()
 	state, err := randomID()
+	target := ""
 	if err == nil {
+		if p.usesCAS(round.TenantID) {
+			round.Protocol = protocolCAS
+			round.Service = p.casService(state, round.TenantID)
+			target = oa.CASLoginURL(round.Service)
+		} else {
+			target = oa.AuthCodeURL(state, p.issuer+CallbackPath)
+		}
 		err = p.put(ctx, kindLogin, state, "", round, p.now().Add(loginLifetime))
 	}
 	if err != nil {
@@ -143,7 +153,7 @@ func (p *Provider) startRound(w http.ResponseWriter, r *http.Request, oa *oneacc
 		return
 	}
 	p.setCookie(w, StateCookie, state, loginLifetime)
-	http.Redirect(w, r, oa.AuthCodeURL(state, p.issuer+CallbackPath), http.StatusFound)
+	http.Redirect(w, r, target, http.StatusFound)
 }
 
 // callback is the redirect URI registered at every tenant's OneAccess:
@@ -196,6 +206,10 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		p.page(w, http.StatusBadRequest, "Bad request", "The app of this sign-in is no longer registered.")
 		return
 	}
+	if round.Protocol != protocolOAuth {
+		p.fail(w, r, ar, errRefused) // a CAS round answered here: not by its identity center
+		return
+	}
 	if q.Get("error") != "" || q.Get("code") == "" {
 		p.fail(w, r, ar, errRefused)
 		return
@@ -244,22 +258,37 @@ func (p *Provider) signIn(ctx context.Context, oa *oneaccess.Client, tn store.Te
 		}
 		return session{}, errUnavailable
 	}
+	return p.openSession(ctx, tn, app, user, &tok)
+}
+
+// openSession admits the user the identity center signed in (of this
+// tenant, authorised by authSync for the application, not revoked,
+// enabled) and stores the browser's new session, with the OneAccess
+// tokens of tok sealed; tok is nil for a CAS sign-in, which has none.
+func (p *Provider) openSession(ctx context.Context, tn store.Tenant, app store.TenantApp, user oneaccess.User, tok *oneaccess.Token) (session, *failure) {
+	protocol := protocolOAuth
+	if tok == nil {
+		protocol = protocolCAS
+	}
 	if user.Tenant != "" && user.Tenant != tn.ID {
-		p.log.InfoContext(ctx, "sso: user of another tenant refused", "tenant", tn.ID)
+		p.log.InfoContext(ctx, "sso: user of another tenant refused", "tenant", tn.ID, "protocol", protocolName(protocol))
 		return session{}, errOtherTenant
 	}
 	if _, _, f := p.admitted(ctx, tn.ID, app.AppID, user.UserName); f != nil {
-		p.log.InfoContext(ctx, "sso: user refused", "tenant", tn.ID, "app", app.AppID, "reason", f.desc)
+		p.log.InfoContext(ctx, "sso: user refused", "tenant", tn.ID, "app", app.AppID, "protocol", protocolName(protocol), "reason", f.desc)
 		return session{}, f
 	}
 	id, err := randomID()
 	if err != nil {
 		return session{}, errInternal
 	}
-	sess := session{ID: id, TenantID: tn.ID, AppID: app.AppID, UserName: user.UserName,
-		Subject: subject(user.UserName, tn), Expiry: tok.Expiry, AuthTime: p.now().UTC().Truncate(time.Second)}
-	if sess.AccessSealed, err = p.sealer.Seal(tok.AccessToken); err == nil && tok.RefreshToken != "" {
-		sess.RefreshSealed, err = p.sealer.Seal(tok.RefreshToken)
+	sess := session{ID: id, TenantID: tn.ID, AppID: app.AppID, UserName: user.UserName, Protocol: protocol,
+		Subject: subject(user.UserName, tn), AuthTime: p.now().UTC().Truncate(time.Second)}
+	if tok != nil {
+		sess.Expiry = tok.Expiry
+		if sess.AccessSealed, err = p.sealer.Seal(tok.AccessToken); err == nil && tok.RefreshToken != "" {
+			sess.RefreshSealed, err = p.sealer.Seal(tok.RefreshToken)
+		}
 	}
 	if err == nil {
 		err = p.put(ctx, kindSession, id, "", sess, p.now().Add(p.cfg.SessionLifetime))
@@ -268,7 +297,7 @@ func (p *Provider) signIn(ctx context.Context, oa *oneaccess.Client, tn store.Te
 		p.log.ErrorContext(ctx, "sso: store session", "tenant", tn.ID, "err", err)
 		return session{}, errInternal
 	}
-	p.log.InfoContext(ctx, "sso: signed in", "tenant", tn.ID, "app", app.AppID)
+	p.log.InfoContext(ctx, "sso: signed in", "tenant", tn.ID, "app", app.AppID, "protocol", protocolName(protocol))
 	return sess, nil
 }
 
@@ -481,7 +510,8 @@ func (p *Provider) userinfo(ctx context.Context, ui *oidc.UserInfo, sessID strin
 // renew checks a session before its refresh token is honoured: still
 // signed in, the user still admitted, and the OneAccess tokens renewed
 // when they expire within RefreshMargin (a refusal there ends the
-// session).
+// session). A CAS session has no OneAccess tokens: only the Kit data is
+// checked.
 func (p *Provider) renew(ctx context.Context, sessID string) error {
 	for range 3 {
 		var sess session
@@ -493,7 +523,9 @@ func (p *Provider) renew(ctx context.Context, sessID string) error {
 		if _, _, f := p.admitted(ctx, sess.TenantID, sess.AppID, sess.UserName); f != nil {
 			return f
 		}
-		if sess.Expiry.IsZero() || sess.Expiry.Sub(p.now()) > RefreshMargin {
+		// A CAS session has no OneAccess token to renew: the Kit data
+		// is all there is to check.
+		if sess.Protocol == protocolCAS || sess.Expiry.IsZero() || sess.Expiry.Sub(p.now()) > RefreshMargin {
 			return nil
 		}
 		if sess.RefreshSealed == "" {

@@ -76,6 +76,12 @@ func (a *authRequest) GetState() string                   { return a.State }
 func (a *authRequest) GetSubject() string                 { return a.Subject }
 func (a *authRequest) Done() bool                         { return a.Finished }
 
+// Protocols of a round at OneAccess and of the session it opens.
+const (
+	protocolOAuth = ""    // OAuth 2.0 (Part C.3)
+	protocolCAS   = "cas" // CAS 3.0 (Part C.4)
+)
+
 // loginRound is a round at a tenant's OneAccess in flight, keyed by the
 // state sent there (and kept in the browser's state cookie).
 type loginRound struct {
@@ -83,16 +89,23 @@ type loginRound struct {
 	TenantID    string `json:"tenantId"`
 	AppID       string `json:"appId"`
 	ClientID    string `json:"clientId"`
+	Protocol    string `json:"protocol,omitempty"` // protocolOAuth or protocolCAS
+	// Service is the CAS service URL the round sent to the CAS login (it
+	// carries the state): the ticket is validated for exactly this one.
+	Service string `json:"service,omitempty"`
 }
 
 // session is one browser's sign-in to one tenant's application: who, and
-// the OneAccess tokens (sealed), which never leave the server.
+// the OneAccess tokens (sealed), which never leave the server. A CAS
+// session has no OneAccess tokens: AccessSealed and RefreshSealed are
+// empty and Expiry is zero.
 type session struct {
 	ID            string    `json:"id"`
 	TenantID      string    `json:"tenantId"`
 	AppID         string    `json:"appId"`
 	UserName      string    `json:"userName"`
 	Subject       string    `json:"subject"`
+	Protocol      string    `json:"protocol,omitempty"` // protocolOAuth or protocolCAS
 	AccessSealed  string    `json:"accessSealed"`
 	RefreshSealed string    `json:"refreshSealed,omitempty"`
 	Expiry        time.Time `json:"expiry"` // of the OneAccess access token; zero: unknown

@@ -13,7 +13,10 @@
 // OneAccess with a state bound to the browser by a cookie, exchanges the
 // code server-side at /sso/callback, reads the user info, and admits only a
 // user authSync authorised for that tenant and application, not revoked and
-// enabled. The ID token's sub is userName@tenantCode.
+// enabled. The ID token's sub is userName@tenantCode. The tenants of
+// Config.CASTenants sign in over CAS 3.0 instead (login at the tenant's
+// /api/v1/cas/login, the ticket validated server-side at /sso/cas), under
+// the same rules and with the same ID token.
 //
 // Everything a sign-in needs between two requests (authorization requests
 // and their codes, the browser's sign-in session with the OneAccess tokens
@@ -34,6 +37,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -57,7 +61,11 @@ const (
 
 // Paths under the issuer's path.
 const (
-	CallbackPath  = "/sso/callback"
+	CallbackPath = "/sso/callback"
+	// CASServicePath is the CAS service of the tenants that sign in over
+	// CAS 3.0 (Config.CASTenants): the service URL sent to the tenant's
+	// CAS login is the issuer + CASServicePath + ?state=…&tenant=….
+	CASServicePath = "/sso/cas"
 	loginPath     = "/sso/login"
 	loggedOutPath = "/sso/logged-out"
 )
@@ -104,7 +112,11 @@ type Config struct {
 	// KeyRotation is the age at which a new signing key replaces the
 	// current one; KeyGrace how long a replaced key stays in the JWKS.
 	KeyRotation, KeyGrace time.Duration
-	Logger                *slog.Logger
+	// CASTenants are the tenants (tenantIds) whose sign-ins go to their
+	// OneAccess over CAS 3.0 (Part C.4) instead of OAuth 2.0; "*" means
+	// every tenant. The admission rules and the ID token are the same.
+	CASTenants []string
+	Logger     *slog.Logger
 	// Now is the clock of koobridge's own records; nil means time.Now.
 	Now func() time.Time
 }
@@ -120,6 +132,7 @@ type Provider struct {
 	secure  bool   // cookies are Secure: the issuer is https
 	clients map[string]*Client
 	order   []*Client
+	cas     map[string]bool // Config.CASTenants; "*" is a key like the others
 	log     *slog.Logger
 	now     func() time.Time
 
@@ -153,6 +166,7 @@ func New(cfg Config) (*Provider, error) {
 		base:    strings.TrimRight(u.Path, "/"),
 		secure:  u.Scheme == "https",
 		clients: map[string]*Client{},
+		cas:     map[string]bool{},
 		log:     cfg.Logger,
 		now:     cfg.Now,
 	}
@@ -184,6 +198,13 @@ func New(cfg Config) (*Provider, error) {
 		}
 		p.clients[c.ID] = &c
 		p.order = append(p.order, &c)
+	}
+
+	for _, t := range cfg.CASTenants {
+		if t == "" || len(t) > maxTenantLen || strings.IndexFunc(t, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			return nil, fmt.Errorf("sso: CAS tenant %q: want a tenantId (at most %d characters, no spaces) or *", t, maxTenantLen)
+		}
+		p.cas[t] = true
 	}
 
 	opts := []op.Option{}
@@ -270,6 +291,7 @@ func (p *Provider) Handler() http.Handler {
 	mux.Handle(p.base+"/end_session", http.StripPrefix(p.base, http.HandlerFunc(p.endSession)))
 	mux.HandleFunc("GET "+p.base+loginPath, p.login)
 	mux.HandleFunc("GET "+p.base+CallbackPath, p.callback)
+	mux.HandleFunc("GET "+p.base+CASServicePath, p.casCallback)
 	mux.HandleFunc("GET "+p.base+loggedOutPath, p.loggedOut)
 	mux.HandleFunc("GET "+p.base+"/sso/{tenantId}/login", p.tenantLogin)
 	mux.HandleFunc(p.base+"/sso/", func(w http.ResponseWriter, r *http.Request) {

@@ -91,6 +91,13 @@ func forEachDialect(t *testing.T, fn func(t *testing.T, e *env)) {
 
 func newEnv(t *testing.T, st store.Store) *env {
 	t.Helper()
+	return newEnvWith(t, st, nil)
+}
+
+// newEnvWith is newEnv with the provider's configuration changed by
+// configure (nil: unchanged) before the provider is built.
+func newEnvWith(t *testing.T, st store.Store, configure func(c *sso.Config)) *env {
+	t.Helper()
 	dataKey := make([]byte, seal.KeySize)
 	_, _ = rand.Read(dataKey)
 	sealer, err := seal.NewSealer(dataKey)
@@ -106,13 +113,17 @@ func newEnv(t *testing.T, st store.Store) *env {
 	kb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(kb.Close)
 	e.issuer = kb.URL
-	p, err := sso.New(sso.Config{
+	cfg := sso.Config{
 		Issuer: e.issuer, Store: st, DataKey: dataKey, Now: e.clock.Now,
 		Clients: []sso.Client{{
 			ID: clientID, Secret: clientSecret, RedirectURIs: []string{appRedirect},
 			PostLogoutRedirectURIs: []string{appPostLogout}, InitiateLoginURI: appInitiate,
 		}},
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	p, err := sso.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
