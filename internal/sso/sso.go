@@ -66,8 +66,8 @@ const (
 	// CAS 3.0 (Config.CASTenants): the service URL sent to the tenant's
 	// CAS login is the issuer + CASServicePath + ?state=…&tenant=….
 	CASServicePath = "/sso/cas"
-	loginPath     = "/sso/login"
-	loggedOutPath = "/sso/logged-out"
+	loginPath      = "/sso/login"
+	loggedOutPath  = "/sso/logged-out"
 )
 
 // Cookie names: koobridge's own, apart from the emulator's emu_* cookies.
