@@ -37,6 +37,9 @@ type SSOConfig struct {
 	// HTTPClient reaches the tenants' identity centers; nil means one with a
 	// 10 s timeout that follows no redirects.
 	HTTPClient *http.Client
+	// CASTenants are the tenants (tenantIds) that sign in over CAS 3.0
+	// instead of OAuth 2.0; "*" means every tenant.
+	CASTenants []string
 }
 
 // SSOHandler returns koobridge's OpenID Connect provider for the vendor's
@@ -58,7 +61,7 @@ func (s *Server) SSOHandler(cfg SSOConfig) (http.Handler, []string, error) {
 	}
 	p, err := sso.New(sso.Config{
 		Issuer: cfg.PublicURL, Clients: clients, Store: s.st, DataKey: s.dataKey, HTTPClient: cfg.HTTPClient,
-		Logger: s.log, Now: s.now,
+		CASTenants: cfg.CASTenants, Logger: s.log, Now: s.now,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("isv: %w", err)
