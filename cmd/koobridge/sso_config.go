@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"unicode"
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
@@ -26,6 +27,7 @@ type ssoOptions struct {
 	postLogoutURIs   []string
 	initiateLoginURI string
 	appID            string
+	casTenants       []string
 }
 
 // ssoClientsKey is the YAML-only setting that lists several apps.
@@ -43,6 +45,20 @@ func (o *ssoOptions) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.postLogoutURIs, "sso-post-logout-redirect-uri", nil, "SSO: a post_logout_redirect_uri of the app (repeatable)")
 	fs.StringVar(&o.initiateLoginURI, "sso-initiate-login-uri", "", "SSO: the app's initiate_login_uri (third-party initiated login), for /sso/{tenantId}/login and KooGallery's unified login page")
 	fs.StringVar(&o.appID, "sso-app-id", "", "SSO: the Kit appId the app signs in through (default: each tenant's only application)")
+	fs.StringArrayVar(&o.casTenants, "sso-cas-tenant", nil, "SSO: a tenantId whose users sign in at its OneAccess over CAS 3.0 instead of OAuth 2.0, * for every tenant (repeatable)")
+}
+
+// maxTenantIDLen is the longest tenantId (S64).
+const maxTenantIDLen = 64
+
+// checkCASTenants checks --sso-cas-tenant: tenantIds or *.
+func checkCASTenants(tenants []string) error {
+	for _, t := range tenants {
+		if t == "" || len(t) > maxTenantIDLen || strings.IndexFunc(t, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			return usageErrorf("--sso-cas-tenant %q: want a tenantId (at most %d characters, no spaces) or *", t, maxTenantIDLen)
+		}
+	}
+	return nil
 }
 
 // ssoClientYAML is one entry of sso-clients: in the YAML file.
@@ -84,6 +100,12 @@ func resolveSSO(o *ssoOptions, configFile string) (*isv.SSOConfig, error) {
 		}
 		seen[c.ID] = true
 	}
+	if err := checkCASTenants(o.casTenants); err != nil {
+		return nil, err
+	}
+	if len(o.casTenants) > 0 && len(clients) == 0 {
+		return nil, usageErrorf("--sso-cas-tenant needs an SSO client (--sso-client-id or %s: in the YAML file)", ssoClientsKey)
+	}
 	if o.publicURL == "" {
 		if len(clients) > 0 {
 			return nil, usageErrorf("SSO clients need --public-url (the issuer the apps discover)")
@@ -97,7 +119,7 @@ func resolveSSO(o *ssoOptions, configFile string) (*isv.SSOConfig, error) {
 	if len(clients) == 0 {
 		return nil, nil
 	}
-	return &isv.SSOConfig{PublicURL: strings.TrimRight(o.publicURL, "/"), Clients: clients}, nil
+	return &isv.SSOConfig{PublicURL: strings.TrimRight(o.publicURL, "/"), Clients: clients, CASTenants: o.casTenants}, nil
 }
 
 func checkSSOClient(where string, c isv.SSOClient) (isv.SSOClient, error) {

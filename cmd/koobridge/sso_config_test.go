@@ -33,6 +33,17 @@ sso-clients:
     initiate-login-uri: https://b.example.com/initiate
     app-id: APP-B
 `)
+	casYAML := writeFile(t, "cas.yaml", `
+public-url: https://isv.example.com
+sso-cas-tenant: [t-2, t-3]
+sso-clients:
+  - id: app-b
+    secret-file: `+secretFile+`
+    redirect-uris: [https://b.example.com/cb, https://b.example.com/cb2]
+    post-logout-redirect-uris: [https://b.example.com/]
+    initiate-login-uri: https://b.example.com/initiate
+    app-id: APP-B
+`)
 	flagClient := []string{"--sso-client-id", "app-a", "--sso-client-secret", ssoSecret, "--sso-redirect-uri", "https://a.example.com/cb",
 		"--sso-post-logout-redirect-uri", "https://a.example.com/", "--sso-initiate-login-uri", "https://a.example.com/initiate"}
 	clientA := isv.SSOClient{ID: "app-a", Secret: ssoSecret, RedirectURIs: []string{"https://a.example.com/cb"},
@@ -42,24 +53,39 @@ sso-clients:
 	for _, tc := range []struct {
 		name    string
 		args    []string
+		env     map[string]string
 		want    *isv.SSOConfig
 		wantErr string
 	}{
-		{"off", nil, nil, ""},
-		{"public URL alone", []string{"--public-url", "https://isv.example.com"}, nil, ""},
-		{"flags", append([]string{"--public-url", "https://isv.example.com"}, flagClient...),
+		{"off", nil, nil, nil, ""},
+		{"public URL alone", []string{"--public-url", "https://isv.example.com"}, nil, nil, ""},
+		{"flags", append([]string{"--public-url", "https://isv.example.com"}, flagClient...), nil,
 			&isv.SSOConfig{PublicURL: "https://isv.example.com", Clients: []isv.SSOClient{clientA}}, ""},
-		{"flags and YAML", append([]string{"--config", yamlFile}, flagClient...),
+		{"flags and YAML", append([]string{"--config", yamlFile}, flagClient...), nil,
 			&isv.SSOConfig{PublicURL: "https://isv.example.com", Clients: []isv.SSOClient{clientA, clientB}}, ""},
-		{"client without public URL", flagClient, nil, "need --public-url"},
-		{"short secret", []string{"--public-url", "https://i.example.com", "--sso-client-id", "a", "--sso-client-secret", "short", "--sso-redirect-uri", "https://a.example.com/cb"}, nil, "at least 16 characters"},
-		{"no redirect URI", []string{"--public-url", "https://i.example.com", "--sso-client-id", "a", "--sso-client-secret", ssoSecret}, nil, "redirect URI is required"},
-		{"bad redirect URI", []string{"--public-url", "https://i.example.com", "--sso-client-id", "a", "--sso-client-secret", ssoSecret, "--sso-redirect-uri", "app://cb"}, nil, `"app://cb"`},
-		{"bad public URL", []string{"--public-url", "https://i.example.com/?x=1"}, nil, "--public-url"},
-		{"secret and file", []string{"--public-url", "https://i.example.com", "--sso-client-id", "a", "--sso-client-secret", ssoSecret, "--sso-client-secret-file", secretFile, "--sso-redirect-uri", "https://a.example.com/cb"}, nil, "not both"},
+		{"client without public URL", flagClient, nil, nil, "need --public-url"},
+		{"short secret", []string{"--public-url", "https://i.example.com", "--sso-client-id", "a", "--sso-client-secret", "short", "--sso-redirect-uri", "https://a.example.com/cb"}, nil, nil, "at least 16 characters"},
+		{"no redirect URI", []string{"--public-url", "https://i.example.com", "--sso-client-id", "a", "--sso-client-secret", ssoSecret}, nil, nil, "redirect URI is required"},
+		{"bad redirect URI", []string{"--public-url", "https://i.example.com", "--sso-client-id", "a", "--sso-client-secret", ssoSecret, "--sso-redirect-uri", "app://cb"}, nil, nil, `"app://cb"`},
+		{"bad public URL", []string{"--public-url", "https://i.example.com/?x=1"}, nil, nil, "--public-url"},
+		{"secret and file", []string{"--public-url", "https://i.example.com", "--sso-client-id", "a", "--sso-client-secret", ssoSecret, "--sso-client-secret-file", secretFile, "--sso-redirect-uri", "https://a.example.com/cb"}, nil, nil, "not both"},
+		{"CAS tenants by flag", append([]string{"--public-url", "https://isv.example.com", "--sso-cas-tenant", "t-1", "--sso-cas-tenant", "*"}, flagClient...), nil,
+			&isv.SSOConfig{PublicURL: "https://isv.example.com", Clients: []isv.SSOClient{clientA}, CASTenants: []string{"t-1", "*"}}, ""},
+		{"CAS tenant by environment", append([]string{"--public-url", "https://isv.example.com"}, flagClient...), map[string]string{"KOOBRIDGE_SSO_CAS_TENANT": "t-4"},
+			&isv.SSOConfig{PublicURL: "https://isv.example.com", Clients: []isv.SSOClient{clientA}, CASTenants: []string{"t-4"}}, ""},
+		{"CAS tenants in YAML", []string{"--config", casYAML}, nil,
+			&isv.SSOConfig{PublicURL: "https://isv.example.com", Clients: []isv.SSOClient{clientB}, CASTenants: []string{"t-2", "t-3"}}, ""},
+		{"CAS tenant with a space", append([]string{"--public-url", "https://isv.example.com", "--sso-cas-tenant", "t 1"}, flagClient...), nil, nil,
+			`--sso-cas-tenant "t 1": want a tenantId (at most 64 characters, no spaces) or *`},
+		{"empty CAS tenant", append([]string{"--public-url", "https://isv.example.com", "--sso-cas-tenant", ""}, flagClient...), nil, nil,
+			`--sso-cas-tenant "": want a tenantId`},
+		{"CAS tenant too long", append([]string{"--public-url", "https://isv.example.com", "--sso-cas-tenant", strings.Repeat("t", 65)}, flagClient...), nil, nil,
+			`want a tenantId (at most 64 characters`},
+		{"CAS tenant without a client", []string{"--public-url", "https://isv.example.com", "--sso-cas-tenant", "t-1"}, nil, nil,
+			"--sso-cas-tenant needs an SSO client"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := resolveArgs(t, append(append([]string{}, base...), tc.args...), nil)
+			cfg, err := resolveArgs(t, append(append([]string{}, base...), tc.args...), tc.env)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one with %q", err, tc.wantErr)
