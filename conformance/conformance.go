@@ -53,8 +53,8 @@ const (
 	// V1 and V2: saas-v1-joint-login.md Part B, saas-v2.md §2.3, §3.8),
 	// for joint-operation products. It needs Config.RSAPublicKey.
 	ProfileKit = "kit"
-	// ProfileAll is every V2 profile and order; v1 and kit are not part
-	// of it (they need to be named).
+	// ProfileAll is every V2 profile and order; v1, kit and sso are not
+	// part of it (they need to be named).
 	ProfileAll = "all"
 )
 
@@ -74,6 +74,7 @@ var profiles = []profileDef{
 	{name: ProfileOrder},
 	{name: ProfileV1, named: true},
 	{name: ProfileKit, named: true},
+	{name: ProfileSSO, named: true},
 }
 
 // DefaultDeadline is how long an answer may take unless Config.Deadline
@@ -111,6 +112,9 @@ type Config struct {
 	// Target, the seller's root. Set it to Target to send them under the
 	// production path.
 	KitTarget string
+	// SSO is the sso profile's contract with the seller's app (its login,
+	// whoami and logout URLs). Required with the sso profile.
+	SSO SSOConfig
 	// AK and SK are the credentials the mocked Open API accepts: the ones
 	// the seller signs its Query Order calls with. Required.
 	AK, SK string
@@ -179,6 +183,13 @@ var suiteSpec = map[string]string{
 	RuleKitUserLimit:          "saas-v1-joint-login.md §B.4 (≤ 500 users per call), saas-v2.md §3.8",
 	RuleKitClientSecret:       "saas-v1-joint-login.md §B.3, §C.1 (clientSecret RSA-OAEP to the seller's key), saas-v2.md §3.8",
 	RuleKitTestAccount:        "saas-v1-joint-login.md §B.2, §B.7 (test account: empty instanceId and orderId)",
+	RuleSSOSignIn:             "saas-v1-joint-login.md §C.2, §C.3",
+	RuleSSOCodeExchange:       "saas-v1-joint-login.md §C.3 (the code exchanged server-side)",
+	RuleSSOClientSecret:       "saas-v1-joint-login.md §C.1, §C.3, §B.3 (the decrypted clientSecret)",
+	RuleSSOState:              "saas-v1-joint-login.md §C.3 (state), RFC 6749 §10.12",
+	RuleSSOUnauthorisedUser:   "saas-v1-joint-login.md §C.1, §B.4 (only users authSync authorised)",
+	RuleSSORevokedUser:        "saas-v1-joint-login.md §C.1, §B.4, saas-v2.md §3.8 (revoked users)",
+	RuleSSOLogout:             "saas-v1-joint-login.md §C.5",
 }
 
 // Run runs the suite against cfg.Target and returns the report. Failed
@@ -201,7 +212,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	ssoOn := slices.ContainsFunc(names, func(p profileDef) bool { return p.name == ProfileSSO })
+	publicURL := ""
+	if ssoOn {
+		publicURL = ssoPublicURL(cfg.SSO, cfg.OpenAPI)
+	}
 	e, err := emulator.New(emulator.Config{
+		PublicURL:         publicURL,
 		Target:            cfg.Target,
 		OrderNotifyTarget: cfg.OrderNotifyTarget,
 		KitTarget:         cfg.KitTarget,
@@ -226,7 +243,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer e.Close()
 
-	srv := &http.Server{Handler: e.OpenAPIHandler(), ReadHeaderTimeout: 10 * time.Second}
+	// With the sso profile the listener serves the tenants' OneAccess
+	// too, recording the token requests and logouts the cases judge.
+	rec := &oaRecorder{}
+	handler := e.OpenAPIHandler()
+	if ssoOn {
+		handler = rec.handler(e, handler)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(cfg.OpenAPI) }()
 	defer func() {
@@ -234,7 +258,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		<-served
 	}()
 
-	r := &runner{e: e, cfg: cfg, report: &Report{
+	r := &runner{e: e, cfg: cfg, oa: rec, report: &Report{
 		Target:   emulator.RedactURL(cfg.Target),
 		Profile:  profileString(names),
 		Deadline: cfg.Deadline,
@@ -261,6 +285,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			continue
 		case ProfileKit:
 			r.kit(ctx, base)
+			continue
+		case ProfileSSO:
+			r.sso(ctx, base)
 			continue
 		}
 		p, ok := r.product(n.mode)
@@ -306,6 +333,13 @@ func (cfg Config) check() ([]profileDef, error) {
 		return nil, errors.New("conformance: config: AK and SK are required")
 	case cfg.RSAPublicKey == nil && slices.ContainsFunc(names, func(p profileDef) bool { return p.name == ProfileKit }):
 		return nil, errors.New("conformance: config: the kit profile needs the seller's RSA public key (RSAPublicKey, --rsa-public-key-file) to encrypt applicationSync's clientSecret")
+	case cfg.RSAPublicKey == nil && slices.ContainsFunc(names, func(p profileDef) bool { return p.name == ProfileSSO }):
+		return nil, errors.New("conformance: config: the sso profile needs the seller's RSA public key (RSAPublicKey, --rsa-public-key-file) to encrypt applicationSync's clientSecret")
+	}
+	if slices.ContainsFunc(names, func(p profileDef) bool { return p.name == ProfileSSO }) {
+		if err := cfg.SSO.check(); err != nil {
+			return nil, err
+		}
 	}
 	if u, err := url.Parse(cfg.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("conformance: config: Target %q is not an http or https URL", cfg.Target)
@@ -381,6 +415,7 @@ func Profiles() []string {
 type runner struct {
 	e      *emulator.Emulator
 	cfg    Config
+	oa     *oaRecorder // what the tenants' OneAccess served (sso profile)
 	report *Report
 }
 
