@@ -25,6 +25,7 @@ type conformanceOptions struct {
 	target, orderTarget  string
 	kitTarget            string
 	rsaPublicKeyFile     string
+	sso                  conformance.SSOConfig
 	ak                   string
 	sk, skFile           string
 	openAPIListen, junit string
@@ -43,8 +44,10 @@ func newConformanceCommand() *cobra.Command {
 		Long: `Play KooGallery toward a seller's production interface (in any language) and
 check every answer as the Seller Center debugger does: every lifecycle scenario of
 the profile's charging modes, order notification (profile order), the SaaS V1
-GET interfaces (profile v1) and the joint-operation Kit (profile kit, which needs
-the seller's RSA public key: --rsa-public-key-file), then the edge
+GET interfaces (profile v1), the joint-operation Kit (profile kit, which needs
+the seller's RSA public key: --rsa-public-key-file) and single sign-on through the
+tenant's OneAccess (profile sso: the public key and --sso-login-url,
+--sso-whoami-url, --sso-logout-url of the seller's app), then the edge
 cases (repeated and concurrent
 newInstance, a second release, unknown instances, wrong signature, stale
 timestamp, missing signature, timestamp or nonce, a timestamp ahead, replayed
@@ -63,7 +66,7 @@ flags or setup. The keys may come from --key-file or KOOBRIDGE_KEY (and
 KOOBRIDGE_SK instead. Give --general-key when the seller's order notification
 is bound to its own key (通用接口), as Seller Center requires: then the suite
 also checks that a call signed with another key is refused. Profile all is
-every V2 profile and order; v1 and kit run only when named.`,
+every V2 profile and order; v1, kit and sso run only when named.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := conformanceConfig(cmd, &o, os.Getenv)
@@ -128,6 +131,10 @@ func (o *conformanceOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.orderTarget, "order-notify-target", "", "the seller's URL for order notifications (default: --target)")
 	f.StringVar(&o.kitTarget, "kit-target", "", "base URL of the Kit calls, which go to it + /produceAPI/[v2/]<name> (default: the origin of --target, the seller's root; give --target's URL to send them under the production path)")
 	f.StringVar(&o.rsaPublicKeyFile, "rsa-public-key-file", "", "the seller's RSA public key (PEM, as 'koobridge keygen rsa' writes it) that the kit profile encrypts applicationSync's clientSecret to (or KOOBRIDGE_RSA_PUBLIC_KEY_FILE)")
+	f.StringVar(&o.sso.LoginURL, "sso-login-url", "", "sso profile: the seller's URL that starts a sign-in for a tenant; {tenantId} in it is replaced, e.g. https://app.example.com/login?tenant={tenantId}")
+	f.StringVar(&o.sso.WhoamiURL, "sso-whoami-url", "", "sso profile: a page of the seller's app that answers 200 with the signed-in user's userName in its body when the browser is signed in, anything else otherwise")
+	f.StringVar(&o.sso.LogoutURL, "sso-logout-url", "", "sso profile: the app's logout, POSTed like a sign-out button (GET when the POST answers 405)")
+	f.StringVar(&o.sso.PublicURL, "sso-public-url", "", "sso profile: the suite's base URL as the seller and the browser reach --openapi-listen, where the tenants' OneAccess is served (default http://<--openapi-listen>, 0.0.0.0 and :: as 127.0.0.1)")
 	o.keys.register(cmd)
 	o.typedKeys.register(cmd)
 	f.StringVar(&o.ak, "ak", "", "the access key ID the mocked Open API accepts")
@@ -180,6 +187,7 @@ func conformanceConfig(cmd *cobra.Command, o *conformanceOptions, getenv func(st
 		OrderNotifyTarget: o.orderTarget,
 		KitTarget:         o.kitTarget,
 		RSAPublicKey:      pub,
+		SSO:               o.sso,
 		Key:               key,
 		KitKey:            kit,
 		LicenseKey:        license,
