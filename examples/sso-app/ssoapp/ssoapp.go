@@ -183,7 +183,10 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	// No form-action: the sign-in and sign-out forms lead, through
+	// redirects, to the provider and the identity center, which browsers
+	// check against it.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	h.Set("Referrer-Policy", "no-referrer")
 	switch r.URL.Path {
 	case "/":
@@ -254,27 +257,30 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 	view := pageView{Title: "Signed out", Tenant: a.cfg.Tenant}
 	sid, s := a.session(r)
 	if s != nil && s.user != nil {
-		if notice, ok := a.renew(r.Context(), sid, s); ok {
+		notice, ended := a.renew(r.Context(), sid, s)
+		if !ended {
 			a.mu.Lock()
 			u := *s.user
 			a.mu.Unlock()
 			view = pageView{Title: "Signed in", User: &u.claims, Refreshes: u.refreshes, Expiry: u.token.Expiry.UTC().Format(time.RFC3339),
 				UserInfo: u.userInfo}
-		} else {
-			view.Notice = notice
 		}
+		view.Notice = notice
 	}
 	a.render(w, http.StatusOK, view)
 }
 
 // renew refreshes the session's access token when it is due and reads
-// the userinfo endpoint with it. A refused refresh ends the session:
-// it returns false and why.
-func (a *App) renew(ctx context.Context, sid string, s *session) (string, bool) {
+// the userinfo endpoint with it. It returns a notice for the page, and
+// whether the session ended: a refresh the provider refused (the user
+// was revoked or disabled since, or signed out elsewhere) ends it; one
+// that failed for the moment (server_error, temporarily_unavailable, no
+// answer) does not.
+func (a *App) renew(ctx context.Context, sid string, s *session) (notice string, ended bool) {
 	p, err := a.discover(ctx)
 	if err != nil {
 		a.log.Error("sso-app: discovery", "err", err)
-		return "", true // keep the session; show what is known
+		return "The sign-in service is unavailable: what is shown may be out of date.", false
 	}
 	a.mu.Lock()
 	u := s.user
@@ -283,19 +289,19 @@ func (a *App) renew(ctx context.Context, sid string, s *session) (string, bool) 
 	if !tok.Expiry.IsZero() && !a.now().Before(tok.Expiry.Add(-a.cfg.RefreshEarly)) {
 		if tok.RefreshToken == "" {
 			a.endSession(sid)
-			return "Your session has ended: the access token expired and the provider gave no refresh token.", false
+			return "Your session has ended: the access token expired and the provider gave no refresh token.", true
 		}
 		// A refresh token source always asks the token endpoint.
 		fresh, err := p.oauth.TokenSource(oidc.ClientContext(ctx, a.client), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 		if err != nil {
 			var re *oauth2.RetrieveError
-			if errors.As(err, &re) && re.ErrorCode != "" {
+			if errors.As(err, &re) && re.ErrorCode != "" && re.ErrorCode != "server_error" && re.ErrorCode != "temporarily_unavailable" {
 				a.log.Info("sso-app: refresh refused", "tenant", u.claims.Tenant, "error", re.ErrorCode)
 				a.endSession(sid)
-				return "Your session has ended: the provider refused to renew it (" + re.ErrorCode + "). Sign in again.", false
+				return "Your session has ended: the provider refused to renew it (" + re.ErrorCode + "). Sign in again.", true
 			}
 			a.log.Error("sso-app: refresh", "tenant", u.claims.Tenant, "err", redactErr(err))
-			return "", true
+			return "The access token could not be renewed just now; the app tries again on the next page.", false
 		}
 		claims := u.claims
 		idToken := u.idToken
@@ -306,7 +312,7 @@ func (a *App) renew(ctx context.Context, sid string, s *session) (string, bool) 
 			if err != nil || c.Subject != u.claims.Subject {
 				a.log.Error("sso-app: the refreshed ID token is not valid", "tenant", u.claims.Tenant, "err", err)
 				a.endSession(sid)
-				return "Your session has ended: the provider's renewed ID token did not verify.", false
+				return "Your session has ended: the provider's renewed ID token did not verify.", true
 			}
 			claims, idToken = c, raw
 		}
@@ -333,7 +339,7 @@ func (a *App) renew(ctx context.Context, sid string, s *session) (string, bool) 
 	a.mu.Lock()
 	u.userInfo = status
 	a.mu.Unlock()
-	return "", true
+	return "", false
 }
 
 // redactErr keeps only the first line of err, so no response body of
