@@ -38,6 +38,7 @@ type emulateOptions struct {
 	kitSignForm      string
 	userPassword     string
 	publicURL        string
+	accessTokenLife  time.Duration
 }
 
 // The Open API credentials the emulator accepts unless told otherwise. They
@@ -126,6 +127,7 @@ func (o *emulateOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.kitTarget, "kit-target", "", "base URL of the Kit calls (<base>/produceAPI/...); default: the origin of --target")
 	f.StringVar(&o.kitSignForm, "kit-sign-form", "A", "x-sign form of the V2 Kit calls: A (HMAC over key+nonce+timestamp+body) or B (with the inner body HMAC)")
 	f.StringVar(&o.userPassword, "user-password", emulator.DefaultUserPassword, "the password every tenant user signs in with at the emulated OneAccess")
+	f.DurationVar(&o.accessTokenLife, "access-token-lifetime", emulator.DefaultAccessTokenLifetime, "expires_in of the emulated OneAccess's access tokens (at least 1s)")
 	f.StringVar(&o.publicURL, "public-url", "", "the emulator's base URL as sellers and browsers reach it (tenants' domainName is <it>/oneaccess/<tenantCode>); default: http://<--listen address>")
 }
 
@@ -156,6 +158,9 @@ func emulateConfig(cmd *cobra.Command, o *emulateOptions, getenv func(string) st
 	if o.userPassword == "" {
 		return emulator.Config{}, usageErrorf("--user-password must not be empty")
 	}
+	if o.accessTokenLife < time.Second {
+		return emulator.Config{}, usageErrorf("--access-token-lifetime %v: want at least 1s (expires_in counts seconds)", o.accessTokenLife)
+	}
 	// Without a key (flag or environment) bind says the key is missing.
 	var pub *rsa.PublicKey
 	if file := cmp.Or(o.rsaPublicKeyFile, getenv("KOOBRIDGE_RSA_PUBLIC_KEY_FILE")); file != "" {
@@ -169,7 +174,7 @@ func emulateConfig(cmd *cobra.Command, o *emulateOptions, getenv func(string) st
 		TimeScale: o.timeScale, Deadline: o.deadline,
 		BodySignOptional: o.bodySignOptional, NoRetry: o.noRetry,
 		SellerPublicKey: pub,
-		UserPassword:    o.userPassword, PublicURL: o.publicURL,
+		UserPassword:    o.userPassword, PublicURL: o.publicURL, AccessTokenLifetime: o.accessTokenLife,
 	}, nil
 }
 
