@@ -17,7 +17,7 @@ import (
 // the renewal in its call history.
 func TestDemoPages(t *testing.T) {
 	// Port 0: the demo picks a free port for the emulator and prints its URL.
-	k := StartKoobridge(t, "demo", "--emulator-listen", "127.0.0.1:0", "--dir", t.TempDir())
+	k := StartKoobridge(t, "demo", "--emulator-listen", "127.0.0.1:0", "--app-listen", "127.0.0.1:0", "--dir", t.TempDir())
 
 	// The lifecycle runs after the server is healthy; the URLs come last.
 	tokenRE := regexp.MustCompile(`admin token: ([0-9a-f]+)`)
@@ -56,7 +56,7 @@ func TestDemoPages(t *testing.T) {
 
 	// Buy the monthly product.
 	const product = "OFFI-EMU-PERIOD"
-	const sub = "sub-000003"
+	const sub = "sub-000004" // the demo made three: two lifecycles and the joint-operation product
 	row := `tr[data-subscription-id="` + sub + `"]`
 	Do(ctx, t, "buy", markStale(), chromedp.Click(chromedp.ID("buy-"+product)), chromedp.WaitNotPresent(chromedp.CSS(staleBody)), chromedp.WaitVisible(chromedp.CSS(row)))
 	if flash := Get(ctx, t, "flash", chromedp.Text(chromedp.ID("flash"))); !strings.Contains(flash, sub) {
@@ -109,7 +109,7 @@ func TestDemoPages(t *testing.T) {
 
 	// Notify an order: a new order, orderNotify to the server, which
 	// answers 000000 (the demo's server shares its key for every type).
-	const notified = "sub-000004"
+	const notified = "sub-000005"
 	nrow := `tr[data-subscription-id="` + notified + `"]`
 	Do(ctx, t, "notify an order", chromedp.Navigate(emu+"/"), chromedp.WaitVisible(chromedp.ID("subscriptions")),
 		markStale(), chromedp.Click(chromedp.ID("notify-"+product)), chromedp.WaitNotPresent(chromedp.CSS(staleBody)), chromedp.WaitVisible(chromedp.CSS(nrow)))

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/koobridge/koobridge/cmd/koobridge/internal/ssoapp"
 	"github.com/koobridge/koobridge/emulator"
 	"github.com/koobridge/koobridge/internal/seal"
 	"github.com/koobridge/koobridge/protocol"
@@ -27,6 +30,7 @@ import (
 type demoOptions struct {
 	listen         string
 	emulatorListen string
+	appListen      string
 	dir            string
 	once           bool
 }
@@ -46,11 +50,22 @@ var demoPlan = []demoStep{
 	{protocol.ChargingOnDemand, []string{"arrears-freeze", "arrears-unfreeze", "unsubscribe"}},
 }
 
+// demoJointProduct and demoJointScenarios bind a joint-operation product
+// to an enterprise and authorise its users, so that they can sign in to
+// the sample app through koobridge and the tenant's OneAccess.
+const demoJointProduct = "OFFI-EMU-JOINT"
+
+var demoJointScenarios = []string{"bind", "authorize-users"}
+
+// demoAppClientID is the sample app's client id at koobridge's OpenID
+// Connect provider in the demo.
+const demoAppClientID = "koobridge-demo-app"
+
 func newDemoCommand() *cobra.Command {
 	var o demoOptions
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run a server, the KooGallery emulator and a whole purchase lifecycle in one process",
+		Short: "Run a server, the KooGallery emulator, a whole purchase lifecycle and a single sign-on sample app in one process",
 		Long: `Start koobridge serve on a fresh SQLite file with the demo provisioner, start the
 KooGallery emulator pointed at it (the server's Open API calls go to the
 emulator too), play a purchase lifecycle, print what happened, then keep both
@@ -58,7 +73,13 @@ running and print their URLs: the server's console (log in with the printed
 admin token) and the emulator's page, where you can buy and fire scenarios
 yourself. The key, the Open API AK/SK and the admin token are made up for
 this run; the key and the admin token are printed once. With --once, the
-exit status is 1 when the lifecycle did not finish.`,
+exit status is 1 when the lifecycle did not finish.
+
+For single sign-on, the demo also binds a joint-operation product to an
+enterprise (the emulator plays its OneAccess), authorises its users, and
+runs the sample app of examples/sso-app (the same relying party code) as an
+OpenID Connect client of the server; it prints the app's URL and a user
+name and password to sign in with.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -68,7 +89,8 @@ exit status is 1 when the lifecycle did not finish.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the server (production interface and console)")
-	f.StringVar(&o.emulatorListen, "emulator-listen", "127.0.0.1:8090", "address of the emulator (web page, JSON API, mocked Open API)")
+	f.StringVar(&o.emulatorListen, "emulator-listen", "127.0.0.1:8090", "address of the emulator (web page, JSON API, mocked Open API, the tenants' OneAccess)")
+	f.StringVar(&o.appListen, "app-listen", "127.0.0.1:8070", "address of the single sign-on sample app")
 	f.StringVar(&o.dir, "dir", "", "directory for the demo database (default: a new temporary directory, removed at exit)")
 	f.BoolVar(&o.once, "once", false, "stop after printing the lifecycle instead of serving until interrupted")
 	return cmd
@@ -78,11 +100,13 @@ exit status is 1 when the lifecycle did not finish.`,
 type demoSecrets struct {
 	key, ak, sk, adminToken string
 	dataKey                 string // base64, as --data-key takes it
+	appSecret               string // the sample app's client secret
+	rsaKey                  *rsa.PrivateKey
 }
 
 func newDemoSecrets() (demoSecrets, error) {
 	var s demoSecrets
-	for _, p := range []*string{&s.key, &s.ak, &s.sk, &s.adminToken} {
+	for _, p := range []*string{&s.key, &s.ak, &s.sk, &s.adminToken, &s.appSecret} {
 		b := make([]byte, 16)
 		if _, err := rand.Read(b); err != nil {
 			return s, fmt.Errorf("demo: random: %w", err)
@@ -92,6 +116,12 @@ func newDemoSecrets() (demoSecrets, error) {
 	var err error
 	if s.dataKey, err = seal.GenerateKey(); err != nil {
 		return s, fmt.Errorf("demo: data key: %w", err)
+	}
+	// The app credential's key pair: KooGallery (the emulator) encrypts
+	// applicationSync's client secret to the public key. 3072 bits, as
+	// Seller Center asks.
+	if s.rsaKey, err = rsa.GenerateKey(rand.Reader, 3072); err != nil {
+		return s, fmt.Errorf("demo: RSA key: %w", err)
 	}
 	return s, nil
 }
@@ -126,25 +156,43 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		serverLn.Close()
 		return usageErrorf("--emulator-listen %s: %v", o.emulatorListen, err)
 	}
-	serverURL := "http://" + serverLn.Addr().String()
-	emuURL := "http://" + emuLn.Addr().String()
-
-	cfg, err := demoServeConfig(secrets, serverLn, dbPath, emuURL)
+	appLn, err := net.Listen("tcp", o.appListen)
 	if err != nil {
 		serverLn.Close()
 		emuLn.Close()
+		return usageErrorf("--app-listen %s: %v", o.appListen, err)
+	}
+	closeListeners := func() {
+		serverLn.Close()
+		emuLn.Close()
+		appLn.Close()
+	}
+	serverURL := "http://" + serverLn.Addr().String()
+	emuURL := "http://" + emuLn.Addr().String()
+	appURL := "http://" + appLn.Addr().String()
+
+	cfg, err := demoServeConfig(secrets, serverLn, dbPath, emuURL, appURL)
+	if err != nil {
+		closeListeners()
 		return err
 	}
 	em, err := emulator.New(emulator.Config{
 		Target: serverURL + cfg.opts.producePath, Key: secrets.key, AK: secrets.ak, SK: secrets.sk,
-		PollInterval: time.Second,
+		PollInterval: time.Second, SellerPublicKey: &secrets.rsaKey.PublicKey, PublicURL: emuURL,
 	})
 	if err != nil {
-		serverLn.Close()
-		emuLn.Close()
+		closeListeners()
 		return fmt.Errorf("demo: emulator: %w", err)
 	}
 	defer em.Close()
+	app, err := ssoapp.New(ssoapp.Config{
+		Issuer: serverURL, ClientID: demoAppClientID, ClientSecret: secrets.appSecret, BaseURL: appURL,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+	})
+	if err != nil {
+		closeListeners()
+		return fmt.Errorf("demo: sample app: %w", err)
+	}
 
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
@@ -155,9 +203,14 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		serverDone <- serve(ctx, cfg, stderr)
 		close(serverStopped)
 	}()
+	// The emulator and the sample app: one serveAll, so one error
+	// channel stops them both.
 	emuDone := make(chan error, 1)
 	emuSrv := &http.Server{Handler: em.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { emuDone <- serveAll(ctx, []*http.Server{emuSrv}, []net.Listener{emuLn}) }()
+	appSrv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		emuDone <- serveAll(ctx, []*http.Server{emuSrv, appSrv}, []net.Listener{emuLn, appLn})
+	}()
 	if err := waitHealthy(ctx, serverURL+"/healthz", serverStopped); err != nil {
 		// Both must be gone before the deferred RemoveAll deletes the
 		// directory under the open database. serve may stop before it
@@ -166,8 +219,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		cancel()
 		serverErr := <-serverDone
 		<-emuDone
-		serverLn.Close()
-		emuLn.Close()
+		closeListeners()
 		switch {
 		case parent.Err() != nil:
 			return nil // interrupted while starting: not a failure
@@ -178,16 +230,23 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	}
 
 	fmt.Fprintf(stdout, "koobridge demo: server %s, emulator %s, database %s\n\n", serverURL, emuURL, dbPath)
-	playErr := playDemo(ctx, em, stdout)
+	user, playErr := playDemo(ctx, em, stdout)
 	if playErr != nil {
 		fmt.Fprintf(stdout, "\nthe lifecycle stopped early: %v\n", playErr)
 	}
 	fmt.Fprintf(stdout, `
-Both keep running (Ctrl-C stops them):
+They keep running (Ctrl-C stops them):
   server console   %s/admin/   (admin token: %s)
   emulator page    %s/
   production URL   %s%s   (key: %s)
-`, serverURL, secrets.adminToken, emuURL, serverURL, cfg.opts.producePath, secrets.key)
+  sample app       %s/   (single sign-on through the server and the tenant's OneAccess)
+`, serverURL, secrets.adminToken, emuURL, serverURL, cfg.opts.producePath, secrets.key, appURL)
+	if user.userName != "" {
+		fmt.Fprintf(stdout, `
+Sign in to the sample app: open %s/login?tenant=%s
+  user name %s, password %s (every user of the tenant has it; %d of them are authorised)
+`, appURL, user.tenantID, user.userName, em.Config().UserPassword, user.authorised)
+	}
 	if o.once {
 		cancel()
 	}
@@ -219,7 +278,11 @@ Both keep running (Ctrl-C stops them):
 // every serve default and check applies: the demo provisioner, the
 // made-up secrets, the emulator as the Open API, and only errors logged.
 // The server then serves on ln.
-func demoServeConfig(s demoSecrets, ln net.Listener, dbPath, openAPIURL string) (*serveConfig, error) {
+//
+// The server is also the OpenID Connect provider of the sample app at
+// appURL, its issuer the server's own URL, and decrypts the Kit's client
+// secrets with the demo's RSA key.
+func demoServeConfig(s demoSecrets, ln net.Listener, dbPath, openAPIURL, appURL string) (*serveConfig, error) {
 	var o serveOptions
 	cmd := &cobra.Command{Use: "demo"}
 	o.register(cmd.Flags())
@@ -234,6 +297,12 @@ func demoServeConfig(s demoSecrets, ln net.Listener, dbPath, openAPIURL string) 
 		{"data-key", s.dataKey},
 		{"provisioner", "demo"},
 		{"log-level", "error"},
+		{"public-url", "http://" + ln.Addr().String()},
+		{"sso-client-id", demoAppClientID},
+		{"sso-client-secret", s.appSecret},
+		{"sso-redirect-uri", appURL + "/callback"},
+		{"sso-post-logout-redirect-uri", appURL + "/"},
+		{"sso-initiate-login-uri", appURL + "/initiate-login"},
 	} {
 		if err := cmd.Flags().Set(f[0], f[1]); err != nil {
 			return nil, fmt.Errorf("demo: --%s: %w", f[0], err)
@@ -244,6 +313,7 @@ func demoServeConfig(s demoSecrets, ln net.Listener, dbPath, openAPIURL string) 
 		return nil, fmt.Errorf("demo: server settings: %w", err)
 	}
 	c.listener = ln
+	c.rsaKey = s.rsaKey
 	return c, nil
 }
 
@@ -273,35 +343,47 @@ func waitHealthy(ctx context.Context, url string, stopped <-chan struct{}) error
 	}
 }
 
-// playDemo buys one product of each mode in demoPlan, plays its scenarios
-// and prints a row per call.
-func playDemo(ctx context.Context, em *emulator.Emulator, w io.Writer) error {
+// playDemo buys one product of each mode in demoPlan and plays its
+// scenarios, then binds the joint-operation product to an enterprise
+// (playJointDemo), printing a row per call. It returns whom to invite to
+// sign in to the sample app.
+func playDemo(ctx context.Context, em *emulator.Emulator, w io.Writer) (demoUser, error) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	defer tw.Flush()
 	fmt.Fprintln(tw, "SCENARIO\tCALL\tRESULT\tINSTANCE\tSTATUS\tEXPIRES\tTOOK")
 	for _, step := range demoPlan {
 		product, ok := productFor(em, step.mode)
 		if !ok {
-			return fmt.Errorf("no %s product in the catalogue", step.mode)
+			return demoUser{}, fmt.Errorf("no %s product in the catalogue", step.mode)
 		}
-		run, err := em.Purchase(ctx, emulator.PurchaseRequest{ProductID: product.ID})
-		if err != nil {
-			return fmt.Errorf("purchase %s: %w", product.ID, err)
-		}
-		if err := printRun(ctx, em, tw, run); err != nil {
-			return err
-		}
-		for _, sc := range step.scenarios {
-			run, err := em.Play(ctx, run.SubscriptionID, sc)
-			if err != nil {
-				return fmt.Errorf("%s: %w", sc, err)
-			}
-			if err := printRun(ctx, em, tw, run); err != nil {
-				return err
-			}
+		if _, err := playSubscription(ctx, em, tw, product.ID, step.scenarios); err != nil {
+			return demoUser{}, err
 		}
 	}
-	return nil
+	return playJointDemo(ctx, em, tw)
+}
+
+// playSubscription buys product and plays scenarios on the
+// subscription, printing a row per call, and returns the subscription's
+// id.
+func playSubscription(ctx context.Context, em *emulator.Emulator, tw io.Writer, product string, scenarios []string) (string, error) {
+	run, err := em.Purchase(ctx, emulator.PurchaseRequest{ProductID: product})
+	if err != nil {
+		return "", fmt.Errorf("purchase %s: %w", product, err)
+	}
+	if err := printRun(ctx, em, tw, run); err != nil {
+		return "", err
+	}
+	for _, sc := range scenarios {
+		r, err := em.Play(ctx, run.SubscriptionID, sc)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", sc, err)
+		}
+		if err := printRun(ctx, em, tw, r); err != nil {
+			return "", err
+		}
+	}
+	return run.SubscriptionID, nil
 }
 
 // printRun waits for a purchase still being provisioned, then prints one
@@ -346,4 +428,39 @@ func productFor(em *emulator.Emulator, mode string) (emulator.Product, bool) {
 		}
 	}
 	return emulator.Product{}, false
+}
+
+// demoUser is whom the demo invites to sign in to the sample app.
+type demoUser struct {
+	tenantID, userName string
+	authorised         int // users of the tenant authorised for the app
+}
+
+// playJointDemo buys the joint-operation product, binds it to an
+// enterprise and authorises users, printing a row per call to tw, and
+// returns an authorised, enabled user of the tenant.
+func playJointDemo(ctx context.Context, em *emulator.Emulator, tw io.Writer) (demoUser, error) {
+	sub, err := playSubscription(ctx, em, tw, demoJointProduct, demoJointScenarios)
+	if err != nil {
+		return demoUser{}, err
+	}
+	for _, t := range em.Tenants() {
+		if t.SubscriptionID != sub {
+			continue
+		}
+		u := demoUser{tenantID: t.TenantID}
+		for _, x := range t.Users {
+			if x.Authorized && x.Enable {
+				u.authorised++
+				if u.userName == "" {
+					u.userName = x.UserName
+				}
+			}
+		}
+		if u.userName == "" {
+			return demoUser{}, fmt.Errorf("tenant %s has no authorised user", t.TenantID)
+		}
+		return u, nil
+	}
+	return demoUser{}, fmt.Errorf("the emulator made no tenant for subscription %s", sub)
 }

@@ -21,7 +21,7 @@ import (
 // scenario of the plan with the instance ending released.
 func TestDemoOnce(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"demo", "--once", "--listen", "127.0.0.1:0", "--emulator-listen", "127.0.0.1:0", "--dir", t.TempDir()},
+	code := run([]string{"demo", "--once", "--listen", "127.0.0.1:0", "--emulator-listen", "127.0.0.1:0", "--app-listen", "127.0.0.1:0", "--dir", t.TempDir()},
 		strings.NewReader(""), &stdout, &stderr)
 	out := stdout.String()
 	if code != 0 {
@@ -49,7 +49,7 @@ func TestDemoOnce(t *testing.T) {
 	if n := strings.Count(out, "released"); n < 2 {
 		t.Errorf("want both subscriptions released, saw %d:\n%s", n, out)
 	}
-	for _, want := range []string{"/admin/", "admin token: ", "emulator page"} {
+	for _, want := range []string{"/admin/", "admin token: ", "emulator page", "sample app", "Sign in to the sample app: open http://127.0.0.1:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -63,7 +63,7 @@ func TestDemoOnceStopsEarly(t *testing.T) {
 	t.Cleanup(func() { demoPlan = saved })
 	demoPlan = []demoStep{{protocol.ChargingPeriod, []string{"no-such-scenario"}}}
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"demo", "--once", "--listen", "127.0.0.1:0", "--emulator-listen", "127.0.0.1:0", "--dir", t.TempDir()},
+	code := run([]string{"demo", "--once", "--listen", "127.0.0.1:0", "--emulator-listen", "127.0.0.1:0", "--app-listen", "127.0.0.1:0", "--dir", t.TempDir()},
 		strings.NewReader(""), &stdout, &stderr)
 	if code != exitRejected || !strings.Contains(stdout.String(), "the lifecycle stopped early") ||
 		!strings.Contains(stderr.String(), "no-such-scenario") {
@@ -81,12 +81,13 @@ func TestDemoCancelledAtStart(t *testing.T) {
 	o := demoOptions{
 		listen:         "127.0.0.1:" + strconv.Itoa(freePort(t)),
 		emulatorListen: "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		appListen:      "127.0.0.1:" + strconv.Itoa(freePort(t)),
 		dir:            dir,
 	}
 	if err := runDemo(ctx, o, io.Discard, io.Discard); err != nil {
 		t.Fatalf("runDemo after an interrupt: %v, want nil", err)
 	}
-	for _, addr := range []string{o.listen, o.emulatorListen} {
+	for _, addr := range []string{o.listen, o.emulatorListen, o.appListen} {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Errorf("%s still taken after runDemo returned: %v", addr, err)
@@ -113,12 +114,13 @@ func TestDemoServeConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := filepath.Join(t.TempDir(), "d.db")
-	c, err := demoServeConfig(s, ln, db, "http://127.0.0.1:1")
+	c, err := demoServeConfig(s, ln, db, "http://127.0.0.1:1", "http://127.0.0.1:2")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.listener != ln || c.opts.listen != ln.Addr().String() || c.opts.db != "sqlite:"+db || len(c.keys.Basic) != 1 || c.keys.Basic[0] != s.key ||
-		c.sk != s.sk || c.adminToken != s.adminToken || len(c.dataKey) != 32 || c.openAPIURL != "http://127.0.0.1:1" || c.opts.provisioner != "demo" {
+		c.sk != s.sk || c.adminToken != s.adminToken || len(c.dataKey) != 32 || c.openAPIURL != "http://127.0.0.1:1" || c.opts.provisioner != "demo" ||
+		c.rsaKey != s.rsaKey {
 		t.Errorf("resolved config: %+v", c)
 	}
 	// serve's defaults, which the demo used to copy by hand.
@@ -126,7 +128,63 @@ func TestDemoServeConfig(t *testing.T) {
 		t.Errorf("serve defaults not applied: %+v", c.opts)
 	}
 	// serve's checks apply too.
-	if _, err := demoServeConfig(s, ln, db, "ftp://127.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "openapi-url") {
+	if _, err := demoServeConfig(s, ln, db, "ftp://127.0.0.1:1", "http://127.0.0.1:2"); err == nil || !strings.Contains(err.Error(), "openapi-url") {
 		t.Errorf("a bad Open API URL: %v, want serve's --openapi-url error", err)
+	}
+}
+
+var (
+	demoSignInRE = regexp.MustCompile(`Sign in to the sample app: open (http://\S+)/login\?tenant=(\S+)\n  user name (\S+), password (\S+) \(every user of the tenant has it; (\d+) of them are authorised\)`)
+	demoAppRE    = regexp.MustCompile(`sample app +(http://\S+)/ `)
+)
+
+// TestDemoSignIn is the newcomer's single sign-on: run the demo, follow
+// the sign-in link it prints with the user and password it prints, and
+// land signed in on the sample app, through the server's OpenID Connect
+// provider and the tenant's OneAccess the emulator plays. Then the demo
+// stops cleanly on interrupt.
+func TestDemoSignIn(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &lockedOutput{}
+	done := make(chan error, 1)
+	go func() {
+		done <- runDemo(ctx, demoOptions{listen: "127.0.0.1:0", emulatorListen: "127.0.0.1:0", appListen: "127.0.0.1:0", dir: t.TempDir()}, out, io.Discard)
+	}()
+	var m []string
+	waitFor(t, "the demo's sign-in line", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("the demo stopped: %v\n%s", err, out.String())
+		default:
+		}
+		m = demoSignInRE.FindStringSubmatch(out.String())
+		return m != nil
+	})
+	appURL, tenantID, userName, password := m[1], m[2], m[3], m[4]
+	if n, _ := strconv.Atoi(m[5]); n < 1 {
+		t.Errorf("the demo says %s users are authorised", m[5])
+	}
+	if a := demoAppRE.FindStringSubmatch(out.String()); a == nil || a[1] != appURL {
+		t.Errorf("the sample app's URL line: %v, want %s", a, appURL)
+	}
+
+	b := newBrowser(t)
+	form := b.get(appURL + "/login?tenant=" + tenantID)
+	if !form.isLoginForm() || !strings.Contains(form.url.Path, "/oneaccess/") {
+		t.Fatalf("the demo's sign-in link did not reach OneAccess's form: %d at %s (hops %v)", form.status, form.url, form.hops)
+	}
+	p := b.signIn(form, userName, password)
+	s, ok := whoIsSignedIn(t, p)
+	if !ok || p.url.String() != appURL+"/" {
+		t.Fatalf("not signed in: %d at %s (hops %v):\n%s", p.status, p.url, p.hops, p.body)
+	}
+	if !strings.HasPrefix(s.sub, userName+"@") || s.tenant != tenantID || s.userinfo != "ok" {
+		t.Errorf("signed in as %+v, want %s@… of tenant %s", s, userName, tenantID)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("runDemo after an interrupt: %v", err)
 	}
 }
