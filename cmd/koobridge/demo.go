@@ -68,7 +68,7 @@ func newDemoCommand() *cobra.Command {
 		Short: "Run a server, the KooGallery emulator, a whole purchase lifecycle and a single sign-on sample app in one process",
 		Long: `Start koobridge serve on a fresh SQLite file with the demo provisioner, start the
 KooGallery emulator pointed at it (the server's Open API calls go to the
-emulator too), play a purchase lifecycle, print what happened, then keep both
+emulator too), play a purchase lifecycle, print what happened, then keep them
 running and print their URLs: the server's console (log in with the printed
 admin token) and the emulator's page, where you can buy and fire scenarios
 yourself. The key, the Open API AK/SK and the admin token are made up for

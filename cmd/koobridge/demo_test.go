@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -122,6 +123,17 @@ func TestDemoServeConfig(t *testing.T) {
 		c.sk != s.sk || c.adminToken != s.adminToken || len(c.dataKey) != 32 || c.openAPIURL != "http://127.0.0.1:1" || c.opts.provisioner != "demo" ||
 		c.rsaKey != s.rsaKey {
 		t.Errorf("resolved config: %+v", c)
+	}
+	// The server is the sample app's OpenID Connect provider, its issuer
+	// its own URL.
+	base := "http://" + ln.Addr().String()
+	if c.sso == nil || c.sso.PublicURL != base || len(c.sso.Clients) != 1 {
+		t.Fatalf("single sign-on: %+v", c.sso)
+	}
+	if cl := c.sso.Clients[0]; cl.ID != demoAppClientID || cl.Secret != s.appSecret ||
+		!slices.Equal(cl.RedirectURIs, []string{"http://127.0.0.1:2/callback"}) ||
+		!slices.Equal(cl.PostLogoutRedirectURIs, []string{"http://127.0.0.1:2/"}) || cl.InitiateLoginURI != "http://127.0.0.1:2/initiate-login" {
+		t.Errorf("the sample app's registration: %+v", cl)
 	}
 	// serve's defaults, which the demo used to copy by hand.
 	if c.opts.producePath != "/produce" || c.opts.jobWorkers != 4 || c.opts.budget.String() != "3s" || !c.opts.bodySign {
