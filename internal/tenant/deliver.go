@@ -51,7 +51,9 @@ const (
 // and backoff play no part in the delivery:
 //
 //   - When another job holds the lease, this one is done at once: the
-//     holder looks for pending events again after it lets the lease go.
+//     holder looks for pending events again after it lets the lease go,
+//     and goes on with any that is due (a new one, or one whose retry time
+//     came while it held the lease).
 //     The lease belongs to the job (its ID), so a job taken over after its
 //     worker died finds it its own.
 //   - A delivery the vendor refuses for good (a permanent error) marks its
@@ -94,17 +96,30 @@ func (s *Service) handleEvent(ctx context.Context, job store.Job) (err error) {
 		case rerr != nil:
 			// Retried, the job takes its own lease again and lets it go.
 			return fmt.Errorf("tenant: release outbox lease of %s: %w", p.TenantID, rerr)
-		case how != drainedAll:
-			return nil // a retry or continuation job is enqueued
+		case how == cut:
+			return nil // the continuation job carries on
 		}
-		// An event appended while the lease was held: its job found the
-		// outbox busy and left it to this one.
-		if _, err := s.store.NextTenantEvent(ctx, p.TenantID); errors.Is(err, store.ErrNotFound) {
+		// Look again now that the lease is free: an event appended, or an
+		// event's retry come due, while it was held found the outbox busy
+		// and left it to this job. Whatever is not due yet has its retry
+		// job, which will find the lease free or its holder looking again.
+		ev, err := s.store.NextTenantEvent(ctx, p.TenantID)
+		if errors.Is(err, store.ErrNotFound) {
 			return nil
-		} else if err != nil {
+		}
+		if err != nil {
 			return fmt.Errorf("tenant: next event of %s: %w", p.TenantID, err)
 		}
+		if !s.due(ev) {
+			return nil
+		}
 	}
+}
+
+// due reports whether a pending event may be delivered now: a new one at
+// once, one that failed after its retry time.
+func (s *Service) due(ev store.TenantEvent) bool {
+	return ev.Attempts == 0 || !s.now().Before(ev.UpdatedAt.Add(s.retry(ev.Attempts)))
 }
 
 // drain delivers tenantID's pending events in order, as handleEvent says.
@@ -120,10 +135,9 @@ func (s *Service) drain(ctx context.Context, tenantID string, jobID int64) (drai
 		if err != nil {
 			return 0, fmt.Errorf("tenant: next event of %s: %w", tenantID, err)
 		}
-		if ev.Attempts > 0 {
-			if due := ev.UpdatedAt.Add(s.retry(ev.Attempts)); s.now().Before(due) {
-				return waiting, s.enqueue(ctx, tenantID, fmt.Sprintf("retry-%d-%d", ev.ID, ev.Attempts), due, nil)
-			}
+		if !s.due(ev) {
+			due := ev.UpdatedAt.Add(s.retry(ev.Attempts))
+			return waiting, s.enqueue(ctx, tenantID, fmt.Sprintf("retry-%d-%d", ev.ID, ev.Attempts), due, nil)
 		}
 		derr := s.deliver(ctx, ev)
 		if derr != nil && ctx.Err() != nil {
