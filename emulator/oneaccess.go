@@ -186,7 +186,8 @@ func (e *Emulator) oneAccessURL(code string) string {
 // Every user authSync ever sent to the tenant signs in with
 // Config.UserPassword. The client is the tenant's current clientId and
 // clientSecret (applicationSync); the first redirect_uri (and CAS
-// service) the seller uses is registered, later ones must equal it.
+// service, without its query) the seller uses is registered, later ones
+// must equal it.
 func (e *Emulator) OneAccessHandler() http.Handler {
 	o := &oneAccess{e: e, cop: http.NewCrossOriginProtection()}
 	mux := http.NewServeMux()
@@ -537,7 +538,10 @@ func (o *oneAccess) casLogin(w http.ResponseWriter, r *http.Request) {
 		err = notFound("no such tenant: %q", r.PathValue("tenant"))
 	default:
 		if u, err = callbackURL("service", service); err == nil {
-			err = register(&t.oaRegistrations().casService, "service", service)
+			// The service's query (a seller's own state, the tenant) may
+			// change from one sign-in to the next: the registered service
+			// is its URL without it.
+			err = register(&t.oaRegistrations().casService, "service", withoutQuery(service))
 		}
 		tenantID, code, name, clientID = t.t.TenantID, t.t.TenantCode, t.t.Name, t.t.ClientID
 	}
@@ -902,4 +906,12 @@ func (o *oneAccess) serviceValidate(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/xml;charset=UTF-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(b)
+}
+
+// withoutQuery is u without its query and fragment.
+func withoutQuery(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		return u[:i]
+	}
+	return u
 }

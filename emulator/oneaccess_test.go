@@ -768,6 +768,12 @@ func TestOneAccessCAS(t *testing.T) {
 	if _, _, body = validate("ST-x", service, "YAML"); !strings.Contains(body, `code="INVALID_REQUEST"`) {
 		t.Errorf("format YAML: %s", body)
 	}
+	// The same service with another query (a seller's state) signs in.
+	other := "https://app.example.com/cas/callback?tenant=" + w.tenant.TenantID + "&state=s2"
+	status, loc, _ := w.get(w.newBrowser(), w.domain+"/api/v1/cas/login?service="+url.QueryEscape(other))
+	if status != http.StatusOK && !strings.HasPrefix(loc, other) {
+		t.Errorf("CAS login with the registered service and another query: %d %s", status, loc)
+	}
 	// Another service at login is refused once one is registered.
 	status, _, body = w.get(w.newBrowser(), w.domain+"/api/v1/cas/login?service="+url.QueryEscape("https://evil.example.com/"))
 	if status != http.StatusBadRequest || !strings.Contains(body, "is not the one registered") {
