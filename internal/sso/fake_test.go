@@ -38,6 +38,7 @@ type fakeOneAccess struct {
 	refreshes int // refresh grants answered
 	logouts   []string
 	failToken bool // answer invalid_grant to every code
+	downToken bool // answer 500 server_error to every token request
 
 	tickets    map[string]casTicket // ticket → who, for which service
 	casLogins  []string             // the service of each CAS login
@@ -112,6 +113,10 @@ func (f *fakeOneAccess) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.PostForm.Get("client_id") != f.clientID || r.PostForm.Get("client_secret") != f.clientSecret {
 		writeJSON(w, 401, map[string]string{"error": "invalid_client", "error_description": "Bad client credentials"})
+		return
+	}
+	if f.downToken {
+		writeJSON(w, 500, map[string]string{"error": "server_error", "error_description": "Service unavailable"})
 		return
 	}
 	var user string

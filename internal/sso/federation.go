@@ -546,11 +546,17 @@ func (p *Provider) renew(ctx context.Context, sessID string) error {
 		tok, err := oa.Refresh(ctx, rt)
 		if err != nil {
 			var oe *oneaccess.Error
-			if errors.As(err, &oe) {
+			if errors.As(err, &oe) && !unavailable(oe) {
 				_, _ = p.st.DeleteSSORecord(ctx, kindSession, sess.ID)
 				return fmt.Errorf("sso: the identity center refused the refresh (%s)", safeCode(oe.Code))
 			}
-			return fmt.Errorf("sso: refresh at the identity center: %w", err)
+			// The identity center is down or failing: the user stays signed
+			// in on the Kit data alone (checked above) and its tokens are
+			// renewed at a later refresh. Signing every user out during an
+			// outage of their enterprise's identity center would be worse.
+			p.log.WarnContext(ctx, "sso: identity center unavailable at refresh; session kept on the Kit data",
+				"tenant", sess.TenantID, "err", err)
+			return nil
 		}
 		if sess.AccessSealed, err = p.sealer.Seal(tok.AccessToken); err != nil {
 			return err
@@ -568,6 +574,13 @@ func (p *Provider) renew(ctx context.Context, sessID string) error {
 		return err
 	}
 	return errors.New("sso: session renewed concurrently too often")
+}
+
+// unavailable reports whether an identity center's error says it is
+// failing (5xx, server_error, temporarily_unavailable) rather than
+// refusing the grant.
+func unavailable(e *oneaccess.Error) bool {
+	return e.Status >= 500 || e.Code == "server_error" || e.Code == "temporarily_unavailable"
 }
 
 // clientOfApp is a client that signs in through appID (for resolving a

@@ -543,6 +543,27 @@ func TestRefresh(t *testing.T) {
 		if got := userClaims(t, e.verify(tok3, "")); !reflect.DeepEqual(got, aliceClaims) {
 			t.Errorf("claims after refresh %v", got)
 		}
+		// Two more hours, and OneAccess is down: the refresh is honoured
+		// on the Kit data alone, and OneAccess is asked again next time.
+		e.clock.Add(2 * time.Hour)
+		e.fake.mu.Lock()
+		e.fake.downToken = true
+		e.fake.mu.Unlock()
+		tok4, err := e.oauth.TokenSource(e.ctx, &oauth2.Token{RefreshToken: tok3.RefreshToken}).Token()
+		if err != nil {
+			t.Fatalf("refresh while OneAccess is down: %v", err)
+		}
+		e.fake.mu.Lock()
+		e.fake.downToken = false
+		e.fake.mu.Unlock()
+		tok5, err := e.oauth.TokenSource(e.ctx, &oauth2.Token{RefreshToken: tok4.RefreshToken}).Token()
+		if err != nil {
+			t.Fatalf("refresh once OneAccess is back: %v", err)
+		}
+		if e.fake.refreshes != 2 {
+			t.Fatalf("OneAccess refreshed %d times, want 2 (the outage's attempt answered 500)", e.fake.refreshes)
+		}
+		tok3 = tok5
 		// authSync revokes alice: the next refresh and userinfo are refused.
 		e.setUser("alice", func(u *store.TenantUser) { u.Revoked = true })
 		if _, err := e.oauth.TokenSource(e.ctx, &oauth2.Token{RefreshToken: tok3.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
@@ -647,4 +668,23 @@ func TestKeys(t *testing.T) {
 	if strings.Contains(keys[0].PrivateSealed, "PRIVATE") {
 		t.Fatal("private key stored in clear")
 	}
+}
+
+// TestRefreshRefusedByOneAccess: when OneAccess refuses to renew the
+// user's tokens (the grant is gone), koobridge ends its session: the
+// app's refresh is refused, now and later.
+func TestRefreshRefusedByOneAccess(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		tok, _ := e.signIn("alice")
+		e.fake.mu.Lock()
+		clear(e.fake.refresh) // OneAccess forgot the grant
+		e.fake.mu.Unlock()
+		e.clock.Add(2 * time.Hour)
+		if _, err := e.oauth.TokenSource(e.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("refresh OneAccess refused: %v, want invalid_grant", err)
+		}
+		if _, err := e.provider.UserInfo(e.ctx, oauth2.StaticTokenSource(tok)); err == nil {
+			t.Fatal("userinfo answered after the session ended")
+		}
+	})
 }
