@@ -409,17 +409,11 @@ func (a *App) initiateLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	target := "/"
 	if t := q.Get("target_link_uri"); t != "" {
-		// The target must be this app: never an open redirector.
-		if !strings.HasPrefix(t, a.cfg.BaseURL+"/") {
-			a.fail(w, http.StatusBadRequest, "Bad request", "The target_link_uri is not a page of this app.")
+		var refusal string
+		if target, refusal = a.localTarget(t); refusal != "" {
+			a.fail(w, http.StatusBadRequest, "Bad request", refusal)
 			return
 		}
-		u, err := url.Parse(t)
-		if err != nil || u.Fragment != "" || u.User != nil {
-			a.fail(w, http.StatusBadRequest, "Bad request", "The target_link_uri is malformed.")
-			return
-		}
-		target = strings.TrimPrefix(t, a.cfg.BaseURL)
 	}
 	tenant := q.Get("tenant")
 	if tenant != "" && !validTenant(tenant) {
@@ -432,6 +426,56 @@ func (a *App) initiateLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.start(w, r, tenant, hint, target)
+}
+
+// localTarget checks that the target_link_uri t is a page of this app and
+// returns its path and query, the only parts the app redirects to after
+// the sign-in (never an open redirector), or why it refuses t. t must
+// have BaseURL's scheme and host and a path under BaseURL's path, without
+// user info, fragment or dot segments, and without what a browser reads
+// as another host in a path: "//" at its start, a backslash, a control
+// character.
+func (a *App) localTarget(t string) (target, refusal string) {
+	const notOurs = "The target_link_uri is not a page of this app."
+	u, err := url.Parse(t)
+	if err != nil || u.Opaque != "" {
+		return "", notOurs
+	}
+	if u.User != nil || u.Fragment != "" {
+		return "", "The target_link_uri is malformed."
+	}
+	base, err := url.Parse(a.cfg.BaseURL)
+	if err != nil { // checked by New
+		return "", notOurs
+	}
+	if u.Scheme != base.Scheme || !strings.EqualFold(u.Host, base.Host) {
+		return "", notOurs
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	if !strings.HasPrefix(path, base.EscapedPath()+"/") {
+		return "", notOurs
+	}
+	// Browsers read "//host" and "/\host" as another host, ignore tabs
+	// and newlines, and resolve "." and ".." (also percent-encoded): look
+	// at the path as sent and as decoded.
+	for _, p := range []string{path, u.Path} {
+		if strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\") ||
+			strings.IndexFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+			return "", notOurs
+		}
+		for _, seg := range strings.Split(p, "/") {
+			if seg == "." || seg == ".." {
+				return "", notOurs
+			}
+		}
+	}
+	if u.RawQuery != "" {
+		path += "?" + u.RawQuery
+	}
+	return path, ""
 }
 
 // start sends the browser to the provider's authorization endpoint with

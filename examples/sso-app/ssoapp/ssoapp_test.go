@@ -7,11 +7,15 @@ package ssoapp
 // e2e/sso_test.go).
 
 import (
+	"html"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 const (
@@ -124,5 +128,86 @@ func TestLogoutWithoutSession(t *testing.T) {
 	}
 	if c := rec.Result().Cookies(); len(c) != 1 || c[0].Name != Cookie || c[0].MaxAge >= 0 || !c[0].HttpOnly {
 		t.Errorf("logout cookies: %+v, want %s cleared", c, Cookie)
+	}
+}
+
+// TestTargetLinkURI: initiate-login keeps only the path and query of a
+// target_link_uri that is a page of this app, and refuses every other
+// one, in particular those a browser would read as another host once they
+// are a Location after the sign-in (a review found "//evil.example/x" and
+// "/\evil.example/x" let through by a prefix check).
+func TestTargetLinkURI(t *testing.T) {
+	for _, tc := range []struct {
+		name, base, target string
+		want               string // the pending target; "" means refused
+		refusal            string
+	}{
+		{"home", testBase, testBase + "/", "/", ""},
+		{"no path", testBase, testBase, "/", ""},
+		{"a page with a query", testBase, testBase + "/orders?id=7&view=full", "/orders?id=7&view=full", ""},
+		{"an escaped path", testBase, testBase + "/a%20b/c", "/a%20b/c", ""},
+		{"upper-case scheme and host", "http://app.example", "HTTP://APP.example/x", "/x", ""},
+		{"under the base path", "https://app.example/shop", "https://app.example/shop/cart?x=1", "/shop/cart?x=1", ""},
+		{"double slash", testBase, testBase + "//evil.example/x", "", "The target_link_uri is not a page of this app."},
+		{"backslash", testBase, testBase + "/\\evil.example/x", "", "The target_link_uri is not a page of this app."},
+		{"encoded backslash", testBase, testBase + "/%5Cevil.example/x", "", "The target_link_uri is not a page of this app."},
+		{"encoded double slash", testBase, testBase + "/%2F%2Fevil.example/x", "", "The target_link_uri is not a page of this app."},
+		{"slash then backslash deeper", testBase, testBase + "/a/\\b", "", "The target_link_uri is not a page of this app."},
+		{"encoded tab", testBase, testBase + "/%09/evil.example/x", "", "The target_link_uri is not a page of this app."},
+		{"dot dot", testBase, testBase + "/a/../b", "", "The target_link_uri is not a page of this app."},
+		{"encoded dot dot", testBase, testBase + "/a/%2e%2e/b", "", "The target_link_uri is not a page of this app."},
+		{"out of the base path", "https://app.example/shop", "https://app.example/shop/../admin", "", "The target_link_uri is not a page of this app."},
+		{"beside the base path", "https://app.example/shop", "https://app.example/shopping/x", "", "The target_link_uri is not a page of this app."},
+		{"the base path without a slash", "https://app.example/shop", "https://app.example/shop", "", "The target_link_uri is not a page of this app."},
+		{"another host", testBase, "https://evil.example/", "", "The target_link_uri is not a page of this app."},
+		{"a look-alike host", testBase, testBase + ".evil.example/", "", "The target_link_uri is not a page of this app."},
+		{"another port", testBase, "http://127.0.0.1:8071/", "", "The target_link_uri is not a page of this app."},
+		{"another scheme", testBase, "https://127.0.0.1:8070/", "", "The target_link_uri is not a page of this app."},
+		{"relative", testBase, "/x", "", "The target_link_uri is not a page of this app."},
+		{"scheme-relative", testBase, "//127.0.0.1:8070/x", "", "The target_link_uri is not a page of this app."},
+		{"javascript", testBase, "javascript:alert(1)", "", "The target_link_uri is not a page of this app."},
+		{"opaque", testBase, "http:127.0.0.1:8070/x", "", "The target_link_uri is not a page of this app."},
+		{"user info", testBase, "http://evil.example@127.0.0.1:8070/x", "", "The target_link_uri is malformed."},
+		{"fragment", testBase, testBase + "/x#y", "", "The target_link_uri is malformed."},
+		{"malformed escape", testBase, testBase + "/%zz", "", "The target_link_uri is not a page of this app."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := New(Config{Issuer: testIssuer, ClientID: "app", ClientSecret: "s", BaseURL: tc.base})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// As if discovery had happened: start redirects without asking
+			// the provider anything.
+			a.provider = &discovered{oauth: oauth2.Config{ClientID: "app", Endpoint: oauth2.Endpoint{AuthURL: testIssuer + "/authorize"}}}
+			q := url.Values{"iss": {testIssuer}, "target_link_uri": {tc.target}}
+			rec := httptest.NewRecorder()
+			a.ServeHTTP(rec, httptest.NewRequest("GET", "/initiate-login?"+q.Encode(), nil))
+			if tc.want == "" {
+				if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), html.EscapeString(tc.refusal)) ||
+					rec.Header().Get("Location") != "" || len(a.sessions) != 0 {
+					t.Fatalf("%s: %d, Location %q, %d sessions, want 400 %q and no session:\n%s", tc.target, rec.Code,
+						rec.Header().Get("Location"), len(a.sessions), tc.refusal, rec.Body)
+				}
+				return
+			}
+			if rec.Code != http.StatusFound || !strings.HasPrefix(rec.Header().Get("Location"), testIssuer+"/authorize?") {
+				t.Fatalf("%s: %d to %q, want 302 to the provider:\n%s", tc.target, rec.Code, rec.Header().Get("Location"), rec.Body)
+			}
+			var targets []string
+			for _, s := range a.sessions {
+				for _, p := range s.pending {
+					targets = append(targets, p.target)
+				}
+			}
+			if len(targets) != 1 || targets[0] != tc.want {
+				t.Fatalf("%s: pending targets %q, want [%q]", tc.target, targets, tc.want)
+			}
+			// The callback redirects to the pending target just so.
+			cb := httptest.NewRecorder()
+			http.Redirect(cb, httptest.NewRequest("GET", "/callback", nil), targets[0], http.StatusFound)
+			if got := cb.Header().Get("Location"); got != tc.want {
+				t.Errorf("%s: Location after the sign-in %q, want %q", tc.target, got, tc.want)
+			}
+		})
 	}
 }
