@@ -39,6 +39,11 @@ type fakeOneAccess struct {
 	logouts   []string
 	failToken bool // answer invalid_grant to every code
 	downToken bool // answer 500 server_error to every token request
+	rotate    bool // a refresh spends its refresh token
+	// refreshGate, when set, holds each refresh grant until the test
+	// receives from it and closes refreshGo.
+	refreshGate chan struct{}
+	refreshGo   chan struct{}
 
 	tickets    map[string]casTicket // ticket → who, for which service
 	casLogins  []string             // the service of each CAS login
@@ -106,6 +111,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (f *fakeOneAccess) handleToken(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
+	gate, goOn := f.refreshGate, f.refreshGo
+	f.mu.Unlock()
+	if gate != nil && r.PostFormValue("grant_type") == "refresh_token" {
+		gate <- struct{}{}
+		<-goOn
+	}
+	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := r.ParseForm(); err != nil {
 		writeJSON(w, 400, map[string]string{"error": "invalid_request"})
@@ -136,6 +148,9 @@ func (f *fakeOneAccess) handleToken(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			writeJSON(w, 400, map[string]string{"error": "invalid_grant", "error_description": "Invalid refresh token"})
 			return
+		}
+		if f.rotate {
+			delete(f.refresh, rt)
 		}
 		f.refreshes++
 		user = u

@@ -510,10 +510,18 @@ func (p *Provider) userinfo(ctx context.Context, ui *oidc.UserInfo, sessID strin
 // renew checks a session before its refresh token is honoured: still
 // signed in, the user still admitted, and the OneAccess tokens renewed
 // when they expire within RefreshMargin (a refusal there ends the
-// session). A CAS session has no OneAccess tokens: only the Kit data is
-// checked.
+// session; an identity center that is down does not). A CAS session has
+// no OneAccess tokens: only the Kit data is checked.
+//
+// One refresh at a time renews a session's OneAccess tokens: it claims the
+// session (RenewingUntil, an optimistic update) before it calls OneAccess,
+// and concurrent refreshes (another tab, another replica) wait for it and
+// then find the session renewed. Without the claim, two refreshes would
+// spend the same OneAccess refresh token, and where OneAccess rotates them
+// the loser's refusal would end the session the winner had just renewed.
 func (p *Provider) renew(ctx context.Context, sessID string) error {
-	for range 3 {
+	deadline := p.now().Add(renewWait)
+	for {
 		var sess session
 		v, err := p.get(ctx, kindSession, sessID, &sess)
 		if err != nil {
@@ -528,52 +536,91 @@ func (p *Provider) renew(ctx context.Context, sessID string) error {
 		if sess.Protocol == protocolCAS || sess.Expiry.IsZero() || sess.Expiry.Sub(p.now()) > RefreshMargin {
 			return nil
 		}
-		if sess.RefreshSealed == "" {
-			return errors.New("sso: the identity center's token expired and gave no refresh token")
-		}
-		client := p.clientOfApp(sess.AppID)
-		_, app, oa, f := p.resolve(ctx, sess.TenantID, client)
-		if f != nil {
-			return f
-		}
-		if app.AppID != sess.AppID {
-			return errNoApp
-		}
-		rt, err := p.sealer.Open(sess.RefreshSealed)
-		if err != nil {
-			return fmt.Errorf("sso: unseal refresh token: %w", err)
-		}
-		tok, err := oa.Refresh(ctx, rt)
-		if err != nil {
-			var oe *oneaccess.Error
-			if errors.As(err, &oe) && !unavailable(oe) {
-				_, _ = p.st.DeleteSSORecord(ctx, kindSession, sess.ID)
-				return fmt.Errorf("sso: the identity center refused the refresh (%s)", safeCode(oe.Code))
+		if sess.RenewingUntil.After(p.now()) {
+			// Another refresh renews it: wait, then look again.
+			if !p.now().Before(deadline) {
+				return errors.New("sso: the session is being renewed by another refresh for too long")
 			}
-			// The identity center is down or failing: the user stays signed
-			// in on the Kit data alone (checked above) and its tokens are
-			// renewed at a later refresh. Signing every user out during an
-			// outage of their enterprise's identity center would be worse.
-			p.log.WarnContext(ctx, "sso: identity center unavailable at refresh; session kept on the Kit data",
-				"tenant", sess.TenantID, "err", err)
-			return nil
-		}
-		if sess.AccessSealed, err = p.sealer.Seal(tok.AccessToken); err != nil {
-			return err
-		}
-		if tok.RefreshToken != "" {
-			if sess.RefreshSealed, err = p.sealer.Seal(tok.RefreshToken); err != nil {
-				return err
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(renewPoll):
 			}
+			continue
 		}
-		sess.Expiry = tok.Expiry
+		sess.RenewingUntil = p.now().Add(renewClaim)
 		err = p.update(ctx, kindSession, sess.ID, "", sess.version, sess, p.now().Add(p.cfg.SessionLifetime))
 		if errors.Is(err, store.ErrConflict) {
-			continue // another replica renewed it: read it again
+			continue // another refresh claimed it first: look again
 		}
+		if err != nil {
+			return err
+		}
+		sess.version++
+		return p.renewClaimed(ctx, sess)
+	}
+}
+
+// Timings of renew.
+const (
+	renewClaim = 30 * time.Second      // how long a claim holds (the token call's timeout is 10 s)
+	renewWait  = 15 * time.Second      // how long a refresh waits for another's renewal
+	renewPoll  = 50 * time.Millisecond // how often it looks
+)
+
+// renewClaimed renews the OneAccess tokens of a session this refresh has
+// claimed, and lets the claim go.
+func (p *Provider) renewClaimed(ctx context.Context, sess session) error {
+	release := func() error {
+		sess.RenewingUntil = time.Time{}
+		return p.update(ctx, kindSession, sess.ID, "", sess.version, sess, p.now().Add(p.cfg.SessionLifetime))
+	}
+	if sess.RefreshSealed == "" {
+		_, _ = p.st.DeleteSSORecord(ctx, kindSession, sess.ID)
+		return errors.New("sso: the identity center's token expired and gave no refresh token")
+	}
+	client := p.clientOfApp(sess.AppID)
+	_, app, oa, f := p.resolve(ctx, sess.TenantID, client)
+	if f != nil {
+		_ = release()
+		return f
+	}
+	if app.AppID != sess.AppID {
+		_ = release()
+		return errNoApp
+	}
+	rt, err := p.sealer.Open(sess.RefreshSealed)
+	if err != nil {
+		_ = release()
+		return fmt.Errorf("sso: unseal refresh token: %w", err)
+	}
+	tok, err := oa.Refresh(ctx, rt)
+	if err != nil {
+		var oe *oneaccess.Error
+		if errors.As(err, &oe) && !unavailable(oe) {
+			_, _ = p.st.DeleteSSORecord(ctx, kindSession, sess.ID)
+			return fmt.Errorf("sso: the identity center refused the refresh (%s)", safeCode(oe.Code))
+		}
+		// The identity center is down or failing: the user stays signed
+		// in on the Kit data alone (checked by renew) and its tokens are
+		// renewed at a later refresh. Signing every user out during an
+		// outage of their enterprise's identity center would be worse.
+		p.log.WarnContext(ctx, "sso: identity center unavailable at refresh; session kept on the Kit data",
+			"tenant", sess.TenantID, "err", err)
+		return release()
+	}
+	if sess.AccessSealed, err = p.sealer.Seal(tok.AccessToken); err != nil {
+		_ = release()
 		return err
 	}
-	return errors.New("sso: session renewed concurrently too often")
+	if tok.RefreshToken != "" {
+		if sess.RefreshSealed, err = p.sealer.Seal(tok.RefreshToken); err != nil {
+			_ = release()
+			return err
+		}
+	}
+	sess.Expiry = tok.Expiry
+	return release()
 }
 
 // unavailable reports whether an identity center's error says it is
@@ -599,10 +646,18 @@ func (p *Provider) clientOfApp(appID string) *Client {
 // the browser through the tenant's OneAccess logout, which returns it to
 // the app's post_logout_redirect_uri.
 func (s *storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSessionRequest) (string, error) {
+	id, _ := ctx.Value(ctxSession).(string)
+	return s.endBrowserSession(ctx, id, req.ClientID, req.IDTokenHintClaims, req.RedirectURI)
+}
+
+// endBrowserSession deletes session id (when given) and returns where to
+// send the browser: through the tenant's OneAccess logout to redirect, or
+// to redirect itself when no tenant is known. hint, when the library
+// verified one, names the tenant of a browser without a session.
+func (s *storage) endBrowserSession(ctx context.Context, id, clientID string, hint *oidc.IDTokenClaims, redirect string) (string, error) {
 	p := (*Provider)(s)
-	redirect := req.RedirectURI
 	tenantID, appID := "", ""
-	if id, _ := ctx.Value(ctxSession).(string); id != "" {
+	if id != "" {
 		var sess session
 		if _, err := p.get(ctx, kindSession, id, &sess); err == nil {
 			tenantID, appID = sess.TenantID, sess.AppID
@@ -611,13 +666,13 @@ func (s *storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSe
 			return "", fmt.Errorf("sso: end session: %w", err)
 		}
 	}
-	if tenantID == "" && req.IDTokenHintClaims != nil {
-		tenantID, _ = req.IDTokenHintClaims.Claims[ClaimTenant].(string)
+	if tenantID == "" && hint != nil {
+		tenantID, _ = hint.Claims[ClaimTenant].(string)
 	}
 	if tenantID == "" {
 		return redirect, nil
 	}
-	client := p.clients[req.ClientID]
+	client := p.clients[clientID]
 	if appID != "" {
 		client = p.clientOfApp(appID)
 	}

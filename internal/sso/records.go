@@ -110,6 +110,10 @@ type session struct {
 	RefreshSealed string    `json:"refreshSealed,omitempty"`
 	Expiry        time.Time `json:"expiry"` // of the OneAccess access token; zero: unknown
 	AuthTime      time.Time `json:"authTime"`
+	// RenewingUntil is set while one refresh renews the OneAccess tokens:
+	// concurrent refreshes of the session wait for it rather than spend
+	// the same OneAccess refresh token.
+	RenewingUntil time.Time `json:"renewingUntil,omitzero"`
 
 	version int64
 }

@@ -324,14 +324,68 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 }
 
 // endSession hands the browser's session to the library's end_session and
-// clears the cookie.
+// clears the cookie. A logout the library refuses (an id_token_hint that
+// no longer verifies, say: its key left the JWKS) still ends the
+// browser's session, here and at the tenant's OneAccess: the user asked
+// to sign out.
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	id := ""
 	if c, err := r.Cookie(SessionCookie); err == nil {
-		ctx = context.WithValue(ctx, ctxSession, c.Value)
+		id = c.Value
+		ctx = context.WithValue(ctx, ctxSession, id)
 	}
 	p.clearCookie(w, SessionCookie)
-	p.op.ServeHTTP(w, r.WithContext(ctx))
+	rec := &bufferedResponse{header: http.Header{}}
+	p.op.ServeHTTP(rec, r.WithContext(ctx))
+	if rec.status < http.StatusBadRequest || id == "" {
+		rec.copyTo(w)
+		return
+	}
+	// Refused: end the session ourselves and go through OneAccess's logout
+	// to koobridge's own signed-out page (the app's redirect is unverified).
+	redirect, err := (*storage)(p).endBrowserSession(ctx, id, "", nil, p.issuer+loggedOutPath)
+	if err != nil {
+		p.log.ErrorContext(ctx, "sso: end session", "err", err)
+		p.page(w, http.StatusInternalServerError, "Sign-out failed", "Your session could not be ended. Try again.")
+		return
+	}
+	http.Redirect(w, r, redirect, http.StatusFound)
+}
+
+// bufferedResponse holds a handler's answer until it is known to be sent.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) WriteHeader(status int) {
+	if b.status == 0 {
+		b.status = status
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	b.body = append(b.body, p...)
+	return len(p), nil
+}
+
+// copyTo sends the held answer.
+func (b *bufferedResponse) copyTo(w http.ResponseWriter) {
+	for k, v := range b.header {
+		w.Header()[k] = append(w.Header()[k], v...)
+	}
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	w.WriteHeader(b.status)
+	_, _ = w.Write(b.body)
 }
 
 func (p *Provider) cookiePath() string { return p.base + "/" }

@@ -603,6 +603,28 @@ func TestLogout(t *testing.T) {
 	})
 }
 
+// TestLogoutBadHint: a logout whose id_token_hint does not verify (its
+// key gone from the JWKS, or tampered) still ends koobridge's session and
+// goes through the tenant's OneAccess logout, to koobridge's signed-out
+// page (the app's redirect is not trusted then).
+func TestLogoutBadHint(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		tok, _ := e.signIn("alice")
+		raw, _ := tok.Extra("id_token").(string)
+		bad := raw[:len(raw)-4] + "AAAA" // the signature no longer verifies
+		end := e.issuer + "/end_session?" + url.Values{"id_token_hint": {bad}, "client_id": {clientID},
+			"post_logout_redirect_uri": {appPostLogout}}.Encode()
+		resp, _ := e.get(end)
+		want := e.fake.srv.URL + "/api/v1/logout?" + url.Values{"redirect_url": {e.issuer + "/sso/logged-out"}}.Encode()
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != want {
+			t.Fatalf("end_session with a bad hint: %d to %q, want 302 to %q", resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+		if _, err := e.oauth.TokenSource(e.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("refresh after the logout: %v, want invalid_grant", err)
+		}
+	})
+}
+
 // TestSessionReuse: a second sign-in in the same browser needs no round
 // at OneAccess; prompt=login forces one.
 func TestSessionReuse(t *testing.T) {
@@ -687,4 +709,44 @@ func TestRefreshRefusedByOneAccess(t *testing.T) {
 			t.Fatal("userinfo answered after the session ended")
 		}
 	})
+}
+
+// TestConcurrentRefreshRotating: two refreshes of one session at once
+// (two tabs of the app) when OneAccess rotates its refresh tokens. Only
+// one may renew at OneAccess: were both to spend the same refresh token,
+// the loser's refusal would end the session the winner just renewed.
+func TestConcurrentRefreshRotating(t *testing.T) {
+	e := newEnv(t, dialects[0].open(t))
+	tokA, _ := e.signIn("alice")
+	tokB, _ := e.signIn("alice") // the same browser: the same session
+	e.fake.mu.Lock()
+	e.fake.rotate = true
+	e.fake.refreshGate, e.fake.refreshGo = make(chan struct{}, 2), make(chan struct{})
+	e.fake.mu.Unlock()
+	e.clock.Add(2 * time.Hour)
+	errs := make(chan error, 2)
+	for _, tok := range []*oauth2.Token{tokA, tokB} {
+		go func() {
+			_, err := e.oauth.TokenSource(e.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+			errs <- err
+		}()
+	}
+	select { // one refresh at OneAccess; give the other time to get there too
+	case <-e.fake.refreshGate:
+	case <-time.After(10 * time.Second):
+		close(e.fake.refreshGo)
+		t.Fatal("no refresh reached OneAccess")
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(e.fake.refreshGo)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("a refresh of the shared session: %v", err)
+		}
+	}
+	e.fake.mu.Lock()
+	defer e.fake.mu.Unlock()
+	if e.fake.refreshes != 1 {
+		t.Errorf("OneAccess renewed %d times, want 1", e.fake.refreshes)
+	}
 }
