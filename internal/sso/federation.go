@@ -768,10 +768,21 @@ func (p *Provider) initiate(w http.ResponseWriter, r *http.Request, c *Client, t
 	}
 	v := u.Query()
 	v.Set("iss", p.issuer)
-	v.Set("target_link_uri", u.Scheme+"://"+u.Host+"/")
+	v.Set("target_link_uri", targetLink(u))
 	v.Set("tenant", tenantID)
 	u.RawQuery = v.Encode()
 	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// targetLink is the target_link_uri of a third-party initiated login: the
+// app's root, taken as the initiate_login_uri's directory, so an app
+// mounted under a path prefix gets a target inside itself.
+func targetLink(initiate *url.URL) string {
+	dir := initiate.Path[:strings.LastIndex(initiate.Path, "/")+1]
+	if dir == "" {
+		dir = "/"
+	}
+	return initiate.Scheme + "://" + initiate.Host + dir
 }
 
 var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
