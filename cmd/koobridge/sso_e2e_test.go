@@ -251,7 +251,7 @@ const (
 // startSSOWorld starts the three processes, binds a joint-operation
 // product to an enterprise and authorises its users. emuArgs and
 // appArgs are added to the emulator's and the app's flags.
-func startSSOWorld(t *testing.T, emuArgs, appArgs []string) *ssoWorld {
+func startSSOWorld(t *testing.T, emuArgs, appArgs []string, serveArgs ...string) *ssoWorld {
 	t.Helper()
 	bin := koobridgeBinary(t)
 	dir := t.TempDir()
@@ -274,6 +274,17 @@ func startSSOWorld(t *testing.T, emuArgs, appArgs []string) *ssoWorld {
 		"--public-url", public, "--sso-client-id", ssoClientID, "--sso-client-secret", w.secret,
 		"--sso-redirect-uri", appURL+"/callback", "--sso-post-logout-redirect-uri", appURL+"/",
 		"--sso-initiate-login-uri", appURL+"/initiate-login")
+	if len(serveArgs) > 0 {
+		// serve again with the extra settings (the first one proved the
+		// plain configuration starts).
+		_ = w.srv.stop(t, os.Interrupt)
+		w.srv = startServe(t, append([]string{"--db", filepath.Join(dir, "k.db"), "--key", key, "--kit-key", kitKey,
+			"--rsa-private-key-file", prefix + ".pem", "--ak", testAK, "--sk", testSK, "--data-key", newDataKey(t),
+			"--openapi-url", w.em.base, "--listen", serverAddr, "--admin-token", adminToken,
+			"--public-url", public, "--sso-client-id", ssoClientID, "--sso-client-secret", w.secret,
+			"--sso-redirect-uri", appURL + "/callback", "--sso-post-logout-redirect-uri", appURL + "/",
+			"--sso-initiate-login-uri", appURL + "/initiate-login"}, serveArgs...)...)
+	}
 	if w.srv.base != public {
 		t.Fatalf("serve listens on %s, want %s", w.srv.base, public)
 	}
@@ -590,4 +601,48 @@ func TestEmulateAccessTokenLifetime(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSSOCASEndToEnd: the same sign-in with the tenant's OneAccess over
+// CAS 3.0 (serve --sso-cas-tenant '*'): the emulator's CAS login form,
+// the ticket validated by koobridge at p3/serviceValidate, a revoked user
+// refused, and logout through OneAccess.
+func TestSSOCASEndToEnd(t *testing.T) {
+	w := startSSOWorld(t, nil, nil, "--sso-cas-tenant", "*")
+	alice, bob := w.user(t, 0), w.user(t, 1)
+	b := newBrowser(t)
+	form := b.get(w.app.base + "/login?tenant=" + url.QueryEscape(w.tenant.TenantID))
+	if !strings.HasPrefix(form.url.String(), w.tenant.DomainName+"/api/v1/cas/login?") {
+		t.Fatalf("the sign-in did not reach the tenant's CAS login but %s (hops %v)", form.url, form.hops)
+	}
+	w.wantSignedIn(t, b.signIn(form, alice.UserName, ssoUserPassword), alice)
+	// A second sign-in of the tenant, in another browser (another service
+	// query: another state).
+	w.wantSignedIn(t, w.signInCAS(t, newBrowser(t), alice.UserName), alice)
+
+	w.play(t, "revoke-user", `,"userName":"`+bob.UserName+`"`)
+	waitFor(t, "the revocation on the server", func() bool { return !w.authorisedOnServer(t, bob.UserName) })
+	p := w.signInCAS(t, newBrowser(t), bob.UserName)
+	if _, ok := whoIsSignedIn(t, p); ok || !strings.Contains(p.body, `<code id="error">access_denied</code>`) {
+		t.Errorf("a revoked user over CAS: %d at %s:\n%s", p.status, p.url, p.body)
+	}
+
+	p = b.post(w.app.base+"/logout", nil)
+	reachedIdP := false
+	for _, h := range p.hops {
+		reachedIdP = reachedIdP || strings.HasPrefix(h, w.tenant.DomainName+"/api/v1/logout?")
+	}
+	if !reachedIdP || !strings.Contains(p.body, `<h1 id="title">Signed out</h1>`) {
+		t.Errorf("CAS logout: %d at %s (hops %v)", p.status, p.url, p.hops)
+	}
+}
+
+// signInCAS signs userName in over CAS in browser b.
+func (w *ssoWorld) signInCAS(t *testing.T, b *browser, userName string) page {
+	t.Helper()
+	form := b.get(w.app.base + "/login?tenant=" + url.QueryEscape(w.tenant.TenantID))
+	if !form.isLoginForm() {
+		t.Fatalf("no CAS login form: %d at %s (hops %v)", form.status, form.url, form.hops)
+	}
+	return b.signIn(form, userName, ssoUserPassword)
 }

@@ -677,8 +677,8 @@ func TestEntry(t *testing.T) {
 	}
 }
 
-// TestKeys: the signing key is made once, kept in the database (a second
-// provider on the same database signs with it), and rotated.
+// TestKeys: the signing key is kept in the database, sealed, never in
+// clear (keys_test.go checks replicas sharing it and its rotation).
 func TestKeys(t *testing.T) {
 	st := dialects[0].open(t)
 	e := newEnv(t, st)
