@@ -2,9 +2,7 @@ package sso
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
-	"html/template"
 	"net/http"
 	"net/url"
 
@@ -53,26 +51,8 @@ func protocolName(protocol string) string {
 // a fresh round runs instead, as for an OAuth entry.
 func (p *Provider) casCallback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	q := r.URL.Query()
-	for k, v := range q {
-		if len(v) > 1 {
-			p.page(w, http.StatusBadRequest, "Bad request", "The parameter "+template.HTMLEscapeString(k)+" is given more than once.")
-			return
-		}
-	}
-	state := q.Get("state")
-	if state == "" {
-		if q.Get("ticket") != "" && q.Get("tenant") != "" {
-			p.entry(w, r, q.Get("tenant"), "")
-			return
-		}
-		p.page(w, http.StatusBadRequest, "Bad request", "The answer of the identity center carries no state.")
-		return
-	}
-	c, err := r.Cookie(StateCookie)
-	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
-		p.page(w, http.StatusBadRequest, "State mismatch",
-			"This sign-in was not started in this browser, or another sign-in started since. Start again from the app.")
+	q, state, ok := p.answer(w, r, "ticket")
+	if !ok {
 		return
 	}
 	var round loginRound
@@ -94,6 +74,7 @@ func (p *Provider) casCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	var ar *authRequest
 	if round.AuthRequest != "" {
+		var err error
 		if ar, err = p.authRequest(ctx, round.AuthRequest); err != nil {
 			p.gone(w, r, err)
 			return

@@ -162,26 +162,8 @@ func (p *Provider) startRound(w http.ResponseWriter, r *http.Request, oa *oneacc
 // state).
 func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	q := r.URL.Query()
-	for k, v := range q {
-		if len(v) > 1 {
-			p.page(w, http.StatusBadRequest, "Bad request", "The parameter "+template.HTMLEscapeString(k)+" is given more than once.")
-			return
-		}
-	}
-	state := q.Get("state")
-	if state == "" {
-		if q.Get("code") != "" && q.Get("tenant") != "" {
-			p.entry(w, r, q.Get("tenant"), "")
-			return
-		}
-		p.page(w, http.StatusBadRequest, "Bad request", "The answer of the identity center carries no state.")
-		return
-	}
-	c, err := r.Cookie(StateCookie)
-	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
-		p.page(w, http.StatusBadRequest, "State mismatch",
-			"This sign-in was not started in this browser, or another sign-in started since. Start again from the app.")
+	q, state, ok := p.answer(w, r, "code")
+	if !ok {
 		return
 	}
 	p.clearCookie(w, StateCookie)
@@ -196,6 +178,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	var ar *authRequest
 	if round.AuthRequest != "" {
+		var err error
 		if ar, err = p.authRequest(ctx, round.AuthRequest); err != nil {
 			p.gone(w, r, err)
 			return
@@ -234,6 +217,38 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.complete(w, r, ar, sess)
+}
+
+// answer reads the identity center's answer to a round (credential is
+// "code" or "ticket"): every parameter once, and a state that is the
+// browser's own. An answer without a state but with a credential and a
+// tenant is an entry from KooGallery's unified login page or workbench:
+// its credential is not used, a fresh round runs instead. ok is false
+// when the answer was handled here (a page, or the entry).
+func (p *Provider) answer(w http.ResponseWriter, r *http.Request, credential string) (q url.Values, state string, ok bool) {
+	q = r.URL.Query()
+	for k, v := range q {
+		if len(v) > 1 {
+			p.page(w, http.StatusBadRequest, "Bad request", "The parameter "+template.HTMLEscapeString(k)+" is given more than once.")
+			return nil, "", false
+		}
+	}
+	state = q.Get("state")
+	if state == "" {
+		if q.Get(credential) != "" && q.Get("tenant") != "" {
+			p.entry(w, r, q.Get("tenant"), "")
+			return nil, "", false
+		}
+		p.page(w, http.StatusBadRequest, "Bad request", "The answer of the identity center carries no state.")
+		return nil, "", false
+	}
+	c, err := r.Cookie(StateCookie)
+	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
+		p.page(w, http.StatusBadRequest, "State mismatch",
+			"This sign-in was not started in this browser, or another sign-in started since. Start again from the app.")
+		return nil, "", false
+	}
+	return q, state, true
 }
 
 // signIn exchanges the code, reads the user and admits them, and stores
