@@ -67,48 +67,9 @@ func (p *Provider) casCallback(w http.ResponseWriter, r *http.Request) {
 			"The answer of the identity center is not for the service this sign-in asked for. Start again from the app.")
 		return
 	}
-	p.clearCookie(w, StateCookie)
-	if ok, err := p.st.DeleteSSORecord(ctx, kindLogin, state); err != nil || !ok {
-		p.page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in was answered already. Start again from the app.")
-		return
-	}
-	var ar *authRequest
-	if round.AuthRequest != "" {
-		var err error
-		if ar, err = p.authRequest(ctx, round.AuthRequest); err != nil {
-			p.gone(w, r, err)
-			return
-		}
-	}
-	client := p.clients[round.ClientID]
-	if client == nil {
-		p.page(w, http.StatusBadRequest, "Bad request", "The app of this sign-in is no longer registered.")
-		return
-	}
-	if q.Get("ticket") == "" {
-		p.fail(w, r, ar, errRefused)
-		return
-	}
-	tn, app, oa, f := p.resolve(ctx, round.TenantID, client)
-	if f != nil {
-		p.fail(w, r, ar, f)
-		return
-	}
-	if app.AppID != round.AppID {
-		p.fail(w, r, ar, errNoApp)
-		return
-	}
-	sess, f := p.casSignIn(ctx, oa, tn, app, round.Service, q.Get("ticket"))
-	if f != nil {
-		p.fail(w, r, ar, f)
-		return
-	}
-	p.setCookie(w, SessionCookie, sess.ID, p.cfg.SessionLifetime)
-	if ar == nil {
-		p.initiate(w, r, client, tn.ID)
-		return
-	}
-	p.complete(w, r, ar, sess)
+	p.finish(w, r, state, round, q.Get("ticket") == "", func(ctx context.Context, oa *oneaccess.Client, tn store.Tenant, app store.TenantApp) (session, *failure) {
+		return p.casSignIn(ctx, oa, tn, app, round.Service, q.Get("ticket"))
+	})
 }
 
 // casSignIn validates the ticket for the round's service, admits the

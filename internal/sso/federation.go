@@ -166,12 +166,28 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p.clearCookie(w, StateCookie)
 	var round loginRound
 	if _, err := p.get(ctx, kindLogin, state, &round); err != nil {
+		p.clearCookie(w, StateCookie)
 		p.gone(w, r, err)
 		return
 	}
+	// A CAS round answered here was not answered by its identity center.
+	refused := round.Protocol != protocolOAuth || q.Get("error") != "" || q.Get("code") == ""
+	p.finish(w, r, state, round, refused, func(ctx context.Context, oa *oneaccess.Client, tn store.Tenant, app store.TenantApp) (session, *failure) {
+		return p.signIn(ctx, oa, tn, app, q.Get("code"))
+	})
+}
+
+// finish spends the round answered with state (single use: a replay finds
+// it gone), then, unless the answer refused the sign-in, signs the user in
+// with signIn at the round's tenant application and sends the browser on:
+// back to the app's authorization request, or, for an entry, to its
+// initiate_login_uri. The OAuth and CAS callbacks share it.
+func (p *Provider) finish(w http.ResponseWriter, r *http.Request, state string, round loginRound, refused bool,
+	signIn func(ctx context.Context, oa *oneaccess.Client, tn store.Tenant, app store.TenantApp) (session, *failure)) {
+	ctx := r.Context()
+	p.clearCookie(w, StateCookie)
 	if ok, err := p.st.DeleteSSORecord(ctx, kindLogin, state); err != nil || !ok {
 		p.page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in was answered already. Start again from the app.")
 		return
@@ -189,11 +205,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		p.page(w, http.StatusBadRequest, "Bad request", "The app of this sign-in is no longer registered.")
 		return
 	}
-	if round.Protocol != protocolOAuth {
-		p.fail(w, r, ar, errRefused) // a CAS round answered here: not by its identity center
-		return
-	}
-	if q.Get("error") != "" || q.Get("code") == "" {
+	if refused {
 		p.fail(w, r, ar, errRefused)
 		return
 	}
@@ -206,7 +218,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, ar, errNoApp)
 		return
 	}
-	sess, f := p.signIn(ctx, oa, tn, app, q.Get("code"))
+	sess, f := signIn(ctx, oa, tn, app)
 	if f != nil {
 		p.fail(w, r, ar, f)
 		return
