@@ -118,6 +118,16 @@ func startEmulate(t *testing.T, args ...string) *emulateProc {
 	t.Helper()
 	cmd := exec.Command(koobridgeBinary(t), append([]string{"emulate"}, args...)...)
 	cmd.Env = cleanEnv()
+	base, out := startProcess(t, "emulate", cmd, emulatorURLRE)
+	return &emulateProc{base: base, out: out}
+}
+
+// startProcess starts cmd, named name in failures, and waits until its
+// output matches urlRE, whose first group is the base URL it returns with
+// the output. The process gets an interrupt (then a kill) at the test's
+// end; its output is logged when the test failed.
+func startProcess(t *testing.T, name string, cmd *exec.Cmd, urlRE *regexp.Regexp) (string, *lockedOutput) {
+	t.Helper()
 	out := &lockedOutput{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -134,23 +144,23 @@ func startEmulate(t *testing.T, args ...string) *emulateProc {
 			<-done
 		}
 		if t.Failed() {
-			t.Logf("emulate output:\n%s", out.String())
+			t.Logf("%s output:\n%s", name, out.String())
 		}
 	})
-	p := &emulateProc{out: out}
-	waitFor(t, "the emulator's URL", func() bool {
+	var base string
+	waitFor(t, name+"'s URL", func() bool {
 		select {
 		case <-done:
-			t.Fatalf("emulate exited:\n%s", out.String())
+			t.Fatalf("%s exited:\n%s", name, out.String())
 		default:
 		}
-		if m := emulatorURLRE.FindStringSubmatch(out.String()); m != nil {
-			p.base = m[1]
+		if m := urlRE.FindStringSubmatch(out.String()); m != nil {
+			base = m[1]
 			return true
 		}
 		return false
 	})
-	return p
+	return base, out
 }
 
 // post sends a JSON body to the emulator's API and decodes the answer.

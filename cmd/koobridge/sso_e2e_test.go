@@ -60,39 +60,8 @@ func startSSOApp(t *testing.T, addr, issuer, clientID, secret string, extra ...s
 	t.Helper()
 	cmd := exec.Command(ssoAppBinary(t), append([]string{"-listen", addr, "-issuer", issuer, "-client-id", clientID}, extra...)...)
 	cmd.Env = append(cleanEnv(), "SSO_CLIENT_SECRET="+secret)
-	out := &lockedOutput{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("sso-app output:\n%s", out.String())
-		}
-	})
-	p := &appProc{out: out}
-	waitFor(t, "the sample app's URL", func() bool {
-		select {
-		case <-done:
-			t.Fatalf("sso-app exited:\n%s", out.String())
-		default:
-		}
-		if m := appListeningRE.FindStringSubmatch(out.String()); m != nil {
-			p.base = m[1]
-			return true
-		}
-		return false
-	})
-	return p
+	base, out := startProcess(t, "sso-app", cmd, appListeningRE)
+	return &appProc{base: base, out: out}
 }
 
 // browser is a user agent with a cookie jar that follows every redirect
