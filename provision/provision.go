@@ -62,6 +62,20 @@ const (
 	EventOrgsReplaced    EventType = "orgs.replaced"    // the whole tree replaced (allOrgSync): Orgs is the new tree
 )
 
+// Event types of license products (license-openapi.md §A–§C). The
+// license.* events about a license code carry Event.License; they are not
+// ordered among themselves (each says the state it left the code in).
+// license.requested asks the vendor's license generator for a license:
+// Event.LicenseRequest says for what, and the Result's License answers.
+const (
+	EventLicenseActivated EventType = "license.activated" // the vendor's client software activated the code (first time)
+	EventLicenseRenewed   EventType = "license.renewed"   // refreshLicenseCode, or license 1.0 refreshLicense: a new expiry
+	EventLicenseFrozen    EventType = "license.frozen"    // updateLicenseCodeStatus FREEZE, or license 1.0 expireLicense
+	EventLicenseUnfrozen  EventType = "license.unfrozen"  // updateLicenseCodeStatus UNFREEZE
+	EventLicenseReleased  EventType = "license.released"  // releaseLicenseCode, or license 1.0 releaseLicense
+	EventLicenseRequested EventType = "license.requested" // getLicenseAsync (online license) or getLicense (license 1.0)
+)
+
 // Event is one notification to the vendor. ID is its idempotency key: the
 // same event delivered twice (a retry, a crash between delivery and
 // commit) carries the same ID, and the vendor must treat the second
@@ -100,6 +114,57 @@ type Event struct {
 	// orgs.replaced.
 	Org  *Org  `json:"org,omitempty"`
 	Orgs []Org `json:"orgs,omitempty"`
+
+	// License is the license code a license.* event is about, as it
+	// stands after the change (license 1.0 events: the generated
+	// license's instance, Code empty).
+	License *License `json:"license,omitempty"`
+	// LicenseRequest is what license.requested asks for.
+	LicenseRequest *LicenseRequest `json:"licenseRequest,omitempty"`
+}
+
+// License is a license code (or a license 1.0 license) as the vendor
+// sees it.
+type License struct {
+	Code        string    `json:"code,omitempty"`
+	InstanceID  string    `json:"instanceId,omitempty"` // license 1.0: the instanceId answered to getLicense
+	Status      string    `json:"status"`               // active, frozen, released
+	ExpireTime  time.Time `json:"expireTime,omitzero"`
+	OrderID     string    `json:"orderId,omitempty"`
+	OrderLineID string    `json:"orderLineId,omitempty"`
+	ProductID   string    `json:"productId,omitempty"`
+	Amount      int       `json:"amount,omitempty"`
+	// Scene is the refreshLicenseCode scene of license.renewed (RENEWAL,
+	// UNSUBSCRIBE_RENEWAL_PERIOD).
+	Scene string `json:"scene,omitempty"`
+}
+
+// LicenseRequest is a buyer's request for a license file or string: an
+// online-license getLicenseAsync (Kind "online", for Event.Instance) or a
+// license 1.0 getLicense (Kind "legacy", for Event.Order). The same
+// request may be delivered again; answer it with the same license.
+type LicenseRequest struct {
+	Kind          string    `json:"kind"`              // "online" or "legacy"
+	EventID       string    `json:"eventId,omitempty"` // online: KooGallery's eventId
+	EffectiveTime time.Time `json:"effectiveTime,omitzero"`
+	ExpireTime    time.Time `json:"expireTime,omitzero"` // zero for a perpetual license
+	// DeviceFingerprint is the buyer's device fingerprint or hardware
+	// code (license-openapi.md §D.3) for node-locked licenses; "" when
+	// none was given.
+	DeviceFingerprint string `json:"deviceFingerprint,omitempty"`
+	ProductID         string `json:"productId,omitempty"`
+	Amount            int    `json:"amount,omitempty"`
+}
+
+// LicenseFile is a license the vendor's generator made, in answer to
+// license.requested: either Characters (a license string of at most 1024
+// characters, uploaded as type CHARACTERS) or Content with FileName (a
+// license file, uploaded as type FILE). In a webhook or exec reply
+// Content is base64 (standard alphabet), as encoding/json writes []byte.
+type LicenseFile struct {
+	Characters string `json:"characters,omitempty"`
+	FileName   string `json:"fileName,omitempty"`
+	Content    []byte `json:"content,omitempty"`
 }
 
 // Tenant is a buyer enterprise bound to a joint-operation product.
@@ -239,6 +304,8 @@ type Result struct {
 	// Allowed and Reason answer change.check.
 	Allowed bool   `json:"allowed"`
 	Reason  string `json:"reason,omitempty"`
+	// License answers license.requested (required there); nil elsewhere.
+	License *LicenseFile `json:"license,omitempty"`
 }
 
 // Provisioner delivers one event to the vendor's product, once. Retries,

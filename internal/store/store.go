@@ -351,6 +351,7 @@ type Tx interface {
 	JobTx
 	OrderNotificationTx
 	TenantTx
+	LicenseTx
 }
 
 // Txer runs transactions.
@@ -420,6 +421,7 @@ type Store interface {
 	OrderNotifications
 	Tenants
 	SSO
+	Licenses
 	Calls
 	Nonces
 	Jobs

@@ -1,0 +1,49 @@
+package license
+
+import (
+	"errors"
+	"time"
+)
+
+// Errors of Activate and Check, for the license service to map onto its
+// HTTP answers. Match them with errors.Is; the error text names the
+// problem for the vendor's client software and never holds a device
+// fingerprint.
+var (
+	// ErrInvalid: the request itself is wrong (a field missing, too long,
+	// not printable).
+	ErrInvalid = errors.New("license: invalid request")
+	// ErrUnknown: KooGallery does not know the code (92020005), or it
+	// was never activated through koobridge and Check was asked.
+	ErrUnknown = errors.New("license: unknown license code")
+	// ErrNotActivated: Check of a code koobridge has not activated.
+	ErrNotActivated = errors.New("license: license code not activated")
+	// ErrRefused: KooGallery refuses to activate the code now (illegal
+	// state 92020003 for a code not activated through koobridge, or the
+	// buyer has not received it yet, 92020004).
+	ErrRefused = errors.New("license: KooGallery refused the license code")
+	// ErrNoSeat: every seat of the code (its amount) is taken by other
+	// devices.
+	ErrNoSeat = errors.New("license: no free seat on this license code")
+	// ErrUnavailable: KooGallery's Open API could not be asked and no
+	// cached answer is recent enough (the offline grace is over).
+	ErrUnavailable = errors.New("license: KooGallery cannot be reached")
+)
+
+// Verdict is the license service's answer about one code for one device:
+// what the signed license token says.
+type Verdict struct {
+	License     string
+	Fingerprint string // as the client sent it
+	// Status is "active", "frozen" or "released".
+	Status string
+	// Expires is the license's expiry; zero when KooGallery gave none.
+	Expires time.Time
+	// ValidUntil is the end of the offline grace: the client may keep
+	// working without asking again until then (never after a freeze or
+	// release: then it is the time of the answer).
+	ValidUntil time.Time
+	// Cached says the answer came from koobridge's cache because
+	// KooGallery could not be reached.
+	Cached bool
+}
