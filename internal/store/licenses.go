@@ -175,6 +175,7 @@ type LicenseUpload struct {
 type LicenseKey struct {
 	Generation    int64
 	ID            string // the JWK "kid"
+	Public        string // the 32-byte Ed25519 public key, base64url without padding (the JWK "x")
 	PrivateSealed string // the 32-byte Ed25519 seed in base64, sealed (package seal)
 	CreatedAt     time.Time
 }
