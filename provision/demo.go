@@ -3,11 +3,16 @@ package provision
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/url"
 	"strings"
+	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // DefaultDemoURL is the base URL of the demo provisioner's made-up product.
@@ -32,16 +37,21 @@ func NewDemo(baseURL string) *Demo {
 	return &Demo{baseURL: strings.TrimRight(baseURL, "/")}
 }
 
-// Provision answers instance.created with new app info and change.check
-// with Allowed; every other event succeeds with an empty Result. The
-// password is random on every call: idempotency is the caller's job (it
-// stores the first answer and never asks again).
+// Provision answers instance.created with new app info (none when the
+// event says AppInfoOptional: an online-license product has no front end),
+// change.check with Allowed and license.requested with a demo license
+// string (see demoLicense); every other event succeeds with an empty
+// Result. The password is random on every call: idempotency is the
+// caller's job (it stores the first answer and never asks again).
 func (d *Demo) Provision(ctx context.Context, ev Event) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, fmt.Errorf("provision: demo: %w", err)
 	}
 	switch ev.Type {
 	case EventCreated:
+		if ev.AppInfoOptional {
+			return Result{}, nil
+		}
 		password, err := demoPassword()
 		if err != nil {
 			return Result{}, err
@@ -56,9 +66,47 @@ func (d *Demo) Provision(ctx context.Context, ev Event) (Result, error) {
 		}}, nil
 	case EventChangeCheck:
 		return Result{Allowed: true}, nil
+	case EventLicenseRequested:
+		if ev.LicenseRequest == nil {
+			return Result{}, Permanent(errors.New("provision: demo: license.requested without licenseRequest"))
+		}
+		return Result{License: &LicenseFile{Characters: demoLicense(ev)}}, nil
 	default:
 		return Result{}, nil
 	}
+}
+
+// demoLicense is the demo's license string for a license request: a line
+// naming what it licenses (the instance, or the order of a license 1.0
+// purchase), its validity and the device's hash (never the fingerprint
+// itself), ending in a check value. It is derived from the request alone,
+// so the same request always gets the same license, as KooGallery asks of a
+// repeated request. It is not a real license: nothing signs it.
+func demoLicense(ev Event) string {
+	r := ev.LicenseRequest
+	subject := "instance=" + ev.Instance.ID
+	if r.Kind == "legacy" && ev.Order != nil {
+		subject = "order=" + ev.Order.OrderID
+	}
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	device := "any"
+	if r.DeviceFingerprint != "" {
+		sum := sha256.Sum256([]byte(r.DeviceFingerprint))
+		device = hex.EncodeToString(sum[:8])
+	}
+	line := fmt.Sprintf("KOOBRIDGE-DEMO-LICENSE kind=%s %s event=%s from=%s until=%s device=%s",
+		r.Kind, subject, r.EventID, when(r.EffectiveTime), when(r.ExpireTime), device)
+	sum := sha256.Sum256([]byte(line))
+	line += " check=" + hex.EncodeToString(sum[:8])
+	if utf8.RuneCountInString(line) > MaxLicenseCharacters { // ids are at most 64 characters: never
+		line = string([]rune(line)[:MaxLicenseCharacters])
+	}
+	return line
 }
 
 // shortID is the first 8 letters and digits of an instance id, lower case,

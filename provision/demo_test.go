@@ -36,7 +36,7 @@ func TestDemoCreated(t *testing.T) {
 
 	// The demo's answer must pass the same checks as a vendor's reply.
 	b, _ := json.Marshal(res)
-	if _, err := decodeResult(EventCreated, b); err != nil {
+	if _, err := decodeResult(Event{Type: EventCreated}, b); err != nil {
 		t.Errorf("demo result rejected by decodeResult: %v", err)
 	}
 

@@ -89,7 +89,9 @@ func NewExec(cfg ExecConfig) (*Exec, error) {
 // Provision runs the command once for ev.
 //
 // Exit 0 succeeds and standard output is read as a JSON Result (empty is
-// fine except for instance.created, which needs appInfo.frontEndUrl). For
+// fine except for instance.created, which needs appInfo.frontEndUrl unless
+// the event says AppInfoOptional, and license.requested, which needs a
+// license). For
 // instance.created, exit 0 with {"resultCode":"000106","resultMsg":"…"} on
 // standard output, one of the business codes, refuses the purchase:
 // Provision returns the *Refusal.
@@ -145,7 +147,7 @@ func (e *Exec) Provision(ctx context.Context, ev Event) (Result, error) {
 		if stdout.overflow {
 			return Result{}, Permanent(fail("standard output exceeds %d bytes", maxReplyBytes))
 		}
-		res, err := decodeResult(ev.Type, stdout.Bytes())
+		res, err := decodeResult(ev, stdout.Bytes())
 		if err != nil {
 			return Result{}, asRefusal(err, func(err error) error { return Permanent(fail("%v", err)) })
 		}

@@ -93,6 +93,10 @@ type Event struct {
 	Scene string `json:"scene,omitempty"`
 	// Change is the requested target for change.check.
 	Change *Product `json:"change,omitempty"`
+	// AppInfoOptional is set on instance.created of a product without a
+	// web front end (an online-license product, license-openapi.md §C):
+	// the reply may then carry no appInfo.
+	AppInfoOptional bool `json:"appInfoOptional,omitempty"`
 	// Order is the notified order for order.notified, and the purchase
 	// order for instance.created of a SaaS V1 purchase, whose call carries
 	// the whole order (buyer data included) instead of leaving it to Query
@@ -298,8 +302,9 @@ type AppInfo struct {
 
 // Result is the vendor's answer to an event.
 type Result struct {
-	// AppInfo answers instance.created (required there) and may update it
-	// on instance.upgraded; nil elsewhere.
+	// AppInfo answers instance.created (required there, unless the event
+	// says AppInfoOptional) and may update it on instance.upgraded; nil
+	// elsewhere.
 	AppInfo *AppInfo `json:"appInfo,omitempty"`
 	// Allowed and Reason answer change.check.
 	Allowed bool   `json:"allowed"`

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/koobridge/koobridge/internal/mask"
 	"github.com/koobridge/koobridge/protocol"
@@ -110,14 +111,16 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 // Provision POSTs ev once and reads the vendor's Result from the reply.
 //
 // A 2xx reply succeeds; its body is a JSON Result (an empty body is fine
-// except for instance.created, which needs appInfo.frontEndUrl; for
-// change.check a missing "allowed" means allowed). A reply to
+// except for instance.created, which needs appInfo.frontEndUrl unless the
+// event says AppInfoOptional, and license.requested, which needs a
+// license; for change.check a missing "allowed" means allowed). A reply to
 // instance.created, 2xx or 4xx, whose body is
 // {"resultCode":"000106","resultMsg":"…"} with one of the business codes
 // refuses the purchase: Provision returns the *Refusal. A 4xx other than
 // 408, 425 and 429 means the vendor rejected the event and returns a
 // Permanent error, as does a 2xx reply that cannot be used (not JSON,
-// over 1 MiB, no app info for instance.created). Everything else (408,
+// over 1 MiB, no app info for instance.created, no usable license for
+// license.requested). Everything else (408,
 // 425, 429, 5xx, 3xx, timeouts, connection failures) is a retryable error.
 func (w *Webhook) Provision(ctx context.Context, ev Event) (Result, error) {
 	if ev.ID == "" || ev.Type == "" {
@@ -175,7 +178,7 @@ func (w *Webhook) Provision(ctx context.Context, ev Event) (Result, error) {
 		if len(reply) > maxReplyBytes {
 			return Result{}, Permanent(fail("HTTP %d: reply body exceeds %d bytes", code, maxReplyBytes))
 		}
-		res, err := decodeResult(ev.Type, reply)
+		res, err := decodeResult(ev, reply)
 		if err != nil {
 			return Result{}, asRefusal(err, func(err error) error { return Permanent(fail("HTTP %d: %v", code, err)) })
 		}
@@ -183,7 +186,7 @@ func (w *Webhook) Provision(ctx context.Context, ev Event) (Result, error) {
 	case code >= 400 && code <= 499 && code != http.StatusRequestTimeout &&
 		code != http.StatusTooEarly && code != http.StatusTooManyRequests:
 		// A refusal may come with a 4xx status too (409 Conflict, say).
-		if _, err := decodeResult(ev.Type, reply); err != nil && readErr == nil && len(reply) <= maxReplyBytes {
+		if _, err := decodeResult(ev, reply); err != nil && readErr == nil && len(reply) <= maxReplyBytes {
 			var r *Refusal
 			if errors.As(err, &r) {
 				return Result{}, r
@@ -257,17 +260,21 @@ func VerifyWebhook(secret, header string, body []byte, now time.Time) error {
 	return errors.New("provision: webhook signature: no signature matches")
 }
 
-// decodeResult reads a vendor's reply (webhook body or exec stdout) for an
-// event of type typ. A reply to instance.created whose resultCode is a
-// business code (000100–000107 but 000104) is a refusal: the error is the
-// *Refusal itself. Any other resultCode but 000000 is an unusable reply.
-func decodeResult(typ EventType, data []byte) (Result, error) {
+// decodeResult reads a vendor's reply (webhook body or exec stdout) to ev.
+// A reply to instance.created whose resultCode is a business code
+// (000100–000107 but 000104) is a refusal: the error is the *Refusal
+// itself. Any other resultCode but 000000 is an unusable reply, and so is
+// a reply to license.requested without a license that passes
+// LicenseFile.Check.
+func decodeResult(ev Event, data []byte) (Result, error) {
+	typ := ev.Type
 	var r struct {
-		AppInfo    *AppInfo `json:"appInfo"`
-		Allowed    *bool    `json:"allowed"`
-		Reason     string   `json:"reason"`
-		ResultCode *string  `json:"resultCode"`
-		ResultMsg  string   `json:"resultMsg"`
+		AppInfo    *AppInfo     `json:"appInfo"`
+		Allowed    *bool        `json:"allowed"`
+		Reason     string       `json:"reason"`
+		ResultCode *string      `json:"resultCode"`
+		ResultMsg  string       `json:"resultMsg"`
+		License    *LicenseFile `json:"license"`
 	}
 	if data = bytes.TrimSpace(data); len(data) > 0 {
 		if err := json.Unmarshal(data, &r); err != nil {
@@ -306,10 +313,62 @@ func decodeResult(typ EventType, data []byte) (Result, error) {
 			return Result{}, fmt.Errorf("reply: %w", err)
 		}
 	}
-	if typ == EventCreated && res.AppInfo == nil {
+	if typ == EventCreated && res.AppInfo == nil && !ev.AppInfoOptional {
 		return Result{}, errors.New("reply to instance.created has no appInfo.frontEndUrl")
 	}
+	if typ == EventLicenseRequested {
+		if r.License == nil {
+			return Result{}, errors.New("reply to license.requested has no license")
+		}
+		if err := r.License.Check(); err != nil {
+			return Result{}, fmt.Errorf("reply: %w", err)
+		}
+		res.License = r.License
+	}
 	return res, nil
+}
+
+// MaxLicenseCharacters is the longest license string KooGallery takes
+// (the upload's characters, license-openapi.md §C.7), in characters.
+const MaxLicenseCharacters = 1024
+
+// maxLicenseFileName bounds a license file's name; the upload's file_name
+// has no documented limit (UNCONFIRMED), 255 is what file systems take.
+const maxLicenseFileName = 255
+
+// Check reports whether f is a license koobridge can hand on: exactly one
+// of Characters (at most MaxLicenseCharacters characters of valid UTF-8,
+// no NUL) or a file (FileName and non-empty Content). A file name is a
+// plain name: valid UTF-8, at most 255 bytes, without path separators or
+// control characters, not "." or "..". The error names the field and
+// never quotes the license.
+func (f *LicenseFile) Check() error {
+	switch hasChars, hasFile := f.Characters != "", f.FileName != "" || len(f.Content) > 0; {
+	case hasChars && hasFile:
+		return errors.New("license: give either characters or fileName with content, not both")
+	case !hasChars && !hasFile:
+		return errors.New("license: empty: give characters, or fileName with content")
+	case hasChars:
+		if !utf8.ValidString(f.Characters) || strings.ContainsRune(f.Characters, 0) {
+			return errors.New("license.characters: not valid UTF-8 text (or holds NUL)")
+		}
+		if n := utf8.RuneCountInString(f.Characters); n > MaxLicenseCharacters {
+			return fmt.Errorf("license.characters: %d characters, at most %d", n, MaxLicenseCharacters)
+		}
+		return nil
+	}
+	switch name := f.FileName; {
+	case name == "":
+		return errors.New("license.fileName: missing (a license file needs a name)")
+	case len(f.Content) == 0:
+		return errors.New("license.content: empty")
+	case len(name) > maxLicenseFileName:
+		return fmt.Errorf("license.fileName: longer than %d bytes", maxLicenseFileName)
+	case !utf8.ValidString(name), name == ".", name == "..",
+		strings.ContainsAny(name, `/\`), strings.ContainsFunc(name, unicode.IsControl):
+		return errors.New("license.fileName: not a plain file name (path separators, control characters, . or ..)")
+	}
+	return nil
 }
 
 // asRefusal returns err when it is a *Refusal (passed on as it is, since
