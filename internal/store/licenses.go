@@ -186,6 +186,9 @@ type LicenseReader interface {
 	// LicenseCode reads one code; ErrNotFound if absent.
 	LicenseCode(ctx context.Context, code string, test bool) (LicenseCode, error)
 	// LicenseDevices lists the devices of one code, oldest FirstSeen first.
+	// To count seats in a transaction, read the code (LicenseCode) first:
+	// that holds other transactions on the same code back until this one
+	// ends, so the count stays true until the device is written.
 	LicenseDevices(ctx context.Context, code string, test bool) ([]LicenseDevice, error)
 	// LicenseGrant reads the grant of (kind, key); ErrNotFound if absent.
 	LicenseGrant(ctx context.Context, kind GrantKind, key string) (LicenseGrant, error)
@@ -207,12 +210,14 @@ type Licenses interface {
 	LicenseEvents(ctx context.Context, code string, test bool, limit int) ([]LicenseEvent, error)
 	// LicenseGrants lists grants, newest first.
 	LicenseGrants(ctx context.Context, f LicenseGrantFilter) ([]LicenseGrant, error)
-	// InsertLicenseUpload records one upload attempt and returns its ID.
+	// InsertLicenseUpload records one upload attempt and returns its ID;
+	// a zero At is stored as now. ErrNotFound if the grant does not exist.
 	InsertLicenseUpload(ctx context.Context, u LicenseUpload) (int64, error)
 	// LicenseUploads lists the upload attempts of one grant, oldest first.
 	LicenseUploads(ctx context.Context, grantID int64) ([]LicenseUpload, error)
-	// UnreportedLicenseDevices lists at most limit devices of real (not
-	// test) codes whose LastSeen is after their ReportedAt, by code.
+	// UnreportedLicenseDevices lists at most limit (0 means 100; at most
+	// 1000) devices of real (not test) codes whose LastSeen is after their
+	// ReportedAt, by code.
 	UnreportedLicenseDevices(ctx context.Context, limit int) ([]LicenseDevice, error)
 	// MarkLicenseDevicesReported sets ReportedAt to at for each device
 	// (by Code, Test, Device) whose LastSeen is at or before at.
@@ -230,8 +235,9 @@ type Licenses interface {
 type LicenseTx interface {
 	LicenseReader
 	// InsertLicenseCode inserts c unless a code of the same (Code, Test)
-	// exists, and reports whether it inserted. Zero times are stored as
-	// now; Version is stored as given.
+	// exists, and reports whether it inserted. Zero CreatedAt and
+	// UpdatedAt are stored as now (other zero times stay zero: unknown),
+	// an empty Status as active; Version is stored as given.
 	InsertLicenseCode(ctx context.Context, c LicenseCode) (inserted bool, err error)
 	// UpdateLicenseCode writes every mutable field of c when the stored
 	// Version equals c.Version, and sets the stored Version to c.Version+1
@@ -239,16 +245,19 @@ type LicenseTx interface {
 	// stored as now.
 	UpdateLicenseCode(ctx context.Context, c LicenseCode) error
 	// InsertLicenseEvent appends e to its code's history and returns its
-	// ID; a zero At is stored as now.
+	// ID; a zero At is stored as now. ErrNotFound if the code (Code, Test)
+	// is not recorded.
 	InsertLicenseEvent(ctx context.Context, e LicenseEvent) (int64, error)
 	// UpsertLicenseDevice inserts d, or, when (Code, Test, Device) exists,
 	// moves its LastSeen to d.LastSeen if that is later; it reports
 	// whether it inserted. Zero FirstSeen and LastSeen are stored as now.
+	// ErrNotFound if the code (Code, Test) is not recorded.
 	UpsertLicenseDevice(ctx context.Context, d LicenseDevice) (inserted bool, err error)
 	// InsertLicenseGrant inserts g unless a grant of the same (Kind, Key)
 	// exists, and reports whether it inserted and the ID of the grant
-	// (the existing one when it did not). Zero times are stored as now;
-	// an empty State as pending, an empty Status as active.
+	// (the existing one when it did not). Zero CreatedAt and UpdatedAt are
+	// stored as now (ExpireTime and UploadedAt stay zero); an empty State
+	// as pending, an empty Status as active.
 	InsertLicenseGrant(ctx context.Context, g LicenseGrant) (id int64, inserted bool, err error)
 	// UpdateLicenseGrant writes every mutable field of g (all but ID,
 	// Kind, Key, CreatedAt) when the stored Version equals g.Version, and

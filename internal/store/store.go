@@ -21,6 +21,9 @@
 //   - tenants: tenant_id; tenant apps: (tenant_id, app_id); tenant users:
 //     (tenant_id, app_id, user_name); tenant orgs: (tenant_id, org_code)
 //   - tenant events: unique event_id, unique (tenant_id, seq)
+//   - license codes: (code, test); license devices: (code, test, device);
+//     license grants: unique (kind, grant_key); license keys: generation,
+//     unique kid
 package store
 
 import (

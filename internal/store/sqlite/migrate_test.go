@@ -15,7 +15,7 @@ import (
 )
 
 // schemaVersion is the number of the latest migration.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // TestUpgradeFromVersion1: a database deployed with schema version 1 and
 // holding data is upgraded on open; its rows read back with the new
@@ -139,5 +139,40 @@ func TestDownAndUpVersion3(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("UpsertTenant after down and up: %v", err)
+	}
+}
+
+// TestDownAndUpVersion5: version 5 migrates down to version 4 — the
+// license tables gone — and up again.
+func TestDownAndUpVersion5(t *testing.T) {
+	ctx := t.Context()
+	s := openFile(t, filepath.Join(t.TempDir(), "down5.db"))
+	fsys, err := fs.Sub(migrations.SQLite, "sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 4); err != nil {
+		t.Fatalf("migrate down to version 4: %v", err)
+	}
+	var tables int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name LIKE 'license%'`).Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 0 {
+		t.Errorf("%d license tables after migrating down, want 0", tables)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("migrate up again: %v", err)
+	}
+	err = s.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		_, err := tx.InsertLicenseCode(ctx, store.LicenseCode{Code: "LC-1"})
+		return err
+	})
+	if err != nil {
+		t.Errorf("InsertLicenseCode after down and up: %v", err)
 	}
 }

@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"OrderNotifications", orderNotificationTests},
 		{"Tenants", tenantTests},
 		{"SSO", ssoTests},
+		{"Licenses", licenseTests},
 		{"Tx", txTests},
 	}
 	for _, g := range groups {
