@@ -13,10 +13,14 @@ var (
 	// ErrInvalid: the request itself is wrong (a field missing, too long,
 	// not printable).
 	ErrInvalid = errors.New("license: invalid request")
-	// ErrUnknown: KooGallery does not know the code (92020005), or it
-	// was never activated through koobridge and Check was asked.
+	// ErrUnknown: KooGallery does not know the code (92020005), asked
+	// by Activate or by Check's query.
 	ErrUnknown = errors.New("license: unknown license code")
-	// ErrNotActivated: Check of a code koobridge has not activated.
+	// ErrNotActivated: Check of a code koobridge has not activated (or
+	// never heard of), of a device that has not activated the code, or
+	// of a code KooGallery reports as not activated (92020011: the
+	// activation is then cleared, and the next Activate activates it
+	// again).
 	ErrNotActivated = errors.New("license: license code not activated")
 	// ErrRefused: KooGallery refuses to activate the code now (illegal
 	// state 92020003 for a code not activated through koobridge, or the

@@ -1,0 +1,471 @@
+package license
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/koobridge/koobridge/internal/openapi"
+	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/protocol"
+	"github.com/koobridge/koobridge/provision"
+)
+
+// Limits of the client operations' input.
+const (
+	maxCode        = 64      // the license field of every license table
+	maxFingerprint = 5 << 10 // §D.3: a fingerprint is at most 5 KB
+)
+
+// validate checks a client's license code and device fingerprint. The
+// error names the field (as the license service's JSON spells it), never
+// the fingerprint's content.
+func validate(code, fingerprint string) error {
+	switch {
+	case code == "":
+		return fmt.Errorf("%w: license is missing", ErrInvalid)
+	case len(code) > maxCode:
+		return fmt.Errorf("%w: license is longer than %d characters", ErrInvalid, maxCode)
+	case strings.ContainsFunc(code, func(r rune) bool { return r <= ' ' || r > '~' }):
+		return fmt.Errorf("%w: license must be printable ASCII without spaces", ErrInvalid)
+	case fingerprint == "":
+		return fmt.Errorf("%w: deviceFingerprint is missing", ErrInvalid)
+	case len(fingerprint) > maxFingerprint:
+		return fmt.Errorf("%w: deviceFingerprint is longer than %d bytes", ErrInvalid, maxFingerprint)
+	case !utf8.ValidString(fingerprint):
+		return fmt.Errorf("%w: deviceFingerprint is not valid UTF-8", ErrInvalid)
+	case strings.ContainsFunc(fingerprint, unicode.IsControl):
+		return fmt.Errorf("%w: deviceFingerprint contains a control character", ErrInvalid)
+	}
+	return nil
+}
+
+// Activate activates code for the device whose fingerprint is given, for
+// the vendor's client software. A code koobridge has not activated yet is
+// activated with KooGallery once; the device then takes one of the code's
+// seats (an already bound device takes none). A code the production
+// interface froze or released answers that status at once, without asking
+// KooGallery and without binding the device. The errors are this
+// package's (ErrInvalid, ErrUnknown, ErrRefused, ErrNoSeat,
+// ErrUnavailable), wrapped with what happened.
+func (s *Service) Activate(ctx context.Context, code, fingerprint string) (Verdict, error) {
+	if err := validate(code, fingerprint); err != nil {
+		return Verdict{}, err
+	}
+	if s.api == nil {
+		return Verdict{}, fmt.Errorf("license: activate %s: %w: no Open API client is configured", code, ErrUnavailable)
+	}
+	c, err := s.activated(ctx, code)
+	if err != nil {
+		return Verdict{}, err
+	}
+	if c.Status != store.LicenseActive {
+		return fixedVerdict(c, fingerprint, s.now().UTC()), nil
+	}
+	if c, err = s.bind(ctx, c, DeviceID(fingerprint)); err != nil {
+		return Verdict{}, err
+	}
+	return s.verdict(ctx, c, fingerprint)
+}
+
+// Check answers whether code is usable on the device whose fingerprint is
+// given: the code must be activated through koobridge and the device
+// bound to it (ErrNotActivated otherwise). A freeze or release from the
+// production interface answers at once; otherwise KooGallery is asked
+// when the last confirmation is CheckInterval old, and its answer is
+// cached. While KooGallery cannot be reached the cache answers
+// (Verdict.Cached) until Grace after the last confirmation, then
+// ErrUnavailable. KooGallery saying the code does not exist is ErrUnknown;
+// saying it is not activated clears koobridge's activation (the next
+// Activate activates it again) and is ErrNotActivated.
+func (s *Service) Check(ctx context.Context, code, fingerprint string) (Verdict, error) {
+	if err := validate(code, fingerprint); err != nil {
+		return Verdict{}, err
+	}
+	if s.api == nil {
+		return Verdict{}, fmt.Errorf("license: check %s: %w: no Open API client is configured", code, ErrUnavailable)
+	}
+	c, err := s.store.LicenseCode(ctx, code, false)
+	switch {
+	case errors.Is(err, store.ErrNotFound), err == nil && c.ActivatedAt.IsZero():
+		return Verdict{}, fmt.Errorf("license: check %s: %w: activate it first", code, ErrNotActivated)
+	case err != nil:
+		return Verdict{}, fmt.Errorf("license: check %s: %w", code, err)
+	}
+	device := DeviceID(fingerprint)
+	devices, err := s.store.LicenseDevices(ctx, code, false)
+	if err != nil {
+		return Verdict{}, fmt.Errorf("license: check %s: %w", code, err)
+	}
+	if !slices.ContainsFunc(devices, func(d store.LicenseDevice) bool { return d.Device == device }) {
+		return Verdict{}, fmt.Errorf("license: check %s: %w: this device has not activated the license code", code, ErrNotActivated)
+	}
+	if err := s.touch(ctx, code, device); err != nil {
+		return Verdict{}, err
+	}
+	return s.verdict(ctx, c, fingerprint)
+}
+
+// activation is what KooGallery told about a code it activated.
+type activation struct {
+	at        time.Time // when it was activated
+	status    string    // ALIVE, …
+	expire    time.Time // zero when not given (activate's is an estimate)
+	productID string
+	orderID   string
+	amount    int
+	checked   bool // learnt from a query: a confirmation (CheckedAt)
+}
+
+// activated returns code once koobridge has activated it with KooGallery,
+// activating it if need be, or as it is when the production interface
+// froze or released it. Within this process one activation of a code
+// runs at a time; across replicas, the one that loses the race is told
+// "illegal state" by KooGallery and confirms the activation with a query.
+func (s *Service) activated(ctx context.Context, code string) (store.LicenseCode, error) {
+	done := func(c store.LicenseCode, err error) bool {
+		return err == nil && (!c.ActivatedAt.IsZero() || c.Status != store.LicenseActive)
+	}
+	c, err := s.store.LicenseCode(ctx, code, false)
+	if done(c, err) {
+		return c, nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return c, fmt.Errorf("license: activate %s: %w", code, err)
+	}
+	unlock := s.codes.lock(code)
+	defer unlock()
+	// Another activation may have finished while this one waited.
+	if c, err = s.store.LicenseCode(ctx, code, false); done(c, err) {
+		return c, nil
+	}
+	now := s.now().UTC()
+	info, err := s.api.ActivateLicense(ctx, code, now)
+	switch {
+	case err == nil:
+		a := activation{at: now, status: strings.TrimSpace(info.Status.String()), productID: info.ProductID.String(), orderID: info.OrderID.String()}
+		if n, err := info.Amount.Int64(); err == nil && n > 0 {
+			a.amount = int(min(n, 1<<31-1))
+		}
+		if t, err := protocol.ParseExpireTime(strings.TrimSpace(info.ExpireTime.String())); err == nil {
+			a.expire = t
+		}
+		return s.recordActivation(ctx, code, a)
+	case errors.Is(err, openapi.ErrLicenseIllegalState), errors.Is(err, openapi.ErrIncompleteAnswer):
+		// Activated already: by another replica or client of ours, or
+		// earlier (an incomplete answer means this call did it).
+		return s.confirmActivation(ctx, code, err)
+	case errors.Is(err, openapi.ErrLicenseNotFound):
+		return c, fmt.Errorf("license: activate %s: %w: %w", code, ErrUnknown, err)
+	case errors.Is(err, openapi.ErrLicenseNotReceived):
+		return c, fmt.Errorf("license: activate %s: %w: the buyer has not received the license code yet: %w", code, ErrRefused, err)
+	case openapi.Retryable(err):
+		return c, fmt.Errorf("license: activate %s: %w: %w", code, ErrUnavailable, err)
+	}
+	var answer *openapi.Error
+	if errors.As(err, &answer) {
+		return c, fmt.Errorf("license: activate %s: %w: %w", code, ErrRefused, err)
+	}
+	return c, fmt.Errorf("license: activate %s: %w", code, err)
+}
+
+// confirmActivation handles an activation KooGallery says happened
+// already (cause): a code another activation of ours recorded meanwhile
+// is activated; otherwise it counts as activated only if KooGallery's
+// query says ALIVE.
+func (s *Service) confirmActivation(ctx context.Context, code string, cause error) (store.LicenseCode, error) {
+	c, err := s.store.LicenseCode(ctx, code, false)
+	if err == nil && !c.ActivatedAt.IsZero() {
+		return c, nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return c, fmt.Errorf("license: activate %s: %w", code, err)
+	}
+	info, err := s.api.QueryLicense(ctx, code)
+	switch {
+	case openapi.Retryable(err):
+		return c, fmt.Errorf("license: activate %s: %w: %w", code, ErrUnavailable, err)
+	case err != nil:
+		return c, fmt.Errorf("license: activate %s: %w: %w (and the query: %w)", code, ErrRefused, cause, err)
+	case strings.TrimSpace(info.Status) != protocol.LicenseStatusAlive:
+		return c, fmt.Errorf("license: activate %s: %w: KooGallery says the license code is %s: %w", code, ErrRefused, info.Status, cause)
+	}
+	now := s.now().UTC()
+	a := activation{at: now, status: protocol.LicenseStatusAlive, checked: true}
+	if t, err := protocol.ParseExpireTime(strings.TrimSpace(info.ActivateTime)); err == nil && !t.After(now) {
+		a.at = t
+	}
+	if t, err := protocol.ParseExpireTime(strings.TrimSpace(info.ExpireTime)); err == nil {
+		a.expire = t
+	}
+	return s.recordActivation(ctx, code, a)
+}
+
+// recordActivation stores an activation. The first one wins: it sets
+// ActivatedAt, writes the history and tells the vendor license.activated;
+// a later one (another replica's, racing) only fills what the first left
+// unknown.
+func (s *Service) recordActivation(ctx context.Context, code string, a activation) (store.LicenseCode, error) {
+	c, err := s.change(ctx, code, false, func(_ context.Context, _ store.Tx, c *store.LicenseCode, _ bool, now time.Time) ([]entry, error) {
+		first := c.ActivatedAt.IsZero()
+		before := *c
+		if a.amount > 0 && (first || c.Amount == 0) {
+			c.Amount = a.amount
+		}
+		if a.productID != "" && c.ProductID == "" {
+			c.ProductID = a.productID
+		}
+		if a.orderID != "" && (first || c.OrderID == "") && c.OrderID != a.orderID {
+			// The purchase order; its line is not told.
+			c.OrderID, c.OrderLineID = a.orderID, ""
+		}
+		if !a.expire.IsZero() && (c.ExpireTime.IsZero() || a.checked) {
+			c.ExpireTime = a.expire
+		}
+		if !first {
+			if *c == before {
+				return nil, errNoChange
+			}
+			return nil, nil
+		}
+		c.ActivatedAt = a.at
+		switch a.status {
+		case protocol.LicenseStatusAlive, protocol.LicenseStatusExpired, protocol.LicenseStatusReleased:
+			c.RemoteStatus = a.status
+		default: // activation succeeded: the code is alive, whatever the word
+			c.RemoteStatus = protocol.LicenseStatusAlive
+		}
+		if a.checked {
+			c.CheckedAt = now
+		}
+		detail := map[string]any{"remoteStatus": c.RemoteStatus}
+		if c.Amount > 0 {
+			detail["amount"] = c.Amount
+		}
+		if a.productID != "" {
+			detail["productId"] = a.productID
+		}
+		if a.orderID != "" {
+			detail["orderId"] = a.orderID
+		}
+		if !a.expire.IsZero() {
+			detail["expireTime"] = a.expire
+		}
+		return []entry{{kind: kindActivated, source: sourceOpenAPI, detail: detail, event: provision.EventLicenseActivated}}, nil
+	})
+	if err != nil && !errors.Is(err, errNoChange) {
+		return c, fmt.Errorf("license: record activation of %s: %w", code, err)
+	}
+	s.jobs.Kick()
+	return c, nil
+}
+
+// bind gives the device a seat of the code, or moves its LastSeen when it
+// has one. A new device is written in a transaction that reads the code
+// first and bumps its Version, so two devices cannot both take the last
+// seat; its history entry keeps only the device's hash.
+func (s *Service) bind(ctx context.Context, c store.LicenseCode, device string) (store.LicenseCode, error) {
+	devices, err := s.store.LicenseDevices(ctx, c.Code, false)
+	if err != nil {
+		return c, fmt.Errorf("license: activate %s: %w", c.Code, err)
+	}
+	if slices.ContainsFunc(devices, func(d store.LicenseDevice) bool { return d.Device == device }) {
+		return c, s.touch(ctx, c.Code, device)
+	}
+	out, err := s.change(ctx, c.Code, false, func(ctx context.Context, tx store.Tx, c *store.LicenseCode, _ bool, now time.Time) ([]entry, error) {
+		devices, err := tx.LicenseDevices(ctx, c.Code, false)
+		if err != nil {
+			return nil, err
+		}
+		if slices.ContainsFunc(devices, func(d store.LicenseDevice) bool { return d.Device == device }) {
+			return nil, errNoChange // bound meanwhile: touched below
+		}
+		if seats := max(c.Amount, 1); s.devices == DevicesAmount && len(devices) >= seats {
+			return nil, fmt.Errorf("%w: all %d seats of the license code are taken by other devices", ErrNoSeat, seats)
+		}
+		if _, err := tx.UpsertLicenseDevice(ctx, store.LicenseDevice{Code: c.Code, Device: device, FirstSeen: now, LastSeen: now}); err != nil {
+			return nil, err
+		}
+		return []entry{{kind: kindDevice, source: sourceClient, detail: map[string]any{"device": device, "seat": len(devices) + 1}}}, nil
+	})
+	switch {
+	case errors.Is(err, errNoChange):
+		return out, s.touch(ctx, c.Code, device)
+	case err != nil:
+		return out, fmt.Errorf("license: activate %s: %w", c.Code, err)
+	}
+	return out, nil
+}
+
+// touch moves a bound device's LastSeen to now, for the usage statistics.
+func (s *Service) touch(ctx context.Context, code, device string) error {
+	now := s.now().UTC()
+	err := s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		_, err := tx.UpsertLicenseDevice(ctx, store.LicenseDevice{Code: code, Device: device, FirstSeen: now, LastSeen: now})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("license: record device of %s: %w", code, err)
+	}
+	return nil
+}
+
+// lastConfirmed is when KooGallery last vouched for the code: its last
+// query's answer, else its activation.
+func lastConfirmed(c store.LicenseCode) time.Time {
+	if c.CheckedAt.After(c.ActivatedAt) {
+		return c.CheckedAt
+	}
+	return c.ActivatedAt
+}
+
+// verdict answers for an activated code: the production interface's
+// freeze or release at once; else KooGallery's last answer while it is
+// younger than CheckInterval; else a fresh query, or the cache while the
+// grace lasts.
+func (s *Service) verdict(ctx context.Context, c store.LicenseCode, fingerprint string) (Verdict, error) {
+	now := s.now().UTC()
+	if c.Status != store.LicenseActive {
+		return fixedVerdict(c, fingerprint, now), nil
+	}
+	if now.Sub(lastConfirmed(c)) < s.checkInterval {
+		return s.cachedVerdict(c, fingerprint, now, false), nil
+	}
+	fresh, err := s.query(ctx, c)
+	switch {
+	case err == nil:
+		if fresh.Status != store.LicenseActive {
+			return fixedVerdict(fresh, fingerprint, now), nil
+		}
+		return s.cachedVerdict(fresh, fingerprint, now, false), nil
+	case !errors.Is(err, errUnconfirmed): // ErrUnknown, ErrNotActivated, the store failing
+		return Verdict{}, err
+	case fresh.Status != store.LicenseActive: // frozen or released meanwhile
+		return fixedVerdict(fresh, fingerprint, now), nil
+	}
+	if last := lastConfirmed(fresh); now.Before(last.Add(s.grace)) {
+		s.log.WarnContext(ctx, "license: KooGallery not reachable, answering from the cache", "license", c.Code, "confirmed", last, "err", err)
+		return s.cachedVerdict(fresh, fingerprint, now, true), nil
+	}
+	return Verdict{}, fmt.Errorf("license: check %s: %w: the offline grace since KooGallery last confirmed the code is over: %w", c.Code, ErrUnavailable, err)
+}
+
+// errUnconfirmed marks a query that did not confirm the code's state
+// (KooGallery unreachable, or an answer koobridge cannot read): the cache
+// answers while the grace lasts.
+var errUnconfirmed = errors.New("license: KooGallery did not confirm the license code")
+
+// query asks KooGallery for the code's state unless another check did so
+// within CheckInterval (one query per code at a time in this process),
+// and stores the answer. It returns the code as it is now; an error
+// wrapping errUnconfirmed when the answer could not be had.
+func (s *Service) query(ctx context.Context, c store.LicenseCode) (store.LicenseCode, error) {
+	unlock := s.codes.lock(c.Code)
+	defer unlock()
+	fresh, err := s.store.LicenseCode(ctx, c.Code, false)
+	if err != nil {
+		return c, fmt.Errorf("license: check %s: %w", c.Code, err)
+	}
+	now := s.now().UTC()
+	if fresh.Status != store.LicenseActive || now.Sub(lastConfirmed(fresh)) < s.checkInterval {
+		return fresh, nil
+	}
+	info, err := s.api.QueryLicense(ctx, c.Code)
+	switch {
+	case errors.Is(err, openapi.ErrLicenseNotFound):
+		return fresh, fmt.Errorf("license: check %s: %w: %w", c.Code, ErrUnknown, err)
+	case errors.Is(err, openapi.ErrLicenseNotActivated):
+		return s.deactivate(ctx, fresh, err)
+	case err != nil:
+		// Unreachable, or refused for a reason that is not the code's
+		// (the gateway refused the AK/SK): the buyer's software keeps
+		// working on the cache while the grace lasts.
+		return fresh, fmt.Errorf("%w: %w", errUnconfirmed, err)
+	}
+	status := strings.TrimSpace(info.Status)
+	switch status {
+	case protocol.LicenseStatusAlive, protocol.LicenseStatusExpired, protocol.LicenseStatusReleased:
+	default:
+		return fresh, fmt.Errorf("%w: query of %s answered the unknown status %q", errUnconfirmed, c.Code, info.Status)
+	}
+	var expire time.Time
+	if info.ExpireTime != "" {
+		if expire, err = protocol.ParseExpireTime(strings.TrimSpace(info.ExpireTime)); err != nil {
+			s.log.WarnContext(ctx, "license: query answered an unreadable expire_time; kept the known expiry", "license", c.Code, "expire_time", info.ExpireTime)
+		}
+	}
+	out, err := s.change(ctx, c.Code, false, func(_ context.Context, _ store.Tx, c *store.LicenseCode, _ bool, now time.Time) ([]entry, error) {
+		changed := c.RemoteStatus != status || (!expire.IsZero() && !expire.Equal(c.ExpireTime))
+		c.RemoteStatus, c.CheckedAt = status, now
+		if !expire.IsZero() {
+			c.ExpireTime = expire
+		}
+		if !changed {
+			return nil, nil
+		}
+		detail := map[string]any{"remoteStatus": status}
+		if !expire.IsZero() {
+			detail["expireTime"] = expire
+		}
+		return []entry{{kind: kindChecked, source: sourceOpenAPI, detail: detail}}, nil
+	})
+	if err != nil {
+		return fresh, fmt.Errorf("license: check %s: record the answer: %w", c.Code, err)
+	}
+	return out, nil
+}
+
+// deactivate records KooGallery saying a code koobridge activated is not
+// activated (92020011: a test code reset, an activation lost on its
+// side): the activation is cleared, so the next Activate activates the
+// code again; its devices keep their seats.
+func (s *Service) deactivate(ctx context.Context, c store.LicenseCode, cause error) (store.LicenseCode, error) {
+	out, err := s.change(ctx, c.Code, false, func(_ context.Context, _ store.Tx, c *store.LicenseCode, _ bool, now time.Time) ([]entry, error) {
+		if c.ActivatedAt.IsZero() {
+			return nil, errNoChange
+		}
+		c.ActivatedAt, c.CheckedAt, c.RemoteStatus = time.Time{}, now, ""
+		return []entry{{kind: kindDeactivated, source: sourceOpenAPI, detail: map[string]any{"reason": "KooGallery reports the code as not activated"}}}, nil
+	})
+	if err != nil && !errors.Is(err, errNoChange) {
+		return c, fmt.Errorf("license: check %s: record deactivation: %w", c.Code, err)
+	}
+	return out, fmt.Errorf("license: check %s: %w: KooGallery reports it as not activated; activate it again: %w", c.Code, ErrNotActivated, cause)
+}
+
+// remoteVerdict maps KooGallery's status onto the token's.
+func remoteVerdict(remote string) string {
+	switch remote {
+	case protocol.LicenseStatusExpired:
+		return string(store.LicenseFrozen)
+	case protocol.LicenseStatusReleased:
+		return string(store.LicenseReleased)
+	}
+	return string(store.LicenseActive)
+}
+
+// cachedVerdict answers from the code as stored: KooGallery's last
+// status; an active answer is valid for the grace, but never beyond
+// CheckInterval + Grace after the last confirmation, so a client that
+// keeps its token still has to come back.
+func (s *Service) cachedVerdict(c store.LicenseCode, fingerprint string, now time.Time, cached bool) Verdict {
+	v := Verdict{License: c.Code, Fingerprint: fingerprint, Status: remoteVerdict(c.RemoteStatus), Expires: c.ExpireTime, ValidUntil: now, Cached: cached}
+	if v.Status == string(store.LicenseActive) {
+		v.ValidUntil = now.Add(s.grace)
+		if limit := lastConfirmed(c).Add(s.checkInterval + s.grace); limit.Before(v.ValidUntil) {
+			v.ValidUntil = limit
+		}
+	}
+	return v
+}
+
+// fixedVerdict answers for a code the production interface froze or
+// released: valid only now.
+func fixedVerdict(c store.LicenseCode, fingerprint string, now time.Time) Verdict {
+	return Verdict{License: c.Code, Fingerprint: fingerprint, Status: string(c.Status), Expires: c.ExpireTime, ValidUntil: now}
+}

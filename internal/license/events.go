@@ -1,0 +1,173 @@
+package license
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/koobridge/koobridge/internal/instance"
+	"github.com/koobridge/koobridge/internal/jobs"
+	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/provision"
+)
+
+// errNoChange ends a transaction that has nothing to write.
+var errNoChange = errors.New("license: no change")
+
+// maxConflictRetries bounds the re-read-and-retry loop of change.
+const maxConflictRetries = 8
+
+// Sources of history entries (store.LicenseEvent.Source).
+const (
+	sourceKooGallery = "koogallery" // the production interface
+	sourceOpenAPI    = "openapi"    // koobridge asked KooGallery
+	sourceClient     = "client"     // the license service
+)
+
+// entry is one history entry a change records, with the vendor event it
+// causes ("" for none).
+type entry struct {
+	kind   string
+	source string
+	detail map[string]any
+	event  provision.EventType
+	scene  string // license.renewed's scene
+}
+
+// change runs fn on the code (code, test) in one transaction and writes
+// what fn decided: the code (inserted when none was stored: fn then gets
+// a new code and isNew), then each history entry and the job of its
+// vendor event. errNoChange from fn ends the transaction without a write
+// (change returns it with the code as read); a concurrent update is
+// retried from a fresh read, so fn must not keep effects of a failed try.
+func (s *Service) change(ctx context.Context, code string, test bool,
+	fn func(ctx context.Context, tx store.Tx, c *store.LicenseCode, isNew bool, now time.Time) ([]entry, error),
+) (store.LicenseCode, error) {
+	var out store.LicenseCode
+	for try := 0; ; try++ {
+		err := s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+			now := s.now().UTC()
+			c, err := tx.LicenseCode(ctx, code, test)
+			isNew := errors.Is(err, store.ErrNotFound)
+			switch {
+			case isNew:
+				c = store.LicenseCode{Code: code, Test: test, Status: store.LicenseActive, CreatedAt: now}
+			case err != nil:
+				return err
+			}
+			entries, err := fn(ctx, tx, &c, isNew, now)
+			out = c
+			if err != nil {
+				return err
+			}
+			c.UpdatedAt = now
+			if isNew {
+				inserted, err := tx.InsertLicenseCode(ctx, c)
+				if err != nil {
+					return err
+				}
+				if !inserted { // a concurrent call recorded it first: start again from its row
+					return store.ErrConflict
+				}
+			} else {
+				if err := tx.UpdateLicenseCode(ctx, c); err != nil {
+					return err
+				}
+				c.Version++
+			}
+			out = c
+			for _, e := range entries {
+				if err := s.record(ctx, tx, c, e, now); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if errors.Is(err, store.ErrConflict) && try < maxConflictRetries {
+			continue
+		}
+		return out, err
+	}
+}
+
+// record writes one history entry of c and, when it causes one, the job
+// of its vendor event, whose ID (and job key) includes the history row's
+// ID: unique per occurrence, the same for every delivery of it.
+func (s *Service) record(ctx context.Context, tx store.Tx, c store.LicenseCode, e entry, now time.Time) error {
+	detail := "{}"
+	if len(e.detail) > 0 {
+		b, err := json.Marshal(e.detail)
+		if err != nil {
+			return fmt.Errorf("license: encode %s history: %w", e.kind, err)
+		}
+		detail = string(b)
+	}
+	id, err := tx.InsertLicenseEvent(ctx, store.LicenseEvent{
+		Code: c.Code, Test: c.Test, Kind: e.kind, Source: e.source, Detail: detail, At: now,
+	})
+	if err != nil {
+		return fmt.Errorf("license: record %s of %s: %w", e.kind, c.Code, err)
+	}
+	if e.event == "" {
+		return nil
+	}
+	ev := provision.Event{
+		ID:      instance.Key(string(e.event), c.Code, testFlag(c.Test), strconv.FormatInt(id, 10)),
+		Type:    e.event,
+		Time:    now,
+		Test:    c.Test,
+		License: vendorView(c, e.scene),
+	}
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("license: encode %s event: %w", e.event, err)
+	}
+	if _, _, err := tx.EnqueueJob(ctx, store.Job{
+		Kind: KindEvent, UniqueKey: ev.ID, Payload: payload, MaxAttempts: jobs.DefaultMaxAttempts, RunAt: now,
+	}); err != nil {
+		return fmt.Errorf("license: enqueue %s event: %w", e.event, err)
+	}
+	return nil
+}
+
+// vendorView is a code as the license.* events show it to the vendor.
+func vendorView(c store.LicenseCode, scene string) *provision.License {
+	return &provision.License{
+		Code:        c.Code,
+		Status:      string(c.Status),
+		ExpireTime:  c.ExpireTime,
+		OrderID:     c.OrderID,
+		OrderLineID: c.OrderLineID,
+		ProductID:   c.ProductID,
+		Amount:      c.Amount,
+		Scene:       scene,
+	}
+}
+
+// handleEvent delivers one license.* event, as it was built when the
+// change committed (each event says the state it left the code in), to
+// the provisioner of real or debug codes. Failures are retried by the
+// runner with backoff; a permanent one (provision.ErrPermanent) kills the
+// job, which an operator can re-run.
+func (s *Service) handleEvent(ctx context.Context, job store.Job) error {
+	var ev provision.Event
+	if err := json.Unmarshal(job.Payload, &ev); err != nil || ev.ID == "" || ev.License == nil {
+		return jobs.Permanent(fmt.Errorf("license: bad event job payload (job %d): %v", job.ID, err))
+	}
+	prov := s.prov
+	if ev.Test {
+		prov = s.testProv
+	}
+	if _, err := prov.Provision(ctx, ev); err != nil {
+		err = fmt.Errorf("license: deliver %s %s: %w", ev.Type, ev.ID, err)
+		if errors.Is(err, provision.ErrPermanent) {
+			return jobs.Permanent(err)
+		}
+		return err
+	}
+	s.log.InfoContext(ctx, "license: event delivered", "event", ev.ID, "type", ev.Type, "test", ev.Test)
+	return nil
+}
