@@ -1,8 +1,10 @@
 // Package console serves koobridge's admin JSON API and web console:
 // instances with their call history, the ledger of calls, background jobs,
-// order notifications, joint-operation tenants with their Kit data, and
-// the three repair actions (re-run a dead job, re-provision a failed
-// instance, re-deliver a failed Kit event). The JSON API is mounted under /admin/api/ and guarded by a
+// order notifications, joint-operation tenants with their Kit data,
+// license codes with their devices and history, generated licenses with
+// their uploads, and the repair actions (re-run a dead job, re-provision a
+// failed instance, re-deliver a failed Kit event, retry a failed license
+// grant). The JSON API is mounted under /admin/api/ and guarded by a
 // bearer token; the web console (NewWeb) under /admin/, behind a login
 // with the same token.
 package console
@@ -26,6 +28,9 @@ type APIConfig struct {
 	Store   store.Store
 	Service *instance.Service // for reprovision; nil answers 500 there
 	Tenants *tenant.Service   // for re-delivering Kit events; nil answers 500 there
+	// Grants re-runs a license grant that gave up (package grant); nil
+	// answers 500 there.
+	Grants GrantRetrier
 	// Token is the bearer token every request must carry. An empty Token
 	// rejects every request: the API fails closed.
 	Token  string
@@ -54,6 +59,7 @@ func NewAPI(cfg APIConfig) http.Handler {
 		token:     cfg.Token,
 		tokenHash: sha256.Sum256([]byte(cfg.Token)),
 	}
+	a.grantRetrier = cfg.Grants
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/api/instances", a.listInstances)
 	mux.HandleFunc("GET /admin/api/instances/{id}", a.getInstance)
@@ -66,6 +72,7 @@ func NewAPI(cfg APIConfig) http.Handler {
 	mux.HandleFunc("GET /admin/api/tenants", a.listTenants)
 	mux.HandleFunc("GET /admin/api/tenants/{tenantId}", a.getTenant)
 	mux.HandleFunc("POST /admin/api/tenants/{tenantId}/events/{seq}/redeliver", a.redeliverEvent)
+	a.licenseRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -20,9 +20,11 @@ type core struct {
 	store     store.Store
 	service   *instance.Service // nil: reprovisioning is not available
 	tenantSvc *tenant.Service   // nil: re-delivery is not available
-	now       func() time.Time
-	log       *slog.Logger
-	name      string // "admin api" or "admin console", for log lines
+	// grantRetrier re-runs a failed license grant; nil: not available.
+	grantRetrier GrantRetrier
+	now          func() time.Time
+	log          *slog.Logger
+	name         string // "admin api" or "admin console", for log lines
 }
 
 func newCore(st store.Store, svc *instance.Service, tenants *tenant.Service, now func() time.Time, log *slog.Logger, name string) *core {

@@ -24,6 +24,9 @@ type WebConfig struct {
 	Store   store.Store
 	Service *instance.Service // for reprovision; nil answers 500 there
 	Tenants *tenant.Service   // for re-delivering Kit events; nil answers 500 there
+	// Grants re-runs a license grant that gave up (package grant); nil
+	// offers no Retry button and answers 500 to a forced post.
+	Grants GrantRetrier
 	// Token is the admin token operators log in with; it also keys the
 	// session and CSRF MACs. An empty Token rejects every login and every
 	// session: the console fails closed.
@@ -43,13 +46,15 @@ var templateFS embed.FS
 // pages are the console's templates, each parsed with the shared layout.
 var pages = func() map[string]*template.Template {
 	funcs := template.FuncMap{
-		"when":       formatTime,
-		"pretty":     prettyJSON,
-		"instPath":   func(id string) string { return "/admin/instances/" + url.PathEscape(id) },
-		"tenantPath": func(id string) string { return "/admin/tenants/" + url.PathEscape(id) },
+		"when":        formatTime,
+		"pretty":      prettyJSON,
+		"instPath":    func(id string) string { return "/admin/instances/" + url.PathEscape(id) },
+		"tenantPath":  func(id string) string { return "/admin/tenants/" + url.PathEscape(id) },
+		"licensePath": licensePath,
+		"grantPath":   grantPath,
 	}
 	m := map[string]*template.Template{}
-	for _, name := range []string{"login", "instances", "instance", "calls", "jobs", "orders", "tenants", "tenant", "error"} {
+	for _, name := range []string{"login", "instances", "instance", "calls", "jobs", "orders", "tenants", "tenant", "licenses", "license", "grants", "grant", "error"} {
 		m[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/tables.html", "templates/"+name+".html"))
 	}
 	return m
@@ -63,9 +68,10 @@ type web struct {
 }
 
 // NewWeb returns the web console handler: server-rendered pages to browse
-// instances, calls, jobs, order notifications and tenants and to run the
-// three repair actions (re-run a job, re-provision an instance, re-deliver
-// a tenant's failed Kit event). Its routes
+// instances, calls, jobs, order notifications, tenants, license codes and
+// generated licenses, and to run the repair actions (re-run a job,
+// re-provision an instance, re-deliver a tenant's failed Kit event, retry
+// a failed license grant). Its routes
 // carry the full /admin/ prefix, so mount it at "/admin/" without
 // stripping; the JSON API keeps the longer /admin/api/ pattern.
 func NewWeb(cfg WebConfig) http.Handler {
@@ -74,6 +80,7 @@ func NewWeb(cfg WebConfig) http.Handler {
 		token:        []byte(cfg.Token),
 		secureCookie: cfg.SecureCookie,
 	}
+	w.grantRetrier = cfg.Grants
 	w.sessions.revoked = map[string]time.Time{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/login", w.loginForm)
@@ -89,6 +96,7 @@ func NewWeb(cfg WebConfig) http.Handler {
 	mux.Handle("GET /admin/tenants/{tenantId}", w.page(w.tenantPage))
 	mux.Handle("POST /admin/tenants/{tenantId}/events/{seq}/redeliver", w.post(w.redeliverForm))
 	mux.Handle("POST /admin/jobs/{id}/retry", w.post(w.retryForm))
+	w.licenseRoutes(mux)
 	mux.Handle("GET /admin/", w.page(func(rw http.ResponseWriter, r *http.Request, s session) {
 		w.renderError(rw, s, http.StatusNotFound, "no such page: "+r.URL.Path)
 	}))

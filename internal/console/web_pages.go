@@ -15,6 +15,7 @@ var notices = map[string]string{
 	"reprovision": "Provisioning re-run: the instance is provisioning again.",
 	"retry":       "Job queued again: a worker picks it up now.",
 	"redeliver":   "Event queued for re-delivery: it reaches the vendor before any later pending event of this tenant.",
+	"grant-retry": "License grant queued again: a worker picks it up now.",
 }
 
 func (w *web) base(r *http.Request, s session, title string) base {
