@@ -3,6 +3,8 @@ package openapi
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"sync/atomic"
 	"unicode"
 
+	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
 )
 
@@ -35,10 +38,15 @@ type answer struct {
 // cannot be reached at all (no connection was made: DNS, connect or TLS
 // failure) and a fallback is configured, it tries the fallback once.
 func (c *Client) send(ctx context.Context, method, path string, query []param, body []byte) (answer, error) {
-	a, connected, err := c.sendTo(ctx, c.base, method, path, query, body)
+	return c.sendAs(ctx, jsonContentType, method, path, query, body)
+}
+
+// sendAs is send with a body of the given Content-Type.
+func (c *Client) sendAs(ctx context.Context, contentType, method, path string, query []param, body []byte) (answer, error) {
+	a, connected, err := c.sendTo(ctx, c.base, contentType, method, path, query, body)
 	if err != nil && !connected && c.fallback != nil && ctx.Err() == nil {
 		var ferr error
-		a, _, ferr = c.sendTo(ctx, c.fallback, method, path, query, body)
+		a, _, ferr = c.sendTo(ctx, c.fallback, contentType, method, path, query, body)
 		if ferr != nil {
 			return answer{}, fmt.Errorf("%w (after %w)", ferr, err)
 		}
@@ -50,7 +58,7 @@ func (c *Client) send(ctx context.Context, method, path string, query []param, b
 // sendTo sends one signed request to base. connected reports whether a
 // connection to the host was obtained, which tells an unreachable host
 // from one that failed later.
-func (c *Client) sendTo(ctx context.Context, base *url.URL, method, path string, query []param, body []byte) (a answer, connected bool, err error) {
+func (c *Client) sendTo(ctx context.Context, base *url.URL, contentType, method, path string, query []param, body []byte) (a answer, connected bool, err error) {
 	u := *base
 	u.Path = base.Path + path
 	u.RawQuery = encodeQuery(query)
@@ -68,9 +76,17 @@ func (c *Client) sendTo(ctx context.Context, base *url.URL, method, path string,
 	if err != nil {
 		return answer{}, false, fmt.Errorf("build request: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json;charset=UTF-8")
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "koobridge")
+	if contentType != jsonContentType {
+		// The signer would mark a non-JSON body UNSIGNED-PAYLOAD, as the
+		// official SDK does; whether the gateway accepts that for a
+		// multipart upload is UNCONFIRMED (license-openapi.md §C.7). The
+		// real hash signs the exact bytes sent and reads the same to a
+		// gateway that hashes the body itself.
+		req.Header.Set(sign.APIGContentSHA256Header, hexSHA256(body))
+	}
 	signer := sign.APIGSigner{AK: c.cfg.AK, SK: c.cfg.SK}
 	if err := signer.SignHeaders(req, body, c.cfg.Now(), []string{"host", "content-type"}); err != nil {
 		return answer{}, false, fmt.Errorf("sign request: %w", err)
@@ -89,6 +105,15 @@ func (c *Client) sendTo(ctx context.Context, base *url.URL, method, path string,
 		return answer{}, true, &Error{HTTPStatus: resp.StatusCode, Message: "answer larger than 4 MiB"}
 	}
 	return answer{status: resp.StatusCode, body: data}, true, nil
+}
+
+// jsonContentType is the Content-Type of the JSON requests.
+const jsonContentType = "application/json;charset=UTF-8"
+
+// hexSHA256 returns the lower-case hex SHA-256 of b.
+func hexSHA256(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // unwrapURLError drops the *url.Error layer, whose text repeats the whole
@@ -133,7 +158,8 @@ func answerError(status int, code, msg string) error {
 
 func retryableAnswer(status int, code string) bool {
 	switch code {
-	case "MKT.0999", "CBC.0999", "CBC.0250", "APIG.0308":
+	case "MKT.0999", "CBC.0999", "CBC.0250", "APIG.0308",
+		protocol.LicenseInternalError, protocol.OnlineLicenseInnerError:
 		return true
 	}
 	return status >= 500 || status == http.StatusRequestTimeout || status == http.StatusTooManyRequests

@@ -8,6 +8,9 @@
 // order) and outages (transport failures, timeouts, 5xx, internal-error
 // codes), which wrap ErrUnavailable. A retryable answer from the API wraps
 // both ErrUnavailable and an *Error, so errors.As still finds its code.
+// An answer with a documented code also matches that code's sentinel
+// (ErrLicenseNotFound, ErrUploadInvalidFormat, …) under errors.Is; an
+// unknown code is a generic failure, never a success.
 package openapi
 
 import (
@@ -37,8 +40,9 @@ const maxResponseBytes = 4 << 20
 var ErrUnavailable = errors.New("openapi: KooGallery Open API unavailable")
 
 // Error is an answer of the Open API that is not a success: Code is the
-// resultCode or error_code ("MKT.xxxx", "CBC.xxxx", "APIGW.xxxx"; empty
-// when the body carried none) and Message the matching text.
+// resultCode or error_code ("MKT.xxxx", "CBC.xxxx", "92020xxx",
+// "APIGW.xxxx"; empty when the body carried none) and Message the matching
+// text.
 type Error struct {
 	HTTPStatus int
 	Code       string
