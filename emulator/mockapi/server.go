@@ -2,7 +2,9 @@
 // the emulator, for "koobridge serve --dev" and for tests: real HTTP, APIG
 // signatures verified the way the gateway does, Query Order answered for
 // orders you add and for the debug (MOCK*) orders, the new and old usage
-// pushes (records kept for inspection), a log of the last requests, and
+// pushes (records kept for inspection), the license Open APIs (activate
+// and query v1 and v2, software usage, the license upload) on license
+// codes and applications you register, a log of the last requests, and
 // faults (error statuses, delays, dropped connections) you can switch on.
 //
 // Handler is the imitation; mount it anywhere. MockOrder answers the
@@ -34,7 +36,8 @@ type Fault struct {
 	// Body or a body matching the status (5xx: CBC.0999; 429: APIG.0308;
 	// 401: APIGW.0301; others: CBC.0199). On the usage push paths the
 	// body is error_code/error_msg, with MKT.0999 and MKT.0199 in place of
-	// the CBC codes.
+	// the CBC codes; on the license paths it is error_code/error_msg as
+	// SetLicenseFault says.
 	Status int
 	// Delay is waited before answering (or dropping); the wait ends early
 	// when the client goes away.
@@ -50,6 +53,9 @@ type Fault struct {
 	// (e.g. UsagePath); requests for other paths are answered normally
 	// and do not count against Count.
 	Path string
+	// Code, when not empty, is the error_code answered with Status on the
+	// license endpoints (SetLicenseFault), e.g. APIGW.0201 with 502.
+	Code string
 }
 
 func (f Fault) active() bool { return f.Status != 0 || f.Delay > 0 || f.Drop }
@@ -80,6 +86,9 @@ type Handler struct {
 	seenPeriod map[usagePeriod]bool
 
 	requests ring[Request]
+
+	// lic is the license side: codes, applications, records, faults.
+	lic licenseState
 }
 
 // NewHandler returns a Handler that accepts requests signed with ak/sk.
@@ -90,6 +99,7 @@ func NewHandler(ak, sk string) *Handler {
 		seenSN:     make(map[string]bool),
 		seenPeriod: make(map[usagePeriod]bool),
 		requests:   newRing[Request](MaxRequests),
+		lic:        newLicenseState(),
 	}
 }
 
@@ -138,7 +148,7 @@ func (h *Handler) takeFault(path string) (Fault, time.Time) {
 	}
 	f := h.fault
 	if !f.active() || f.Path != "" && f.Path != path {
-		return Fault{}, h.now()
+		return h.takeLicenseFaultLocked(path), h.now()
 	}
 	if f.Count > 0 {
 		h.left--
@@ -218,6 +228,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, f Fault, now tim
 	}
 
 	switch {
+	case isLicensePath(r.URL.Path):
+		h.serveLicense(w, r, body)
+	case isUploadPath(r.URL.Path) && r.Method == http.MethodPost:
+		h.upload(w, r, body)
 	case r.URL.Path == QueryOrderPath && r.Method == http.MethodGet:
 		h.queryOrder(w, r, now)
 	case r.URL.Path == UsagePath && r.Method == http.MethodPost:
@@ -294,6 +308,10 @@ func writeFault(w http.ResponseWriter, f Fault, path string) {
 		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 		w.WriteHeader(f.Status)
 		_, _ = io.WriteString(w, f.Body)
+		return
+	}
+	if isLicensePath(path) || isUploadPath(path) {
+		writeJSON(w, f.Status, licenseFaultBody(f, path))
 		return
 	}
 	usage := path == UsagePath || path == OldUsagePath
