@@ -33,6 +33,10 @@ type Create struct {
 	// instance.created (Event.Order). nil: the order comes from Query Order
 	// (SaaS V2).
 	Order *provision.Order
+	// AppInfoOptional marks a product without a web front end (online
+	// license): instance.created may be answered without appInfo (see
+	// appoptional.go). It is taken by the call that creates the instance.
+	AppInfoOptional bool
 }
 
 // key is the idempotency key of the purchase of an order line.
@@ -127,6 +131,14 @@ func (s *Service) Create(ctx context.Context, c Create, render Render) (Answer, 
 			// Another order line's purchase holds the key: impossible with
 			// Key's escaping, unless the database was edited by hand.
 			return fmt.Errorf("operation %s exists for another instance", key)
+		}
+		if c.AppInfoOptional {
+			if _, err := tx.InsertOperation(ctx, store.Operation{
+				Key: appOptionalKey(cand.ID), Activity: c.Activity, InstanceID: cand.ID,
+				State: store.OperationRunning, CreatedAt: now, UpdatedAt: now,
+			}); err != nil {
+				return err
+			}
 		}
 		// RunAt lies past the budget: this call claims the job itself, and a
 		// runner takes it only if this process dies before it can.

@@ -52,12 +52,17 @@ func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
 			return nil
 		}
 	}
+	optional, _, err := appOptional(ctx, s.store, inst.ID)
+	if err != nil {
+		return err
+	}
 	ev := provision.Event{
-		ID:       string(provision.EventCreated) + ":" + inst.ID,
-		Type:     provision.EventCreated,
-		Time:     s.now().UTC(),
-		Test:     inst.Test,
-		Instance: vendorView(inst),
+		ID:              string(provision.EventCreated) + ":" + inst.ID,
+		Type:            provision.EventCreated,
+		Time:            s.now().UTC(),
+		Test:            inst.Test,
+		Instance:        vendorView(inst),
+		AppInfoOptional: optional,
 	}
 	// An order the purchase call carried goes to the vendor whole; one that
 	// cannot be unsealed (the data key changed) never will.
@@ -72,7 +77,7 @@ func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
 	}
 	var app store.AppInfo
 	if perr == nil {
-		app, perr = s.sealApp(res.AppInfo, true, s.cipher != nil || order != nil)
+		app, perr = s.sealApp(res.AppInfo, !optional, s.cipher != nil || order != nil)
 	}
 	if perr != nil {
 		var refused *provision.Refusal
@@ -98,11 +103,20 @@ func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
 		return jobError(fmt.Errorf("instance: provision %s: %w", inst.ID, perr))
 	}
 	_, err = s.mutate(ctx, inst.ID, func(ctx context.Context, tx store.Tx, in *store.Instance) error {
-		if in.Status == store.StatusReleased && in.AppInfo.FrontEndURL == "" {
+		created, err := createdAtVendor(ctx, tx, *in)
+		if err != nil {
+			return err
+		}
+		if in.Status == store.StatusReleased && !created {
 			// Released while the vendor was creating it: the release event
 			// was skipped because nothing existed yet (handleNotify), so the
 			// vendor must hear of the release now, after the creation.
 			in.AppInfo = app
+			if optional {
+				if err := confirmCreated(ctx, tx, in.ID); err != nil {
+					return err
+				}
+			}
 			_, _, err := s.enqueue(ctx, tx, KindNotify, "notify:released-after-create:"+in.ID, jobPayload{
 				InstanceID: in.ID, Event: string(provision.EventReleased), EventID: string(provision.EventReleased) + ":" + in.ID,
 			}, s.now().UTC())
@@ -110,6 +124,11 @@ func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
 		}
 		if in.Status != store.StatusProvisioning {
 			return errNoChange
+		}
+		if optional {
+			if err := confirmCreated(ctx, tx, in.ID); err != nil {
+				return err
+			}
 		}
 		in.Status = store.StatusActive
 		in.AppInfo = app
@@ -265,10 +284,16 @@ func (s *Service) handleNotify(ctx context.Context, job store.Job) error {
 		return err
 	}
 	typ := provision.EventType(p.Event)
+	created := true
+	if typ == provision.EventReleased {
+		if created, err = createdAtVendor(ctx, s.store, inst); err != nil {
+			return err
+		}
+	}
 	switch {
 	case inst.Status == store.StatusProvisioning:
 		return fmt.Errorf("instance: %s for %s waits for provisioning to finish", typ, inst.ID)
-	case typ == provision.EventReleased && inst.AppInfo.FrontEndURL == "":
+	case typ == provision.EventReleased && !created:
 		// The vendor never confirmed instance.created (it failed, or it is
 		// still running): there is nothing to release. Should the creation
 		// still succeed, it sends instance.released itself.
@@ -378,6 +403,10 @@ func (s *Service) sealApp(a *provision.AppInfo, required, encrypted bool) (store
 	}
 	return out, nil
 }
+
+// VendorView is the instance as events show it to the vendor (for the
+// events of other packages about an instance, such as license.requested).
+func VendorView(in store.Instance) provision.Instance { return vendorView(in) }
 
 // vendorView is the instance as events show it to the vendor.
 func vendorView(in store.Instance) provision.Instance {

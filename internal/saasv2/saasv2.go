@@ -22,7 +22,29 @@ import (
 const Name = "v2"
 
 // handler runs the activities on the instance service.
-type handler struct{ svc *instance.Service }
+type handler struct {
+	svc  *instance.Service
+	opts Options
+}
+
+// Options adapt the V2 instance activities to another family that shares
+// them (online license, license-openapi.md §C).
+type Options struct {
+	// AppInfoOptional marks the instances newInstance creates as those of
+	// a product without a web front end (online license): instance.created
+	// may be answered without appInfo. It is part of the purchase's
+	// fingerprint, so an order line bought by one family is not a repeat
+	// for the other.
+	AppInfoOptional bool
+}
+
+// Serve returns the dispatch of the V2 instance activities on svc with
+// opts, for a family that shares them; which of them it serves is its own
+// Family.Activities (the pipeline refuses the others before Serve). The V2
+// family itself is Family.
+func Serve(svc *instance.Service, opts Options) func(ctx context.Context, req inbound.Request) (inbound.Outcome, error) {
+	return handler{svc: svc, opts: opts}.serve
+}
 
 // activity is one served activity: its name and what runs it. The request
 // it gets is the decoded type of that activity.
@@ -54,7 +76,7 @@ func Activities() []string {
 
 // Family returns the SaaS V2 family served at path by svc.
 func Family(svc *instance.Service, path string) *inbound.Family {
-	h := handler{svc}
+	h := handler{svc: svc}
 	return &inbound.Family{
 		Name:       Name,
 		Method:     http.MethodPost,
@@ -104,13 +126,18 @@ func outcome(a instance.Answer, out inbound.Outcome, err error) (inbound.Outcome
 func (h handler) newInstance(ctx context.Context, req inbound.Request) (inbound.Outcome, error) {
 	r := req.(protocol.NewInstanceRequest)
 	test := protocol.IsTestOrder(r.IsTest(), r.OrderID)
+	fp := []string{strconv.FormatBool(test)}
+	if h.opts.AppInfoOptional {
+		fp = append(fp, "appInfoOptional")
+	}
 	a, err := h.svc.Create(ctx, instance.Create{
-		Activity:    r.Activity(),
-		OrderID:     r.OrderID,
-		OrderLineID: r.OrderLineID,
-		BusinessID:  r.BusinessID,
-		Test:        test,
-		Fingerprint: instance.Fingerprint(strconv.FormatBool(test)),
+		Activity:        r.Activity(),
+		OrderID:         r.OrderID,
+		OrderLineID:     r.OrderLineID,
+		BusinessID:      r.BusinessID,
+		Test:            test,
+		Fingerprint:     instance.Fingerprint(fp...),
+		AppInfoOptional: h.opts.AppInfoOptional,
 	}, renderNewInstance)
 	return outcome(a, inbound.Outcome{OrderID: r.OrderID, OrderLineID: r.OrderLineID, Test: test}, err)
 }
