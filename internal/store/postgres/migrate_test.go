@@ -16,7 +16,7 @@ import (
 )
 
 // schemaVersion is the number of the latest migration.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // TestUpgradeFromVersion1: a database deployed with schema version 1 and
 // holding data is upgraded on open; its rows read back with the new
@@ -145,5 +145,51 @@ func TestDownAndUpVersion3(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("UpsertTenant after down and up: %v", err)
+	}
+}
+
+// TestDownAndUpVersion5: version 5 migrates down to version 4 — the
+// license tables gone — and up again.
+func TestDownAndUpVersion5(t *testing.T) {
+	ctx := t.Context()
+	dsn, schema := newSchema(t)
+	s := openStore(t, dsn, schema)
+	sdsn, err := pgtest.WithSearchPath(dsn, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", sdsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fsys, err := fs.Sub(migrations.Postgres, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 4); err != nil {
+		t.Fatalf("migrate down to version 4: %v", err)
+	}
+	var tables int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables
+		WHERE table_schema = $1 AND table_name LIKE 'license%'`, schema).Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 0 {
+		t.Errorf("%d license tables after migrating down, want 0", tables)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("migrate up again: %v", err)
+	}
+	err = s.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		_, err := tx.InsertLicenseCode(ctx, store.LicenseCode{Code: "LC-1"})
+		return err
+	})
+	if err != nil {
+		t.Errorf("InsertLicenseCode after down and up: %v", err)
 	}
 }
