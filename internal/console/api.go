@@ -29,6 +29,7 @@ type APIConfig struct {
 	Service *instance.Service // for reprovision; nil answers 500 there
 	Tenants *tenant.Service   // for re-delivering Kit events; nil answers 500 there
 	// Grants re-runs a license grant that gave up (package grant); nil
+	// (a nil interface, not a nil pointer of a concrete type)
 	// answers 500 there.
 	Grants GrantRetrier
 	// Token is the bearer token every request must carry. An empty Token

@@ -25,6 +25,7 @@ type WebConfig struct {
 	Service *instance.Service // for reprovision; nil answers 500 there
 	Tenants *tenant.Service   // for re-delivering Kit events; nil answers 500 there
 	// Grants re-runs a license grant that gave up (package grant); nil
+	// (a nil interface, not a nil pointer of a concrete type)
 	// offers no Retry button and answers 500 to a forced post.
 	Grants GrantRetrier
 	// Token is the admin token operators log in with; it also keys the
