@@ -117,8 +117,8 @@ func (s *Service) handleUsage(ctx context.Context, job store.Job) error {
 			return fmt.Errorf("license: usage statistics: mark %d devices reported: %w", len(sent), err)
 		}
 		s.log.InfoContext(ctx, "license: usage statistics pushed", "codes", len(req.UsageInfo), "devices", len(sent))
-		if len(devices) < usagePage {
-			return nil
+		if len(devices) < usagePage && len(sent) == len(devices) {
+			return nil // all there was; otherwise the rest follows
 		}
 	}
 	return nil

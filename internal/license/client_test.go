@@ -1,0 +1,464 @@
+package license_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/koobridge/koobridge/emulator/mockapi"
+	"github.com/koobridge/koobridge/internal/license"
+	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/protocol"
+	"github.com/koobridge/koobridge/provision"
+)
+
+const fp = "04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.||BFEBFBFF00090672"
+
+// TestInvalidInput: a bad code or fingerprint is ErrInvalid naming the
+// field, never echoing the fingerprint, and nothing is asked or written.
+func TestInvalidInput(t *testing.T) {
+	e := newEnv(t, dialects[0].open(t), options{})
+	e.issue(t, "PL-OK", 1)
+	tests := []struct {
+		name, code, fingerprint, field string
+	}{
+		{"code missing", "", fp, "license is missing"},
+		{"code too long", strings.Repeat("A", 65), fp, "license is longer than 64"},
+		{"code with a space", "PL OK", fp, "license must be printable ASCII"},
+		{"code not ASCII", "PL-É", fp, "license must be printable ASCII"},
+		{"code with NUL", "PL\x00", fp, "license must be printable ASCII"},
+		{"fingerprint missing", "PL-OK", "", "deviceFingerprint is missing"},
+		{"fingerprint too long", "PL-OK", strings.Repeat("F", 5121), "deviceFingerprint is longer than 5120"},
+		{"fingerprint not UTF-8", "PL-OK", "AA|\xff\xfe|BB", "deviceFingerprint is not valid UTF-8"},
+		{"fingerprint with NUL", "PL-OK", "AA|\x00SECRET|BB", "deviceFingerprint contains a control character"},
+		{"fingerprint with a newline", "PL-OK", "AA|SECRET\n|BB", "deviceFingerprint contains a control character"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for op, call := range map[string]func(context.Context, string, string) (license.Verdict, error){
+				"activate": e.svc.Activate, "check": e.svc.Check,
+			} {
+				_, err := call(context.Background(), tc.code, tc.fingerprint)
+				if !errors.Is(err, license.ErrInvalid) || !strings.Contains(err.Error(), tc.field) {
+					t.Errorf("%s: err %v, want ErrInvalid naming %q", op, err, tc.field)
+				}
+				if err != nil && strings.Contains(err.Error(), "SECRET") {
+					t.Errorf("%s: the error shows the fingerprint: %v", op, err)
+				}
+			}
+		})
+	}
+	// The limits themselves are accepted.
+	if _, err := e.svc.Activate(context.Background(), "PL-OK", strings.Repeat("F", 5120)); err != nil {
+		t.Fatalf("5120-byte fingerprint: %v", err)
+	}
+	if all, _ := e.activations("PL-OK"); all != 1 {
+		t.Errorf("KooGallery got %d activations, want 1 (the valid call's)", all)
+	}
+	codes, err := e.st.LicenseCodes(context.Background(), store.LicenseCodeFilter{})
+	if err != nil || len(codes) != 1 || codes[0].Code != "PL-OK" {
+		t.Errorf("recorded codes %+v (%v), want PL-OK only", codes, err)
+	}
+}
+
+// TestActivate: the first activation asks KooGallery, stores what it
+// said, binds the device and tells the vendor; the same device again, or
+// Check, does not ask again.
+func TestActivate(t *testing.T) {
+	forEachDialect(t, options{}, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.issue(t, "PL-A", 2)
+		v, err := e.svc.Activate(ctx, "PL-A", fp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := e.clk.Now()
+		want := license.Verdict{License: "PL-A", Fingerprint: fp, Status: "active", Expires: now.AddDate(1, 0, 0), ValidUntil: now.Add(168 * time.Hour)}
+		if !v.Expires.Equal(want.Expires) || !v.ValidUntil.Equal(want.ValidUntil) || v.Status != want.Status || v.License != want.License || v.Fingerprint != fp || v.Cached {
+			t.Errorf("verdict %+v, want %+v", v, want)
+		}
+		c := e.code(t, "PL-A")
+		if !c.ActivatedAt.Equal(now) || c.Amount != 2 || c.ProductID != "P-PL-A" || c.OrderID != "CS-PL-A" || c.RemoteStatus != "ALIVE" {
+			t.Errorf("stored code %+v", c)
+		}
+		for range 2 {
+			if _, err := e.svc.Activate(ctx, "PL-A", fp); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.svc.Check(ctx, "PL-A", fp); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if all, _ := e.activations("PL-A"); all != 1 {
+			t.Errorf("KooGallery got %d activations, want 1", all)
+		}
+		if n := e.queries("PL-A"); n != 0 {
+			t.Errorf("KooGallery got %d queries within the check interval, want 0", n)
+		}
+		devices, err := e.st.LicenseDevices(ctx, "PL-A", false)
+		if err != nil || len(devices) != 1 || devices[0].Device != license.DeviceID(fp) {
+			t.Fatalf("devices %+v (%v), want the fingerprint's hash only", devices, err)
+		}
+		if got := e.history(t, "PL-A", false); strings.Join(got, ",") != "activated,device" {
+			t.Errorf("history %v, want activated,device", got)
+		}
+		evs, err := e.st.LicenseEvents(ctx, "PL-A", false, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			if strings.Contains(ev.Detail, "BFEBFBFF") {
+				t.Errorf("history keeps the fingerprint: %s", ev.Detail)
+			}
+		}
+		e.settle(t, license.KindEvent)
+		got := e.real.delivered()
+		if len(got) != 1 || got[0].Type != provision.EventLicenseActivated || got[0].Test ||
+			*got[0].License != (provision.License{Code: "PL-A", Status: "active", ExpireTime: now.AddDate(1, 0, 0), OrderID: "CS-PL-A", ProductID: "P-PL-A", Amount: 2}) {
+			t.Errorf("delivered %+v, want one license.activated with the code", got)
+		}
+	})
+}
+
+// TestActivateOnce: many clients activating one code at once, in two
+// processes (each with its own locks), make one successful activation at
+// KooGallery and one license.activated; every client gets its seat.
+func TestActivateOnce(t *testing.T) {
+	forEachDialect(t, options{}, func(t *testing.T, e *env) {
+		e.issue(t, "PL-RACE", 40)
+		services := []*license.Service{e.svc, e.replica(t)}
+		var wg sync.WaitGroup
+		errs := make(chan error, 40)
+		for i := range 40 {
+			svc := services[i%2]
+			wg.Go(func() {
+				if _, err := svc.Activate(context.Background(), "PL-RACE", fmt.Sprintf("%s|device-%d", fp, i)); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("activate: %v", err)
+		}
+		all, ok := e.activations("PL-RACE")
+		if ok != 1 || all > 2 {
+			t.Errorf("KooGallery got %d activations, %d successful; want one success and at most one per process", all, ok)
+		}
+		devices, err := e.st.LicenseDevices(context.Background(), "PL-RACE", false)
+		if err != nil || len(devices) != 40 {
+			t.Errorf("%d devices bound (%v), want 40", len(devices), err)
+		}
+		e.settle(t, license.KindEvent)
+		if got := eventTypes(e.real.delivered()); len(got) != 1 || got[0] != "license.activated:PL-RACE" {
+			t.Errorf("delivered %v, want one license.activated", got)
+		}
+	})
+}
+
+// TestSeats: the device policy bounds the devices of a code; a bound
+// device takes no new seat; two devices racing for the last seat do not
+// both get it.
+func TestSeats(t *testing.T) {
+	tests := []struct {
+		name    string
+		policy  license.DevicePolicy
+		amount  int
+		devices int // distinct devices activating one after another
+		bound   int // how many get a seat
+	}{
+		{"amount 2", license.DevicesAmount, 2, 4, 2},
+		{"amount 1 (the default policy)", "", 1, 3, 1},
+		{"unlimited", license.DevicesUnlimited, 1, 5, 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, dialects[0].open(t), options{devices: tc.policy})
+			ctx := context.Background()
+			e.issue(t, "PL-S", tc.amount)
+			for i := range tc.devices {
+				_, err := e.svc.Activate(ctx, "PL-S", fmt.Sprintf("dev-%d", i))
+				if want := i < tc.bound; want != (err == nil) || !want && !errors.Is(err, license.ErrNoSeat) {
+					t.Fatalf("device %d: %v, want a seat: %v", i, err, want)
+				}
+			}
+			// The first device again takes no new seat, and checks.
+			if _, err := e.svc.Activate(ctx, "PL-S", "dev-0"); err != nil {
+				t.Errorf("bound device again: %v", err)
+			}
+			if _, err := e.svc.Check(ctx, "PL-S", "dev-0"); err != nil {
+				t.Errorf("bound device check: %v", err)
+			}
+			if tc.bound < tc.devices {
+				_, err := e.svc.Check(ctx, "PL-S", fmt.Sprintf("dev-%d", tc.devices-1))
+				if !errors.Is(err, license.ErrNotActivated) || !strings.Contains(err.Error(), "this device has not activated the license code") {
+					t.Errorf("check of a device without a seat: %v", err)
+				}
+			}
+			devices, err := e.st.LicenseDevices(ctx, "PL-S", false)
+			if err != nil || len(devices) != tc.bound {
+				t.Errorf("%d devices (%v), want %d", len(devices), err, tc.bound)
+			}
+		})
+	}
+	t.Run("race for the last seats", func(t *testing.T) {
+		forEachDialect(t, options{}, func(t *testing.T, e *env) {
+			e.issue(t, "PL-LAST", 3)
+			services := []*license.Service{e.svc, e.replica(t)}
+			var mu sync.Mutex
+			seated, refused := 0, 0
+			var wg sync.WaitGroup
+			for i := range 12 {
+				wg.Go(func() {
+					_, err := services[i%2].Activate(context.Background(), "PL-LAST", fmt.Sprintf("dev-%d", i))
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case err == nil:
+						seated++
+					case errors.Is(err, license.ErrNoSeat):
+						refused++
+					default:
+						t.Errorf("activate: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+			devices, err := e.st.LicenseDevices(context.Background(), "PL-LAST", false)
+			if seated != 3 || refused != 9 || err != nil || len(devices) != 3 {
+				t.Errorf("%d seated, %d refused, %d devices (%v); want 3, 9, 3", seated, refused, len(devices), err)
+			}
+		})
+	})
+}
+
+// TestActivateRefusals: KooGallery's answers map onto the package's
+// errors; an unknown code stores nothing.
+func TestActivateRefusals(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, e *env)
+		want    error
+		stored  bool // a code row exists afterwards
+		active  bool // it counts as activated
+		queries int
+	}{
+		{"unknown code", func(*testing.T, *env) {}, license.ErrUnknown, false, false, 0},
+		{"not received by the buyer", func(t *testing.T, e *env) {
+			_ = e.api.IssueLicense(mockapi.LicenseCode{Code: "PL-R", Amount: 1, Undelivered: true})
+		}, license.ErrRefused, false, false, 0},
+		{"KooGallery down", func(t *testing.T, e *env) {
+			e.issue(t, "PL-R", 1)
+			e.api.SetLicenseFault(mockapi.Fault{Status: http.StatusServiceUnavailable})
+		}, license.ErrUnavailable, false, false, 0},
+		{"expired before activation", func(t *testing.T, e *env) {
+			_ = e.api.IssueLicense(mockapi.LicenseCode{Code: "PL-R", Amount: 1, Status: protocol.LicenseStatusExpired})
+		}, license.ErrRefused, false, false, 1},
+		{"activated elsewhere, alive", func(t *testing.T, e *env) {
+			e.issue(t, "PL-R", 1)
+			e.api.UpdateLicense("PL-R", func(c *mockapi.LicenseCode) { c.Activated, c.ActivatedAt = true, e.clk.Now().Add(-time.Hour) })
+		}, nil, true, true, 1},
+		{"activated elsewhere, then released", func(t *testing.T, e *env) {
+			e.issue(t, "PL-R", 1)
+			e.api.UpdateLicense("PL-R", func(c *mockapi.LicenseCode) {
+				c.Activated, c.ActivatedAt, c.Status = true, e.clk.Now().Add(-time.Hour), protocol.LicenseStatusReleased
+			})
+		}, license.ErrRefused, false, false, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, dialects[0].open(t), options{})
+			tc.setup(t, e)
+			_, err := e.svc.Activate(context.Background(), "PL-R", fp)
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("activate: %v, want %v", err, tc.want)
+			}
+			c, err := e.st.LicenseCode(context.Background(), "PL-R", false)
+			if stored := err == nil; stored != tc.stored || tc.active != (err == nil && !c.ActivatedAt.IsZero()) {
+				t.Errorf("stored %v (%+v), want stored %v, activated %v", stored, c, tc.stored, tc.active)
+			}
+			if n := e.queries("PL-R"); n != tc.queries {
+				t.Errorf("%d queries, want %d", n, tc.queries)
+			}
+		})
+	}
+}
+
+// TestCheck: Check asks KooGallery at most once per check interval,
+// whatever the number of clients; maps its statuses; answers from the
+// cache while KooGallery is down, within the grace only; and reflects a
+// freeze or release of the production interface at once.
+func TestCheck(t *testing.T) {
+	forEachDialect(t, options{}, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		if _, err := e.svc.Check(ctx, "PL-C", fp); !errors.Is(err, license.ErrNotActivated) {
+			t.Fatalf("check of a code never activated: %v", err)
+		}
+		e.issue(t, "PL-C", 1)
+		if _, err := e.svc.Activate(ctx, "PL-C", fp); err != nil {
+			t.Fatal(err)
+		}
+		// Within the interval: no query.
+		e.clk.Advance(23 * time.Hour)
+		v, err := e.svc.Check(ctx, "PL-C", fp)
+		if err != nil || v.Status != "active" || v.Cached || !v.ValidUntil.Equal(e.clk.Now().Add(168*time.Hour)) {
+			t.Fatalf("check within the interval: %+v, %v", v, err)
+		}
+		if n := e.queries("PL-C"); n != 0 {
+			t.Fatalf("%d queries within the interval", n)
+		}
+		// Due: 20 concurrent checks in two processes make at most one
+		// query per process.
+		e.clk.Advance(2 * time.Hour)
+		services := []*license.Service{e.svc, e.replica(t)}
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Go(func() {
+				if v, err := services[i%2].Check(ctx, "PL-C", fp); err != nil || v.Status != "active" || v.Cached {
+					t.Errorf("check: %+v %v", v, err)
+				}
+			})
+		}
+		wg.Wait()
+		if n := e.queries("PL-C"); n < 1 || n > 2 {
+			t.Fatalf("%d queries for 20 checks, want one (at most one per process)", n)
+		}
+		confirmed := e.clk.Now()
+		if c := e.code(t, "PL-C"); !c.CheckedAt.Equal(confirmed) || c.RemoteStatus != "ALIVE" {
+			t.Fatalf("code after the query: %+v", c)
+		}
+
+		// KooGallery down: the cache answers within the grace.
+		e.api.SetLicenseFault(mockapi.Fault{Status: http.StatusServiceUnavailable})
+		e.clk.Advance(100 * time.Hour)
+		v, err = e.svc.Check(ctx, "PL-C", fp)
+		if err != nil || v.Status != "active" || !v.Cached || !v.ValidUntil.Equal(confirmed.Add(192*time.Hour)) {
+			t.Fatalf("check while KooGallery is down, within the grace: %+v, %v", v, err)
+		}
+		e.clk.Advance(68*time.Hour + time.Second) // past confirmed + grace
+		if _, err := e.svc.Check(ctx, "PL-C", fp); !errors.Is(err, license.ErrUnavailable) {
+			t.Fatalf("check past the grace: %v, want ErrUnavailable", err)
+		}
+		// Back: the query confirms again.
+		e.api.SetLicenseFault(mockapi.Fault{})
+		if v, err = e.svc.Check(ctx, "PL-C", fp); err != nil || v.Cached || v.Status != "active" {
+			t.Fatalf("check after KooGallery is back: %+v, %v", v, err)
+		}
+
+		// KooGallery's statuses.
+		for _, tc := range []struct{ remote, want string }{
+			{protocol.LicenseStatusExpired, "frozen"},
+			{protocol.LicenseStatusAlive, "active"},
+			{protocol.LicenseStatusReleased, "released"},
+		} {
+			e.api.UpdateLicense("PL-C", func(c *mockapi.LicenseCode) { c.Status = tc.remote })
+			e.clk.Advance(25 * time.Hour)
+			v, err := e.svc.Check(ctx, "PL-C", fp)
+			if err != nil || v.Status != tc.want || tc.want != "active" && !v.ValidUntil.Equal(e.clk.Now()) {
+				t.Errorf("KooGallery says %s: %+v, %v; want %s", tc.remote, v, err, tc.want)
+			}
+		}
+		if got := e.history(t, "PL-C", false); strings.Join(got, ",") != "activated,device,checked,checked,checked" {
+			t.Errorf("history %v: a query is recorded only when it changed something", got)
+		}
+	})
+}
+
+// TestCheckProductionStatus: a freeze or release of the production
+// interface answers at once, without asking KooGallery.
+func TestCheckProductionStatus(t *testing.T) {
+	forEachDialect(t, options{}, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.issue(t, "PL-F", 1)
+		if _, err := e.svc.Activate(ctx, "PL-F", fp); err != nil {
+			t.Fatal(err)
+		}
+		steps := []struct {
+			name string
+			call func() (license.Answer, error)
+			want string
+		}{
+			{"freeze", func() (license.Answer, error) {
+				return e.svc.SetStatus(ctx, protocol.UpdateLicenseCodeStatusRequest{ActivityName: "updateLicenseCodeStatus", License: "PL-F", Status: "FREEZE"})
+			}, "frozen"},
+			{"unfreeze", func() (license.Answer, error) {
+				return e.svc.SetStatus(ctx, protocol.UpdateLicenseCodeStatusRequest{ActivityName: "updateLicenseCodeStatus", License: "PL-F", Status: "UNFREEZE"})
+			}, "active"},
+			{"release", func() (license.Answer, error) {
+				return e.svc.Release(ctx, protocol.ReleaseLicenseCodeRequest{ActivityName: "releaseLicenseCode", License: "PL-F"})
+			}, "released"},
+		}
+		for _, st := range steps {
+			if a, err := st.call(); err != nil || a.Code != protocol.CodeSuccess {
+				t.Fatalf("%s: %+v %v", st.name, a, err)
+			}
+			e.clk.Advance(30 * time.Hour) // a query would be due
+			for op, call := range map[string]func(context.Context, string, string) (license.Verdict, error){"check": e.svc.Check, "activate": e.svc.Activate} {
+				v, err := call(ctx, "PL-F", fp)
+				if err != nil || v.Status != st.want {
+					t.Errorf("%s after %s: %+v %v, want %s", op, st.name, v, err, st.want)
+				}
+				if st.want != "active" && !v.ValidUntil.Equal(e.clk.Now()) {
+					t.Errorf("%s after %s: valid until %v, want now", op, st.name, v.ValidUntil)
+				}
+			}
+		}
+		// Only the active step asked KooGallery.
+		if n := e.queries("PL-F"); n != 1 {
+			t.Errorf("%d queries, want 1 (while active)", n)
+		}
+	})
+}
+
+// TestCheckNotActivatedAtKooGallery: KooGallery saying the code is not
+// activated (92020011) clears koobridge's activation; Activate activates
+// it again.
+func TestCheckNotActivatedAtKooGallery(t *testing.T) {
+	e := newEnv(t, dialects[0].open(t), options{})
+	ctx := context.Background()
+	e.issue(t, "PL-N", 1)
+	if _, err := e.svc.Activate(ctx, "PL-N", fp); err != nil {
+		t.Fatal(err)
+	}
+	e.api.UpdateLicense("PL-N", func(c *mockapi.LicenseCode) { c.Activated = false })
+	e.clk.Advance(25 * time.Hour)
+	if _, err := e.svc.Check(ctx, "PL-N", fp); !errors.Is(err, license.ErrNotActivated) {
+		t.Fatalf("check: %v, want ErrNotActivated", err)
+	}
+	if c := e.code(t, "PL-N"); !c.ActivatedAt.IsZero() {
+		t.Fatalf("activation kept: %+v", c)
+	}
+	if _, err := e.svc.Check(ctx, "PL-N", fp); !errors.Is(err, license.ErrNotActivated) {
+		t.Fatalf("second check: %v, want ErrNotActivated", err)
+	}
+	if v, err := e.svc.Activate(ctx, "PL-N", fp); err != nil || v.Status != "active" {
+		t.Fatalf("activate again: %+v %v", v, err)
+	}
+	if all, ok := e.activations("PL-N"); all != 2 || ok != 2 {
+		t.Errorf("%d activations (%d ok), want 2", all, ok)
+	}
+	if got := e.history(t, "PL-N", false); strings.Join(got, ",") != "activated,device,deactivated,activated" {
+		t.Errorf("history %v", got)
+	}
+	e.settle(t, license.KindEvent)
+	if got := eventTypes(e.real.delivered()); len(got) != 2 {
+		t.Errorf("delivered %v, want license.activated twice", got)
+	}
+}
+
+// TestNoOpenAPI: without an Open API client the client operations are
+// unavailable.
+func TestNoOpenAPI(t *testing.T) {
+	e := newEnv(t, dialects[0].open(t), options{noAPI: true})
+	for op, call := range map[string]func(context.Context, string, string) (license.Verdict, error){"check": e.svc.Check, "activate": e.svc.Activate} {
+		if _, err := call(context.Background(), "PL-X", fp); !errors.Is(err, license.ErrUnavailable) {
+			t.Errorf("%s: %v, want ErrUnavailable", op, err)
+		}
+	}
+}

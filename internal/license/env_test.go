@@ -1,0 +1,273 @@
+package license_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/koobridge/koobridge/emulator/mockapi"
+	"github.com/koobridge/koobridge/internal/jobs"
+	"github.com/koobridge/koobridge/internal/license"
+	"github.com/koobridge/koobridge/internal/openapi"
+	"github.com/koobridge/koobridge/internal/openapi/openapitest"
+	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/internal/store/postgres"
+	"github.com/koobridge/koobridge/internal/store/postgres/pgtest"
+	"github.com/koobridge/koobridge/internal/store/sqlite"
+	"github.com/koobridge/koobridge/provision"
+)
+
+const testAK, testSK = "AK-license", "SK-license-secret"
+
+// waitFor bounds every poll; generous for a loaded 2-core machine.
+const waitFor = 30 * time.Second
+
+// clock is the tests' clock, shared by the service, the job runner, the
+// Open API client and its imitation, so a test can move time.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// recorder is a provisioner that records the events it was given.
+type recorder struct {
+	mu     sync.Mutex
+	events []provision.Event
+	fail   func(ev provision.Event) error
+}
+
+func (r *recorder) Provision(_ context.Context, ev provision.Event) (provision.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil {
+		if err := r.fail(ev); err != nil {
+			return provision.Result{}, err
+		}
+	}
+	r.events = append(r.events, ev)
+	return provision.Result{}, nil
+}
+
+func (r *recorder) delivered() []provision.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+type dialect struct {
+	name string
+	open func(t *testing.T) store.Store
+}
+
+var dialects = []dialect{
+	{"sqlite", func(t *testing.T) store.Store {
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "kb.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}},
+	{"postgres", func(t *testing.T) store.Store {
+		dsn := pgtest.Schema(t, pgtest.DSN(t))
+		st, err := postgres.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}},
+}
+
+// env is a Service on a real database, with the Open API imitation over
+// real HTTP and a running job runner.
+type env struct {
+	st    store.Store
+	clk   *clock
+	api   *openapitest.Server
+	svc   *license.Service
+	real  *recorder
+	test  *recorder
+	cfg   license.Config
+	quiet *slog.Logger
+}
+
+// options adjust newEnv.
+type options struct {
+	devices license.DevicePolicy
+	noAPI   bool
+}
+
+// forEachDialect runs fn against a fresh env on each database.
+func forEachDialect(t *testing.T, o options, fn func(t *testing.T, e *env)) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			fn(t, newEnv(t, d.open(t), o))
+		})
+	}
+}
+
+func newEnv(t *testing.T, st store.Store, o options) *env {
+	t.Helper()
+	t.Cleanup(func() { st.Close() })
+	e := &env{st: st, clk: newClock(), real: &recorder{}, test: &recorder{}, quiet: slog.New(slog.DiscardHandler)}
+	e.api = openapitest.NewServer(t, testAK, testSK)
+	e.api.SetClock(e.clk.Now)
+	runner := jobs.NewRunner(jobs.Config{Store: st, Workers: 3, Poll: 10 * time.Millisecond, Logger: e.quiet, Now: e.clk.Now,
+		Backoff: func(int) time.Duration { return 10 * time.Millisecond }})
+	e.cfg = license.Config{
+		Store: st, Provisioner: e.real, TestProvisioner: e.test, Jobs: runner,
+		Grace: 168 * time.Hour, CheckInterval: 24 * time.Hour, UsageInterval: time.Hour,
+		Devices: o.devices, Logger: e.quiet, Now: e.clk.Now,
+	}
+	if !o.noAPI {
+		e.cfg.OpenAPI = e.client(t)
+	}
+	svc, err := license.New(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	if err := runner.RegisterAll(svc.Jobs()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = runner.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return e
+}
+
+// client is a real Open API client of the imitation.
+func (e *env) client(t *testing.T) *openapi.Client {
+	t.Helper()
+	c, err := openapi.New(openapi.Config{BaseURL: e.api.URL(), AK: testAK, SK: testSK, Now: e.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// replica is a second Service on the same database and Open API, as
+// another koobridge process would be (its own in-process locks); its
+// events are delivered by the first env's runner.
+func (e *env) replica(t *testing.T) *license.Service {
+	t.Helper()
+	cfg := e.cfg
+	cfg.OpenAPI = e.client(t)
+	svc, err := license.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// issue makes KooGallery issue code with amount seats, alive for a year.
+func (e *env) issue(t *testing.T, code string, amount int) {
+	t.Helper()
+	if err := e.api.IssueLicense(mockapi.LicenseCode{
+		Code: code, ProductID: "P-" + code, OrderID: "CS-" + code, Amount: amount, Expire: e.clk.Now().AddDate(1, 0, 0),
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// activations counts the activate requests KooGallery got for code, and
+// how many of them succeeded.
+func (e *env) activations(code string) (all, ok int) {
+	for _, a := range e.api.LicenseActivations() {
+		if a.License == code {
+			all++
+			if a.Code == "92020000" {
+				ok++
+			}
+		}
+	}
+	return all, ok
+}
+
+// queries counts the query requests KooGallery got for code.
+func (e *env) queries(code string) int {
+	n := 0
+	for _, q := range e.api.LicenseQueries() {
+		if q.License == code {
+			n++
+		}
+	}
+	return n
+}
+
+// code reads a real code, failing the test when it is not there.
+func (e *env) code(t *testing.T, code string) store.LicenseCode {
+	t.Helper()
+	c, err := e.st.LicenseCode(context.Background(), code, false)
+	if err != nil {
+		t.Fatalf("read code %s: %v", code, err)
+	}
+	return c
+}
+
+// history lists the kinds of a code's history, oldest first.
+func (e *env) history(t *testing.T, code string, test bool) []string {
+	t.Helper()
+	evs, err := e.st.LicenseEvents(context.Background(), code, test, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := make([]string, len(evs))
+	for i, ev := range evs {
+		kinds[len(evs)-1-i] = ev.Kind
+	}
+	return kinds
+}
+
+// settle waits until every job of kind is finished (done or dead).
+func (e *env) settle(t *testing.T, kind string) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		js, err := e.st.Jobs(context.Background(), store.JobFilter{Kind: kind, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		live := 0
+		for _, j := range js {
+			if j.State == store.JobAvailable || j.State == store.JobRunning {
+				live++
+			}
+		}
+		if live == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d %s jobs still live after %v", live, kind, waitFor)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// eventTypes lists "type:code" of events.
+func eventTypes(evs []provision.Event) []string {
+	out := make([]string, len(evs))
+	for i, ev := range evs {
+		out[i] = fmt.Sprintf("%s:%s", ev.Type, ev.License.Code)
+	}
+	return out
+}
