@@ -4,7 +4,8 @@
 // and last four characters (first two and last two when shorter than 11,
 // nothing below 7), e-mail addresses their first character and domain,
 // account names and names (a "name" field: a person's in the Kit's users)
-// their first character; passwords, secrets and tokens nothing. Identifiers (instanceId, orderId, customerId, …) stay readable:
+// their first character; passwords, secrets, tokens, device fingerprints
+// and licenses nothing. Identifiers (instanceId, orderId, customerId, …) stay readable:
 // they are what an operator searches by.
 package mask
 
@@ -42,6 +43,11 @@ func classify(name string) sensitivity {
 	switch {
 	case strings.Contains(n, "password"), strings.Contains(n, "passwd"),
 		strings.Contains(n, "secret"), strings.Contains(n, "token"):
+		return secret
+	case strings.Contains(n, "fingerprint"), n == "license":
+		// A device fingerprint (MAC addresses, disk serials) is personal
+		// data; "license" is a license's content in a license 1.0 reply
+		// (and a license code in the 2.0 calls, a credential too).
 		return secret
 	case strings.Contains(n, "mobile"), strings.Contains(n, "phone"):
 		return phone
@@ -198,7 +204,7 @@ func firstRune(v string) string {
 
 // Patterns for text that is not JSON: what a malformed body may still carry.
 var (
-	textSecret = regexp.MustCompile(`(?i)((?:password|passwd|secret|token)"?\s*[:=]\s*"?)[^"&,}\s]*`)
+	textSecret = regexp.MustCompile(`(?i)((?:password|passwd|secret|token|fingerprint)"?\s*[:=]\s*"?)[^"&,}\s]*`)
 	textEmail  = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+`)
 	textPhone  = regexp.MustCompile(`\+?\d{7,}`)
 )

@@ -32,6 +32,11 @@ func TestMaskJSON(t *testing.T) {
 			want: `{"accessToken":{"kind":"******","value":"******"},"phones":["+86****5678","****"]}`,
 		},
 		{
+			name: "device fingerprints and licenses",
+			in:   `{"activity":"getLicenseAsync","deviceFingerprint":"04:7C:16:5E:E3:5D|001B||BFEB","instanceId":"i-1","license":"LIC-CONTENT"}`,
+			want: `{"activity":"getLicenseAsync","deviceFingerprint":"******","instanceId":"i-1","license":"******"}`,
+		},
+		{
 			name: "empty values stay empty, numbers kept",
 			in:   `{"password":"","usageValue":12.5000,"email":null}`,
 			want: `{"email":null,"password":"","usageValue":12.5000}`,
