@@ -12,6 +12,7 @@ import (
 
 	"github.com/koobridge/koobridge/emulator/mockapi"
 	"github.com/koobridge/koobridge/internal/license"
+	"github.com/koobridge/koobridge/internal/openapi"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/provision"
@@ -460,5 +461,20 @@ func TestNoOpenAPI(t *testing.T) {
 		if _, err := call(context.Background(), "PL-X", fp); !errors.Is(err, license.ErrUnavailable) {
 			t.Errorf("%s: %v, want ErrUnavailable", op, err)
 		}
+	}
+}
+
+// TestNilClient: a nil *openapi.Client is no client, not a panic.
+func TestNilClient(t *testing.T) {
+	e := newEnv(t, dialects[0].open(t), options{noAPI: true})
+	cfg := e.cfg
+	var none *openapi.Client
+	cfg.OpenAPI = none
+	svc, err := license.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Activate(context.Background(), "PL-X", fp); !errors.Is(err, license.ErrUnavailable) {
+		t.Errorf("activate: %v, want ErrUnavailable", err)
 	}
 }

@@ -62,6 +62,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
@@ -128,8 +129,9 @@ type Config struct {
 	// Store keeps the codes, their history and devices, the operation
 	// records and the jobs. Required.
 	Store store.Store
-	// OpenAPI reaches KooGallery's license Open APIs. Nil makes Activate
-	// and Check answer ErrUnavailable and the usage job wait.
+	// OpenAPI reaches KooGallery's license Open APIs. Nil (a nil
+	// *openapi.Client too) makes Activate and Check answer ErrUnavailable
+	// and Run push no usage statistics.
 	OpenAPI OpenAPI
 	// Provisioner hears the license.* events of real codes,
 	// TestProvisioner those of debug codes (testFlag "1"); nil
@@ -189,6 +191,10 @@ func New(cfg Config) (*Service, error) {
 	devices, err := ParseDevicePolicy(string(cfg.Devices))
 	if err != nil {
 		return nil, err
+	}
+	// A nil *openapi.Client in the interface is no client, not one to call.
+	if v := reflect.ValueOf(cfg.OpenAPI); v.Kind() == reflect.Pointer && v.IsNil() {
+		cfg.OpenAPI = nil
 	}
 	s := &Service{
 		store: cfg.Store, api: cfg.OpenAPI, prov: cfg.Provisioner, testProv: cfg.TestProvisioner, jobs: cfg.Jobs,
