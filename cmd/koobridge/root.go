@@ -44,6 +44,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newDemoCommand(),
 		newConformanceCommand(),
 		newKeygenCommand(),
+		newLicenseCommand(),
 	)
 	return root
 }

@@ -223,7 +223,9 @@ func decodePublic(k store.LicenseKey) (ed25519.PublicKey, error) {
 
 // Rotate makes a new key that signs from now on, on every replica within
 // a minute, and returns its kid. The replaced key stays published for
-// Retention. When another replica rotates at the same moment, both end
+// Retention. It refuses (seal.ErrAuth) when the Sealer cannot open the
+// current key: the new one would be sealed with a data key the other
+// replicas do not have. When another replica rotates at the same moment, both end
 // with the same new key, whose kid is returned.
 func (r *Ring) Rotate(ctx context.Context) (kid string, err error) {
 	r.mu.Lock()
@@ -234,6 +236,11 @@ func (r *Ring) Rotate(ctx context.Context) (kid string, err error) {
 	}
 	next := int64(1)
 	if len(keys) > 0 {
+		// A key sealed with another data key would stop every replica
+		// from signing: prove the Sealer opens the current key first.
+		if _, err := r.open(keys[0]); err != nil {
+			return "", fmt.Errorf("licensetoken: rotate: %w", err)
+		}
 		next = keys[0].Generation + 1
 	}
 	if _, err := r.makeKey(ctx, next, r.cfg.Now()); err != nil {

@@ -422,7 +422,8 @@ func TestConcurrentRotate(t *testing.T) {
 }
 
 // TestWrongDataKey: a replica with another data key cannot sign, and its
-// error holds neither the sealed nor the opened key.
+// error holds neither the sealed nor the opened key; nor can it rotate,
+// which would seal the new key with a data key the others do not have.
 func TestWrongDataKey(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d.name, func(t *testing.T) {
@@ -440,6 +441,12 @@ func TestWrongDataKey(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), keys[0].PrivateSealed[3:20]) {
 				t.Errorf("the error shows the sealed key: %v", err)
+			}
+			if kid, err := newRing(t, st, newSealer(t), c).Rotate(t.Context()); !errors.Is(err, seal.ErrAuth) {
+				t.Fatalf("Rotate with another data key: %q, %v; want seal.ErrAuth", kid, err)
+			}
+			if got := storedKids(t, st); len(got) != 1 || got[1] != keys[0].ID {
+				t.Errorf("stored %v after a refused rotation, want only %s", got, keys[0].ID)
 			}
 		})
 	}
