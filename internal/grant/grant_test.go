@@ -19,7 +19,9 @@ import (
 )
 
 // accepted lists the uploads the Open API accepted for event.
-func accepted(api interface{ LicenseUploads() []mockapi.LicenseUpload }, event string) []mockapi.LicenseUpload {
+func accepted(api interface {
+	LicenseUploads() []mockapi.LicenseUpload
+}, event string) []mockapi.LicenseUpload {
 	var out []mockapi.LicenseUpload
 	for _, u := range api.LicenseUploads() {
 		if u.EventID == event && u.Accepted {
