@@ -4,6 +4,8 @@ import (
 	"github.com/koobridge/koobridge/internal/inbound"
 	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/kit"
+	"github.com/koobridge/koobridge/internal/license"
+	"github.com/koobridge/koobridge/internal/licensecode"
 	"github.com/koobridge/koobridge/internal/ordernotify"
 	"github.com/koobridge/koobridge/internal/saasv1"
 	"github.com/koobridge/koobridge/internal/saasv2"
@@ -14,6 +16,7 @@ import (
 type paths struct {
 	produce     string // the production path of the basic interfaces
 	orderNotify string // where order notifications arrive
+	license     string // where license products' calls arrive
 }
 
 // services are the domain services the families run on.
@@ -22,6 +25,7 @@ type services struct {
 	notifications *ordernotify.Service
 	v1            *saasv1.Service
 	tenants       *tenant.Service
+	licenses      *license.Service
 }
 
 // routes lists every family of KooGallery calls koobridge serves: one line
@@ -31,13 +35,16 @@ type services struct {
 //
 // Adding a family is a package under internal/ and a line here.
 func routes(p paths, s services) []*inbound.Family {
-	return append([]*inbound.Family{
+	families := []*inbound.Family{
 		saasv2.Family(s.instances, p.produce), // POST: the seven SaaS V2 basic interfaces, basic key
 		s.v1.Family(p.produce),                // GET: the seven SaaS V1 basic interfaces, authToken, basic key
 		s.notifications.Family(p.orderNotify), // POST: orderNotify, general key
-	},
-		// POST /produceAPI/<op> (authToken header) and /produceAPI/v2/<op>
-		// (x-sign), at the root and under p.produce: the five Kit sync
-		// interfaces, Kit key.
-		kit.Families(s.tenants, p.produce)...)
+	}
+	// POST /produceAPI/<op> (authToken header) and /produceAPI/v2/<op>
+	// (x-sign), at the root and under p.produce: the five Kit sync
+	// interfaces, Kit key.
+	families = append(families, kit.Families(s.tenants, p.produce)...)
+	return append(families,
+		licensecode.Family(s.licenses, p.license), // POST: the three license-code 2.0 calls, License key
+	)
 }

@@ -15,6 +15,9 @@ import (
 	"github.com/koobridge/koobridge/internal/inbound"
 	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/jobs"
+	"github.com/koobridge/koobridge/internal/license"
+	"github.com/koobridge/koobridge/internal/licenseapi"
+	"github.com/koobridge/koobridge/internal/licensetoken"
 	"github.com/koobridge/koobridge/internal/openapi"
 	"github.com/koobridge/koobridge/internal/ordernotify"
 	"github.com/koobridge/koobridge/internal/saasv1"
@@ -150,6 +153,12 @@ type Config struct {
 	// ProducePath, where the orderNotify activity is told apart from the
 	// others.
 	OrderNotifyPath string
+	// LicensePath is where the calls of license products arrive: license
+	// codes 2.0 and online license (POST), license 1.0 (GET, answered at
+	// ProducePath too); empty means DefaultLicensePath.
+	LicensePath string
+	// Licenses configures license products and the license service.
+	Licenses LicenseConfig
 	// Budget is how long newInstance waits for provisioning before
 	// answering 000004; zero means DefaultBudget.
 	Budget time.Duration
@@ -205,10 +214,13 @@ type Server struct {
 	pipeline  *inbound.Server
 	instances *instance.Service
 	tenants   *tenant.Service
-	runner    *jobs.Runner
-	log       *slog.Logger
-	dataKey   []byte           // for the SSO provider (sso.go)
-	now       func() time.Time // Config.Now
+	licenses  *license.Service
+	// licenseAPI is the license service for the vendor's client software.
+	licenseAPI http.Handler
+	runner     *jobs.Runner
+	log        *slog.Logger
+	dataKey    []byte           // for the SSO provider (sso.go)
+	now        func() time.Time // Config.Now
 
 	runMu   sync.Mutex
 	running bool
@@ -233,19 +245,29 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("isv: data key: %w", err)
 	}
-	orders := cfg.Orders
-	if orders == nil {
+	// The Open API client serves Query Order (unless Orders does) and the
+	// license Open APIs; without AK/SK the license service answers
+	// "unavailable".
+	var client *openapi.Client
+	if cfg.OpenAPI.AK != "" || cfg.OpenAPI.SK != "" || cfg.Orders == nil {
 		if cfg.OpenAPI.AK == "" || cfg.OpenAPI.SK == "" {
 			return nil, errors.New("isv: no Open API credentials (OpenAPI.AK and OpenAPI.SK) and no Orders")
 		}
-		client, err := openapi.New(openapi.Config{
+		client, err = openapi.New(openapi.Config{
 			BaseURL: cfg.OpenAPI.URL, FallbackURL: cfg.OpenAPI.FallbackURL,
 			AK: cfg.OpenAPI.AK, SK: cfg.OpenAPI.SK, HTTPClient: cfg.OpenAPI.HTTPClient,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("isv: open API client: %w", err)
 		}
+	}
+	orders := cfg.Orders
+	if orders == nil {
 		orders = client
+	}
+	licCfg, err := cfg.Licenses.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -353,14 +375,59 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("isv: %w", err)
 	}
 
-	p := paths{produce: cfg.ProducePath, orderNotify: cfg.OrderNotifyPath}
+	devices := license.DevicesAmount
+	if licCfg.UnlimitedDevices {
+		devices = license.DevicesUnlimited
+	}
+	var licenseAPI license.OpenAPI
+	if client != nil {
+		licenseAPI = client
+	}
+	s.licenses, err = license.New(license.Config{
+		Store:           st,
+		OpenAPI:         licenseAPI,
+		Provisioner:     cfg.Provisioner,
+		TestProvisioner: testProv,
+		Jobs:            s.runner,
+		Grace:           licCfg.Grace,
+		CheckInterval:   licCfg.CheckInterval,
+		UsageInterval:   licCfg.UsageInterval,
+		Devices:         devices,
+		Logger:          ctxLog,
+		Now:             cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
+	tokens, err := licensetoken.New(licensetoken.Config{
+		Store: st, Sealer: sealer, Retention: licCfg.KeyRetention, Now: cfg.Now, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
+	s.licenseAPI, err = licenseapi.New(licenseapi.Config{
+		Licenses: s.licenses, Tokens: tokens,
+		RatePerCode: licCfg.RatePerCode, RatePerAddress: licCfg.RatePerAddress,
+		Logger: log, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
+
+	p := paths{produce: cfg.ProducePath, orderNotify: cfg.OrderNotifyPath, license: cfg.LicensePath}
 	if p.produce == "" {
 		p.produce = DefaultProducePath
+	}
+	if p.license == "" {
+		p.license = DefaultLicensePath
+	}
+	if p.license == p.produce {
+		return nil, fmt.Errorf("isv: the license path %s is the production path: online-license products share the SaaS activities' names, so they need a path of their own", p.license)
 	}
 	if p.orderNotify == "" {
 		p.orderNotify = p.produce
 	}
-	families := routes(p, services{instances: s.instances, notifications: notifications, v1: v1, tenants: tenants})
+	families := routes(p, services{instances: s.instances, notifications: notifications, v1: v1, tenants: tenants, licenses: s.licenses})
 	for _, f := range families {
 		if err := s.runner.RegisterAll(f.Jobs); err != nil {
 			return nil, fmt.Errorf("isv: family %s: %w", f.Name, err)
@@ -405,6 +472,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { s.pipeline.SweepNonces(ctx) })
+	wg.Go(func() { s.licenses.Run(ctx) })
 	err := s.runner.Run(ctx)
 	wg.Wait()
 	s.instances.Wait()

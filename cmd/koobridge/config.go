@@ -81,7 +81,8 @@ type serveOptions struct {
 	jobLease           time.Duration
 	logLevel           string
 	dev                bool
-	sso                ssoOptions // sso_config.go
+	sso                ssoOptions     // sso_config.go
+	license            licenseOptions // license_config.go
 }
 
 // register declares every serve flag with its default.
@@ -134,6 +135,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.dev, "dev", false, "development mode: generate missing keys, allow missing AK/SK")
 	o.sso.register(fs)
+	o.license.register(fs)
 }
 
 // applyEnvAndFile fills every flag not given on the command line from its
@@ -328,6 +330,7 @@ type serveConfig struct {
 	openAPIURL    string
 	fallbackURL   string
 	sso           *isv.SSOConfig // nil: single sign-on off
+	licenses      isv.LicenseConfig
 
 	// listener, when set, is used instead of listening on opts.listen
 	// (koobridge demo opens it itself to learn the port first).
@@ -477,6 +480,9 @@ func resolveServeConfig(cmd *cobra.Command, o *serveOptions, getenv func(string)
 		return nil, err
 	}
 	if c.sso, err = resolveSSO(&o.sso, o.configFile); err != nil {
+		return nil, err
+	}
+	if c.licenses, err = o.license.resolve(o.producePath); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -723,6 +729,10 @@ func (c *serveConfig) redacted() []any {
 		"v1_buyer_encrypt_type", string(c.v1EncryptType), "v1_timestamp_window", o.v1TimestampWindow.String(), "body_sign", o.bodySign,
 		"max_body", int64(o.maxBody), "read_timeout", o.readTimeout.String(), "write_timeout", o.writeTimeout.String(),
 		"shutdown_timeout", o.shutdownTimeout.String(), "job_workers", o.jobWorkers, "job_lease", o.jobLease.String(), "log_level", o.logLevel, "dev", o.dev,
+		"license_path", o.license.path, "license_grace", o.license.grace.String(), "license_check_interval", o.license.checkInterval.String(),
+		"license_usage_interval", o.license.usageInterval.String(), "license_devices", o.license.devices, "license_key_retention", o.license.keyRetention.String(),
+		"license_rate_code", o.license.ratePerCode, "license_rate_address", o.license.ratePerAddress,
+		"online_license_key_type", o.license.onlineKeyType, "online_license_fingerprint", o.license.onlineFingerprint,
 	}
 }
 

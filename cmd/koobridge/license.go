@@ -19,12 +19,13 @@ import (
 	"github.com/koobridge/koobridge/internal/licensetoken"
 	"github.com/koobridge/koobridge/internal/seal"
 	internalstore "github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/isv"
 	"github.com/koobridge/koobridge/store"
 )
 
 // defaultKeyRetention is the default of --license-key-retention, as serve
 // has it: how long a rotated-out token key stays published.
-const defaultKeyRetention = 720 * time.Hour
+const defaultKeyRetention = isv.DefaultLicenseKeyRetention
 
 // maxLicenseAnswer bounds what the client reads of the license service's
 // answers: a few hundred bytes, a JWK set of a few keys.

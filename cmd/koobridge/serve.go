@@ -154,6 +154,8 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		TestProvisioner: testProv,
 		ProducePath:     o.producePath,
 		OrderNotifyPath: o.orderNotifyPath,
+		LicensePath:     o.license.path,
+		Licenses:        cfg.licenses,
 		Budget:          o.budget,
 		MaxBodyBytes:    int64(o.maxBody),
 		DisableBodySign: !o.bodySign,
@@ -262,6 +264,7 @@ func newServeMux(cfg *serveConfig, db *store.DB, srv *isv.Server, reg *prometheu
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle(isv.LicensePathPrefix, srv.LicenseHandler())
 	if cfg.adminToken != "" {
 		mux.Handle("/admin/", srv.AdminHandler(isv.AdminConfig{Token: cfg.adminToken, SecureCookie: cfg.opts.secureCookie}))
 	}
