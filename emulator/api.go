@@ -22,9 +22,13 @@ const maxBody = 1 << 20
 // idempotent.
 const maxDuplicates = 10
 
-// maxOneAccessLatency caps Faults.OneAccessTokenLatency: long enough to
-// outlast any seller's timeout, short enough not to pile up requests.
+// maxOneAccessLatency caps Faults.OneAccessTokenLatency and
+// LicenseAPILatency: long enough to outlast any seller's timeout, short
+// enough not to pile up requests.
 const maxOneAccessLatency = 5 * time.Minute
+
+// maxUploadFailures caps Faults.UploadFailures.
+const maxUploadFailures = 1000
 
 // The JSON API, under /api/emulator/. Every answer is JSON; errors are
 // {"error": "..."} with 400 (bad input), 404 (unknown id or path), 405
@@ -51,6 +55,7 @@ func (h *site) routeAPI(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+p+"openapi-requests", h.apiOpenAPIRequests)
 	mux.HandleFunc("GET "+p+"tenants", h.apiTenants)
 	mux.HandleFunc("GET "+p+"tenants/{tenantId}", h.apiTenant)
+	h.routeLicenseAPI(mux, p)
 	mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 		if allow := allowed(mux, r, p); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
@@ -236,8 +241,9 @@ func stateError(err error) error {
 // playRequest is the body of POST subscriptions/{id}/play: the scenario
 // and its arguments (revoke-user takes userName).
 type playRequest struct {
-	Scenario string `json:"scenario"`
-	UserName string `json:"userName,omitempty"`
+	Scenario          string `json:"scenario"`
+	UserName          string `json:"userName,omitempty"`
+	DeviceFingerprint string `json:"deviceFingerprint,omitempty"`
 }
 
 func (h *site) apiPlay(w http.ResponseWriter, r *http.Request) {
@@ -246,7 +252,7 @@ func (h *site) apiPlay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	run, err := h.play(r, r.PathValue("id"), p.Scenario, PlayOptions{UserName: p.UserName})
+	run, err := h.play(r, r.PathValue("id"), p.Scenario, PlayOptions{UserName: p.UserName, DeviceFingerprint: p.DeviceFingerprint})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -351,6 +357,13 @@ type faultsJSON struct {
 	// OneAccess side.
 	OneAccessTokenLatency duration `json:"oneaccessTokenLatency"`
 	OneAccessTokenFail    bool     `json:"oneaccessTokenFail"`
+	// License Open API side.
+	LicenseAPIStatus  int      `json:"licenseApiStatus"`
+	LicenseAPICode    string   `json:"licenseApiCode"`
+	LicenseAPILatency duration `json:"licenseApiLatency"`
+	LicenseAPICount   int      `json:"licenseApiCount"`
+	UploadFailures    int      `json:"uploadFailures"`
+	UploadFailureCode string   `json:"uploadFailureCode"`
 }
 
 func toFaultsJSON(f Faults) faultsJSON {
@@ -364,6 +377,13 @@ func toFaultsJSON(f Faults) faultsJSON {
 
 		OneAccessTokenLatency: duration(f.OneAccessTokenLatency),
 		OneAccessTokenFail:    f.OneAccessTokenFail,
+
+		LicenseAPIStatus:  f.LicenseAPIStatus,
+		LicenseAPICode:    f.LicenseAPICode,
+		LicenseAPILatency: duration(f.LicenseAPILatency),
+		LicenseAPICount:   f.LicenseAPICount,
+		UploadFailures:    f.UploadFailures,
+		UploadFailureCode: f.UploadFailureCode,
 	}
 }
 
@@ -380,6 +400,22 @@ func (f faultsJSON) faults() (Faults, error) {
 		return Faults{}, badRequest("duplicates %d: want 0 to %d", f.Duplicates, maxDuplicates)
 	case f.OneAccessTokenLatency < 0 || time.Duration(f.OneAccessTokenLatency) > maxOneAccessLatency:
 		return Faults{}, badRequest("oneaccessTokenLatency %v: want 0 to %v", time.Duration(f.OneAccessTokenLatency), maxOneAccessLatency)
+	case f.LicenseAPIStatus != 0 && f.LicenseAPIStatus != http.StatusOK && (f.LicenseAPIStatus < 400 || f.LicenseAPIStatus > 599):
+		return Faults{}, badRequest("licenseApiStatus %d: want 0 (off), 200 (an error code with HTTP 200) or an error status 400-599", f.LicenseAPIStatus)
+	case f.LicenseAPICode != "" && f.LicenseAPIStatus == 0:
+		return Faults{}, badRequest("licenseApiCode needs licenseApiStatus: the HTTP status to answer it with")
+	case !faultCode(f.LicenseAPICode):
+		return Faults{}, badRequest("licenseApiCode %q: want an error code like 92020001 or APIGW.0201", f.LicenseAPICode)
+	case f.LicenseAPILatency < 0 || time.Duration(f.LicenseAPILatency) > maxOneAccessLatency:
+		return Faults{}, badRequest("licenseApiLatency %v: want 0 to %v", time.Duration(f.LicenseAPILatency), maxOneAccessLatency)
+	case f.LicenseAPICount < 0:
+		return Faults{}, badRequest("licenseApiCount must not be negative")
+	case f.UploadFailures < 0 || f.UploadFailures > maxUploadFailures:
+		return Faults{}, badRequest("uploadFailures %d: want 0 to %d", f.UploadFailures, maxUploadFailures)
+	case f.UploadFailureCode != "" && f.UploadFailures == 0:
+		return Faults{}, badRequest("uploadFailureCode needs uploadFailures: how many uploads fail with it")
+	case !faultCode(f.UploadFailureCode):
+		return Faults{}, badRequest("uploadFailureCode %q: want an error code like CBC.0999 or 91381036", f.UploadFailureCode)
 	}
 	return Faults{
 		OpenAPILatency: time.Duration(f.OpenAPILatency),
@@ -391,7 +427,28 @@ func (f faultsJSON) faults() (Faults, error) {
 
 		OneAccessTokenLatency: time.Duration(f.OneAccessTokenLatency),
 		OneAccessTokenFail:    f.OneAccessTokenFail,
+
+		LicenseAPIStatus:  f.LicenseAPIStatus,
+		LicenseAPICode:    f.LicenseAPICode,
+		LicenseAPILatency: time.Duration(f.LicenseAPILatency),
+		LicenseAPICount:   f.LicenseAPICount,
+		UploadFailures:    f.UploadFailures,
+		UploadFailureCode: f.UploadFailureCode,
 	}, nil
+}
+
+// faultCode reports whether s is empty or looks like an Open API error
+// code: 1 to 16 letters, digits and dots.
+func faultCode(s string) bool {
+	if len(s) > 16 {
+		return false
+	}
+	for _, r := range s {
+		if !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func (h *site) apiFaults(w http.ResponseWriter, r *http.Request) {

@@ -213,8 +213,10 @@ func TestWebAPIRedrive(t *testing.T) {
 
 func TestWebAPIFaults(t *testing.T) {
 	w := startWeb(t)
-	body := `{"openapiLatency":"2s","openapiStatus":503,"openapiCount":2,"duplicates":1,"clockSkew":-90000000000}`
-	want := Faults{OpenAPILatency: 2 * time.Second, OpenAPIStatus: 503, OpenAPICount: 2, Duplicates: 1, ClockSkew: -90 * time.Second}
+	body := `{"openapiLatency":"2s","openapiStatus":503,"openapiCount":2,"duplicates":1,"clockSkew":-90000000000,` +
+		`"licenseApiStatus":200,"licenseApiCode":"92020001","licenseApiLatency":"1s","licenseApiCount":3,"uploadFailures":2,"uploadFailureCode":"91381036"}`
+	want := Faults{OpenAPILatency: 2 * time.Second, OpenAPIStatus: 503, OpenAPICount: 2, Duplicates: 1, ClockSkew: -90 * time.Second,
+		LicenseAPIStatus: 200, LicenseAPICode: "92020001", LicenseAPILatency: time.Second, LicenseAPICount: 3, UploadFailures: 2, UploadFailureCode: "91381036"}
 	status, raw := w.do("PUT", "/api/emulator/faults", body)
 	if status != http.StatusOK {
 		t.Fatalf("PUT faults: %d %s", status, raw)
@@ -222,7 +224,8 @@ func TestWebAPIFaults(t *testing.T) {
 	if got := w.e.Faults(); got != want {
 		t.Errorf("Faults() = %+v, want %+v", got, want)
 	}
-	const wantJSON = `{"openapiLatency":"2s","openapiStatus":503,"openapiTimeout":false,"openapiCount":2,"duplicates":1,"clockSkew":"-1m30s","oneaccessTokenLatency":"0s","oneaccessTokenFail":false}`
+	const wantJSON = `{"openapiLatency":"2s","openapiStatus":503,"openapiTimeout":false,"openapiCount":2,"duplicates":1,"clockSkew":"-1m30s","oneaccessTokenLatency":"0s","oneaccessTokenFail":false,` +
+		`"licenseApiStatus":200,"licenseApiCode":"92020001","licenseApiLatency":"1s","licenseApiCount":3,"uploadFailures":2,"uploadFailureCode":"91381036"}`
 	if got := strings.TrimSpace(string(raw)); got != wantJSON {
 		t.Errorf("PUT answer = %s, want %s", got, wantJSON)
 	}
@@ -333,6 +336,13 @@ func TestWebAPIErrors(t *testing.T) {
 		{"negative latency", "PUT", "/api/emulator/faults", `{"openapiLatency":"-1s"}`, 400, "negative"},
 		{"status not an error", "PUT", "/api/emulator/faults", `{"openapiStatus":200}`, 400, "openapiStatus"},
 		{"too many duplicates", "PUT", "/api/emulator/faults", `{"duplicates":11}`, 400, "duplicates"},
+		{"license status 302", "PUT", "/api/emulator/faults", `{"licenseApiStatus":302}`, 400, "licenseApiStatus"},
+		{"license code without a status", "PUT", "/api/emulator/faults", `{"licenseApiCode":"92020001"}`, 400, "licenseApiCode needs licenseApiStatus"},
+		{"license code with a space", "PUT", "/api/emulator/faults", `{"licenseApiStatus":500,"licenseApiCode":"9202 0001"}`, 400, "licenseApiCode"},
+		{"license latency too long", "PUT", "/api/emulator/faults", `{"licenseApiLatency":"6m"}`, 400, "licenseApiLatency"},
+		{"negative license count", "PUT", "/api/emulator/faults", `{"licenseApiStatus":500,"licenseApiCount":-1}`, 400, "licenseApiCount"},
+		{"too many upload failures", "PUT", "/api/emulator/faults", `{"uploadFailures":1001}`, 400, "uploadFailures"},
+		{"upload code without failures", "PUT", "/api/emulator/faults", `{"uploadFailureCode":"CBC.0999"}`, 400, "uploadFailureCode needs uploadFailures"},
 		{"unknown fault", "PUT", "/api/emulator/faults", `{"latency":"2s"}`, 400, "unknown field"},
 		{"advance backwards", "POST", "/api/emulator/clock/advance", `{"duration":"-1h"}`, 400, `duration must be positive, e.g. "24h"`},
 		{"advance nonsense", "POST", "/api/emulator/clock/advance", `{"duration":"soon"}`, 400, "not a duration"},

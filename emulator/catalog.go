@@ -16,7 +16,9 @@ import (
 // joint-operation product (OFFI-EMU-JOINT: the Kit scenarios through
 // KitV2) and a monthly V1 product with a 7-day trial (OFFI-EMU-V1: its
 // lifecycle through the V1 family; it is a joint-operation product too,
-// so the Kit scenarios play on it through KitV1).
+// so the Kit scenarios play on it through KitV1), and two monthly license
+// products: OFFI-EMU-LICENSE (license codes, license-openapi.md §A) and
+// OFFI-EMU-ONLINELICENSE (online license, §C).
 func DefaultProducts() []Product {
 	return []Product{
 		{ID: "OFFI-EMU-PERIOD", SKU: "SKU-EMU-PERIOD-MONTH", Name: "Emulator monthly plan", ChargingMode: protocol.ChargingPeriod, PeriodType: "month", PeriodNumber: 1, TrialDays: 7},
@@ -25,6 +27,8 @@ func DefaultProducts() []Product {
 		{ID: "OFFI-EMU-ONDEMANDPKG", SKU: "SKU-EMU-ONDEMANDPKG", Name: "Emulator pay-per-use package", ChargingMode: protocol.ChargingOnDemandPkg},
 		{ID: "OFFI-EMU-JOINT", SKU: "SKU-EMU-JOINT-MONTH", Name: "Emulator joint-operation monthly plan", ChargingMode: protocol.ChargingPeriod, PeriodType: "month", PeriodNumber: 1, Protocol: ProtocolV2, Joint: true},
 		{ID: "OFFI-EMU-V1", SKU: "SKU-EMU-V1-MONTH", Name: "Emulator SaaS V1 monthly plan (joint operation)", ChargingMode: protocol.ChargingPeriod, PeriodType: "month", PeriodNumber: 1, TrialDays: 7, Protocol: ProtocolV1, Joint: true},
+		{ID: LicenseProductID, SKU: "SKU-EMU-LICENSE-MONTH", Name: "Emulator license code, monthly", ChargingMode: protocol.ChargingPeriod, PeriodType: "month", PeriodNumber: 1, Protocol: ProtocolLicense},
+		{ID: OnlineLicenseProductID, SKU: "SKU-EMU-ONLINELICENSE-MONTH", Name: "Emulator online license, monthly", ChargingMode: protocol.ChargingPeriod, PeriodType: "month", PeriodNumber: 1, Protocol: ProtocolOnlineLicense},
 	}
 }
 
@@ -52,8 +56,15 @@ func (p Product) validate() error {
 	}
 	switch p.Protocol {
 	case "", ProtocolV2, ProtocolV1:
+	case ProtocolLicense, ProtocolOnlineLicense:
+		if p.ChargingMode != protocol.ChargingPeriod && p.ChargingMode != protocol.ChargingOneTime {
+			return fmt.Errorf("emulator: product %q: %s products are PERIOD or ONE_TIME, not %s", p.ID, p.Protocol, p.ChargingMode)
+		}
+		if p.TrialDays > 0 || p.Joint {
+			return fmt.Errorf("emulator: product %q: %s products have no trial and are not joint-operation products", p.ID, p.Protocol)
+		}
 	default:
-		return fmt.Errorf("emulator: product %q: protocol %q, want %s or %s", p.ID, p.Protocol, ProtocolV2, ProtocolV1)
+		return fmt.Errorf("emulator: product %q: protocol %q, want %s, %s, %s or %s", p.ID, p.Protocol, ProtocolV2, ProtocolV1, ProtocolLicense, ProtocolOnlineLicense)
 	}
 	if p.TrialDays < 0 {
 		return fmt.Errorf("emulator: product %q: TrialDays is negative", p.ID)
@@ -208,6 +219,7 @@ func (s *Subscription) clone() Subscription {
 	c := *s
 	c.busy, c.gen, c.dups, c.playOpts = false, 0, 0, PlayOptions{}
 	c.Orders = slices.Clone(s.Orders)
+	c.LicenseEvents = slices.Clone(s.LicenseEvents)
 	if s.AppInfo != nil {
 		a := *s.AppInfo
 		c.AppInfo = &a

@@ -504,7 +504,7 @@ func (e *Emulator) Redrive(ctx context.Context, id string) (Message, error) {
 // family's URL and the key of its interface type.
 func (e *Emulator) seller(f *Family) seller {
 	return seller{
-		client: e.cfg.HTTPClient, url: f.target(e.cfg), key: e.cfg.KeyFor(f.Key),
+		client: e.cfg.HTTPClient, url: f.target(e.cfg), key: e.cfg.KeyFor(f.keyType(e.cfg)),
 		deadline: e.cfg.Deadline, bodySignOptional: e.cfg.BodySignOptional,
 	}
 }

@@ -407,6 +407,10 @@ func TestNewConfig(t *testing.T) {
 		func(c *Config) { c.KeepGoing = true }, // without NoRetry
 		func(c *Config) { c.KitTarget = "ftp://x/y" },
 		func(c *Config) { c.KitSignForm = "C" },
+		func(c *Config) { c.LicenseTarget = "license" },
+		func(c *Config) { c.OnlineLicenseTarget = "ftp://x/y" },
+		func(c *Config) { c.OnlineLicenseKey = KeyKit },
+		func(c *Config) { c.LicenseUploadWindow = -time.Second },
 	}
 	for i, f := range bad {
 		c := good
@@ -430,8 +434,12 @@ func TestNewConfig(t *testing.T) {
 	if c.KitTarget != "http://127.0.0.1:1" || c.KitSignForm != KitFormA {
 		t.Errorf("KitTarget %q, KitSignForm %q: want the target's origin and form A", c.KitTarget, c.KitSignForm)
 	}
-	// V2 14, order notification 1, V1 13, Kit 6.
-	if len(e.Products()) != 6 || len(e.Scenarios()) != 34 {
+	if c.LicenseTarget != "http://127.0.0.1:1/license" || c.OnlineLicenseTarget != c.LicenseTarget || c.OnlineLicenseKey != KeyLicense || c.LicenseUploadWindow != DefaultLicenseUploadWindow {
+		t.Errorf("LicenseTarget %q, OnlineLicenseTarget %q, OnlineLicenseKey %q, LicenseUploadWindow %v: want the target's origin + /license twice, license, 1h",
+			c.LicenseTarget, c.OnlineLicenseTarget, c.OnlineLicenseKey, c.LicenseUploadWindow)
+	}
+	// V2 14, order notification 1, V1 13, Kit 6, license 8, online license 9.
+	if len(e.Products()) != 8 || len(e.Scenarios()) != 51 {
 		t.Errorf("%d products, %d scenarios", len(e.Products()), len(e.Scenarios()))
 	}
 }
@@ -494,10 +502,10 @@ func TestOpenAPIFaultMapping(t *testing.T) {
 		in   Faults
 		want string
 	}{
-		{Faults{}, "{Status:0 Delay:0s Count:0 Drop:false Body: Path:}"},
-		{Faults{OpenAPILatency: time.Second, OpenAPICount: 2}, "{Status:0 Delay:1s Count:2 Drop:false Body: Path:}"},
-		{Faults{OpenAPIStatus: 502}, "{Status:502 Delay:0s Count:0 Drop:false Body: Path:}"},
-		{Faults{OpenAPITimeout: true, OpenAPICount: 1}, "{Status:0 Delay:1m0s Count:1 Drop:true Body: Path:}"},
+		{Faults{}, "{Status:0 Delay:0s Count:0 Drop:false Body: Path: Code:}"},
+		{Faults{OpenAPILatency: time.Second, OpenAPICount: 2}, "{Status:0 Delay:1s Count:2 Drop:false Body: Path: Code:}"},
+		{Faults{OpenAPIStatus: 502}, "{Status:502 Delay:0s Count:0 Drop:false Body: Path: Code:}"},
+		{Faults{OpenAPITimeout: true, OpenAPICount: 1}, "{Status:0 Delay:1m0s Count:1 Drop:true Body: Path: Code:}"},
 	}
 	for _, tt := range tests {
 		if got := fmt.Sprintf("%+v", openAPIFault(tt.in)); got != tt.want {

@@ -91,10 +91,26 @@ func New(cfg Config) (*Emulator, error) {
 			return nil, fmt.Errorf("emulator: config: OrderNotifyTarget %q is not an http(s) URL", cfg.OrderNotifyTarget)
 		}
 	}
-	if cfg.KitTarget != "" {
-		if u, err := url.Parse(cfg.KitTarget); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("emulator: config: KitTarget %q is not an http(s) URL", cfg.KitTarget)
+	for name, target := range map[string]string{"KitTarget": cfg.KitTarget, "LicenseTarget": cfg.LicenseTarget, "OnlineLicenseTarget": cfg.OnlineLicenseTarget} {
+		if target == "" {
+			continue
 		}
+		if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("emulator: config: %s %q is not an http(s) URL", name, target)
+		}
+	}
+	switch cfg.OnlineLicenseKey {
+	case "":
+		cfg.OnlineLicenseKey = KeyLicense
+	case KeyLicense, KeyBasic:
+	default:
+		return nil, fmt.Errorf("emulator: config: OnlineLicenseKey %q: want %s or %s", cfg.OnlineLicenseKey, KeyLicense, KeyBasic)
+	}
+	if cfg.LicenseUploadWindow < 0 {
+		return nil, fmt.Errorf("emulator: config: LicenseUploadWindow %v is negative", cfg.LicenseUploadWindow)
+	}
+	if cfg.LicenseUploadWindow == 0 {
+		cfg.LicenseUploadWindow = DefaultLicenseUploadWindow
 	}
 	switch cfg.KitSignForm {
 	case "":
@@ -138,6 +154,8 @@ func New(cfg Config) (*Emulator, error) {
 	cfg.GeneralKey = cfg.KeyFor(KeyGeneral)
 	cfg.OrderNotifyTarget = OrderNotify.target(cfg)
 	cfg.KitTarget = kitTarget(cfg)
+	cfg.LicenseTarget = licenseTarget(cfg)
+	cfg.OnlineLicenseTarget = OnlineLicense.target(cfg)
 	if cfg.TimeScale == 0 {
 		cfg.TimeScale = 1
 	}

@@ -62,6 +62,9 @@ type Family struct {
 	// Key is the interface type whose key signs the calls and checks the
 	// answers' Body-Sign (Config.KeyFor); empty means KeyBasic.
 	Key KeyType
+	// KeyOf, when set, picks the interface type from the configuration
+	// instead of Key (online license: Config.OnlineLicenseKey).
+	KeyOf func(cfg Config) KeyType
 	// Target returns the seller's URL for the family's calls; nil means
 	// Config.Target.
 	Target func(cfg Config) string
@@ -137,6 +140,14 @@ var OrderNotify = &Family{
 func v2TestFlag(body []byte) bool {
 	req, err := protocol.DecodeV2(body)
 	return err == nil && req.IsTest()
+}
+
+// keyType is the interface type whose key signs f's calls.
+func (f *Family) keyType(cfg Config) KeyType {
+	if f.KeyOf != nil {
+		return f.KeyOf(cfg)
+	}
+	return f.Key
 }
 
 // target is the URL f's calls go to.

@@ -18,13 +18,17 @@ func (e *Emulator) Faults() Faults {
 }
 
 // SetFaults switches faults on (the zero Faults switches them off). The
-// Open API faults apply to the next OpenAPICount requests (all when 0);
-// the calling-side faults apply to every attempt from now on.
+// Open API faults apply to the next OpenAPICount requests (all when 0),
+// the license Open API's to the next LicenseAPICount license requests,
+// and UploadFailures counts afresh; the calling-side faults apply to every
+// attempt from now on.
 func (e *Emulator) SetFaults(f Faults) {
 	e.mu.Lock()
 	e.faults = f
 	e.mu.Unlock()
 	e.openapi.SetFault(openAPIFault(f))
+	e.openapi.SetLicenseFault(mockapi.Fault{Status: f.LicenseAPIStatus, Code: f.LicenseAPICode, Delay: f.LicenseAPILatency, Count: f.LicenseAPICount})
+	e.openapi.SetUploadFailures(f.UploadFailures, f.UploadFailureCode)
 }
 
 // openAPIFault maps the Open API side of f to the imitation's fault.

@@ -4,16 +4,19 @@ import (
 	"net/http"
 )
 
-// setupOpenAPI configures the Open API imitation: the usage key, the clock
-// and which instances exist.
+// setupOpenAPI configures the Open API imitation: the usage key, the
+// clocks and which instances exist.
 //
 // The imitation checks X-Sdk-Date and the usage ts against the wall clock,
 // not the emulated one: the seller signs with its own (real) clock, and an
 // emulated clock that runs fast or was advanced would make every signature
-// stale.
+// stale. License codes live on the emulated clock, on which their expiries
+// are set: the imitation reads it without its own lock held, and the
+// emulator never asks it for the time (License, Licenses) with e.mu held.
 func (e *Emulator) setupOpenAPI() {
 	e.openapi.SetUsageKey(e.cfg.Key)
 	e.openapi.SetClock(e.cfg.Now)
+	e.openapi.SetLicenseClock(e.Now)
 	e.openapi.SetInstanceCheck(func(id string) bool {
 		e.mu.Lock()
 		defer e.mu.Unlock()

@@ -10,9 +10,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/koobridge/koobridge/protocol"
 )
+
+// MaxQuantity caps PurchaseRequest.Quantity.
+const MaxQuantity = 10000
 
 // Purchase places an order for p and plays the scenario that starts the
 // purchase: "purchase" (newInstance, then queryInstance polling after
@@ -33,6 +37,9 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 	}
 	if p.Duplicates < 0 || p.Duplicates > maxDuplicates {
 		return Run{}, fmt.Errorf("emulator: purchase: duplicates %d: want 0 to %d", p.Duplicates, maxDuplicates)
+	}
+	if p.Quantity < 0 || p.Quantity > MaxQuantity {
+		return Run{}, fmt.Errorf("emulator: purchase: quantity %d: want 1 to %d (0 means 1)", p.Quantity, MaxQuantity)
 	}
 	sc := anyScenario(name)
 	switch {
@@ -84,7 +91,7 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 		Test:         p.Test,
 		PeriodType:   prod.PeriodType,
 		PeriodNumber: prod.PeriodNumber,
-		LinearValue:  1,
+		LinearValue:  max(p.Quantity, 1),
 		Protocol:     prod.Protocol,
 		Joint:        prod.Joint,
 		// Busy until the run ends; with NoRetry also through the polling
@@ -160,6 +167,10 @@ type PlayOptions struct {
 	// UserName is the user revoke-user revokes; empty means the first
 	// authorised user. It must be an authorised user of the tenant.
 	UserName string `json:"userName,omitempty"`
+	// DeviceFingerprint is the deviceFingerprint request-license sends
+	// (at most 1024 characters); empty means a made-up one in the
+	// license-openapi.md §D.3 format.
+	DeviceFingerprint string `json:"deviceFingerprint,omitempty"`
 }
 
 // PlayWith is Play with the scenario's arguments. Options a scenario
@@ -171,6 +182,12 @@ func (e *Emulator) PlayWith(ctx context.Context, subscriptionID, scenario string
 	}
 	if opts.UserName != "" && scenario != scenarioRevokeUser {
 		return Run{}, fmt.Errorf("emulator: play %s: userName is taken by %s only", scenario, scenarioRevokeUser)
+	}
+	if opts.DeviceFingerprint != "" && scenario != scenarioRequestLicense {
+		return Run{}, fmt.Errorf("emulator: play %s: deviceFingerprint is taken by %s only", scenario, scenarioRequestLicense)
+	}
+	if n := utf8.RuneCountInString(opts.DeviceFingerprint); n > maxFingerprint {
+		return Run{}, fmt.Errorf("emulator: play %s: deviceFingerprint of %d characters: at most %d", scenario, n, maxFingerprint)
 	}
 	e.mu.Lock()
 	if e.closed {
@@ -266,6 +283,30 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 			if sub.OrderID == "" {
 				sub.OrderID, sub.OrderLineID = x.order.id, x.order.line
 			}
+		}
+		if st.local != nil {
+			// A step of KooGallery's own: nothing is sent.
+			err := st.local(e, sub, x)
+			if err == nil {
+				sub.gen++
+			} else {
+				sub.busy = false
+			}
+			e.mu.Unlock()
+			if err != nil {
+				r.OK, r.Err = false, fmt.Sprintf("step %d (%s): %v", i+1, st.iface, err)
+				return r, x, false
+			}
+			continue
+		}
+		if st.wait != nil {
+			e.mu.Unlock()
+			if err := st.wait(ctx, e, sub); err != nil {
+				e.idle(sub)
+				r.OK, r.Err = false, fmt.Sprintf("step %d (%s): %v", i+1, st.iface, err)
+				return r, x, false
+			}
+			continue
 		}
 		req := st.build(e, sub, x)
 		d := e.stepDeliveryLocked(sc, i, sub, x, req)

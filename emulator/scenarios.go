@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -19,13 +20,15 @@ const retention = 15 * 24 * time.Hour
 
 // scenarioTables lists every family's scenarios. V1, Kit and license
 // scenarios are further tables played by the same runner.
-var scenarioTables = [][]*scenario{v2Scenarios, orderNotifyScenarios, v1Scenarios, kitScenarios}
+var scenarioTables = [][]*scenario{v2Scenarios, orderNotifyScenarios, v1Scenarios, kitScenarios, licenseScenarios, onlineLicenseScenarios}
 
 // Product protocols: the generation of the basic interfaces a product
 // speaks (Product.Protocol).
 const (
-	ProtocolV2 = "v2" // SaaS V2: POST JSON (the default)
-	ProtocolV1 = "v1" // SaaS V1: GET with the query (saas-v1-joint-login.md Part A)
+	ProtocolV2            = "v2"             // SaaS V2: POST JSON (the default)
+	ProtocolV1            = "v1"             // SaaS V1: GET with the query (saas-v1-joint-login.md Part A)
+	ProtocolLicense       = "license"        // license codes (license-openapi.md §A): the LicenseCode family
+	ProtocolOnlineLicense = "online-license" // online license (§C): the OnlineLicense family
 )
 
 // protoAny marks a scenario played on products of either protocol.
@@ -90,6 +93,14 @@ type step struct {
 	apply func(e *Emulator, sub *Subscription, x *stepCtx, a Attempt)
 	// skip, when set and true, leaves the step out (nothing to send).
 	skip func(e *Emulator, sub *Subscription) bool
+	// local, when set, makes a step that sends nothing: KooGallery
+	// changes its own state (issues a license code) after the step's
+	// order is placed. It runs with e.mu held; an error stops the run.
+	local func(e *Emulator, sub *Subscription, x *stepCtx) error
+	// wait, when set, makes a step that sends nothing but waits, without
+	// e.mu, for what the seller must do (upload a license); an error stops
+	// the run.
+	wait func(ctx context.Context, e *Emulator, sub *Subscription) error
 }
 
 // stepCtx is what one step knows while it is being played.
@@ -241,28 +252,13 @@ var v2Scenarios = []*scenario{
 	{
 		name: "unsubscribe-renewal", title: "Unsubscribe a renewed period", spec: "saas-v2.md §3.3",
 		family: V2, modes: periodMode, from: []string{StatusActive}, trial: formalOnly,
-		check: func(sub *Subscription) string {
-			if sub.RenewedPeriods <= 0 {
-				return "there is no renewed period to unsubscribe; play renewal first"
-			}
-			return ""
-		},
-		steps: []step{withApply(refreshStep(protocol.SceneUnsubscribeRenewalPeriod, protocol.OrderTypeUnsubscribe, mockapi.MockMonthUnsubscribe,
-			func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
-				return addPeriod(sub.ExpireTime, sub.PeriodType, -sub.PeriodNumber), *sub
-			}), func(sub *Subscription) { sub.RenewedPeriods = max(sub.RenewedPeriods-1, 0) })},
+		check: renewedPeriod,
+		steps: []step{unsubscribeRenewalStep()},
 	},
 	{
 		name: "renewal-change", title: "Renewal with a change of period", spec: "saas-v2.md §3.7, §3.3",
 		family: V2, modes: periodMode, from: []string{StatusActive}, trial: formalOnly,
-		steps: []step{changeCheckStep(), refreshStep(protocol.SceneRenewalChange, protocol.OrderTypeChange, mockapi.MockMonthChange,
-			func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
-				base, _ := e.productLocked(sub.ProductID)
-				typ, n, sku := changedPeriod(sub, base)
-				next := *sub
-				next.PeriodType, next.PeriodNumber, next.SKU = typ, n, sku
-				return addPeriod(sub.ExpireTime, typ, n), next
-			})},
+		steps: []step{changeCheckStep(), changeStep()},
 	},
 	{
 		name: "expire", title: "Expiry: freeze", spec: "saas-v2.md §3.4",
@@ -447,6 +443,36 @@ func renewalStep() step {
 		func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
 			return addPeriod(sub.ExpireTime, sub.PeriodType, sub.PeriodNumber), *sub
 		}), func(sub *Subscription) { sub.RenewedPeriods++ })
+}
+
+// renewedPeriod refuses a subscription without a renewed period to undo.
+func renewedPeriod(sub *Subscription) string {
+	if sub.RenewedPeriods <= 0 {
+		return "there is no renewed period to unsubscribe; play renewal first"
+	}
+	return ""
+}
+
+// unsubscribeRenewalStep is refreshInstance UNSUBSCRIBE_RENEWAL_PERIOD
+// with an UNSUBSCRIBE order: one period less, one renewal undone.
+func unsubscribeRenewalStep() step {
+	return withApply(refreshStep(protocol.SceneUnsubscribeRenewalPeriod, protocol.OrderTypeUnsubscribe, mockapi.MockMonthUnsubscribe,
+		func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
+			return addPeriod(sub.ExpireTime, sub.PeriodType, -sub.PeriodNumber), *sub
+		}), func(sub *Subscription) { sub.RenewedPeriods = max(sub.RenewedPeriods-1, 0) })
+}
+
+// changeStep is the refresh of renewal-change: a CHANGE order for one
+// period of the other period type, from the current expiry.
+func changeStep() step {
+	return refreshStep(protocol.SceneRenewalChange, protocol.OrderTypeChange, mockapi.MockMonthChange,
+		func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
+			base, _ := e.productLocked(sub.ProductID)
+			typ, n, sku := changedPeriod(sub, base)
+			next := *sub
+			next.PeriodType, next.PeriodNumber, next.SKU = typ, n, sku
+			return addPeriod(sub.ExpireTime, typ, n), next
+		})
 }
 
 // withApply returns s with more to apply after its own change.

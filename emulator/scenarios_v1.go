@@ -226,17 +226,8 @@ var v1Scenarios = []*scenario{
 	{
 		name: "unsubscribe-renewal", title: "Renewal refund (V1)", spec: "saas-v1-joint-login.md §A.5.2 (negative orderAmount)",
 		family: V1, proto: ProtocolV1, modes: periodMode, from: []string{StatusActive}, trial: formalOnly,
-		check: func(sub *Subscription) string {
-			if sub.RenewedPeriods <= 0 {
-				return "there is no renewed period to unsubscribe; play renewal first"
-			}
-			return ""
-		},
-		steps: []step{v1Step(withApply(refreshStep(protocol.SceneUnsubscribeRenewalPeriod, protocol.OrderTypeUnsubscribe, mockapi.MockMonthUnsubscribe,
-			func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
-				return addPeriod(sub.ExpireTime, sub.PeriodType, -sub.PeriodNumber), *sub
-			}), func(sub *Subscription) { sub.RenewedPeriods = max(sub.RenewedPeriods-1, 0) }),
-			protocol.ActivityRefreshInstance, v1Refresh(false, true))},
+		check: renewedPeriod,
+		steps: []step{v1Step(unsubscribeRenewalStep(), protocol.ActivityRefreshInstance, v1Refresh(false, true))},
 	},
 	{
 		name: "expire", title: "Expiry: freeze (V1)", spec: "saas-v1-joint-login.md §A.5.3",

@@ -40,6 +40,25 @@ type Config struct {
 	// KitSignForm is the x-sign form of KitV2 calls (KitFormA or
 	// KitFormB); empty means KitFormA. New fills it in.
 	KitSignForm KitSignForm
+	// LicenseTarget is the seller's URL for the license-code calls
+	// (refreshLicenseCode, updateLicenseCodeStatus, releaseLicenseCode;
+	// license-openapi.md §A). Empty means the origin of Target +
+	// "/license", koobridge serve's default --license-path. New fills it
+	// in.
+	LicenseTarget string
+	// OnlineLicenseTarget is the seller's URL for the online-license calls
+	// (newInstance … getLicenseAsync, §C). Empty means LicenseTarget. New
+	// fills it in.
+	OnlineLicenseTarget string
+	// OnlineLicenseKey is the interface type whose key signs the
+	// online-license calls and checks their Body-Sign: KeyLicense (the
+	// default) or KeyBasic. Which one KooGallery uses is UNCONFIRMED
+	// (koobridge serve's --online-license-key-type). New fills it in.
+	OnlineLicenseKey KeyType
+	// LicenseUploadWindow is how long (emulated) request-license waits
+	// for the seller's upload of the license it asked for; zero means
+	// DefaultLicenseUploadWindow.
+	LicenseUploadWindow time.Duration
 	// SellerPublicKey is the seller's RSA public key (the one registered
 	// with the app credential): applicationSync's clientSecret is
 	// encrypted to it with sign.EncryptClientSecret. Without it the
@@ -120,7 +139,10 @@ type Product struct {
 	TrialDays int `json:"trialDays,omitempty"`
 	// Protocol is the generation of the basic interfaces the product
 	// speaks: ProtocolV2 (or empty) or ProtocolV1, whose lifecycle goes
-	// through the V1 family.
+	// through the V1 family; or the license product it is:
+	// ProtocolLicense (license codes, the LicenseCode family) or
+	// ProtocolOnlineLicense (the OnlineLicense family), PERIOD or
+	// ONE_TIME and without a trial.
 	Protocol string `json:"protocol,omitempty"`
 	// Joint marks a joint-operation (联营) product: the Kit scenarios
 	// (bind, authorize-users, …) play on it, through KitV1 for a V1
@@ -176,6 +198,13 @@ type Subscription struct {
 	TenantID        string `json:"tenantId,omitempty"`
 	TenantStatus    string `json:"tenantStatus,omitempty"`
 	AuthorizedUsers int    `json:"authorizedUsers,omitempty"`
+	// LicenseCode is the code KooGallery issued for a license-code
+	// purchase (LicenseCodes shows its state in the mocked Open API).
+	LicenseCode string `json:"licenseCode,omitempty"`
+	// LicenseEvents are the eventIds of the getLicenseAsync calls of an
+	// online-license subscription, oldest first (LicenseUploads shows
+	// what was uploaded for them).
+	LicenseEvents []string `json:"licenseEvents,omitempty"`
 
 	// playOpts are the arguments of the scenario being played.
 	playOpts PlayOptions
@@ -244,6 +273,9 @@ type PurchaseRequest struct {
 	// for a new order, license-openapi.md §F). Scenarios that start from
 	// a subscription are played with Play.
 	Scenario string `json:"scenario,omitempty"`
+	// Quantity is how many are bought (the order line's linearValue; a
+	// license code's amount); 0 means 1, at most MaxQuantity.
+	Quantity int `json:"quantity,omitempty"`
 	// Duplicates delivers the purchase's call (newInstance, orderNotify)
 	// this many extra times at once, 0 to 10, each with its own nonce
 	// (and businessId), as the duplicates fault does for every call;
@@ -279,6 +311,20 @@ type Faults struct {
 	// and answers HTTP 500 (server_error) when OneAccessTokenFail is set.
 	OneAccessTokenLatency time.Duration `json:"oneaccessTokenLatency,omitempty"`
 	OneAccessTokenFail    bool          `json:"oneaccessTokenFail,omitempty"`
+	// License Open API side (activate, query, software usage and the
+	// upload): answer LicenseAPIStatus (200 or 400-599) with
+	// LicenseAPICode (empty: 92020001 for 200, 403 and 5xx, APIGW.0301
+	// for 401, APIG.0308 for 429, 92020002 otherwise; CBC.0999 and
+	// CBC.0101 on the upload), after LicenseAPILatency, to the next
+	// LicenseAPICount requests (0: all).
+	LicenseAPIStatus  int           `json:"licenseApiStatus,omitempty"`
+	LicenseAPICode    string        `json:"licenseApiCode,omitempty"`
+	LicenseAPILatency time.Duration `json:"licenseApiLatency,omitempty"`
+	LicenseAPICount   int           `json:"licenseApiCount,omitempty"`
+	// UploadFailures fails the next uploads with UploadFailureCode
+	// (empty: CBC.0999, HTTP 500); the one after succeeds.
+	UploadFailures    int    `json:"uploadFailures,omitempty"`
+	UploadFailureCode string `json:"uploadFailureCode,omitempty"`
 }
 
 // UsageRecord is one usage record a seller pushed to the mocked Open API.

@@ -21,11 +21,13 @@ import (
 //     and /rest/marketplace/), the same as OpenAPIHandler;
 //   - the JSON API under /api/emulator/ (products, scenarios,
 //     subscriptions, purchases, plays, messages and re-drives, faults, the
-//     clock, usage records and the Open API request log);
+//     clock, usage records, the Open API request log, license codes, test
+//     license codes and what the license Open API recorded);
 //   - the web page: a server-rendered dashboard at / to buy products, play
 //     scenarios on subscriptions and advance the clock, a page per message
-//     at /messages/{id} with every attempt and a re-drive button, /faults
-//     and /usage. It needs no JavaScript and no build step;
+//     at /messages/{id} with every attempt and a re-drive button, /faults,
+//     /usage and /licenses (license codes, test codes, uploads). It needs
+//     no JavaScript and no build step;
 //   - each tenant's identity center (OneAccess) under /oneaccess/<tenantCode>/,
 //     the same as OneAccessHandler, with its own login page and session
 //     cookie.
@@ -79,15 +81,18 @@ var pages = func() map[string]*template.Template {
 			return "/subscriptions/" + url.PathEscape(id) + "/play"
 		},
 		"redrivePath": func(id string) string { return "/messages/" + url.PathEscape(id) + "/redrive" },
-		"inc":         func(i int) int { return i + 1 },
-		"attemptNo":   attemptNo,
+		"testLicensePath": func(code string) string {
+			return "/test-license-codes/" + url.PathEscape(code)
+		},
+		"inc":       func(i int) int { return i + 1 },
+		"attemptNo": attemptNo,
 		"attemptCount": func(m Message) int {
 			return len(m.Attempts) + m.DroppedAttempts
 		},
 		"keepFirst": func() int { return keepFirst },
 	}
 	m := map[string]*template.Template{}
-	for _, name := range []string{"dashboard", "message", "faults", "usage", "error"} {
+	for _, name := range []string{"dashboard", "message", "faults", "usage", "licenses", "error"} {
 		m[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
@@ -103,6 +108,9 @@ func (h *site) routeWeb(mux *http.ServeMux) {
 	mux.HandleFunc("GET /faults", h.faultsPage)
 	mux.HandleFunc("POST /faults", h.faultsForm)
 	mux.HandleFunc("GET /usage", h.usagePage)
+	mux.HandleFunc("GET /licenses", h.licensesPage)
+	mux.HandleFunc("POST /test-license-codes", h.testLicenseForm)
+	mux.HandleFunc("POST /test-license-codes/{code}", h.testLicenseValidityForm)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.renderError(w, http.StatusNotFound, "no such page: "+r.Method+" "+r.URL.Path)
 	})
@@ -231,6 +239,14 @@ func (h *site) purchaseForm(w http.ResponseWriter, r *http.Request) {
 		Test:      r.PostForm.Get("test") != "",
 		Scenario:  r.PostForm.Get("scenario"), // the "Notify order" button
 	}
+	if s := strings.TrimSpace(r.PostForm.Get("quantity")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			h.fail(w, badRequest("quantity: %q is not a whole number", s))
+			return
+		}
+		p.Quantity = n
+	}
 	run, err := h.purchase(r, p)
 	if err != nil {
 		h.fail(w, err)
@@ -246,8 +262,11 @@ func (h *site) playForm(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.PostForm.Get("scenario")
 	var opts PlayOptions
-	if name == scenarioRevokeUser {
+	switch name {
+	case scenarioRevokeUser:
 		opts.UserName = strings.TrimSpace(r.PostForm.Get("userName"))
+	case scenarioRequestLicense:
+		opts.DeviceFingerprint = strings.TrimSpace(r.PostForm.Get("deviceFingerprint"))
 	}
 	run, err := h.play(r, r.PathValue("id"), name, opts)
 	if err != nil {
@@ -364,6 +383,12 @@ func faultsFromForm(v url.Values) (Faults, error) {
 	f.ClockSkew = dur("clockSkew")
 	f.OneAccessTokenLatency = dur("oneaccessTokenLatency")
 	f.OneAccessTokenFail = v.Get("oneaccessTokenFail") != ""
+	f.LicenseAPIStatus = num("licenseApiStatus")
+	f.LicenseAPICode = strings.TrimSpace(v.Get("licenseApiCode"))
+	f.LicenseAPILatency = dur("licenseApiLatency")
+	f.LicenseAPICount = num("licenseApiCount")
+	f.UploadFailures = num("uploadFailures")
+	f.UploadFailureCode = strings.TrimSpace(v.Get("uploadFailureCode"))
 	if err != nil {
 		return Faults{}, err
 	}
@@ -382,6 +407,84 @@ func (h *site) usagePage(w http.ResponseWriter, r *http.Request) {
 		Usage:    h.e.UsageRecords(),
 		Requests: h.e.OpenAPIRequests(),
 	})
+}
+
+type licensesView struct {
+	page
+	Licenses    []License
+	Uploads     []LicenseUpload
+	Events      []LicenseEvent
+	Activations []LicenseActivation
+	Queries     []LicenseQuery
+	Usage       []LicenseUsage
+}
+
+func (h *site) licensesPage(w http.ResponseWriter, r *http.Request) {
+	h.render(w, http.StatusOK, "licenses", licensesView{
+		page:        h.newPage(r, "Licenses", "licenses"),
+		Licenses:    h.e.Licenses(),
+		Uploads:     h.e.LicenseUploads(),
+		Events:      h.e.LicenseEvents(),
+		Activations: h.e.LicenseActivations(),
+		Queries:     h.e.LicenseQueries(),
+		Usage:       h.e.LicenseUsage(),
+	})
+}
+
+// testLicenseForm applies for test license codes (license-openapi.md
+// §A.7).
+func (h *site) testLicenseForm(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		h.fail(w, err)
+		return
+	}
+	req := testLicenseJSON{Undelivered: r.PostForm.Get("undelivered") != ""}
+	if s := strings.TrimSpace(r.PostForm.Get("count")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			h.fail(w, badRequest("count: %q is not a whole number", s))
+			return
+		}
+		req.Count = n
+	}
+	if s := strings.TrimSpace(r.PostForm.Get("validity")); s != "" {
+		d, err := parseAdvance(s)
+		if err != nil {
+			h.fail(w, badRequest("validity %q: want a positive Go duration like 720h", s))
+			return
+		}
+		req.Validity = duration(d)
+	}
+	cs, err := h.createTestLicenses(req)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	codes := make([]string, len(cs))
+	for i, c := range cs {
+		codes[i] = c.Code
+	}
+	h.redirect(w, r, "/licenses", fmt.Sprintf("test license codes %s, valid until %s", strings.Join(codes, ", "), formatTime(cs[0].Expire)))
+}
+
+// testLicenseValidityForm edits a test code's validity.
+func (h *site) testLicenseValidityForm(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		h.fail(w, err)
+		return
+	}
+	s := strings.TrimSpace(r.PostForm.Get("validity"))
+	d, err := parseAdvance(s)
+	if err != nil {
+		h.fail(w, badRequest("validity %q: want a positive Go duration like 48h", s))
+		return
+	}
+	c, err := h.setTestLicense(r.PathValue("code"), validityJSON{Validity: duration(d)})
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	h.redirect(w, r, "/licenses", fmt.Sprintf("test license code %s valid until %s", c.Code, formatTime(c.Expire)))
 }
 
 // summarize says in one line what a run did, e.g.
@@ -410,6 +513,9 @@ func (h *site) summarize(run Run) string {
 	if s, ok := h.e.Subscription(run.SubscriptionID); ok {
 		if s.InstanceID != "" {
 			fmt.Fprintf(&b, ", instance %s", s.InstanceID)
+		}
+		if s.LicenseCode != "" {
+			fmt.Fprintf(&b, ", license code %s", s.LicenseCode)
 		}
 		fmt.Fprintf(&b, ", status %s", s.Status)
 	}
