@@ -13,15 +13,14 @@ import (
 	"github.com/koobridge/koobridge/emulator/mockapi"
 	"github.com/koobridge/koobridge/internal/grant"
 	"github.com/koobridge/koobridge/internal/license"
+	"github.com/koobridge/koobridge/internal/openapi/openapitest"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/provision"
 )
 
 // accepted lists the uploads the Open API accepted for event.
-func accepted(api interface {
-	LicenseUploads() []mockapi.LicenseUpload
-}, event string) []mockapi.LicenseUpload {
+func accepted(api *openapitest.Server, event string) []mockapi.LicenseUpload {
 	var out []mockapi.LicenseUpload
 	for _, u := range api.LicenseUploads() {
 		if u.EventID == event && u.Accepted {
