@@ -39,6 +39,11 @@ type emulateOptions struct {
 	userPassword     string
 	publicURL        string
 	accessTokenLife  time.Duration
+	// License products.
+	licenseTarget       string
+	onlineLicenseTarget string
+	onlineLicenseKey    string
+	licenseUploadWindow time.Duration
 }
 
 // The Open API credentials the emulator accepts unless told otherwise. They
@@ -57,7 +62,8 @@ func newEmulateCommand() *cobra.Command {
 web page on --listen to buy products, fire lifecycle scenarios and read every
 request and answer; the JSON API lives under /api/emulator/ (docs/emulator.md).
 
-The mocked Open API (Query Order, usage push) is served on --listen too, on
+The mocked Open API (Query Order, usage push, the license APIs and the license
+upload) is served on --listen too, on
 KooGallery's own paths; point the seller's Open API base URL at it (or at
 --openapi-listen, if given) and give the seller the same --ak/--sk.
 Each interface type is signed with its own key: --key (basic interfaces),
@@ -77,7 +83,14 @@ The emulator plays each tenant's identity center (OneAccess) at
 <public URL>/oneaccess/<tenantCode>, and sends that as the tenant's
 domainName: the public URL is the --listen address (127.0.0.1 for an
 unspecified host) unless --public-url says otherwise. Every user authSync
-sent signs in there with --user-password.`,
+sent signs in there with --user-password.
+
+License products: the license-code calls (OFFI-EMU-LICENSE) and the
+online-license calls (OFFI-EMU-ONLINELICENSE) go to --license-target, by
+default the origin of --target + /license (serve's --license-path), signed with
+--license-key; --online-license-target and --online-license-key-type (license
+or basic) override them for online license. request-license waits
+--license-upload-window (emulated) for the seller's upload.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := emulateConfig(cmd, &o, os.Getenv)
@@ -129,6 +142,10 @@ func (o *emulateOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.userPassword, "user-password", emulator.DefaultUserPassword, "the password every tenant user signs in with at the emulated OneAccess")
 	f.DurationVar(&o.accessTokenLife, "access-token-lifetime", emulator.DefaultAccessTokenLifetime, "expires_in of the emulated OneAccess's access tokens (at least 1s)")
 	f.StringVar(&o.publicURL, "public-url", "", "the emulator's base URL as sellers and browsers reach it (tenants' domainName is <it>/oneaccess/<tenantCode>); default: http://<--listen address>")
+	f.StringVar(&o.licenseTarget, "license-target", "", "the seller's URL for the license-code calls; default: the origin of --target + /license")
+	f.StringVar(&o.onlineLicenseTarget, "online-license-target", "", "the seller's URL for the online-license calls (default: --license-target)")
+	f.StringVar(&o.onlineLicenseKey, "online-license-key-type", string(emulator.KeyLicense), "the key type that signs the online-license calls: license or basic")
+	f.DurationVar(&o.licenseUploadWindow, "license-upload-window", emulator.DefaultLicenseUploadWindow, "how long (emulated) request-license waits for the seller's license upload")
 }
 
 // emulateConfig reads the secrets (flag, file or environment) and checks
@@ -161,6 +178,13 @@ func emulateConfig(cmd *cobra.Command, o *emulateOptions, getenv func(string) st
 	if o.accessTokenLife < time.Second {
 		return emulator.Config{}, usageErrorf("--access-token-lifetime %v: want at least 1s (expires_in counts seconds)", o.accessTokenLife)
 	}
+	onlineKey := emulator.KeyType(o.onlineLicenseKey)
+	if onlineKey != emulator.KeyLicense && onlineKey != emulator.KeyBasic {
+		return emulator.Config{}, usageErrorf("--online-license-key-type %q: want license or basic", o.onlineLicenseKey)
+	}
+	if o.licenseUploadWindow <= 0 {
+		return emulator.Config{}, usageErrorf("--license-upload-window %v: want a positive duration", o.licenseUploadWindow)
+	}
 	// Without a key (flag or environment) bind says the key is missing.
 	var pub *rsa.PublicKey
 	if file := cmp.Or(o.rsaPublicKeyFile, getenv("KOOBRIDGE_RSA_PUBLIC_KEY_FILE")); file != "" {
@@ -175,6 +199,8 @@ func emulateConfig(cmd *cobra.Command, o *emulateOptions, getenv func(string) st
 		BodySignOptional: o.bodySignOptional, NoRetry: o.noRetry,
 		SellerPublicKey: pub,
 		UserPassword:    o.userPassword, PublicURL: o.publicURL, AccessTokenLifetime: o.accessTokenLife,
+		LicenseTarget: o.licenseTarget, OnlineLicenseTarget: o.onlineLicenseTarget, OnlineLicenseKey: onlineKey,
+		LicenseUploadWindow: o.licenseUploadWindow,
 	}, nil
 }
 

@@ -373,6 +373,64 @@ func TestEmulateOneAccessFlags(t *testing.T) {
 	}
 }
 
+// TestEmulateLicenseFlags: the license flags reach the emulator's
+// configuration; a key type other than license or basic and a window that
+// is not positive are refused, a target that is not http(s) by New.
+func TestEmulateLicenseFlags(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		target   string
+		online   string
+		key      emulator.KeyType
+		window   time.Duration
+		err, new string
+	}{
+		{name: "defaults", key: emulator.KeyLicense, window: emulator.DefaultLicenseUploadWindow},
+		{name: "set", args: []string{"--license-target", "http://x/lic", "--online-license-target", "http://x/online", "--online-license-key-type", "basic", "--license-upload-window", "10m"},
+			target: "http://x/lic", online: "http://x/online", key: emulator.KeyBasic, window: 10 * time.Minute},
+		{name: "kit key type", args: []string{"--online-license-key-type", "kit"}, err: `--online-license-key-type "kit": want license or basic`},
+		{name: "zero window", args: []string{"--license-upload-window", "0s"}, err: "--license-upload-window 0s"},
+		{name: "ftp target", args: []string{"--license-target", "ftp://x/lic"}, key: emulator.KeyLicense, window: emulator.DefaultLicenseUploadWindow, target: "ftp://x/lic",
+			new: `LicenseTarget "ftp://x/lic" is not an http(s) URL`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var o emulateOptions
+			cmd := &cobra.Command{Use: "emulate"}
+			o.register(cmd)
+			if err := cmd.Flags().Parse(append([]string{"--target", "http://x/produce", "--key", "k"}, tt.args...)); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := emulateConfig(cmd, &o, func(string) string { return "" })
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || cfg.LicenseTarget != tt.target || cfg.OnlineLicenseTarget != tt.online || cfg.OnlineLicenseKey != tt.key || cfg.LicenseUploadWindow != tt.window {
+				t.Errorf("config %q %q %q %v, %v; want %q %q %q %v", cfg.LicenseTarget, cfg.OnlineLicenseTarget, cfg.OnlineLicenseKey, cfg.LicenseUploadWindow, err,
+					tt.target, tt.online, tt.key, tt.window)
+			}
+			em, err := emulator.New(cfg)
+			if tt.new != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.new) {
+					t.Errorf("New: %v, want %q", err, tt.new)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer em.Close()
+			if c := em.Config(); tt.target == "" && c.LicenseTarget != "http://x/license" {
+				t.Errorf("default LicenseTarget %q, want http://x/license", c.LicenseTarget)
+			}
+		})
+	}
+}
+
 // TestListenerURL: the public URL made from a listener's address.
 func TestListenerURL(t *testing.T) {
 	tests := []struct{ addr, want string }{
