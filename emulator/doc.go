@@ -4,7 +4,8 @@
 // KooGallery does (the SaaS V2 basic interfaces and the order
 // notification), checks every answer as the Seller Center debugger does,
 // retries failed calls on KooGallery's schedule and serves a mocked Open
-// API (Query Order, usage push) for the seller's own calls back.
+// API (Query Order, usage push, the license APIs and the license upload)
+// for the seller's own calls back.
 //
 // # Families and keys
 //
@@ -18,6 +19,11 @@
 // Config.Target; OrderNotify (orderNotify, license-openapi.md §F) the
 // general key and Config.OrderNotifyTarget (Target when empty). The new
 // usage push of the mocked Open API is checked with the basic key.
+// LicenseCode (license-openapi.md §A) signs with the license key and goes
+// to Config.LicenseTarget (the origin of Target + /license when empty);
+// OnlineLicense (§C) goes to Config.OnlineLicenseTarget (LicenseTarget
+// when empty) signed with the key of Config.OnlineLicenseKey (the license
+// key unless KeyBasic).
 // Emulator.Send sends a hand-made Call of any family (Call.Family, V2 by
 // default).
 //
@@ -47,6 +53,26 @@
 // trial, order-notify) are played with Purchase (PurchaseRequest.Scenario),
 // the others with Play. A subscription whose order was notified is
 // notified (StatusNotified); no other scenario plays on it.
+//
+// # License products
+//
+// A product's Protocol ProtocolLicense or ProtocolOnlineLicense makes it a
+// license product (OFFI-EMU-LICENSE, OFFI-EMU-ONLINELICENSE). Buying a
+// license-code product calls nothing: KooGallery issues a license code
+// (Subscription.LicenseCode) to the mocked Open API, ALIVE and not yet
+// activated, with the order's expiry and the quantity bought as its amount.
+// renewal, unsubscribe-renewal, renewal-change, expire, unfreeze, release
+// and unsubscribe then send refreshLicenseCode, updateLicenseCodeStatus
+// and releaseLicenseCode, retried every 2 minutes 60 times after the first
+// attempt, and move the code in the mocked Open API when they are sent.
+// The online-license product plays the V2 instance scenarios through
+// OnlineLicense, and request-license: getLicenseAsync, then a wait
+// (Config.LicenseUploadWindow, emulated) for the seller's upload for its
+// eventId. The mocked Open API serves activate and query (v1 and v2),
+// software-usage-info and the upload on those codes and applications;
+// test license codes (CreateTestLicenses) have no order and an editable
+// validity. Licenses, LicenseActivations, LicenseQueries, LicenseUsage,
+// LicenseUploads and LicenseEvents show what it holds and received.
 //
 // A scenario stops at the first step whose first attempt fails (Run.OK is
 // false); the failed message is still retried in the background, and a

@@ -25,7 +25,8 @@ func (e *Emulator) setupOpenAPI() {
 }
 
 // OpenAPIHandler serves the mocked Open API only (Query Order, usage push
-// new and old), for a seller whose Open API URL points here.
+// new and old, the license APIs and the license upload), for a seller
+// whose Open API URL points here.
 func (e *Emulator) OpenAPIHandler() http.Handler { return e.openapi }
 
 // UsageRecords lists the usage records sellers pushed, oldest first,
