@@ -189,22 +189,31 @@ func (s *Service) serve(ctx context.Context, req inbound.Request) (inbound.Outco
 // stale answers 000001 when a timeStamp window is set and the call's
 // timeStamp lies outside it.
 func (s *Service) stale(req inbound.Request) (inbound.Outcome, bool) {
+	return Stale(req, s.window, s.now())
+}
+
+// Stale is the timeStamp window of the V1 authToken scheme, for every
+// family on it (SaaS V1, license 1.0): with a positive window, a request
+// whose timeStamp (protocol.V1Auth) is further than window from now,
+// either way, is answered 000001 (stale true); a zero window enforces
+// none.
+func Stale(req inbound.Request, window time.Duration, now time.Time) (inbound.Outcome, bool) {
 	r, ok := req.(interface {
 		Time() (time.Time, error)
 		IsTest() bool
 	})
-	if s.window <= 0 || !ok {
+	if window <= 0 || !ok {
 		return inbound.Outcome{}, false
 	}
 	t, err := r.Time()
 	if err != nil { // Validate has checked the form already
 		return inbound.Outcome{}, false
 	}
-	age := s.now().Sub(t)
-	if age <= s.window && -age <= s.window {
+	age := now.Sub(t)
+	if age <= window && -age <= window {
 		return inbound.Outcome{}, false
 	}
-	msg := fmt.Sprintf("authentication failed: timeStamp is more than %v from the server's time", s.window)
+	msg := fmt.Sprintf("authentication failed: timeStamp is more than %v from the server's time", window)
 	return inbound.Outcome{
 		Response: protocol.NewResponse(protocol.CodeAuthFailed, msg),
 		Code:     protocol.CodeAuthFailed, Msg: msg, Test: r.IsTest(),

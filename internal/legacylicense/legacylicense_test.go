@@ -1,0 +1,255 @@
+package legacylicense_test
+
+import (
+	"context"
+	"encoding/base64"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/protocol"
+	"github.com/koobridge/koobridge/provision"
+)
+
+// TestGetLicense: a purchase is answered with the license and the first
+// businessId as instanceId; repeats (other businessIds, at the license
+// path too) get the same; the same order with other values is refused.
+func TestGetLicense(t *testing.T) {
+	forEachDialect(t, options{}, func(t *testing.T, e *env) {
+		first := e.call(t, buy("CS-L1", "biz-1"), "000000")
+		if first.instanceID != "biz-1" || !strings.HasPrefix(first.license, "KOOBRIDGE-DEMO-LICENSE kind=legacy order=CS-L1 ") {
+			t.Fatalf("reply %s", first.body)
+		}
+		again := e.call(t, buy("CS-L1", "biz-2"), "000000")
+		alias := e.get(t, "/license", buy("CS-L1", "biz-3"))
+		if again.body != first.body || alias.body != first.body {
+			t.Errorf("repeats %s / %s, first %s", again.body, alias.body, first.body)
+		}
+		reqs := e.real.of(provision.EventLicenseRequested)
+		if len(reqs) != 1 {
+			t.Fatalf("%d license.requested, want 1", len(reqs))
+		}
+		ev := reqs[0]
+		o := ev.Order
+		if ev.LicenseRequest.Kind != "legacy" || o == nil || o.OrderID != "CS-L1" || o.Buyer.CustomerID != "cust-1" ||
+			o.Buyer.CustomerName != "ACME" || o.SKUCode != "sku-1" || o.PeriodNumber != 1 || o.ChargingMode != protocol.ChargingPeriod ||
+			ev.LicenseRequest.Amount != 3 || !ev.LicenseRequest.ExpireTime.Equal(time.Date(2027, 12, 31, 23, 59, 59, 0, time.UTC)) {
+			t.Errorf("event %+v order %+v", ev.LicenseRequest, o)
+		}
+		if r := e.call(t, with(buy("CS-L1", "biz-4"), "customerId", "cust-2"), "000002"); !strings.Contains(r.msg, "not a repeat") {
+			t.Errorf("another customer: %q", r.msg)
+		}
+		// A debug purchase goes to the test provisioner.
+		e.call(t, with(buy("CS-L2", "biz-9"), "testFlag", "1"), "000000")
+		if n, m := len(e.test.of(provision.EventLicenseRequested)), len(e.real.of(provision.EventLicenseRequested)); n != 1 || m != 1 {
+			t.Errorf("test provisioner %d, real %d license requests", n, m)
+		}
+		// The ledger keeps the calls, the license masked.
+		calls, err := e.st.Calls(context.Background(), store.CallFilter{Activity: protocol.ActivityGetLicense, Limit: 100})
+		if err != nil || len(calls) != 5 {
+			t.Fatalf("%d calls, %v", len(calls), err)
+		}
+		for _, c := range calls {
+			if strings.Contains(c.Response, "DEMO-LICENSE") || c.InstanceID == "" && c.ResultCode == "000000" {
+				t.Errorf("ledger row %+v", c)
+			}
+		}
+	})
+}
+
+// TestGetLicenseWaits: a generator slower than the budget gets 000004
+// with the instanceId; the retry gets the license; a failed generation is
+// 000005 and a repeat starts it again.
+func TestGetLicenseWaits(t *testing.T) {
+	forEachDialect(t, options{budget: 300 * time.Millisecond}, func(t *testing.T, e *env) {
+		gate := make(chan struct{})
+		e.real.set("", gate)
+		r := e.call(t, buy("CS-SLOW", "biz-s"), "000004")
+		if r.instanceID != "biz-s" || r.license != "" {
+			t.Errorf("reply %s", r.body)
+		}
+		e.call(t, buy("CS-SLOW", "biz-t"), "000004")
+		close(gate)
+		eventually(t, "the license generated", func() bool {
+			g, err := e.st.LicenseGrant(context.Background(), store.GrantLegacy, "CS-SLOW")
+			return err == nil && g.State == store.GrantGenerated
+		})
+		if r := e.call(t, buy("CS-SLOW", "biz-u"), "000000"); r.instanceID != "biz-s" || r.license == "" {
+			t.Errorf("retry %s", r.body)
+		}
+
+		e.real.set("permanent", nil)
+		r = e.call(t, buy("CS-FAIL", "biz-f"), "000005")
+		if strings.Contains(r.msg, "internal.vendor") || r.instanceID != "biz-f" {
+			t.Errorf("failure reply %s", r.body)
+		}
+		g, err := e.st.LicenseGrant(context.Background(), store.GrantLegacy, "CS-FAIL")
+		if err != nil || g.State != store.GrantFailed || !strings.Contains(g.LastError, "no license") {
+			t.Errorf("grant %+v, %v", g, err)
+		}
+		e.real.set("", nil)
+		if r := e.call(t, buy("CS-FAIL", "biz-g"), "000000"); r.instanceID != "biz-f" || r.license == "" {
+			t.Errorf("repeat after the fix %s", r.body)
+		}
+	})
+}
+
+// TestGetLicenseFile: a license file is answered as the base64 of its
+// content.
+func TestGetLicenseFile(t *testing.T) {
+	forEachDialect(t, options{}, func(t *testing.T, e *env) {
+		e.real.set("file", nil)
+		r := e.call(t, buy("CS-FILE", "biz-file"), "000000")
+		got, err := base64.StdEncoding.DecodeString(r.license)
+		if err != nil || string(got) != string(fileContent) {
+			t.Errorf("license %q: %q, %v", r.license, got, err)
+		}
+	})
+}
+
+// TestConcurrentGetLicense: 20 concurrent first deliveries of one order
+// make one license, answered alike.
+func TestConcurrentGetLicense(t *testing.T) {
+	forEachDialect(t, options{}, func(t *testing.T, e *env) {
+		bodies := make([]string, 20)
+		var wg sync.WaitGroup
+		for i := range bodies {
+			wg.Go(func() { bodies[i] = e.get(t, "/produce", buy("CS-CONC", "biz-c")).body })
+		}
+		wg.Wait()
+		for i, b := range bodies {
+			if b != bodies[0] || !strings.Contains(b, `"000000"`) {
+				t.Errorf("delivery %d %s, first %s", i, b, bodies[0])
+			}
+		}
+		if n := len(e.real.of(provision.EventLicenseRequested)); n != 1 {
+			t.Errorf("%d generations, want 1", n)
+		}
+	})
+}
+
+// settle waits until the vendor got n lifecycle events of instanceId and
+// returns them.
+func settle(t *testing.T, e *env, n int) []provision.Event {
+	t.Helper()
+	eventually(t, "lifecycle events", func() bool { return len(e.real.lifecycle()) >= n })
+	time.Sleep(50 * time.Millisecond) // let a wrongly extra event show itself
+	evs := e.real.lifecycle()
+	if len(evs) != n {
+		t.Fatalf("%d lifecycle events, want %d", len(evs), n)
+	}
+	return evs
+}
+
+// TestLifecycle: refreshLicense, expireLicense and releaseLicense move the
+// license and tell the vendor once per change; unknown and released
+// licenses get 000003; release succeeds forever.
+func TestLifecycle(t *testing.T) {
+	forEachDialect(t, options{}, func(t *testing.T, e *env) {
+		e.call(t, buy("CS-LC", "inst-lc"), "000000")
+		refresh := map[string]string{"activity": "refreshLicense", "orderId": "CS-LC-R1", "instanceId": "inst-lc", "expireTime": "20281231235959"}
+		expire := map[string]string{"activity": "expireLicense", "instanceId": "inst-lc", "orderId": "CS-LC"}
+		release := map[string]string{"activity": "releaseLicense", "instanceId": "inst-lc", "orderId": "CS-LC"}
+
+		e.call(t, refresh, "000000")
+		e.call(t, refresh, "000000") // a repeat: no event
+		evs := settle(t, e, 1)
+		l := evs[0].License
+		if evs[0].Type != provision.EventLicenseRenewed || l.InstanceID != "inst-lc" || l.Code != "" || l.Status != "active" ||
+			!l.ExpireTime.Equal(time.Date(2028, 12, 31, 23, 59, 59, 0, time.UTC)) || l.OrderID != "CS-LC" || l.Scene != protocol.SceneRenewal {
+			t.Errorf("renewed %+v", l)
+		}
+		e.call(t, expire, "000000")
+		e.call(t, expire, "000000")
+		evs = settle(t, e, 2)
+		if l := evs[1].License; evs[1].Type != provision.EventLicenseFrozen || l.Status != "frozen" {
+			t.Errorf("frozen %+v", l)
+		}
+		// A renewal into the future lifts the freeze.
+		e.call(t, with(refresh, "orderId", "CS-LC-R2", "expireTime", "20291231235959"), "000000")
+		evs = settle(t, e, 3)
+		if l := evs[2].License; l.Status != "active" || l.ExpireTime.Year() != 2029 {
+			t.Errorf("renewed after the freeze %+v", l)
+		}
+		e.call(t, release, "000000")
+		e.call(t, release, "000000")
+		evs = settle(t, e, 4)
+		if evs[3].Type != provision.EventLicenseReleased || evs[3].License.Status != "released" {
+			t.Errorf("released %+v", evs[3])
+		}
+		if r := e.call(t, with(refresh, "orderId", "CS-LC-R3"), "000003"); !strings.Contains(r.msg, "released") {
+			t.Errorf("renewal of a released license: %q", r.msg)
+		}
+		e.call(t, expire, "000003")
+		g, err := e.st.LicenseGrantByInstance(context.Background(), store.GrantLegacy, "inst-lc")
+		if err != nil || g.Status != store.LicenseReleased || g.ExpireTime.Year() != 2029 {
+			t.Errorf("grant %+v, %v", g, err)
+		}
+		// The purchase is still answered as it was.
+		e.call(t, buy("CS-LC", "inst-other"), "000000")
+		for _, p := range []map[string]string{refresh, expire, release} {
+			if r := e.call(t, with(p, "instanceId", "no-such"), "000003"); r.msg != "instance does not exist" {
+				t.Errorf("%s of an unknown instance: %q", p["activity"], r.msg)
+			}
+		}
+		settle(t, e, 4)
+	})
+}
+
+// TestRefused: bad calls get their code and a message naming the problem,
+// and change nothing.
+func TestRefused(t *testing.T) {
+	forEachDialect(t, options{window: 5 * time.Minute}, func(t *testing.T, e *env) {
+		good := signedQuery(t, basicKey, buy("CS-BAD", "biz-bad"))
+		tests := []struct {
+			name, path, query string
+			code, msg         string
+		}{
+			{"no authToken", "/produce", without(good, "authToken"), "000001", "authToken"},
+			{"wrong key", "/produce", signedQuery(t, "another-key-0123456789", buy("CS-BAD", "biz-bad")).Encode(), "000001", ""},
+			{"tampered", "/produce", strings.Replace(good.Encode(), "amount=3", "amount=4", 1), "000001", ""},
+			{"stale timeStamp", "/produce", signedQuery(t, basicKey, with(buy("CS-BAD", "biz-bad"), "timeStamp", protocol.FormatTime17(time.Now().Add(-time.Hour)))).Encode(), "000001", "timeStamp"},
+			{"parameter twice", "/produce", good.Encode() + "&orderId=CS-OTHER", "000002", "orderId"},
+			{"no orderId", "/produce", signedQuery(t, basicKey, with(buy("CS-BAD", "biz-bad"), "orderId", "")).Encode(), "000002", "orderId"},
+			{"no businessId", "/license", signedQuery(t, basicKey, with(buy("CS-BAD", "biz-bad"), "businessId", "")).Encode(), "000002", "businessId"},
+			{"bad expireTime", "/produce", signedQuery(t, basicKey, with(buy("CS-BAD", "biz-bad"), "expireTime", "2027-12-31")).Encode(), "000002", "expireTime"},
+			{"bad amount", "/produce", signedQuery(t, basicKey, with(buy("CS-BAD", "biz-bad"), "amount", "three")).Encode(), "000002", "amount"},
+			{"orderId too long", "/produce", signedQuery(t, basicKey, with(buy("CS-BAD", "biz-bad"), "orderId", strings.Repeat("o", 65))).Encode(), "000002", "orderId"},
+			{"NUL", "/produce", signedQuery(t, basicKey, with(buy("CS-BAD", "biz-bad"), "customerName", "a\x00b")).Encode(), "000002", ""},
+			{"refresh without expireTime", "/produce", signedQuery(t, basicKey, map[string]string{"activity": "refreshLicense", "orderId": "o", "instanceId": "i"}).Encode(), "000002", "expireTime"},
+			{"release without instanceId", "/license", signedQuery(t, basicKey, map[string]string{"activity": "releaseLicense", "orderId": "o"}).Encode(), "000002", "instanceId"},
+			{"unknown activity", "/license", signedQuery(t, basicKey, map[string]string{"activity": "getLicenses"}).Encode(), "000002", "getLicenses"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				r := e.getRaw(t, tt.path, tt.query)
+				if r.code != tt.code || !strings.Contains(r.msg, tt.msg) {
+					t.Errorf("answered %s %q, want %s naming %q", r.code, r.msg, tt.code, tt.msg)
+				}
+			})
+		}
+		gs, err := e.st.LicenseGrants(context.Background(), store.LicenseGrantFilter{})
+		if err != nil || len(gs) != 0 {
+			t.Errorf("refused calls left grants %+v, %v", gs, err)
+		}
+		// SaaS V1 at the same path still answers its own activities.
+		if r := e.get(t, "/produce", map[string]string{"activity": "queryInstance", "instanceId": "none"}); r.code != "000003" {
+			t.Errorf("V1 queryInstance beside license 1.0: %s %q", r.code, r.msg)
+		}
+		e.call(t, buy("CS-BAD", "biz-bad"), "000000")
+	})
+}
+
+// without returns q without name, encoded.
+func without(q url.Values, name string) string {
+	c := url.Values{}
+	for k, v := range q {
+		if k != name {
+			c[k] = v
+		}
+	}
+	return c.Encode()
+}
