@@ -47,11 +47,14 @@ func TestGetLicense(t *testing.T) {
 		if n, m := len(e.test.of(provision.EventLicenseRequested)), len(e.real.of(provision.EventLicenseRequested)); n != 1 || m != 1 {
 			t.Errorf("test provisioner %d, real %d license requests", n, m)
 		}
-		// The ledger keeps the calls, the license masked.
-		calls, err := e.st.Calls(context.Background(), store.CallFilter{Activity: protocol.ActivityGetLicense, Limit: 100})
-		if err != nil || len(calls) != 5 {
-			t.Fatalf("%d calls, %v", len(calls), err)
-		}
+		// The ledger keeps the calls (written after each reply), the
+		// license masked.
+		var calls []store.Call
+		eventually(t, "5 calls in the ledger", func() bool {
+			var err error
+			calls, err = e.st.Calls(context.Background(), store.CallFilter{Activity: protocol.ActivityGetLicense, Limit: 100})
+			return err == nil && len(calls) == 5
+		})
 		for _, c := range calls {
 			if strings.Contains(c.Response, "DEMO-LICENSE") || c.InstanceID == "" && c.ResultCode == "000000" {
 				t.Errorf("ledger row %+v", c)
