@@ -227,8 +227,8 @@ func TestLicensePurchase(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			v := startLicense(t, nil)
 			run, sub := v.purchase(PurchaseRequest{ProductID: LicenseProductID, Quantity: tt.quantity, Test: tt.test})
-			if !run.OK || len(run.Messages) != 0 || run.Scenario != "purchase" {
-				t.Fatalf("run %+v, want ok without messages", run)
+			if !run.OK || len(run.Messages) != 0 || run.Scenario != "purchase" || run.LicenseCode != sub.LicenseCode {
+				t.Fatalf("run %+v, want ok without messages, with the code %s", run, sub.LicenseCode)
 			}
 			if sub.Status != StatusActive || !licenseCodeRE.MatchString(sub.LicenseCode) || sub.InstanceID != "" || sub.LinearValue != tt.amount {
 				t.Errorf("subscription %+v, want active with a license code", sub)
@@ -344,7 +344,7 @@ func TestLicenseScenarios(t *testing.T) {
 		before, _ := v.e.Subscription(sub.ID)
 		n := len(v.seller.got())
 		run, after := v.play(sub.ID, st.scenario)
-		if !run.OK || len(run.Messages) != len(st.calls) {
+		if !run.OK || len(run.Messages) != len(st.calls) || run.LicenseCode != code {
 			t.Fatalf("step %d %s: run %+v", i, st.scenario, run)
 		}
 		calls := v.seller.got()[n:]
@@ -829,6 +829,9 @@ func TestLicenseFaults(t *testing.T) {
 func TestLicenseJSONAPI(t *testing.T) {
 	w := startWeb(t)
 	run := w.buy(PurchaseRequest{ProductID: LicenseProductID, Quantity: 2})
+	if status, raw := w.do("POST", "/api/emulator/purchases", `{"productId":"`+LicenseProductID+`"}`); status != http.StatusCreated || !strings.Contains(string(raw), `"messages":[],"ok":true,"licenseCode":"PL`) {
+		t.Errorf("a purchase without calls: %d %s, want messages []", status, raw)
+	}
 	var sub Subscription
 	w.call("GET", "/api/emulator/subscriptions/"+run.SubscriptionID, nil, http.StatusOK, &sub)
 	if !licenseCodeRE.MatchString(sub.LicenseCode) || sub.LinearValue != 2 {
@@ -853,8 +856,8 @@ func TestLicenseJSONAPI(t *testing.T) {
 	var tests, all []License
 	w.call("GET", "/api/emulator/test-license-codes", nil, http.StatusOK, &tests)
 	w.call("GET", "/api/emulator/license-codes", nil, http.StatusOK, &all)
-	if len(tests) != 2 || len(all) != 3 {
-		t.Errorf("%d test codes, %d codes; want 2 and 3", len(tests), len(all))
+	if len(tests) != 2 || len(all) != 4 {
+		t.Errorf("%d test codes, %d codes; want 2 and 4", len(tests), len(all))
 	}
 	for _, path := range []string{"license-activations", "license-queries", "license-usage", "license-uploads", "license-events"} {
 		if status, raw := w.do("GET", "/api/emulator/"+path, nil); status != http.StatusOK || strings.TrimSpace(string(raw)) != "[]" {

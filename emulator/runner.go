@@ -104,6 +104,7 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 	e.mu.Unlock()
 
 	run, x, completed := e.run(ctx, sc, sub, 0, e.cfg.NoRetry)
+	run.LicenseCode = e.licenseCodeOf(sub)
 	if !completed || !e.cfg.NoRetry {
 		return run, nil // run has cleared busy or passed it on
 	}
@@ -229,7 +230,15 @@ func (e *Emulator) PlayWith(ctx context.Context, subscriptionID, scenario string
 		return Run{}, fmt.Errorf("emulator: play %s on %s: %w: %s", scenario, subscriptionID, ErrConflict, why)
 	}
 	run, _, _ := e.run(ctx, sc, sub, 0, false)
+	run.LicenseCode = e.licenseCodeOf(sub)
 	return run, nil
+}
+
+// licenseCodeOf is sub's license code, for its runs.
+func (e *Emulator) licenseCodeOf(sub *Subscription) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return sub.LicenseCode
 }
 
 // run plays sc's steps on sub from step from, one message each, and stops
@@ -245,7 +254,7 @@ func (e *Emulator) PlayWith(ctx context.Context, subscriptionID, scenario string
 // clears it). run returns the last step's context and whether every step
 // was applied.
 func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, from int, syncPoll bool) (r Run, x *stepCtx, completed bool) {
-	r = Run{Scenario: sc.name, SubscriptionID: sub.ID, OK: true}
+	r = Run{Scenario: sc.name, SubscriptionID: sub.ID, OK: true, Messages: []string{}} // [] in JSON when nothing is sent
 	for i := from; i < len(sc.steps); i++ {
 		st := sc.steps[i]
 		e.mu.Lock()

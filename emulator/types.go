@@ -291,6 +291,9 @@ type Run struct {
 	Messages       []string `json:"messages"` // IDs, in the order sent
 	// OK is true when every step's call succeeded.
 	OK bool `json:"ok"`
+	// LicenseCode is the subscription's license code (license-code
+	// products: the one the purchase issued).
+	LicenseCode string `json:"licenseCode,omitempty"`
 	// Err says why the run stopped early, if it did.
 	Err string `json:"error,omitempty"`
 }
