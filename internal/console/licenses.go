@@ -205,8 +205,12 @@ func (c *core) retryGrant(ctx context.Context, idText string) (store.LicenseGran
 	case errors.Is(err, store.ErrNotFound):
 		return store.LicenseGrant{}, errorStatus(http.StatusNotFound, name+" not found")
 	case errors.Is(err, store.ErrConflict):
-		// The retrier's rule, not ours: say the state it refused.
-		return store.LicenseGrant{}, errorStatus(http.StatusConflict, name+" cannot be retried now (it is "+string(g.State)+"): "+err.Error())
+		// Say the state the retrier refused, as it is now: it may have
+		// changed since the read above.
+		if now, rerr := c.store.LicenseGrantByID(ctx, g.ID); rerr == nil {
+			g = now
+		}
+		return store.LicenseGrant{}, errorStatus(http.StatusConflict, name+" is "+string(g.State)+": only a failed grant can be retried")
 	case err != nil:
 		return store.LicenseGrant{}, c.internal("retry license grant", err)
 	}

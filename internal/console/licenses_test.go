@@ -18,8 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/koobridge/koobridge/internal/grant"
+	"github.com/koobridge/koobridge/internal/jobs"
+	"github.com/koobridge/koobridge/internal/openapi"
+	"github.com/koobridge/koobridge/internal/openapi/openapitest"
 	"github.com/koobridge/koobridge/internal/seal"
 	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/provision"
 )
 
 // Plain license contents the grants hold sealed, and grant keys: neither
@@ -178,61 +183,95 @@ func seedLicenses(t *testing.T, st store.Store) licenseSeed {
 	return s
 }
 
-// grantRetrierStub stands in for package grant's retrier (written
-// alongside this console) with the contract GrantRetrier states: a failed
-// grant goes back to pending in the store, anything else is a conflict,
-// an unknown one not found; err, when set, is what every call returns.
-type grantRetrierStub struct {
-	st    store.Store
-	err   error
-	mu    sync.Mutex
-	calls []int64
+// retryAt is the grant service's clock in these tests: the due time of
+// the job a retry queues.
+var retryAt = t0.Add(2 * time.Hour)
+
+// newGrantService returns the real grant service over st with a job
+// runner that is never started: a retry's job stays queued, where the test
+// can see it (internal/grant tests the generation and the upload).
+func newGrantService(t *testing.T, st store.Store) *grant.Service {
+	t.Helper()
+	key, err := seal.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := seal.ParseKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := seal.NewSealer(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := openapitest.NewServer(t, "AK", "SK")
+	client, err := openapi.New(openapi.Config{BaseURL: api.URL(), AK: "AK", SK: "SK"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := grant.New(grant.Config{
+		Store: st, Provisioner: provision.NewDemo(""), Uploader: client, Sealer: sealer,
+		Jobs: jobs.NewRunner(jobs.Config{Store: st}), Budget: time.Second,
+		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return retryAt },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }
 
-func (r *grantRetrierStub) Retry(ctx context.Context, id int64) error {
+// grantJobs returns the kinds of the jobs queued for grant id, oldest
+// first.
+func grantJobs(t *testing.T, st store.Store, id int64) []string {
+	t.Helper()
+	all, err := st.Jobs(context.Background(), store.JobFilter{Limit: maxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for i := len(all) - 1; i >= 0; i-- {
+		var p struct {
+			GrantID int64 `json:"grantId"`
+		}
+		if json.Unmarshal(all[i].Payload, &p) == nil && p.GrantID == id && all[i].State == store.JobAvailable && all[i].RunAt.Equal(retryAt) {
+			kinds = append(kinds, all[i].Kind)
+		}
+	}
+	return kinds
+}
+
+// retrierFunc is a GrantRetrier for the failures the real one cannot be
+// made to give on demand; it records the grants it was asked for.
+type retrierFunc struct {
+	mu    sync.Mutex
+	calls []int64
+	f     func(id int64) error
+}
+
+func (r *retrierFunc) Retry(_ context.Context, id int64) error {
 	r.mu.Lock()
 	r.calls = append(r.calls, id)
 	r.mu.Unlock()
-	if r.err != nil {
-		return r.err
-	}
-	return r.st.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
-		g, err := tx.LicenseGrantByID(ctx, id)
-		if err != nil {
-			return fmt.Errorf("grant: retry %d: %w", id, err)
-		}
-		if g.State != store.GrantFailed {
-			return fmt.Errorf("grant: retry %d: it is %s: %w", id, g.State, store.ErrConflict)
-		}
-		g.State, g.LastError, g.UpdatedAt = store.GrantPending, "", t0.Add(time.Hour)
-		return tx.UpdateLicenseGrant(ctx, g)
-	})
-}
-
-func (r *grantRetrierStub) called() []int64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]int64(nil), r.calls...)
+	return r.f(id)
 }
 
 // forLicenseDialects runs test once per dialect against the admin API
-// over a store seeded by seedLicenses, with a retrier.
-func forLicenseDialects(t *testing.T, test func(t *testing.T, f *fixture, s licenseSeed, r *grantRetrierStub)) {
+// over a store seeded by seedLicenses, with the real grant service.
+func forLicenseDialects(t *testing.T, test func(t *testing.T, f *fixture, s licenseSeed)) {
 	for _, d := range dialects {
 		t.Run(d.name, func(t *testing.T) {
 			f := &fixture{st: d.open(t)}
 			s := seedLicenses(t, f.st)
-			r := &grantRetrierStub{st: f.st}
-			f.srv = httptest.NewServer(NewAPI(APIConfig{Store: f.st, Grants: r, Token: token}))
+			f.srv = httptest.NewServer(NewAPI(APIConfig{Store: f.st, Grants: newGrantService(t, f.st), Token: token}))
 			t.Cleanup(f.srv.Close)
-			test(t, f, s, r)
+			test(t, f, s)
 		})
 	}
 }
 
 func TestListLicenses(t *testing.T) { forLicenseDialects(t, testListLicenses) }
 
-func testListLicenses(t *testing.T, f *fixture, _ licenseSeed, _ *grantRetrierStub) {
+func testListLicenses(t *testing.T, f *fixture, _ licenseSeed) {
 	type page struct {
 		Licenses []struct {
 			LicenseCode string `json:"licenseCode"`
@@ -319,7 +358,7 @@ func testListLicenses(t *testing.T, f *fixture, _ licenseSeed, _ *grantRetrierSt
 
 func TestGetLicense(t *testing.T) { forLicenseDialects(t, testGetLicense) }
 
-func testGetLicense(t *testing.T, f *fixture, s licenseSeed, _ *grantRetrierStub) {
+func testGetLicense(t *testing.T, f *fixture, s licenseSeed) {
 	code, body := f.raw(t, "/admin/api/licenses/LC-A")
 	if code != http.StatusOK {
 		t.Fatalf("status %d: %s", code, body)
@@ -399,7 +438,7 @@ func testGetLicense(t *testing.T, f *fixture, s licenseSeed, _ *grantRetrierStub
 
 func TestListLicenseGrants(t *testing.T) { forLicenseDialects(t, testListLicenseGrants) }
 
-func testListLicenseGrants(t *testing.T, f *fixture, s licenseSeed, _ *grantRetrierStub) {
+func testListLicenseGrants(t *testing.T, f *fixture, s licenseSeed) {
 	name := map[int64]string{}
 	for n, id := range s.grants {
 		name[id] = n
@@ -470,7 +509,7 @@ func testListLicenseGrants(t *testing.T, f *fixture, s licenseSeed, _ *grantRetr
 
 func TestGetLicenseGrant(t *testing.T) { forLicenseDialects(t, testGetLicenseGrant) }
 
-func testGetLicenseGrant(t *testing.T, f *fixture, s licenseSeed, _ *grantRetrierStub) {
+func testGetLicenseGrant(t *testing.T, f *fixture, s licenseSeed) {
 	for _, n := range []string{"g1", "g2", "g3", "g4"} {
 		code, body := f.raw(t, "/admin/api/license-grants/"+fmt.Sprint(s.grants[n]))
 		if code != http.StatusOK {
@@ -527,8 +566,8 @@ func testGetLicenseGrant(t *testing.T, f *fixture, s licenseSeed, _ *grantRetrie
 
 func TestRetryLicenseGrant(t *testing.T) { forLicenseDialects(t, testRetryLicenseGrant) }
 
-func testRetryLicenseGrant(t *testing.T, f *fixture, s licenseSeed, r *grantRetrierStub) {
-	g1, g2 := fmt.Sprint(s.grants["g1"]), fmt.Sprint(s.grants["g2"])
+func testRetryLicenseGrant(t *testing.T, f *fixture, s licenseSeed) {
+	g1, g2, g4 := fmt.Sprint(s.grants["g1"]), fmt.Sprint(s.grants["g2"]), fmt.Sprint(s.grants["g4"])
 	for _, tc := range []struct {
 		name, path string
 		status     int
@@ -536,8 +575,8 @@ func testRetryLicenseGrant(t *testing.T, f *fixture, s licenseSeed, r *grantRetr
 	}{
 		{"unknown", "/admin/api/license-grants/999999/retry", http.StatusNotFound, "license grant 999999 not found"},
 		{"not a number", "/admin/api/license-grants/x/retry", http.StatusNotFound, `license grant "x" not found`},
-		{"uploaded", "/admin/api/license-grants/" + g1 + "/retry", http.StatusConflict,
-			"license grant " + g1 + " cannot be retried now (it is uploaded): grant: retry " + g1 + ": it is uploaded: store: concurrent update"},
+		{"uploaded", "/admin/api/license-grants/" + g1 + "/retry", http.StatusConflict, "license grant " + g1 + " is uploaded: only a failed grant can be retried"},
+		{"pending", "/admin/api/license-grants/" + g4 + "/retry", http.StatusConflict, "license grant " + g4 + " is pending: only a failed grant can be retried"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var e errorBody
@@ -546,30 +585,37 @@ func testRetryLicenseGrant(t *testing.T, f *fixture, s licenseSeed, r *grantRetr
 			}
 		})
 	}
-	// An unknown grant never reaches the retrier; the uploaded one does,
-	// and the retrier refuses it.
-	if got := fmt.Sprint(r.called()); got != "["+g1+"]" {
-		t.Errorf("retrier called for %s, want [%s]", got, g1)
+	for _, n := range []string{"g1", "g4"} {
+		if kinds := grantJobs(t, f.st, s.grants[n]); len(kinds) != 0 {
+			t.Errorf("a refused retry of %s queued %v", n, kinds)
+		}
 	}
 
+	// g2's upload was refused: the retry queues the upload again.
 	var out map[string]any
 	if code := f.do(t, "POST", "/admin/api/license-grants/"+g2+"/retry", &out); code != http.StatusAccepted {
 		t.Fatalf("retry g2: %d %v", code, out)
 	}
-	if out["id"] != float64(s.grants["g2"]) || out["state"] != "pending" || out["lastError"] != nil || out["version"] != 1.0 || out["uploads"] != nil {
-		t.Errorf("retry g2 answered %v, want g2 pending, no error, version 1, without uploads", out)
+	if out["id"] != float64(s.grants["g2"]) || out["state"] != "generated" || out["version"] != 1.0 || out["uploads"] != nil {
+		t.Errorf("retry g2 answered %v, want g2 generated, version 1, without uploads", out)
 	}
 	if l := s.leaks(mustJSON(t, out)); len(l) != 0 {
 		t.Errorf("retry answer leaks %q", l)
 	}
 	stored, err := f.st.LicenseGrantByID(context.Background(), s.grants["g2"])
-	if err != nil || stored.State != store.GrantPending {
-		t.Errorf("stored g2 %+v %v, want pending", stored, err)
+	if err != nil || stored.State != store.GrantGenerated {
+		t.Errorf("stored g2 %+v %v, want generated", stored, err)
 	}
-	// Pending now: a second retry is a conflict.
+	if kinds := grantJobs(t, f.st, s.grants["g2"]); len(kinds) != 1 || kinds[0] != grant.KindUpload {
+		t.Errorf("jobs queued for g2 %v, want one %s", kinds, grant.KindUpload)
+	}
+	// Generated now: a second retry is a conflict and queues nothing.
 	var e errorBody
-	if code := f.do(t, "POST", "/admin/api/license-grants/"+g2+"/retry", &e); code != http.StatusConflict || !strings.Contains(e.Error, "(it is pending)") {
+	if code := f.do(t, "POST", "/admin/api/license-grants/"+g2+"/retry", &e); code != http.StatusConflict || e.Error != "license grant "+g2+" is generated: only a failed grant can be retried" {
 		t.Errorf("second retry: %d %q, want 409", code, e.Error)
+	}
+	if kinds := grantJobs(t, f.st, s.grants["g2"]); len(kinds) != 1 {
+		t.Errorf("jobs queued for g2 after a refused second retry %v, want one", kinds)
 	}
 	if code := f.do(t, "GET", "/admin/api/license-grants/"+g2+"/retry", &e); code != http.StatusMethodNotAllowed && code != http.StatusNotFound {
 		t.Errorf("GET retry: %d", code)
@@ -578,7 +624,8 @@ func testRetryLicenseGrant(t *testing.T, f *fixture, s licenseSeed, r *grantRetr
 
 // TestRetryLicenseGrantFailures: without a retrier the API answers 500
 // and calls nothing; a retrier that fails otherwise is a 500 whose cause
-// stays in the log.
+// stays in the log; one that lost the grant meanwhile a 404. The real
+// service then retries it, with the audit line.
 func TestRetryLicenseGrantFailures(t *testing.T) {
 	f := newFixture(t)
 	s := seedLicenses(t, f.st)
@@ -589,24 +636,34 @@ func TestRetryLicenseGrantFailures(t *testing.T) {
 	}
 
 	logs := &logBuffer{}
-	r := &grantRetrierStub{st: f.st, err: errors.New("grant: retry: database is locked at /var/lib/koobridge/k.db")}
-	f.srv = httptest.NewServer(NewAPI(APIConfig{Store: f.st, Grants: r, Token: token, Logger: slog.New(slog.NewTextHandler(logs, nil))}))
-	defer f.srv.Close()
-	if code := f.do(t, "POST", "/admin/api/license-grants/"+g2+"/retry", &e); code != http.StatusInternalServerError ||
-		e.Error != "internal error: retry license grant" {
-		t.Errorf("failing retrier: %d %q", code, e.Error)
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	for _, tc := range []struct {
+		err    error
+		status int
+		msg    string
+	}{
+		{errors.New("grant: retry: database is locked at /var/lib/koobridge/k.db"), http.StatusInternalServerError, "internal error: retry license grant"},
+		{fmt.Errorf("grant: retry %s: %w", g2, store.ErrNotFound), http.StatusNotFound, "license grant " + g2 + " not found"}, // deleted meanwhile
+	} {
+		r := &retrierFunc{f: func(int64) error { return tc.err }}
+		srv := httptest.NewServer(NewAPI(APIConfig{Store: f.st, Grants: r, Token: token, Logger: logger}))
+		f.srv = srv
+		if code := f.do(t, "POST", "/admin/api/license-grants/"+g2+"/retry", &e); code != tc.status || e.Error != tc.msg {
+			t.Errorf("retrier failing with %v: %d %q, want %d %q", tc.err, code, e.Error, tc.status, tc.msg)
+		}
+		srv.Close()
+		if fmt.Sprint(r.calls) != "["+g2+"]" {
+			t.Errorf("retrier called for %v", r.calls)
+		}
 	}
 	if !strings.Contains(logs.String(), "database is locked") {
 		t.Errorf("the cause is not logged:\n%s", logs.String())
 	}
-	r.err = fmt.Errorf("grant: retry %s: %w", g2, store.ErrNotFound) // deleted meanwhile
-	if code := f.do(t, "POST", "/admin/api/license-grants/"+g2+"/retry", &e); code != http.StatusNotFound || e.Error != "license grant "+g2+" not found" {
-		t.Errorf("retrier says not found: %d %q", code, e.Error)
-	}
 	if g, err := f.st.LicenseGrantByID(context.Background(), s.grants["g2"]); err != nil || g.State != store.GrantFailed {
 		t.Errorf("g2 after failed retries: %+v %v, want still failed", g, err)
 	}
-	r.err = nil
+	f.srv = httptest.NewServer(NewAPI(APIConfig{Store: f.st, Grants: newGrantService(t, f.st), Token: token, Logger: logger}))
+	defer f.srv.Close()
 	if code := f.do(t, "POST", "/admin/api/license-grants/"+g2+"/retry", &e); code != http.StatusAccepted {
 		t.Errorf("retry: %d %q", code, e.Error)
 	}
@@ -747,8 +804,7 @@ func TestWebLicenseGrants(t *testing.T) {
 	f := newWebFixture(t, nil)
 	s := seedLicenses(t, f.st)
 	logs := &logBuffer{}
-	r := &grantRetrierStub{st: f.st}
-	web := httptest.NewServer(NewWeb(WebConfig{Store: f.st, Grants: r, Token: token, Logger: slog.New(slog.NewTextHandler(logs, nil))}))
+	web := httptest.NewServer(NewWeb(WebConfig{Store: f.st, Grants: newGrantService(t, f.st), Token: token, Logger: slog.New(slog.NewTextHandler(logs, nil))}))
 	defer web.Close()
 	wf := &webFixture{fixture: f.fixture, web: web, clock: f.clock}
 	cookie := wf.login(t)
@@ -846,8 +902,8 @@ func TestWebLicenseGrants(t *testing.T) {
 	if resp := send(t, web.URL, "POST", "/admin/license-grants/"+g2+"/retry", "", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("retry without a session: %d, want 403", resp.StatusCode)
 	}
-	if len(r.called()) != 0 {
-		t.Fatalf("refused posts reached the retrier: %v", r.called())
+	if g, err := f.st.LicenseGrantByID(context.Background(), s.grants["g2"]); err != nil || g.State != store.GrantFailed || len(grantJobs(t, f.st, g.ID)) != 0 {
+		t.Fatalf("after refused posts g2 is %+v (%v), want failed with no job", g, err)
 	}
 
 	resp := send(t, web.URL, "POST", "/admin/license-grants/"+g2+"/retry", cookie, url.Values{"csrf": {csrf}})
@@ -856,8 +912,11 @@ func TestWebLicenseGrants(t *testing.T) {
 	}
 	after := wf.get(t, cookie, resp.Header.Get("Location"))
 	if !strings.Contains(after, `<p class="notice" id="notice">License grant queued again: a worker picks it up now.</p>`) ||
-		!strings.Contains(after, `<dd data-field="state" class="status-pending">pending</dd>`) || strings.Contains(after, `data-testid="grant-retry"`) {
-		t.Errorf("after the retry the page must show the notice, the grant pending and no button\n%s", after)
+		!strings.Contains(after, `<dd data-field="state" class="status-generated">generated</dd>`) || strings.Contains(after, `data-testid="grant-retry"`) {
+		t.Errorf("after the retry the page must show the notice, the grant generated (its upload queued) and no button\n%s", after)
+	}
+	if kinds := grantJobs(t, f.st, s.grants["g2"]); len(kinds) != 1 || kinds[0] != grant.KindUpload {
+		t.Errorf("jobs queued for g2 %v, want one %s", kinds, grant.KindUpload)
 	}
 	if got := logs.String(); !strings.Contains(got, "admin retried license grant") || !strings.Contains(got, "grant_id="+g2) || !strings.Contains(got, `via="admin console"`) {
 		t.Errorf("no audit line for the console retry:\n%s", got)
@@ -868,7 +927,7 @@ func TestWebLicenseGrants(t *testing.T) {
 		status int
 		msg    string
 	}{
-		{"/admin/license-grants/" + g1 + "/retry", http.StatusConflict, "license grant " + g1 + " cannot be retried now (it is uploaded)"},
+		{"/admin/license-grants/" + g1 + "/retry", http.StatusConflict, "license grant " + g1 + " is uploaded: only a failed grant can be retried"},
 		{"/admin/license-grants/999999/retry", http.StatusNotFound, "license grant 999999 not found"},
 	} {
 		resp := send(t, web.URL, "POST", tc.path, cookie, url.Values{"csrf": {csrf}})
