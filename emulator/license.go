@@ -423,8 +423,9 @@ type License = mockapi.LicenseCode
 // named in an activate or query request with the error_code answered,
 // every software-usage-info entry, every upload request that passed the
 // gateway (failures, duplicates and faults included; the license content
-// is kept for Go callers and never written in JSON), and every license
-// application (getLicenseAsync) with whether its upload was accepted.
+// is kept for Go callers, up to mockapi.MaxUploadContent bytes, and never
+// written in JSON), and every license application (getLicenseAsync) with
+// whether its upload was accepted.
 type (
 	LicenseActivation = mockapi.LicenseActivation
 	LicenseQuery      = mockapi.LicenseQuery

@@ -30,7 +30,8 @@ const (
 )
 
 // MaxLicenseRecords is how many activations, queries, usage entries and
-// uploads each list remembers; older ones are forgotten.
+// license applications each list remembers; older ones are forgotten
+// (uploads: MaxLicenseUploads).
 const MaxLicenseRecords = 10000
 
 // maxBatch is the most codes (or usage entries) one v2 request may carry.
@@ -143,7 +144,7 @@ func newLicenseState() licenseState {
 		activations: newRing[LicenseActivation](MaxLicenseRecords),
 		queries:     newRing[LicenseQuery](MaxLicenseRecords),
 		usage:       newRing[LicenseUsage](MaxLicenseRecords),
-		uploads:     newRing[LicenseUpload](MaxLicenseRecords),
+		uploads:     newRing[LicenseUpload](MaxLicenseUploads),
 		events:      make(map[string]*LicenseEvent),
 	}
 }

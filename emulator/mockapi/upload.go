@@ -93,10 +93,21 @@ type LicenseUpload struct {
 	// UploadDuplicateCode); Fault one failed by SetUploadFailures.
 	Duplicate bool `json:"duplicate,omitempty"`
 	Fault     bool `json:"fault,omitempty"`
-	// Content is the license received (the characters, or the file); it is
-	// never written in JSON.
-	Content []byte `json:"-"`
+	// Content is the license received (the characters, or the file), its
+	// first MaxUploadContent bytes (ContentTruncated says some were cut;
+	// SHA256 and Size are the whole license's). It is never written in
+	// JSON.
+	Content          []byte `json:"-"`
+	ContentTruncated bool   `json:"contentTruncated,omitempty"`
 }
+
+// Bounds of the upload log: uploads are kept with their content, so fewer
+// of them than of the other license records, and a large file only in
+// part.
+const (
+	MaxLicenseUploads = 1000
+	MaxUploadContent  = 64 << 10
+)
 
 // AddLicenseEvent registers a license application, so that an upload for
 // its EventID (1 to 64 characters) is accepted. RequestedAt is set by the
@@ -148,7 +159,7 @@ func (h *Handler) LicenseEvents() []LicenseEvent {
 }
 
 // LicenseUploads lists the upload requests that passed the gateway,
-// oldest first (the last MaxLicenseRecords), failures and duplicates
+// oldest first (the last MaxLicenseUploads), failures and duplicates
 // included.
 func (h *Handler) LicenseUploads() []LicenseUpload {
 	h.mu.Lock()
@@ -202,7 +213,9 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, body []byte) {
 	rec.Type, rec.FileName = req.Type, req.FileName
 	if content != nil {
 		sum := sha256.Sum256(content)
-		rec.SHA256, rec.Size, rec.Content = hex.EncodeToString(sum[:]), len(content), content
+		rec.SHA256, rec.Size = hex.EncodeToString(sum[:]), len(content)
+		rec.Content = bytes.Clone(content[:min(len(content), MaxUploadContent)])
+		rec.ContentTruncated = len(content) > MaxUploadContent
 	}
 	if fail == nil {
 		fail = h.acceptUpload(event, now)

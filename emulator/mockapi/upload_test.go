@@ -164,6 +164,20 @@ func TestUpload(t *testing.T) {
 	}
 }
 
+// TestUploadLarge: a file over MaxUploadContent is accepted, with its
+// whole SHA-256 and size, and kept in part.
+func TestUploadLarge(t *testing.T) {
+	srv := newUploadServer(t)
+	big := strings.Repeat("L", mockapi.MaxUploadContent+10)
+	if got := upload(t, testEvent, fileReq(hexSum(big)), filePart(big)).do(t, srv); got.Code != protocol.CBCSuccess {
+		t.Fatalf("upload: %s", got.Raw)
+	}
+	u := srv.LicenseUploads()[0]
+	if !u.Accepted || u.Size != len(big) || u.SHA256 != hexSum(big) || len(u.Content) != mockapi.MaxUploadContent || !u.ContentTruncated {
+		t.Errorf("upload recorded: size %d, sha %s, %d bytes kept, truncated %v", u.Size, u.SHA256, len(u.Content), u.ContentTruncated)
+	}
+}
+
 // TestUploadOnce: a second upload for an accepted event is answered
 // UploadDuplicateCode and recorded as a duplicate; the event keeps the
 // first; an event added again keeps its upload.
