@@ -1,6 +1,7 @@
 package isv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"github.com/koobridge/koobridge/internal/inbound"
 	"github.com/koobridge/koobridge/internal/license"
 	"github.com/koobridge/koobridge/internal/licenseapi"
+	"github.com/koobridge/koobridge/internal/openapi"
 )
 
 // Defaults of LicenseConfig and Config.LicensePath.
@@ -118,3 +120,12 @@ func (c LicenseConfig) withDefaults() (LicenseConfig, error) {
 // software (docs/license.md): POST activate and check, GET keys, under
 // LicensePathPrefix. Mount it there without stripping the prefix.
 func (s *Server) LicenseHandler() http.Handler { return s.licenseAPI }
+
+// noUploader stands in for the Open API client when koobridge has no AK/SK
+// (serve --dev): an upload is retried later, as for an outage, so that the
+// license goes out once the credentials are configured.
+type noUploader struct{}
+
+func (noUploader) UploadLicense(context.Context, string, openapi.LicenseUpload) error {
+	return fmt.Errorf("%w: no Open API credentials (AK/SK) to upload the license with", openapi.ErrUnavailable)
+}

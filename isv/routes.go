@@ -4,8 +4,10 @@ import (
 	"github.com/koobridge/koobridge/internal/inbound"
 	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/kit"
+	"github.com/koobridge/koobridge/internal/legacylicense"
 	"github.com/koobridge/koobridge/internal/license"
 	"github.com/koobridge/koobridge/internal/licensecode"
+	"github.com/koobridge/koobridge/internal/onlinelicense"
 	"github.com/koobridge/koobridge/internal/ordernotify"
 	"github.com/koobridge/koobridge/internal/saasv1"
 	"github.com/koobridge/koobridge/internal/saasv2"
@@ -26,6 +28,8 @@ type services struct {
 	v1            *saasv1.Service
 	tenants       *tenant.Service
 	licenses      *license.Service
+	online        *onlinelicense.Service
+	legacy        *legacylicense.Service
 }
 
 // routes lists every family of KooGallery calls koobridge serves: one line
@@ -46,5 +50,7 @@ func routes(p paths, s services) []*inbound.Family {
 	families = append(families, kit.Families(s.tenants, p.produce)...)
 	return append(families,
 		licensecode.Family(s.licenses, p.license), // POST: the three license-code 2.0 calls, License key
+		s.online.Family(p.license),                // POST: online license, the instance calls and getLicenseAsync, License key (or basic)
+		s.legacy.Family(p.produce, p.license),     // GET: license 1.0, authToken, basic key, beside SaaS V1
 	)
 }

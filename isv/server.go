@@ -12,12 +12,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/koobridge/koobridge/internal/grant"
 	"github.com/koobridge/koobridge/internal/inbound"
 	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/jobs"
+	"github.com/koobridge/koobridge/internal/legacylicense"
 	"github.com/koobridge/koobridge/internal/license"
 	"github.com/koobridge/koobridge/internal/licenseapi"
 	"github.com/koobridge/koobridge/internal/licensetoken"
+	"github.com/koobridge/koobridge/internal/onlinelicense"
 	"github.com/koobridge/koobridge/internal/openapi"
 	"github.com/koobridge/koobridge/internal/ordernotify"
 	"github.com/koobridge/koobridge/internal/saasv1"
@@ -215,6 +218,7 @@ type Server struct {
 	instances *instance.Service
 	tenants   *tenant.Service
 	licenses  *license.Service
+	grants    *grant.Service
 	// licenseAPI is the license service for the vendor's client software.
 	licenseAPI http.Handler
 	runner     *jobs.Runner
@@ -399,6 +403,40 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("isv: %w", err)
 	}
+	// Without AK/SK (koobridge serve --dev) generated licenses wait for
+	// their upload, retried, until an operator configures them.
+	var uploader grant.Uploader = noUploader{}
+	if client != nil {
+		uploader = client
+	}
+	s.grants, err = grant.New(grant.Config{
+		Store:           st,
+		Provisioner:     cfg.Provisioner,
+		TestProvisioner: testProv,
+		Uploader:        uploader,
+		Sealer:          sealer,
+		Jobs:            s.runner,
+		Budget:          budget,
+		Logger:          ctxLog,
+		Now:             cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
+	if err := s.runner.RegisterAll(s.grants.Jobs()); err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
+	online, err := onlinelicense.New(onlinelicense.Config{
+		Instances: s.instances, Grants: s.grants, Store: st,
+		Keys: inbound.KeyType(licCfg.OnlineKeys), FingerprintRequired: licCfg.RequireFingerprint, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
+	legacy, err := legacylicense.New(legacylicense.Config{Grants: s.grants, TimestampWindow: cfg.V1TimestampWindow, Now: cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
 	tokens, err := licensetoken.New(licensetoken.Config{
 		Store: st, Sealer: sealer, Retention: licCfg.KeyRetention, Now: cfg.Now, Logger: log,
 	})
@@ -427,7 +465,10 @@ func New(cfg Config) (*Server, error) {
 	if p.orderNotify == "" {
 		p.orderNotify = p.produce
 	}
-	families := routes(p, services{instances: s.instances, notifications: notifications, v1: v1, tenants: tenants, licenses: s.licenses})
+	families := routes(p, services{
+		instances: s.instances, notifications: notifications, v1: v1, tenants: tenants,
+		licenses: s.licenses, online: online, legacy: legacy,
+	})
 	for _, f := range families {
 		if err := s.runner.RegisterAll(f.Jobs); err != nil {
 			return nil, fmt.Errorf("isv: family %s: %w", f.Name, err)
@@ -476,6 +517,7 @@ func (s *Server) Run(ctx context.Context) error {
 	err := s.runner.Run(ctx)
 	wg.Wait()
 	s.instances.Wait()
+	s.grants.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("isv: job runner: %w", err)
 	}
