@@ -115,3 +115,80 @@ func Example() {
 	// resultCode: 000000
 	// tenant created for: customer-42
 }
+
+// ExampleServer_LicenseHandler serves a license product: KooGallery's
+// license-code calls at the license path, and the license service for the
+// vendor's software in the field beside them, whose tokens verify with the
+// published Ed25519 keys.
+func ExampleServer_LicenseHandler() {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	dir, err := os.MkdirTemp("", "koobridge-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	db, err := store.Open(ctx, filepath.Join(dir, "koobridge.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	const key, licenseKey = "the-key-bound-to-the-basic-interfaces", "the-key-bound-to-the-license-interfaces"
+	srv, err := isv.New(isv.Config{
+		Keys:    isv.Keys{Basic: []string{key}, License: []string{licenseKey}},
+		DB:      db,
+		DataKey: bytes.Repeat([]byte{1}, isv.DataKeySize), // from a secret store in real life
+		// The license service asks KooGallery's Open API with these.
+		OpenAPI:     isv.OpenAPI{AK: "the-access-key-id", SK: "the-secret-access-key"},
+		Provisioner: provision.NewDemo(""),
+		Logger:      slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	for _, path := range srv.Paths() {
+		mux.Handle(path, srv.Handler())
+	}
+	mux.Handle(isv.LicensePathPrefix, srv.LicenseHandler())
+	web := httptest.NewServer(mux)
+	defer web.Close()
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { stop(); <-done }()
+
+	// KooGallery freezes a code: signed with the License key, at /license.
+	body := `{"activity":"updateLicenseCodeStatus","license":"PL-EXAMPLE-1","status":"FREEZE"}`
+	ts, nonce := strconv.FormatInt(time.Now().UnixMilli(), 10), "example-nonce-2"
+	url := web.URL + isv.DefaultLicensePath + "?signature=" + sign.V2Signature(licenseKey, nonce, ts, []byte(body)) + "&timestamp=" + ts + "&nonce=" + nonce
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var answer protocol.Response
+	err = json.NewDecoder(resp.Body).Decode(&answer)
+	resp.Body.Close()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("freeze:", answer.ResultCode)
+
+	// The keys the vendor's software verifies license tokens with.
+	resp, err = http.Get(web.URL + isv.LicensePathPrefix + "keys")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set struct {
+		Keys []struct{ Kty, Crv, Alg string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		log.Fatal(err)
+	}
+	for _, k := range set.Keys {
+		fmt.Println("token key:", k.Kty, k.Crv, k.Alg)
+	}
+	// Output:
+	// freeze: 000000
+	// token key: OKP Ed25519 EdDSA
+}
