@@ -801,9 +801,13 @@ func TestLicenseFaults(t *testing.T) {
 	if err := v.e.openapi.AddLicenseEvent(mockapi.LicenseEvent{EventID: "EV1"}); err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range []string{"91381036", "91381036", "CBC.0000", mockapi.UploadDuplicateCode} {
-		if got := v.api.uploadFile("EV1", "lic"); got != want {
-			t.Errorf("upload %d: %s, want %s", i+1, got, want)
+	// After two failures the third is accepted; the same license again is
+	// an idempotent success, another one is refused.
+	for i, up := range []struct{ content, want string }{
+		{"lic", "91381036"}, {"lic", "91381036"}, {"lic", "CBC.0000"}, {"lic", "CBC.0000"}, {"other", mockapi.UploadDuplicateCode},
+	} {
+		if got := v.api.uploadFile("EV1", up.content); got != up.want {
+			t.Errorf("upload %d: %s, want %s", i+1, got, up.want)
 		}
 	}
 	var accepted int

@@ -33,10 +33,13 @@ const (
 
 // Error codes of the upload for what the guide leaves open: an event no
 // getLicenseAsync issued is "license application invalid"; a further
-// upload for an event whose license was already accepted is "application
-// denied" and is recorded as a duplicate. A seller's upload job that gets
-// UploadDuplicateCode for its own event can take the first upload as
-// accepted.
+// upload of another license for an event whose license was already
+// accepted is "application denied" and is recorded as a duplicate. The
+// same license again (the same SHA-256: a seller that crashed after the
+// acceptance, before recording it, uploads the same bytes again) is an
+// idempotent success, CBC.0000, recorded as a duplicate too. A seller's
+// upload job that gets UploadDuplicateCode for its own event can take its
+// first upload as accepted.
 const (
 	UploadUnknownEventCode = protocol.OnlineLicenseApplicationInvalid // 91381034
 	UploadDuplicateCode    = protocol.OnlineLicenseApplicationDenied  // 91381038
@@ -73,9 +76,11 @@ type LicenseEvent struct {
 	InstanceID  string    `json:"instanceId"`
 	Test        bool      `json:"test,omitempty"`
 	RequestedAt time.Time `json:"requestedAt"` // by the license clock
-	// Uploaded reports that an upload was accepted, at UploadedAt.
+	// Uploaded reports that an upload was accepted, at UploadedAt, with
+	// SHA256 the hex SHA-256 of the license accepted.
 	Uploaded   bool      `json:"uploaded"`
 	UploadedAt time.Time `json:"uploadedAt,omitzero"`
+	SHA256     string    `json:"sha256,omitempty"`
 }
 
 // LicenseUpload is one upload request that passed the gateway, whatever
@@ -88,9 +93,15 @@ type LicenseUpload struct {
 	SHA256   string    `json:"sha256,omitempty"` // hex SHA-256 of the license received
 	Size     int       `json:"size"`             // bytes of the license received
 	Code     string    `json:"code"`             // error_code answered
-	Accepted bool      `json:"accepted"`
-	// Duplicate marks an upload for an event already accepted (answered
-	// UploadDuplicateCode); Fault one failed by SetUploadFailures.
+	// Message is the error_msg answered: what was wrong with a refused
+	// upload.
+	Message string `json:"message,omitempty"`
+	// Accepted marks the upload taken as the event's license: one per
+	// event.
+	Accepted bool `json:"accepted"`
+	// Duplicate marks an upload for an event already accepted: answered
+	// CBC.0000 when it is the same license (the same SHA-256), else
+	// UploadDuplicateCode. Fault marks one failed by SetUploadFailures.
 	Duplicate bool `json:"duplicate,omitempty"`
 	Fault     bool `json:"fault,omitempty"`
 	// Content is the license received (the characters, or the file), its
@@ -112,7 +123,8 @@ const (
 // AddLicenseEvent registers a license application, so that an upload for
 // its EventID (1 to 64 characters) is accepted. RequestedAt is set by the
 // license clock when zero. Adding an event again (KooGallery resends a
-// getLicenseAsync with its eventId) keeps whether it was uploaded.
+// getLicenseAsync with its eventId) keeps whether it was uploaded, when
+// and what.
 func (h *Handler) AddLicenseEvent(ev LicenseEvent) error {
 	if ev.EventID == "" || utf8.RuneCountInString(ev.EventID) > 64 || strings.Contains(ev.EventID, "/") {
 		return fmt.Errorf("mockapi: add license event: eventId %q: want 1 to 64 characters without /", ev.EventID)
@@ -123,7 +135,7 @@ func (h *Handler) AddLicenseEvent(ev LicenseEvent) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if old, ok := h.lic.events[ev.EventID]; ok {
-		ev.Uploaded, ev.UploadedAt = old.Uploaded, old.UploadedAt
+		ev.Uploaded, ev.UploadedAt, ev.SHA256 = old.Uploaded, old.UploadedAt, old.SHA256
 	} else {
 		h.lic.eventOrder = append(h.lic.eventOrder, ev.EventID)
 		if len(h.lic.eventOrder) > MaxLicenseRecords {
@@ -200,12 +212,12 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, body []byte) {
 	event, _ := uploadEvent(r.URL.Path)
 	rec := LicenseUpload{At: now, EventID: event}
 	if code := h.takeUploadFailure(); code != "" {
-		rec.Code, rec.Fault = code, true
-		h.recordUpload(rec)
 		msg := "internal error"
 		if info, ok := protocol.LookupOpenAPICode(code); ok {
 			msg = info.Meaning
 		}
+		rec.Code, rec.Message, rec.Fault = code, msg, true
+		h.recordUpload(rec)
 		writeJSON(w, licenseStatus(code), gatewayError{code, msg})
 		return
 	}
@@ -217,33 +229,42 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, body []byte) {
 		rec.Content = bytes.Clone(content[:min(len(content), MaxUploadContent)])
 		rec.ContentTruncated = len(content) > MaxUploadContent
 	}
+	again := false
 	if fail == nil {
-		fail = h.acceptUpload(event, now)
+		again, fail = h.acceptUpload(event, rec.SHA256, now)
 	}
 	if fail != nil {
-		rec.Code, rec.Duplicate = fail.code, fail.code == UploadDuplicateCode
+		rec.Code, rec.Message, rec.Duplicate = fail.code, fail.msg, fail.code == UploadDuplicateCode
 		h.recordUpload(rec)
 		fail.write(w)
 		return
 	}
-	rec.Code, rec.Accepted = protocol.CBCSuccess, true
+	msg := "success"
+	if again {
+		msg = "success: this license was already accepted for the event"
+	}
+	rec.Code, rec.Message, rec.Accepted, rec.Duplicate = protocol.CBCSuccess, msg, !again, again
 	h.recordUpload(rec)
-	writeJSON(w, http.StatusOK, gatewayError{protocol.CBCSuccess, "success"})
+	writeJSON(w, http.StatusOK, gatewayError{protocol.CBCSuccess, msg})
 }
 
-// acceptUpload marks event uploaded, or says why it cannot be.
-func (h *Handler) acceptUpload(event string, now time.Time) *licenseFail {
+// acceptUpload marks event uploaded with the license whose hex SHA-256 is
+// sum, or says why it cannot be. again reports the same license uploaded
+// once more for an event already accepted: a success that changes nothing.
+func (h *Handler) acceptUpload(event, sum string, now time.Time) (again bool, fail *licenseFail) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ev, ok := h.lic.events[event]
 	switch {
 	case !ok:
-		return lfail(UploadUnknownEventCode, "license application invalid: no license was applied for with event %s", event)
+		return false, lfail(UploadUnknownEventCode, "license application invalid: no license was applied for with event %s", event)
+	case ev.Uploaded && ev.SHA256 == sum:
+		return true, nil
 	case ev.Uploaded:
-		return lfail(UploadDuplicateCode, "application denied: a license for event %s was already accepted", event)
+		return false, lfail(UploadDuplicateCode, "application denied: another license for event %s was already accepted", event)
 	}
-	ev.Uploaded, ev.UploadedAt = true, now
-	return nil
+	ev.Uploaded, ev.UploadedAt, ev.SHA256 = true, now, sum
+	return false, nil
 }
 
 func (h *Handler) recordUpload(rec LicenseUpload) {

@@ -7,6 +7,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,10 +155,10 @@ func TestUpload(t *testing.T) {
 				t.Fatalf("%d uploads recorded, want 1", len(ups))
 			}
 			u := ups[0]
-			if u.Accepted != tt.accepted || u.Code != tt.code || u.Size != tt.size || len(u.Content) != tt.size || u.Duplicate || u.Fault {
-				t.Errorf("upload recorded %+v", u)
+			if u.Accepted != tt.accepted || u.Code != tt.code || u.Message != got.Msg || u.Size != tt.size || len(u.Content) != tt.size || u.Duplicate || u.Fault {
+				t.Errorf("upload recorded %+v, answered %s", u, got.Raw)
 			}
-			if tt.accepted && (u.SHA256 != hexSum(string(u.Content)) || !ev.UploadedAt.Equal(testNow)) {
+			if tt.accepted && (u.SHA256 != hexSum(string(u.Content)) || !ev.UploadedAt.Equal(testNow) || ev.SHA256 != u.SHA256) {
 				t.Errorf("accepted upload %+v, event %+v", u, ev)
 			}
 		})
@@ -178,31 +179,51 @@ func TestUploadLarge(t *testing.T) {
 	}
 }
 
-// TestUploadOnce: a second upload for an accepted event is answered
-// UploadDuplicateCode and recorded as a duplicate; the event keeps the
-// first; an event added again keeps its upload.
+// TestUploadOnce: a second upload of the same license (the same SHA-256)
+// for an accepted event is an idempotent success, CBC.0000, recorded as a
+// duplicate; another license for it is UploadDuplicateCode, recorded as a
+// duplicate; the event keeps the first, also when it is added again.
 func TestUploadOnce(t *testing.T) {
-	srv := newUploadServer(t)
-	c := upload(t, testEvent, fileReq(hexSum(licenseFile)), filePart(licenseFile))
-	if got := c.do(t, srv); got.Code != protocol.CBCSuccess {
-		t.Fatalf("first upload: %s", got.Raw)
+	const other = "-----BEGIN LICENSE-----\nSERIAL=43\n-----END LICENSE-----\n"
+	tests := []struct {
+		name     string
+		again    call
+		status   int
+		code     string
+		msg      string
+		sameHash bool
+	}{
+		{"the same file", upload(t, testEvent, fileReq(hexSum(licenseFile)), filePart(licenseFile)), 200, protocol.CBCSuccess, "already accepted", true},
+		{"the same license as characters", upload(t, testEvent, part{name: "isvUpdateFileReq", body: `{"type":"CHARACTERS","characters":` + strconv.Quote(licenseFile) + `}`}),
+			200, protocol.CBCSuccess, "already accepted", true},
+		{"another file", upload(t, testEvent, fileReq(hexSum(other)), filePart(other)), 200, mockapi.UploadDuplicateCode, "another license", false},
 	}
-	if err := srv.AddLicenseEvent(mockapi.LicenseEvent{EventID: testEvent, InstanceID: "inst-1"}); err != nil {
-		t.Fatal(err)
-	}
-	got := c.do(t, srv)
-	if got.Status != 200 || got.Code != mockapi.UploadDuplicateCode || !strings.Contains(got.Msg, "already accepted") {
-		t.Errorf("second upload: %d %s, want 200 %s", got.Status, got.Raw, mockapi.UploadDuplicateCode)
-	}
-	ups := srv.LicenseUploads()
-	if len(ups) != 2 || !ups[0].Accepted || ups[1].Accepted || !ups[1].Duplicate {
-		t.Errorf("uploads %+v, want one accepted and one duplicate", ups)
-	}
-	if ev, _ := srv.LicenseEvent(testEvent); !ev.Uploaded {
-		t.Errorf("event %+v lost its upload", ev)
-	}
-	if evs := srv.LicenseEvents(); len(evs) != 1 {
-		t.Errorf("events %+v, want one", evs)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newUploadServer(t)
+			if got := upload(t, testEvent, fileReq(hexSum(licenseFile)), filePart(licenseFile)).do(t, srv); got.Code != protocol.CBCSuccess {
+				t.Fatalf("first upload: %s", got.Raw)
+			}
+			first, _ := srv.LicenseEvent(testEvent)
+			if err := srv.AddLicenseEvent(mockapi.LicenseEvent{EventID: testEvent, InstanceID: "inst-1"}); err != nil {
+				t.Fatal(err)
+			}
+			got := tt.again.do(t, srv)
+			if got.Status != tt.status || got.Code != tt.code || !strings.Contains(got.Msg, tt.msg) {
+				t.Errorf("second upload: %d %s, want %d %s saying %q", got.Status, got.Raw, tt.status, tt.code, tt.msg)
+			}
+			ups := srv.LicenseUploads()
+			if len(ups) != 2 || !ups[0].Accepted || ups[1].Accepted || !ups[1].Duplicate || ups[1].Code != tt.code ||
+				(ups[1].SHA256 == ups[0].SHA256) != tt.sameHash {
+				t.Errorf("uploads %+v, want one accepted and one duplicate", ups)
+			}
+			if ev, _ := srv.LicenseEvent(testEvent); ev != first || !ev.Uploaded || ev.SHA256 != hexSum(licenseFile) {
+				t.Errorf("event %+v, want it as the first upload left it: %+v", ev, first)
+			}
+			if evs := srv.LicenseEvents(); len(evs) != 1 {
+				t.Errorf("events %+v, want one", evs)
+			}
+		})
 	}
 }
 
