@@ -253,6 +253,10 @@ type LicenseTx interface {
 	// whether it inserted. Zero FirstSeen and LastSeen are stored as now.
 	// ErrNotFound if the code (Code, Test) is not recorded.
 	UpsertLicenseDevice(ctx context.Context, d LicenseDevice) (inserted bool, err error)
+	// DeleteLicenseDevice removes the device (Code, Test, Device), freeing
+	// its seat, and reports whether it was there: of two concurrent
+	// deletes one reports true. An absent device or code is not an error.
+	DeleteLicenseDevice(ctx context.Context, code string, test bool, device string) (deleted bool, err error)
 	// InsertLicenseGrant inserts g unless a grant of the same (Kind, Key)
 	// exists, and reports whether it inserted and the ID of the grant
 	// (the existing one when it did not). Zero CreatedAt and UpdatedAt are

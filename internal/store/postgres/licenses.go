@@ -462,6 +462,18 @@ func (t *tx) UpsertLicenseDevice(ctx context.Context, d store.LicenseDevice) (bo
 	return false, nil
 }
 
+// DeleteLicenseDevice removes the device (code, test, device) and reports
+// whether it was there. A second concurrent DELETE waits for the row lock
+// of the first, then finds no row, so of two deletes one reports true.
+func (t *tx) DeleteLicenseDevice(ctx context.Context, code string, test bool, device string) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `DELETE FROM license_devices WHERE code = $1 AND test = $2 AND device = $3`,
+		txt(code), test, txt(device))
+	if err != nil {
+		return false, fmt.Errorf("postgres: delete license device: %w", mapErr(ctx, err))
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // InsertLicenseGrant inserts g unless a grant of the same (Kind, Key)
 // exists, and returns the ID of the grant, inserted or stored (g.ID is
 // ignored). A second insert waits for the first transaction, then reads

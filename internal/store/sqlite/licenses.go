@@ -466,6 +466,22 @@ func (t *tx) UpsertLicenseDevice(ctx context.Context, d store.LicenseDevice) (bo
 	return false, nil
 }
 
+// DeleteLicenseDevice removes the device (code, test, device) and reports
+// whether it was there; the DELETE's own row count decides, so of two
+// concurrent deletes one reports true.
+func (t *tx) DeleteLicenseDevice(ctx context.Context, code string, test bool, device string) (bool, error) {
+	res, err := t.tx.ExecContext(ctx, `DELETE FROM license_devices WHERE code = ? AND test = ? AND device = ?`,
+		code, boolInt(test), device)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: delete license device: %w", mapErr(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sqlite: delete license device: %w", mapErr(err))
+	}
+	return n == 1, nil
+}
+
 // InsertLicenseGrant inserts g unless a grant of the same (Kind, Key)
 // exists, and returns the ID of the grant, inserted or stored (g.ID is
 // ignored). Zero CreatedAt and UpdatedAt are stored as now, an empty State

@@ -24,6 +24,8 @@ var licenseTests = []test{
 	{"EventOfUnknownCode", testLicenseEventUnknownCode},
 	{"Devices", testLicenseDevices},
 	{"DeviceConcurrentUpsert", testLicenseDeviceConcurrentUpsert},
+	{"DeviceDelete", testLicenseDeviceDelete},
+	{"DeviceConcurrentDelete", testLicenseDeviceConcurrentDelete},
 	{"UnreportedDevices", testLicenseUnreportedDevices},
 	{"GrantInsertAndRead", testLicenseGrantInsertAndRead},
 	{"GrantDefaults", testLicenseGrantDefaults},
@@ -613,6 +615,99 @@ func testLicenseDeviceConcurrentUpsert(t *testing.T, s store.Store) {
 	}
 	if !got[0].LastSeen.Equal(at((n - 1) * time.Second)) {
 		t.Errorf("LastSeen %v, want the latest %v", got[0].LastSeen, at((n-1)*time.Second))
+	}
+}
+
+// deleteDevice deletes a device in its own transaction and returns whether
+// it deleted.
+func deleteDevice(t *testing.T, s store.Store, code string, test bool, device string) bool {
+	t.Helper()
+	var ok bool
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		ok, err = tx.DeleteLicenseDevice(ctx, code, test, device)
+		return err
+	})
+	return ok
+}
+
+// testLicenseDeviceDelete: a delete removes exactly its device (not the
+// test twin's of the same name, nor another code's), reports false when
+// there is nothing to delete, and frees the seat: the device comes back as
+// a new one.
+func testLicenseDeviceDelete(t *testing.T, s store.Store) {
+	for _, c := range []store.LicenseCode{fullCode("LC-DEL", false), fullCode("LC-DEL", true), fullCode("LC-OTHER", false)} {
+		insertCode(t, s, c)
+	}
+	dev := func(code string, test bool, device string) store.LicenseDevice {
+		return store.LicenseDevice{Code: code, Test: test, Device: device, FirstSeen: at(time.Minute), LastSeen: at(time.Minute)}
+	}
+	for _, d := range []store.LicenseDevice{dev("LC-DEL", false, "aa"), dev("LC-DEL", false, "bb"),
+		dev("LC-DEL", true, "aa"), dev("LC-OTHER", false, "aa")} {
+		upsertDevice(t, s, d)
+	}
+	for _, tc := range []struct {
+		name   string
+		code   string
+		test   bool
+		device string
+		want   bool
+	}{
+		{"present", "LC-DEL", false, "aa", true},
+		{"deleted already", "LC-DEL", false, "aa", false},
+		{"absent device", "LC-DEL", false, "zz", false},
+		{"absent code", "LC-NONE", false, "aa", false},
+		{"absent test twin of a device", "LC-OTHER", true, "aa", false},
+	} {
+		if got := deleteDevice(t, s, tc.code, tc.test, tc.device); got != tc.want {
+			t.Errorf("DeleteLicenseDevice %s: deleted %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	checkDevices(t, s, "LC-DEL", false, []store.LicenseDevice{dev("LC-DEL", false, "bb")})
+	checkDevices(t, s, "LC-DEL", true, []store.LicenseDevice{dev("LC-DEL", true, "aa")})
+	checkDevices(t, s, "LC-OTHER", false, []store.LicenseDevice{dev("LC-OTHER", false, "aa")})
+
+	// A delete rolled back deletes nothing.
+	err := s.Tx(t.Context(), func(ctx context.Context, tx store.Tx) error {
+		if ok, err := tx.DeleteLicenseDevice(ctx, "LC-DEL", false, "bb"); !ok || err != nil {
+			t.Errorf("DeleteLicenseDevice in the rolled-back transaction: %v, %v", ok, err)
+		}
+		return errors.New("roll back")
+	})
+	if err == nil {
+		t.Fatal("the rolled-back transaction reported no error")
+	}
+	checkDevices(t, s, "LC-DEL", false, []store.LicenseDevice{dev("LC-DEL", false, "bb")})
+
+	// A released seat is taken again by a new device row.
+	if !upsertDevice(t, s, dev("LC-DEL", false, "aa")) {
+		t.Error("the deleted device seen again was not inserted anew")
+	}
+}
+
+// testLicenseDeviceConcurrentDelete: two deletes of one device at once:
+// exactly one reports it deleted.
+func testLicenseDeviceConcurrentDelete(t *testing.T, s store.Store) {
+	insertCode(t, s, fullCode("LC-DDEL", false))
+	for round := range 5 {
+		upsertDevice(t, s, store.LicenseDevice{Code: "LC-DDEL", Device: "d"})
+		var deletes atomic.Int64
+		Race(2, func(i int) {
+			err := s.Tx(context.Background(), func(ctx context.Context, tx store.Tx) error {
+				ok, err := tx.DeleteLicenseDevice(ctx, "LC-DDEL", false, "d")
+				if ok {
+					deletes.Add(1)
+				}
+				return err
+			})
+			if err != nil {
+				t.Errorf("round %d, goroutine %d: %v", round, i, err)
+			}
+		})
+		if deletes.Load() != 1 {
+			t.Errorf("round %d: %d of two concurrent deletes reported deleting, want 1", round, deletes.Load())
+		}
+		checkDevices(t, s, "LC-DDEL", false, nil)
 	}
 }
 
