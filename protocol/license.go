@@ -1,7 +1,9 @@
 package protocol
 
 import (
+	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -164,10 +166,52 @@ func (r GetLicenseAsyncRequest) Validate() error {
 	c.timeFormat("effectiveTime", r.EffectiveTime, ParseLicenseTime, problemLicenseTime)
 	c.optional("expireTime", r.ExpireTime, 32)
 	c.timeFormat("expireTime", r.ExpireTime, ParseLicenseTime, problemLicenseTime)
-	c.required("eventId", r.EventID, 64)
+	if c.ok() && r.ExpireTime != "" {
+		// A license that ends before it starts cannot be generated.
+		eff, _ := r.Effective()
+		if exp, _, _ := r.Expiry(); exp.Before(eff) {
+			c.fail("expireTime", "before effectiveTime")
+		}
+	}
+	c.required("eventId", r.EventID, MaxEventID)
+	if p := eventIDProblem(r.EventID); p != "" {
+		c.fail("eventId", p)
+	}
 	c.optional("deviceFingerprint", r.DeviceFingerprint, 1024)
 	c.optional("testFlag", r.TestFlag, maxTestFlag)
 	return c.result()
+}
+
+// MaxEventID is the documented length of an online-license eventId
+// (license-openapi.md §C.6).
+const MaxEventID = 64
+
+// CheckEventID checks an online-license eventId. It is the {event_id}
+// segment of the upload path (§C.7), so it must be usable there as it is:
+// 1 to MaxEventID printable ASCII characters without spaces, not a path
+// separator or a dot segment. getLicenseAsync's Validate and the upload
+// client both use it, so an application koobridge accepts can always be
+// uploaded. The error is a *FieldError naming eventId.
+func CheckEventID(id string) error {
+	if p := eventIDProblem(id); p != "" {
+		return &FieldError{Field: "eventId", Problem: p}
+	}
+	return nil
+}
+
+// eventIDProblem says what is wrong with an eventId, "" when nothing.
+func eventIDProblem(id string) string {
+	switch {
+	case strings.TrimSpace(id) == "":
+		return "missing"
+	case len(id) > MaxEventID:
+		return fmt.Sprintf("longer than %d characters", MaxEventID)
+	case strings.ContainsFunc(id, func(r rune) bool { return r < 0x21 || r > 0x7e }):
+		return "not printable ASCII without spaces (it is a path segment of the license upload)"
+	case strings.ContainsAny(id, `/\`) || id == "." || id == "..":
+		return "not one path segment (it is a path segment of the license upload)"
+	}
+	return ""
 }
 
 // OrderNotifyRequest is orderNotify: a paid order the seller should fetch

@@ -1,8 +1,10 @@
 package protocol
 
 import (
+	"errors"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -103,6 +105,20 @@ func TestLicenseValidate(t *testing.T) {
 		{"async eventId missing", with(ga, func(r *GetLicenseAsyncRequest) { r.EventID = "" }), "eventId"},
 		{"async eventId 65", with(ga, func(r *GetLicenseAsyncRequest) { r.EventID = long(65) }), "eventId"},
 		{"async fingerprint 1025", with(ga, func(r *GetLicenseAsyncRequest) { r.DeviceFingerprint = long(1025) }), "deviceFingerprint"},
+		// The eventId is the upload's path segment (§C.7): what the upload
+		// could never use is refused up front.
+		{"async eventId with a space", with(ga, func(r *GetLicenseAsyncRequest) { r.EventID = "ev 1" }), "eventId"},
+		{"async eventId not ASCII", with(ga, func(r *GetLicenseAsyncRequest) { r.EventID = "事件-1" }), "eventId"},
+		{"async eventId with a slash", with(ga, func(r *GetLicenseAsyncRequest) { r.EventID = "a/b" }), "eventId"},
+		{"async eventId with a backslash", with(ga, func(r *GetLicenseAsyncRequest) { r.EventID = `a\b` }), "eventId"},
+		{"async eventId dot", with(ga, func(r *GetLicenseAsyncRequest) { r.EventID = "." }), "eventId"},
+		{"async eventId dot dot", with(ga, func(r *GetLicenseAsyncRequest) { r.EventID = ".." }), "eventId"},
+		{"async eventId blank", with(ga, func(r *GetLicenseAsyncRequest) { r.EventID = "  " }), "eventId"},
+		{"async eventId with dots and symbols ok", with(ga, func(r *GetLicenseAsyncRequest) { r.EventID = "EV.2023-10_27~x:y" }), ""},
+		{"async eventId 64 ok", with(ga, func(r *GetLicenseAsyncRequest) { r.EventID = long(64) }), ""},
+		{"async expireTime before effectiveTime", with(ga, func(r *GetLicenseAsyncRequest) { r.ExpireTime = "2023-10-27 10:30:14 z" }), "expireTime"},
+		{"async expireTime equal to effectiveTime ok", with(ga, func(r *GetLicenseAsyncRequest) { r.ExpireTime = "2023-10-27 10:30:15 z" }), ""},
+		{"async expireTime before in the 14-digit form", with(ga, func(r *GetLicenseAsyncRequest) { r.ExpireTime = "20231026103015" }), "expireTime"},
 
 		{"notify ok", on, ""},
 		{"notify orderId missing", with(on, func(r *OrderNotifyRequest) { r.OrderID = "" }), "orderId"},
@@ -123,6 +139,43 @@ func TestLicenseValidate(t *testing.T) {
 	}
 	if exp, ok, err := with(ga, func(r *GetLicenseAsyncRequest) { r.ExpireTime = "2024-10-27 10:30:15 z" }).Expiry(); !ok || err != nil || exp.Year() != 2024 {
 		t.Errorf("Expiry = %v, %v, %v", exp, ok, err)
+	}
+}
+
+// TestCheckEventID: the one eventId check getLicenseAsync and the upload
+// client share names the field and what is wrong.
+func TestCheckEventID(t *testing.T) {
+	tests := []struct{ id, problem string }{
+		{"EV-20231027-0001", ""},
+		{"a.b_c~d:e@f", ""},
+		{long(MaxEventID), ""},
+		{"", "missing"},
+		{" ", "missing"},
+		{long(MaxEventID + 1), "longer than 64 characters"},
+		{"ev 1", "not printable ASCII"},
+		{"ev\t1", "not printable ASCII"},
+		{"事件-1", "not printable ASCII"},
+		{"ev\x7f", "not printable ASCII"},
+		{"a/b", "not one path segment"},
+		{`a\b`, "not one path segment"},
+		{".", "not one path segment"},
+		{"..", "not one path segment"},
+	}
+	for _, tt := range tests {
+		err := CheckEventID(tt.id)
+		if tt.problem == "" {
+			if err != nil {
+				t.Errorf("CheckEventID(%q) = %v, want nil", tt.id, err)
+			}
+			continue
+		}
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "eventId" || !strings.HasPrefix(fe.Problem, tt.problem) {
+			t.Errorf("CheckEventID(%q) = %v, want eventId: %s", tt.id, err, tt.problem)
+		}
+		if got := (GetLicenseAsyncRequest{ActivityName: "getLicenseAsync", InstanceID: "i", EffectiveTime: "2023-10-27 10:30:15 z", EventID: tt.id}).Validate(); !errors.As(got, &fe) || fe.Field != "eventId" {
+			t.Errorf("Validate with eventId %q = %v, want the same refusal", tt.id, got)
+		}
 	}
 }
 

@@ -205,9 +205,6 @@ type LicenseUpload struct {
 	Content    []byte
 }
 
-// maxEventID is the documented length of eventId (§C.6).
-const maxEventID = 64
-
 // UploadLicense uploads the license of the online-license event eventID
 // (getLicenseAsync's eventId): POST
 // /api/mkp-openapi-public/global/v1/market-event/{event_id}/file,
@@ -221,7 +218,7 @@ const maxEventID = 64
 func (c *Client) UploadLicense(ctx context.Context, eventID string, f LicenseUpload) error {
 	fileReq, err := f.request()
 	if err == nil {
-		err = checkEventID(eventID)
+		err = protocol.CheckEventID(eventID)
 	}
 	if err != nil {
 		return fmt.Errorf("openapi: upload license: %w", err)
@@ -512,24 +509,6 @@ func checkUsage(req protocol.SoftwareUsageInfoRequest) error {
 				return err
 			}
 		}
-	}
-	return nil
-}
-
-// checkEventID checks the event ID that goes into the upload path: 1 to
-// 64 printable ASCII characters, not a path separator or dot segment (it
-// is one path segment; anything else is escaped on the way).
-func checkEventID(id string) error {
-	field := "eventId"
-	switch {
-	case strings.TrimSpace(id) == "":
-		return &protocol.FieldError{Field: field, Problem: "missing"}
-	case len(id) > maxEventID:
-		return &protocol.FieldError{Field: field, Problem: fmt.Sprintf("longer than %d characters", maxEventID)}
-	case strings.ContainsFunc(id, func(r rune) bool { return r < 0x21 || r > 0x7e }):
-		return &protocol.FieldError{Field: field, Problem: "not printable ASCII without spaces"}
-	case strings.ContainsAny(id, `/\`) || id == "." || id == "..":
-		return &protocol.FieldError{Field: field, Problem: "not one path segment"}
 	}
 	return nil
 }
