@@ -203,10 +203,18 @@ func firstRune(v string) string {
 }
 
 // Patterns for text that is not JSON: what a malformed body may still carry.
+// A secret's name is one classify masks whole (a field whose name holds
+// password, passwd, secret, token or fingerprint, or is license). Its value
+// is masked whole: a quoted one up to its closing quote (escaped quotes
+// included; to the end of the text when it is never closed), an unquoted
+// one up to the next & (a query's separator), since a device fingerprint
+// joins several MACs with commas and disk ids may hold spaces (§D.3).
 var (
-	textSecret = regexp.MustCompile(`(?i)((?:password|passwd|secret|token|fingerprint)"?\s*[:=]\s*"?)[^"&,}\s]*`)
-	textEmail  = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+`)
-	textPhone  = regexp.MustCompile(`\+?\d{7,}`)
+	textSecretName = `(?i)((?:password|passwd|secret|token|fingerprint|\blicense)"?\s*[:=]\s*)`
+	textSecretQ    = regexp.MustCompile(textSecretName + `"(?:[^"\\]|\\(?s:.)?)*"?`)
+	textSecretU    = regexp.MustCompile(textSecretName + `[^"&\s][^&]*`)
+	textEmail      = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+`)
+	textPhone      = regexp.MustCompile(`\+?\d{7,}`)
 )
 
 // Text masks free text (a body that is not JSON, a query string): secrets
@@ -217,7 +225,8 @@ func Text(s string) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
-	s = textSecret.ReplaceAllString(s, "${1}******")
+	s = textSecretQ.ReplaceAllString(s, `${1}"******"`)
+	s = textSecretU.ReplaceAllString(s, "${1}******")
 	s = textEmail.ReplaceAllStringFunc(s, Email)
 	return capText(textPhone.ReplaceAllStringFunc(s, Phone))
 }

@@ -76,6 +76,75 @@ func TestMaskJSON(t *testing.T) {
 	}
 }
 
+// TestMaskText: in text that is not JSON a secret's value is masked
+// whole: quoted, up to its closing quote; unquoted, up to the next &. A
+// device fingerprint holds commas (several MACs) and spaces (disk ids).
+func TestMaskText(t *testing.T) {
+	const fp = "04:7C:16:5E:E3:5D,0A:1B:2C:3D:4E:5F|WD-WX1 2345 ABC||BFEBFBFF00090672"
+	tests := []struct {
+		name, in, want string
+	}{
+		{
+			name: "a fingerprint with commas in a body with a trailing comma",
+			in:   `{"activity":"getLicenseAsync","deviceFingerprint":"` + fp + `","eventId":"ev-1",}`,
+			want: `{"activity":"getLicenseAsync","deviceFingerprint":"******","eventId":"ev-1",}`,
+		},
+		{
+			name: "a fingerprint with spaces, spaces around the colon",
+			in:   `{deviceFingerprint : "` + fp + `" , "instanceId":"i-1"`,
+			want: `{deviceFingerprint : "******" , "instanceId":"i-1"`,
+		},
+		{
+			name: "an escaped quote inside the value",
+			in:   `{"password":"a\"b, c d","x":1`,
+			want: `{"password":"******","x":1`,
+		},
+		{
+			name: "a quoted value never closed",
+			in:   `{"token":"abc, def ghi`,
+			want: `{"token":"******"`,
+		},
+		{
+			name: "a license (1.0 reply) with spaces and commas",
+			in:   `{"resultCode":"000000","license":"LIC 1, part 2","instanceId":"i-1"`,
+			want: `{"resultCode":"000000","license":"******","instanceId":"i-1"`,
+		},
+		{
+			name: "a license code in a query pair that does not unescape",
+			in:   `license=PL0001 x,y%zz&orderId=o1`,
+			want: `license=******&orderId=o1`,
+		},
+		{
+			name: "an unquoted fingerprint up to &",
+			in:   `deviceFingerprint=` + fp + `&eventId=ev-1`,
+			want: `deviceFingerprint=******&eventId=ev-1`,
+		},
+		{
+			name: "names that only contain license stay",
+			in:   `{"licenseCode":"PL0001","product":"online-license",`,
+			want: `{"licenseCode":"PL0001","product":"online-license",`,
+		},
+		{
+			name: "an empty quoted value is masked alike",
+			in:   `{"password":"", mobile 13912345678`,
+			want: `{"password":"******", mobile 139****5678`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Text(tt.in)
+			if got != tt.want {
+				t.Errorf("Text(%s)\n got %s\nwant %s", tt.in, got, tt.want)
+			}
+			for _, part := range []string{"0A:1B", "WD-WX1", "2345 ABC", "LIC 1", "part 2", "PL0001 x", "def ghi", "a\\\"b"} {
+				if strings.Contains(tt.in, part) && strings.Contains(got, part) {
+					t.Errorf("Text kept %q: %s", part, got)
+				}
+			}
+		})
+	}
+}
+
 func TestMaskJSONCapsLength(t *testing.T) {
 	big := `{"memo":"` + strings.Repeat("中", MaxLedgerText) + `"}`
 	got := JSON([]byte(big))
