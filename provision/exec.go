@@ -113,7 +113,7 @@ func (e *Exec) Provision(ctx context.Context, ev Event) (Result, error) {
 	stderr.tail = true
 	fail := func(format string, args ...any) error {
 		msg := fmt.Sprintf(format, args...)
-		if s := printable(stderr.Bytes()); s != "" {
+		if s := printable([]byte(redactDevice(ev, string(stderr.Bytes())))); s != "" {
 			msg += "; stderr: " + s
 		}
 		return fmt.Errorf("provision: exec %s: %s %s: %s", e.name, ev.Type, ev.ID, msg)

@@ -44,6 +44,9 @@ func TestWebhookLicenseReplies(t *testing.T) {
 		{name: "both", body: `{"license":{"characters":"x","fileName":"a.lic","content":"eA=="}}`, wantErr: "not both"},
 		{name: "1025 characters", body: `{"license":{"characters":"` + strings.Repeat("a", 1025) + `"}}`, wantErr: "license.characters: 1025 characters, at most 1024"},
 		{name: "NUL in characters", body: `{"license":{"characters":"a\u0000b"}}`, wantErr: "license.characters: not valid UTF-8"},
+		{name: "blank characters", body: `{"license":{"characters":" \n\t "}}`, wantErr: "license.characters: blank"},
+		{name: "one space", body: `{"license":{"characters":" "}}`, wantErr: "license.characters: blank"},
+		{name: "characters with spaces around ok", body: `{"license":{"characters":" LIC-9 "}}`, wantChars: " LIC-9 "},
 		{name: "file without name", body: `{"license":{"content":"eA=="}}`, wantErr: "license.fileName: missing"},
 		{name: "file without content", body: `{"license":{"fileName":"a.lic"}}`, wantErr: "license.content: empty"},
 		{name: "file name with a path", body: `{"license":{"fileName":"../etc/a.lic","content":"eA=="}}`, wantErr: "not a plain file name"},
@@ -124,6 +127,53 @@ func TestCreatedAppInfoOptional(t *testing.T) {
 				}
 				if err != nil || (res.AppInfo != nil) != tt.wantApp {
 					t.Errorf("%s: Result %+v, %v; want app info %v", via, res, err, tt.wantApp)
+				}
+			}
+		})
+	}
+}
+
+// TestLicenseErrorsRedactDevice: a vendor reply or standard error that
+// echoes the request's device fingerprint, whole, JSON-escaped or one of
+// its parts, is quoted in the error without it.
+func TestLicenseErrorsRedactDevice(t *testing.T) {
+	const fp = `04:7C:16:5E:E3:5D,0A:1B:2C:3D:4E:5F|WD-WX1 "2345"||BFEBFBFF00090672`
+	ev := licenseEvent()
+	ev.LicenseRequest.DeviceFingerprint = fp
+	escaped, _ := json.Marshal(fp)
+	tests := []struct {
+		name, reply string
+		mark        string // what stands in the error for the fingerprint
+	}{
+		{"the whole fingerprint", "unknown device " + fp, "[device]"},
+		{"the event echoed under another name", `{"echo":{"device":` + string(escaped) + `}}`, "[device]"},
+		{"the event echoed under its name (masked by name first)", `{"echo":{"deviceFingerprint":` + string(escaped) + `}}`, "******"},
+		{"one MAC", "no seat for MAC 0A:1B:2C:3D:4E:5F on this order", "[device]"},
+		{"the CPU id", "CPU BFEBFBFF00090672 not supported", "[device]"},
+	}
+	secrets := []string{"04:7C:16:5E:E3:5D", "0A:1B:2C:3D:4E:5F", "WD-WX1", "BFEBFBFF00090672"}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, status := range []int{http.StatusInternalServerError, http.StatusBadRequest} {
+				v := newVendor(t, status, tt.reply)
+				_, err := newTestWebhook(t, v.srv.URL).Provision(context.Background(), ev)
+				if err == nil || !strings.Contains(err.Error(), tt.mark) {
+					t.Fatalf("HTTP %d: error %v, want the device redacted (%s)", status, err, tt.mark)
+				}
+				for _, s := range secrets {
+					if strings.Contains(err.Error(), s) {
+						t.Errorf("HTTP %d: the error quotes %q: %v", status, s, err)
+					}
+				}
+			}
+			path := script(t, `printf '%s' '`+strings.ReplaceAll(tt.reply, `'`, `'\''`)+`' >&2; exit 1`)
+			_, err := newTestExec(t, ExecConfig{Command: []string{path}}).Provision(context.Background(), ev)
+			if err == nil || !strings.Contains(err.Error(), tt.mark) {
+				t.Fatalf("exec: error %v, want the device redacted (%s)", err, tt.mark)
+			}
+			for _, s := range secrets {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("exec: the error quotes %q: %v", s, err)
 				}
 			}
 		})

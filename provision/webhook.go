@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -132,7 +133,7 @@ func (w *Webhook) Provision(ctx context.Context, ev Event) (Result, error) {
 	}
 	fail := func(format string, args ...any) error {
 		msg := fmt.Sprintf(format, args...)
-		return fmt.Errorf("provision: webhook %s: %s %s: %s", w.target, ev.Type, ev.ID, w.redact(msg))
+		return fmt.Errorf("provision: webhook %s: %s %s: %s", w.target, ev.Type, ev.ID, w.redact(ev, msg))
 	}
 
 	parent := ctx
@@ -168,7 +169,7 @@ func (w *Webhook) Provision(ctx context.Context, ev Event) (Result, error) {
 	}
 	defer resp.Body.Close()
 	reply, readErr := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
-	quote := func() string { return snippet([]byte(w.redact(string(reply)))) }
+	quote := func() string { return snippet([]byte(w.redact(ev, string(reply)))) }
 
 	switch code := resp.StatusCode; {
 	case code >= 200 && code <= 299:
@@ -198,10 +199,44 @@ func (w *Webhook) Provision(ctx context.Context, ev Event) (Result, error) {
 	}
 }
 
-// redact removes the secret from text quoted from elsewhere (a vendor
-// that echoes headers back, say).
-func (w *Webhook) redact(s string) string {
-	return strings.ReplaceAll(s, w.secret, "[redacted]")
+// redact removes the secret and ev's device fingerprint from text quoted
+// from elsewhere (a vendor that echoes headers or the event back, say).
+func (w *Webhook) redact(ev Event, s string) string {
+	return redactDevice(ev, strings.ReplaceAll(s, w.secret, "[redacted]"))
+}
+
+// minDevicePart is the shortest part of a device fingerprint redactDevice
+// looks for on its own: shorter ones are too common to say anything.
+const minDevicePart = 4
+
+// redactDevice removes the device fingerprint of a license.requested event
+// from text quoted from the vendor, since an error goes to the log, the
+// job and the admin API and a fingerprint is personal data: the whole of
+// it, as sent and as JSON escapes it (an echo of the event), then each of
+// its parts (a MAC, a disk id: §D.3 joins them with | and commas) of at
+// least minDevicePart characters, longest first.
+func redactDevice(ev Event, s string) string {
+	if ev.LicenseRequest == nil || strings.TrimSpace(ev.LicenseRequest.DeviceFingerprint) == "" {
+		return s
+	}
+	fp := ev.LicenseRequest.DeviceFingerprint
+	forms := []string{fp}
+	if b, err := json.Marshal(fp); err == nil {
+		forms = append(forms, string(b[1:len(b)-1]))
+	}
+	parts := strings.FieldsFunc(fp, func(r rune) bool { return r == '|' || r == ',' })
+	slices.SortFunc(parts, func(a, b string) int { return len(b) - len(a) })
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); len(p) >= minDevicePart {
+			forms = append(forms, p)
+		}
+	}
+	for _, f := range forms {
+		if f != "" {
+			s = strings.ReplaceAll(s, f, "[device]")
+		}
+	}
+	return s
 }
 
 // SignWebhook returns the Koobridge-Signature header value for body sent
@@ -338,7 +373,7 @@ const maxLicenseFileName = 255
 
 // Check reports whether f is a license koobridge can hand on: exactly one
 // of Characters (at most MaxLicenseCharacters characters of valid UTF-8,
-// no NUL) or a file (FileName and non-empty Content). A file name is a
+// no NUL, not only white space) or a file (FileName and non-empty Content). A file name is a
 // plain name: valid UTF-8, at most 255 bytes, without path separators or
 // control characters, not "." or "..". The error names the field and
 // never quotes the license.
@@ -349,6 +384,9 @@ func (f *LicenseFile) Check() error {
 	case !hasChars && !hasFile:
 		return errors.New("license: empty: give characters, or fileName with content")
 	case hasChars:
+		if strings.TrimSpace(f.Characters) == "" {
+			return errors.New("license.characters: blank (only white space)")
+		}
 		if !utf8.ValidString(f.Characters) || strings.ContainsRune(f.Characters, 0) {
 			return errors.New("license.characters: not valid UTF-8 text (or holds NUL)")
 		}
