@@ -49,6 +49,14 @@ var probes = map[string]probe{
 	"kitDeleteUnknown": probeKitDeleteUnknown,
 	"kitUserLimit":     probeKitUserLimit,
 	"kitSecret":        probeKitSecret,
+
+	"licenseKey":         probeLicenseKey,
+	"licenseBodySign":    probeLicenseBodySign,
+	"licenseUnknownCode": probeLicenseUnknownCode,
+	"licenseIdempotency": probeLicenseIdempotency,
+	"onlineUpload":       probeOnlineUpload,
+	"onlineRepeat":       probeOnlineRepeat,
+	"onlineExpiry":       probeOnlineExpiry,
 }
 
 // probeV1Auth: V1 calls without authToken, with a wrong one or one made
@@ -421,6 +429,15 @@ var faultRows = []struct {
 	{"KitDeleteUnknownFails", Faults{KitDeleteUnknownFails: true}, "kitDeleteUnknown"},
 	{"KitNoUserLimit", Faults{KitNoUserLimit: true}, "kitUserLimit"},
 	{"KitAcceptBadSecret", Faults{KitAcceptBadSecret: true}, "kitSecret"},
+	{"LicenseBasicKeyBodySign", Faults{LicenseBasicKeyBodySign: true}, "licenseBodySign"},
+	{"LicenseAnyKey", Faults{LicenseAnyKey: true}, "licenseKey"},
+	{"LicenseUnknownCodeRefused", Faults{LicenseUnknownCodeRefused: true}, "licenseUnknownCode"},
+	{"LicenseRepeatDiffers", Faults{LicenseRepeatDiffers: true}, "licenseIdempotency"},
+	{"LicenseStaleRenewalRefused", Faults{LicenseStaleRenewalRefused: true}, "licenseIdempotency"},
+	{"OnlineLicenseNoUpload", Faults{OnlineLicenseNoUpload: true}, "onlineUpload"},
+	{"OnlineLicenseRegenerates", Faults{OnlineLicenseRegenerates: true}, "onlineRepeat"},
+	{"OnlineLicenseWrongSHA256", Faults{OnlineLicenseWrongSHA256: true}, "onlineUpload"},
+	{"OnlineLicenseNoExpiryCheck", Faults{OnlineLicenseNoExpiryCheck: true}, "onlineExpiry"},
 }
 
 // TestFaultMatrix: each fault breaks exactly the behaviour it names and

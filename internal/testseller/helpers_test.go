@@ -53,7 +53,7 @@ type env struct {
 
 func start(t *testing.T, f Faults) env {
 	t.Helper()
-	s := NewWithKeys(Keys{Basic: testKey, General: testGeneralKey, Kit: testKitKey}, f)
+	s := NewWithKeys(Keys{Basic: testKey, General: testGeneralKey, Kit: testKitKey, License: testLicenseKey}, f)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	return env{t: t, s: s, srv: srv}

@@ -5,7 +5,10 @@
 // path, and the five joint-operation Kit interfaces (Part B, saas-v2.md
 // §3.8) POSTed to /produceAPI/<name> (V1: authToken header) and
 // /produceAPI/v2/<name> (V2: x-sign, x-timestamp, x-nonce), at the root or
-// under any path prefix. Faults can be switched on one at a time. It
+// under any path prefix, and license codes 2.0 and online license
+// (license-openapi.md §A, §C) POSTed to a path whose last segment is
+// "license" (koobridge serve's default --license-path). Faults can be
+// switched on one at a time. It
 // exists to test the conformance suite and the emulator: the suite must
 // pass against the correct seller and fail, naming the fault, against a
 // broken one.
@@ -13,7 +16,8 @@
 // Like a Seller Center account it holds one key per interface type
 // (Keys): the basic key verifies the V1 and V2 basic interfaces and signs
 // their answers, the general key orderNotify and its answer, the Kit key
-// the Kit calls and their answers. It reads the activity of a V2 call
+// the Kit calls and their answers, the license key the license-code and
+// online-license calls and their answers. It reads the activity of a V2 call
 // before verifying it only to choose the key; a call signed with the other
 // key fails. It holds an RSA key pair too: applicationSync's clientSecret
 // is decrypted with its private key (Keys.RSA, or one made once per
@@ -25,7 +29,10 @@
 // That is why it checks the signature window and nonces with its own few
 // lines rather than with sign.Verifier, which koobridge serve uses: the
 // suite's authentication cases must not be judged against the code they
-// test. It never calls Query Order.
+// test. It calls the Open API (WithOpenAPI) only for online license: to
+// upload the licenses getLicenseAsync asks for (§C.7), and to learn with
+// Query Order whether an instance is yearly/monthly when a
+// getLicenseAsync comes without expireTime.
 //
 // Choices where the spec is UNCONFIRMED: V1 enforces no timeStamp window
 // (none is documented, and saved debug cases are replayed twice a day);
@@ -153,6 +160,41 @@ type Faults struct {
 	// KitAcceptBadSecret answers applicationSync 000000 when its
 	// clientSecret cannot be decrypted with the seller's private key.
 	KitAcceptBadSecret bool
+
+	// License codes 2.0 and online license (license-openapi.md §A, §C).
+	// The faults that touch every answer (SkipSignature, NoBodySign,
+	// WrongContentType, Slow, SkipValidation) touch these too, and
+	// UnknownInstanceOK getLicenseAsync.
+
+	// LicenseBasicKeyBodySign signs the Body-Sign of license answers with
+	// the basic key instead of the license key.
+	LicenseBasicKeyBodySign bool
+	// LicenseAnyKey accepts a license call signed with the basic key as
+	// well as one signed with the license key.
+	LicenseAnyKey bool
+	// LicenseUnknownCodeRefused answers 000003 to a call about a license
+	// code it never heard of, instead of recording the code.
+	LicenseUnknownCodeRefused bool
+	// LicenseRepeatDiffers answers a license-code call that changes
+	// nothing (a renewal order line already applied, a freeze of a frozen
+	// code, a release of a released one) 000005 ("already applied").
+	LicenseRepeatDiffers bool
+	// LicenseStaleRenewalRefused keeps no record of the renewals applied:
+	// every refreshLicenseCode is applied afresh, and a RENEWAL whose
+	// expireTime is before the code's expiry is refused 000002.
+	LicenseStaleRenewalRefused bool
+	// OnlineLicenseNoUpload answers getLicenseAsync 000004 but never
+	// uploads the license.
+	OnlineLicenseNoUpload bool
+	// OnlineLicenseRegenerates generates another license for a repeated
+	// getLicenseAsync and uploads it before answering.
+	OnlineLicenseRegenerates bool
+	// OnlineLicenseWrongSHA256 uploads the license with the sha256 of
+	// something else.
+	OnlineLicenseWrongSHA256 bool
+	// OnlineLicenseNoExpiryCheck takes a yearly/monthly getLicenseAsync
+	// without expireTime instead of answering 000902.
+	OnlineLicenseNoExpiryCheck bool
 }
 
 // Keys are the keys of a Seller, one per interface type it serves
@@ -166,6 +208,10 @@ type Keys struct {
 	// Kit is the key bound to the joint-operation sync interfaces
 	// (联营SaaS同步接口). Empty means Basic.
 	Kit string
+	// License is the key bound to the license interfaces
+	// (License授权码交付接口): license codes and online license. Empty
+	// means Basic.
+	License string
 	// RSA is the seller's private key, with which applicationSync's
 	// clientSecret is decrypted. Nil means a 3072-bit key made once per
 	// process and shared by every Seller without one.
@@ -178,6 +224,7 @@ type Seller struct {
 	key        string // the basic key
 	generalKey string
 	kitKey     string
+	licenseKey string
 	rsa        *rsa.PrivateKey        // nil: processKey
 	v1Cipher   *sign.CredentialCipher // encryptType 1 with the basic key (saas-v1-joint-login.md §A.7)
 	faults     Faults
@@ -192,6 +239,8 @@ type Seller struct {
 	nonces    nonceMemory
 	v1Orders  map[orderLine]string // V1 newInstance idempotency: orderId (+ productId) → instanceId
 	kit       kitState
+	lic       licenseState
+	openAPI   openAPI // set by WithOpenAPI before serving
 }
 
 // New returns a Seller that verifies requests and signs replies with key,
@@ -214,6 +263,7 @@ func NewWithKeys(k Keys, f Faults) *Seller {
 		key:        k.Basic,
 		generalKey: cmp.Or(k.General, k.Basic),
 		kitKey:     cmp.Or(k.Kit, k.Basic),
+		licenseKey: cmp.Or(k.License, k.Basic),
 		rsa:        k.RSA,
 		v1Cipher:   v1Cipher,
 		faults:     f,
@@ -225,6 +275,7 @@ func NewWithKeys(k Keys, f Faults) *Seller {
 		nonces:     nonceMemory{expires: make(map[string]time.Time)},
 		v1Orders:   make(map[orderLine]string),
 		kit:        newKitState(),
+		lic:        newLicenseState(),
 	}
 }
 
@@ -266,8 +317,9 @@ func (s *Seller) Notified() int {
 
 // ServeHTTP answers one production-interface call: GET is SaaS V1, a POST
 // to a Kit path (.../produceAPI/<name>, .../produceAPI/v2/<name>) is the
-// Kit, any other POST is V2 or orderNotify. Every answer is HTTP 200 with
-// a JSON body carrying resultCode.
+// Kit, a POST to a license path (.../license) is a license code or online
+// license, any other POST is V2 or orderNotify. Every answer is HTTP 200
+// with a JSON body carrying resultCode.
 func (s *Seller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var (
 		reply    any
@@ -278,6 +330,9 @@ func (s *Seller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply, key, bodySign = s.kitAnswer(w, r, name, version), s.kitKey, true
 	} else if r.Method == http.MethodGet {
 		reply, key, bodySign = s.v1Answer(r), s.key, !s.faults.V1NoBodySign
+	} else if isLicensePath(r.URL.Path) {
+		reply, key = s.licenseAnswer(w, r)
+		bodySign = !s.faults.NoBodySign
 	} else {
 		reply, key = s.answer(w, r)
 		bodySign = !s.faults.NoBodySign
@@ -379,33 +434,54 @@ func (s *Seller) dispatch(body []byte) any {
 	if on, ok := req.(protocol.OrderNotifyRequest); ok {
 		return s.orderNotify(on) // validated there: testFlag is mandatory
 	}
-	if err := req.Validate(); err != nil {
-		if !s.faults.SkipValidation {
-			return protocol.ErrorResponse(err)
-		}
-		if req.Activity() != protocol.ActivityNewInstance {
-			return protocol.NewResponse(protocol.CodeSuccess, "")
-		}
+	if reply, ok := s.validate(req); !ok {
+		return reply
 	}
-	switch req := req.(type) {
-	case protocol.NewInstanceRequest:
-		return s.newInstance(req)
-	case protocol.QueryInstanceRequest:
-		return s.queryInstance(req)
-	case protocol.RefreshInstanceRequest:
-		return s.refreshInstance(req)
-	case protocol.UpdateInstanceStatusRequest:
-		return s.updateInstanceStatus(req)
-	case protocol.ReleaseInstanceRequest:
-		return s.releaseInstance(req)
-	case protocol.UpgradeInstanceRequest:
-		return s.upgradeInstance(req)
-	case protocol.ChangeInstanceCheckRequest:
-		return s.changeInstanceCheck(req)
+	if reply, ok := s.instanceActivity(req); ok {
+		return reply
 	}
-	// getLicenseAsync: decoded by protocol but not served here.
+	// getLicenseAsync: decoded by protocol but served at the license path.
 	if s.faults.SkipValidation {
 		return protocol.NewResponse(protocol.CodeSuccess, "")
 	}
 	return protocol.NewResponse(protocol.CodeInvalidParam, "activity "+req.Activity()+" is not served here")
+}
+
+// validate validates a decoded V2 request; ok is false when reply is the
+// answer. Under SkipValidation an invalid request is answered 000000,
+// but an invalid newInstance still creates, as a seller that checks
+// nothing would.
+func (s *Seller) validate(req protocol.V2Request) (reply any, ok bool) {
+	if err := req.Validate(); err != nil {
+		if !s.faults.SkipValidation {
+			return protocol.ErrorResponse(err), false
+		}
+		if req.Activity() != protocol.ActivityNewInstance {
+			return protocol.NewResponse(protocol.CodeSuccess, ""), false
+		}
+	}
+	return nil, true
+}
+
+// instanceActivity carries out a validated instance activity (V2, and
+// online license's at the license path); ok is false for any other
+// request.
+func (s *Seller) instanceActivity(req protocol.V2Request) (reply any, ok bool) {
+	switch req := req.(type) {
+	case protocol.NewInstanceRequest:
+		return s.newInstance(req), true
+	case protocol.QueryInstanceRequest:
+		return s.queryInstance(req), true
+	case protocol.RefreshInstanceRequest:
+		return s.refreshInstance(req), true
+	case protocol.UpdateInstanceStatusRequest:
+		return s.updateInstanceStatus(req), true
+	case protocol.ReleaseInstanceRequest:
+		return s.releaseInstance(req), true
+	case protocol.UpgradeInstanceRequest:
+		return s.upgradeInstance(req), true
+	case protocol.ChangeInstanceCheckRequest:
+		return s.changeInstanceCheck(req), true
+	}
+	return nil, false
 }
