@@ -3,12 +3,15 @@
 // with package emulator, runs every lifecycle scenario of a charging-mode
 // profile plus the edge cases (idempotency, authentication, validation,
 // the deadline), and with the order profile the order notification
-// (orderNotify, license-openapi.md §F), and reports, per case, what was
-// sent, what came back and which rule of the specification broke.
+// (orderNotify, license-openapi.md §F), with the license and
+// online-license profiles the license products (§A, §C), and reports, per
+// case, what was sent, what came back and which rule of the specification
+// broke.
 //
 // While it runs it serves the emulator's mocked Open API on
 // Config.OpenAPI: the seller under test points its Open API URL there so
-// its Query Order calls find the emulator's orders.
+// its Query Order calls find the emulator's orders and its license
+// uploads reach the suite.
 //
 // Every case is judged on the answers as they are: the emulator does not
 // retry, and a case fails on any violation in any of its calls. A case
@@ -53,8 +56,15 @@ const (
 	// V1 and V2: saas-v1-joint-login.md Part B, saas-v2.md §2.3, §3.8),
 	// for joint-operation products. It needs Config.RSAPublicKey.
 	ProfileKit = "kit"
-	// ProfileAll is every V2 profile and order; v1, kit and sso are not
-	// part of it (they need to be named).
+	// ProfileLicense is the license-code 2.0 production interface
+	// (license-openapi.md §A) of a license-code product.
+	ProfileLicense = "license"
+	// ProfileOnlineLicense is online license (license-openapi.md §C): the
+	// instance calls and getLicenseAsync, with the seller's upload to the
+	// mocked Open API.
+	ProfileOnlineLicense = "online-license"
+	// ProfileAll is every V2 profile and order; v1, kit, sso, license and
+	// online-license are not part of it (they need to be named).
 	ProfileAll = "all"
 )
 
@@ -75,6 +85,8 @@ var profiles = []profileDef{
 	{name: ProfileV1, named: true},
 	{name: ProfileKit, named: true},
 	{name: ProfileSSO, named: true},
+	{name: ProfileLicense, named: true},
+	{name: ProfileOnlineLicense, named: true},
 }
 
 // DefaultDeadline is how long an answer may take unless Config.Deadline
@@ -115,13 +127,32 @@ type Config struct {
 	// SSO is the sso profile's contract with the seller's app (its login,
 	// whoami and logout URLs). Required with the sso profile.
 	SSO SSOConfig
+	// LicenseTarget is the seller's URL for the license-code calls (the
+	// license profile); empty means the origin of Target + "/license",
+	// koobridge serve's default --license-path.
+	LicenseTarget string
+	// OnlineLicenseTarget is the seller's URL for the online-license
+	// calls; empty means LicenseTarget.
+	OnlineLicenseTarget string
+	// OnlineLicenseKey is the interface type whose key signs the
+	// online-license calls and checks their Body-Sign:
+	// emulator.KeyLicense (the default, when empty) or emulator.KeyBasic.
+	// Which one KooGallery uses is UNCONFIRMED (koobridge serve
+	// --online-license-key-type).
+	OnlineLicenseKey emulator.KeyType
+	// LicenseUploadWindow is how long, in emulated time, the
+	// online-license profile waits for the seller's upload of a license
+	// getLicenseAsync asked for; zero means
+	// emulator.DefaultLicenseUploadWindow (1 h, 10 s of wall time at the
+	// suite's clock speed).
+	LicenseUploadWindow time.Duration
 	// AK and SK are the credentials the mocked Open API accepts: the ones
 	// the seller signs its Query Order calls with. Required.
 	AK, SK string
 	// Profile is "period", "onetime", "ondemand", "ondemand-pkg",
-	// "order", "v1", "kit" or "all", or several of them separated by
-	// commas ("period,order"); empty means "all", which is every profile
-	// but v1 and kit.
+	// "order", "v1", "kit", "sso", "license", "online-license" or "all",
+	// or several of them separated by commas ("period,order"); empty
+	// means "all", which is the four charging modes and order.
 	Profile string
 	// Deadline is how long an answer may take; zero means 5 s.
 	Deadline time.Duration
@@ -133,7 +164,8 @@ type Config struct {
 	// 000002, not implemented, instead of skipping it.
 	RequireOptional bool
 	// OpenAPI is where Run serves the mocked Open API while it runs. Run
-	// closes it before it returns, whatever the outcome. Required.
+	// closes it before it returns, whatever the outcome. Required. The
+	// online-license profile waits for the seller's license uploads there.
 	OpenAPI net.Listener
 	// HTTPClient sends the calls to the seller; nil means a default one.
 	HTTPClient *http.Client
@@ -190,6 +222,12 @@ var suiteSpec = map[string]string{
 	RuleSSOUnauthorisedUser:   "saas-v1-joint-login.md §C.1, §B.4 (only users authSync authorised)",
 	RuleSSORevokedUser:        "saas-v1-joint-login.md §C.1, §B.4, saas-v2.md §3.8 (revoked users)",
 	RuleSSOLogout:             "saas-v1-joint-login.md §C.5",
+	RuleIdempotentLicense:     "license-openapi.md §A.4 (idempotent and repeatable: retries, re-triggers, dial tests), §C.6",
+	RuleLicenseUnknownCode:    "license-openapi.md §A.1 (KooGallery issues the code; the seller may hear of it first in any call), §A.4",
+	RuleLicenseKey:            "license-openapi.md §A.6 (the key bound to License授权码交付接口)",
+	RuleLicenseUpload:         "license-openapi.md §C.6, §C.7 (the license uploaded for the eventId: multipart, APIG-signed, sha256)",
+	RuleLicenseUploadOnce:     "license-openapi.md §C.6 (a repeated application gets the same license)",
+	RuleLicenseExpiry:         "license-openapi.md §C.6 (000902: a period license needs an expiry time)",
 }
 
 // Run runs the suite against cfg.Target and returns the report. Failed
@@ -218,24 +256,28 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		publicURL = ssoPublicURL(cfg.SSO, cfg.OpenAPI)
 	}
 	e, err := emulator.New(emulator.Config{
-		PublicURL:         publicURL,
-		Target:            cfg.Target,
-		OrderNotifyTarget: cfg.OrderNotifyTarget,
-		KitTarget:         cfg.KitTarget,
-		SellerPublicKey:   cfg.RSAPublicKey,
-		Key:               cfg.Key,
-		KitKey:            cfg.KitKey,
-		LicenseKey:        cfg.LicenseKey,
-		GeneralKey:        cfg.GeneralKey,
-		AK:                cfg.AK,
-		SK:                cfg.SK,
-		Deadline:          cfg.Deadline,
-		TimeScale:         timeScale,
-		BodySignOptional:  cfg.BodySignOptional,
-		NoRetry:           true,
-		KeepGoing:         true,
-		HTTPClient:        cfg.HTTPClient,
-		Logger:            logger,
+		PublicURL:           publicURL,
+		Target:              cfg.Target,
+		OrderNotifyTarget:   cfg.OrderNotifyTarget,
+		KitTarget:           cfg.KitTarget,
+		LicenseTarget:       cfg.LicenseTarget,
+		OnlineLicenseTarget: cfg.OnlineLicenseTarget,
+		OnlineLicenseKey:    cfg.OnlineLicenseKey,
+		LicenseUploadWindow: cfg.LicenseUploadWindow,
+		SellerPublicKey:     cfg.RSAPublicKey,
+		Key:                 cfg.Key,
+		KitKey:              cfg.KitKey,
+		LicenseKey:          cfg.LicenseKey,
+		GeneralKey:          cfg.GeneralKey,
+		AK:                  cfg.AK,
+		SK:                  cfg.SK,
+		Deadline:            cfg.Deadline,
+		TimeScale:           timeScale,
+		BodySignOptional:    cfg.BodySignOptional,
+		NoRetry:             true,
+		KeepGoing:           true,
+		HTTPClient:          cfg.HTTPClient,
+		Logger:              logger,
 	})
 	if err != nil {
 		_ = cfg.OpenAPI.Close()
@@ -289,6 +331,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		case ProfileSSO:
 			r.sso(ctx, base)
 			continue
+		case ProfileLicense:
+			if err := r.license(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		case ProfileOnlineLicense:
+			if err := r.onlineLicense(ctx); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		p, ok := r.product(n.mode)
 		if !ok {
@@ -310,7 +362,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 // Validate reports the first setting of cfg that Run would refuse
-// (Target, OrderNotifyTarget, KitTarget, Key, AK, SK, Profile, Deadline,
+// (Target, OrderNotifyTarget, KitTarget, LicenseTarget,
+// OnlineLicenseTarget, OnlineLicenseKey, Key, AK, SK, Profile, Deadline,
 // RSAPublicKey with the kit profile), so a
 // caller can check them before it opens the Open API listener. It does
 // not look at OpenAPI, which Run requires too.
@@ -327,6 +380,8 @@ func (cfg Config) check() ([]profileDef, error) {
 		return nil, err
 	case cfg.Deadline < 0:
 		return nil, fmt.Errorf("conformance: config: Deadline %v is negative", cfg.Deadline)
+	case cfg.LicenseUploadWindow < 0:
+		return nil, fmt.Errorf("conformance: config: LicenseUploadWindow %v is negative", cfg.LicenseUploadWindow)
 	case cfg.Key == "":
 		return nil, errors.New("conformance: config: Key is required")
 	case cfg.AK == "" || cfg.SK == "":
@@ -344,7 +399,8 @@ func (cfg Config) check() ([]profileDef, error) {
 	if u, err := url.Parse(cfg.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("conformance: config: Target %q is not an http or https URL", cfg.Target)
 	}
-	for _, t := range []struct{ name, url string }{{"OrderNotifyTarget", cfg.OrderNotifyTarget}, {"KitTarget", cfg.KitTarget}} {
+	for _, t := range []struct{ name, url string }{{"OrderNotifyTarget", cfg.OrderNotifyTarget}, {"KitTarget", cfg.KitTarget},
+		{"LicenseTarget", cfg.LicenseTarget}, {"OnlineLicenseTarget", cfg.OnlineLicenseTarget}} {
 		if t.url == "" {
 			continue
 		}
@@ -352,12 +408,17 @@ func (cfg Config) check() ([]profileDef, error) {
 			return nil, fmt.Errorf("conformance: config: %s %q is not an http or https URL", t.name, t.url)
 		}
 	}
+	switch cfg.OnlineLicenseKey {
+	case "", emulator.KeyLicense, emulator.KeyBasic:
+	default:
+		return nil, fmt.Errorf("conformance: config: OnlineLicenseKey %q: want %s or %s", cfg.OnlineLicenseKey, emulator.KeyLicense, emulator.KeyBasic)
+	}
 	return names, nil
 }
 
 // profileNames returns the profiles to run, in run order, each once:
 // Config.Profile is one name or several separated by commas, "all"
-// standing for every profile but v1 and kit.
+// standing for the profiles not named-only.
 func (cfg Config) profileNames() ([]profileDef, error) {
 	if strings.TrimSpace(cfg.Profile) == "" {
 		return allProfiles(), nil
