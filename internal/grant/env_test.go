@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -121,14 +125,41 @@ var sealKey = func() []byte {
 	return k
 }()
 
-func newEnv(t *testing.T, st store.Store) *env {
+// envConfig changes how an env reaches the Open API imitation.
+type envConfig struct {
+	// front, when set, stands in front of the imitation: the client talks
+	// to it over HTTP, and it may pass requests on with next.
+	front func(api *openapitest.Server, next http.Handler) http.Handler
+	// uploader, when set, wraps the Open API client as the Uploader.
+	uploader func(api *openapitest.Server, client grant.Uploader) grant.Uploader
+	// now, when set, is the Service's clock.
+	now func() time.Time
+}
+
+func newEnv(t *testing.T, st store.Store) *env { return newEnvWith(t, st, envConfig{}) }
+
+func newEnvWith(t *testing.T, st store.Store, c envConfig) *env {
 	t.Helper()
 	t.Cleanup(func() { st.Close() })
 	quiet := slog.New(slog.DiscardHandler)
 	api := openapitest.NewServer(t, testAK, testSK)
-	client, err := openapi.New(openapi.Config{BaseURL: api.URL(), AK: testAK, SK: testSK})
+	base := api.URL()
+	if c.front != nil {
+		target, err := url.Parse(api.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		front := httptest.NewServer(c.front(api, httputil.NewSingleHostReverseProxy(target)))
+		t.Cleanup(front.Close)
+		base = front.URL
+	}
+	client, err := openapi.New(openapi.Config{BaseURL: base, AK: testAK, SK: testSK})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var uploader grant.Uploader = client
+	if c.uploader != nil {
+		uploader = c.uploader(api, client)
 	}
 	sealer, err := seal.NewSealer(sealKey)
 	if err != nil {
@@ -138,8 +169,8 @@ func newEnv(t *testing.T, st store.Store) *env {
 		Backoff: func(int) time.Duration { return 5 * time.Millisecond }})
 	gen := &generator{}
 	svc, err := grant.New(grant.Config{
-		Store: st, Provisioner: gen, Uploader: client, Sealer: sealer, Jobs: runner,
-		Budget: 10 * time.Second, MaxAttempts: 3, Logger: quiet,
+		Store: st, Provisioner: gen, Uploader: uploader, Sealer: sealer, Jobs: runner,
+		Budget: 10 * time.Second, MaxAttempts: 3, Logger: quiet, Now: c.now,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/jobs"
@@ -19,6 +20,12 @@ import (
 // instance.created.
 var errInstanceWait = errors.New("waiting for the instance to be provisioned")
 
+// MaxInstanceWait is how long an online grant waits for its instance to be
+// provisioned before it fails (KooGallery gives up on a purchase after 3
+// hours; a resend of the getLicenseAsync, or an operator's Retry, starts
+// it again).
+const MaxInstanceWait = 24 * time.Hour
+
 // requestEventID is the ID of a grant's license.requested event: the same
 // on every attempt, so the vendor recognises a repeat (and answers it with
 // the same license).
@@ -30,9 +37,11 @@ func requestEventID(g store.LicenseGrant) string {
 // generator, the license sealed into the grant and, for an online grant,
 // its upload job, in one transaction. Errors are retried by the runner
 // with backoff; the grant fails when the generator's error is permanent
-// (or its answer unusable) or this was the last attempt.
+// (or its answer unusable) or this was the last attempt. An instance still
+// being provisioned is waited for without spending attempts
+// (waitForInstance).
 func (s *Service) handleGenerate(ctx context.Context, job store.Job) error {
-	g, err := s.loadForJob(ctx, job)
+	g, p, err := s.loadWithPayload(ctx, job)
 	if err != nil {
 		return err
 	}
@@ -40,6 +49,9 @@ func (s *Service) handleGenerate(ctx context.Context, job store.Job) error {
 		return nil // generated already, or failed and waiting for an operator
 	}
 	ev, err := s.requestEvent(ctx, g)
+	if errors.Is(err, errInstanceWait) {
+		return s.waitForInstance(ctx, g, p)
+	}
 	var res provision.Result
 	if err == nil {
 		res, err = s.provisionerFor(g.Test).Provision(ctx, ev)
@@ -91,6 +103,35 @@ func (s *Service) handleGenerate(ctx context.Context, job store.Job) error {
 	s.log.InfoContext(ctx, "grant: license generated", "grant", g.ID, "kind", g.Kind, "type", kind, "test", g.Test)
 	if g.Kind == store.GrantOnline {
 		s.jobs.Kick()
+	}
+	return nil
+}
+
+// waitForInstance ends a generate job that found its instance still being
+// provisioned without spending the job's attempts, which are the
+// generator's: it hands over to a fresh generate job due after the
+// runner's backoff for the waits so far (capped, 10 minutes by default),
+// and fails the grant once it has waited MaxInstanceWait since it was
+// asked for.
+func (s *Service) waitForInstance(ctx context.Context, g store.LicenseGrant, p payload) error {
+	now := s.now().UTC()
+	if now.Sub(g.CreatedAt) >= MaxInstanceWait {
+		err := fmt.Errorf("instance %s still being provisioned %s after the license was asked for", g.InstanceID, MaxInstanceWait)
+		s.recordGenerateError(ctx, g.ID, err, true)
+		return jobs.Permanent(fmt.Errorf("grant: generate %d: %w", g.ID, err))
+	}
+	next := payload{GrantID: g.ID, Waits: p.Waits + 1}
+	_, err := s.update(ctx, g.ID, func(ctx context.Context, tx store.Tx, in *store.LicenseGrant) error {
+		if in.State != store.GrantPending {
+			return errNoChange
+		}
+		in.LastError = errInstanceWait.Error()
+		key := KindGenerate + ":" + strconv.FormatInt(in.ID, 10) + ":" + strconv.FormatInt(in.Version+1, 10)
+		_, err := s.enqueuePayload(ctx, tx, KindGenerate, key, next, now.Add(s.jobs.Backoff(next.Waits)))
+		return err
+	})
+	if err != nil && !errors.Is(err, errNoChange) {
+		return fmt.Errorf("grant: generate %d: wait for the instance: %w", g.ID, err)
 	}
 	return nil
 }

@@ -16,13 +16,19 @@
 //
 // An online grant is then uploaded by a job of its own (KindUpload), retried
 // with the runner's backoff (capped) for UploadAttempts attempts until
-// KooGallery accepts it. Every attempt is recorded (accepted, retry or
-// refused, with KooGallery's code and message); a permanent refusal
-// (invalid format, application invalid or denied, CBC.0101, …) fails the
-// grant with the reason, and an operator's Retry puts it back to work. Once
-// an acceptance is recorded the grant is never uploaded again: the job
-// reads the grant and its recorded attempts before it uploads, so a job run
-// again after a crash that followed the acceptance only marks the grant.
+// KooGallery accepts it. Every attempt is counted before it is sent and
+// recorded after (accepted, retry or refused, with KooGallery's code and
+// message); a permanent refusal (invalid format, application invalid or
+// denied, CBC.0101, …) fails the grant with the reason, and an operator's
+// Retry, or KooGallery resending the getLicenseAsync (Resume), puts it back
+// to work. Once an acceptance is recorded the grant is never uploaded
+// again: the job reads the grant and its recorded attempts before it
+// uploads, so a job run again after a crash that followed the acceptance
+// only marks the grant. An acceptance whose answer was lost (no answer, a
+// 5xx, an unreadable answer, or a crash before it was recorded) is
+// learnt from the next attempt: KooGallery answers it success for the
+// same license, or "application denied" (91381038), which after such an
+// attempt is recorded as the acceptance it reports.
 //
 // License 1.0 licenses also have a lifecycle (refreshLicense,
 // expireLicense, releaseLicense): Renew, Expire and Release change it and
@@ -341,11 +347,20 @@ func (s *Service) Request(ctx context.Context, r Request) (g store.LicenseGrant,
 // payload is the JSON payload of the generate and upload jobs.
 type payload struct {
 	GrantID int64 `json:"grantId"`
+	// Waits counts the generate jobs before this one that found the
+	// instance still being provisioned (waitForInstance).
+	Waits int `json:"waits,omitempty"`
 }
 
 // enqueue adds a generate or upload job of grant id in tx.
 func (s *Service) enqueue(ctx context.Context, tx store.Tx, kind, uniqueKey string, id int64, runAt time.Time) (int64, error) {
-	b, err := json.Marshal(payload{GrantID: id})
+	return s.enqueuePayload(ctx, tx, kind, uniqueKey, payload{GrantID: id}, runAt)
+}
+
+// enqueuePayload adds a generate or upload job with payload p in tx.
+func (s *Service) enqueuePayload(ctx context.Context, tx store.Tx, kind, uniqueKey string, p payload, runAt time.Time) (int64, error) {
+	id := p.GrantID
+	b, err := json.Marshal(p)
 	if err != nil {
 		return 0, fmt.Errorf("grant: encode %s job: %w", kind, err)
 	}
@@ -365,18 +380,24 @@ func (s *Service) enqueue(ctx context.Context, tx store.Tx, kind, uniqueKey stri
 // loadForJob reads the grant a generate or upload job is about; a job
 // whose grant does not exist can never succeed.
 func (s *Service) loadForJob(ctx context.Context, job store.Job) (store.LicenseGrant, error) {
+	g, _, err := s.loadWithPayload(ctx, job)
+	return g, err
+}
+
+// loadWithPayload is loadForJob that also returns the job's payload.
+func (s *Service) loadWithPayload(ctx context.Context, job store.Job) (store.LicenseGrant, payload, error) {
 	var p payload
 	if err := json.Unmarshal(job.Payload, &p); err != nil || p.GrantID <= 0 {
-		return store.LicenseGrant{}, jobs.Permanent(fmt.Errorf("grant: bad %s job payload (job %d)", job.Kind, job.ID))
+		return store.LicenseGrant{}, p, jobs.Permanent(fmt.Errorf("grant: bad %s job payload (job %d)", job.Kind, job.ID))
 	}
 	g, err := s.store.LicenseGrantByID(ctx, p.GrantID)
 	if errors.Is(err, store.ErrNotFound) {
-		return g, jobs.Permanent(fmt.Errorf("grant: %s job: grant %d does not exist", job.Kind, p.GrantID))
+		return g, p, jobs.Permanent(fmt.Errorf("grant: %s job: grant %d does not exist", job.Kind, p.GrantID))
 	}
 	if err != nil {
-		return g, fmt.Errorf("grant: %s job: read grant %d: %w", job.Kind, p.GrantID, err)
+		return g, p, fmt.Errorf("grant: %s job: read grant %d: %w", job.Kind, p.GrantID, err)
 	}
-	return g, nil
+	return g, p, nil
 }
 
 // maxConflictRetries bounds the re-read-and-retry loop of update.
@@ -453,6 +474,31 @@ func (s *Service) Retry(ctx context.Context, id int64) error {
 		s.jobs.Kick()
 	}
 	return err
+}
+
+// Resume puts the failed grant of (kind, key) back to work, as Retry
+// does, for a repeat of the request that made it: KooGallery resending a
+// getLicenseAsync still wants the license, and the vendor may have fixed
+// the cause. It reports whether it restarted the grant: not when there is
+// none, when it is not failed, or when a concurrent repeat restarted it
+// first.
+func (s *Service) Resume(ctx context.Context, kind store.GrantKind, key string) (bool, error) {
+	g, err := s.store.LicenseGrant(ctx, kind, key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("grant: resume %s %s: %w", kind, key, err)
+	case g.State != store.GrantFailed:
+		return false, nil
+	}
+	switch err := s.Retry(ctx, g.ID); {
+	case errors.Is(err, ErrWrongState):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
 }
 
 // retry moves failed grant id back to pending (no license yet) or

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,28 +232,101 @@ func TestGenerateFailures(t *testing.T) {
 }
 
 // TestGenerateWaitsForInstance: the vendor hears of a license for an
-// instance only once it is provisioned; a released instance fails the
-// grant.
+// instance only once it is provisioned; the wait spends none of the
+// generator's attempts (more waits than MaxAttempts, the grant still
+// pending), and the license follows without an operator; a released
+// instance fails the grant.
 func TestGenerateWaitsForInstance(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, e *env) {
 		e.addInstance(t, "inst-wait", store.StatusProvisioning)
 		g := e.online(t, "inst-wait", "ev-wait")
-		eventually(t, "a generate attempt that waits", func() bool {
-			return strings.Contains(e.grant(t, g.ID).LastError, "waiting for the instance to be provisioned")
+		eventually(t, "more waits than the generate attempts", func() bool {
+			return len(e.jobsOf(t, grant.KindGenerate)) > 3+2 // MaxAttempts 3
 		})
+		if g = e.grant(t, g.ID); g.State != store.GrantPending || !strings.Contains(g.LastError, "waiting for the instance to be provisioned") {
+			t.Fatalf("grant while waiting %+v", g)
+		}
 		if n := len(e.gen.list()); n != 0 {
 			t.Fatalf("the generator was asked %d times before the instance existed", n)
 		}
-		e.setInstance(t, "inst-wait", store.StatusActive)
-		if err := e.svc.Retry(context.Background(), g.ID); err != nil && !errors.Is(err, grant.ErrWrongState) {
-			t.Fatal(err) // failed after MaxAttempts while waiting: re-run it
+		for _, j := range e.jobsOf(t, grant.KindGenerate) {
+			if j.State == store.JobDead || j.Attempts > 1 {
+				t.Errorf("a waiting generate job spent attempts: %+v", j)
+			}
 		}
-		e.waitState(t, g.ID, store.GrantUploaded)
+		e.setInstance(t, "inst-wait", store.StatusActive)
+		if g = e.waitState(t, g.ID, store.GrantUploaded); g.LastError != "" {
+			t.Errorf("grant %+v", g)
+		}
 
 		e.addInstance(t, "inst-gone", store.StatusReleased)
 		g = e.online(t, "inst-gone", "ev-gone")
 		if g = e.waitState(t, g.ID, store.GrantFailed); !strings.Contains(g.LastError, "released before its license was generated") {
 			t.Errorf("grant of a released instance: %+v", g)
+		}
+	})
+}
+
+// TestInstanceWaitBounded: a grant whose instance is still being
+// provisioned MaxInstanceWait after it was asked for fails, saying so;
+// a resend of the request (Resume) starts it again.
+func TestInstanceWaitBounded(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			var behind atomic.Int64 // how far the grants' clock is behind
+			behind.Store(int64(grant.MaxInstanceWait + time.Hour))
+			e := newEnvWith(t, d.open(t), envConfig{now: func() time.Time { return time.Now().Add(-time.Duration(behind.Load())) }})
+			e.addInstance(t, "inst-stuck", store.StatusProvisioning)
+			g := e.online(t, "inst-stuck", "ev-stuck")
+			eventually(t, "a wait", func() bool { return strings.Contains(e.grant(t, g.ID).LastError, "waiting for the instance") })
+			behind.Store(0)
+			g = e.waitState(t, g.ID, store.GrantFailed)
+			if !strings.Contains(g.LastError, "still being provisioned 24h0m0s after the license was asked for") {
+				t.Errorf("last error %q", g.LastError)
+			}
+			e.setInstance(t, "inst-stuck", store.StatusActive)
+			ok, err := e.svc.Resume(context.Background(), store.GrantOnline, g.Key)
+			if err != nil || !ok {
+				t.Fatalf("Resume = %v, %v", ok, err)
+			}
+			e.waitState(t, g.ID, store.GrantUploaded)
+		})
+	}
+}
+
+// TestResume: a repeat of the request restarts a failed grant (its
+// generation or its upload) and nothing else.
+func TestResume(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.addInstance(t, "inst-res", store.StatusActive)
+		e.gen.set("permanent")
+		g := e.online(t, "inst-res", "ev-res")
+		g = e.waitState(t, g.ID, store.GrantFailed)
+		e.settle(t, grant.KindGenerate)
+		e.gen.set("")
+		if ok, err := e.svc.Resume(ctx, store.GrantOnline, g.Key); err != nil || !ok {
+			t.Fatalf("Resume of a failed generation = %v, %v", ok, err)
+		}
+		g = e.waitState(t, g.ID, store.GrantUploaded)
+		if ok, err := e.svc.Resume(ctx, store.GrantOnline, g.Key); err != nil || ok {
+			t.Errorf("Resume of an uploaded grant = %v, %v", ok, err)
+		}
+		if ok, err := e.svc.Resume(ctx, store.GrantOnline, "no-such-key"); err != nil || ok {
+			t.Errorf("Resume of no grant = %v, %v", ok, err)
+		}
+		// A refused upload is uploaded again.
+		e.addInstance(t, "inst-res2", store.StatusActive)
+		e.api.SetUploadFailures(1, protocol.OnlineLicenseInvalidFormat)
+		g = e.online(t, "inst-res2", "ev-res2")
+		g = e.waitState(t, g.ID, store.GrantFailed)
+		e.settle(t, grant.KindUpload)
+		if ok, err := e.svc.Resume(ctx, store.GrantOnline, g.Key); err != nil || !ok {
+			t.Fatalf("Resume of a refused upload = %v, %v", ok, err)
+		}
+		e.waitState(t, g.ID, store.GrantUploaded)
+		if n := len(accepted(e.api, "ev-res2")); n != 1 {
+			t.Errorf("%d accepted uploads", n)
 		}
 	})
 }

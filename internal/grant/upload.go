@@ -10,6 +10,7 @@ import (
 	"github.com/koobridge/koobridge/internal/jobs"
 	"github.com/koobridge/koobridge/internal/openapi"
 	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/protocol"
 )
 
 // Uploader uploads the license of an online-license event to KooGallery
@@ -31,9 +32,18 @@ const (
 // handleUpload is the upload job of an online grant. It reads the grant
 // and its recorded attempts first: a grant uploaded already, or one whose
 // acceptance was recorded by an earlier run that died before marking the
-// grant, is never uploaded again. Every attempt is recorded; a refusal
-// fails the grant (an operator's Retry re-runs it), anything else is
-// retried by the runner with backoff.
+// grant, is never uploaded again. Every attempt is counted on the grant
+// before it is sent and recorded after; a refusal fails the grant (an
+// operator's Retry re-runs it), anything else is retried by the runner
+// with backoff.
+//
+// An attempt whose outcome is unknown (no answer, a 5xx, an unreadable
+// answer, or a count with no record: the process died after sending) may
+// have been accepted by KooGallery. KooGallery answers a later upload for
+// the same event "application denied" (91381038), or success when it is
+// the same license (the emulator does); either way, after such an attempt,
+// the grant is uploaded: the denial is recorded as an acceptance, with
+// its code and message.
 func (s *Service) handleUpload(ctx context.Context, job store.Job) error {
 	g, err := s.loadForJob(ctx, job)
 	if err != nil {
@@ -48,15 +58,25 @@ func (s *Service) handleUpload(ctx context.Context, job store.Job) error {
 	}
 	for _, a := range attempts {
 		if a.Outcome == OutcomeAccepted {
-			return s.markUploaded(ctx, g.ID, a)
+			return s.markUploaded(ctx, g.ID, a, len(attempts))
 		}
 	}
 	f, err := s.License(g)
 	if err != nil {
 		return jobs.Permanent(fmt.Errorf("grant: upload: %w", err))
 	}
+	lost := lostAttempt(g, attempts)
+	if g, err = s.beginUpload(ctx, g.ID); errors.Is(err, errNoChange) {
+		return nil // no longer generated: another run settled it
+	} else if err != nil {
+		return err
+	}
 	upErr := s.uploader.UploadLicense(ctx, g.EventID, openapi.LicenseUpload{Characters: f.Characters, FileName: f.FileName, Content: f.Content})
 	a := attempt(g.ID, upErr)
+	if a.Outcome == OutcomeRefused && lost && errors.Is(upErr, openapi.ErrUploadApplicationDenied) {
+		a.Outcome = OutcomeAccepted
+		a.Message = instance.Clip("accepted by an earlier attempt whose answer was lost; KooGallery denies another upload for the event: " + a.Message)
+	}
 	a.At = s.now().UTC()
 	id, err := s.store.InsertLicenseUpload(ctx, a)
 	if err != nil {
@@ -67,10 +87,10 @@ func (s *Service) handleUpload(ctx context.Context, job store.Job) error {
 	a.ID = id
 	switch a.Outcome {
 	case OutcomeAccepted:
-		if err := s.markUploaded(ctx, g.ID, a); err != nil {
+		if err := s.markUploaded(ctx, g.ID, a, len(attempts)+1); err != nil {
 			return err
 		}
-		s.log.InfoContext(ctx, "grant: license uploaded", "grant", g.ID, "event", g.EventID, "test", g.Test)
+		s.log.InfoContext(ctx, "grant: license uploaded", "grant", g.ID, "event", g.EventID, "test", g.Test, "duplicate", a.Code != "")
 		return nil
 	case OutcomeRefused:
 		s.recordUploadError(ctx, g.ID, a, true)
@@ -81,8 +101,56 @@ func (s *Service) handleUpload(ctx context.Context, job store.Job) error {
 	return fmt.Errorf("grant: upload %d: %w", g.ID, upErr)
 }
 
+// beginUpload counts an upload attempt on generated grant id before it is
+// sent, so that one whose outcome is never recorded (the process died
+// after sending) still shows: the grant then counts more attempts than it
+// has records. errNoChange when the grant is no longer generated.
+func (s *Service) beginUpload(ctx context.Context, id int64) (store.LicenseGrant, error) {
+	return s.update(ctx, id, func(_ context.Context, _ store.Tx, g *store.LicenseGrant) error {
+		if g.State != store.GrantGenerated {
+			return errNoChange
+		}
+		g.Attempts++
+		return nil
+	})
+}
+
+// lostAttempt reports whether an earlier upload of g may have been
+// accepted without koobridge learning it: an attempt begun and never
+// recorded, or one recorded as a retry whose answer says nothing of the
+// outcome (unknownOutcome).
+func lostAttempt(g store.LicenseGrant, attempts []store.LicenseUpload) bool {
+	if g.Attempts > len(attempts) {
+		return true
+	}
+	for _, a := range attempts {
+		if a.Outcome == OutcomeRetry && unknownOutcome(a.HTTPStatus, a.Code) {
+			return true
+		}
+	}
+	return false
+}
+
+// unknownOutcome reports whether an upload's answer leaves open whether
+// KooGallery took the license: no answer at all (a transport error, a
+// timeout, a reset: status 0), a server error (a gateway's 502 or 504
+// after the upstream took it), or an answer without a code or with the
+// success code that still failed (an unreadable 2xx, a success code with
+// another status). An answer with an error code is KooGallery's word
+// that it did not.
+func unknownOutcome(status int, code string) bool {
+	switch {
+	case status == 0, status >= 500:
+		return true
+	case code == "", code == protocol.CBCSuccess, code == protocol.MKTSuccess:
+		return true
+	}
+	return false
+}
+
 // attempt classifies the outcome of one upload: accepted, retry (the API
-// was unavailable, or refused the seller's credentials) or refused.
+// was unavailable, refused the seller's credentials, or answered without
+// saying whether it took the license) or refused.
 func attempt(grantID int64, err error) store.LicenseUpload {
 	a := store.LicenseUpload{GrantID: grantID, Outcome: OutcomeAccepted}
 	if err == nil {
@@ -98,17 +166,22 @@ func attempt(grantID int64, err error) store.LicenseUpload {
 		if apiErr.Message != "" {
 			a.Message = instance.Clip(apiErr.Message)
 		}
+		if unknownOutcome(a.HTTPStatus, a.Code) {
+			a.Outcome = OutcomeRetry
+		}
 	}
 	return a
 }
 
-// markUploaded records the acceptance a on grant id: uploaded, at a.At.
-func (s *Service) markUploaded(ctx context.Context, id int64, a store.LicenseUpload) error {
+// markUploaded records the acceptance a on grant id: uploaded, at a.At,
+// with at least recorded attempts counted (an earlier run may have
+// recorded the acceptance and died before counting it).
+func (s *Service) markUploaded(ctx context.Context, id int64, a store.LicenseUpload, recorded int) error {
 	_, err := s.update(ctx, id, func(_ context.Context, _ store.Tx, g *store.LicenseGrant) error {
 		if g.State == store.GrantUploaded {
 			return errNoChange
 		}
-		g.Attempts++ // the accepted attempt is counted here, also when an earlier run recorded it and died
+		g.Attempts = max(g.Attempts, recorded)
 		g.State, g.UploadedAt, g.LastError = store.GrantUploaded, a.At, ""
 		return nil
 	})
@@ -118,15 +191,14 @@ func (s *Service) markUploaded(ctx context.Context, id int64, a store.LicenseUpl
 	return nil
 }
 
-// recordUploadError counts the failed attempt a on grant id with its
-// reason, and fails the grant when final. Best effort: the job's outcome
-// drives the retries.
+// recordUploadError records the reason of the failed attempt a on grant
+// id (beginUpload counted it), and fails the grant when final. Best
+// effort: the job's outcome drives the retries.
 func (s *Service) recordUploadError(ctx context.Context, id int64, a store.LicenseUpload, final bool) {
 	_, err := s.update(ctx, id, func(_ context.Context, _ store.Tx, g *store.LicenseGrant) error {
 		if g.State != store.GrantGenerated {
 			return errNoChange
 		}
-		g.Attempts++
 		g.LastError = "upload " + a.Outcome
 		if a.Code != "" {
 			g.LastError += ": " + a.Code
