@@ -3,6 +3,7 @@ package onlinelicense_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -70,13 +71,26 @@ var dialects = []dialect{
 type vendor struct {
 	mu     sync.Mutex
 	events []provision.Event
+	// noLicense makes the generator refuse license.requested for good.
+	noLicense bool
 }
 
 func (v *vendor) Provision(ctx context.Context, ev provision.Event) (provision.Result, error) {
 	v.mu.Lock()
 	v.events = append(v.events, ev)
+	refuse := v.noLicense && ev.Type == provision.EventLicenseRequested
 	v.mu.Unlock()
+	if refuse {
+		return provision.Result{}, provision.Permanent(errors.New("no license for this product today"))
+	}
 	return provision.NewDemo("").Provision(ctx, ev)
+}
+
+// setNoLicense switches the generator's refusal on or off.
+func (v *vendor) setNoLicense(on bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.noLicense = on
 }
 
 func (v *vendor) of(typ provision.EventType) []provision.Event {

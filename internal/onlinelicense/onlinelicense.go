@@ -14,11 +14,18 @@
 // without appInfo (the newInstance reply carries only the instanceId).
 //
 // getLicenseAsync (§C.6) asks for a license: an unknown instance is
-// 000003; a released or frozen one 000901 (apply within the order's
-// validity); a yearly/monthly (PERIOD) instance's request without
-// expireTime 000902; one without deviceFingerprint 000903 when
-// Config.FingerprintRequired (koobridge serve
-// --online-license-fingerprint required). Otherwise one transaction stores
+// 000003, and so is one whose creation failed (KooGallery never got its
+// success: for the buyer it does not exist; §C.6 lists 000100 "no such
+// instance resource" too, but 000003 is what every activity at this
+// address answers for an instance it does not know); a released or frozen
+// one 000901 (apply within the order's validity); one whose order is not
+// fetched yet 000005, writing nothing (whether 000902 applies is in the
+// order; KooGallery asks again); a yearly/monthly (PERIOD) instance's
+// request without expireTime 000902; one without deviceFingerprint 000903
+// when Config.FingerprintRequired (koobridge serve
+// --online-license-fingerprint required). An eventId the upload could not
+// use (protocol.CheckEventID) and an expireTime before effectiveTime are
+// 000002. Otherwise one transaction stores
 // the grant (package grant: its key the eventId and the SHA-256 of the
 // fingerprint, which together identify one application; the fingerprint
 // itself only sealed), the operation record with the reply and the
@@ -29,7 +36,9 @@
 // fingerprint) gets the first answer byte for byte and creates nothing;
 // the same eventId with another fingerprint is another application; the
 // same application with another instance, validity or testFlag is refused
-// 000002. Refusals write nothing and are not stored: a repeat is judged
+// 000002. A repeat of an application whose license failed (generation or
+// upload) puts it back to work (grant.Service.Resume), as license 1.0
+// does. Refusals write nothing and are not stored: a repeat is judged
 // again.
 package onlinelicense
 
@@ -172,8 +181,14 @@ func (s *Service) getLicenseAsync(ctx context.Context, r protocol.GetLicenseAsyn
 	fp := instance.Fingerprint(r.InstanceID, strconv.FormatInt(effective.UnixMilli(), 10),
 		strconv.FormatInt(expiry.UnixMilli(), 10), strconv.FormatBool(hasExpiry), strconv.FormatBool(test))
 
-	// A repeat gets the first answer, whatever has happened since.
+	// A repeat gets the first answer, whatever has happened since; a
+	// license that failed is worked on again, as KooGallery still wants it.
 	if op, err := s.cfg.Store.Operation(ctx, opKey); err == nil && op.State == store.OperationDone {
+		if op.Fingerprint == fp {
+			if _, err := s.cfg.Grants.Resume(ctx, store.GrantOnline, key); err != nil {
+				return inbound.Outcome{}, fmt.Errorf("onlinelicense: getLicenseAsync %s: %w", r.InstanceID, err)
+			}
+		}
 		return repeat(out, opKey, op, fp)
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return inbound.Outcome{}, fmt.Errorf("onlinelicense: read operation: %w", err)
@@ -200,6 +215,12 @@ func (s *Service) getLicenseAsync(ctx context.Context, r protocol.GetLicenseAsyn
 			return &refusal{protocol.CodeOutsideOrderValidity, "must apply within the order validity period: the instance is released"}
 		case inst.Status == store.StatusFrozen:
 			return &refusal{protocol.CodeOutsideOrderValidity, "must apply within the order validity period: the instance is frozen"}
+		case inst.Status == store.StatusFailed:
+			return &refusal{protocol.CodeInstanceNotFound, "instance does not exist: its creation failed"}
+		case inst.OrderState != store.OrderFetched:
+			// Whether the product is a period one (000902) is in the
+			// order, not known yet; KooGallery asks again.
+			return &refusal{protocol.CodeInternal, "instance still being provisioned: its order is not known yet; ask again"}
 		case inst.ChargingMode == protocol.ChargingPeriod && !hasExpiry:
 			return &refusal{protocol.CodeExpiryRequired, "a period license needs an expiry time: expireTime is missing"}
 		}

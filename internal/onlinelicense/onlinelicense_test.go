@@ -122,6 +122,14 @@ func TestGetLicenseAsyncRefused(t *testing.T) {
 			{"bad effectiveTime", licenseKey, now, `{"activity":"getLicenseAsync","instanceId":"` + period + `","eventId":"ev-x","effectiveTime":"yesterday"}`, "000002", "effectiveTime"},
 			{"bad expireTime", licenseKey, now, getLicense(period, "ev-x", `,"expireTime":"2027-13-45 99:00:00 z"`), "000002", "expireTime"},
 			{"eventId too long", licenseKey, now, getLicense(period, strings.Repeat("e", 65), withExpiry), "000002", "eventId"},
+			// The eventId is the upload's path segment: one the upload could
+			// never use is refused before anything is written.
+			{"eventId with a space", licenseKey, now, getLicense(period, "ev 1", withExpiry), "000002", "eventId: not printable ASCII"},
+			{"eventId not ASCII", licenseKey, now, getLicense(period, "事件-1", withExpiry), "000002", "eventId: not printable ASCII"},
+			{"eventId with a slash", licenseKey, now, getLicense(period, "a/b", withExpiry), "000002", "eventId: not one path segment"},
+			{"eventId dot dot", licenseKey, now, getLicense(period, "..", withExpiry), "000002", "eventId: not one path segment"},
+			{"eventId dot", licenseKey, now, getLicense(period, ".", withExpiry), "000002", "eventId: not one path segment"},
+			{"expireTime before effectiveTime", licenseKey, now, getLicense(period, "ev-x", `,"expireTime":"2026-12-06 10:30:14 z"`), "000002", "expireTime: before effectiveTime"},
 			{"fingerprint too long", licenseKey, now, getLicense(period, "ev-x", withExpiry+`,"deviceFingerprint":"`+strings.Repeat("A", 1025)+`"`), "000002", "deviceFingerprint"},
 			{"eventId twice", licenseKey, now, getLicense(period, "ev-x", withExpiry+`,"eventId":"ev-y"`), "000002", "eventId"},
 			{"eventId twice in another case", licenseKey, now, getLicense(period, "ev-x", withExpiry+`,"EventId":"ev-y"`), "000002", "eventId"},
@@ -147,8 +155,10 @@ func TestGetLicenseAsyncRefused(t *testing.T) {
 		if gs := e.grants(t, period); len(gs) != 0 {
 			t.Errorf("refused calls left %d grants", len(gs))
 		}
-		if _, err := e.st.Operation(context.Background(), "getLicenseAsync:"+grant.OnlineKey("ev-x", "")); err == nil {
-			t.Error("a refused call left an operation record")
+		for _, ev := range []string{"ev-x", "ev 1", "事件-1", "a/b", "..", "."} {
+			if _, err := e.st.Operation(context.Background(), "getLicenseAsync:"+grant.OnlineKey(ev, "")); err == nil {
+				t.Errorf("a refused call for %q left an operation record", ev)
+			}
 		}
 		// The ledger keeps the calls without the device fingerprint.
 		calls, err := e.st.Calls(context.Background(), store.CallFilter{Activity: protocol.ActivityGetLicenseAsync, Limit: 1000})
@@ -219,4 +229,130 @@ func TestBasicKeyType(t *testing.T) {
 		t.Errorf("signed with the license key: %s", r.code)
 	}
 	e.call(t, e.apply(t, id, "ev-b", ""), "000004")
+}
+
+// TestLedgerMasksMalformedFingerprint: a getLicenseAsync body that is not
+// JSON (a trailing comma) is kept in the ledger as text with the whole
+// device fingerprint masked: several MACs joined with commas, a disk id
+// with spaces.
+func TestLedgerMasksMalformedFingerprint(t *testing.T) {
+	forEachDialect(t, options{}, func(t *testing.T, e *env) {
+		fp := "04:7C:16:5E:E3:5D,0A:1B:2C:3D:4E:5F|DISK SERIAL XYZ||BFEBFBFF00090672"
+		body := `{"activity":"getLicenseAsync","instanceId":"i-1","eventId":"ev-m","effectiveTime":"2026-12-06 10:30:15 z","deviceFingerprint":"` + fp + `",}`
+		if r := e.post(t, e.key, body); r.code != "000002" {
+			t.Fatalf("answered %s %q", r.code, r.msg)
+		}
+		var calls []store.Call
+		eventually(t, "the ledger row", func() bool {
+			var err error
+			calls, err = e.st.Calls(context.Background(), store.CallFilter{Limit: 10})
+			return err == nil && len(calls) == 1
+		})
+		req := calls[0].Request
+		if !strings.Contains(req, `"deviceFingerprint":"******"`) || !strings.Contains(req, `"eventId":"ev-m"`) {
+			t.Errorf("ledger request %s: want the fingerprint masked, the rest kept", req)
+		}
+		for _, part := range []string{"04:7C", "0A:1B", "DISK", "SERIAL XYZ", "BFEBFBFF"} {
+			if strings.Contains(req, part) {
+				t.Errorf("the ledger keeps %q of the device fingerprint: %s", part, req)
+			}
+		}
+	})
+}
+
+// TestGetLicenseAsyncBeforeOrder: an application for an instance whose
+// order is not known yet is answered 000005 and writes nothing, since
+// whether it needs expireTime (000902) is in the order; once the order is
+// known the same call is judged on it.
+func TestGetLicenseAsyncBeforeOrder(t *testing.T) {
+	forEachDialect(t, options{}, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		r := e.call(t, newInstance("CS-OL-LATE", ""), "000004") // Query Order does not know the order yet
+		body := e.apply(t, r.instanceID, "ev-late", "")
+		got := e.call(t, body, "000005")
+		if got.msg != "instance still being provisioned: its order is not known yet; ask again" {
+			t.Errorf("msg %q", got.msg)
+		}
+		if gs := e.grants(t, r.instanceID); len(gs) != 0 {
+			t.Errorf("%d grants", len(gs))
+		}
+		if _, err := e.st.Operation(ctx, "getLicenseAsync:"+grant.OnlineKey("ev-late", "")); err == nil {
+			t.Error("the refusal left an operation record")
+		}
+		e.addOrder("CS-OL-LATE", protocol.ChargingPeriod)
+		eventually(t, "instance active", func() bool {
+			in, err := e.st.Instance(ctx, r.instanceID)
+			return err == nil && in.Status == store.StatusActive
+		})
+		e.call(t, body, "000902")
+		e.call(t, e.apply(t, r.instanceID, "ev-late", withExpiry), "000004")
+		e.uploaded(t, "ev-late", "")
+	})
+}
+
+// TestGetLicenseAsyncFailedInstance: an instance whose creation failed
+// does not exist for the buyer: 000003, nothing written.
+func TestGetLicenseAsyncFailedInstance(t *testing.T) {
+	forEachDialect(t, options{}, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		id := e.buy(t, "CS-OL-FAIL", protocol.ChargingOneTime)
+		err := e.st.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+			in, err := tx.Instance(ctx, id)
+			if err != nil {
+				return err
+			}
+			in.Status = store.StatusFailed
+			return tx.UpdateInstance(ctx, in)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := e.call(t, e.apply(t, id, "ev-fail", ""), "000003"); r.msg != "instance does not exist: its creation failed" {
+			t.Errorf("msg %q", r.msg)
+		}
+		if gs := e.grants(t, id); len(gs) != 0 {
+			t.Errorf("%d grants", len(gs))
+		}
+	})
+}
+
+// TestRepeatRestartsFailedLicense: KooGallery resending an application
+// whose license failed gets the first answer and puts the license back to
+// work; it is then generated and uploaded once.
+func TestRepeatRestartsFailedLicense(t *testing.T) {
+	forEachDialect(t, options{}, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		id := e.buy(t, "CS-OL-AGAIN", protocol.ChargingOneTime)
+		e.vendor.setNoLicense(true)
+		body := e.apply(t, id, "ev-again", withDevice)
+		first := e.call(t, body, "000004")
+		var g store.LicenseGrant
+		eventually(t, "the generation failed", func() bool {
+			var err error
+			g, err = e.st.LicenseGrant(ctx, store.GrantOnline, grant.OnlineKey("ev-again", fingerprint))
+			return err == nil && g.State == store.GrantFailed
+		})
+		if !strings.Contains(g.LastError, "no license for this product today") {
+			t.Errorf("last error %q", g.LastError)
+		}
+		e.vendor.setNoLicense(false)
+		if again := e.call(t, body, "000004"); again.body != first.body {
+			t.Errorf("repeat %s, first %s", again.body, first.body)
+		}
+		if g = e.uploaded(t, "ev-again", fingerprint); g.LastError != "" {
+			t.Errorf("grant %+v", g)
+		}
+		if n := len(e.accepted("ev-again")); n != 1 {
+			t.Errorf("%d accepted uploads", n)
+		}
+		// Another repeat changes nothing more (a restart would have left
+		// the grant pending or generated before the call returned).
+		e.call(t, body, "000004")
+		if cur, err := e.st.LicenseGrantByID(ctx, g.ID); err != nil || cur.State != store.GrantUploaded || cur.Version != g.Version {
+			t.Errorf("grant after another repeat %+v, %v", cur, err)
+		}
+		if n, m := len(e.vendor.of(provision.EventLicenseRequested)), len(e.api.LicenseUploads()); n != 2 || m != 1 {
+			t.Errorf("%d license.requested (want 2: the failure and the restart), %d uploads", n, m)
+		}
+	})
 }
