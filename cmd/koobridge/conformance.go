@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/koobridge/koobridge/conformance"
+	"github.com/koobridge/koobridge/emulator"
 	"github.com/koobridge/koobridge/protocol/sign"
 )
 
@@ -24,6 +25,10 @@ type conformanceOptions struct {
 	typedKeys            typedKeyFlags
 	target, orderTarget  string
 	kitTarget            string
+	licenseTarget        string
+	onlineLicenseTarget  string
+	onlineLicenseKey     string
+	licenseUploadWindow  time.Duration
 	rsaPublicKeyFile     string
 	sso                  conformance.SSOConfig
 	ak                   string
@@ -47,7 +52,12 @@ the profile's charging modes, order notification (profile order), the SaaS V1
 GET interfaces (profile v1), the joint-operation Kit (profile kit, which needs
 the seller's RSA public key: --rsa-public-key-file) and single sign-on through the
 tenant's OneAccess (profile sso: the public key and --sso-login-url,
---sso-whoami-url, --sso-logout-url of the seller's app), then the edge
+--sso-whoami-url, --sso-logout-url of the seller's app), license codes
+(profile license: each call delivered twice at once and again, a late renewal
+retry, codes first heard of, debug calls replayed, wrong key, stale timestamp,
+replayed nonce, bad fields) and online license (profile online-license: the
+instance calls and getLicenseAsync, whose license the seller must upload to the
+mocked Open API), then the edge
 cases (repeated and concurrent
 newInstance, a second release, unknown instances, wrong signature, stale
 timestamp, missing signature, timestamp or nonce, a timestamp ahead, replayed
@@ -56,7 +66,8 @@ optional interface (upgradeInstance, changeInstanceCheck) that the seller answer
 with 000002 is skipped, unless --require-optional.
 
 While it runs it serves the mocked Open API on --openapi-listen: point the
-seller's Open API URL there so its Query Order calls find the test orders.
+seller's Open API URL there so its Query Order calls find the test orders and
+its license uploads reach the suite.
 
 The report goes to standard output (with --verbose, the calls of passed cases
 too); --junit also writes JUnit XML for CI. Exit status: 0 every case passed,
@@ -66,7 +77,10 @@ flags or setup. The keys may come from --key-file or KOOBRIDGE_KEY (and
 KOOBRIDGE_SK instead. Give --general-key when the seller's order notification
 is bound to its own key (通用接口), as Seller Center requires: then the suite
 also checks that a call signed with another key is refused. Profile all is
-every V2 profile and order; v1, kit and sso run only when named.`,
+every V2 profile and order; v1, kit, sso, license and online-license run
+only when named. The license calls go to --license-target (default: the origin
+of --target + /license, koobridge serve's --license-path) and are signed with
+--license-key.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := conformanceConfig(cmd, &o, os.Getenv)
@@ -135,6 +149,10 @@ func (o *conformanceOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.sso.WhoamiURL, "sso-whoami-url", "", "sso profile: a page of the seller's app that answers 200 with the signed-in user's userName in its body when the browser is signed in, anything else otherwise")
 	f.StringVar(&o.sso.LogoutURL, "sso-logout-url", "", "sso profile: the app's logout, POSTed like a sign-out button (GET when the POST answers 405)")
 	f.StringVar(&o.sso.PublicURL, "sso-public-url", "", "sso profile: the suite's base URL as the seller and the browser reach --openapi-listen, where the tenants' OneAccess is served (default http://<--openapi-listen>, 0.0.0.0 and :: as 127.0.0.1)")
+	f.StringVar(&o.licenseTarget, "license-target", "", "the seller's URL for the license-code calls (profile license; default: the origin of --target + /license)")
+	f.StringVar(&o.onlineLicenseTarget, "online-license-target", "", "the seller's URL for the online-license calls (profile online-license; default: --license-target)")
+	f.StringVar(&o.onlineLicenseKey, "online-license-key-type", string(emulator.KeyLicense), "the key type that signs the online-license calls and their Body-Sign: license or basic (UNCONFIRMED; as serve --online-license-key-type)")
+	f.DurationVar(&o.licenseUploadWindow, "license-upload-window", emulator.DefaultLicenseUploadWindow, "how long (emulated; the suite's clock runs 360 times faster) online-license/request-license waits for the seller's upload")
 	o.keys.register(cmd)
 	o.typedKeys.register(cmd)
 	f.StringVar(&o.ak, "ak", "", "the access key ID the mocked Open API accepts")
@@ -172,6 +190,10 @@ func conformanceConfig(cmd *cobra.Command, o *conformanceOptions, getenv func(st
 	case o.deadline <= 0:
 		// Config takes zero for the default; on the command line it is a mistake.
 		return conformance.Config{}, usageErrorf("--deadline %v: want a positive duration", o.deadline)
+	case o.licenseUploadWindow <= 0:
+		return conformance.Config{}, usageErrorf("--license-upload-window %v: want a positive duration", o.licenseUploadWindow)
+	case o.onlineLicenseKey != string(emulator.KeyLicense) && o.onlineLicenseKey != string(emulator.KeyBasic):
+		return conformance.Config{}, usageErrorf("--online-license-key-type %q: want license or basic", o.onlineLicenseKey)
 	}
 	if _, _, err := net.SplitHostPort(o.openAPIListen); err != nil {
 		return conformance.Config{}, usageErrorf("--openapi-listen %q: want host:port (%v)", o.openAPIListen, err)
@@ -183,21 +205,25 @@ func conformanceConfig(cmd *cobra.Command, o *conformanceOptions, getenv func(st
 		}
 	}
 	cfg := conformance.Config{
-		Target:            o.target,
-		OrderNotifyTarget: o.orderTarget,
-		KitTarget:         o.kitTarget,
-		RSAPublicKey:      pub,
-		SSO:               o.sso,
-		Key:               key,
-		KitKey:            kit,
-		LicenseKey:        license,
-		GeneralKey:        general,
-		AK:                o.ak,
-		SK:                sk,
-		Profile:           o.profile,
-		Deadline:          o.deadline,
-		BodySignOptional:  o.bodySignOptional,
-		RequireOptional:   o.requireOptional,
+		Target:              o.target,
+		OrderNotifyTarget:   o.orderTarget,
+		KitTarget:           o.kitTarget,
+		LicenseTarget:       o.licenseTarget,
+		OnlineLicenseTarget: o.onlineLicenseTarget,
+		OnlineLicenseKey:    emulator.KeyType(o.onlineLicenseKey),
+		LicenseUploadWindow: o.licenseUploadWindow,
+		RSAPublicKey:        pub,
+		SSO:                 o.sso,
+		Key:                 key,
+		KitKey:              kit,
+		LicenseKey:          license,
+		GeneralKey:          general,
+		AK:                  o.ak,
+		SK:                  sk,
+		Profile:             o.profile,
+		Deadline:            o.deadline,
+		BodySignOptional:    o.bodySignOptional,
+		RequireOptional:     o.requireOptional,
 	}
 	if err := cfg.Validate(); err != nil {
 		return conformance.Config{}, usageErrorf("%v", err)
