@@ -397,6 +397,7 @@ func New(cfg Config) (*Server, error) {
 		CheckInterval:   licCfg.CheckInterval,
 		UsageInterval:   licCfg.UsageInterval,
 		Devices:         devices,
+		DeviceKey:       license.DeviceKeyFrom(cfg.DataKey),
 		Logger:          ctxLog,
 		Now:             cfg.Now,
 	})

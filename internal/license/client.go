@@ -2,6 +2,7 @@ package license
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -50,9 +51,11 @@ func validate(code, fingerprint string) error {
 // activated with KooGallery once; the device then takes one of the code's
 // seats (an already bound device takes none). A code the production
 // interface froze or released answers that status at once, without asking
-// KooGallery and without binding the device. The errors are this
-// package's (ErrInvalid, ErrUnknown, ErrRefused, ErrNoSeat,
-// ErrUnavailable), wrapped with what happened.
+// KooGallery and without binding the device. A code KooGallery reports as
+// not activated (92020011) when its query comes due is activated again
+// within the same call. The errors are this package's (ErrInvalid,
+// ErrUnknown, ErrRefused, ErrNoSeat, ErrUnavailable), wrapped with what
+// happened.
 func (s *Service) Activate(ctx context.Context, code, fingerprint string) (Verdict, error) {
 	if err := validate(code, fingerprint); err != nil {
 		return Verdict{}, err
@@ -60,17 +63,28 @@ func (s *Service) Activate(ctx context.Context, code, fingerprint string) (Verdi
 	if s.api == nil {
 		return Verdict{}, fmt.Errorf("license: activate %s: %w: no Open API client is configured", code, ErrUnavailable)
 	}
-	c, err := s.activated(ctx, code)
-	if err != nil {
-		return Verdict{}, err
+	device := s.DeviceID(fingerprint)
+	for again := false; ; again = true {
+		c, err := s.activated(ctx, code)
+		if err != nil {
+			return Verdict{}, err
+		}
+		if c.Status != store.LicenseActive {
+			return fixedVerdict(c, fingerprint, s.now().UTC()), nil
+		}
+		if c, err = s.bind(ctx, c, device); err != nil {
+			return Verdict{}, err
+		}
+		v, err := s.verdict(ctx, c, fingerprint)
+		// KooGallery lost the activation (a test code reset, or its side
+		// forgot it): the query cleared koobridge's, so activated asks
+		// KooGallery to activate the code again. Once: a second loss in
+		// one call is reported.
+		if errors.Is(err, ErrNotActivated) && !again {
+			continue
+		}
+		return v, err
 	}
-	if c.Status != store.LicenseActive {
-		return fixedVerdict(c, fingerprint, s.now().UTC()), nil
-	}
-	if c, err = s.bind(ctx, c, DeviceID(fingerprint)); err != nil {
-		return Verdict{}, err
-	}
-	return s.verdict(ctx, c, fingerprint)
 }
 
 // Check answers whether code is usable on the device whose fingerprint is
@@ -97,7 +111,7 @@ func (s *Service) Check(ctx context.Context, code, fingerprint string) (Verdict,
 	case err != nil:
 		return Verdict{}, fmt.Errorf("license: check %s: %w", code, err)
 	}
-	device := DeviceID(fingerprint)
+	device := s.DeviceID(fingerprint)
 	devices, err := s.store.LicenseDevices(ctx, code, false)
 	if err != nil {
 		return Verdict{}, fmt.Errorf("license: check %s: %w", code, err)
@@ -149,9 +163,7 @@ func (s *Service) activated(ctx context.Context, code string) (store.LicenseCode
 	switch {
 	case err == nil:
 		a := activation{at: now, status: strings.TrimSpace(info.Status.String()), productID: info.ProductID.String(), orderID: info.OrderID.String()}
-		if n, err := info.Amount.Int64(); err == nil && n > 0 {
-			a.amount = int(min(n, 1<<31-1))
-		}
+		a.amount = amount(info.Amount)
 		if t, err := protocol.ParseExpireTime(strings.TrimSpace(info.ExpireTime.String())); err == nil {
 			a.expire = t
 		}
@@ -164,14 +176,50 @@ func (s *Service) activated(ctx context.Context, code string) (store.LicenseCode
 		return c, fmt.Errorf("license: activate %s: %w: %w", code, ErrUnknown, err)
 	case errors.Is(err, openapi.ErrLicenseNotReceived):
 		return c, fmt.Errorf("license: activate %s: %w: the buyer has not received the license code yet: %w", code, ErrRefused, err)
+	}
+	return c, s.unavailable(ctx, "activate", code, err)
+}
+
+// unavailable reports an Open API failure that is koobridge's problem,
+// not the buyer's: an outage, the gateway refusing the AK/SK or the IAM
+// user (APIGW.*), a parameter or an answer KooGallery or koobridge could
+// not read, a code this package does not know. The client is told
+// ErrUnavailable (try later); the operator is told the cause in the log,
+// at error level unless it is an outage or the client went away.
+func (s *Service) unavailable(ctx context.Context, what, code string, err error) error {
+	switch {
+	case ctx.Err() != nil:
 	case openapi.Retryable(err):
-		return c, fmt.Errorf("license: activate %s: %w: %w", code, ErrUnavailable, err)
+		s.log.WarnContext(ctx, "license: KooGallery's Open API is unavailable", "op", what, "license", code, "err", err)
+	default:
+		s.log.ErrorContext(ctx, "license: KooGallery's Open API refused koobridge's call; check the AK/SK, the IAM user's rights and the Open API settings",
+			"op", what, "license", code, "err", err)
 	}
-	var answer *openapi.Error
-	if errors.As(err, &answer) {
-		return c, fmt.Errorf("license: activate %s: %w: %w", code, ErrRefused, err)
+	return fmt.Errorf("license: %s %s: %w: %w", what, code, ErrUnavailable, err)
+}
+
+// amount reads the amount KooGallery gave (activate's license_code_info,
+// a query's LicenseInfo): the quantity bought, or 0 when absent or not a
+// positive integer (unknown).
+func amount(n protocol.FlexNumber) int {
+	if v, err := n.Int64(); err == nil && v > 0 {
+		return int(min(v, 1<<31-1))
 	}
-	return c, fmt.Errorf("license: activate %s: %w", code, err)
+	return 0
+}
+
+// extraAmount reads "amount" among a query's extra fields (the query's
+// table is cut off in every copy of the page: it may carry the amount).
+func extraAmount(extra map[string]json.RawMessage) int {
+	raw, ok := extra["amount"]
+	if !ok {
+		return 0
+	}
+	var n protocol.FlexNumber
+	if err := n.UnmarshalJSON(raw); err != nil {
+		return 0
+	}
+	return amount(n)
 }
 
 // confirmActivation handles an activation KooGallery says happened
@@ -188,15 +236,19 @@ func (s *Service) confirmActivation(ctx context.Context, code string, cause erro
 	}
 	info, err := s.api.QueryLicense(ctx, code)
 	switch {
-	case openapi.Retryable(err):
-		return c, fmt.Errorf("license: activate %s: %w: %w", code, ErrUnavailable, err)
-	case err != nil:
+	case errors.Is(err, openapi.ErrLicenseNotFound):
+		return c, fmt.Errorf("license: activate %s: %w: %w", code, ErrUnknown, err)
+	case errors.Is(err, openapi.ErrLicenseNotActivated):
+		// Illegal state to activate, yet not activated: KooGallery
+		// refuses the code as it stands.
 		return c, fmt.Errorf("license: activate %s: %w: %w (and the query: %w)", code, ErrRefused, cause, err)
+	case err != nil:
+		return c, s.unavailable(ctx, "activate", code, fmt.Errorf("%w (and the query: %w)", cause, err))
 	case strings.TrimSpace(info.Status) != protocol.LicenseStatusAlive:
 		return c, fmt.Errorf("license: activate %s: %w: KooGallery says the license code is %s: %w", code, ErrRefused, info.Status, cause)
 	}
 	now := s.now().UTC()
-	a := activation{at: now, status: protocol.LicenseStatusAlive, checked: true}
+	a := activation{at: now, status: protocol.LicenseStatusAlive, amount: extraAmount(info.Extra), checked: true}
 	if t, err := protocol.ParseExpireTime(strings.TrimSpace(info.ActivateTime)); err == nil && !t.After(now) {
 		a.at = t
 	}
@@ -209,8 +261,11 @@ func (s *Service) confirmActivation(ctx context.Context, code string, cause erro
 // recordActivation stores an activation. The first one wins: it sets
 // ActivatedAt, writes the history and tells the vendor license.activated;
 // a later one (another replica's, racing) only fills what the first left
-// unknown.
+// unknown. KooGallery has activated the code by now: the record is
+// written even when the client went away meanwhile, or the next
+// activation would meet "illegal state" and learn less (no amount).
 func (s *Service) recordActivation(ctx context.Context, code string, a activation) (store.LicenseCode, error) {
+	ctx = context.WithoutCancel(ctx)
 	c, err := s.change(ctx, code, false, func(_ context.Context, _ store.Tx, c *store.LicenseCode, _ bool, now time.Time) ([]entry, error) {
 		first := c.ActivatedAt.IsZero()
 		before := *c
@@ -268,7 +323,10 @@ func (s *Service) recordActivation(ctx context.Context, code string, a activatio
 // bind gives the device a seat of the code, or moves its LastSeen when it
 // has one. A new device is written in a transaction that reads the code
 // first and bumps its Version, so two devices cannot both take the last
-// seat; its history entry keeps only the device's hash.
+// seat; its history entry keeps only the device's hash. While KooGallery
+// has not told the code's amount the devices are not counted (refusing
+// a buyer's second device for koobridge's ignorance would be worse), and
+// that is logged once per code.
 func (s *Service) bind(ctx context.Context, c store.LicenseCode, device string) (store.LicenseCode, error) {
 	devices, err := s.store.LicenseDevices(ctx, c.Code, false)
 	if err != nil {
@@ -285,8 +343,8 @@ func (s *Service) bind(ctx context.Context, c store.LicenseCode, device string) 
 		if slices.ContainsFunc(devices, func(d store.LicenseDevice) bool { return d.Device == device }) {
 			return nil, errNoChange // bound meanwhile: touched below
 		}
-		if seats := max(c.Amount, 1); s.devices == DevicesAmount && len(devices) >= seats {
-			return nil, fmt.Errorf("%w: all %d seats of the license code are taken by other devices", ErrNoSeat, seats)
+		if s.devices == DevicesAmount && c.Amount > 0 && len(devices) >= c.Amount {
+			return nil, fmt.Errorf("%w: all %d seats of the license code are taken by other devices", ErrNoSeat, c.Amount)
 		}
 		if _, err := tx.UpsertLicenseDevice(ctx, store.LicenseDevice{Code: c.Code, Device: device, FirstSeen: now, LastSeen: now}); err != nil {
 			return nil, err
@@ -298,6 +356,12 @@ func (s *Service) bind(ctx context.Context, c store.LicenseCode, device string) 
 		return out, s.touch(ctx, c.Code, device)
 	case err != nil:
 		return out, fmt.Errorf("license: activate %s: %w", c.Code, err)
+	}
+	if s.devices == DevicesAmount && out.Amount == 0 {
+		if _, logged := s.noAmount.LoadOrStore(out.Code, struct{}{}); !logged {
+			s.log.WarnContext(ctx, "license: KooGallery has not told the amount bought; the code's devices are not counted until it does",
+				"license", out.Code)
+		}
 	}
 	return out, nil
 }
@@ -362,8 +426,9 @@ var errUnconfirmed = errors.New("license: KooGallery did not confirm the license
 
 // query asks KooGallery for the code's state unless another check did so
 // within CheckInterval (one query per code at a time in this process),
-// and stores the answer. It returns the code as it is now; an error
-// wrapping errUnconfirmed when the answer could not be had.
+// and stores the answer. A query that fails (errUnconfirmed) is not tried
+// again for the code within queryRetry. It returns the code as it is now;
+// an error wrapping errUnconfirmed when the answer could not be had.
 func (s *Service) query(ctx context.Context, c store.LicenseCode) (store.LicenseCode, error) {
 	unlock := s.codes.lock(c.Code)
 	defer unlock()
@@ -375,35 +440,52 @@ func (s *Service) query(ctx context.Context, c store.LicenseCode) (store.License
 	if fresh.Status != store.LicenseActive || now.Sub(lastConfirmed(fresh)) < s.checkInterval {
 		return fresh, nil
 	}
+	if v, ok := s.failed.Load(c.Code); ok {
+		if at := v.(time.Time); now.Sub(at) < s.queryRetry {
+			return fresh, fmt.Errorf("%w: the query of %s failed at %s; not asked again before %s",
+				errUnconfirmed, c.Code, at.Format(time.RFC3339), at.Add(s.queryRetry).Format(time.RFC3339))
+		}
+	}
 	info, err := s.api.QueryLicense(ctx, c.Code)
 	switch {
 	case errors.Is(err, openapi.ErrLicenseNotFound):
+		s.failed.Delete(c.Code)
 		return fresh, fmt.Errorf("license: check %s: %w: %w", c.Code, ErrUnknown, err)
 	case errors.Is(err, openapi.ErrLicenseNotActivated):
+		s.failed.Delete(c.Code)
 		return s.deactivate(ctx, fresh, err)
 	case err != nil:
 		// Unreachable, or refused for a reason that is not the code's
 		// (the gateway refused the AK/SK): the buyer's software keeps
 		// working on the cache while the grace lasts.
+		if ctx.Err() == nil {
+			s.failed.Store(c.Code, now)
+		}
 		return fresh, fmt.Errorf("%w: %w", errUnconfirmed, err)
 	}
 	status := strings.TrimSpace(info.Status)
 	switch status {
 	case protocol.LicenseStatusAlive, protocol.LicenseStatusExpired, protocol.LicenseStatusReleased:
 	default:
+		s.failed.Store(c.Code, now)
 		return fresh, fmt.Errorf("%w: query of %s answered the unknown status %q", errUnconfirmed, c.Code, info.Status)
 	}
+	s.failed.Delete(c.Code)
 	var expire time.Time
 	if info.ExpireTime != "" {
 		if expire, err = protocol.ParseExpireTime(strings.TrimSpace(info.ExpireTime)); err != nil {
 			s.log.WarnContext(ctx, "license: query answered an unreadable expire_time; kept the known expiry", "license", c.Code, "expire_time", info.ExpireTime)
 		}
 	}
+	amount := extraAmount(info.Extra)
 	out, err := s.change(ctx, c.Code, false, func(_ context.Context, _ store.Tx, c *store.LicenseCode, _ bool, now time.Time) ([]entry, error) {
-		changed := c.RemoteStatus != status || (!expire.IsZero() && !expire.Equal(c.ExpireTime))
+		changed := c.RemoteStatus != status || (!expire.IsZero() && !expire.Equal(c.ExpireTime)) || (amount > 0 && amount != c.Amount)
 		c.RemoteStatus, c.CheckedAt = status, now
 		if !expire.IsZero() {
 			c.ExpireTime = expire
+		}
+		if amount > 0 {
+			c.Amount = amount
 		}
 		if !changed {
 			return nil, nil
@@ -411,6 +493,9 @@ func (s *Service) query(ctx context.Context, c store.LicenseCode) (store.License
 		detail := map[string]any{"remoteStatus": status}
 		if !expire.IsZero() {
 			detail["expireTime"] = expire
+		}
+		if amount > 0 {
+			detail["amount"] = amount
 		}
 		return []entry{{kind: kindChecked, source: sourceOpenAPI, detail: detail}}, nil
 	})

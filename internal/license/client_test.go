@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,7 +103,7 @@ func TestActivate(t *testing.T) {
 			t.Errorf("KooGallery got %d queries within the check interval, want 0", n)
 		}
 		devices, err := e.st.LicenseDevices(ctx, "PL-A", false)
-		if err != nil || len(devices) != 1 || devices[0].Device != license.DeviceID(fp) {
+		if err != nil || len(devices) != 1 || devices[0].Device != e.svc.DeviceID(fp) {
 			t.Fatalf("devices %+v (%v), want the fingerprint's hash only", devices, err)
 		}
 		if got := e.history(t, "PL-A", false); strings.Join(got, ",") != "activated,device" {
@@ -240,7 +241,10 @@ func TestSeats(t *testing.T) {
 }
 
 // TestActivateRefusals: KooGallery's answers map onto the package's
-// errors; an unknown code stores nothing.
+// errors: only a refusal of the license code itself is ErrRefused; the
+// gateway refusing koobridge, a parameter refused, a code koobridge does
+// not know are koobridge's problem (ErrUnavailable, logged at error level
+// naming the cause); an unknown code stores nothing.
 func TestActivateRefusals(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -249,28 +253,49 @@ func TestActivateRefusals(t *testing.T) {
 		stored  bool // a code row exists afterwards
 		active  bool // it counts as activated
 		queries int
+		logged  string // what the error-level log names; "" for no error log
 	}{
-		{"unknown code", func(*testing.T, *env) {}, license.ErrUnknown, false, false, 0},
+		{"unknown code", func(*testing.T, *env) {}, license.ErrUnknown, false, false, 0, ""},
 		{"not received by the buyer", func(t *testing.T, e *env) {
 			_ = e.api.IssueLicense(mockapi.LicenseCode{Code: "PL-R", Amount: 1, Undelivered: true})
-		}, license.ErrRefused, false, false, 0},
+		}, license.ErrRefused, false, false, 0, ""},
 		{"KooGallery down", func(t *testing.T, e *env) {
 			e.issue(t, "PL-R", 1)
 			e.api.SetLicenseFault(mockapi.Fault{Status: http.StatusServiceUnavailable})
-		}, license.ErrUnavailable, false, false, 0},
+		}, license.ErrUnavailable, false, false, 0, ""},
 		{"expired before activation", func(t *testing.T, e *env) {
 			_ = e.api.IssueLicense(mockapi.LicenseCode{Code: "PL-R", Amount: 1, Status: protocol.LicenseStatusExpired})
-		}, license.ErrRefused, false, false, 1},
+		}, license.ErrRefused, false, false, 1, ""},
 		{"activated elsewhere, alive", func(t *testing.T, e *env) {
 			e.issue(t, "PL-R", 1)
 			e.api.UpdateLicense("PL-R", func(c *mockapi.LicenseCode) { c.Activated, c.ActivatedAt = true, e.clk.Now().Add(-time.Hour) })
-		}, nil, true, true, 1},
+		}, nil, true, true, 1, ""},
 		{"activated elsewhere, then released", func(t *testing.T, e *env) {
 			e.issue(t, "PL-R", 1)
 			e.api.UpdateLicense("PL-R", func(c *mockapi.LicenseCode) {
 				c.Activated, c.ActivatedAt, c.Status = true, e.clk.Now().Add(-time.Hour), protocol.LicenseStatusReleased
 			})
-		}, license.ErrRefused, false, false, 1},
+		}, license.ErrRefused, false, false, 1, ""},
+		{"the gateway refuses the AK/SK", func(t *testing.T, e *env) {
+			e.issue(t, "PL-R", 1)
+			bad, err := openapi.New(openapi.Config{BaseURL: e.api.URL(), AK: testAK, SK: "not-the-secret", Now: e.clk.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.svc = e.service(t, func(cfg *license.Config) { cfg.OpenAPI = bad })
+		}, license.ErrUnavailable, false, false, 0, "APIGW.0301"},
+		{"the IAM user may not call the API", func(t *testing.T, e *env) {
+			e.issue(t, "PL-R", 1)
+			e.api.SetLicenseFault(mockapi.Fault{Status: http.StatusForbidden, Code: "APIGW.0302"})
+		}, license.ErrUnavailable, false, false, 0, "APIGW.0302"},
+		{"a parameter refused", func(t *testing.T, e *env) {
+			e.issue(t, "PL-R", 1)
+			e.api.SetLicenseFault(mockapi.Fault{Status: http.StatusBadRequest, Code: "92020002"})
+		}, license.ErrUnavailable, false, false, 0, "92020002"},
+		{"an error code koobridge does not know", func(t *testing.T, e *env) {
+			e.issue(t, "PL-R", 1)
+			e.api.SetLicenseFault(mockapi.Fault{Status: http.StatusBadRequest, Code: "92029999"})
+		}, license.ErrUnavailable, false, false, 0, "92029999"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -280,6 +305,9 @@ func TestActivateRefusals(t *testing.T) {
 			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
 				t.Fatalf("activate: %v, want %v", err, tc.want)
 			}
+			if tc.want != license.ErrRefused && errors.Is(err, license.ErrRefused) {
+				t.Errorf("activate: %v is also ErrRefused", err)
+			}
 			c, err := e.st.LicenseCode(context.Background(), "PL-R", false)
 			if stored := err == nil; stored != tc.stored || tc.active != (err == nil && !c.ActivatedAt.IsZero()) {
 				t.Errorf("stored %v (%+v), want stored %v, activated %v", stored, c, tc.stored, tc.active)
@@ -287,8 +315,182 @@ func TestActivateRefusals(t *testing.T) {
 			if n := e.queries("PL-R"); n != tc.queries {
 				t.Errorf("%d queries, want %d", n, tc.queries)
 			}
+			var errorLines []string
+			for _, line := range strings.Split(e.logs.String(), "\n") {
+				if strings.Contains(line, "level=ERROR") {
+					errorLines = append(errorLines, line)
+				}
+			}
+			switch {
+			case tc.logged == "" && len(errorLines) > 0:
+				t.Errorf("error-level log %q, want none", errorLines)
+			case tc.logged != "" && (len(errorLines) != 1 || !strings.Contains(errorLines[0], tc.logged) || !strings.Contains(errorLines[0], "PL-R")):
+				t.Errorf("error-level log %q, want one line naming %s and the code", errorLines, tc.logged)
+			}
 		})
 	}
+}
+
+// TestActivateAgainAfterNotActivated: Activate of a code whose query
+// comes due and answers "not activated" (92020011) activates it again
+// within the same call; the vendor hears license.activated again.
+func TestActivateAgainAfterNotActivated(t *testing.T) {
+	forEachDialect(t, options{}, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.issue(t, "PL-NA", 1)
+		if _, err := e.svc.Activate(ctx, "PL-NA", fp); err != nil {
+			t.Fatal(err)
+		}
+		e.api.UpdateLicense("PL-NA", func(c *mockapi.LicenseCode) { c.Activated = false })
+		e.clk.Advance(25 * time.Hour)
+		v, err := e.svc.Activate(ctx, "PL-NA", fp)
+		if err != nil || v.Status != "active" || v.Cached {
+			t.Fatalf("activate after KooGallery lost the activation: %+v %v, want active", v, err)
+		}
+		if all, ok := e.activations("PL-NA"); all != 2 || ok != 2 {
+			t.Errorf("%d activations (%d ok), want 2", all, ok)
+		}
+		if c := e.code(t, "PL-NA"); !c.ActivatedAt.Equal(e.clk.Now()) {
+			t.Errorf("activated at %v, want now", c.ActivatedAt)
+		}
+		if got := e.history(t, "PL-NA", false); strings.Join(got, ",") != "activated,device,deactivated,activated" {
+			t.Errorf("history %v", got)
+		}
+		if v, err := e.svc.Check(ctx, "PL-NA", fp); err != nil || v.Status != "active" {
+			t.Errorf("check afterwards: %+v %v", v, err)
+		}
+		e.settle(t, license.KindEvent)
+		if got := eventTypes(e.real.delivered()); strings.Join(got, ",") != "license.activated:PL-NA,license.activated:PL-NA" {
+			t.Errorf("delivered %v, want license.activated twice", got)
+		}
+	})
+}
+
+// TestActivationRecordedWhenClientLeaves: the client hanging up once
+// KooGallery activated the code does not lose the activation: it is
+// stored with its amount, and the next clients are not sent to KooGallery
+// again.
+func TestActivationRecordedWhenClientLeaves(t *testing.T) {
+	forEachDialect(t, options{}, func(t *testing.T, e *env) {
+		e.issue(t, "PL-CX", 3)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		leaving := e.service(t, func(cfg *license.Config) {
+			cfg.OpenAPI = reshaped{OpenAPI: e.client(t), afterActivate: cancel}
+		})
+		if _, err := leaving.Activate(ctx, "PL-CX", "dev-0"); !errors.Is(err, context.Canceled) {
+			t.Errorf("activate of the client that left: %v, want context.Canceled", err)
+		}
+		c := e.code(t, "PL-CX")
+		if c.ActivatedAt.IsZero() || c.Amount != 3 || c.RemoteStatus != "ALIVE" {
+			t.Fatalf("code %+v, want activated with amount 3", c)
+		}
+		for i := range 3 {
+			if _, err := e.svc.Activate(context.Background(), "PL-CX", fmt.Sprintf("dev-%d", i)); err != nil {
+				t.Errorf("device %d of 3 seats: %v", i, err)
+			}
+		}
+		if all, ok := e.activations("PL-CX"); all != 1 || ok != 1 {
+			t.Errorf("%d activations (%d ok), want 1", all, ok)
+		}
+		if got := e.history(t, "PL-CX", false); len(got) != 4 || got[0] != "activated" {
+			t.Errorf("history %v, want activated and 3 devices", got)
+		}
+	})
+}
+
+// TestSeatsByAmount: the amount KooGallery tells (on activation, or on
+// the query that confirms an activation made elsewhere) bounds the
+// devices; while it is unknown the devices are not counted, which is
+// logged once per code.
+func TestSeatsByAmount(t *testing.T) {
+	tests := []struct {
+		name      string
+		elsewhere bool // KooGallery activated the code before koobridge asked
+		strip     bool // the activation answer carries no amount
+		query     string
+		amount    int // the code's amount afterwards
+		seated    int // of 5 devices
+	}{
+		{"activation tells 3", false, false, "", 3, 3},
+		{"activation tells none", false, true, "", 0, 5},
+		{"activated elsewhere, the query tells 3", true, false, "3", 3, 3},
+		{"activated elsewhere, the query tells \"2\"", true, false, `"2"`, 2, 2},
+		{"activated elsewhere, the query tells none", true, false, "", 0, 5},
+		{"activated elsewhere, the query tells 0", true, false, "0", 0, 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachDialect(t, options{}, func(t *testing.T, e *env) {
+				ctx := context.Background()
+				e.issue(t, "PL-AM", 3)
+				if tc.elsewhere {
+					e.api.UpdateLicense("PL-AM", func(c *mockapi.LicenseCode) { c.Activated, c.ActivatedAt = true, e.clk.Now().Add(-time.Minute) })
+				}
+				api := reshaped{OpenAPI: e.client(t)}
+				if tc.strip {
+					api.activated = withoutAmount
+				}
+				if tc.query != "" {
+					api.queried = withAmount(tc.query)
+				}
+				svc := e.service(t, func(cfg *license.Config) { cfg.OpenAPI = api })
+				seated := 0
+				for i := range 5 {
+					_, err := svc.Activate(ctx, "PL-AM", fmt.Sprintf("dev-%d", i))
+					switch {
+					case err == nil:
+						seated++
+					case !errors.Is(err, license.ErrNoSeat):
+						t.Fatalf("device %d: %v", i, err)
+					}
+				}
+				if c := e.code(t, "PL-AM"); seated != tc.seated || c.Amount != tc.amount {
+					t.Errorf("%d devices seated, amount %d; want %d, %d", seated, c.Amount, tc.seated, tc.amount)
+				}
+				warned := strings.Count(e.logs.String(), "has not told the amount bought")
+				if want := tc.amount == 0; (warned == 1) != want || warned > 1 {
+					t.Errorf("the unknown amount was logged %d times, want once: %v", warned, want)
+				}
+			})
+		})
+	}
+}
+
+// TestAmountLearntFromQuery: a code activated without an amount learns it
+// from a query that carries it; from then on it bounds new devices, the
+// devices already bound keep their seats.
+func TestAmountLearntFromQuery(t *testing.T) {
+	forEachDialect(t, options{}, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.issue(t, "PL-AQ", 2)
+		svc := e.service(t, func(cfg *license.Config) {
+			cfg.OpenAPI = reshaped{OpenAPI: e.client(t), activated: withoutAmount, queried: withAmount("2")}
+		})
+		for i := range 3 {
+			if _, err := svc.Activate(ctx, "PL-AQ", fmt.Sprintf("dev-%d", i)); err != nil {
+				t.Fatalf("device %d while the amount is unknown: %v", i, err)
+			}
+		}
+		e.clk.Advance(25 * time.Hour)
+		if _, err := svc.Check(ctx, "PL-AQ", "dev-0"); err != nil {
+			t.Fatal(err)
+		}
+		if c := e.code(t, "PL-AQ"); c.Amount != 2 {
+			t.Fatalf("amount %d after the query, want 2", c.Amount)
+		}
+		if _, err := svc.Activate(ctx, "PL-AQ", "dev-3"); !errors.Is(err, license.ErrNoSeat) {
+			t.Errorf("a new device once the amount is known: %v, want ErrNoSeat", err)
+		}
+		for i := range 3 {
+			if _, err := svc.Check(ctx, "PL-AQ", fmt.Sprintf("dev-%d", i)); err != nil {
+				t.Errorf("bound device %d: %v", i, err)
+			}
+		}
+		if got := e.history(t, "PL-AQ", false); got[len(got)-1] != "checked" {
+			t.Errorf("history %v, want the query that told the amount last", got)
+		}
+	})
 }
 
 // TestCheck: Check asks KooGallery at most once per check interval,
@@ -346,8 +548,10 @@ func TestCheck(t *testing.T) {
 		if _, err := e.svc.Check(ctx, "PL-C", fp); !errors.Is(err, license.ErrUnavailable) {
 			t.Fatalf("check past the grace: %v, want ErrUnavailable", err)
 		}
-		// Back: the query confirms again.
+		// Back: once the retry interval after the failed query is over,
+		// the query confirms again.
 		e.api.SetLicenseFault(mockapi.Fault{})
+		e.clk.Advance(license.QueryRetry)
 		if v, err = e.svc.Check(ctx, "PL-C", fp); err != nil || v.Cached || v.Status != "active" {
 			t.Fatalf("check after KooGallery is back: %+v, %v", v, err)
 		}
@@ -477,4 +681,140 @@ func TestNilClient(t *testing.T) {
 	if _, err := svc.Activate(context.Background(), "PL-X", fp); !errors.Is(err, license.ErrUnavailable) {
 		t.Errorf("activate: %v, want ErrUnavailable", err)
 	}
+}
+
+// TestQueryRetryAfterFailure: a query that failed (an outage, throttling,
+// the gateway refusing the AK/SK) is not sent again for the code before
+// the retry interval (5 minutes, or the check interval when shorter),
+// the cache answering meanwhile; once KooGallery answers again the check
+// interval applies.
+func TestQueryRetryAfterFailure(t *testing.T) {
+	faults := []struct {
+		name  string
+		fault mockapi.Fault
+	}{
+		{"throttled", mockapi.Fault{Status: http.StatusTooManyRequests}},
+		{"down", mockapi.Fault{Status: http.StatusServiceUnavailable}},
+		{"the gateway refuses the AK/SK", mockapi.Fault{Status: http.StatusUnauthorized}},
+	}
+	intervals := []struct {
+		check, retry time.Duration
+	}{
+		{24 * time.Hour, license.QueryRetry},
+		{2 * time.Minute, 2 * time.Minute},
+	}
+	for _, f := range faults {
+		for _, iv := range intervals {
+			t.Run(fmt.Sprintf("%s, check interval %v", f.name, iv.check), func(t *testing.T) {
+				e := newEnv(t, dialects[0].open(t), options{})
+				ctx := context.Background()
+				var n atomic.Int64
+				svc := e.service(t, func(cfg *license.Config) {
+					cfg.OpenAPI = reshaped{OpenAPI: e.client(t), queries: &n}
+					cfg.CheckInterval = iv.check
+				})
+				e.issue(t, "PL-Q", 1)
+				if _, err := svc.Activate(ctx, "PL-Q", fp); err != nil {
+					t.Fatal(err)
+				}
+				steps := []struct {
+					name    string
+					advance time.Duration
+					fault   bool
+					checks  int
+					queries int64 // sent so far
+					cached  bool
+				}{
+					{"due, failing", iv.check, true, 10, 1, true},
+					{"just before the retry", iv.retry - time.Second, true, 3, 1, true},
+					{"the retry", time.Second, true, 3, 2, true},
+					{"KooGallery back, within the retry", time.Second, false, 1, 2, true},
+					{"KooGallery back, after the retry", iv.retry, false, 3, 3, false},
+				}
+				for _, st := range steps {
+					e.clk.Advance(st.advance)
+					if st.fault {
+						e.api.SetLicenseFault(f.fault)
+					} else {
+						e.api.SetLicenseFault(mockapi.Fault{})
+					}
+					for range st.checks {
+						if v, err := svc.Check(ctx, "PL-Q", fp); err != nil || v.Status != "active" || v.Cached != st.cached {
+							t.Fatalf("%s: check %+v %v, want active, cached %v", st.name, v, err, st.cached)
+						}
+					}
+					if got := n.Load(); got != st.queries {
+						t.Fatalf("%s: %d queries sent, want %d", st.name, got, st.queries)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestProductionChangeForgetsStaleAnswer: after KooGallery's query said
+// EXPIRED, a renewal into the future or an UNFREEZE from the production
+// interface makes the next check ask again instead of answering the
+// stale status; an ALIVE answer is kept (no new query), with the
+// renewal's expiry.
+func TestProductionChangeForgetsStaleAnswer(t *testing.T) {
+	tests := []struct {
+		name    string
+		remote  string // what the due query says first
+		first   string // the verdict then
+		call    func(e *env, future time.Time) (license.Answer, error)
+		queries int // after the call's check
+		expires bool
+	}{
+		{"renewal after EXPIRED", protocol.LicenseStatusExpired, "frozen", renew, 2, true},
+		{"UNFREEZE after EXPIRED", protocol.LicenseStatusExpired, "frozen", unfreeze, 2, false},
+		{"renewal after ALIVE", protocol.LicenseStatusAlive, "active", renew, 1, true},
+		{"UNFREEZE after ALIVE", protocol.LicenseStatusAlive, "active", unfreeze, 1, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachDialect(t, options{}, func(t *testing.T, e *env) {
+				ctx := context.Background()
+				e.issue(t, "PL-RN", 1)
+				if _, err := e.svc.Activate(ctx, "PL-RN", fp); err != nil {
+					t.Fatal(err)
+				}
+				e.api.UpdateLicense("PL-RN", func(c *mockapi.LicenseCode) { c.Status = tc.remote })
+				e.clk.Advance(25 * time.Hour)
+				if v, err := e.svc.Check(ctx, "PL-RN", fp); err != nil || v.Status != tc.first {
+					t.Fatalf("due check: %+v %v, want %s", v, err, tc.first)
+				}
+				// KooGallery alive again, with a year more; the production
+				// interface says so.
+				future := e.clk.Now().AddDate(1, 0, 0)
+				e.api.UpdateLicense("PL-RN", func(c *mockapi.LicenseCode) { c.Status, c.Expire = protocol.LicenseStatusAlive, future })
+				if a, err := tc.call(e, future); err != nil || a.Code != protocol.CodeSuccess {
+					t.Fatalf("production call: %+v %v", a, err)
+				}
+				e.clk.Advance(time.Hour)
+				v, err := e.svc.Check(ctx, "PL-RN", fp)
+				if err != nil || v.Status != "active" || v.Cached {
+					t.Errorf("check after the call: %+v %v, want active", v, err)
+				}
+				if tc.expires && !v.Expires.Equal(future) {
+					t.Errorf("expires %v, want the renewal's %v", v.Expires, future)
+				}
+				if n := e.queries("PL-RN"); n != tc.queries {
+					t.Errorf("%d queries, want %d", n, tc.queries)
+				}
+			})
+		})
+	}
+}
+
+// renew sends a renewal of PL-RN to future.
+func renew(e *env, future time.Time) (license.Answer, error) {
+	return e.svc.Refresh(context.Background(), protocol.RefreshLicenseCodeRequest{ActivityName: protocol.ActivityRefreshLicenseCode, Scene: protocol.SceneRenewal,
+		OrderID: "R1", OrderLineID: "R1-1", License: "PL-RN", ExpireTime: future.UTC().Format("20060102150405")})
+}
+
+// unfreeze sends UNFREEZE of PL-RN.
+func unfreeze(e *env, _ time.Time) (license.Answer, error) {
+	return e.svc.SetStatus(context.Background(), protocol.UpdateLicenseCodeStatusRequest{ActivityName: protocol.ActivityUpdateLicenseCodeStatus,
+		License: "PL-RN", Status: protocol.StatusUnfreeze})
 }

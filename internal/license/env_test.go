@@ -1,12 +1,15 @@
 package license_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,10 +22,14 @@ import (
 	"github.com/koobridge/koobridge/internal/store/postgres"
 	"github.com/koobridge/koobridge/internal/store/postgres/pgtest"
 	"github.com/koobridge/koobridge/internal/store/sqlite"
+	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/provision"
 )
 
 const testAK, testSK = "AK-license", "SK-license-secret"
+
+// deviceKey keys the tests' device IDs.
+var deviceKey = []byte("license-test-device-key-0123456789abcdef")
 
 // waitFor bounds every poll; generous for a loaded 2-core machine.
 const waitFor = 30 * time.Second
@@ -96,6 +103,24 @@ var dialects = []dialect{
 	}},
 }
 
+// logBuffer keeps what the Service logged, for tests of its log.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // env is a Service on a real database, with the Open API imitation over
 // real HTTP and a running job runner.
 type env struct {
@@ -107,6 +132,7 @@ type env struct {
 	test  *recorder
 	cfg   license.Config
 	quiet *slog.Logger
+	logs  *logBuffer // what the Service logged, as text
 }
 
 // options adjust newEnv.
@@ -127,7 +153,7 @@ func forEachDialect(t *testing.T, o options, fn func(t *testing.T, e *env)) {
 func newEnv(t *testing.T, st store.Store, o options) *env {
 	t.Helper()
 	t.Cleanup(func() { st.Close() })
-	e := &env{st: st, clk: newClock(), real: &recorder{}, test: &recorder{}, quiet: slog.New(slog.DiscardHandler)}
+	e := &env{st: st, clk: newClock(), real: &recorder{}, test: &recorder{}, quiet: slog.New(slog.DiscardHandler), logs: &logBuffer{}}
 	e.api = openapitest.NewServer(t, testAK, testSK)
 	e.api.SetClock(e.clk.Now)
 	runner := jobs.NewRunner(jobs.Config{Store: st, Workers: 3, Poll: 10 * time.Millisecond, Logger: e.quiet, Now: e.clk.Now,
@@ -135,7 +161,7 @@ func newEnv(t *testing.T, st store.Store, o options) *env {
 	e.cfg = license.Config{
 		Store: st, Provisioner: e.real, TestProvisioner: e.test, Jobs: runner,
 		Grace: 168 * time.Hour, CheckInterval: 24 * time.Hour, UsageInterval: time.Hour,
-		Devices: o.devices, Logger: e.quiet, Now: e.clk.Now,
+		Devices: o.devices, DeviceKey: deviceKey, Logger: slog.New(slog.NewTextHandler(e.logs, nil)), Now: e.clk.Now,
 	}
 	if !o.noAPI {
 		e.cfg.OpenAPI = e.client(t)
@@ -271,3 +297,90 @@ func eventTypes(evs []provision.Event) []string {
 	}
 	return out
 }
+
+// drain waits until every job of kind is finished (done or dead), moving
+// the clock on so that retries come due.
+func (e *env) drain(t *testing.T, kind string) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		js, err := e.st.Jobs(context.Background(), store.JobFilter{Kind: kind, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		live := 0
+		for _, j := range js {
+			if j.State == store.JobAvailable || j.State == store.JobRunning {
+				live++
+			}
+		}
+		if live == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d %s jobs still live after %v", live, kind, waitFor)
+		}
+		e.clk.Advance(time.Second)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// service is another Service of e's configuration with cfg changed by
+// edit (its events are delivered by e's runner).
+func (e *env) service(t *testing.T, edit func(cfg *license.Config)) *license.Service {
+	t.Helper()
+	cfg := e.cfg
+	edit(&cfg)
+	svc, err := license.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// reshaped is the real Open API client with KooGallery's answers reshaped
+// the way the pages allow and the imitation does not answer (an
+// activation without its amount, a query with one), counting the
+// queries, and with a hook run once KooGallery answered an activation.
+type reshaped struct {
+	license.OpenAPI
+	activated     func(info *protocol.LicenseCodeInfo)
+	queried       func(info *protocol.LicenseInfo)
+	afterActivate func()
+	queries       *atomic.Int64
+}
+
+func (r reshaped) ActivateLicense(ctx context.Context, code string, at time.Time) (protocol.LicenseCodeInfo, error) {
+	info, err := r.OpenAPI.ActivateLicense(ctx, code, at)
+	if err == nil && r.activated != nil {
+		r.activated(&info)
+	}
+	if r.afterActivate != nil {
+		r.afterActivate()
+	}
+	return info, err
+}
+
+func (r reshaped) QueryLicense(ctx context.Context, code string) (protocol.LicenseInfo, error) {
+	if r.queries != nil {
+		r.queries.Add(1)
+	}
+	info, err := r.OpenAPI.QueryLicense(ctx, code)
+	if err == nil && r.queried != nil {
+		r.queried(&info)
+	}
+	return info, err
+}
+
+// withAmount makes a query answer carry amount, as LicenseInfo may.
+func withAmount(amount string) func(info *protocol.LicenseInfo) {
+	return func(info *protocol.LicenseInfo) {
+		if info.Extra == nil {
+			info.Extra = map[string]json.RawMessage{}
+		}
+		info.Extra["amount"] = json.RawMessage(amount)
+	}
+}
+
+// withoutAmount makes an activation answer carry no amount.
+func withoutAmount(info *protocol.LicenseCodeInfo) { info.Amount = "" }

@@ -25,6 +25,7 @@ const (
 	sourceKooGallery = "koogallery" // the production interface
 	sourceOpenAPI    = "openapi"    // koobridge asked KooGallery
 	sourceClient     = "client"     // the license service
+	sourceAdmin      = "admin"      // an operator (admin API, console)
 )
 
 // entry is one history entry a change records, with the vendor event it
@@ -114,21 +115,27 @@ func (s *Service) record(ctx context.Context, tx store.Tx, c store.LicenseCode, 
 	if e.event == "" {
 		return nil
 	}
+	return enqueueEvent(ctx, tx, c, e.event, e.scene, strconv.FormatInt(id, 10), now)
+}
+
+// enqueueEvent enqueues the job of one vendor event about c, as c is now;
+// its ID is the event type, the code and occurrence: the job's unique key.
+func enqueueEvent(ctx context.Context, tx store.Tx, c store.LicenseCode, typ provision.EventType, scene, occurrence string, now time.Time) error {
 	ev := provision.Event{
-		ID:      instance.Key(string(e.event), c.Code, testFlag(c.Test), strconv.FormatInt(id, 10)),
-		Type:    e.event,
+		ID:      instance.Key(string(typ), c.Code, testFlag(c.Test), occurrence),
+		Type:    typ,
 		Time:    now,
 		Test:    c.Test,
-		License: vendorView(c, e.scene),
+		License: vendorView(c, scene),
 	}
 	payload, err := json.Marshal(ev)
 	if err != nil {
-		return fmt.Errorf("license: encode %s event: %w", e.event, err)
+		return fmt.Errorf("license: encode %s event: %w", typ, err)
 	}
 	if _, _, err := tx.EnqueueJob(ctx, store.Job{
 		Kind: KindEvent, UniqueKey: ev.ID, Payload: payload, MaxAttempts: jobs.DefaultMaxAttempts, RunAt: now,
 	}); err != nil {
-		return fmt.Errorf("license: enqueue %s event: %w", e.event, err)
+		return fmt.Errorf("license: enqueue %s event: %w", typ, err)
 	}
 	return nil
 }
@@ -151,7 +158,9 @@ func vendorView(c store.LicenseCode, scene string) *provision.License {
 // change committed (each event says the state it left the code in), to
 // the provisioner of real or debug codes. Failures are retried by the
 // runner with backoff; a permanent one (provision.ErrPermanent) kills the
-// job, which an operator can re-run.
+// job, which an operator can re-run. Deliveries are not ordered (a
+// failed one is retried after later events went out): after each, correct
+// sends the code's current status again should it have moved on.
 func (s *Service) handleEvent(ctx context.Context, job store.Job) error {
 	var ev provision.Event
 	if err := json.Unmarshal(job.Payload, &ev); err != nil || ev.ID == "" || ev.License == nil {
@@ -169,5 +178,41 @@ func (s *Service) handleEvent(ctx context.Context, job store.Job) error {
 		return err
 	}
 	s.log.InfoContext(ctx, "license: event delivered", "event", ev.ID, "type", ev.Type, "test", ev.Test)
+	return s.correct(ctx, job, ev)
+}
+
+// statusEvents is the event that says each status.
+var statusEvents = map[store.LicenseStatus]provision.EventType{
+	store.LicenseActive:   provision.EventLicenseUnfrozen,
+	store.LicenseFrozen:   provision.EventLicenseFrozen,
+	store.LicenseReleased: provision.EventLicenseReleased,
+}
+
+// correct re-reads the code of a delivered event (sent) and, when its
+// status is no longer the one the event said, enqueues the event of the
+// current status (license.frozen, license.unfrozen for active, or
+// license.released), as package instance does: a delivery that failed
+// first may reach the vendor after a later event, and the vendor's last
+// word must be the code's state. The correction's ID ends in "fix-" and
+// the delivered job's ID, so a redelivery makes no second one; it is
+// checked in turn when delivered.
+func (s *Service) correct(ctx context.Context, job store.Job, sent provision.Event) error {
+	c, err := s.store.LicenseCode(ctx, sent.License.Code, sent.Test)
+	if err != nil {
+		return fmt.Errorf("license: re-read %s after delivering %s: %w", sent.License.Code, sent.ID, err)
+	}
+	typ, ok := statusEvents[c.Status]
+	if !ok || string(c.Status) == sent.License.Status {
+		return nil
+	}
+	err = s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		return enqueueEvent(ctx, tx, c, typ, "", "fix-"+strconv.FormatInt(job.ID, 10), s.now().UTC())
+	})
+	if err != nil {
+		return fmt.Errorf("license: correct %s after delivering %s: %w", c.Code, sent.ID, err)
+	}
+	s.log.InfoContext(ctx, "license: an event reached the vendor after a later change; the current status is sent again",
+		"event", sent.ID, "license", c.Code, "status", c.Status)
+	s.jobs.Kick()
 	return nil
 }

@@ -3,6 +3,7 @@ package license_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -80,6 +81,100 @@ func TestEventDelivery(t *testing.T) {
 					t.Errorf("event %+v (job key %s)", ev, job.UniqueKey)
 				}
 			}
+		})
+	}
+}
+
+// TestEventsCorrected: an event whose first delivery failed reaches the
+// vendor after a later one; the domain then sends the code's current
+// status again (license.unfrozen for active, license.frozen,
+// license.released), so the vendor's last word is the code's status. In
+// order, nothing is corrected. A renewal that lifts a freeze says so
+// with license.unfrozen.
+func TestEventsCorrected(t *testing.T) {
+	type call func(e *env) (license.Answer, error)
+	status := func(st string) call {
+		return func(e *env) (license.Answer, error) {
+			return e.svc.SetStatus(context.Background(), protocol.UpdateLicenseCodeStatusRequest{
+				ActivityName: protocol.ActivityUpdateLicenseCodeStatus, License: "PL-ORD", Status: st})
+		}
+	}
+	freeze, unfreeze := status(protocol.StatusFreeze), status(protocol.StatusUnfreeze)
+	release := func(e *env) (license.Answer, error) {
+		return e.svc.Release(context.Background(), protocol.ReleaseLicenseCodeRequest{ActivityName: protocol.ActivityReleaseLicenseCode, License: "PL-ORD"})
+	}
+	renew := func(e *env) (license.Answer, error) {
+		return e.svc.Refresh(context.Background(), protocol.RefreshLicenseCodeRequest{ActivityName: protocol.ActivityRefreshLicenseCode,
+			Scene: protocol.SceneRenewal, OrderID: "R1", OrderLineID: "R1-1", License: "PL-ORD",
+			ExpireTime: e.clk.Now().AddDate(1, 0, 0).Format("20060102150405")})
+	}
+	tests := []struct {
+		name    string
+		held    provision.EventType // its delivery fails until an event of type after was delivered
+		after   provision.EventType
+		calls   []call
+		inOrder bool   // every event delivered before the next call
+		want    string // the events delivered, in order ("" when the order is the runner's)
+		status  string
+		anyway  bool // want's order is the runner's: compare sorted
+	}{
+		{"frozen delivered after unfrozen", provision.EventLicenseFrozen, provision.EventLicenseUnfrozen, []call{freeze, unfreeze}, false,
+			"license.unfrozen/active,license.frozen/frozen,license.unfrozen/active(fix)", "active", false},
+		{"frozen delivered after released", provision.EventLicenseFrozen, provision.EventLicenseReleased, []call{freeze, release}, false,
+			"license.released/released,license.frozen/frozen,license.released/released(fix)", "released", false},
+		{"unfrozen delivered after the next freeze", provision.EventLicenseUnfrozen, provision.EventLicenseFrozen, []call{freeze, unfreeze, freeze}, false,
+			"", "frozen", false},
+		{"in order", "", "", []call{freeze, unfreeze}, true,
+			"license.frozen/frozen,license.unfrozen/active", "active", false},
+		{"a renewal lifting a freeze", "", "", []call{freeze, renew}, true,
+			"license.frozen/frozen,license.renewed/active,license.unfrozen/active", "active", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachDialect(t, options{}, func(t *testing.T, e *env) {
+				seen := false
+				e.real.fail = func(ev provision.Event) error {
+					switch {
+					case ev.Type == tc.after:
+						seen = true
+					case ev.Type == tc.held && !seen:
+						return errors.New("vendor webhook: 503")
+					}
+					return nil
+				}
+				for _, c := range tc.calls {
+					if a, err := c(e); err != nil || a.Code != protocol.CodeSuccess {
+						t.Fatalf("call: %+v %v", a, err)
+					}
+					if tc.inOrder {
+						e.drain(t, license.KindEvent)
+					}
+				}
+				e.drain(t, license.KindEvent)
+				delivered := e.real.delivered()
+				var got []string
+				for _, ev := range delivered {
+					s := string(ev.Type) + "/" + ev.License.Status
+					if strings.Contains(ev.ID, ":fix-") {
+						s += "(fix)"
+					}
+					got = append(got, s)
+				}
+				if c := e.code(t, "PL-ORD"); string(c.Status) != tc.status {
+					t.Fatalf("code %s, want %s", c.Status, tc.status)
+				}
+				if last := delivered[len(delivered)-1]; last.License.Status != tc.status {
+					t.Errorf("the vendor's last word is %s (%s, of %v), the code is %s", last.License.Status, last.ID, got, tc.status)
+				}
+				want := strings.Split(tc.want, ",")
+				if tc.anyway {
+					slices.Sort(got)
+					slices.Sort(want)
+				}
+				if tc.want != "" && !slices.Equal(got, want) {
+					t.Errorf("delivered %v, want %s", got, tc.want)
+				}
+			})
 		})
 	}
 }

@@ -16,19 +16,28 @@
 //
 //   - Refresh is idempotent by the renewal order: the operation record of
 //     (test, orderId, orderLineId, license) keeps the exact reply, so a
-//     repeat gets it byte for byte and a late retry of an older renewal
-//     never moves the expiry back; the same key with another scene,
-//     expireTime or productId is refused 000002. The expiry is set as the
-//     call says (a cut-back renewal period shortens it). A renewal
-//     (RENEWAL, TRIAL_TO_FORMAL, RENEWAL_CHANGE) that moves the expiry into
-//     the future lifts a freeze, as it does for instances: a code is frozen
-//     when it expired past its grace period, and KooGallery's UNFREEZE may
-//     not follow the renewal (a later UNFREEZE then finds the code active
-//     and succeeds without an event).
+//     repeat gets it byte for byte; the same key with another scene,
+//     expireTime or productId is refused 000002. A renewal (RENEWAL,
+//     TRIAL_TO_FORMAL, RENEWAL_CHANGE) never shortens the expiry, so an
+//     older renewal retried after a newer one leaves the newer expiry;
+//     only UNSUBSCRIBE_RENEWAL_PERIOD (a cut-back period) sets it as sent,
+//     earlier too. A renewal that moves the expiry into the future lifts a
+//     freeze (with license.unfrozen beside license.renewed), as it does
+//     for instances: a code is frozen when it expired past its grace
+//     period, and KooGallery's UNFREEZE may not follow the renewal (a
+//     later UNFREEZE then finds the code active and succeeds without an
+//     event).
 //   - SetStatus and Release are state-based: a code already in the target
-//     state answers success without a new event; a released code answers
-//     release (and FREEZE) with success forever. UNFREEZE or a renewal of a
-//     released code is refused 000002 before anything is written.
+//     state answers success without a new event. A released code answers
+//     release, FREEZE and UNFREEZE with success forever, changing nothing:
+//     the twice-daily replays of the saved debug cases run release and
+//     UNFREEZE on the same code again and again. A new renewal of a
+//     released code is refused 000002 for a real code and answered
+//     000000 without change for a debug one, before anything is written.
+//   - A renewal into the future or an UNFREEZE forgets KooGallery's
+//     cached answer when it said the code was not alive (EXPIRED,
+//     RELEASED), so the next check asks KooGallery again instead of
+//     answering the stale status.
 //   - A code first heard of in any of the three is recorded with the state
 //     the call implies: KooGallery issued it, the buyer may not have
 //     activated it yet.
@@ -38,14 +47,18 @@
 // Activate and Check serve the license service (package licenseapi): the
 // vendor's software in the field asks koobridge, never KooGallery with the
 // vendor's AK/SK. Activate activates a code with KooGallery once (the first
-// success is stored; a concurrent activation elsewhere shows as "illegal
-// state" and is confirmed with a query) and binds the device to one of the
-// code's seats (Config.Devices). Check answers from what the production
+// success is stored, even when the client hung up meanwhile; a concurrent
+// activation elsewhere shows as "illegal state" and is confirmed with a
+// query; KooGallery later saying "not activated" makes the next Activate
+// activate it again, within the same call) and binds the device to one of
+// the code's seats (Config.Devices; while the amount bought is unknown,
+// seats are not counted). Check answers from what the production
 // interface said (a freeze or release answers at once), asks KooGallery at
-// most once per CheckInterval per code, and answers from the cache while
-// KooGallery cannot be reached, until the offline grace after the last
-// confirmation runs out. Device fingerprints are never stored or logged:
-// a device is the SHA-256 of its fingerprint.
+// most once per CheckInterval per code, after a failed query at most once
+// per 5 minutes, and answers from the cache while KooGallery cannot be
+// reached, until the offline grace after the last confirmation runs out.
+// Device fingerprints are never stored or logged: a device is the keyed
+// hash of its fingerprint (Service.DeviceID).
 //
 // # Usage statistics
 //
@@ -57,12 +70,14 @@ package license
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,13 +102,24 @@ const (
 	DefaultUsageInterval = time.Hour
 )
 
+// QueryRetry is how long after a failed query (an outage, throttling, the
+// gateway refusing the AK/SK) a code is not queried again, the cache
+// answering meanwhile; CheckInterval when that is shorter. The API
+// gateway locks an AK for 5 minutes after five failed signatures in a
+// row: asking again sooner cannot help.
+const QueryRetry = 5 * time.Minute
+
+// MinDeviceKey is the shortest Config.DeviceKey.
+const MinDeviceKey = 32
+
 // DevicePolicy says how many devices one license code serves.
 type DevicePolicy string
 
 // Device policies.
 const (
 	// DevicesAmount: a code serves at most its amount (the quantity bought,
-	// as activation reports it) of devices, at least one.
+	// as activation or a query reports it) of devices. While the amount is
+	// unknown (KooGallery did not say it) the devices are not counted.
 	DevicesAmount DevicePolicy = "amount"
 	// DevicesUnlimited: a code serves any number of devices.
 	DevicesUnlimited DevicePolicy = "unlimited"
@@ -153,8 +179,13 @@ type Config struct {
 	UsageInterval time.Duration
 	// Devices is the seat policy; "" means DevicesAmount.
 	Devices DevicePolicy
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// DeviceKey keys the hash that identifies a device (DeviceID): at
+	// least MinDeviceKey bytes, secret, and the same on every replica and
+	// across restarts (a new key makes every device a new one). isv
+	// derives it from the data key with DeviceKeyFrom. Required.
+	DeviceKey []byte
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Service keeps license codes. It is safe for concurrent use.
@@ -167,13 +198,21 @@ type Service struct {
 	grace         time.Duration
 	checkInterval time.Duration
 	usageInterval time.Duration
+	queryRetry    time.Duration
 	devices       DevicePolicy
+	deviceKey     []byte
 	log           *slog.Logger
 	now           func() time.Time
 	// codes serialises, within this process, the Open API calls about one
 	// code (activation, query): one activation and one query per due
 	// interval, not one per concurrent client.
 	codes keyedMutex
+	// failed holds, per code, when its last query failed (this process
+	// only): no new query until queryRetry later.
+	failed sync.Map // code → time.Time
+	// noAmount holds the codes whose unknown amount was logged, so the
+	// warning comes once per code and process.
+	noAmount sync.Map // code → struct{}
 }
 
 // New checks cfg and returns a Service.
@@ -187,6 +226,8 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("license: Config.Jobs is required")
 	case cfg.Grace < 0, cfg.CheckInterval < 0, cfg.UsageInterval < 0:
 		return nil, errors.New("license: negative Grace, CheckInterval or UsageInterval")
+	case len(cfg.DeviceKey) < MinDeviceKey:
+		return nil, fmt.Errorf("license: Config.DeviceKey is required, at least %d bytes", MinDeviceKey)
 	}
 	devices, err := ParseDevicePolicy(string(cfg.Devices))
 	if err != nil {
@@ -199,7 +240,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		store: cfg.Store, api: cfg.OpenAPI, prov: cfg.Provisioner, testProv: cfg.TestProvisioner, jobs: cfg.Jobs,
 		grace: cfg.Grace, checkInterval: cfg.CheckInterval, usageInterval: cfg.UsageInterval,
-		devices: devices, log: cfg.Logger, now: cfg.Now,
+		devices: devices, deviceKey: append([]byte(nil), cfg.DeviceKey...), log: cfg.Logger, now: cfg.Now,
 	}
 	if s.testProv == nil {
 		s.testProv = s.prov
@@ -213,6 +254,7 @@ func New(cfg Config) (*Service, error) {
 	if s.usageInterval == 0 {
 		s.usageInterval = DefaultUsageInterval
 	}
+	s.queryRetry = min(QueryRetry, s.checkInterval)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -228,8 +270,32 @@ func (s *Service) Jobs() map[string]jobs.HandlerFunc {
 	return map[string]jobs.HandlerFunc{KindEvent: s.handleEvent, KindUsage: s.handleUsage}
 }
 
-// DeviceID is how a device is kept: the hex SHA-256 of its fingerprint.
-// The fingerprint itself (MAC addresses, disk serials) is never stored.
+// DeviceID is how the license service keeps a device: the hex
+// HMAC-SHA256, under Config.DeviceKey, of its fingerprint in upper case
+// (§D.3 gives the fingerprint in upper case; a client sending it in lower
+// case is the same device). The fingerprint itself (MAC addresses, disk
+// serials) is never stored, and the key keeps the hash from being
+// reversed by trying fingerprints: a MAC address alone has about 24 bits
+// of entropy once its vendor prefix is known.
+func (s *Service) DeviceID(fingerprint string) string {
+	m := hmac.New(sha256.New, s.deviceKey)
+	m.Write([]byte(strings.ToUpper(fingerprint)))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// DeviceKeyFrom derives Config.DeviceKey from koobridge's data key, so
+// the device hashes need no key of their own and stay stable for as long
+// as the data key does.
+func DeviceKeyFrom(dataKey []byte) []byte {
+	m := hmac.New(sha256.New, dataKey)
+	m.Write([]byte("koobridge license device id"))
+	return m.Sum(nil)
+}
+
+// DeviceID is the hex SHA-256 of a fingerprint, as package grant keys the
+// device of a generated license. It is not the license service's device
+// identity (Service.DeviceID, keyed) and, unkeyed, can be reversed for a
+// fingerprint of little entropy.
 func DeviceID(fingerprint string) string {
 	sum := sha256.Sum256([]byte(fingerprint))
 	return hex.EncodeToString(sum[:])

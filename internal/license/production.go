@@ -77,9 +77,14 @@ func isRenewal(scene string) bool {
 // orderLineId, license) with a fingerprint of scene, expireTime and
 // productId, in the transaction that changes the code, writes its history
 // and enqueues license.renewed. A repeat, concurrent or late, gets that
-// reply byte for byte and changes nothing, so an old renewal retried after
-// a newer one never moves the expiry back; the same key with another
-// fingerprint is refused 000002. A released code is refused 000002.
+// reply byte for byte and changes nothing; the same key with another
+// fingerprint is refused 000002. A renewal never shortens the expiry (an
+// older renewal retried after a newer one keeps the newer expiry); a
+// cut-back period sets it as sent. A renewal into the future lifts a
+// freeze (license.unfrozen too) and forgets a cached "not alive" answer
+// of KooGallery. A released code is refused 000002, a released debug code
+// answered 000000 without change (the saved debug cases are replayed
+// twice a day, a release among them).
 func (s *Service) Refresh(ctx context.Context, r protocol.RefreshLicenseCodeRequest) (Answer, error) {
 	test := r.IsTest()
 	expiry, err := r.Expiry()
@@ -104,7 +109,10 @@ func (s *Service) Refresh(ctx context.Context, r protocol.RefreshLicenseCodeRequ
 	var winner *store.Operation
 	_, err = s.change(ctx, r.License, test, func(ctx context.Context, tx store.Tx, c *store.LicenseCode, _ bool, now time.Time) ([]entry, error) {
 		winner = nil
-		if c.Status == store.LicenseReleased {
+		switch {
+		case c.Status == store.LicenseReleased && test:
+			return nil, errNoChange
+		case c.Status == store.LicenseReleased:
 			return nil, errReleased
 		}
 		inserted, err := tx.InsertOperation(ctx, store.Operation{
@@ -130,21 +138,36 @@ func (s *Service) Refresh(ctx context.Context, r protocol.RefreshLicenseCodeRequ
 			detail["productId"] = r.ProductID
 			c.ProductID = r.ProductID
 		}
-		c.ExpireTime = expiry
+		renewal := isRenewal(r.Scene)
+		if renewal && c.ExpireTime.After(expiry) {
+			// An older renewal arriving after a newer one (its first
+			// delivery failed): the later expiry stands.
+			detail["expireTime"], detail["requestedExpireTime"] = c.ExpireTime, expiry
+		} else {
+			c.ExpireTime = expiry
+		}
 		// OrderID is the purchase order once activation named it, else the
 		// latest order that touched the code.
 		if c.ActivatedAt.IsZero() || c.OrderID == "" {
 			c.OrderID, c.OrderLineID = r.OrderID, r.OrderLineID
 		}
-		if c.Status == store.LicenseFrozen && isRenewal(r.Scene) && expiry.After(now) {
-			c.Status = store.LicenseActive
-			detail["unfrozen"] = true
+		entries := []entry{{kind: kindRenewed, source: sourceKooGallery, detail: detail, event: provision.EventLicenseRenewed, scene: r.Scene}}
+		if renewal && expiry.After(now) {
+			forgetStaleAnswer(c)
+			if c.Status == store.LicenseFrozen {
+				c.Status = store.LicenseActive
+				detail["unfrozen"] = true
+				entries = append(entries, entry{kind: kindUnfrozen, source: sourceKooGallery,
+					detail: map[string]any{"renewal": r.OrderID}, event: provision.EventLicenseUnfrozen})
+			}
 		}
-		return []entry{{kind: kindRenewed, source: sourceKooGallery, detail: detail, event: provision.EventLicenseRenewed, scene: r.Scene}}, nil
+		return entries, nil
 	})
 	switch {
 	case winner != nil:
 		return s.replay(*winner, fp, r)
+	case errors.Is(err, errNoChange): // a released debug code
+		return newAnswer(protocol.CodeSuccess, "success", key, true)
 	case errors.Is(err, errReleased):
 		return releasedAnswer(r.License)
 	case err != nil:
@@ -152,6 +175,19 @@ func (s *Service) Refresh(ctx context.Context, r protocol.RefreshLicenseCodeRequ
 	}
 	s.jobs.Kick()
 	return ok, nil
+}
+
+// forgetStaleAnswer clears KooGallery's cached answer about c when it
+// said the code was not alive, for a production call that made the code
+// alive again: the next check asks KooGallery instead of answering the
+// stale EXPIRED. An ALIVE answer is kept: nothing in it went stale, and
+// its time anchors the offline grace. It reports whether it cleared.
+func forgetStaleAnswer(c *store.LicenseCode) bool {
+	if c.RemoteStatus == "" || c.RemoteStatus == protocol.LicenseStatusAlive {
+		return false
+	}
+	c.CheckedAt, c.RemoteStatus = time.Time{}, ""
+	return true
 }
 
 // replay answers a refresh whose key is stored: its reply when the
@@ -168,10 +204,12 @@ func (s *Service) replay(op store.Operation, fp string, r protocol.RefreshLicens
 }
 
 // SetStatus applies updateLicenseCodeStatus: FREEZE freezes the code,
-// UNFREEZE makes it active again. It is state-based: a code already in
-// the target state succeeds without a new event; a released code answers
-// FREEZE with success (it is beyond frozen) and UNFREEZE with 000002. A
-// code first heard of is recorded frozen or active.
+// UNFREEZE makes it active again (and forgets a cached "not alive" answer
+// of KooGallery). It is state-based: a code already in the target state
+// succeeds without a new event; a released code answers FREEZE and
+// UNFREEZE with success and no change (released is beyond both, and the
+// saved debug cases replay UNFREEZE after release twice a day). A code
+// first heard of is recorded frozen or active.
 func (s *Service) SetStatus(ctx context.Context, r protocol.UpdateLicenseCodeStatusRequest) (Answer, error) {
 	test := r.IsTest()
 	freeze := r.Status == protocol.StatusFreeze
@@ -180,19 +218,26 @@ func (s *Service) SetStatus(ctx context.Context, r protocol.UpdateLicenseCodeSta
 		target, kind, ev = store.LicenseFrozen, kindFrozen, provision.EventLicenseFrozen
 	}
 	key := instance.Key(protocol.ActivityUpdateLicenseCodeStatus, testFlag(test), r.License, r.Status)
+	var changed bool
 	_, err := s.change(ctx, r.License, test, func(_ context.Context, _ store.Tx, c *store.LicenseCode, isNew bool, _ time.Time) ([]entry, error) {
+		changed = false
 		switch {
-		case c.Status == store.LicenseReleased && freeze:
-			return nil, errNoChange
 		case c.Status == store.LicenseReleased:
-			return nil, errReleased
+			return nil, errNoChange
 		case c.Status == target && !isNew:
+			if !freeze && forgetStaleAnswer(c) {
+				changed = true
+				return nil, nil // the cache cleared; no new state, no event
+			}
 			return nil, errNoChange
 		}
-		c.Status = target
+		if !freeze {
+			forgetStaleAnswer(c)
+		}
+		c.Status, changed = target, true
 		return []entry{{kind: kind, source: sourceKooGallery, detail: map[string]any{"status": r.Status}, event: ev}}, nil
 	})
-	return s.stateAnswer("set status of", r.License, key, err)
+	return s.stateAnswer("set status of", r.License, key, changed, err)
 }
 
 // Release applies releaseLicenseCode. Released is terminal: a released
@@ -212,20 +257,19 @@ func (s *Service) Release(ctx context.Context, r protocol.ReleaseLicenseCodeRequ
 		}
 		return []entry{{kind: kindReleased, source: sourceKooGallery, detail: detail, event: provision.EventLicenseReleased}}, nil
 	})
-	return s.stateAnswer("release", r.License, key, err)
+	return s.stateAnswer("release", r.License, key, err == nil, err)
 }
 
 // stateAnswer answers a state-based change from the result of its
-// transaction.
-func (s *Service) stateAnswer(what, code, key string, err error) (Answer, error) {
+// transaction; changed says it wrote something (else the reply is a
+// repeat's).
+func (s *Service) stateAnswer(what, code, key string, changed bool, err error) (Answer, error) {
 	switch {
 	case errors.Is(err, errNoChange):
 		return newAnswer(protocol.CodeSuccess, "success", key, true)
-	case errors.Is(err, errReleased):
-		return releasedAnswer(code)
 	case err != nil:
 		return Answer{}, fmt.Errorf("license: %s %s: %w", what, code, err)
 	}
 	s.jobs.Kick()
-	return newAnswer(protocol.CodeSuccess, "success", key, false)
+	return newAnswer(protocol.CodeSuccess, "success", key, !changed)
 }

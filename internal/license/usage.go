@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/koobridge/koobridge/internal/jobs"
@@ -82,8 +83,13 @@ func (s *Service) enqueueUsage(ctx context.Context, start time.Time) error {
 // seen since its last report, grouped by code (one entry per code, one id
 // per device: the device's hash), at most 100 codes per request, and
 // marks them reported once KooGallery accepted. An outage is retried by
-// the runner; a refusal kills the job (the devices stay unreported, for
-// the next interval's job to try again).
+// the runner; the gateway refusing koobridge (AK/SK, IAM rights) kills
+// the job, the devices staying unreported for the next interval's job.
+// KooGallery refusing a request as a whole (its content: an invalid
+// parameter, a code it does not take) marks that request's devices
+// reported all the same, with a warning, and goes on: sent again it would
+// be refused again, and, the store listing devices by code, it would
+// block every code after it for good.
 func (s *Service) handleUsage(ctx context.Context, job store.Job) error {
 	if s.api == nil {
 		return jobs.Permanent(errors.New("license: usage statistics: no Open API client is configured"))
@@ -98,13 +104,17 @@ func (s *Service) handleUsage(ctx context.Context, job store.Job) error {
 		if len(sent) == 0 {
 			return nil
 		}
-		resp, err := s.api.ReportSoftwareUsage(ctx, req)
-		if err != nil {
-			err = fmt.Errorf("license: usage statistics of %d codes: %w", len(req.UsageInfo), err)
-			if openapi.Retryable(err) {
-				return err
-			}
-			return jobs.Permanent(err)
+		resp, pushErr := s.api.ReportSoftwareUsage(ctx, req)
+		var refusal *openapi.Error
+		switch {
+		case pushErr == nil:
+		case openapi.Retryable(pushErr):
+			return fmt.Errorf("license: usage statistics of %d codes: %w", len(req.UsageInfo), pushErr)
+		case gatewayRefused(pushErr) || !errors.As(pushErr, &refusal):
+			return jobs.Permanent(fmt.Errorf("license: usage statistics of %d codes: %w", len(req.UsageInfo), pushErr))
+		default:
+			s.log.WarnContext(ctx, "license: usage statistics: KooGallery refused a request as a whole; its devices are marked reported and not sent again",
+				"codes", len(req.UsageInfo), "devices", len(sent), "err", pushErr)
 		}
 		if len(resp.Data) > 0 {
 			// The entries KooGallery's check refused (UNCONFIRMED shape):
@@ -116,7 +126,9 @@ func (s *Service) handleUsage(ctx context.Context, job store.Job) error {
 		if err := s.store.MarkLicenseDevicesReported(ctx, sent, at); err != nil {
 			return fmt.Errorf("license: usage statistics: mark %d devices reported: %w", len(sent), err)
 		}
-		s.log.InfoContext(ctx, "license: usage statistics pushed", "codes", len(req.UsageInfo), "devices", len(sent))
+		if pushErr == nil {
+			s.log.InfoContext(ctx, "license: usage statistics pushed", "codes", len(req.UsageInfo), "devices", len(sent))
+		}
 		if len(devices) < usagePage && len(sent) == len(devices) {
 			return nil // all there was; otherwise the rest follows
 		}
@@ -166,4 +178,20 @@ func usageRequest(devices []store.LicenseDevice, full bool) (protocol.SoftwareUs
 		sent = append(sent, g.devices...)
 	}
 	return req, sent
+}
+
+// gatewayRefused reports whether err is the API gateway refusing
+// koobridge itself (the AK/SK signature, the IAM user's rights, any
+// APIGW code) rather than KooGallery refusing what was asked: a problem
+// of koobridge's settings, not of a license code.
+func gatewayRefused(err error) bool {
+	if errors.Is(err, openapi.ErrAuthentication) || errors.Is(err, openapi.ErrNotAuthorized) {
+		return true
+	}
+	var e *openapi.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	code := strings.TrimSpace(e.Code)
+	return strings.HasPrefix(code, "APIGW.") || strings.HasPrefix(code, "APIG.")
 }

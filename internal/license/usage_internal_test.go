@@ -92,7 +92,7 @@ func TestEnqueueUsage(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	now := time.Date(2026, 12, 7, 10, 30, 0, 0, time.UTC)
 	s, err := New(Config{Store: st, Provisioner: provisionerFunc(nil), Jobs: jobs.NewRunner(jobs.Config{Store: st}),
-		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
+		DeviceKey: []byte(strings.Repeat("k", MinDeviceKey)), Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

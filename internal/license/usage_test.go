@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,7 +79,7 @@ func TestUsage(t *testing.T) {
 			if _, err := tx.InsertLicenseCode(ctx, store.LicenseCode{Code: "PL-U000", Test: true, Status: store.LicenseActive}); err != nil {
 				return err
 			}
-			_, err := tx.UpsertLicenseDevice(ctx, store.LicenseDevice{Code: "PL-U000", Test: true, Device: license.DeviceID("debug"), LastSeen: e.clk.Now()})
+			_, err := tx.UpsertLicenseDevice(ctx, store.LicenseDevice{Code: "PL-U000", Test: true, Device: e.svc.DeviceID("debug"), LastSeen: e.clk.Now()})
 			return err
 		})
 		if err != nil {
@@ -111,7 +112,7 @@ func TestUsage(t *testing.T) {
 		if len(slices.Compact(reported)) != codes || ids != codes+codes/2 {
 			t.Errorf("%d codes (%d entries) and %d devices reported, want %d codes once and %d devices", len(slices.Compact(reported)), len(entries), ids, codes, codes+codes/2)
 		}
-		if u := entries[0]; u.License != "PL-U000" || len(u.Items) != 1 || u.Items[0].ID != license.DeviceID(fp+"|dev-0") {
+		if u := entries[0]; u.License != "PL-U000" || len(u.Items) != 1 || u.Items[0].ID != e.svc.DeviceID(fp+"|dev-0") {
 			t.Errorf("first entry %+v, want PL-U000 with the hash of its device", u)
 		}
 		left, err := e.st.UnreportedLicenseDevices(ctx, 1000)
@@ -131,8 +132,71 @@ func TestUsage(t *testing.T) {
 		e.run(t, e.svc)
 		e.waitPushes(t, 3)
 		entries = e.api.LicenseUsage()
-		if last := entries[len(entries)-1]; len(entries) != codes+1 || last.License != "PL-U007" || len(last.Items) != 1 || last.Items[0].ID != license.DeviceID(fp+"|dev-1") {
+		if last := entries[len(entries)-1]; len(entries) != codes+1 || last.License != "PL-U007" || len(last.Items) != 1 || last.Items[0].ID != e.svc.DeviceID(fp+"|dev-1") {
 			t.Errorf("%d entries, last %+v; want one more: PL-U007 with the device checked", len(entries), last)
 		}
 	})
+}
+
+// TestUsageRefused: KooGallery refusing a request as a whole (its
+// content) does not block the codes after it: its devices are marked
+// reported, with a warning, and the next request goes out in the same
+// job; the gateway refusing koobridge (AK/SK) ends the job and loses
+// nothing, for the next interval to push.
+func TestUsageRefused(t *testing.T) {
+	tests := []struct {
+		name       string
+		fault      mockapi.Fault
+		sent, ok   int // requests, accepted
+		unreported int // devices left unreported
+		state      store.JobState
+		warned     bool
+	}{
+		{"refused as a whole", mockapi.Fault{Status: http.StatusBadRequest, Code: "92020002", Count: 1}, 2, 1, 0, store.JobDone, true},
+		{"a batch code KooGallery refuses", mockapi.Fault{Status: http.StatusBadRequest, Code: "92020020", Count: 1}, 2, 1, 0, store.JobDone, true},
+		{"the gateway refuses the AK/SK", mockapi.Fault{Status: http.StatusUnauthorized}, 1, 0, 101, store.JobDead, false},
+		{"the IAM user may not push", mockapi.Fault{Status: http.StatusForbidden, Code: "APIGW.0302"}, 1, 0, 101, store.JobDead, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, dialects[0].open(t), options{})
+			ctx := context.Background()
+			for i := range 101 { // two requests: 100 codes, then 1
+				code := fmt.Sprintf("PL-UR%03d", i)
+				e.issue(t, code, 1)
+				if _, err := e.svc.Activate(ctx, code, fp); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.api.SetLicenseFault(tc.fault)
+			e.run(t, e.svc)
+			deadline := time.Now().Add(waitFor)
+			var js []store.Job
+			for {
+				var err error
+				if js, err = e.st.Jobs(ctx, store.JobFilter{Kind: license.KindUsage}); err != nil {
+					t.Fatal(err)
+				}
+				if len(js) == 1 && (js[0].State == store.JobDone || js[0].State == store.JobDead) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("usage jobs %+v not finished after %v", js, waitFor)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			left, err := e.st.UnreportedLicenseDevices(ctx, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent, ok := e.usagePushes()
+			if js[0].State != tc.state || sent != tc.sent || ok != tc.ok || len(left) != tc.unreported {
+				t.Errorf("job %s, %d requests (%d accepted), %d devices unreported; want %s, %d (%d), %d",
+					js[0].State, sent, ok, len(left), tc.state, tc.sent, tc.ok, tc.unreported)
+			}
+			if warned := strings.Contains(e.logs.String(), "refused a request as a whole"); warned != tc.warned {
+				t.Errorf("warned %v, want %v", warned, tc.warned)
+			}
+		})
+	}
 }

@@ -22,15 +22,20 @@ var (
 	// activation is then cleared, and the next Activate activates it
 	// again).
 	ErrNotActivated = errors.New("license: license code not activated")
-	// ErrRefused: KooGallery refuses to activate the code now (illegal
-	// state 92020003 for a code not activated through koobridge, or the
-	// buyer has not received it yet, 92020004).
+	// ErrRefused: KooGallery refuses to activate the code now: the buyer
+	// has not received it yet (92020004), or it is in an illegal state
+	// (92020003) and KooGallery's query does not show it alive. Only
+	// refusals of the license code itself: KooGallery or its gateway
+	// refusing koobridge is ErrUnavailable.
 	ErrRefused = errors.New("license: KooGallery refused the license code")
 	// ErrNoSeat: every seat of the code (its amount) is taken by other
 	// devices.
 	ErrNoSeat = errors.New("license: no free seat on this license code")
-	// ErrUnavailable: KooGallery's Open API could not be asked and no
-	// cached answer is recent enough (the offline grace is over).
+	// ErrUnavailable: KooGallery's Open API could not be asked, or
+	// refused koobridge's call for koobridge's own reasons (the gateway
+	// refusing the AK/SK or the IAM user, a code koobridge does not know;
+	// logged at error level), and no cached answer is recent enough (the
+	// offline grace is over, or the code was never confirmed).
 	ErrUnavailable = errors.New("license: KooGallery cannot be reached")
 )
 

@@ -2,6 +2,7 @@ package licensecode_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -195,6 +196,7 @@ func TestLateRenewal(t *testing.T) {
 			{"June's retry", june, "000000", "success", "20300701"},
 			{"June's order with another expiry", refresh("PL-L", "O1", "20300801000000", "RENEWAL", ""), "000002", "renewal order O1 line O1-1 of license code PL-L was already applied", "20300701"},
 			{"June's order with another scene", refresh("PL-L", "O1", "20300601000000", "UNSUBSCRIBE_RENEWAL_PERIOD", ""), "000002", "already applied", "20300701"},
+			{"an older renewal first heard of after a newer one", refresh("PL-L", "O0", "20300615000000", "RENEWAL", ""), "000000", "success", "20300701"},
 			{"a cut-back period", refresh("PL-L", "O3", "20300601000000", "UNSUBSCRIBE_RENEWAL_PERIOD", ""), "000000", "success", "20300601"},
 		}
 		for _, st := range steps {
@@ -206,15 +208,27 @@ func TestLateRenewal(t *testing.T) {
 				t.Errorf("%s: expiry %v, want %s", st.name, c.ExpireTime, st.expire)
 			}
 		}
-		if got := e.history(t, "PL-L", false); strings.Join(got, ",") != "renewed,renewed,renewed" {
+		if got := e.history(t, "PL-L", false); strings.Join(got, ",") != "renewed,renewed,renewed,renewed" {
 			t.Errorf("history %v", got)
+		}
+		// Each license.renewed says the expiry the code was left with: the
+		// late older renewal's says July.
+		real, _ := e.settle(t)
+		var expiries []string
+		for _, ev := range real {
+			expiries = append(expiries, ev.License.ExpireTime.Format("20060102"))
+		}
+		slices.Sort(expiries)
+		if strings.Join(expiries, ",") != "20300601,20300601,20300701,20300701" {
+			t.Errorf("license.renewed expiries %v, want June (twice: the first and the cut-back) and July (twice: its own and the late older renewal)", expiries)
 		}
 	})
 }
 
 // TestStatusChanges: freeze, unfreeze and renewal in sequence; each
 // state-based call in the state it asks for changes nothing; a renewal
-// into the future lifts a freeze.
+// into the future lifts a freeze and says so with license.unfrozen; the
+// vendor's last word is the code's status, whatever the delivery order.
 func TestStatusChanges(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, e *env) {
 		future := time.Now().AddDate(1, 0, 0).UTC().Format("20060102150405")
@@ -231,8 +245,8 @@ func TestStatusChanges(t *testing.T) {
 			{"freeze", status("PL-S", "FREEZE", ""), store.LicenseFrozen, 3},
 			{"renewal into the past keeps the freeze", refresh("PL-S", "O1", past, "RENEWAL", ""), store.LicenseFrozen, 4},
 			{"cut-back keeps the freeze", refresh("PL-S", "O2", future, "UNSUBSCRIBE_RENEWAL_PERIOD", ""), store.LicenseFrozen, 5},
-			{"renewal into the future lifts it", refresh("PL-S", "O3", future, "RENEWAL", ""), store.LicenseActive, 6},
-			{"the late UNFREEZE", status("PL-S", "UNFREEZE", ""), store.LicenseActive, 6},
+			{"renewal into the future lifts it", refresh("PL-S", "O3", future, "RENEWAL", ""), store.LicenseActive, 7},
+			{"the late UNFREEZE", status("PL-S", "UNFREEZE", ""), store.LicenseActive, 7},
 		}
 		for _, st := range steps {
 			e.call(t, st.body, "000000")
@@ -241,20 +255,31 @@ func TestStatusChanges(t *testing.T) {
 				t.Errorf("%s: %s with %d history rows, want %s with %d", st.name, c.Status, len(h), st.status, st.history)
 			}
 		}
-		real, _ := e.settle(t)
+		if got := e.history(t, "PL-S", false); got[len(got)-2] != "renewed" || got[len(got)-1] != "unfrozen" {
+			t.Errorf("history %v, want the lifting renewal followed by unfrozen", got)
+		}
+		all, _ := e.settleAll(t)
+		real := withoutCorrections(all)
 		var types []string
 		for _, ev := range real {
 			types = append(types, string(ev.Type)+"/"+ev.License.Status)
 		}
-		if len(types) != 6 {
-			t.Errorf("events %v, want 6", types)
+		slices.Sort(types)
+		want := []string{"license.frozen/frozen", "license.frozen/frozen", "license.renewed/active", "license.renewed/frozen", "license.renewed/frozen",
+			"license.unfrozen/active", "license.unfrozen/active"}
+		if !slices.Equal(types, want) {
+			t.Errorf("events %v, want %v", types, want)
+		}
+		if last := all[len(all)-1]; last.License.Status != "active" {
+			t.Errorf("the vendor's last word is %s (%s), the code is active", last.License.Status, last.ID)
 		}
 	})
 }
 
-// TestReleasedIsTerminal: a released code answers release and FREEZE with
-// success forever, refuses UNFREEZE and new renewals before writing
-// anything, and still replays a renewal stored before its release.
+// TestReleasedIsTerminal: a released code answers release, FREEZE and
+// UNFREEZE with success forever and changes nothing, refuses new renewals
+// before writing anything, and still replays a renewal stored before its
+// release.
 func TestReleasedIsTerminal(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, e *env) {
 		renewal := refresh("PL-T", "O1", "20300101000000", "RENEWAL", "")
@@ -266,7 +291,7 @@ func TestReleasedIsTerminal(t *testing.T) {
 			{"release again", release("PL-T", ""), "000000", "success"},
 			{"release with an order", release("PL-T", `,"orderId":"U1","orderLineId":"U1-1"`), "000000", "success"},
 			{"freeze", status("PL-T", "FREEZE", ""), "000000", "success"},
-			{"unfreeze", status("PL-T", "UNFREEZE", ""), "000002", "license code PL-T was released"},
+			{"unfreeze", status("PL-T", "UNFREEZE", ""), "000000", "success"},
 			{"a new renewal", refresh("PL-T", "O2", "20310101000000", "RENEWAL", ""), "000002", "license code PL-T was released"},
 			{"the renewal of before, retried", renewal, "000000", "success"},
 		}
@@ -310,8 +335,10 @@ func TestTestFlagApart(t *testing.T) {
 			t.Errorf("debug %+v, real %+v", dbg, real)
 		}
 		realEvs, testEvs := e.settle(t)
-		if len(realEvs) != 2 || len(testEvs) != 3 {
-			t.Fatalf("%d real and %d debug events, want 2 and 3", len(realEvs), len(testEvs))
+		// Debug: frozen, renewed and unfrozen (the renewal lifted the
+		// freeze), released.
+		if len(realEvs) != 2 || len(testEvs) != 4 {
+			t.Fatalf("%d real and %d debug events, want 2 and 4", len(realEvs), len(testEvs))
 		}
 		for _, ev := range testEvs {
 			if !ev.Test {
@@ -365,6 +392,49 @@ func TestConcurrentDuplicates(t *testing.T) {
 		}
 		if len(ids) != len(real) {
 			t.Errorf("event IDs not unique: %v", ids)
+		}
+	})
+}
+
+// TestDebugCasesReplayedAfterRelease: KooGallery replays the seller's
+// saved debug cases twice a day, a release among them: every case keeps
+// answering 000000 on every later day, changing nothing; a real code
+// refuses a new renewal once released (000002) but not UNFREEZE.
+func TestDebugCasesReplayedAfterRelease(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		tests := []struct {
+			name, flag string
+			renewal    string // the renewal's answer once released
+		}{
+			{"debug", debug, "000000"},
+			{"real", "", "000002"},
+		}
+		for _, tc := range tests {
+			code := "PL-P-" + tc.name
+			cases := []struct{ name, body, want string }{
+				{"release", release(code, tc.flag), "000000"},
+				{"freeze", status(code, "FREEZE", tc.flag), "000000"},
+				{"unfreeze", status(code, "UNFREEZE", tc.flag), "000000"},
+				{"renewal", refresh(code, "O-"+tc.name, "20300101000000", "RENEWAL", tc.flag), tc.renewal},
+			}
+			for day := 1; day <= 2; day++ {
+				for _, c := range cases {
+					if r := e.post(t, licenseKey, c.body); r.code != c.want {
+						t.Errorf("%s, day %d, %s: %s %q, want %s", tc.name, day, c.name, r.code, r.msg, c.want)
+					}
+				}
+			}
+			got, _ := e.code(t, code, tc.flag != "")
+			if got.Status != store.LicenseReleased || !got.ExpireTime.IsZero() {
+				t.Errorf("%s: code %+v, want released without an expiry", tc.name, got)
+			}
+			if h := e.history(t, code, tc.flag != ""); strings.Join(h, ",") != "released" {
+				t.Errorf("%s: history %v, want released only", tc.name, h)
+			}
+		}
+		real, test := e.settle(t)
+		if len(real) != 1 || len(test) != 1 || real[0].Type != provision.EventLicenseReleased || test[0].Type != provision.EventLicenseReleased {
+			t.Errorf("events: real %v, debug %v; want license.released once each", real, test)
 		}
 	})
 }
