@@ -74,6 +74,12 @@ const (
 // (doubling, at most 10 minutes) about a week of retries.
 const DefaultUploadAttempts = 1000
 
+// ErrInstanceTaken is returned (wrapped) by Insert and Request for a
+// license 1.0 grant whose InstanceID is already another order's: its
+// lifecycle calls, which name the instanceId, could not tell the two
+// apart. Nothing is written.
+var ErrInstanceTaken = errors.New("grant: the instanceId is already another order's license")
+
 // ErrWrongState is returned (wrapped, with the state named) by Retry for a
 // grant whose state does not allow it. It wraps store.ErrConflict, which
 // the admin API answers 409.
@@ -321,6 +327,11 @@ func (s *Service) Insert(ctx context.Context, tx store.Tx, r Request) (g store.L
 		return g, false, 0, nil
 	}
 	g.ID = id
+	if r.Kind == store.GrantLegacy {
+		if err := s.claimInstance(ctx, tx, g, now); err != nil {
+			return g, false, 0, err
+		}
+	}
 	runAt := now
 	if r.InCall {
 		runAt = now.Add(s.budget + 5*time.Second)
@@ -331,6 +342,36 @@ func (s *Service) Insert(ctx context.Context, tx store.Tx, r Request) (g store.L
 	}
 	return g, true, jobID, nil
 }
+
+// claimInstance makes legacy grant g (just inserted in tx) the only one
+// answered as its InstanceID: a record keyed on the instanceId, unique in
+// the store, so that of two orders racing for one instanceId exactly one
+// commits (the other's insert waits for it, then finds the key taken); a
+// grant stored before such records were kept is found by its instanceId.
+// ErrInstanceTaken when another order holds it.
+func (s *Service) claimInstance(ctx context.Context, tx store.Tx, g store.LicenseGrant, now time.Time) error {
+	key := instance.Key(legacyInstanceClaim, g.InstanceID)
+	inserted, err := tx.InsertOperation(ctx, store.Operation{
+		Key: key, Activity: legacyInstanceClaim, InstanceID: g.InstanceID, Fingerprint: instance.Fingerprint(g.OrderID),
+		State: store.OperationDone, CreatedAt: now, UpdatedAt: now,
+	})
+	if err != nil {
+		return fmt.Errorf("grant: claim instanceId %s: %w", g.InstanceID, err)
+	}
+	if !inserted {
+		return fmt.Errorf("grant: insert legacy %s as %s: %w", g.OrderID, g.InstanceID, ErrInstanceTaken)
+	}
+	switch first, err := tx.LicenseGrantByInstance(ctx, store.GrantLegacy, g.InstanceID); {
+	case err != nil:
+		return fmt.Errorf("grant: claim instanceId %s: %w", g.InstanceID, err)
+	case first.ID != g.ID:
+		return fmt.Errorf("grant: insert legacy %s as %s: %w", g.OrderID, g.InstanceID, ErrInstanceTaken)
+	}
+	return nil
+}
+
+// legacyInstanceClaim names the records claimInstance keeps.
+const legacyInstanceClaim = "licenseV1Instance"
 
 // Request inserts r's grant and generate job, as Insert does, in a
 // transaction of its own: for a call that writes nothing else (license

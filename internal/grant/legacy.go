@@ -19,6 +19,12 @@ import (
 // 1.0 license that is released: nothing can change it any more.
 var ErrReleased = errors.New("grant: the license is released")
 
+// ErrOtherOrder is returned (wrapped) by the lifecycle calls when the
+// orderId they name is a license 1.0 purchase whose license is answered
+// as another instanceId. It wraps store.ErrNotFound: for that order there
+// is no such instance.
+var ErrOtherOrder = fmt.Errorf("grant: the orderId's license is another instanceId: %w", store.ErrNotFound)
+
 // Change is the outcome of a license 1.0 lifecycle call: the grant as it
 // stands after it, and whether the call changed it (false: a repeat, or
 // the license was already in the state asked for, so no event either).
@@ -33,11 +39,12 @@ type Change struct {
 // and sends no event. A license frozen at its expiry is active again when
 // the new expiry lies in the future, as a renewed instance is. Unknown
 // ids give an error wrapping store.ErrNotFound, a released license one
-// wrapping ErrReleased.
+// wrapping ErrReleased. refreshLicense carries the renewal order, not the
+// purchase, so the license is found by instanceID alone.
 func (s *Service) Renew(ctx context.Context, instanceID string, expiry time.Time, productID string) (Change, error) {
 	now := s.now().UTC()
 	expiry = expiry.UTC()
-	return s.lifecycle(ctx, instanceID, "renew", func(g *store.LicenseGrant) (provision.EventType, error) {
+	return s.lifecycle(ctx, instanceID, "", "renew", func(g *store.LicenseGrant) (provision.EventType, error) {
 		if g.Status == store.LicenseReleased {
 			return "", ErrReleased
 		}
@@ -60,9 +67,10 @@ func (s *Service) Renew(ctx context.Context, instanceID string, expiry time.Time
 
 // Expire freezes the license 1.0 license answered as instanceID at its
 // expiry (expireLicense); a frozen one succeeds again without an event.
-// Errors as Renew's.
-func (s *Service) Expire(ctx context.Context, instanceID string) (Change, error) {
-	return s.lifecycle(ctx, instanceID, "expire", func(g *store.LicenseGrant) (provision.EventType, error) {
+// orderID, when not empty, is the purchase order the call names (see
+// lifecycle). Errors as Renew's, and ErrOtherOrder.
+func (s *Service) Expire(ctx context.Context, instanceID, orderID string) (Change, error) {
+	return s.lifecycle(ctx, instanceID, orderID, "expire", func(g *store.LicenseGrant) (provision.EventType, error) {
 		switch g.Status {
 		case store.LicenseReleased:
 			return "", ErrReleased
@@ -75,10 +83,12 @@ func (s *Service) Expire(ctx context.Context, instanceID string) (Change, error)
 }
 
 // Release releases the license 1.0 license answered as instanceID
-// (releaseLicense). It is terminal and succeeds again, without an event,
-// forever. Unknown ids give an error wrapping store.ErrNotFound.
-func (s *Service) Release(ctx context.Context, instanceID string) (Change, error) {
-	return s.lifecycle(ctx, instanceID, "release", func(g *store.LicenseGrant) (provision.EventType, error) {
+// (releaseLicense), of the purchase orderID when not empty (see
+// lifecycle). It is terminal and succeeds again, without an event,
+// forever. Unknown ids give an error wrapping store.ErrNotFound (also
+// ErrOtherOrder).
+func (s *Service) Release(ctx context.Context, instanceID, orderID string) (Change, error) {
+	return s.lifecycle(ctx, instanceID, orderID, "release", func(g *store.LicenseGrant) (provision.EventType, error) {
 		if g.Status == store.LicenseReleased {
 			return "", errNoChange
 		}
@@ -90,8 +100,15 @@ func (s *Service) Release(ctx context.Context, instanceID string) (Change, error
 // lifecycle applies fn to the legacy grant of instanceID and, when fn
 // changes it, enqueues the vendor event fn names, built from the grant as
 // the change leaves it, in the same transaction.
-func (s *Service) lifecycle(ctx context.Context, instanceID, what string, fn func(g *store.LicenseGrant) (provision.EventType, error)) (Change, error) {
-	g, err := s.store.LicenseGrantByInstance(ctx, store.GrantLegacy, instanceID)
+//
+// With orderID the grant is the purchase orderID's when koobridge answered
+// one (its key is the orderId): it must be answered as instanceID
+// (ErrOtherOrder otherwise), which tells apart two orders answered with
+// one instanceId before getLicense refused that. An orderID no getLicense
+// named is not refused (tolerant: KooGallery may name another order of the
+// purchase); the grant is then found by instanceID alone.
+func (s *Service) lifecycle(ctx context.Context, instanceID, orderID, what string, fn func(g *store.LicenseGrant) (provision.EventType, error)) (Change, error) {
+	g, err := s.find(ctx, instanceID, orderID)
 	if err != nil {
 		return Change{}, fmt.Errorf("grant: %s %s: %w", what, instanceID, err)
 	}
@@ -127,6 +144,22 @@ func (s *Service) lifecycle(ctx context.Context, instanceID, what string, fn fun
 	}
 	s.jobs.Kick()
 	return Change{Grant: g, Changed: true}, nil
+}
+
+// find reads the legacy grant a lifecycle call names (see lifecycle).
+func (s *Service) find(ctx context.Context, instanceID, orderID string) (store.LicenseGrant, error) {
+	if orderID != "" {
+		g, err := s.store.LicenseGrant(ctx, store.GrantLegacy, orderID)
+		switch {
+		case err == nil && g.InstanceID != instanceID:
+			return store.LicenseGrant{}, fmt.Errorf("order %s: %w", orderID, ErrOtherOrder)
+		case err == nil:
+			return g, nil
+		case !errors.Is(err, store.ErrNotFound):
+			return store.LicenseGrant{}, err
+		}
+	}
+	return s.store.LicenseGrantByInstance(ctx, store.GrantLegacy, instanceID)
 }
 
 // handleEvent delivers one license 1.0 lifecycle event, as it was built

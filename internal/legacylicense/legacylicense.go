@@ -14,9 +14,12 @@
 // getLicense is idempotent per orderId (KooGallery retries it every hour
 // for three hours): the first call stores a grant (package grant, kind
 // legacy, key the orderId) whose instanceId is that call's businessId, as
-// the guide suggests, and has the vendor's generator make the license
-// (license.requested with the order the call carried), waiting for it up
-// to the budget. The reply carries the instanceId and the license: a
+// the guide suggests (a businessId that is already another order's
+// instanceId is refused 000002, writing nothing: the lifecycle calls name
+// the instanceId, and two orders must not share one; KooGallery's hourly
+// retry brings another businessId), and has the vendor's generator make
+// the license (license.requested with the order the call carried),
+// waiting for it up to the budget. The reply carries the instanceId and the license: a
 // license string as it is, a license file as the base64 (standard
 // alphabet, padded) of its content, since the reply's license is a JSON
 // string. While the generator has not answered the reply is 000004 with
@@ -30,10 +33,14 @@
 // finding the license as it asks succeeds without an event) and tell the
 // vendor with Event.License (InstanceID set, Code empty). A released
 // license answers releaseLicense with success forever and the other two
-// with 000003. The expireLicense page was never retrieved (UNCONFIRMED):
-// instanceId is required and orderId read but not needed. Nothing checks
-// that a call's orderId is the license's purchase order (refreshLicense
-// carries the renewal order; tolerant).
+// with 000003 (released is terminal, as for an instance). The
+// expireLicense page was never retrieved (UNCONFIRMED): instanceId is
+// required and orderId read but optional. releaseLicense's orderId (the
+// purchase) and expireLicense's when given must match: an orderId whose
+// getLicense was answered with another instanceId is 000003; an orderId
+// koobridge never saw in a getLicense is tolerated (the license is found
+// by instanceId). refreshLicense carries the renewal order, so its orderId
+// is not matched.
 //
 // timeStamp: as for SaaS V1, no freshness window is documented
 // (UNCONFIRMED) and none is enforced by default; Config.TimestampWindow
@@ -186,6 +193,9 @@ func (s *Service) getLicense(ctx context.Context, r protocol.GetLicenseRequest) 
 		Kind: store.GrantLegacy, Key: r.OrderID, InstanceID: r.BusinessID, OrderID: r.OrderID, ProductID: r.ProductID,
 		Test: test, ExpireTime: order.ExpireTime, Order: &order, Fingerprint: fp, InCall: true,
 	})
+	if errors.Is(err, grant.ErrInstanceTaken) {
+		return refuse(out, "businessId", "already the instanceId of another order's license; not applied")
+	}
 	if err != nil {
 		return inbound.Outcome{}, fmt.Errorf("legacylicense: getLicense %s: %w", r.OrderID, err)
 	}
@@ -252,7 +262,7 @@ func (s *Service) expireLicense(ctx context.Context, r protocol.ExpireLicenseReq
 		IdemKey: instance.Key(r.Activity(), r.InstanceID), InstanceID: r.InstanceID, OrderID: r.OrderID,
 		Test: protocol.IsTestOrder(r.IsTest(), r.OrderID),
 	}
-	c, err := s.grants.Expire(ctx, r.InstanceID)
+	c, err := s.grants.Expire(ctx, r.InstanceID, r.OrderID)
 	return lifecycle(out, c, err)
 }
 
@@ -261,7 +271,7 @@ func (s *Service) releaseLicense(ctx context.Context, r protocol.ReleaseLicenseR
 		IdemKey: instance.Key(r.Activity(), r.InstanceID), InstanceID: r.InstanceID, OrderID: r.OrderID,
 		Test: protocol.IsTestOrder(r.IsTest(), r.OrderID),
 	}
-	c, err := s.grants.Release(ctx, r.InstanceID)
+	c, err := s.grants.Release(ctx, r.InstanceID, r.OrderID)
 	return lifecycle(out, c, err)
 }
 
@@ -269,6 +279,8 @@ func (s *Service) releaseLicense(ctx context.Context, r protocol.ReleaseLicenseR
 // the grant service's outcome.
 func lifecycle(out inbound.Outcome, c grant.Change, err error) (inbound.Outcome, error) {
 	switch {
+	case errors.Is(err, grant.ErrOtherOrder):
+		return reply(out, protocol.CodeInstanceNotFound, "instance does not exist for this orderId: the order's license is another instanceId")
 	case errors.Is(err, store.ErrNotFound):
 		return reply(out, protocol.CodeInstanceNotFound, "instance does not exist")
 	case errors.Is(err, grant.ErrReleased):

@@ -194,7 +194,7 @@ func TestLifecycle(t *testing.T) {
 		// The purchase is still answered as it was.
 		e.call(t, buy("CS-LC", "inst-other"), "000000")
 		for _, p := range []map[string]string{refresh, expire, release} {
-			if r := e.call(t, with(p, "instanceId", "no-such"), "000003"); r.msg != "instance does not exist" {
+			if r := e.call(t, with(p, "instanceId", "no-such", "orderId", "CS-NONE"), "000003"); r.msg != "instance does not exist" {
 				t.Errorf("%s of an unknown instance: %q", p["activity"], r.msg)
 			}
 		}
@@ -255,4 +255,99 @@ func without(q url.Values, name string) string {
 		}
 	}
 	return c.Encode()
+}
+
+// TestBusinessIDOfAnotherOrder: a getLicense whose businessId is already
+// another order's instanceId is refused 000002 naming businessId and
+// writes nothing, also when many race for it and for licenses stored
+// before the rule; lifecycle calls with the purchase orderId find that
+// order's license, and refuse an orderId answered as another instanceId.
+func TestBusinessIDOfAnotherOrder(t *testing.T) {
+	forEachDialect(t, options{}, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.call(t, buy("CS-A", "biz-same"), "000000")
+		r := e.call(t, buy("CS-B", "biz-same"), "000002")
+		if r.msg != "invalid parameter businessId: already the instanceId of another order's license; not applied" || r.instanceID != "" {
+			t.Errorf("answered %s", r.body)
+		}
+		if _, err := e.st.LicenseGrant(ctx, store.GrantLegacy, "CS-B"); err == nil {
+			t.Error("the refused call stored a grant")
+		}
+		if n := len(e.real.of(provision.EventLicenseRequested)); n != 1 {
+			t.Errorf("the generator was asked %d times, want 1", n)
+		}
+		// KooGallery's retry brings another businessId.
+		if b := e.call(t, buy("CS-B", "biz-b2"), "000000"); b.instanceID != "biz-b2" {
+			t.Errorf("retry answered %s", b.body)
+		}
+
+		status := func(order string) store.LicenseStatus {
+			t.Helper()
+			g, err := e.st.LicenseGrant(ctx, store.GrantLegacy, order)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return g.Status
+		}
+		release := func(instanceID, orderID string) map[string]string {
+			return map[string]string{"activity": "releaseLicense", "instanceId": instanceID, "orderId": orderID}
+		}
+		if r := e.call(t, release("biz-same", "CS-B"), "000003"); !strings.Contains(r.msg, "another instanceId") {
+			t.Errorf("release naming another order's instance: %q", r.msg)
+		}
+		e.call(t, map[string]string{"activity": "expireLicense", "instanceId": "biz-same", "orderId": "CS-B"}, "000003")
+		if a, b := status("CS-A"), status("CS-B"); a != store.LicenseActive || b != store.LicenseActive {
+			t.Fatalf("after the refused calls CS-A %s, CS-B %s", a, b)
+		}
+		e.call(t, release("biz-b2", "CS-B"), "000000")
+		if a, b := status("CS-A"), status("CS-B"); a != store.LicenseActive || b != store.LicenseReleased {
+			t.Errorf("release of CS-B: CS-A %s, CS-B %s", a, b)
+		}
+		// An orderId no getLicense named is tolerated: found by instanceId.
+		e.call(t, release("biz-same", "CS-RENEWAL-9"), "000000")
+		if a := status("CS-A"); a != store.LicenseReleased {
+			t.Errorf("CS-A %s", a)
+		}
+
+		// Two orders answered one instanceId before the rule: the orderId
+		// tells them apart, and a new order cannot take that instanceId.
+		for _, order := range []string{"CS-OLD-1", "CS-OLD-2"} {
+			err := e.st.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+				_, _, err := tx.InsertLicenseGrant(ctx, store.LicenseGrant{Kind: store.GrantLegacy, Key: order, InstanceID: "biz-old",
+					OrderID: order, ProductID: "OFFI-LIC-1", State: store.GrantGenerated})
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.call(t, buy("CS-NEW", "biz-old"), "000002")
+		e.call(t, release("biz-old", "CS-OLD-2"), "000000")
+		if a, b := status("CS-OLD-1"), status("CS-OLD-2"); a != store.LicenseActive || b != store.LicenseReleased {
+			t.Errorf("release of CS-OLD-2: CS-OLD-1 %s, CS-OLD-2 %s", a, b)
+		}
+
+		// Many orders racing for one businessId: one wins.
+		const racers = 12
+		codes := make([]string, racers)
+		var wg sync.WaitGroup
+		for i := range racers {
+			wg.Go(func() { codes[i] = e.get(t, "/produce", buy("CS-RACE-"+string(rune('a'+i)), "biz-race")).code })
+		}
+		wg.Wait()
+		won := 0
+		for _, c := range codes {
+			switch c {
+			case "000000":
+				won++
+			case "000002":
+			default:
+				t.Errorf("a racer answered %s", c)
+			}
+		}
+		gs, err := e.st.LicenseGrants(ctx, store.LicenseGrantFilter{InstanceID: "biz-race", Limit: 100})
+		if won != 1 || err != nil || len(gs) != 1 {
+			t.Errorf("%d racers won, %d grants answered as biz-race (%v); want 1 and 1", won, len(gs), err)
+		}
+	})
 }
