@@ -153,7 +153,7 @@ func (s *Service) Create(ctx context.Context, c Create, render Render) (Answer, 
 		if hasOp && !sameRequest(op, c.Fingerprint) {
 			return answer(Answer{
 				Code: protocol.CodeInvalidParam,
-				Msg:  "invalid parameter orderLineId: this order line was bought by a call with other values (testFlag); not a repeat",
+				Msg:  "invalid parameter orderLineId: this order line was bought by a call with other values (testFlag, or another product family: SaaS or online license); not a repeat",
 			}, render)
 		}
 		return s.repeatCreate(ctx, c, inst, op, hasOp, deadline, render)
