@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -229,10 +231,13 @@ func TestLicenseCodeEndToEnd(t *testing.T) {
 	}
 	w.faults(t, `{}`)
 
-	// The device's use reaches KooGallery's software usage statistics, as
-	// the hash of its fingerprint.
+	// The device's use reaches KooGallery's software usage statistics as
+	// exactly one id for the code: 64 hex digits, the keyed hash of the
+	// fingerprint, not its bare SHA-256 (reversible for a MAC alone).
 	sum := sha256.Sum256([]byte(fp))
-	device := hex.EncodeToString(sum[:])
+	bare := hex.EncodeToString(sum[:])
+	hexID := regexp.MustCompile(`^[0-9a-f]{64}$`)
+	var ids []string
 	waitFor(t, "usage statistics for "+code, func() bool {
 		var usage []struct {
 			License string `json:"license"`
@@ -241,15 +246,19 @@ func TestLicenseCodeEndToEnd(t *testing.T) {
 			} `json:"items"`
 		}
 		getJSON(t, w.em.base+"/api/emulator/license-usage", "", &usage)
+		ids = nil
 		for _, u := range usage {
 			for _, it := range u.Items {
-				if u.License == code && it.ID == device {
-					return true
+				if u.License == code && !slices.Contains(ids, it.ID) {
+					ids = append(ids, it.ID)
 				}
 			}
 		}
-		return false
+		return len(ids) > 0
 	})
+	if len(ids) != 1 || !hexID.MatchString(ids[0]) || ids[0] == bare {
+		t.Errorf("usage statistics for %s carry the ids %q, want one keyed hash of 64 hex digits, not the bare SHA-256 %s", code, ids, bare)
+	}
 
 	w.play(t, buy.SubscriptionID, "unsubscribe", "")
 	if exit, c = w.runClient(t, "check", code, fp); exit != 2 || c.Status != "released" {
