@@ -42,7 +42,7 @@ answers with a license token signed by koobridge's own Ed25519 key.
   activate, check   ask a running koobridge, as a client would, and verify the token
   fingerprint       print this machine's device fingerprint
   pubkey            print the token keys (a JWK set) from the database
-  rotate-key        make a new token key that signs from now on`,
+  rotate-key        make a new token key, published at once, signing minutes later`,
 		Args: noArgs,
 		Run:  func(cmd *cobra.Command, _ []string) { _ = cmd.Help() },
 	}
@@ -85,9 +85,11 @@ this device, as the vendor's client software does, print the answer, and verify
 its license token against the service's published keys (GET ` + licenseapi.PathKeys + `).
 
 The device fingerprint defaults to this machine's, computed as "koobridge license
-fingerprint" prints it. Exit status 0 when the token verifies and the license is
-active; 1 when the service refuses, cannot be reached, the token does not verify
-or the license is not active; 2 for bad flags.`,
+fingerprint" prints it. Exit status 0 when the token verifies, the license is
+active, its expiry (when known) is in the future and its validUntil too, the
+checks the vendor's software makes; 1 when the service refuses, cannot be
+reached, the token does not verify or the license may not be used (not active,
+expired, or past validUntil); 2 for bad flags.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			base, err := checkHTTPURL("url", baseURL)
@@ -108,7 +110,7 @@ or the license is not active; 2 for bad flags.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			return licenseCall(ctx, cmd.OutOrStdout(), &http.Client{}, base, path, code, fingerprint)
+			return licenseCall(ctx, cmd.OutOrStdout(), &http.Client{}, base, path, code, fingerprint, time.Now)
 		},
 	}
 	cmd.Flags().StringVar(&baseURL, "url", "", "base URL of the koobridge serving the license service, e.g. https://licenses.vendor.example")
@@ -119,9 +121,10 @@ or the license is not active; 2 for bad flags.`,
 }
 
 // licenseCall asks the service, verifies the token and prints the
-// verdict; it fails with exit status 1 unless the verified license is
-// active.
-func licenseCall(ctx context.Context, out io.Writer, client *http.Client, base, path, code, fingerprint string) error {
+// verdict; it fails with exit status 1 unless the verified license may be
+// used at now (licenseUsable).
+func licenseCall(ctx context.Context, out io.Writer, client *http.Client, base, path, code, fingerprint string,
+	now func() time.Time) error {
 	reqBody, err := json.Marshal(map[string]string{"license": code, "deviceFingerprint": fingerprint})
 	if err != nil {
 		return fmt.Errorf("license: encode request: %w", err)
@@ -154,8 +157,33 @@ func licenseCall(ctx context.Context, out io.Writer, client *http.Client, base, 
 	}
 	fmt.Fprintf(out, "license:     %s\nstatus:      %s\nexpires:     %s\nvalid until: %s\ncached:      %t\ntoken:       verified with key %s\n%s\n",
 		a.License, a.Status, expires, a.ValidUntil, a.Cached, kid, a.Token)
-	if a.Status != "active" {
-		return rejectedf("license %s is %s", a.License, a.Status)
+	return licenseUsable(claims, now())
+}
+
+// licenseUsable judges verified claims as the vendor's software does (the
+// client examples): the license may be used while its status is active,
+// its expiry (when known) is after now, and now is before validUntil (the
+// end of the offline grace). A cached answer from before an expiry can
+// say active with an expiry already past.
+func licenseUsable(c licensetoken.Claims, now time.Time) error {
+	if c.Status != "active" {
+		return rejectedf("license %s is %s", c.License, c.Status)
+	}
+	if c.Expires != "" {
+		expires, err := time.Parse(time.RFC3339, c.Expires)
+		if err != nil {
+			return rejectedf("license token: expires %q is not an RFC 3339 time", c.Expires)
+		}
+		if !now.Before(expires) {
+			return rejectedf("license %s expired at %s", c.License, c.Expires)
+		}
+	}
+	validUntil, err := time.Parse(time.RFC3339, c.ValidUntil)
+	if err != nil {
+		return rejectedf("license token: validUntil %q is not an RFC 3339 time", c.ValidUntil)
+	}
+	if !now.Before(validUntil) {
+		return rejectedf("license %s was last confirmed too long ago (valid until %s)", c.License, c.ValidUntil)
 	}
 	return nil
 }
@@ -339,14 +367,17 @@ func newLicenseRotateKeyCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "rotate-key [--db DSN] --data-key KEY",
-		Short: "Make a new license token key that signs from now on",
-		Long: `Make a new license token key (the next generation) and print its kid. Every
-koobridge on the database signs with it within a minute; the replaced key stays
-published for --license-key-retention (as serve has it: at least the offline
-grace, so tokens clients keep offline still verify). The private key is sealed
-with the data key, so --data-key (or --data-key-file) must be serve's. The
-settings may also come from KOOBRIDGE_DB, KOOBRIDGE_DATA_KEY,
-KOOBRIDGE_DATA_KEY_FILE and KOOBRIDGE_LICENSE_KEY_RETENTION.`,
+		Short: "Make a new license token key: published at once, signing " + licensetoken.Staging.String() + " later",
+		Long: `Make a new license token key (the next generation), print its kid, and say on
+standard error when it starts signing. Every koobridge on the database publishes
+it within ` + licensetoken.RefreshInterval.String() + `, and signs with it ` + licensetoken.Staging.String() + ` after it was made, once key sets
+cached without it (` + licensetoken.KeySetMaxAge.String() + `) have expired; until then the replaced key signs.
+The replaced key stays published for --license-key-retention after that (as
+serve has it: at least the offline grace, so tokens clients keep offline still
+verify). Rotation is not revocation: see docs/license.md for a key that leaked.
+The private key is sealed with the data key, so --data-key (or --data-key-file)
+must be serve's. The settings may also come from KOOBRIDGE_DB,
+KOOBRIDGE_DATA_KEY, KOOBRIDGE_DATA_KEY_FILE and KOOBRIDGE_LICENSE_KEY_RETENTION.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := flagsFromEnv(cmd, os.Getenv, "data-key", "data-key-file"); err != nil {
@@ -377,7 +408,7 @@ KOOBRIDGE_DATA_KEY_FILE and KOOBRIDGE_LICENSE_KEY_RETENTION.`,
 			if err != nil {
 				return fmt.Errorf("license rotate-key: %w", err)
 			}
-			kid, err := ring.Rotate(cmd.Context())
+			kid, signsAt, err := ring.Rotate(cmd.Context())
 			if errors.Is(err, seal.ErrAuth) {
 				return usageErrorf("--data-key is not the data key the token keys were sealed with")
 			}
@@ -385,7 +416,7 @@ KOOBRIDGE_DATA_KEY_FILE and KOOBRIDGE_LICENSE_KEY_RETENTION.`,
 				return fmt.Errorf("license rotate-key: %w", err)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), kid)
-			fmt.Fprintf(cmd.ErrOrStderr(), "koobridge: %s signs license tokens within a minute on every replica; the replaced key stays published for %v\n", kid, f.retention)
+			fmt.Fprintln(cmd.ErrOrStderr(), rotationNote(kid, signsAt, time.Now(), f.retention))
 			return nil
 		},
 	}
@@ -393,4 +424,16 @@ KOOBRIDGE_DATA_KEY_FILE and KOOBRIDGE_LICENSE_KEY_RETENTION.`,
 	cmd.Flags().StringVar(&dataKey, "data-key", "", "the at-rest encryption key koobridge serve runs with (base64 of 32 bytes)")
 	cmd.Flags().StringVar(&dataKeyFile, "data-key-file", "", "read --data-key from this file")
 	return cmd
+}
+
+// rotationNote tells the operator when the key kid made by rotate-key
+// starts signing (signsAt, as the Ring said) and how long the key it
+// replaces stays published.
+func rotationNote(kid string, signsAt, now time.Time, retention time.Duration) string {
+	if !signsAt.After(now) {
+		return fmt.Sprintf("koobridge: %s signs license tokens from now on (no key signed before it)", kid)
+	}
+	return fmt.Sprintf("koobridge: %s is published now and signs license tokens from %s (in %v); "+
+		"the replaced key signs until then and stays published for %v after",
+		kid, signsAt.UTC().Format(time.RFC3339), signsAt.Sub(now).Round(time.Second), retention)
 }

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -127,7 +130,8 @@ func newLicenseServer(t *testing.T) *licenseServer {
 		t.Fatal(err)
 	}
 	runner := jobs.NewRunner(jobs.Config{Store: st, Workers: 1, Poll: 10 * time.Millisecond, Logger: quiet})
-	if s.svc, err = license.New(license.Config{Store: st, OpenAPI: client, Provisioner: noEvents{}, Jobs: runner, Logger: quiet}); err != nil {
+	if s.svc, err = license.New(license.Config{Store: st, OpenAPI: client, Provisioner: noEvents{}, Jobs: runner, Logger: quiet,
+		DeviceKey: []byte("cli-test-device-key-0123456789abcdef")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := runner.RegisterAll(s.svc.Jobs()); err != nil {
@@ -259,9 +263,11 @@ func TestLicenseActivateCheck(t *testing.T) {
 }
 
 // TestLicensePubkeyAndRotateKey: rotate-key makes the next generation with
-// serve's data key (and refuses another), pubkey prints the set from the
-// database alone (KOOBRIDGE_DB works as --db), the rotated-out key while
-// within --license-key-retention.
+// serve's data key (and refuses another) and says when it starts signing;
+// the service keeps signing with the replaced key meanwhile; pubkey prints
+// the set from the database alone (KOOBRIDGE_DB works as --db), the new
+// key at once and the replaced one while it signs and within
+// --license-key-retention after.
 func TestLicensePubkeyAndRotateKey(t *testing.T) {
 	s := newLicenseServer(t)
 	kids := func(r cliResult) []string {
@@ -308,6 +314,7 @@ func TestLicensePubkeyAndRotateKey(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte(s.dataKey+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	before := time.Now()
 	r = runCLI(t, "", "license", "rotate-key", "--db", s.db, "--data-key-file", keyFile)
 	if r.code != 0 {
 		t.Fatalf("rotate-key: %d %s", r.code, r.stderr)
@@ -319,13 +326,29 @@ func TestLicensePubkeyAndRotateKey(t *testing.T) {
 	if strings.Contains(r.stdout+r.stderr, s.dataKey) {
 		t.Error("the data key was printed")
 	}
+	// The note names the moment the key signs: Staging after it was made.
+	m := regexp.MustCompile(`^koobridge: (g2-\S+) is published now and signs license tokens from (\S+) \(in 6m0s\); ` +
+		`the replaced key signs until then and stays published for 720h0m0s after\n$`).FindStringSubmatch(r.stderr)
+	if m == nil || m[1] != kid {
+		t.Fatalf("rotate-key said %q, want when %s starts signing", r.stderr, kid)
+	}
+	signsAt, err := time.Parse(time.RFC3339, m[2])
+	if err != nil || signsAt.Before(before.Add(licensetoken.Staging).Truncate(time.Second)) || signsAt.After(time.Now().Add(licensetoken.Staging)) {
+		t.Errorf("rotate-key says %s signs from %s, want Staging after the rotation", kid, m[2])
+	}
+	// The service keeps signing with the replaced key until then.
+	if r := runCLI(t, "", "license", "check", "--url", s.url, "--license", "PL-ROT", "--fingerprint", "F|||"); r.code != 0 ||
+		!strings.Contains(r.stdout, "token:       verified with key "+first[0]) {
+		t.Errorf("check right after the rotation: exit %d, want a token of %s\n%s%s", r.code, first[0], r.stdout, r.stderr)
+	}
 
 	t.Setenv("KOOBRIDGE_DB", s.db)
 	if got := kids(runCLI(t, "", "license", "pubkey")); !reflect.DeepEqual(got, []string{kid, first[0]}) {
 		t.Errorf("pubkey after rotation %v, want [%s %s]", got, kid, first[0])
 	}
-	if got := kids(runCLI(t, "", "license", "pubkey", "--license-key-retention", "1ns")); !reflect.DeepEqual(got, []string{kid}) {
-		t.Errorf("pubkey past the retention %v, want [%s]", got, kid)
+	// The replaced key still signs, whatever the retention after.
+	if got := kids(runCLI(t, "", "license", "pubkey", "--license-key-retention", "1ns")); !reflect.DeepEqual(got, []string{kid, first[0]}) {
+		t.Errorf("pubkey with a retention of 1ns while the replaced key signs %v, want [%s %s]", got, kid, first[0])
 	}
 	// What the service publishes is what pubkey prints.
 	resp, err := http.Get(s.url + licenseapi.PathKeys)
@@ -350,3 +373,103 @@ func TestLicensePubkeyAndRotateKey(t *testing.T) {
 		t.Errorf("a zero retention: exit %d", r.code)
 	}
 }
+
+// TestLicenseUsable: the command's verdict on verified claims is the
+// client examples': active, before its expiry (when known) and before
+// validUntil; exit status 1 otherwise.
+func TestLicenseUsable(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339) }
+	for _, tc := range []struct {
+		name string
+		c    licensetoken.Claims
+		want string // "" when usable
+	}{
+		{"active", licensetoken.Claims{License: "PL1", Status: "active", Expires: at(time.Hour), ValidUntil: at(time.Minute)}, ""},
+		{"active without expiry", licensetoken.Claims{License: "PL1", Status: "active", ValidUntil: at(time.Second)}, ""},
+		{"frozen", licensetoken.Claims{License: "PL1", Status: "frozen", Expires: at(time.Hour), ValidUntil: at(time.Hour)}, "license PL1 is frozen"},
+		{"released", licensetoken.Claims{License: "PL1", Status: "released", ValidUntil: at(0)}, "license PL1 is released"},
+		{"expired", licensetoken.Claims{License: "PL1", Status: "active", Expires: at(-time.Second), ValidUntil: at(time.Hour)},
+			"license PL1 expired at " + at(-time.Second)},
+		{"expires now", licensetoken.Claims{License: "PL1", Status: "active", Expires: at(0), ValidUntil: at(time.Hour)}, "license PL1 expired at"},
+		{"grace over", licensetoken.Claims{License: "PL1", Status: "active", Expires: at(time.Hour), ValidUntil: at(-time.Second)},
+			"license PL1 was last confirmed too long ago (valid until " + at(-time.Second) + ")"},
+		{"grace ends now", licensetoken.Claims{License: "PL1", Status: "active", ValidUntil: at(0)}, "was last confirmed too long ago"},
+		{"unreadable expiry", licensetoken.Claims{License: "PL1", Status: "active", Expires: "2027-01-01", ValidUntil: at(time.Hour)},
+			`expires "2027-01-01" is not an RFC 3339 time`},
+		{"no validUntil", licensetoken.Claims{License: "PL1", Status: "active", Expires: at(time.Hour)}, `validUntil "" is not an RFC 3339 time`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := licenseUsable(tc.c, now)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != exitRejected || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%v, want exit status 1 with …%s…", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLicenseCallExpired: "license check" of a code the service answers
+// active (as its cache does until the next query after the expiry) exits 1
+// at a moment past the expiry, and at one past validUntil; the verdict is
+// printed all the same.
+func TestLicenseCallExpired(t *testing.T) {
+	s := newLicenseServer(t)
+	expire := time.Now().UTC().Truncate(time.Second).Add(time.Hour)
+	if err := s.api.IssueLicense(mockapi.LicenseCode{Code: "PL-EXP", ProductID: "P1", OrderID: "CS1", Amount: 1, Expire: expire}); err != nil {
+		t.Fatal(err)
+	}
+	const fp = "04:7C:16:5E:E3:5D|||"
+	if r := runCLI(t, "", "license", "activate", "--url", s.url, "--license", "PL-EXP", "--fingerprint", fp); r.code != 0 {
+		t.Fatalf("activate: %d %s", r.code, r.stderr)
+	}
+	for _, tc := range []struct {
+		name  string
+		after time.Duration
+		want  string // "" when usable
+	}{
+		{"now", 0, ""},
+		{"after the expiry", 2 * time.Hour, "license PL-EXP expired at " + expire.Format(time.RFC3339)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			now := func() time.Time { return time.Now().Add(tc.after) }
+			err := licenseCall(t.Context(), &out, &http.Client{}, s.url, licenseapi.PathCheck, "PL-EXP", fp, now)
+			if !strings.Contains(out.String(), "status:      active") {
+				t.Errorf("the verdict is not printed:\n%s", out.String())
+			}
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("check: %v", err)
+				}
+				return
+			}
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != exitRejected || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("check %v later: %v, want exit status 1 with …%s…", tc.after, err, tc.want)
+			}
+		})
+	}
+	// A code without a near expiry, checked past its validUntil.
+	s.issue(t, "PL-GRACE")
+	if r := runCLI(t, "", "license", "activate", "--url", s.url, "--license", "PL-GRACE", "--fingerprint", fp); r.code != 0 {
+		t.Fatalf("activate: %d %s", r.code, r.stderr)
+	}
+	var out bytes.Buffer
+	err := licenseCall(t.Context(), &out, &http.Client{}, s.url, licenseapi.PathCheck, "PL-GRACE", fp,
+		func() time.Time { return time.Now().Add(defaultGraceForTest + time.Hour) })
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitRejected || !strings.Contains(err.Error(), "license PL-GRACE was last confirmed too long ago") {
+		t.Errorf("check past validUntil: %v, want exit status 1", err)
+	}
+}
+
+// defaultGraceForTest is the license service's offline grace in
+// newLicenseServer (the license domain's default).
+const defaultGraceForTest = license.DefaultGrace

@@ -2,13 +2,16 @@ package licenseapi
 
 import (
 	"net/http"
+	"strconv"
+
+	"github.com/koobridge/koobridge/internal/licensetoken"
 )
 
-// keysMaxAge is how long a client may cache the JWK set: short against
-// Retention (a replaced key stays published far longer), so a client
-// learns a new key within minutes of a rotation. A client that meets an
-// unknown kid fetches the set again.
-const keysMaxAge = "300"
+// keysMaxAge is how long a client or proxy may cache the JWK set, in
+// seconds: the token keys' KeySetMaxAge, which their staging waits out
+// before a new key signs, so a client that meets an unknown kid and
+// fetches the set again finds it.
+var keysMaxAge = strconv.Itoa(int(licensetoken.KeySetMaxAge.Seconds()))
 
 // serveKeys answers GET PathKeys with the JWK set.
 func (h *handler) serveKeys(w http.ResponseWriter, r *http.Request) {

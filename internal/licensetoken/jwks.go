@@ -26,8 +26,9 @@ type JWKSet struct {
 }
 
 // PublicJWKS returns the JWK set of keys as a Ring publishes it at now: the
-// key of the highest generation, then each older key whose successor was
-// made less than retention before now. It needs no data key, so that
+// key of the highest generation, then each older key that still signs or
+// whose successor started signing (Staging after it was made) less than
+// retention before now. It needs no data key, so that
 // "koobridge license pubkey" can print the set from the database alone.
 // keys need not be sorted; an empty keys gives {"keys":[]}.
 func PublicJWKS(keys []store.LicenseKey, now time.Time, retention time.Duration) ([]byte, error) {
@@ -48,15 +49,17 @@ func PublicJWKS(keys []store.LicenseKey, now time.Time, retention time.Duration)
 }
 
 // published returns the keys (newest first) that verify tokens at now:
-// the newest, and each older one whose successor is younger than
-// retention. Once a successor is older, so are the successors of every
-// older key.
+// the newest, and each older one until retention after its successor
+// started signing, which is Staging after the successor was made (a
+// replaced key signs until then, so its tokens are trusted offline until
+// retention after). Once a successor is older, so are the successors of
+// every older key.
 func published(keys []store.LicenseKey, now time.Time, retention time.Duration) []store.LicenseKey {
 	if len(keys) == 0 {
 		return nil
 	}
 	n := 1
-	for n < len(keys) && now.Sub(keys[n-1].CreatedAt) < retention {
+	for n < len(keys) && now.Sub(keys[n-1].CreatedAt) < Staging+retention {
 		n++
 	}
 	return keys[:n]

@@ -4,11 +4,15 @@
 // publishes, without a network round trip.
 //
 // The keys are koobridge's own, kept in the store like the single sign-on
-// keys of package sso: the key of the highest generation signs; the first
-// is made on first use, a new one by Rotate (the operator's
-// "koobridge license rotate-key"). A key that was replaced stays published
-// for Retention after its successor was made, so tokens it signed keep
-// verifying while a client may still hold them offline. The 32-byte seed
+// keys of package sso. The first is made on first use and signs at once; a
+// new one is made by Rotate (the operator's "koobridge license
+// rotate-key") and is staged: published at once, it signs only once it is
+// older than Staging, so that by then every replica publishes it and every
+// key set a client or proxy cached without it has expired. Until then the
+// previous key signs. A key that was replaced stays published (and
+// trusted) for Retention after its successor started signing, so tokens it
+// signed keep verifying while a client may still hold them offline:
+// rotation is not revocation. The 32-byte seed
 // is sealed with the data key (package seal); the public key is stored in
 // the clear, so the key set can be printed without the data key
 // (PublicJWKS). Two replicas that make the same generation at once store
@@ -31,10 +35,21 @@ import (
 	"github.com/koobridge/koobridge/internal/store"
 )
 
-// cacheFor is how long a Ring uses the keys it read before reading them
-// again, so that a key made by Rotate on one replica signs on every
-// replica within a minute.
-const cacheFor = time.Minute
+// RefreshInterval is how long a Ring uses the keys it read before reading
+// them again: a key made by Rotate on one replica is published by every
+// replica within it.
+const RefreshInterval = time.Minute
+
+// KeySetMaxAge is how long a client or proxy may cache the published key
+// set (the max-age of GET /api/v1/licenses/keys): short against Retention,
+// so a client learns a new key within minutes of a rotation.
+const KeySetMaxAge = 5 * time.Minute
+
+// Staging is how long a key made by Rotate is published before it signs:
+// every replica has read it after RefreshInterval, and a key set cached
+// before that has expired KeySetMaxAge later. A client that fetches the
+// set again on a kid it does not know then always finds the kid.
+const Staging = RefreshInterval + KeySetMaxAge
 
 // Config configures a Ring.
 type Config struct {
@@ -53,8 +68,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Ring signs license tokens with the newest key and publishes the keys
-// that verify them. It is safe for concurrent use; replicas on one
+// Ring signs license tokens with the newest key past its staging and
+// publishes the keys that verify them. It is safe for concurrent use; replicas on one
 // database share its keys.
 type Ring struct {
 	cfg Config
@@ -63,7 +78,7 @@ type Ring struct {
 	mu       sync.Mutex
 	stored   []store.LicenseKey // newest generation first; nil until read
 	loadedAt time.Time
-	signer   *signingKey // the newest key, opened; nil until needed
+	signer   *signingKey // the signing key, opened; nil until needed
 }
 
 // signingKey is the opened private half of a stored key.
@@ -94,12 +109,12 @@ func New(cfg Config) (*Ring, error) {
 }
 
 // keys returns the stored keys, newest first, read again when the cache
-// is a minute old or force is set, and makes generation 1 when there is
+// is RefreshInterval old or force is set, and makes generation 1 when there is
 // none. The caller holds r.mu.
 func (r *Ring) keys(ctx context.Context, force bool) ([]store.LicenseKey, error) {
 	now := r.cfg.Now()
 	age := now.Sub(r.loadedAt)
-	if !force && r.stored != nil && age >= 0 && age < cacheFor {
+	if !force && r.stored != nil && age >= 0 && age < RefreshInterval {
 		return r.stored, nil
 	}
 	keys, err := r.load(ctx)
@@ -172,22 +187,43 @@ func thumbprint(x string) string {
 	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
-// current returns the newest key, opened. The caller holds r.mu.
+// current returns the key that signs now, opened. The caller holds r.mu.
 func (r *Ring) current(ctx context.Context) (*signingKey, error) {
 	keys, err := r.keys(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	newest := keys[0]
-	if r.signer != nil && r.signer.id == newest.ID {
+	signer := signing(keys, r.cfg.Now())
+	if r.signer != nil && r.signer.id == signer.ID {
 		return r.signer, nil
 	}
-	k, err := r.open(newest)
+	k, err := r.open(signer)
 	if err != nil {
 		return nil, err
 	}
 	r.signer = k
 	return k, nil
+}
+
+// signing returns the key of keys (newest first, not empty) that signs at
+// now: the newest one past its staging, or, while none is, the oldest
+// stored, which is the first key ever made and signed at once.
+func signing(keys []store.LicenseKey, now time.Time) store.LicenseKey {
+	for _, k := range keys {
+		if now.Sub(k.CreatedAt) >= Staging {
+			return k
+		}
+	}
+	return keys[len(keys)-1]
+}
+
+// signsFrom returns when keys[i] (keys newest first) starts signing: the
+// oldest stored key at once, any other once past its staging.
+func signsFrom(keys []store.LicenseKey, i int) time.Time {
+	if i == len(keys)-1 {
+		return keys[i].CreatedAt
+	}
+	return keys[i].CreatedAt.Add(Staging)
 }
 
 // open unseals the private half of k and checks it against the public
@@ -221,47 +257,49 @@ func decodePublic(k store.LicenseKey) (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(raw), nil
 }
 
-// Rotate makes a new key that signs from now on, on every replica within
-// a minute, and returns its kid. The replaced key stays published for
-// Retention. It refuses (seal.ErrAuth) when the Sealer cannot open the
+// Rotate makes a new key and returns its kid and when it starts signing.
+// The key is published at once (on every replica within RefreshInterval)
+// and signs after Staging; the first key ever made signs at once. The
+// replaced key keeps signing until then and stays published for
+// Retention after. It refuses (seal.ErrAuth) when the Sealer cannot open the
 // current key: the new one would be sealed with a data key the other
-// replicas do not have. When another replica rotates at the same moment, both end
-// with the same new key, whose kid is returned.
-func (r *Ring) Rotate(ctx context.Context) (kid string, err error) {
+// replicas do not have. When another replica rotates at the same moment,
+// both end with the same new key, whose kid is returned.
+func (r *Ring) Rotate(ctx context.Context) (kid string, signsAt time.Time, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	keys, err := r.load(ctx)
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	next := int64(1)
 	if len(keys) > 0 {
 		// A key sealed with another data key would stop every replica
 		// from signing: prove the Sealer opens the current key first.
 		if _, err := r.open(keys[0]); err != nil {
-			return "", fmt.Errorf("licensetoken: rotate: %w", err)
+			return "", time.Time{}, fmt.Errorf("licensetoken: rotate: %w", err)
 		}
 		next = keys[0].Generation + 1
 	}
 	if _, err := r.makeKey(ctx, next, r.cfg.Now()); err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	r.stored = nil // read again, with the new key
 	keys, err = r.keys(ctx, true)
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
-	for _, k := range keys {
+	for i, k := range keys {
 		if k.Generation == next {
-			return k.ID, nil
+			return k.ID, signsFrom(keys, i), nil
 		}
 	}
-	return "", fmt.Errorf("licensetoken: the key of generation %d was not stored", next)
+	return "", time.Time{}, fmt.Errorf("licensetoken: the key of generation %d was not stored", next)
 }
 
 // JWKS returns the public keys that verify tokens now, as a JWK set
-// (RFC 7517): the signing key first, then the replaced keys still within
-// Retention. It makes the first key when there is none, so the set is
+// (RFC 7517), newest first: a staged key, the signing key, then the
+// replaced keys still within Retention. It makes the first key when there is none, so the set is
 // never empty.
 func (r *Ring) JWKS(ctx context.Context) ([]byte, error) {
 	r.mu.Lock()

@@ -274,10 +274,12 @@ func TestTamperedTokenRefused(t *testing.T) {
 }
 
 // TestReplicasAndRotation: two replicas that sign their first token at the
-// same moment store one key. After a rotation on one, the other verifies
-// the new key's tokens at once and signs with it within a minute; both
-// publish [new, old] until Retention after the rotation, then [new], and
-// the old key's tokens stop verifying.
+// same moment store one key, which signs at once. After a rotation on one,
+// the new key is published at once by it (by the other within
+// RefreshInterval) but the old key keeps signing on both until Staging has
+// passed; then both sign with the new key. Both publish [new, old] until
+// Retention after the new key started signing, then [new], and the old
+// key's tokens stop verifying.
 func TestReplicasAndRotation(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d.name, func(t *testing.T) {
@@ -313,33 +315,55 @@ func TestReplicasAndRotation(t *testing.T) {
 				}
 			}
 
-			kid, err := a.Rotate(t.Context())
+			c.Add(time.Hour)
+			rotated := c.Now()
+			kid, signsAt, err := a.Rotate(t.Context())
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !signsAt.Equal(rotated.Add(licensetoken.Staging)) {
+				t.Errorf("Rotate says the new key signs at %v, want %v (Staging after the rotation)", signsAt, rotated.Add(licensetoken.Staging))
 			}
 			stored = storedKids(t, st)
 			if len(stored) != 2 || stored[1] != old || stored[2] != kid || !strings.HasPrefix(kid, "g2-") {
 				t.Fatalf("stored %v after rotation to %s, want generations 1 (%s) and 2", stored, kid, old)
 			}
-			newTok, err := a.Sign(t.Context(), v)
+			signer := func(r *licensetoken.Ring) string {
+				t.Helper()
+				tok, err := r.Sign(t.Context(), v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tokenKid(t, tok)
+			}
+			if got := signer(a); got != old {
+				t.Errorf("the rotating replica signs with %s at once, want the old %s until the new key is staged", got, old)
+			}
+			jwks, err := a.JWKS(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := tokenKid(t, newTok); got != kid {
-				t.Errorf("the rotating replica signs with %s, want %s", got, kid)
+			if got := setKids(parseSet(t, jwks)); !reflect.DeepEqual(got, []string{kid, old}) {
+				t.Errorf("the rotating replica publishes %v at once, want [%s %s]", got, kid, old)
 			}
-			if _, err := b.Verify(t.Context(), newTok); err != nil {
-				t.Errorf("the other replica does not verify the new key's token at once: %v", err)
+			c.Add(licensetoken.Staging - time.Second)
+			for i, r := range []*licensetoken.Ring{a, b} {
+				if got := signer(r); got != old {
+					t.Errorf("replica %d signs with %s a second before the staging ends, want %s", i, got, old)
+				}
 			}
-			c.Add(time.Minute)
-			bTok, err := b.Sign(t.Context(), v)
+			c.Add(time.Second)
+			newTok, err := b.Sign(t.Context(), v)
 			if err != nil {
 				t.Fatal(err)
-			}
-			if got := tokenKid(t, bTok); got != kid {
-				t.Errorf("the other replica signs with %s a minute after the rotation, want %s", got, kid)
 			}
 			for i, r := range []*licensetoken.Ring{a, b} {
+				if got := signer(r); got != kid {
+					t.Errorf("replica %d signs with %s once staged, want %s", i, got, kid)
+				}
+				if _, err := r.Verify(t.Context(), newTok); err != nil {
+					t.Errorf("replica %d does not verify the new key's token: %v", i, err)
+				}
 				jwks, err := r.JWKS(t.Context())
 				if err != nil {
 					t.Fatal(err)
@@ -353,7 +377,9 @@ func TestReplicasAndRotation(t *testing.T) {
 				}
 			}
 
-			c.Add(retention - time.Minute - time.Second)
+			// The old key signed until signsAt: it is trusted until
+			// Retention after that.
+			c.Add(retention - time.Second)
 			if _, err := b.Verify(t.Context(), tokens[0]); err != nil {
 				t.Errorf("the old key's token is refused a second before the retention ends: %v", err)
 			}
@@ -381,6 +407,140 @@ func TestReplicasAndRotation(t *testing.T) {
 	}
 }
 
+// TestRotationNeverOutrunsPublishedKeys: around a rotation on replica a,
+// every token either replica signs verifies with every key set either
+// replica served in the KeySetMaxAge before (what a client or proxy may
+// still have cached when it fetches the set again on an unknown kid).
+// Without staging, a signs with the new key while b's set lacks it.
+func TestRotationNeverOutrunsPublishedKeys(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			st, s, c := d.open(t), newSealer(t), &clock{t: t0}
+			rings := []*licensetoken.Ring{newRing(t, st, s, c), newRing(t, st, s, c)}
+			v := license.Verdict{License: "PL1", Fingerprint: "F", Status: "active", ValidUntil: t0.Add(time.Hour)}
+			type served struct {
+				at  time.Time
+				set jose.JSONWebKeySet
+			}
+			var sets []served
+			const step = 10 * time.Second
+			kids := map[string]bool{}
+			for i := 0; i < int((licensetoken.Staging+3*licensetoken.KeySetMaxAge)/step); i++ {
+				if i == int(licensetoken.KeySetMaxAge/step) {
+					if _, _, err := rings[0].Rotate(t.Context()); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, r := range rings {
+					jwks, err := r.JWKS(t.Context())
+					if err != nil {
+						t.Fatal(err)
+					}
+					sets = append(sets, served{c.Now(), parseSet(t, jwks)})
+				}
+				for ri, r := range rings {
+					tok, err := r.Sign(t.Context(), v)
+					if err != nil {
+						t.Fatal(err)
+					}
+					kids[tokenKid(t, tok)] = true
+					for _, sv := range sets {
+						if c.Now().Sub(sv.at) > licensetoken.KeySetMaxAge {
+							continue
+						}
+						if _, _, err := verifyJose(tok, sv.set); err != nil {
+							t.Fatalf("%v after the start: replica %d's token (kid %s) does not verify with a set served %v before (%v): %v",
+								c.Now().Sub(t0), ri, tokenKid(t, tok), c.Now().Sub(sv.at), setKids(sv.set), err)
+						}
+					}
+				}
+				c.Add(step)
+			}
+			if len(kids) != 2 {
+				t.Errorf("tokens were signed with %v, want the old key, then the new", kids)
+			}
+		})
+	}
+}
+
+// TestRotationSchedule: which key signs and which are published over two
+// rotations, the second while the first key it replaces is still staged;
+// and what Rotate says about when each starts signing.
+func TestRotationSchedule(t *testing.T) {
+	st, s, c := dialects[0].open(t), newSealer(t), &clock{t: t0}
+	r := newRing(t, st, s, c)
+	// The first key, made by Rotate on an empty store, signs at once.
+	g1, at1, err := r.Rotate(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(g1, "g1-") || !at1.Equal(t0) {
+		t.Fatalf("the first Rotate: %s signing at %v, want g1-… at once (%v)", g1, at1, t0)
+	}
+	c.Add(time.Hour)
+	rot2 := c.Now()
+	g2, at2, err := r.Rotate(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Add(2 * time.Minute)
+	rot3 := c.Now()
+	g3, at3, err := r.Rotate(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !at2.Equal(rot2.Add(licensetoken.Staging)) || !at3.Equal(rot3.Add(licensetoken.Staging)) {
+		t.Errorf("Rotate says %v and %v, want Staging after each rotation (%v, %v)", at2, at3,
+			rot2.Add(licensetoken.Staging), rot3.Add(licensetoken.Staging))
+	}
+	v := license.Verdict{License: "PL1", Fingerprint: "F", Status: "active", ValidUntil: t0}
+	for _, tc := range []struct {
+		name      string
+		at        time.Time
+		signer    string
+		published []string
+	}{
+		{"both staged", rot3, g1, []string{g3, g2, g1}},
+		{"a second before g2 signs", at2.Add(-time.Second), g1, []string{g3, g2, g1}},
+		{"g2 signs", at2, g2, []string{g3, g2, g1}},
+		{"g3 signs", at3, g3, []string{g3, g2, g1}},
+		{"g1 a second before its retention ends", at2.Add(retention - time.Second), g3, []string{g3, g2, g1}},
+		{"g1 out", at2.Add(retention), g3, []string{g3, g2}},
+		{"g2 out", at3.Add(retention), g3, []string{g3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c.mu.Lock()
+			c.t = tc.at
+			c.mu.Unlock()
+			tok, err := r.Sign(t.Context(), v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tokenKid(t, tok); got != tc.signer {
+				t.Errorf("signs with %s, want %s", got, tc.signer)
+			}
+			jwks, err := r.JWKS(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := setKids(parseSet(t, jwks)); !reflect.DeepEqual(got, tc.published) {
+				t.Errorf("publishes %v, want %v", got, tc.published)
+			}
+			keys, err := st.LicenseKeys(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			printed, err := licensetoken.PublicJWKS(keys, tc.at, retention)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(printed, jwks) {
+				t.Errorf("PublicJWKS %s, the ring publishes %s", printed, jwks)
+			}
+		})
+	}
+}
+
 // TestConcurrentRotate: two replicas rotating at once make one new
 // generation and both report its kid.
 func TestConcurrentRotate(t *testing.T) {
@@ -400,7 +560,7 @@ func TestConcurrentRotate(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					<-start
-					kids[i], errs[i] = r.Rotate(context.Background())
+					kids[i], _, errs[i] = r.Rotate(context.Background())
 				}()
 			}
 			close(start)
@@ -442,7 +602,7 @@ func TestWrongDataKey(t *testing.T) {
 			if strings.Contains(err.Error(), keys[0].PrivateSealed[3:20]) {
 				t.Errorf("the error shows the sealed key: %v", err)
 			}
-			if kid, err := newRing(t, st, newSealer(t), c).Rotate(t.Context()); !errors.Is(err, seal.ErrAuth) {
+			if kid, _, err := newRing(t, st, newSealer(t), c).Rotate(t.Context()); !errors.Is(err, seal.ErrAuth) {
 				t.Fatalf("Rotate with another data key: %q, %v; want seal.ErrAuth", kid, err)
 			}
 			if got := storedKids(t, st); len(got) != 1 || got[1] != keys[0].ID {
@@ -511,8 +671,10 @@ func TestPublicJWKS(t *testing.T) {
 		{"none", nil, t0, []string{}},
 		{"one", []store.LicenseKey{k1}, t0.Add(10000 * time.Hour), []string{"g1-a"}},
 		{"all within retention, unsorted", []store.LicenseKey{k1, k3, k2}, t0.Add(48 * time.Hour), []string{"g3-c", "g2-b", "g1-a"}},
-		{"oldest out", []store.LicenseKey{k3, k2, k1}, t0.Add(24*time.Hour + retention), []string{"g3-c", "g2-b"}},
-		{"only the newest", []store.LicenseKey{k3, k2, k1}, t0.Add(48*time.Hour + retention), []string{"g3-c"}},
+		{"oldest a second before out", []store.LicenseKey{k3, k2, k1}, t0.Add(24*time.Hour + licensetoken.Staging + retention - time.Second),
+			[]string{"g3-c", "g2-b", "g1-a"}},
+		{"oldest out", []store.LicenseKey{k3, k2, k1}, t0.Add(24*time.Hour + licensetoken.Staging + retention), []string{"g3-c", "g2-b"}},
+		{"only the newest", []store.LicenseKey{k3, k2, k1}, t0.Add(48*time.Hour + licensetoken.Staging + retention), []string{"g3-c"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := licensetoken.PublicJWKS(tc.keys, tc.now, retention)

@@ -37,8 +37,8 @@ type Claims struct {
 // signed by a key not published, or whose signature does not verify.
 var ErrInvalidToken = errors.New("licensetoken: invalid token")
 
-// Sign returns the license token of v, signed with the newest key (made
-// on first use).
+// Sign returns the license token of v, signed with the key that signs now:
+// the newest past its staging (the first key, made on first use, at once).
 func (r *Ring) Sign(ctx context.Context, v license.Verdict) (string, error) {
 	switch {
 	case v.License == "":
