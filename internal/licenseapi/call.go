@@ -96,13 +96,14 @@ func (h *handler) serveCall(w http.ResponseWriter, r *http.Request, name string,
 // formatTime writes t as the answers and tokens do: RFC 3339 in UTC.
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// writeFailure answers an error of Activate or Check. The errors of
-// package license name the problem for the client and never hold the
-// fingerprint, so their text is the message; anything else is logged
-// and answered 500 without detail.
+// writeFailure answers an error of Activate or Check with the fixed
+// message of its category (classify); the error itself, which may carry
+// KooGallery's or its gateway's text, is logged. Package license's errors
+// never hold the fingerprint, so the log may have them whole; an error it
+// does not name is answered 500 without detail.
 func (h *handler) writeFailure(w http.ResponseWriter, r *http.Request, name, code string, err error) {
 	ctx := r.Context()
-	status, category, known := classify(err)
+	status, category, message, known := classify(err, code)
 	switch {
 	case !known && ctx.Err() != nil:
 		// The client went away; nobody reads the answer.
@@ -110,13 +111,13 @@ func (h *handler) writeFailure(w http.ResponseWriter, r *http.Request, name, cod
 		writeRetry(w, http.StatusServiceUnavailable, codeUnavailable, "the request was cancelled", unavailableRetry)
 	case !known:
 		h.log.ErrorContext(ctx, "license service: failed", "op", name, "license", code, "error", err)
-		writeError(w, status, category, "internal error: the license service could not answer")
+		writeError(w, status, category, message)
 	case status == http.StatusServiceUnavailable:
 		h.log.WarnContext(ctx, "license service: unavailable", "op", name, "license", code, "error", err)
-		writeRetry(w, status, category, err.Error(), unavailableRetry)
+		writeRetry(w, status, category, message, unavailableRetry)
 	default:
-		h.log.InfoContext(ctx, "license service: refused", "op", name, "license", code, "error", category)
-		writeError(w, status, category, err.Error())
+		h.log.InfoContext(ctx, "license service: refused", "op", name, "license", code, "answer", category, "error", err)
+		writeError(w, status, category, message)
 	}
 }
 

@@ -3,6 +3,7 @@ package licenseapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -32,29 +33,42 @@ const (
 const unavailableRetry = time.Minute
 
 // domainErrors maps the errors of package license to answers, in the
-// order they are matched.
+// order they are matched. message is the fixed text of the answer, %s
+// the license code the client sent: the error's own text may carry what
+// KooGallery or its gateway said, or the Open API's address, which are
+// for koobridge's log, not for software in the field. Only an invalid
+// request is answered with the error's text (message ""): it names the
+// client's own input.
 var domainErrors = []struct {
-	err    error
-	status int
-	code   string
+	err     error
+	status  int
+	code    string
+	message string
 }{
-	{license.ErrInvalid, http.StatusBadRequest, codeInvalid},
-	{license.ErrUnknown, http.StatusNotFound, codeUnknown},
-	{license.ErrNotActivated, http.StatusConflict, codeNotActivated},
-	{license.ErrRefused, http.StatusConflict, codeRefused},
-	{license.ErrNoSeat, http.StatusConflict, codeNoSeat},
-	{license.ErrUnavailable, http.StatusServiceUnavailable, codeUnavailable},
+	{license.ErrInvalid, http.StatusBadRequest, codeInvalid, ""},
+	{license.ErrUnknown, http.StatusNotFound, codeUnknown, "KooGallery does not know license code %s"},
+	{license.ErrNotActivated, http.StatusConflict, codeNotActivated,
+		"license code %s is not activated for this device: activate it first"},
+	{license.ErrRefused, http.StatusConflict, codeRefused,
+		"KooGallery refused to activate license code %s (the buyer may not have received it yet)"},
+	{license.ErrNoSeat, http.StatusConflict, codeNoSeat, "every seat of license code %s is taken by other devices"},
+	{license.ErrUnavailable, http.StatusServiceUnavailable, codeUnavailable,
+		"KooGallery cannot be reached to answer for license code %s, and no answer recent enough is cached: try again later"},
 }
 
-// classify returns the answer of an error of Activate or Check; ok is
-// false for an error package license does not name (an internal one).
-func classify(err error) (status int, code string, ok bool) {
+// classify returns the answer of an error of Activate or Check about
+// code; ok is false for an error package license does not name (an
+// internal one).
+func classify(err error, code string) (status int, category, message string, ok bool) {
 	for _, d := range domainErrors {
 		if errors.Is(err, d.err) {
-			return d.status, d.code, true
+			if d.message == "" {
+				return d.status, d.code, err.Error(), true
+			}
+			return d.status, d.code, fmt.Sprintf(d.message, code), true
 		}
 	}
-	return http.StatusInternalServerError, codeInternal, false
+	return http.StatusInternalServerError, codeInternal, "internal error: the license service could not answer", false
 }
 
 // errorBody is the JSON of an error answer.

@@ -110,7 +110,8 @@ func newEnv(t *testing.T, perCode, perAddress int) *env {
 	}
 	runner := jobs.NewRunner(jobs.Config{Store: st, Workers: 1, Poll: 10 * time.Millisecond, Logger: logger, Now: e.clock.Now})
 	e.svc, err = license.New(license.Config{Store: st, OpenAPI: client, Provisioner: events{}, Jobs: runner,
-		Grace: grace, CheckInterval: checkInterval, Logger: logger, Now: e.clock.Now})
+		Grace: grace, CheckInterval: checkInterval, Logger: logger, Now: e.clock.Now,
+		DeviceKey: []byte("licenseapi-test-device-key-0123456789")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,9 +491,10 @@ func TestBadRequests(t *testing.T) {
 	}
 }
 
-// TestErrorMapping: each refusal of the license domain gets its status
-// and code, the domain's text as message (it names the problem), and
-// Retry-After where a retry may help.
+// TestErrorMapping: each refusal of the license domain gets its status,
+// code and the category's fixed message naming the code (never the
+// domain's text, which may carry KooGallery's), Retry-After where a retry
+// may help, and the domain's text in the log.
 func TestErrorMapping(t *testing.T) {
 	e := newEnv(t, 1000, 1000)
 	e.issue(t, "PL-ONE-SEAT", 1, false)
@@ -510,13 +512,19 @@ func TestErrorMapping(t *testing.T) {
 		message    string
 		retryAfter string
 	}{
-		{"unknown to KooGallery", nil, licenseapi.PathActivate, "PL-NEVER-ISSUED", 404, "unknown_license", "unknown license code", ""},
-		{"check before activation", nil, licenseapi.PathCheck, "PL-UNDELIVERED", 409, "not_activated", "activate it first", ""},
-		{"check on a device that did not activate", nil, licenseapi.PathCheck, "PL-ONE-SEAT", 409, "not_activated", "this device has not activated the license code", ""},
-		{"not received by the buyer", nil, licenseapi.PathActivate, "PL-UNDELIVERED", 409, "refused", "KooGallery refused the license code", ""},
-		{"every seat taken", nil, licenseapi.PathActivate, "PL-ONE-SEAT", 409, "no_seat", "no free seat", ""},
+		{"unknown to KooGallery", nil, licenseapi.PathActivate, "PL-NEVER-ISSUED", 404, "unknown_license",
+			"KooGallery does not know license code PL-NEVER-ISSUED", ""},
+		{"check before activation", nil, licenseapi.PathCheck, "PL-UNDELIVERED", 409, "not_activated",
+			"license code PL-UNDELIVERED is not activated for this device: activate it first", ""},
+		{"check on a device that did not activate", nil, licenseapi.PathCheck, "PL-ONE-SEAT", 409, "not_activated",
+			"license code PL-ONE-SEAT is not activated for this device: activate it first", ""},
+		{"not received by the buyer", nil, licenseapi.PathActivate, "PL-UNDELIVERED", 409, "refused",
+			"KooGallery refused to activate license code PL-UNDELIVERED (the buyer may not have received it yet)", ""},
+		{"every seat taken", nil, licenseapi.PathActivate, "PL-ONE-SEAT", 409, "no_seat",
+			"every seat of license code PL-ONE-SEAT is taken by other devices", ""},
 		{"KooGallery down", func() { e.api.SetLicenseFault(mockapi.Fault{Status: http.StatusBadGateway}) },
-			licenseapi.PathActivate, "PL-DOWN", 503, "unavailable", "KooGallery cannot be reached", "60"},
+			licenseapi.PathActivate, "PL-DOWN", 503, "unavailable",
+			"KooGallery cannot be reached to answer for license code PL-DOWN, and no answer recent enough is cached: try again later", "60"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.before != nil {
@@ -527,11 +535,86 @@ func TestErrorMapping(t *testing.T) {
 				t.Fatalf("status %d (%s), want %d", r.status, r.body, tc.status)
 			}
 			code, msg := errorAnswer(t, r)
-			if code != tc.error || !strings.Contains(msg, tc.message) || !strings.Contains(msg, tc.code) {
-				t.Errorf("answer %s: %q, want %s: …%s… naming %s", code, msg, tc.error, tc.message, tc.code)
+			if code != tc.error || msg != tc.message {
+				t.Errorf("answer %s: %q, want %s: %q", code, msg, tc.error, tc.message)
 			}
 			if got := r.header.Get("Retry-After"); got != tc.retryAfter {
 				t.Errorf("Retry-After %q, want %q", got, tc.retryAfter)
+			}
+			if !strings.Contains(e.logs.String(), "license="+tc.code+" answer="+tc.error+" error=") &&
+				!strings.Contains(e.logs.String(), "license="+tc.code+" error=") {
+				t.Errorf("the log lacks the refusal's detail for %s:\n%s", tc.code, e.logs.String())
+			}
+		})
+	}
+}
+
+// leakyLicenses fails as the license domain does when KooGallery's Open
+// API or its gateway answered: each error wraps a category of package
+// license with the upstream text and the Open API's address.
+type leakyLicenses struct{ err error }
+
+func (l leakyLicenses) Activate(context.Context, string, string) (license.Verdict, error) {
+	return license.Verdict{}, l.err
+}
+
+func (l leakyLicenses) Check(context.Context, string, string) (license.Verdict, error) {
+	return license.Verdict{}, l.err
+}
+
+// TestRefusalHidesUpstreamText: whatever KooGallery or its gateway said,
+// and the Open API's address, reach the log, never the client: it gets
+// the category's fixed message. An invalid request keeps the domain's
+// text, which names the client's own input.
+func TestRefusalHidesUpstreamText(t *testing.T) {
+	const upstream = "openapi: POST https://marketplace.example.myhuaweicloud.com/v1/license/activate: " +
+		"HTTP 502 <html>APIG.0101 gateway upstream timeout</html>"
+	for _, tc := range []struct {
+		name    string
+		err     error
+		status  int
+		code    string
+		message string
+	}{
+		{"unknown", fmt.Errorf("license: activate PL1: %w: %s", license.ErrUnknown, upstream), 404, "unknown_license",
+			"KooGallery does not know license code PL1"},
+		{"not activated", fmt.Errorf("license: check PL1: %w: KooGallery reports it as not activated; activate it again: %s",
+			license.ErrNotActivated, upstream), 409, "not_activated", "license code PL1 is not activated for this device: activate it first"},
+		{"refused", fmt.Errorf("license: activate PL1: %w: %s", license.ErrRefused, upstream), 409, "refused",
+			"KooGallery refused to activate license code PL1 (the buyer may not have received it yet)"},
+		{"no seat", fmt.Errorf("license: activate PL1: %w: all 3 seats are taken", license.ErrNoSeat), 409, "no_seat",
+			"every seat of license code PL1 is taken by other devices"},
+		{"unavailable", fmt.Errorf("license: check PL1: %w: %s", license.ErrUnavailable, upstream), 503, "unavailable",
+			"KooGallery cannot be reached to answer for license code PL1, and no answer recent enough is cached: try again later"},
+		{"invalid", fmt.Errorf("%w: deviceFingerprint is longer than 5120 bytes", license.ErrInvalid), 400, "invalid_request",
+			"license: invalid request: deviceFingerprint is longer than 5120 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &lockbuf.Buffer{}
+			h, err := licenseapi.New(licenseapi.Config{Licenses: leakyLicenses{tc.err}, Tokens: nopTokens{},
+				RatePerCode: 10, RatePerAddress: 10, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			for _, path := range []string{licenseapi.PathActivate, licenseapi.PathCheck} {
+				r := do(t, nil, http.MethodPost, srv.URL+path, "application/json", []byte(body("PL1", fingerprint)))
+				if r.status != tc.status {
+					t.Fatalf("%s: %d %s, want %d", path, r.status, r.body, tc.status)
+				}
+				code, msg := errorAnswer(t, r)
+				if code != tc.code || msg != tc.message {
+					t.Errorf("%s: %s %q, want %s %q", path, code, msg, tc.code, tc.message)
+				}
+				for _, leak := range []string{"https://", "myhuaweicloud", "APIG", "gateway", "502"} {
+					if strings.Contains(string(r.body), leak) {
+						t.Errorf("%s: the answer shows %q: %s", path, leak, r.body)
+					}
+				}
+			}
+			if !strings.Contains(logs.String(), strings.ReplaceAll(tc.err.Error(), `"`, `\"`)) {
+				t.Errorf("the log lacks the detail %q:\n%s", tc.err, logs.String())
 			}
 		})
 	}
