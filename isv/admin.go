@@ -26,7 +26,7 @@ type AdminConfig struct {
 // tenants with their Kit data and events, license codes and generated
 // licenses with their uploads, and the repair actions (re-run a job,
 // re-provision an instance, re-deliver a tenant's failed Kit event, retry
-// a license upload that gave up).
+// a license upload that gave up, release a license code's device).
 // Mount it at "/admin/" without stripping the prefix.
 func (s *Server) AdminHandler(cfg AdminConfig) http.Handler {
 	if len(cfg.Token) < MinAdminTokenLen {
@@ -34,10 +34,11 @@ func (s *Server) AdminHandler(cfg AdminConfig) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/admin/api/", console.NewAPI(console.APIConfig{
-		Store: s.st, Service: s.instances, Tenants: s.tenants, Grants: s.grants, Token: cfg.Token, Logger: s.log,
+		Store: s.st, Service: s.instances, Tenants: s.tenants, Grants: s.grants, Devices: s.licenses, Token: cfg.Token, Logger: s.log,
 	}))
 	mux.Handle("/admin/", console.NewWeb(console.WebConfig{
-		Store: s.st, Service: s.instances, Tenants: s.tenants, Grants: s.grants, Token: cfg.Token, Logger: s.log, SecureCookie: cfg.SecureCookie,
+		Store: s.st, Service: s.instances, Tenants: s.tenants, Grants: s.grants, Devices: s.licenses, Token: cfg.Token, Logger: s.log,
+		SecureCookie: cfg.SecureCookie,
 	}))
 	return mux
 }

@@ -32,6 +32,9 @@ type APIConfig struct {
 	// (a nil interface, not a nil pointer of a concrete type)
 	// answers 500 there.
 	Grants GrantRetrier
+	// Devices releases a device of a license code, freeing its seat
+	// (package license); nil (a nil interface) answers 500 there.
+	Devices DeviceReleaser
 	// Token is the bearer token every request must carry. An empty Token
 	// rejects every request: the API fails closed.
 	Token  string
@@ -61,6 +64,7 @@ func NewAPI(cfg APIConfig) http.Handler {
 		tokenHash: sha256.Sum256([]byte(cfg.Token)),
 	}
 	a.grantRetrier = cfg.Grants
+	a.deviceReleaser = cfg.Devices
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/api/instances", a.listInstances)
 	mux.HandleFunc("GET /admin/api/instances/{id}", a.getInstance)

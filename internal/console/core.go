@@ -22,9 +22,11 @@ type core struct {
 	tenantSvc *tenant.Service   // nil: re-delivery is not available
 	// grantRetrier re-runs a failed license grant; nil: not available.
 	grantRetrier GrantRetrier
-	now          func() time.Time
-	log          *slog.Logger
-	name         string // "admin api" or "admin console", for log lines
+	// deviceReleaser frees a license code's seat; nil: not available.
+	deviceReleaser DeviceReleaser
+	now            func() time.Time
+	log            *slog.Logger
+	name           string // "admin api" or "admin console", for log lines
 }
 
 func newCore(st store.Store, svc *instance.Service, tenants *tenant.Service, now func() time.Time, log *slog.Logger, name string) *core {

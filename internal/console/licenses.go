@@ -23,6 +23,16 @@ type GrantRetrier interface {
 	Retry(ctx context.Context, id int64) error
 }
 
+// DeviceReleaser frees the seat of one device of a license code, for an
+// operator whose customer replaced a machine (package license's Service
+// implements it): the device must activate again to be served. device is
+// the device hash the console lists. ReleaseDevice returns an error
+// wrapping store.ErrNotFound when the code (code, test) is not recorded or
+// the device is not one of its devices; the console answers it 404.
+type DeviceReleaser interface {
+	ReleaseDevice(ctx context.Context, code string, test bool, device string) error
+}
+
 // licenseEventsShown is how much of a license code's history the API and
 // the console show: the newest entries.
 const licenseEventsShown = defaultLimit
@@ -219,6 +229,61 @@ func (c *core) retryGrant(ctx context.Context, idText string) (store.LicenseGran
 		return g, c.internal("get license grant", err)
 	}
 	return g, nil
+}
+
+// releaseDevice releases the device named by the path value device of the
+// license code named by code and the query parameter test, through the
+// releaser; it returns whether the code is a test code.
+func (c *core) releaseDevice(ctx context.Context, code, device string, q url.Values) (test bool, err error) {
+	if err := singleValued(q, "test"); err != nil {
+		return false, err
+	}
+	if err := checkText("license code", code); err != nil {
+		return false, err
+	}
+	t, err := testParam(q)
+	if err != nil {
+		return false, err
+	}
+	test = t != nil && *t
+	if !isDeviceHash(device) {
+		return test, errorStatus(http.StatusBadRequest, "device: want the 64 hexadecimal digits of a device hash, as the license code lists them")
+	}
+	if c.deviceReleaser == nil {
+		return test, errorStatus(http.StatusInternalServerError, "license device release is not available")
+	}
+	what := "license code " + strconv.Quote(code)
+	if test {
+		what = "test " + what
+	}
+	if _, err := c.store.LicenseCode(ctx, code, test); errors.Is(err, store.ErrNotFound) {
+		return test, errorStatus(http.StatusNotFound, what+" not found")
+	} else if err != nil {
+		return test, c.internal("get license code", err)
+	}
+	err = c.deviceReleaser.ReleaseDevice(ctx, code, test, device)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return test, errorStatus(http.StatusNotFound, "device "+device+" of "+what+" not found")
+	case err != nil:
+		return test, c.internal("release license device", err)
+	}
+	c.log.Info("admin released license device", "license", code, "test", test, "device", device, "via", c.name)
+	return test, nil
+}
+
+// isDeviceHash reports whether s can be a device as the store keeps it:
+// 64 lower-case hexadecimal digits.
+func isDeviceHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // singleValued refuses a query that repeats one of names: which of two

@@ -3,11 +3,12 @@ package console
 import "net/http"
 
 // licenseRoutes adds the license endpoints: license codes with their
-// devices and history, generated licenses with their upload attempts, and
-// the retry of a grant that gave up.
+// devices and history, the release of a device, generated licenses with
+// their upload attempts, and the retry of a grant that gave up.
 func (a *api) licenseRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/api/licenses", a.listLicenses)
 	mux.HandleFunc("GET /admin/api/licenses/{code}", a.getLicense)
+	mux.HandleFunc("DELETE /admin/api/licenses/{code}/devices/{device}", a.releaseDeviceHandler)
 	mux.HandleFunc("GET /admin/api/license-grants", a.listGrants)
 	mux.HandleFunc("GET /admin/api/license-grants/{id}", a.getGrant)
 	mux.HandleFunc("POST /admin/api/license-grants/{id}/retry", a.retryGrantHandler)
@@ -36,6 +37,14 @@ func (a *api) getLicense(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, viewLicenseDetail(d))
+}
+
+func (a *api) releaseDeviceHandler(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.releaseDevice(r.Context(), r.PathValue("code"), r.PathValue("device"), r.URL.Query()); err != nil {
+		fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (a *api) listGrants(w http.ResponseWriter, r *http.Request) {

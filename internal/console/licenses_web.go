@@ -7,11 +7,12 @@ import (
 )
 
 // licenseRoutes adds the license pages: license codes, one code with its
-// devices and history, generated licenses with their uploads, and the
-// Retry form of a grant that gave up.
+// devices and history and the Release seat form of each device, generated
+// licenses with their uploads, and the Retry form of a grant that gave up.
 func (w *web) licenseRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /admin/licenses", w.page(w.licensesPage))
 	mux.Handle("GET /admin/licenses/{code}", w.page(w.licensePage))
+	mux.Handle("POST /admin/licenses/{code}/devices/{device}/release", w.post(w.deviceReleaseForm))
 	mux.Handle("GET /admin/license-grants", w.page(w.grantsPage))
 	mux.Handle("GET /admin/license-grants/{id}", w.page(w.grantPage))
 	mux.Handle("POST /admin/license-grants/{id}/retry", w.post(w.grantRetryForm))
@@ -21,6 +22,16 @@ func (w *web) licenseRoutes(mux *http.ServeMux) {
 // apart by ?test=true.
 func licensePath(code string, test bool) string {
 	p := "/admin/licenses/" + url.PathEscape(code)
+	if test {
+		p += "?test=true"
+	}
+	return p
+}
+
+// deviceReleasePath is where the Release seat form of a device posts; a
+// test code is told apart by ?test=true.
+func deviceReleasePath(code string, test bool, device string) string {
+	p := "/admin/licenses/" + url.PathEscape(code) + "/devices/" + url.PathEscape(device) + "/release"
 	if test {
 		p += "?test=true"
 	}
@@ -64,8 +75,18 @@ func (w *web) licensesPage(rw http.ResponseWriter, r *http.Request, s session) {
 type licensePage struct {
 	base
 	License licenseView
-	Devices []licenseDeviceView
+	Devices []licenseDeviceRow
 	History []licenseEventView
+	// CanRelease offers Release seat on each device: the console has a
+	// releaser.
+	CanRelease bool
+}
+
+// licenseDeviceRow is a device as the license page lists it, with where
+// its Release seat form posts.
+type licenseDeviceRow struct {
+	licenseDeviceView
+	ReleasePath string
 }
 
 func (w *web) licensePage(rw http.ResponseWriter, r *http.Request, s session) {
@@ -80,9 +101,25 @@ func (w *web) licensePage(rw http.ResponseWriter, r *http.Request, s session) {
 	if v.Test {
 		title = "Test license " + code
 	}
-	w.render(rw, http.StatusOK, "license", licensePage{
-		base: w.base(r, s, title), License: v.licenseView, Devices: v.Devices, History: v.History,
-	})
+	p := licensePage{base: w.base(r, s, title), License: v.licenseView, History: v.History, CanRelease: w.deviceReleaser != nil}
+	for _, dev := range v.Devices {
+		p.Devices = append(p.Devices, licenseDeviceRow{dev, deviceReleasePath(v.LicenseCode, v.Test, dev.DeviceHash)})
+	}
+	w.render(rw, http.StatusOK, "license", p)
+}
+
+func (w *web) deviceReleaseForm(rw http.ResponseWriter, r *http.Request, s session) {
+	code := r.PathValue("code")
+	test, err := w.releaseDevice(r.Context(), code, r.PathValue("device"), r.URL.Query())
+	if err != nil {
+		w.fail(rw, s, err)
+		return
+	}
+	sep := "?"
+	if test {
+		sep = "&"
+	}
+	http.Redirect(rw, r, licensePath(code, test)+sep+"done=device-release", http.StatusSeeOther)
 }
 
 type grantsPage struct {

@@ -28,6 +28,10 @@ type WebConfig struct {
 	// (a nil interface, not a nil pointer of a concrete type)
 	// offers no Retry button and answers 500 to a forced post.
 	Grants GrantRetrier
+	// Devices releases a device of a license code, freeing its seat
+	// (package license); nil (a nil interface) offers no Release button
+	// and answers 500 to a forced post.
+	Devices DeviceReleaser
 	// Token is the admin token operators log in with; it also keys the
 	// session and CSRF MACs. An empty Token rejects every login and every
 	// session: the console fails closed.
@@ -82,6 +86,7 @@ func NewWeb(cfg WebConfig) http.Handler {
 		secureCookie: cfg.SecureCookie,
 	}
 	w.grantRetrier = cfg.Grants
+	w.deviceReleaser = cfg.Devices
 	w.sessions.revoked = map[string]time.Time{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/login", w.loginForm)

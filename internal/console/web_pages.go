@@ -12,10 +12,11 @@ import (
 // notices are the fixed messages a redirect after an action may show; the
 // query names one, so no text from the URL reaches the page.
 var notices = map[string]string{
-	"reprovision": "Provisioning re-run: the instance is provisioning again.",
-	"retry":       "Job queued again: a worker picks it up now.",
-	"redeliver":   "Event queued for re-delivery: it reaches the vendor before any later pending event of this tenant.",
-	"grant-retry": "License grant queued again: a worker picks it up now.",
+	"reprovision":    "Provisioning re-run: the instance is provisioning again.",
+	"retry":          "Job queued again: a worker picks it up now.",
+	"redeliver":      "Event queued for re-delivery: it reaches the vendor before any later pending event of this tenant.",
+	"grant-retry":    "License grant queued again: a worker picks it up now.",
+	"device-release": "Device released: its seat is free, and the device must activate again to be served.",
 }
 
 func (w *web) base(r *http.Request, s session, title string) base {
