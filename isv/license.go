@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/koobridge/koobridge/internal/grant"
 	"github.com/koobridge/koobridge/internal/inbound"
 	"github.com/koobridge/koobridge/internal/license"
 	"github.com/koobridge/koobridge/internal/licenseapi"
@@ -127,5 +128,5 @@ func (s *Server) LicenseHandler() http.Handler { return s.licenseAPI }
 type noUploader struct{}
 
 func (noUploader) UploadLicense(context.Context, string, openapi.LicenseUpload) error {
-	return fmt.Errorf("%w: no Open API credentials (AK/SK) to upload the license with", openapi.ErrUnavailable)
+	return fmt.Errorf("%w (%w): no Open API credentials (AK/SK) to upload the license with", openapi.ErrUnavailable, grant.ErrNotSent)
 }

@@ -22,6 +22,16 @@ type Uploader interface {
 	UploadLicense(ctx context.Context, eventID string, f openapi.LicenseUpload) error
 }
 
+// ErrNotSent marks an Uploader error for an upload that never left
+// koobridge (no credentials to sign it with, say). It is retried like an
+// outage, but its outcome is known: KooGallery did not get it, so a later
+// 91381038 is not taken for an acceptance. Its attempt's message begins
+// "not sent: ".
+var ErrNotSent = errors.New("grant: the license upload was not sent")
+
+// notSent begins the message of an attempt whose upload was not sent.
+const notSent = "not sent: "
+
 // Outcomes of an upload attempt (store.LicenseUpload.Outcome).
 const (
 	OutcomeAccepted = "accepted"
@@ -118,13 +128,13 @@ func (s *Service) beginUpload(ctx context.Context, id int64) (store.LicenseGrant
 // lostAttempt reports whether an earlier upload of g may have been
 // accepted without koobridge learning it: an attempt begun and never
 // recorded, or one recorded as a retry whose answer says nothing of the
-// outcome (unknownOutcome).
+// outcome (unknownOutcome) and that was sent.
 func lostAttempt(g store.LicenseGrant, attempts []store.LicenseUpload) bool {
 	if g.Attempts > len(attempts) {
 		return true
 	}
 	for _, a := range attempts {
-		if a.Outcome == OutcomeRetry && unknownOutcome(a.HTTPStatus, a.Code) {
+		if a.Outcome == OutcomeRetry && unknownOutcome(a.HTTPStatus, a.Code) && !strings.HasPrefix(a.Message, notSent) {
 			return true
 		}
 	}
@@ -169,6 +179,9 @@ func attempt(grantID int64, err error) store.LicenseUpload {
 		if unknownOutcome(a.HTTPStatus, a.Code) {
 			a.Outcome = OutcomeRetry
 		}
+	}
+	if errors.Is(err, ErrNotSent) {
+		a.Message = instance.Clip(notSent + a.Message)
 	}
 	return a
 }

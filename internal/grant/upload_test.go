@@ -26,6 +26,8 @@ type lostCase struct {
 	// crash: the uploader dies right after the first upload reached
 	// KooGallery, before anything is recorded.
 	crash bool
+	// notSent: the uploader cannot send the first upload (ErrNotSent).
+	notSent bool
 	// deny: KooGallery answers the next upload "application denied"
 	// (91381038) rather than success for the same license.
 	deny bool
@@ -81,6 +83,10 @@ var lostCases = []lostCase{
 		crash: true, deny: true, want: store.GrantUploaded, attempts: []string{"accepted/200/91381038"}, accepted: 1,
 	},
 	{
+		name:    "not sent (no credentials), then denied: refused",
+		notSent: true, deny: true, want: store.GrantFailed, attempts: []string{"retry/0/", "refused/200/91381038"}, accepted: 0,
+	},
+	{
 		name: "credentials refused (not taken), then denied: refused",
 		first: func(w http.ResponseWriter, r *http.Request, forward func()) {
 			w.Header().Set("Content-Type", "application/json")
@@ -122,7 +128,8 @@ func (f *lostFront) handler(api *openapitest.Server, next http.Handler) http.Han
 }
 
 // crashingUploader uploads, then dies (panics) once for the events of
-// crash cases, as a process killed right after sending would.
+// crash cases, as a process killed right after sending would; for
+// notSent cases it fails the first upload without sending it.
 type crashingUploader struct {
 	api     *openapitest.Server
 	next    grant.Uploader
@@ -132,12 +139,19 @@ type crashingUploader struct {
 }
 
 func (u *crashingUploader) UploadLicense(ctx context.Context, eventID string, f openapi.LicenseUpload) error {
-	err := u.next.UploadLicense(ctx, eventID, f)
 	u.mu.Lock()
 	c := u.cases[eventID]
-	crash := c.crash && !u.crashed[eventID]
+	first := !u.crashed[eventID]
 	u.crashed[eventID] = true
 	u.mu.Unlock()
+	if c.notSent && first {
+		if c.deny {
+			u.api.SetUploadFailures(1, protocol.OnlineLicenseApplicationDenied)
+		}
+		return fmt.Errorf("%w (%w): no credentials to sign with", openapi.ErrUnavailable, grant.ErrNotSent)
+	}
+	err := u.next.UploadLicense(ctx, eventID, f)
+	crash := c.crash && first
 	if crash {
 		if err != nil {
 			return fmt.Errorf("the first upload was to succeed: %w", err)
