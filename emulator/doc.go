@@ -112,7 +112,8 @@
 // After newInstance answers 000004 the emulator polls queryInstance every
 // Config.PollInterval (emulated) until it answers 000000 with the
 // instance and its appInfo (saas-v2.md §6.3; an answer without appInfo
-// breaks a rule and polling goes on), or until newInstance's retry window
+// breaks a rule and polling goes on; an online-license instance needs
+// none: its product has no front end), or until newInstance's retry window
 // ends and the subscription fails. Polls that follow a 000004 are
 // attempts of one message.
 //

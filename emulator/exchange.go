@@ -227,7 +227,7 @@ func (r HTTPRecord) stored() HTTPRecord {
 // stored returns a as the message log keeps it: bodies cut to
 // maxStoredBody bytes.
 func (a Attempt) stored() Attempt {
-	a.appInfo = nil
+	a.appInfo, a.polled = nil, false
 	a.Request = a.Request.stored()
 	if a.Response != nil {
 		r := a.Response.stored()
@@ -246,8 +246,12 @@ type Attempt struct {
 	Violations []Violation         `json:"violations,omitempty"`
 
 	// appInfo is what a poll's check found in the answer, so that the
-	// answer is parsed once for the check and the state change.
+	// answer is parsed once for the check and the state change; polled
+	// says the answer carried the instance as the family needs it (with
+	// its appInfo, but for online license, whose products have no front
+	// end).
 	appInfo *protocol.AppInfo
+	polled  bool
 }
 
 // OK reports whether the attempt broke no rule.

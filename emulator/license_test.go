@@ -54,6 +54,7 @@ type licenseSeller struct {
 	code      map[string]protocol.ResultCode
 	instances map[string]string // orderLineId → instanceId
 	upload    func(eventID string)
+	noAppInfo bool // queryInstance answers the instance without appInfo
 }
 
 func newLicenseSeller(t *testing.T, key string) *licenseSeller {
@@ -115,7 +116,11 @@ func (s *licenseSeller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply = protocol.NewInstanceResponse{Response: resp, InstanceID: id}
 	case protocol.ActivityQueryInstance:
 		id, _ := m["instanceId"].(string)
-		reply = protocol.QueryInstanceResponse{Response: resp, Info: []protocol.InstanceInfo{{InstanceID: id, AppInfo: &protocol.AppInfo{FrontEndURL: "https://lic.example/" + id}}}}
+		info := protocol.InstanceInfo{InstanceID: id, AppInfo: &protocol.AppInfo{FrontEndURL: "https://lic.example/" + id}}
+		if s.noAppInfo {
+			info.AppInfo = nil
+		}
+		reply = protocol.QueryInstanceResponse{Response: resp, Info: []protocol.InstanceInfo{info}}
 	}
 	upload := s.upload
 	s.mu.Unlock()
@@ -973,5 +978,43 @@ func TestLicenseWebPage(t *testing.T) {
 	}
 	if _, page := w.page("/faults"); !strings.Contains(page, `id="uploadFailures" value="3"`) || !strings.Contains(page, `id="licenseApiCode" value="APIGW.0201"`) {
 		t.Error("the faults page does not show the license faults")
+	}
+}
+
+// TestOnlineLicenseAsyncPurchase: an online-license newInstance answered
+// 000004 is polled until queryInstance shows the instance, which needs no
+// appInfo (the product has no front end); a SaaS V2 instance still does.
+func TestOnlineLicenseAsyncPurchase(t *testing.T) {
+	v := startLicense(t, nil)
+	v.seller.code[protocol.ActivityNewInstance] = protocol.CodeProcessing
+	v.seller.noAppInfo = true
+	run, sub := v.purchase(PurchaseRequest{ProductID: OnlineLicenseProductID})
+	if !run.OK {
+		t.Fatalf("purchase answered 000004: run %+v", run)
+	}
+	if err := v.e.Advance(2 * DefaultPollInterval); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the instance polled active without appInfo", func() bool {
+		s, _ := v.e.Subscription(sub.ID)
+		return s.Status == StatusActive
+	})
+	var polls int
+	for _, c := range v.seller.got() {
+		if c.activity == protocol.ActivityQueryInstance {
+			polls++
+		}
+	}
+	if polls == 0 {
+		t.Fatal("the 000004 purchase was not polled")
+	}
+	for _, m := range v.e.Messages(MessageFilter{}) {
+		if m.Interface == protocol.ActivityQueryInstance {
+			for _, a := range m.Attempts {
+				if len(a.Violations) > 0 {
+					t.Errorf("a poll without appInfo broke %v", a.Violations)
+				}
+			}
+		}
 	}
 }

@@ -535,11 +535,11 @@ func (e *Emulator) poll(ctx context.Context, sub *Subscription, x *stepCtx, at t
 	e.mu.Unlock()
 
 	a := e.attempt(ctx, d, at, false)
-	// checkPoll found the appInfo in the answer it parsed.
+	// checkPoll found the instance (and its appInfo) in the answer it parsed.
 	info := a.appInfo
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !a.OK() && !e.keptLocked(a) || info == nil {
+	if !a.OK() && !e.keptLocked(a) || !a.polled {
 		return false, d.msg.ID
 	}
 	if sub.Status == StatusProvisioning {
@@ -562,11 +562,14 @@ func (e *Emulator) pollDeliveryLocked(sub *Subscription, x *stepCtx) *delivery {
 		})
 	}
 	instanceID := sub.InstanceID
+	// An online-license product has no front end: its instance needs no
+	// appInfo (license-openapi.md §C.2 answers instanceId only).
+	appInfoOptional := x.family == OnlineLicense
 	d := &delivery{
 		fam:    x.family,
 		expect: []protocol.ResultCode{protocol.CodeSuccess, protocol.CodeProcessing},
 		body:   func() []byte { return body },
-		check:  func(a *Attempt) { checkPoll(a, instanceID) },
+		check:  func(a *Attempt) { checkPoll(a, instanceID, appInfoOptional) },
 		poll:   true,
 	}
 	d.msg.Interface = protocol.ActivityQueryInstance
@@ -587,8 +590,9 @@ func lastProcessing(d *delivery) bool {
 
 // checkPoll reads a poll's answer 000000 once: the instance without its
 // appInfo is a violation (KooGallery polls until success with appInfo,
-// saas-v2.md §6.3); with it, the appInfo is noted in a for poll.
-func checkPoll(a *Attempt, instanceID string) {
+// saas-v2.md §6.3) unless appInfoOptional (online license); with it, the
+// appInfo is noted in a for poll, and a.polled says the instance was there.
+func checkPoll(a *Attempt, instanceID string, appInfoOptional bool) {
 	if a.ResultCode != protocol.CodeSuccess || a.Response == nil {
 		return
 	}
@@ -599,12 +603,15 @@ func checkPoll(a *Attempt, instanceID string) {
 	for _, in := range r.Info {
 		switch {
 		case in.InstanceID != instanceID:
-		case in.AppInfo == nil:
+		case in.AppInfo == nil && !appInfoOptional:
 			a.Violations = append(a.Violations, Violation{Rule: RuleRequiredField, Message: "调测失败,接口响应缺少appInfo", Spec: "saas-v2.md §6.3"})
-			a.appInfo = nil
+			a.appInfo, a.polled = nil, false
 			return
-		case a.appInfo == nil:
-			a.appInfo = in.AppInfo
+		default:
+			a.polled = true
+			if a.appInfo == nil {
+				a.appInfo = in.AppInfo
+			}
 		}
 	}
 }
