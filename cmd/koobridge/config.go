@@ -124,7 +124,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.credentials, "credentials", "plain", "app-info credentials in queryInstance replies: plain or encrypted")
 	fs.StringVar(&o.encryptType, "encrypt-type", "1", "credential cipher when --credentials encrypted: 1 (AES-256) or 2 (AES-128)")
 	fs.StringVar(&o.v1EncryptType, "v1-buyer-encrypt-type", "1", "SaaS V1: the product's sensitive-information encryptType (敏感信息加密算法), for the buyer's mobilePhone and email and the always-encrypted V1 credentials: 1 (AES-256) or 2 (AES-128)")
-	fs.DurationVar(&o.v1TimestampWindow, "v1-timestamp-window", 0, "SaaS V1: refuse calls whose timeStamp is further than this from now (0: no window, as none is documented)")
+	fs.DurationVar(&o.v1TimestampWindow, "v1-timestamp-window", 0, "SaaS V1 and license 1.0: refuse calls whose timeStamp is further than this from now (0: no window, as none is documented)")
 	fs.BoolVar(&o.bodySign, "body-sign", true, "send the Body-Sign header on every reply")
 	fs.Var(&o.maxBody, "max-body", "request body limit: bytes, or with KiB/MiB")
 	fs.DurationVar(&o.readTimeout, "read-timeout", 10*time.Second, "HTTP read timeout")
