@@ -341,6 +341,7 @@ func TestActivateAgainAfterNotActivated(t *testing.T) {
 		if _, err := e.svc.Activate(ctx, "PL-NA", fp); err != nil {
 			t.Fatal(err)
 		}
+		e.settle(t, license.KindEvent) // delivered before the clock jumps over its lease
 		e.api.UpdateLicense("PL-NA", func(c *mockapi.LicenseCode) { c.Activated = false })
 		e.clk.Advance(25 * time.Hour)
 		v, err := e.svc.Activate(ctx, "PL-NA", fp)
@@ -631,6 +632,7 @@ func TestCheckNotActivatedAtKooGallery(t *testing.T) {
 	if _, err := e.svc.Activate(ctx, "PL-N", fp); err != nil {
 		t.Fatal(err)
 	}
+	e.settle(t, license.KindEvent) // delivered before the clock jumps over its lease
 	e.api.UpdateLicense("PL-N", func(c *mockapi.LicenseCode) { c.Activated = false })
 	e.clk.Advance(25 * time.Hour)
 	if _, err := e.svc.Check(ctx, "PL-N", fp); !errors.Is(err, license.ErrNotActivated) {

@@ -264,31 +264,6 @@ func (e *env) history(t *testing.T, code string, test bool) []string {
 	return kinds
 }
 
-// settle waits until every job of kind is finished (done or dead).
-func (e *env) settle(t *testing.T, kind string) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
-		js, err := e.st.Jobs(context.Background(), store.JobFilter{Kind: kind, Limit: 1000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		live := 0
-		for _, j := range js {
-			if j.State == store.JobAvailable || j.State == store.JobRunning {
-				live++
-			}
-		}
-		if live == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d %s jobs still live after %v", live, kind, waitFor)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // eventTypes lists "type:code" of events.
 func eventTypes(evs []provision.Event) []string {
 	out := make([]string, len(evs))
@@ -298,9 +273,10 @@ func eventTypes(evs []provision.Event) []string {
 	return out
 }
 
-// drain waits until every job of kind is finished (done or dead), moving
-// the clock on so that retries come due.
-func (e *env) drain(t *testing.T, kind string) {
+// settle waits until every job of kind is finished (done or dead),
+// moving the clock on so that retries come due (a handler whose lease the
+// clock jumped over fails its attempt and is retried).
+func (e *env) settle(t *testing.T, kind string) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for {
@@ -308,17 +284,17 @@ func (e *env) drain(t *testing.T, kind string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		live := 0
+		var live []string
 		for _, j := range js {
 			if j.State == store.JobAvailable || j.State == store.JobRunning {
-				live++
+				live = append(live, fmt.Sprintf("%s %s after %d attempts: %s", j.UniqueKey, j.State, j.Attempts, j.LastError))
 			}
 		}
-		if live == 0 {
+		if len(live) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d %s jobs still live after %v", live, kind, waitFor)
+			t.Fatalf("%d %s jobs still live after %v: %q", len(live), kind, waitFor, live)
 		}
 		e.clk.Advance(time.Second)
 		time.Sleep(10 * time.Millisecond)

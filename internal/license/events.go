@@ -178,8 +178,16 @@ func (s *Service) handleEvent(ctx context.Context, job store.Job) error {
 		return err
 	}
 	s.log.InfoContext(ctx, "license: event delivered", "event", ev.ID, "type", ev.Type, "test", ev.Test)
-	return s.correct(ctx, job, ev)
+	// The vendor has the event: the check that follows is not bound by the
+	// attempt's lease (a slow vendor may have used it up), or its failure
+	// would deliver the event again for nothing.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), correctTimeout)
+	defer cancel()
+	return s.correct(cctx, job, ev)
 }
+
+// correctTimeout bounds correct after a delivery.
+const correctTimeout = 30 * time.Second
 
 // statusEvents is the event that says each status.
 var statusEvents = map[store.LicenseStatus]provision.EventType{

@@ -147,10 +147,10 @@ func TestEventsCorrected(t *testing.T) {
 						t.Fatalf("call: %+v %v", a, err)
 					}
 					if tc.inOrder {
-						e.drain(t, license.KindEvent)
+						e.settle(t, license.KindEvent)
 					}
 				}
-				e.drain(t, license.KindEvent)
+				e.settle(t, license.KindEvent)
 				delivered := e.real.delivered()
 				var got []string
 				for _, ev := range delivered {
