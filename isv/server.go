@@ -416,6 +416,7 @@ func New(cfg Config) (*Server, error) {
 		TestProvisioner: testProv,
 		Uploader:        uploader,
 		Sealer:          sealer,
+		DeviceKey:       license.DeviceKeyFrom(cfg.DataKey),
 		Jobs:            s.runner,
 		Budget:          budget,
 		Logger:          ctxLog,

@@ -210,7 +210,7 @@ func newGrantService(t *testing.T, st store.Store) *grant.Service {
 		t.Fatal(err)
 	}
 	svc, err := grant.New(grant.Config{
-		Store: st, Provisioner: provision.NewDemo(""), Uploader: client, Sealer: sealer,
+		DeviceKey: testDeviceKey, Store: st, Provisioner: provision.NewDemo(""), Uploader: client, Sealer: sealer,
 		Jobs: jobs.NewRunner(jobs.Config{Store: st}), Budget: time.Second,
 		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return retryAt },
 	})
@@ -953,3 +953,6 @@ func TestWebLicenseGrants(t *testing.T) {
 		t.Errorf("retry without a retrier: %d\n%s", resp.StatusCode, resp.body)
 	}
 }
+
+// testDeviceKey keys the device hashes in these tests.
+var testDeviceKey = []byte("koobridge test device key, 32 bytes or more")

@@ -34,7 +34,7 @@ func viewLicense(c store.LicenseCode) licenseView {
 	}
 }
 
-// licenseDeviceView is one device of a license code: the SHA-256 of its
+// licenseDeviceView is one device of a license code: the keyed hash of its
 // fingerprint, which is all koobridge keeps of it.
 type licenseDeviceView struct {
 	DeviceHash string     `json:"deviceHash"`

@@ -169,7 +169,7 @@ func newEnvWith(t *testing.T, st store.Store, c envConfig) *env {
 		Backoff: func(int) time.Duration { return 5 * time.Millisecond }})
 	gen := &generator{}
 	svc, err := grant.New(grant.Config{
-		Store: st, Provisioner: gen, Uploader: uploader, Sealer: sealer, Jobs: runner,
+		DeviceKey: testDeviceKey, Store: st, Provisioner: gen, Uploader: uploader, Sealer: sealer, Jobs: runner,
 		Budget: 10 * time.Second, MaxAttempts: 3, Logger: quiet, Now: c.now,
 	})
 	if err != nil {
@@ -226,7 +226,7 @@ func (e *env) online(t *testing.T, instanceID, event string) store.LicenseGrant 
 		t.Fatal(err)
 	}
 	g, inserted, _, err := e.svc.Request(context.Background(), grant.Request{
-		Kind: store.GrantOnline, Key: grant.OnlineKey(event, fingerprint), InstanceID: instanceID, EventID: event,
+		Kind: store.GrantOnline, Key: e.svc.OnlineKey(event, fingerprint), InstanceID: instanceID, EventID: event,
 		OrderID: "CS-" + instanceID, ProductID: "OFFI-LIC-1",
 		EffectiveTime: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), ExpireTime: time.Date(2027, 12, 1, 0, 0, 0, 0, time.UTC),
 		DeviceFingerprint: fingerprint, Fingerprint: "fp-" + event,
@@ -303,3 +303,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// testDeviceKey keys the device hashes in these tests.
+var testDeviceKey = []byte("koobridge test device key, 32 bytes or more")

@@ -37,7 +37,7 @@
 //
 // License contents and device fingerprints are never logged, never in an
 // error and never in the clear in the database: a device is kept as the
-// SHA-256 of its fingerprint (license.DeviceID), and sealed for the
+// keyed hash of its fingerprint (license.DeviceHash), and sealed for the
 // generator, which needs it.
 package grant
 
@@ -106,6 +106,12 @@ type Config struct {
 	Uploader Uploader
 	// Sealer seals licenses and device fingerprints at rest. Required.
 	Sealer *seal.Sealer
+	// DeviceKey keys the device hashes (license.DeviceHash) that identify
+	// an application's device, so that a hash cannot be reversed by trying
+	// fingerprints; isv derives it from the data key
+	// (license.DeviceKeyFrom), as for the license service. Required, at
+	// least license.MinDeviceKey bytes.
+	DeviceKey []byte
 	// Jobs runs the Service's jobs; register Jobs() with it before it
 	// starts. The Service uses Kick, Execute, WorkerID and Lease.
 	Jobs *jobs.Runner
@@ -130,6 +136,7 @@ type Service struct {
 	testProv       provision.Provisioner
 	uploader       Uploader
 	sealer         *seal.Sealer
+	deviceKey      []byte
 	jobs           *jobs.Runner
 	budget         time.Duration
 	maxAttempts    int
@@ -153,6 +160,8 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("grant: Config.Uploader is required (online licenses are uploaded)")
 	case cfg.Sealer == nil:
 		return nil, errors.New("grant: Config.Sealer is required (licenses are sealed at rest)")
+	case len(cfg.DeviceKey) < license.MinDeviceKey:
+		return nil, fmt.Errorf("grant: Config.DeviceKey is required, at least %d bytes", license.MinDeviceKey)
 	case cfg.Jobs == nil:
 		return nil, errors.New("grant: Config.Jobs is required")
 	case cfg.Budget <= 0:
@@ -162,7 +171,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		store: cfg.Store, prov: cfg.Provisioner, testProv: cfg.TestProvisioner, uploader: cfg.Uploader,
-		sealer: cfg.Sealer, jobs: cfg.Jobs, budget: cfg.Budget, maxAttempts: cfg.MaxAttempts,
+		sealer: cfg.Sealer, deviceKey: append([]byte(nil), cfg.DeviceKey...), jobs: cfg.Jobs, budget: cfg.Budget, maxAttempts: cfg.MaxAttempts,
 		uploadAttempts: cfg.UploadAttempts, log: cfg.Logger, now: cfg.Now,
 	}
 	if s.testProv == nil {
@@ -251,11 +260,12 @@ type Request struct {
 }
 
 // OnlineKey is the key of an online grant: the eventId and the device
-// fingerprint's hash, which together identify one application (§C.6).
-func OnlineKey(eventID, deviceFingerprint string) string {
+// fingerprint's keyed hash, which together identify one application
+// (§C.6).
+func (s *Service) OnlineKey(eventID, deviceFingerprint string) string {
 	device := ""
 	if deviceFingerprint != "" {
-		device = license.DeviceID(deviceFingerprint)
+		device = license.DeviceHash(s.deviceKey, deviceFingerprint)
 	}
 	return instance.Key(eventID, device)
 }
@@ -266,7 +276,7 @@ func OnlineKey(eventID, deviceFingerprint string) string {
 type details struct {
 	EffectiveTime time.Time        `json:"effectiveTime,omitzero"`
 	ExpireTime    time.Time        `json:"expireTime,omitzero"`
-	Device        string           `json:"device,omitempty"`       // license.DeviceID of the fingerprint
+	Device        string           `json:"device,omitempty"`       // license.DeviceHash of the fingerprint
 	DeviceSealed  string           `json:"deviceSealed,omitempty"` // the fingerprint, sealed
 	Order         *provision.Order `json:"order,omitempty"`        // legacy: the purchase
 	Fingerprint   string           `json:"fingerprint,omitempty"`  // of the request's meaningful fields
@@ -302,7 +312,7 @@ func (s *Service) Insert(ctx context.Context, tx store.Tx, r Request) (g store.L
 	now := s.now().UTC()
 	d := details{EffectiveTime: r.EffectiveTime.UTC(), ExpireTime: r.ExpireTime.UTC(), Order: r.Order, Fingerprint: r.Fingerprint}
 	if r.DeviceFingerprint != "" {
-		d.Device = license.DeviceID(r.DeviceFingerprint)
+		d.Device = license.DeviceHash(s.deviceKey, r.DeviceFingerprint)
 		if d.DeviceSealed, err = s.sealer.Seal(r.DeviceFingerprint); err != nil {
 			return g, false, 0, fmt.Errorf("grant: seal the device fingerprint: %w", err)
 		}

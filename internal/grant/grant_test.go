@@ -367,9 +367,15 @@ func TestSecretsNotStored(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(g.Request, license.DeviceID(fingerprint)) || strings.Contains(g.Key, fingerprint) ||
-			!strings.Contains(g.Key, license.DeviceID(fingerprint)) {
-			t.Errorf("key %q request %s: want the fingerprint's hash", g.Key, g.Request)
+		device := license.DeviceHash(testDeviceKey, fingerprint)
+		if !strings.Contains(g.Request, device) || strings.Contains(g.Key, fingerprint) || !strings.Contains(g.Key, device) {
+			t.Errorf("key %q request %s: want the fingerprint's keyed hash", g.Key, g.Request)
+		}
+		// The bare SHA-256 of a low-entropy fingerprint could be reversed
+		// by trying fingerprints: it must appear nowhere.
+		bare := sha256.Sum256([]byte(fingerprint))
+		if h := hex.EncodeToString(bare[:]); strings.Contains(g.Request, h) || strings.Contains(g.Key, h) {
+			t.Errorf("key %q request %s: holds the bare SHA-256 of the fingerprint", g.Key, g.Request)
 		}
 		for what, text := range map[string]string{"request": g.Request, "key": g.Key, "content": g.ContentSealed, "error": g.LastError} {
 			if strings.Contains(text, fingerprint) || strings.Contains(text, "04:7C") || strings.Contains(text, lic.Characters) {
@@ -400,7 +406,7 @@ func TestRequestOnce(t *testing.T) {
 		for i := range ids {
 			wg.Go(func() {
 				g, inserted, _, err := e.svc.Request(context.Background(), grant.Request{
-					Kind: store.GrantOnline, Key: grant.OnlineKey("ev-conc", ""), InstanceID: "inst-conc", EventID: "ev-conc",
+					Kind: store.GrantOnline, Key: e.svc.OnlineKey("ev-conc", ""), InstanceID: "inst-conc", EventID: "ev-conc",
 					EffectiveTime: time.Now(), Fingerprint: "same",
 				})
 				if err != nil {

@@ -187,7 +187,7 @@ func newEnv(t *testing.T, st store.Store, o options) *env {
 	runner := jobs.NewRunner(jobs.Config{Store: st, Workers: 3, Poll: 10 * time.Millisecond, Logger: quiet,
 		Backoff: func(int) time.Duration { return 5 * time.Millisecond }})
 	grants, err := grant.New(grant.Config{
-		Store: st, Provisioner: e.real, TestProvisioner: e.test, Uploader: client, Sealer: sealer, Jobs: runner,
+		DeviceKey: testDeviceKey, Store: st, Provisioner: e.real, TestProvisioner: e.test, Uploader: client, Sealer: sealer, Jobs: runner,
 		Budget: o.budget, MaxAttempts: 3, Logger: quiet,
 	})
 	if err != nil {
@@ -338,3 +338,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// testDeviceKey keys the device hashes in these tests.
+var testDeviceKey = []byte("koobridge test device key, 32 bytes or more")

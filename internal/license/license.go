@@ -277,11 +277,7 @@ func (s *Service) Jobs() map[string]jobs.HandlerFunc {
 // serials) is never stored, and the key keeps the hash from being
 // reversed by trying fingerprints: a MAC address alone has about 24 bits
 // of entropy once its vendor prefix is known.
-func (s *Service) DeviceID(fingerprint string) string {
-	m := hmac.New(sha256.New, s.deviceKey)
-	m.Write([]byte(strings.ToUpper(fingerprint)))
-	return hex.EncodeToString(m.Sum(nil))
-}
+func (s *Service) DeviceID(fingerprint string) string { return DeviceHash(s.deviceKey, fingerprint) }
 
 // DeviceKeyFrom derives Config.DeviceKey from koobridge's data key, so
 // the device hashes need no key of their own and stay stable for as long
@@ -292,13 +288,14 @@ func DeviceKeyFrom(dataKey []byte) []byte {
 	return m.Sum(nil)
 }
 
-// DeviceID is the hex SHA-256 of a fingerprint, as package grant keys the
-// device of a generated license. It is not the license service's device
-// identity (Service.DeviceID, keyed) and, unkeyed, can be reversed for a
-// fingerprint of little entropy.
-func DeviceID(fingerprint string) string {
-	sum := sha256.Sum256([]byte(fingerprint))
-	return hex.EncodeToString(sum[:])
+// DeviceHash is the identity of a device: the hex HMAC-SHA256, keyed with
+// key (DeviceKeyFrom), of its fingerprint in upper case (§D.3 writes it in
+// upper case, so a client sending lower case is the same device). Package
+// grant keys the devices of generated licenses with it too.
+func DeviceHash(key []byte, fingerprint string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(strings.ToUpper(fingerprint)))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // testFlag is how a code's debug flag appears in keys and event IDs.

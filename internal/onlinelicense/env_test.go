@@ -116,11 +116,12 @@ type options struct {
 // grants on one job runner, Query Order and the license upload answered
 // by the Open API imitation over HTTP.
 type env struct {
-	st     store.Store
-	api    *openapitest.Server
-	vendor *vendor
-	srv    *httptest.Server
-	key    string // the key the calls are signed with
+	st       store.Store
+	api      *openapitest.Server
+	vendor   *vendor
+	srv      *httptest.Server
+	key      string // the key the calls are signed with
+	grantSvc *grant.Service
 }
 
 // forEachDialect runs fn against a fresh env on each database.
@@ -161,7 +162,7 @@ func newEnv(t *testing.T, st store.Store, o options) *env {
 		t.Fatal(err)
 	}
 	grants, err := grant.New(grant.Config{
-		Store: st, Provisioner: v, Uploader: client, Sealer: sealer, Jobs: runner, Budget: 5 * time.Second, Logger: quiet,
+		DeviceKey: testDeviceKey, Store: st, Provisioner: v, Uploader: client, Sealer: sealer, Jobs: runner, Budget: 5 * time.Second, Logger: quiet,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +197,7 @@ func newEnv(t *testing.T, st store.Store, o options) *env {
 	if o.keys == inbound.KeyBasic {
 		key = basicKey
 	}
-	return &env{st: st, api: api, vendor: v, srv: srv, key: key}
+	return &env{st: st, api: api, vendor: v, srv: srv, key: key, grantSvc: grants}
 }
 
 // reply is an answer as received.
@@ -301,7 +302,7 @@ func (e *env) uploaded(t *testing.T, event, fp string) store.LicenseGrant {
 	var g store.LicenseGrant
 	eventually(t, "the license of "+event+" uploaded", func() bool {
 		var err error
-		g, err = e.st.LicenseGrant(context.Background(), store.GrantOnline, grant.OnlineKey(event, fp))
+		g, err = e.st.LicenseGrant(context.Background(), store.GrantOnline, e.grantSvc.OnlineKey(event, fp))
 		return err == nil && g.State == store.GrantUploaded
 	})
 	return g
@@ -354,3 +355,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// testDeviceKey keys the device hashes in these tests.
+var testDeviceKey = []byte("koobridge test device key, 32 bytes or more")

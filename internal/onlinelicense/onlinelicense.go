@@ -166,7 +166,7 @@ const accepted = "license application accepted; the license will be uploaded to 
 
 func (s *Service) getLicenseAsync(ctx context.Context, r protocol.GetLicenseAsyncRequest) (inbound.Outcome, error) {
 	test := protocol.IsTestOrder(r.IsTest(), "")
-	key := grant.OnlineKey(r.EventID, r.DeviceFingerprint)
+	key := s.cfg.Grants.OnlineKey(r.EventID, r.DeviceFingerprint)
 	opKey := instance.Key(protocol.ActivityGetLicenseAsync, key)
 	out := inbound.Outcome{InstanceID: r.InstanceID, Test: test}
 	// Validate has checked both forms already.

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/koobridge/koobridge/internal/grant"
 	"github.com/koobridge/koobridge/internal/inbound"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/protocol"
@@ -63,7 +62,7 @@ func TestOnlineLicense(t *testing.T) {
 		// same application with another validity is not a repeat.
 		e.call(t, getLicense(id, "ev-1", withExpiry+`,"deviceFingerprint":"AA:BB:CC:DD:EE:FF|||"`), "000004")
 		eventually(t, "the other device's license generated", func() bool {
-			other, err := e.st.LicenseGrant(ctx, store.GrantOnline, grant.OnlineKey("ev-1", "AA:BB:CC:DD:EE:FF|||"))
+			other, err := e.st.LicenseGrant(ctx, store.GrantOnline, e.grantSvc.OnlineKey("ev-1", "AA:BB:CC:DD:EE:FF|||"))
 			return err == nil && other.ContentSealed != "" && other.ID != g.ID && other.SHA256 != g.SHA256
 		})
 		if r := e.call(t, getLicense(id, "ev-1", `,"expireTime":"2028-12-06 10:30:15 z"`+withDevice), "000002"); !strings.Contains(r.msg, "not applied again") {
@@ -156,7 +155,7 @@ func TestGetLicenseAsyncRefused(t *testing.T) {
 			t.Errorf("refused calls left %d grants", len(gs))
 		}
 		for _, ev := range []string{"ev-x", "ev 1", "事件-1", "a/b", "..", "."} {
-			if _, err := e.st.Operation(context.Background(), "getLicenseAsync:"+grant.OnlineKey(ev, "")); err == nil {
+			if _, err := e.st.Operation(context.Background(), "getLicenseAsync:"+e.grantSvc.OnlineKey(ev, "")); err == nil {
 				t.Errorf("a refused call for %q left an operation record", ev)
 			}
 		}
@@ -276,7 +275,7 @@ func TestGetLicenseAsyncBeforeOrder(t *testing.T) {
 		if gs := e.grants(t, r.instanceID); len(gs) != 0 {
 			t.Errorf("%d grants", len(gs))
 		}
-		if _, err := e.st.Operation(ctx, "getLicenseAsync:"+grant.OnlineKey("ev-late", "")); err == nil {
+		if _, err := e.st.Operation(ctx, "getLicenseAsync:"+e.grantSvc.OnlineKey("ev-late", "")); err == nil {
 			t.Error("the refusal left an operation record")
 		}
 		e.addOrder("CS-OL-LATE", protocol.ChargingPeriod)
@@ -329,7 +328,7 @@ func TestRepeatRestartsFailedLicense(t *testing.T) {
 		var g store.LicenseGrant
 		eventually(t, "the generation failed", func() bool {
 			var err error
-			g, err = e.st.LicenseGrant(ctx, store.GrantOnline, grant.OnlineKey("ev-again", fingerprint))
+			g, err = e.st.LicenseGrant(ctx, store.GrantOnline, e.grantSvc.OnlineKey("ev-again", fingerprint))
 			return err == nil && g.State == store.GrantFailed
 		})
 		if !strings.Contains(g.LastError, "no license for this product today") {

@@ -73,14 +73,15 @@ type LicenseEvent struct {
 	Code   string
 	Test   bool
 	Kind   string // e.g. "renewed", "frozen", "unfrozen", "released", "activated", "checked", "device"
-	Source string // "koogallery" (production interface), "openapi" (koobridge asked KooGallery), "client" (license service)
+	Source string // "koogallery" (production interface), "openapi" (koobridge asked KooGallery), "client" (license service), "admin" (an operator)
 	Detail string // JSON
 	At     time.Time
 }
 
 // LicenseDevice is one device the vendor's client software presented a
-// code from. Device is the SHA-256 (hex) of the device fingerprint: the
-// fingerprint itself (MAC addresses, disk serials) is never stored.
+// code from. Device is a keyed hash (hex; package license's DeviceHash) of
+// the device fingerprint: the fingerprint itself (MAC addresses, disk
+// serials) is never stored.
 type LicenseDevice struct {
 	Code      string
 	Test      bool
