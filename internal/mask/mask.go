@@ -46,8 +46,11 @@ func classify(name string) sensitivity {
 		return secret
 	case strings.Contains(n, "fingerprint"), n == "license":
 		// A device fingerprint (MAC addresses, disk serials) is personal
-		// data; "license" is a license's content in a license 1.0 reply
-		// (and a license code in the 2.0 calls, a credential too).
+		// data; "license" is a license's content in a license 1.0 reply.
+		// In the 2.0 calls the same field holds a license code, masked
+		// with it: the code itself is an identifier, readable in the
+		// call's idempotency key, the log and the license tables, where
+		// operators look it up.
 		return secret
 	case strings.Contains(n, "mobile"), strings.Contains(n, "phone"):
 		return phone
