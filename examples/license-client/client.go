@@ -136,7 +136,7 @@ var ErrBadToken = errors.New("license token does not verify")
 // issued for code and fingerprint, and returns its claims. It does not
 // judge the status or the times: see Usable.
 func Verify(token string, keys jose.JSONWebKeySet, code, fingerprint string) (Claims, error) {
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.EdDSA})
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.EdDSA})
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrBadToken, err)
 	}
