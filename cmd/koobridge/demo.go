@@ -57,6 +57,19 @@ const demoJointProduct = "OFFI-EMU-JOINT"
 
 var demoJointScenarios = []string{"bind", "authorize-users"}
 
+// demoLicensePlan is what KooGallery does to license products in the demo:
+// a license-code product renewed, frozen and unfrozen (its code left for
+// the newcomer to activate through the license service), and an
+// online-license product whose buyer asks for a license, which the demo
+// provisioner generates and the server uploads to the emulator.
+var demoLicensePlan = []struct {
+	product   string
+	scenarios []string
+}{
+	{emulator.LicenseProductID, []string{"renewal", "expire", "unfreeze"}},
+	{emulator.OnlineLicenseProductID, []string{"request-license"}},
+}
+
 // demoAppClientID is the sample app's client id at koobridge's OpenID
 // Connect provider in the demo.
 const demoAppClientID = "koobridge-demo-app"
@@ -230,7 +243,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	}
 
 	fmt.Fprintf(stdout, "koobridge demo: server %s, emulator %s, database %s\n\n", serverURL, emuURL, dbPath)
-	user, playErr := playDemo(ctx, em, stdout)
+	user, licenseCode, playErr := playDemo(ctx, em, stdout)
 	if playErr != nil {
 		fmt.Fprintf(stdout, "\nthe lifecycle stopped early: %v\n", playErr)
 	}
@@ -246,6 +259,12 @@ They keep running (Ctrl-C stops them):
 Sign in to the sample app: open %s/login?tenant=%s
   user name %s, password %s (every user of the tenant has it; %d of them are authorised)
 `, appURL, user.tenantID, user.userName, em.Config().UserPassword, user.authorised)
+	}
+	if licenseCode != "" {
+		fmt.Fprintf(stdout, `
+Activate the license code as the vendor's software in the field would:
+  koobridge license activate --url %s --license %s
+`, serverURL, licenseCode)
 	}
 	if o.once {
 		cancel()
@@ -344,23 +363,38 @@ func waitHealthy(ctx context.Context, url string, stopped <-chan struct{}) error
 }
 
 // playDemo buys one product of each mode in demoPlan and plays its
-// scenarios, then binds the joint-operation product to an enterprise
-// (playJointDemo), printing a row per call. It returns whom to invite to
-// sign in to the sample app.
-func playDemo(ctx context.Context, em *emulator.Emulator, w io.Writer) (demoUser, error) {
+// scenarios, binds the joint-operation product to an enterprise
+// (playJointDemo) and plays demoLicensePlan, printing a row per call. It
+// returns whom to invite to sign in to the sample app and the license
+// code to activate.
+func playDemo(ctx context.Context, em *emulator.Emulator, w io.Writer) (demoUser, string, error) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	defer tw.Flush()
 	fmt.Fprintln(tw, "SCENARIO\tCALL\tRESULT\tINSTANCE\tSTATUS\tEXPIRES\tTOOK")
 	for _, step := range demoPlan {
 		product, ok := productFor(em, step.mode)
 		if !ok {
-			return demoUser{}, fmt.Errorf("no %s product in the catalogue", step.mode)
+			return demoUser{}, "", fmt.Errorf("no %s product in the catalogue", step.mode)
 		}
 		if _, err := playSubscription(ctx, em, tw, product.ID, step.scenarios); err != nil {
-			return demoUser{}, err
+			return demoUser{}, "", err
 		}
 	}
-	return playJointDemo(ctx, em, tw)
+	user, err := playJointDemo(ctx, em, tw)
+	if err != nil {
+		return user, "", err
+	}
+	var code string
+	for _, step := range demoLicensePlan {
+		sub, err := playSubscription(ctx, em, tw, step.product, step.scenarios)
+		if err != nil {
+			return user, "", err
+		}
+		if s, _ := em.Subscription(sub); s.LicenseCode != "" {
+			code = s.LicenseCode
+		}
+	}
+	return user, code, nil
 }
 
 // playSubscription buys product and plays scenarios on the
