@@ -2,7 +2,6 @@ package grant
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -21,7 +20,7 @@ const pollEvery = 20 * time.Millisecond
 // returns the grant as it stands.
 func (s *Service) Await(ctx context.Context, g store.LicenseGrant, jobID int64, deadline time.Time) (store.LicenseGrant, error) {
 	if jobID != 0 {
-		s.runWithin(ctx, jobID, deadline)
+		s.jobs.RunWithin(ctx, jobID, deadline)
 	}
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
@@ -49,53 +48,4 @@ func (s *Service) Await(ctx context.Context, g store.LicenseGrant, jobID int64, 
 // wrapping ErrWrongState.
 func (s *Service) Rerun(ctx context.Context, id int64) (int64, error) {
 	return s.retry(ctx, id, s.now().UTC().Add(s.budget+5*time.Second))
-}
-
-// runWithin claims job jobID for this process and runs it in the
-// background through the runner, waiting for it until deadline or the end
-// of ctx. The job's context is detached from ctx: an answer given at the
-// deadline does not stop the work. If another worker holds the job
-// already, it only kicks the runner.
-func (s *Service) runWithin(ctx context.Context, jobID int64, deadline time.Time) {
-	if !s.startBackground() {
-		return // shutting down: the job stays queued for a runner
-	}
-	job, err := s.store.ClaimJobByID(ctx, jobID, s.jobs.WorkerID(), s.now().UTC(), s.jobs.Lease())
-	if err != nil {
-		s.bg.Done()
-		if !errors.Is(err, store.ErrNotFound) {
-			s.log.WarnContext(ctx, "grant: claim job", "job", jobID, "err", err)
-		}
-		s.jobs.Kick()
-		return
-	}
-	done := make(chan struct{})
-	go func() {
-		defer s.bg.Done()
-		defer close(done)
-		s.jobs.Execute(context.WithoutCancel(ctx), job)
-	}()
-	wait := time.Until(deadline)
-	if wait <= 0 {
-		return
-	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
-	case <-ctx.Done():
-	}
-}
-
-// startBackground registers one piece of background work, or reports false
-// once Wait has begun.
-func (s *Service) startBackground() bool {
-	s.bgMu.Lock()
-	defer s.bgMu.Unlock()
-	if s.stopping {
-		return false
-	}
-	s.bg.Add(1)
-	return true
 }

@@ -48,7 +48,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/koobridge/koobridge/internal/instance"
@@ -143,10 +142,6 @@ type Service struct {
 	uploadAttempts int
 	log            *slog.Logger
 	now            func() time.Time
-
-	bg       sync.WaitGroup // first attempts run by calls, outliving them
-	bgMu     sync.Mutex     // guards stopping
-	stopping bool
 }
 
 // New checks cfg and returns a Service.
@@ -212,12 +207,7 @@ func (s *Service) Budget() time.Duration { return s.budget }
 // Wait blocks until the first attempts that calls started and left
 // running at their deadline have returned; calls arriving after Wait has
 // begun leave their job to the runners.
-func (s *Service) Wait() {
-	s.bgMu.Lock()
-	s.stopping = true
-	s.bgMu.Unlock()
-	s.bg.Wait()
-}
+func (s *Service) Wait() { s.jobs.Wait() }
 
 // provisionerFor picks the provisioner of a grant: debug requests go to
 // the test provisioner.

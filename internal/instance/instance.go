@@ -27,7 +27,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/koobridge/koobridge/internal/jobs"
@@ -126,13 +125,6 @@ type Service struct {
 	maxAttempts int
 	log         *slog.Logger
 	now         func() time.Time
-
-	bg sync.WaitGroup // jobs run by calls within their budget
-	// bgMu guards stopping: once Wait has begun no call starts background
-	// work (adding to a WaitGroup being waited on is a misuse); such a
-	// call leaves its job to the runners, which take it after its RunAt.
-	bgMu     sync.Mutex
-	stopping bool
 }
 
 // New returns a Service. Store, Orders, Provisioner, Sealer, Budget and
@@ -198,24 +190,7 @@ func (s *Service) Budget() time.Duration { return s.budget }
 // a call's budget that outlived it) has returned. Calls still arriving
 // after Wait has begun start no background work: their jobs stay queued
 // for a runner (after a restart, if this process is stopping).
-func (s *Service) Wait() {
-	s.bgMu.Lock()
-	s.stopping = true
-	s.bgMu.Unlock()
-	s.bg.Wait()
-}
-
-// startBackground registers one piece of background work, or reports false
-// once Wait has begun.
-func (s *Service) startBackground() bool {
-	s.bgMu.Lock()
-	defer s.bgMu.Unlock()
-	if s.stopping {
-		return false
-	}
-	s.bg.Add(1)
-	return true
-}
+func (s *Service) Wait() { s.jobs.Wait() }
 
 // provisionerFor picks the provisioner of an instance: debug instances go
 // to the test provisioner.

@@ -100,42 +100,7 @@ func decodePayload(b []byte) (jobPayload, error) {
 	return p, nil
 }
 
-// runWithin claims job jobID for this process and runs it through the
-// jobs runner in the background, waiting for it until deadline or until
-// ctx ends. The job's context is detached from ctx: an answer given at the
-// deadline does not stop the work, which goes on under the job's lease
-// (and, should this process die, is taken over by any runner when the
-// lease expires). If another worker holds the job already, it only kicks
-// the runner.
+// runWithin runs job jobID within the call's budget (jobs.Runner.RunWithin).
 func (s *Service) runWithin(ctx context.Context, jobID int64, deadline time.Time) {
-	if !s.startBackground() {
-		return // shutting down: the job stays queued for a runner
-	}
-	job, err := s.store.ClaimJobByID(ctx, jobID, s.jobs.WorkerID(), s.now().UTC(), s.jobs.Lease())
-	if err != nil {
-		s.bg.Done()
-		if !errors.Is(err, store.ErrNotFound) {
-			s.log.WarnContext(ctx, "instance: claim job", "job", jobID, "err", err)
-		}
-		s.jobs.Kick()
-		return
-	}
-	done := make(chan struct{})
-	go func() {
-		defer s.bg.Done()
-		defer close(done)
-		// Execute gives the handler a deadline before the lease ends.
-		s.jobs.Execute(context.WithoutCancel(ctx), job)
-	}()
-	wait := time.Until(deadline)
-	if wait <= 0 {
-		return
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-	case <-ctx.Done():
-	}
+	s.jobs.RunWithin(ctx, jobID, deadline)
 }

@@ -25,6 +25,12 @@ type Runner struct {
 
 	mu      sync.Mutex
 	started bool // Run has begun: no more Register
+
+	// bg counts the jobs RunWithin runs for calls, which outlive them;
+	// bgMu guards stopping: once Wait has begun no call starts one.
+	bg       sync.WaitGroup
+	bgMu     sync.Mutex
+	stopping bool
 }
 
 // NewRunner returns a Runner for cfg with its defaults filled in.
