@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -20,9 +19,7 @@ import (
 	"github.com/koobridge/koobridge/internal/openapi/openapitest"
 	"github.com/koobridge/koobridge/internal/seal"
 	"github.com/koobridge/koobridge/internal/store"
-	"github.com/koobridge/koobridge/internal/store/postgres"
-	"github.com/koobridge/koobridge/internal/store/postgres/pgtest"
-	"github.com/koobridge/koobridge/internal/store/sqlite"
+	"github.com/koobridge/koobridge/internal/store/dbtest"
 	"github.com/koobridge/koobridge/provision"
 )
 
@@ -35,32 +32,12 @@ const (
 	fingerprint = "04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.||BFEBFBFF00090672"
 )
 
-type dialect struct {
-	name string
-	open func(t *testing.T) store.Store
-}
-
-var dialects = []dialect{
-	{"sqlite", func(t *testing.T) store.Store {
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "kb.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}},
-	{"postgres", func(t *testing.T) store.Store {
-		st, err := postgres.Open(context.Background(), pgtest.Schema(t, pgtest.DSN(t)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}},
-}
+var dialects = dbtest.Dialects
 
 // forEachDialect runs fn against a fresh env on each database.
 func forEachDialect(t *testing.T, fn func(t *testing.T, e *env)) {
 	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) { fn(t, newEnv(t, d.open(t))) })
+		t.Run(d.Name, func(t *testing.T) { fn(t, newEnv(t, d.Open(t))) })
 	}
 }
 

@@ -272,10 +272,10 @@ func TestGenerateWaitsForInstance(t *testing.T) {
 // a resend of the request (Resume) starts it again.
 func TestInstanceWaitBounded(t *testing.T) {
 	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
+		t.Run(d.Name, func(t *testing.T) {
 			var behind atomic.Int64 // how far the grants' clock is behind
 			behind.Store(int64(grant.MaxInstanceWait + time.Hour))
-			e := newEnvWith(t, d.open(t), envConfig{now: func() time.Time { return time.Now().Add(-time.Duration(behind.Load())) }})
+			e := newEnvWith(t, d.Open(t), envConfig{now: func() time.Time { return time.Now().Add(-time.Duration(behind.Load())) }})
 			e.addInstance(t, "inst-stuck", store.StatusProvisioning)
 			g := e.online(t, "inst-stuck", "ev-stuck")
 			eventually(t, "a wait", func() bool { return strings.Contains(e.grant(t, g.ID).LastError, "waiting for the instance") })

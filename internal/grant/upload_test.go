@@ -172,13 +172,13 @@ func (u *crashingUploader) UploadLicense(ctx context.Context, eventID string, f 
 // make a later 91381038 an acceptance.
 func TestLostAcceptance(t *testing.T) {
 	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
+		t.Run(d.Name, func(t *testing.T) {
 			cases := map[string]lostCase{}
 			for i, c := range lostCases {
 				cases[fmt.Sprintf("ev-lost-%d", i)] = c
 			}
 			front := &lostFront{seen: map[string]bool{}, cases: cases}
-			e := newEnvWith(t, d.open(t), envConfig{
+			e := newEnvWith(t, d.Open(t), envConfig{
 				front: front.handler,
 				uploader: func(api *openapitest.Server, client grant.Uploader) grant.Uploader {
 					return &crashingUploader{api: api, next: client, crashed: map[string]bool{}, cases: cases}
@@ -226,7 +226,7 @@ func TestLostAcceptance(t *testing.T) {
 // refusal: the upload is tried again until KooGallery answers.
 func TestUnreadableAnswerRetried(t *testing.T) {
 	var n sync.Map
-	e := newEnvWith(t, dialects[0].open(t), envConfig{front: func(_ *openapitest.Server, next http.Handler) http.Handler {
+	e := newEnvWith(t, dialects[0].Open(t), envConfig{front: func(_ *openapitest.Server, next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if _, seen := n.LoadOrStore(r.URL.Path, true); !seen {
 				_, _ = w.Write([]byte(`{"result":"ok"}`)) // not taken, and no code

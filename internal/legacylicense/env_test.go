@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -23,9 +22,7 @@ import (
 	"github.com/koobridge/koobridge/internal/saasv1"
 	"github.com/koobridge/koobridge/internal/seal"
 	"github.com/koobridge/koobridge/internal/store"
-	"github.com/koobridge/koobridge/internal/store/postgres"
-	"github.com/koobridge/koobridge/internal/store/postgres/pgtest"
-	"github.com/koobridge/koobridge/internal/store/sqlite"
+	"github.com/koobridge/koobridge/internal/store/dbtest"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
 	"github.com/koobridge/koobridge/provision"
@@ -39,27 +36,7 @@ const (
 	waitFor = 30 * time.Second
 )
 
-type dialect struct {
-	name string
-	open func(t *testing.T) store.Store
-}
-
-var dialects = []dialect{
-	{"sqlite", func(t *testing.T) store.Store {
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "kb.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}},
-	{"postgres", func(t *testing.T) store.Store {
-		st, err := postgres.Open(context.Background(), pgtest.Schema(t, pgtest.DSN(t)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}},
-}
+var dialects = dbtest.Dialects
 
 // generator is the vendor's product: the demo's answers unless told
 // otherwise, every event recorded; gate, while set, holds license.requested.
@@ -155,7 +132,7 @@ type env struct {
 // forEachDialect runs fn against a fresh env on each database.
 func forEachDialect(t *testing.T, o options, fn func(t *testing.T, e *env)) {
 	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) { fn(t, newEnv(t, d.open(t), o)) })
+		t.Run(d.Name, func(t *testing.T) { fn(t, newEnv(t, d.Open(t), o)) })
 	}
 }
 

@@ -24,7 +24,7 @@ const fp = "04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.||BFEBFBFF00090672"
 // TestInvalidInput: a bad code or fingerprint is ErrInvalid naming the
 // field, never echoing the fingerprint, and nothing is asked or written.
 func TestInvalidInput(t *testing.T) {
-	e := newEnv(t, dialects[0].open(t), options{})
+	e := newEnv(t, dialects[0].Open(t), options{})
 	e.issue(t, "PL-OK", 1)
 	tests := []struct {
 		name, code, fingerprint, field string
@@ -181,7 +181,7 @@ func TestSeats(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, dialects[0].open(t), options{devices: tc.policy})
+			e := newEnv(t, dialects[0].Open(t), options{devices: tc.policy})
 			ctx := context.Background()
 			e.issue(t, "PL-S", tc.amount)
 			for i := range tc.devices {
@@ -299,7 +299,7 @@ func TestActivateRefusals(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, dialects[0].open(t), options{})
+			e := newEnv(t, dialects[0].Open(t), options{})
 			tc.setup(t, e)
 			_, err := e.svc.Activate(context.Background(), "PL-R", fp)
 			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
@@ -626,7 +626,7 @@ func TestCheckProductionStatus(t *testing.T) {
 // activated (92020011) clears koobridge's activation; Activate activates
 // it again.
 func TestCheckNotActivatedAtKooGallery(t *testing.T) {
-	e := newEnv(t, dialects[0].open(t), options{})
+	e := newEnv(t, dialects[0].Open(t), options{})
 	ctx := context.Background()
 	e.issue(t, "PL-N", 1)
 	if _, err := e.svc.Activate(ctx, "PL-N", fp); err != nil {
@@ -662,7 +662,7 @@ func TestCheckNotActivatedAtKooGallery(t *testing.T) {
 // TestNoOpenAPI: without an Open API client the client operations are
 // unavailable.
 func TestNoOpenAPI(t *testing.T) {
-	e := newEnv(t, dialects[0].open(t), options{noAPI: true})
+	e := newEnv(t, dialects[0].Open(t), options{noAPI: true})
 	for op, call := range map[string]func(context.Context, string, string) (license.Verdict, error){"check": e.svc.Check, "activate": e.svc.Activate} {
 		if _, err := call(context.Background(), "PL-X", fp); !errors.Is(err, license.ErrUnavailable) {
 			t.Errorf("%s: %v, want ErrUnavailable", op, err)
@@ -672,7 +672,7 @@ func TestNoOpenAPI(t *testing.T) {
 
 // TestNilClient: a nil *openapi.Client is no client, not a panic.
 func TestNilClient(t *testing.T) {
-	e := newEnv(t, dialects[0].open(t), options{noAPI: true})
+	e := newEnv(t, dialects[0].Open(t), options{noAPI: true})
 	cfg := e.cfg
 	var none *openapi.Client
 	cfg.OpenAPI = none
@@ -708,7 +708,7 @@ func TestQueryRetryAfterFailure(t *testing.T) {
 	for _, f := range faults {
 		for _, iv := range intervals {
 			t.Run(fmt.Sprintf("%s, check interval %v", f.name, iv.check), func(t *testing.T) {
-				e := newEnv(t, dialects[0].open(t), options{})
+				e := newEnv(t, dialects[0].Open(t), options{})
 				ctx := context.Background()
 				var n atomic.Int64
 				svc := e.service(t, func(cfg *license.Config) {

@@ -20,7 +20,7 @@ import (
 // MAC address alone), the same for a fingerprint in lower case, another
 // under another key.
 func TestDeviceID(t *testing.T) {
-	e := newEnv(t, dialects[0].open(t), options{})
+	e := newEnv(t, dialects[0].Open(t), options{})
 	other := e.service(t, func(cfg *license.Config) { cfg.DeviceKey = bytes.Repeat([]byte{7}, license.MinDeviceKey) })
 	id := e.svc.DeviceID(fp)
 	bare := sha256.Sum256([]byte(fp))
@@ -67,7 +67,7 @@ func TestDeviceID(t *testing.T) {
 // TestDeviceKeyRequired: New refuses a missing or short device key;
 // DeviceKeyFrom derives a key long enough, stable per data key.
 func TestDeviceKeyRequired(t *testing.T) {
-	e := newEnv(t, dialects[0].open(t), options{})
+	e := newEnv(t, dialects[0].Open(t), options{})
 	for _, key := range [][]byte{nil, bytes.Repeat([]byte{1}, license.MinDeviceKey-1)} {
 		cfg := e.cfg
 		cfg.DeviceKey = key

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -19,9 +18,7 @@ import (
 	"github.com/koobridge/koobridge/internal/openapi"
 	"github.com/koobridge/koobridge/internal/openapi/openapitest"
 	"github.com/koobridge/koobridge/internal/store"
-	"github.com/koobridge/koobridge/internal/store/postgres"
-	"github.com/koobridge/koobridge/internal/store/postgres/pgtest"
-	"github.com/koobridge/koobridge/internal/store/sqlite"
+	"github.com/koobridge/koobridge/internal/store/dbtest"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/provision"
 )
@@ -80,28 +77,7 @@ func (r *recorder) delivered() []provision.Event {
 	return slices.Clone(r.events)
 }
 
-type dialect struct {
-	name string
-	open func(t *testing.T) store.Store
-}
-
-var dialects = []dialect{
-	{"sqlite", func(t *testing.T) store.Store {
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "kb.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}},
-	{"postgres", func(t *testing.T) store.Store {
-		dsn := pgtest.Schema(t, pgtest.DSN(t))
-		st, err := postgres.Open(context.Background(), dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}},
-}
+var dialects = dbtest.Dialects
 
 // logBuffer keeps what the Service logged, for tests of its log.
 type logBuffer struct {
@@ -144,8 +120,8 @@ type options struct {
 // forEachDialect runs fn against a fresh env on each database.
 func forEachDialect(t *testing.T, o options, fn func(t *testing.T, e *env)) {
 	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
-			fn(t, newEnv(t, d.open(t), o))
+		t.Run(d.Name, func(t *testing.T) {
+			fn(t, newEnv(t, d.Open(t), o))
 		})
 	}
 }

@@ -40,7 +40,7 @@ func TestEventDelivery(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, dialects[0].open(t), options{})
+			e := newEnv(t, dialects[0].Open(t), options{})
 			var calls atomic.Int32
 			fail := func(provision.Event) error { return tc.fail(calls.Add(1)) }
 			e.real.fail, e.test.fail = fail, fail

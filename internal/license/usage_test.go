@@ -159,7 +159,7 @@ func TestUsageRefused(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, dialects[0].open(t), options{})
+			e := newEnv(t, dialects[0].Open(t), options{})
 			ctx := context.Background()
 			for i := range 101 { // two requests: 100 codes, then 1
 				code := fmt.Sprintf("PL-UR%03d", i)

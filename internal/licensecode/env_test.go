@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,9 +21,7 @@ import (
 	"github.com/koobridge/koobridge/internal/license"
 	"github.com/koobridge/koobridge/internal/licensecode"
 	"github.com/koobridge/koobridge/internal/store"
-	"github.com/koobridge/koobridge/internal/store/postgres"
-	"github.com/koobridge/koobridge/internal/store/postgres/pgtest"
-	"github.com/koobridge/koobridge/internal/store/sqlite"
+	"github.com/koobridge/koobridge/internal/store/dbtest"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
 	"github.com/koobridge/koobridge/provision"
@@ -57,28 +54,7 @@ func (r *recorder) delivered() []provision.Event {
 	return slices.Clone(r.events)
 }
 
-type dialect struct {
-	name string
-	open func(t *testing.T) store.Store
-}
-
-var dialects = []dialect{
-	{"sqlite", func(t *testing.T) store.Store {
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "kb.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}},
-	{"postgres", func(t *testing.T) store.Store {
-		dsn := pgtest.Schema(t, pgtest.DSN(t))
-		st, err := postgres.Open(context.Background(), dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}},
-}
+var dialects = dbtest.Dialects
 
 // env is the family behind the real inbound pipeline on a real database,
 // served over HTTP, with a running job runner.
@@ -92,7 +68,7 @@ type env struct {
 // forEachDialect runs fn against a fresh env on each database.
 func forEachDialect(t *testing.T, fn func(t *testing.T, e *env)) {
 	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) { fn(t, newEnv(t, d.open(t))) })
+		t.Run(d.Name, func(t *testing.T) { fn(t, newEnv(t, d.Open(t))) })
 	}
 }
 

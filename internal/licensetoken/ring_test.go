@@ -107,9 +107,9 @@ var (
 // service documents (expires absent when unknown, times RFC 3339 in UTC).
 func TestTokenVerifiesWithGoJose(t *testing.T) {
 	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
+		t.Run(d.Name, func(t *testing.T) {
 			c := &clock{t: t0}
-			r := newRing(t, d.open(t), newSealer(t), c)
+			r := newRing(t, d.Open(t), newSealer(t), c)
 			for _, tc := range []struct {
 				name string
 				v    license.Verdict
@@ -167,8 +167,8 @@ func TestTokenVerifiesWithGoJose(t *testing.T) {
 // x is the stored public key.
 func TestJWKSFormat(t *testing.T) {
 	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
-			st := d.open(t)
+		t.Run(d.Name, func(t *testing.T) {
+			st := d.Open(t)
 			r := newRing(t, st, newSealer(t), &clock{t: t0})
 			got, err := r.JWKS(t.Context())
 			if err != nil {
@@ -244,8 +244,8 @@ var tampers = []struct {
 // payload or signature was changed, or re-signed by another key.
 func TestTamperedTokenRefused(t *testing.T) {
 	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
-			r := newRing(t, d.open(t), newSealer(t), &clock{t: t0})
+		t.Run(d.Name, func(t *testing.T) {
+			r := newRing(t, d.Open(t), newSealer(t), &clock{t: t0})
 			token, err := r.Sign(t.Context(), license.Verdict{License: "PL1", Fingerprint: "F", Status: "frozen", ValidUntil: t0})
 			if err != nil {
 				t.Fatal(err)
@@ -282,8 +282,8 @@ func TestTamperedTokenRefused(t *testing.T) {
 // key's tokens stop verifying.
 func TestReplicasAndRotation(t *testing.T) {
 	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
-			st, s, c := d.open(t), newSealer(t), &clock{t: t0}
+		t.Run(d.Name, func(t *testing.T) {
+			st, s, c := d.Open(t), newSealer(t), &clock{t: t0}
 			a, b := newRing(t, st, s, c), newRing(t, st, s, c)
 			v := license.Verdict{License: "PL1", Fingerprint: "F", Status: "active", ValidUntil: t0.Add(time.Hour)}
 
@@ -414,8 +414,8 @@ func TestReplicasAndRotation(t *testing.T) {
 // Without staging, a signs with the new key while b's set lacks it.
 func TestRotationNeverOutrunsPublishedKeys(t *testing.T) {
 	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
-			st, s, c := d.open(t), newSealer(t), &clock{t: t0}
+		t.Run(d.Name, func(t *testing.T) {
+			st, s, c := d.Open(t), newSealer(t), &clock{t: t0}
 			rings := []*licensetoken.Ring{newRing(t, st, s, c), newRing(t, st, s, c)}
 			v := license.Verdict{License: "PL1", Fingerprint: "F", Status: "active", ValidUntil: t0.Add(time.Hour)}
 			type served struct {
@@ -467,7 +467,7 @@ func TestRotationNeverOutrunsPublishedKeys(t *testing.T) {
 // rotations, the second while the first key it replaces is still staged;
 // and what Rotate says about when each starts signing.
 func TestRotationSchedule(t *testing.T) {
-	st, s, c := dialects[0].open(t), newSealer(t), &clock{t: t0}
+	st, s, c := dialects[0].Open(t), newSealer(t), &clock{t: t0}
 	r := newRing(t, st, s, c)
 	// The first key, made by Rotate on an empty store, signs at once.
 	g1, at1, err := r.Rotate(t.Context())
@@ -545,8 +545,8 @@ func TestRotationSchedule(t *testing.T) {
 // generation and both report its kid.
 func TestConcurrentRotate(t *testing.T) {
 	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
-			st, s, c := d.open(t), newSealer(t), &clock{t: t0}
+		t.Run(d.Name, func(t *testing.T) {
+			st, s, c := d.Open(t), newSealer(t), &clock{t: t0}
 			rings := []*licensetoken.Ring{newRing(t, st, s, c), newRing(t, st, s, c)}
 			if _, err := rings[0].JWKS(t.Context()); err != nil {
 				t.Fatal(err)
@@ -586,8 +586,8 @@ func TestConcurrentRotate(t *testing.T) {
 // which would seal the new key with a data key the others do not have.
 func TestWrongDataKey(t *testing.T) {
 	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
-			st, c := d.open(t), &clock{t: t0}
+		t.Run(d.Name, func(t *testing.T) {
+			st, c := d.Open(t), &clock{t: t0}
 			if _, err := newRing(t, st, newSealer(t), c).JWKS(t.Context()); err != nil {
 				t.Fatal(err)
 			}
@@ -615,7 +615,7 @@ func TestWrongDataKey(t *testing.T) {
 // TestSignRefusesIncompleteVerdict: a verdict without code, with an
 // unknown status or without validUntil is not signed.
 func TestSignRefusesIncompleteVerdict(t *testing.T) {
-	r := newRing(t, dialects[0].open(t), newSealer(t), &clock{t: t0})
+	r := newRing(t, dialects[0].Open(t), newSealer(t), &clock{t: t0})
 	for _, tc := range []struct {
 		name string
 		v    license.Verdict
@@ -637,7 +637,7 @@ func TestSignRefusesIncompleteVerdict(t *testing.T) {
 
 // TestNewRefusesIncompleteConfig: each required setting is checked.
 func TestNewRefusesIncompleteConfig(t *testing.T) {
-	st, s := dialects[0].open(t), newSealer(t)
+	st, s := dialects[0].Open(t), newSealer(t)
 	for _, tc := range []struct {
 		name string
 		cfg  licensetoken.Config

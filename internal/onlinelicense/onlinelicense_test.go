@@ -222,7 +222,7 @@ func TestConcurrentDuplicates(t *testing.T) {
 // TestBasicKeyType: with the basic key type the calls verify with the
 // basic key, and the License key is refused.
 func TestBasicKeyType(t *testing.T) {
-	e := newEnv(t, dialects[0].open(t), options{keys: inbound.KeyBasic})
+	e := newEnv(t, dialects[0].Open(t), options{keys: inbound.KeyBasic})
 	id := e.buy(t, "CS-OL-B", protocol.ChargingOneTime)
 	if r := e.post(t, licenseKey, e.apply(t, id, "ev-b", "")); r.code != "000001" {
 		t.Errorf("signed with the license key: %s", r.code)

@@ -32,8 +32,8 @@ func TestRedeliver(t *testing.T) {
 			{"refused for good", 50, provision.Permanent(errors.New("vendor rejects departments")), 0, "vendor rejects departments"},
 			{"attempts spent", 2, errors.New("vendor down"), 2, "vendor down"},
 		} {
-			t.Run(d.name+"/"+tc.name, func(t *testing.T) {
-				e := newEnvWith(t, d.open(t), tc.maxAttempts)
+			t.Run(d.Name+"/"+tc.name, func(t *testing.T) {
+				e := newEnvWith(t, d.Open(t), tc.maxAttempts)
 				ctx := context.Background()
 				var mu sync.Mutex
 				refuse := true

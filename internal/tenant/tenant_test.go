@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,9 +15,7 @@ import (
 	"github.com/koobridge/koobridge/internal/jobs"
 	"github.com/koobridge/koobridge/internal/seal"
 	"github.com/koobridge/koobridge/internal/store"
-	"github.com/koobridge/koobridge/internal/store/postgres"
-	"github.com/koobridge/koobridge/internal/store/postgres/pgtest"
-	"github.com/koobridge/koobridge/internal/store/sqlite"
+	"github.com/koobridge/koobridge/internal/store/dbtest"
 	"github.com/koobridge/koobridge/internal/tenant"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
@@ -83,34 +80,13 @@ type env struct {
 	sealer *seal.Sealer
 }
 
-type dialect struct {
-	name string
-	open func(t *testing.T) store.Store
-}
-
-var dialects = []dialect{
-	{"sqlite", func(t *testing.T) store.Store {
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "kb.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}},
-	{"postgres", func(t *testing.T) store.Store {
-		dsn := pgtest.Schema(t, pgtest.DSN(t))
-		st, err := postgres.Open(context.Background(), dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}},
-}
+var dialects = dbtest.Dialects
 
 // forEachDialect runs fn against a fresh service on each database.
 func forEachDialect(t *testing.T, fn func(t *testing.T, e *env)) {
 	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
-			fn(t, newEnv(t, d.open(t), nil))
+		t.Run(d.Name, func(t *testing.T) {
+			fn(t, newEnv(t, d.Open(t), nil))
 		})
 	}
 }
@@ -559,7 +535,7 @@ func TestClientSecretRefusals(t *testing.T) {
 			t.Errorf("a refused applicationSync stored the app: %v", err)
 		}
 
-		noKey := newEnv(t, dialects[0].open(t), nil)
+		noKey := newEnv(t, dialects[0].Open(t), nil)
 		svc, err := tenant.New(tenant.Config{Store: noKey.st, Sealer: noKey.sealer, Provisioner: noKey.rec, Jobs: jobs.NewRunner(jobs.Config{Store: noKey.db})})
 		if err != nil {
 			t.Fatal(err)
@@ -682,8 +658,8 @@ func TestDeliveryOrder(t *testing.T) {
 // spends no attempt; a spent job leaves a successor).
 func TestDeliveryAttemptsRunOut(t *testing.T) {
 	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
-			st := d.open(t)
+		t.Run(d.Name, func(t *testing.T) {
+			st := d.Open(t)
 			e := newEnvWith(t, st, 3)
 			var mu sync.Mutex
 			var tried []int64
@@ -801,8 +777,8 @@ func (e *env) dueNow(t *testing.T) bool {
 // for the retry time, with one retry job for it, and no event fails.
 func TestOutageBurst(t *testing.T) {
 	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
-			e := newEnvOpts(t, d.open(t), envOptions{maxAttempts: 3, retry: time.Hour, workers: 4})
+		t.Run(d.Name, func(t *testing.T) {
+			e := newEnvOpts(t, d.Open(t), envOptions{maxAttempts: 3, retry: time.Hour, workers: 4})
 			e.rec.mu.Lock()
 			e.rec.fail = func(provision.Event) error { return errors.New("vendor restarting") }
 			e.rec.mu.Unlock()
@@ -847,9 +823,9 @@ func TestOutageBurst(t *testing.T) {
 // without a dead job, although each job has few attempts.
 func TestDeadlineCut(t *testing.T) {
 	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
+		t.Run(d.Name, func(t *testing.T) {
 			// A 2 s lease gives each handler 1 s: about seven deliveries.
-			e := newEnvOpts(t, d.open(t), envOptions{maxAttempts: 2, lease: 2 * time.Second})
+			e := newEnvOpts(t, d.Open(t), envOptions{maxAttempts: 2, lease: 2 * time.Second})
 			e.rec.mu.Lock()
 			e.rec.fail = func(provision.Event) error { time.Sleep(150 * time.Millisecond); return nil }
 			e.rec.mu.Unlock()
