@@ -3,8 +3,9 @@
 // only (this package, store, provision and protocol/sign).
 //
 // A Server serves every family of KooGallery calls that koobridge knows
-// (today the SaaS V2 basic interfaces and order notification) through one
-// pipeline: it verifies each call with the key of the call's interface
+// (the SaaS V2 and V1 basic interfaces, the joint-operation Kit V1 and V2,
+// order notification, license codes 2.0, online license and license 1.0)
+// through one pipeline: it verifies each call with the key of the call's interface
 // type (URL signature, 60 s timestamp window, nonces persisted in the
 // database so a replay is caught after a restart and across replicas),
 // refuses ambiguous input (repeated query parameters, duplicate JSON keys,
@@ -28,7 +29,12 @@
 //	for _, p := range srv.Paths() {
 //		mux.Handle(p, srv.Handler())
 //	}
+//	mux.Handle(isv.LicensePathPrefix, srv.LicenseHandler()) // license products only
 //	go srv.Run(ctx)
+//
+// LicenseHandler is the license service for the vendor's software in the
+// field (activate, check, the token keys): mount it where that software
+// can reach it (docs/license.md).
 //
 // # Answers
 //
@@ -74,7 +80,8 @@
 //	koobridge_jobs_total{kind,outcome}               counter: background job attempts by kind and outcome (done, retry, dead)
 //	koobridge_ledger_errors_total                    counter: calls whose ledger row could not be written
 //
-// The family label is one of the families' names ("v2", "order") or
+// The family label is one of the families' names ("v2", "v1", "order",
+// "kit-v1", "kit-v2", "license", "online-license", "license-v1") or
 // "unknown" (the path served no family); the activity label one of the
 // activities the family serves or "unknown", so a caller cannot grow the
 // label set.

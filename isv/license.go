@@ -65,8 +65,8 @@ type LicenseConfig struct {
 	// Default DefaultLicenseUsageInterval.
 	UsageInterval time.Duration
 	// UnlimitedDevices lets one code serve any number of devices; by
-	// default a code serves at most its amount (the quantity bought), at
-	// least one.
+	// default a code serves at most its amount (the quantity bought), once
+	// KooGallery has said it (devices are not counted before).
 	UnlimitedDevices bool
 	// KeyRetention is how long a rotated-out token key stays published;
 	// at least Grace. Default DefaultLicenseKeyRetention.

@@ -498,12 +498,13 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.pipeline }
 
 // Paths returns the URL paths the handler answers: the production path,
-// and the order-notification path when it is another.
+// the order-notification path when it is another, the Kit's paths and the
+// license path.
 func (s *Server) Paths() []string { return s.pipeline.Paths() }
 
-// Run runs the job workers and the nonce sweeper until ctx is done, then
-// waits for running jobs and for provisioning started by calls before it
-// returns. In-flight jobs finish within their own deadline, not ctx's.
+// Run runs the job workers, the nonce sweeper and the license usage
+// statistics schedule until ctx is done, then waits for running jobs and
+// for the work calls started within their budget before it returns. In-flight jobs finish within their own deadline, not ctx's.
 func (s *Server) Run(ctx context.Context) error {
 	s.runMu.Lock()
 	if s.running {

@@ -325,8 +325,9 @@ func newLicensePubkeyCommand() *cobra.Command {
 		Use:   "pubkey [--db DSN]",
 		Short: "Print the license token keys as a JWK set, from the database",
 		Long: `Print the public keys that verify license tokens now, as the JWK set that
-GET ` + licenseapi.PathKeys + ` publishes: the signing key, then the rotated-out keys
-still within --license-key-retention. Only the database is needed (the public
+GET ` + licenseapi.PathKeys + ` publishes, newest first: a rotated-in key still staged (published,
+not yet signing), the signing key, then the rotated-out keys still within
+--license-key-retention. Only the database is needed (the public
 keys are kept in the clear), so the set can be built into the vendor's software
 or checked against what the service publishes. --db and --license-key-retention
 may also come from KOOBRIDGE_DB and KOOBRIDGE_LICENSE_KEY_RETENTION.`,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -29,7 +30,7 @@ func (o *licenseOptions) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.grace, "license-grace", isv.DefaultLicenseGrace, "license service: the offline grace, how long after KooGallery last confirmed a code its cached answer stands while KooGallery cannot be reached")
 	fs.DurationVar(&o.checkInterval, "license-check-interval", isv.DefaultLicenseCheckInterval, "license service: how often at most a code is queried at KooGallery")
 	fs.DurationVar(&o.usageInterval, "license-usage-interval", isv.DefaultLicenseUsageInterval, "license service: the period of the software usage statistics push")
-	fs.StringVar(&o.devices, "license-devices", "amount", "license service: devices one code serves: amount (the quantity bought, at least 1) or unlimited")
+	fs.StringVar(&o.devices, "license-devices", "amount", "license service: devices one code serves: amount (the quantity bought, once KooGallery has said it; not counted before) or unlimited")
 	fs.DurationVar(&o.keyRetention, "license-key-retention", isv.DefaultLicenseKeyRetention, "license service: how long a rotated-out token key stays published (at least --license-grace)")
 	fs.IntVar(&o.ratePerCode, "license-rate-code", isv.DefaultLicenseRatePerCode, "license service: requests per minute one license code may make")
 	fs.IntVar(&o.ratePerAddress, "license-rate-address", isv.DefaultLicenseRatePerAddress, "license service: requests per minute one client address may make")
@@ -42,6 +43,9 @@ func (o *licenseOptions) resolve(producePath string) (isv.LicenseConfig, error) 
 	var c isv.LicenseConfig
 	if err := inbound.CheckPath(o.path); err != nil {
 		return c, usageErrorf("--license-path %q: %v", o.path, err)
+	}
+	if o.path+"/" == isv.LicensePathPrefix || strings.HasPrefix(o.path, isv.LicensePathPrefix) {
+		return c, usageErrorf("--license-path %s is under the license service's %s", o.path, isv.LicensePathPrefix)
 	}
 	if o.path == producePath {
 		return c, usageErrorf("--license-path %s is the --produce-path: online-license calls share the SaaS activities' names, so license products need a path of their own", o.path)

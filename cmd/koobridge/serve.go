@@ -65,9 +65,11 @@ func newServeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the production interface, the admin API and the job workers",
-		Long: `Run the KooGallery production interface: the SaaS V2 basic interfaces and order
-notification, each verified with the key of its interface type (--key,
---general-key, …). Every flag --foo-bar can also be
+		Long: `Run the KooGallery production interface: the SaaS V2 and V1 basic interfaces, the
+joint-operation Kit, order notification and license products (license codes,
+online license, license 1.0), each verified with the key of its interface type
+(--key, --kit-key, --general-key, --license-key), with the admin console, the
+license service for the vendor's client software and single sign-on. Every flag --foo-bar can also be
 set with the environment variable KOOBRIDGE_FOO_BAR or as "foo-bar:" in the YAML
 file given with --config; a flag wins over the environment, which wins over the
 file. See docs/configuration.md.`,

@@ -54,6 +54,7 @@ type ServiceError struct {
 	Message    string `json:"message"`
 }
 
+// Error implements error.
 func (e *ServiceError) Error() string {
 	return fmt.Sprintf("license service: HTTP %d: %s: %s", e.HTTPStatus, e.Code, e.Message)
 }
