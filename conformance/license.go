@@ -451,9 +451,9 @@ func (r *runner) licenseUnknownCode(ctx context.Context) {
 }
 
 // licenseDebug buys the license-code product as a debug purchase
-// (testFlag "1", the MOCK* orders) and renews it; the renewal is then
-// replayed twice more, as the twice-daily dial tests replay a saved
-// debug case.
+// (testFlag "1"; the emulator gives its renewal a fresh order, as for a
+// real code) and renews it; the renewal is then replayed twice more, as
+// the twice-daily dial tests replay a saved debug case.
 func (r *runner) licenseDebug(ctx context.Context, p emulator.Product) {
 	cr := r.begin("license/debug-renewal", "a debug renewal (testFlag 1, as the Seller Center debugger and the dial tests send) replayed: the same answer, 000000, every time", specLicenseRefresh+", §A.4, §A.7")
 	defer r.end(cr)

@@ -124,8 +124,8 @@ func TestLicenseProfilesPass(t *testing.T) {
 	}
 	debug, _ := r.Case("license/debug-renewal")
 	for _, x := range debug.Exchanges {
-		if !strings.Contains(x.Request.Body, `"testFlag":"1"`) || !strings.Contains(x.Request.Body, `"orderId":"MOCK`) {
-			t.Errorf("license/debug-renewal sent %s, want a MOCK* order with testFlag 1", x.Request.Body)
+		if !strings.Contains(x.Request.Body, `"testFlag":"1"`) || !strings.Contains(x.Request.Body, `"orderId":"CS`) {
+			t.Errorf("license/debug-renewal sent %s, want a fresh CS* order with testFlag 1", x.Request.Body)
 		}
 	}
 	renewal, _ := r.Case("license/renewal")

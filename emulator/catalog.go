@@ -123,10 +123,12 @@ type order struct {
 // registers it with the Open API imitation. A test subscription uses the
 // debug order mockID instead, registered with its canned data as of now,
 // so that Query Order answers on the emulated clock as the subscription
-// does (openapitest would otherwise answer on the wall clock). It returns
-// the order and, for a debug order, its line's expiry (zero if none).
+// does (openapitest would otherwise answer on the wall clock); an empty
+// mockID gives it a fresh order like a real one (license-code renewals).
+// It returns the order and, for a debug order, its line's expiry (zero if
+// none).
 func (e *Emulator) placeOrderLocked(sub *Subscription, spec orderSpec, mockID string, now time.Time) (order, time.Time) {
-	if sub.Test {
+	if sub.Test && mockID != "" {
 		sub.Orders = append(sub.Orders, mockID)
 		var exp time.Time
 		if info, ok := mockapi.MockOrder(mockID, now); ok {

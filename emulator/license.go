@@ -265,8 +265,18 @@ func issueLicenseStep() step {
 
 // licenseRefreshStep is refreshLicenseCode for the order and expiry of
 // the V2 refresh step s, with productId when withProduct (the period type
-// changes).
+// changes). A debug subscription's renewals and cut-backs get fresh
+// orders like real ones, not the canned MOCK* order: that would repeat
+// one orderId and orderLineId with a later expireTime at every renewal,
+// which a seller keying renewals on the order line refuses as a conflict
+// (and KooGallery would retry for 2 hours). License-code sellers never
+// call Query Order, so the canned order's data serves nothing.
 func licenseRefreshStep(s step, scene string, withProduct bool) step {
+	order := s.order
+	s.order = func(e *Emulator, sub *Subscription) (orderSpec, string) {
+		spec, _ := order(e, sub)
+		return spec, ""
+	}
 	return recast(s, protocol.ActivityRefreshLicenseCode, func(e *Emulator, sub *Subscription, x *stepCtx) any {
 		e.setLicenseLocked(sub, func(c *mockapi.LicenseCode) { c.Expire = x.spec.expire })
 		r := protocol.RefreshLicenseCodeRequest{

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/koobridge/koobridge/emulator/mockapi"
+	"github.com/koobridge/koobridge/internal/testseller"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
 )
@@ -395,6 +396,55 @@ func TestLicenseUnsubscribe(t *testing.T) {
 	}
 	if _, err := v.e.Play(context.Background(), sub.ID, "renewal"); !errors.Is(err, ErrConflict) {
 		t.Errorf("renewal of a released code: %v, want ErrConflict", err)
+	}
+}
+
+// TestDebugLicenseRenewals: a debug (testFlag "1") license-code
+// subscription renewed twice, renewed then frozen and unfrozen, or
+// renewed, cut back and renewed again, against the test seller, which
+// keys a renewal on its order line: every call succeeds at the first
+// attempt, each refreshLicenseCode on a fresh order of its own (not the
+// canned MOCK* one, whose second use with a later expireTime the seller
+// would refuse as a conflict).
+func TestDebugLicenseRenewals(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		scenarios []string
+	}{
+		{"renewal twice", []string{"renewal", "renewal"}},
+		{"renewal, expire, unfreeze", []string{"renewal", "expire", "unfreeze"}},
+		{"renewal, unsubscribe-renewal, renewal", []string{"renewal", "unsubscribe-renewal", "renewal"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			seller := testseller.NewWithKeys(testseller.Keys{Basic: testKey, License: testLicenseKey}, testseller.Faults{})
+			v := start(t, seller, func(c *Config) { withLicenseKey(c); c.NoRetry = true })
+			_, sub := v.purchase(PurchaseRequest{ProductID: LicenseProductID, Test: true})
+			orders := map[string]bool{}
+			for _, sc := range tt.scenarios {
+				run, _ := v.play(sub.ID, sc)
+				if !run.OK {
+					t.Fatalf("%s: %s", sc, run.Err)
+				}
+				for _, id := range run.Messages {
+					m, _ := v.e.Message(id)
+					var b map[string]any
+					if err := json.Unmarshal([]byte(m.Body), &b); err != nil || b["testFlag"] != "1" || !m.Test {
+						t.Errorf("%s: %s sent %s, want testFlag 1", sc, m.Interface, m.Body)
+					}
+					if m.Interface != protocol.ActivityRefreshLicenseCode {
+						continue
+					}
+					order, _ := b["orderId"].(string)
+					if strings.HasPrefix(order, "MOCK") || orders[order] || b["orderLineId"] != order+"-000001" {
+						t.Errorf("%s: refreshLicenseCode on order %q (line %v), want a fresh order of its own", sc, order, b["orderLineId"])
+					}
+					orders[order] = true
+				}
+			}
+			if s, _ := v.e.Subscription(sub.ID); s.Status != StatusActive {
+				t.Errorf("subscription %s at the end, want active", s.Status)
+			}
+		})
 	}
 }
 

@@ -81,7 +81,7 @@ type step struct {
 	// error stops the run.
 	before func(e *Emulator, sub *Subscription) error
 	// order, when set, describes the order the step places and names the
-	// debug order a test subscription uses instead.
+	// debug order a test subscription uses instead (none: a fresh one).
 	order func(e *Emulator, sub *Subscription) (spec orderSpec, mockID string)
 	// build returns the request; x holds the order placed, if any.
 	build func(e *Emulator, sub *Subscription, x *stepCtx) any
