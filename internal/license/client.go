@@ -111,16 +111,14 @@ func (s *Service) Check(ctx context.Context, code, fingerprint string) (Verdict,
 	case err != nil:
 		return Verdict{}, fmt.Errorf("license: check %s: %w", code, err)
 	}
-	device := s.DeviceID(fingerprint)
-	devices, err := s.store.LicenseDevices(ctx, code, false)
-	if err != nil {
-		return Verdict{}, fmt.Errorf("license: check %s: %w", code, err)
-	}
-	if !slices.ContainsFunc(devices, func(d store.LicenseDevice) bool { return d.Device == device }) {
-		return Verdict{}, fmt.Errorf("license: check %s: %w: this device has not activated the license code", code, ErrNotActivated)
-	}
-	if err := s.touch(ctx, code, device); err != nil {
+	// Finding the device bound and moving its LastSeen are one update: a
+	// device an operator released meanwhile stays released.
+	bound, err := s.touch(ctx, code, s.DeviceID(fingerprint))
+	switch {
+	case err != nil:
 		return Verdict{}, err
+	case !bound:
+		return Verdict{}, fmt.Errorf("license: check %s: %w: this device has not activated the license code", code, ErrNotActivated)
 	}
 	return s.verdict(ctx, c, fingerprint)
 }
@@ -321,19 +319,17 @@ func (s *Service) recordActivation(ctx context.Context, code string, a activatio
 }
 
 // bind gives the device a seat of the code, or moves its LastSeen when it
-// has one. A new device is written in a transaction that reads the code
+// has one. A bound device is found by the update of its LastSeen, so one
+// an operator released meanwhile (ReleaseDevice) is not put back: it is
+// new again. A new device is written in a transaction that reads the code
 // first and bumps its Version, so two devices cannot both take the last
 // seat; its history entry keeps only the device's hash. While KooGallery
 // has not told the code's amount the devices are not counted (refusing
 // a buyer's second device for koobridge's ignorance would be worse), and
 // that is logged once per code.
 func (s *Service) bind(ctx context.Context, c store.LicenseCode, device string) (store.LicenseCode, error) {
-	devices, err := s.store.LicenseDevices(ctx, c.Code, false)
-	if err != nil {
-		return c, fmt.Errorf("license: activate %s: %w", c.Code, err)
-	}
-	if slices.ContainsFunc(devices, func(d store.LicenseDevice) bool { return d.Device == device }) {
-		return c, s.touch(ctx, c.Code, device)
+	if bound, err := s.touch(ctx, c.Code, device); err != nil || bound {
+		return c, err
 	}
 	out, err := s.change(ctx, c.Code, false, func(ctx context.Context, tx store.Tx, c *store.LicenseCode, _ bool, now time.Time) ([]entry, error) {
 		devices, err := tx.LicenseDevices(ctx, c.Code, false)
@@ -341,7 +337,9 @@ func (s *Service) bind(ctx context.Context, c store.LicenseCode, device string) 
 			return nil, err
 		}
 		if slices.ContainsFunc(devices, func(d store.LicenseDevice) bool { return d.Device == device }) {
-			return nil, errNoChange // bound meanwhile: touched below
+			// Bound meanwhile by another activation of the device, whose
+			// LastSeen is as recent as this one would be.
+			return nil, errNoChange
 		}
 		if s.devices == DevicesAmount && c.Amount > 0 && len(devices) >= c.Amount {
 			return nil, fmt.Errorf("%w: all %d seats of the license code are taken by other devices", ErrNoSeat, c.Amount)
@@ -353,7 +351,7 @@ func (s *Service) bind(ctx context.Context, c store.LicenseCode, device string) 
 	})
 	switch {
 	case errors.Is(err, errNoChange):
-		return out, s.touch(ctx, c.Code, device)
+		return out, nil
 	case err != nil:
 		return out, fmt.Errorf("license: activate %s: %w", c.Code, err)
 	}
@@ -366,17 +364,19 @@ func (s *Service) bind(ctx context.Context, c store.LicenseCode, device string) 
 	return out, nil
 }
 
-// touch moves a bound device's LastSeen to now, for the usage statistics.
-func (s *Service) touch(ctx context.Context, code, device string) error {
+// touch moves a bound device's LastSeen to now, for the usage statistics,
+// and reports whether the device is bound. It never binds one: that is
+// bind's, which counts the seats.
+func (s *Service) touch(ctx context.Context, code, device string) (bound bool, err error) {
 	now := s.now().UTC()
-	err := s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
-		_, err := tx.UpsertLicenseDevice(ctx, store.LicenseDevice{Code: code, Device: device, FirstSeen: now, LastSeen: now})
+	err = s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		bound, err = tx.TouchLicenseDevice(ctx, code, false, device, now)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("license: record device of %s: %w", code, err)
+		return false, fmt.Errorf("license: record device of %s: %w", code, err)
 	}
-	return nil
+	return bound, nil
 }
 
 // lastConfirmed is when KooGallery last vouched for the code: its last

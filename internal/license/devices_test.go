@@ -9,6 +9,7 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/koobridge/koobridge/internal/license"
@@ -154,4 +155,73 @@ func TestReleaseDevice(t *testing.T) {
 			t.Errorf("delivered %v, want license.activated only", got)
 		}
 	})
+}
+
+// interposed is the store with a hook run before the first transaction
+// that starts once it is armed: the moment between a client operation's
+// reads and its write.
+type interposed struct {
+	store.Store
+	armed  atomic.Bool
+	before func()
+}
+
+func (s *interposed) Tx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
+	if s.armed.CompareAndSwap(true, false) {
+		s.before()
+	}
+	return s.Store.Tx(ctx, fn)
+}
+
+// TestDeviceReleasedDuringCall: a device an operator releases while a
+// check or an activation of it is under way, its seat then taken by
+// another machine, is not put back by the call: the check answers
+// ErrNotActivated, the activation counts the seats again and answers
+// ErrNoSeat; the other machine keeps the only seat.
+func TestDeviceReleasedDuringCall(t *testing.T) {
+	tests := []struct {
+		name string
+		call func(s *license.Service, ctx context.Context, code, fingerprint string) (license.Verdict, error)
+		want error
+	}{
+		{"check", (*license.Service).Check, license.ErrNotActivated},
+		{"activate", (*license.Service).Activate, license.ErrNoSeat},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachDialect(t, options{}, func(t *testing.T, e *env) {
+				ctx := context.Background()
+				e.issue(t, "PL-INF", 1)
+				if _, err := e.svc.Activate(ctx, "PL-INF", "machine-a"); err != nil {
+					t.Fatal(err)
+				}
+				st := &interposed{Store: e.st, before: func() {
+					// The operator releases machine A; machine B takes
+					// the freed seat.
+					if err := e.svc.ReleaseDevice(ctx, "PL-INF", false, e.svc.DeviceID("machine-a")); err != nil {
+						t.Errorf("release machine A: %v", err)
+					}
+					if _, err := e.svc.Activate(ctx, "PL-INF", "machine-b"); err != nil {
+						t.Errorf("activate machine B: %v", err)
+					}
+				}}
+				svc := e.service(t, func(cfg *license.Config) { cfg.Store = st })
+				st.armed.Store(true)
+				v, err := tc.call(svc, ctx, "PL-INF", "machine-a")
+				if !errors.Is(err, tc.want) {
+					t.Errorf("%s of machine A released meanwhile: %+v %v, want %v", tc.name, v, err, tc.want)
+				}
+				if st.armed.Load() {
+					t.Fatal("the release did not happen during the call")
+				}
+				devices, err := e.st.LicenseDevices(ctx, "PL-INF", false)
+				if err != nil || len(devices) != 1 || devices[0].Device != e.svc.DeviceID("machine-b") {
+					t.Errorf("devices %+v (%v), want machine B only", devices, err)
+				}
+				if got := e.history(t, "PL-INF", false); strings.Join(got, ",") != "activated,device,device-released,device" {
+					t.Errorf("history %v", got)
+				}
+			})
+		})
+	}
 }

@@ -254,6 +254,12 @@ type LicenseTx interface {
 	// whether it inserted. Zero FirstSeen and LastSeen are stored as now.
 	// ErrNotFound if the code (Code, Test) is not recorded.
 	UpsertLicenseDevice(ctx context.Context, d LicenseDevice) (inserted bool, err error)
+	// TouchLicenseDevice moves the LastSeen of the device (code, test,
+	// device) to at if that is later, and reports whether the device is
+	// there. It never inserts: a device released meanwhile
+	// (DeleteLicenseDevice) stays released and is reported absent. A zero
+	// at is now.
+	TouchLicenseDevice(ctx context.Context, code string, test bool, device string, at time.Time) (found bool, err error)
 	// DeleteLicenseDevice removes the device (Code, Test, Device), freeing
 	// its seat, and reports whether it was there: of two concurrent
 	// deletes one reports true. An absent device or code is not an error.

@@ -462,6 +462,22 @@ func (t *tx) UpsertLicenseDevice(ctx context.Context, d store.LicenseDevice) (bo
 	return false, nil
 }
 
+// TouchLicenseDevice moves the device's LastSeen forward to at and
+// reports whether the device is there. One UPDATE, whose own row count
+// decides: it inserts nothing, and one running beside a DELETE of the row
+// waits for its lock, then finds no row, so a device deleted meanwhile
+// stays deleted; GREATEST keeps LastSeen from moving back while still
+// counting the row. A zero at is now.
+func (t *tx) TouchLicenseDevice(ctx context.Context, code string, test bool, device string, at time.Time) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `UPDATE license_devices SET last_seen = GREATEST(last_seen, $1)
+		WHERE code = $2 AND test = $3 AND device = $4`,
+		ts(or(at, time.Now())), txt(code), test, txt(device))
+	if err != nil {
+		return false, fmt.Errorf("postgres: touch license device: %w", mapErr(ctx, err))
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // DeleteLicenseDevice removes the device (code, test, device) and reports
 // whether it was there. A second concurrent DELETE waits for the row lock
 // of the first, then finds no row, so of two deletes one reports true.

@@ -466,6 +466,25 @@ func (t *tx) UpsertLicenseDevice(ctx context.Context, d store.LicenseDevice) (bo
 	return false, nil
 }
 
+// TouchLicenseDevice moves the device's LastSeen forward to at and
+// reports whether the device is there. One UPDATE, whose own row count
+// decides: it inserts nothing, so a device deleted meanwhile stays
+// deleted; MAX keeps LastSeen from moving back while still counting the
+// row. A zero at is now.
+func (t *tx) TouchLicenseDevice(ctx context.Context, code string, test bool, device string, at time.Time) (bool, error) {
+	res, err := t.tx.ExecContext(ctx, `UPDATE license_devices SET last_seen = MAX(last_seen, ?)
+		WHERE code = ? AND test = ? AND device = ?`,
+		ms(or(at, time.Now())), code, boolInt(test), device)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: touch license device: %w", mapErr(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sqlite: touch license device: %w", mapErr(err))
+	}
+	return n == 1, nil
+}
+
 // DeleteLicenseDevice removes the device (code, test, device) and reports
 // whether it was there; the DELETE's own row count decides, so of two
 // concurrent deletes one reports true.

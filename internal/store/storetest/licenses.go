@@ -26,6 +26,8 @@ var licenseTests = []test{
 	{"DeviceConcurrentUpsert", testLicenseDeviceConcurrentUpsert},
 	{"DeviceDelete", testLicenseDeviceDelete},
 	{"DeviceConcurrentDelete", testLicenseDeviceConcurrentDelete},
+	{"DeviceTouch", testLicenseDeviceTouch},
+	{"DeviceConcurrentTouchAndDelete", testLicenseDeviceConcurrentTouchAndDelete},
 	{"UnreportedDevices", testLicenseUnreportedDevices},
 	{"GrantInsertAndRead", testLicenseGrantInsertAndRead},
 	{"GrantDefaults", testLicenseGrantDefaults},
@@ -708,6 +710,112 @@ func testLicenseDeviceConcurrentDelete(t *testing.T, s store.Store) {
 			t.Errorf("round %d: %d of two concurrent deletes reported deleting, want 1", round, deletes.Load())
 		}
 		checkDevices(t, s, "LC-DDEL", false, nil)
+	}
+}
+
+// touchDevice touches a device in its own transaction and returns whether
+// it found it.
+func touchDevice(t *testing.T, s store.Store, code string, test bool, device string, when time.Time) bool {
+	t.Helper()
+	var found bool
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		found, err = tx.TouchLicenseDevice(ctx, code, test, device, when)
+		return err
+	})
+	return found
+}
+
+// testLicenseDeviceTouch: a touch moves only LastSeen, only forward, of
+// exactly its device (not the test twin's, not another code's), finds a
+// device that is there, and never inserts one: an absent or deleted device
+// is reported absent and stays absent.
+func testLicenseDeviceTouch(t *testing.T, s store.Store) {
+	for _, c := range []store.LicenseCode{fullCode("LC-TCH", false), fullCode("LC-TCH", true), fullCode("LC-TOTHER", false)} {
+		insertCode(t, s, c)
+	}
+	dev := func(code string, test bool, device string, last time.Duration) store.LicenseDevice {
+		return store.LicenseDevice{Code: code, Test: test, Device: device, FirstSeen: at(time.Minute), LastSeen: at(last * time.Minute),
+			ReportedAt: at(2 * time.Minute)}
+	}
+	for _, d := range []store.LicenseDevice{dev("LC-TCH", false, "aa", 5), dev("LC-TCH", true, "aa", 1), dev("LC-TOTHER", false, "aa", 1)} {
+		upsertDevice(t, s, d)
+	}
+	for _, tc := range []struct {
+		name   string
+		code   string
+		test   bool
+		device string
+		at     time.Duration
+		want   bool
+	}{
+		{"seen later", "LC-TCH", false, "aa", 9, true},
+		{"seen earlier", "LC-TCH", false, "aa", 3, true},
+		{"seen at the same time", "LC-TCH", false, "aa", 9, true},
+		{"absent device", "LC-TCH", false, "zz", 20, false},
+		{"absent code", "LC-NONE", false, "aa", 20, false},
+		{"absent device of the test twin", "LC-TCH", true, "zz", 20, false},
+		{"a prefix of the device", "LC-TCH", false, "a", 20, false},
+	} {
+		if got := touchDevice(t, s, tc.code, tc.test, tc.device, at(tc.at*time.Minute)); got != tc.want {
+			t.Errorf("TouchLicenseDevice %s: found %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// LastSeen moved forward only, FirstSeen and ReportedAt kept, nothing
+	// inserted, the twin and the other code untouched.
+	checkDevices(t, s, "LC-TCH", false, []store.LicenseDevice{dev("LC-TCH", false, "aa", 9)})
+	checkDevices(t, s, "LC-TCH", true, []store.LicenseDevice{dev("LC-TCH", true, "aa", 1)})
+	checkDevices(t, s, "LC-TOTHER", false, []store.LicenseDevice{dev("LC-TOTHER", false, "aa", 1)})
+	checkDevices(t, s, "LC-NONE", false, nil)
+
+	// A zero time is now.
+	before := time.Now().Add(-time.Second)
+	if !touchDevice(t, s, "LC-TCH", true, "aa", time.Time{}) {
+		t.Error("TouchLicenseDevice with a zero time: not found")
+	}
+	got, err := s.LicenseDevices(t.Context(), "LC-TCH", true)
+	noErr(t, "LicenseDevices", err)
+	if after := time.Now().Add(time.Second); len(got) != 1 || got[0].LastSeen.Before(before) || got[0].LastSeen.After(after) {
+		t.Errorf("device touched with a zero time = %+v, want LastSeen now", got)
+	}
+
+	// A deleted device is not brought back.
+	if !deleteDevice(t, s, "LC-TCH", false, "aa") {
+		t.Fatal("DeleteLicenseDevice: not deleted")
+	}
+	if touchDevice(t, s, "LC-TCH", false, "aa", at(30*time.Minute)) {
+		t.Error("TouchLicenseDevice of a deleted device: found")
+	}
+	checkDevices(t, s, "LC-TCH", false, nil)
+}
+
+// testLicenseDeviceConcurrentTouchAndDelete: a touch racing a delete of
+// its device never leaves the device behind: whichever runs first, the
+// device ends deleted, and a touch reporting it found ran before the
+// delete.
+func testLicenseDeviceConcurrentTouchAndDelete(t *testing.T, s store.Store) {
+	insertCode(t, s, fullCode("LC-TDEL", false))
+	for round := range 10 {
+		upsertDevice(t, s, store.LicenseDevice{Code: "LC-TDEL", Device: "d", FirstSeen: at(time.Minute), LastSeen: at(time.Minute)})
+		var deleted atomic.Bool
+		Race(2, func(i int) {
+			err := s.Tx(context.Background(), func(ctx context.Context, tx store.Tx) error {
+				if i == 0 {
+					ok, err := tx.DeleteLicenseDevice(ctx, "LC-TDEL", false, "d")
+					deleted.Store(ok)
+					return err
+				}
+				_, err := tx.TouchLicenseDevice(ctx, "LC-TDEL", false, "d", at(time.Duration(round+2)*time.Minute))
+				return err
+			})
+			if err != nil {
+				t.Errorf("round %d, goroutine %d: %v", round, i, err)
+			}
+		})
+		if !deleted.Load() {
+			t.Errorf("round %d: the delete did not find the device", round)
+		}
+		checkDevices(t, s, "LC-TDEL", false, nil)
 	}
 }
 
