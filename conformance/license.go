@@ -225,27 +225,52 @@ func familyOf(m emulator.Message) *emulator.Family {
 
 // deliverAgain sends the body of message m once more, as it was first
 // sent (a fresh signature, timestamp and nonce): the answer must carry
-// the first answer's resultCode. A different body is noted. Nothing is
-// sent when the first delivery got no answer.
+// the first answer's resultCode, or one equivalent to it
+// (emulator.Equivalent: getLicenseAsync answered 000004, then 000000 once
+// the license is made, is still taken). Another code or body that passes
+// is noted. Nothing is sent when the first delivery got no answer.
 func (r *runner) deliverAgain(ctx context.Context, cr *caseRun, m emulator.Message, how string) {
 	if len(m.Attempts) == 0 || m.Attempts[0].ResultCode == "" {
 		return
 	}
 	first := m.Attempts[0]
 	what := describeCall(m.Interface, m.Body)
-	c := emulator.Call{Family: familyOf(m), Interface: m.Interface, Body: []byte(m.Body), Expect: []protocol.ResultCode{first.ResultCode}}
+	same := emulator.Equivalent(m.Interface, first.ResultCode)
+	want := "the first answer"
+	if len(same) > 1 {
+		want = "an answer equivalent to the first (" + strings.Join(codeStrings(same), " or ") + ": taken)"
+	}
+	c := emulator.Call{Family: familyOf(m), Interface: m.Interface, Body: []byte(m.Body), Expect: same}
 	tr := r.licenseCallTr(c, func(a emulator.Attempt, v emulator.Violation) (Failure, bool) {
 		if v.Rule != emulator.RuleResultCode {
 			return Failure{}, false
 		}
 		return Failure{Rule: RuleIdempotentLicense, Spec: suiteSpec[RuleIdempotentLicense], Message: fmt.Sprintf(
-			"the seller %s to %s %s, the first delivery %s: a call delivered again must get the first answer", answered(a.ResultCode), what, how, answered(first.ResultCode))}, true
+			"the seller %s to %s %s, the first delivery %s: a call delivered again must get %s", answered(a.ResultCode), what, how, answered(first.ResultCode), want)}, true
 	})
 	a, sent := r.send(ctx, cr, c, tr)
-	if sent && a.Response != nil && first.Response != nil && a.ResultCode == first.ResultCode && a.Response.Body != first.Response.Body {
-		note := fmt.Sprintf("%s %s got another body: first %s, then %s", what, how, cut(first.Response.Body, maxNoteBody), cut(a.Response.Body, maxNoteBody))
+	if !sent || a.Response == nil || first.Response == nil || !slices.Contains(same, a.ResultCode) {
+		return
+	}
+	var note string
+	switch {
+	case a.ResultCode != first.ResultCode:
+		note = fmt.Sprintf("%s %s %s, the first delivery %s (equivalent)", what, how, answered(a.ResultCode), answered(first.ResultCode))
+	case a.Response.Body != first.Response.Body:
+		note = fmt.Sprintf("%s %s got another body: first %s, then %s", what, how, cut(first.Response.Body, maxNoteBody), cut(a.Response.Body, maxNoteBody))
+	}
+	if note != "" {
 		cr.c.Note = strings.TrimPrefix(cr.c.Note+"; "+note, "; ")
 	}
+}
+
+// codeStrings spells resultCodes as text.
+func codeStrings(codes []protocol.ResultCode) []string {
+	out := make([]string, len(codes))
+	for i, c := range codes {
+		out[i] = string(c)
+	}
+	return out
 }
 
 // describeCall names a license call for a failure message: its activity

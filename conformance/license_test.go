@@ -3,9 +3,14 @@ package conformance
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"maps"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,8 +50,17 @@ var (
 // empty cfg.LicenseKey means testLicenseKey.
 func runLicense(t *testing.T, k testseller.Keys, f testseller.Faults, cfg Config) *Report {
 	t.Helper()
+	return runLicenseWith(t, k, f, nil, cfg)
+}
+
+// runLicenseWith is runLicense with the seller behind wrap, when set.
+func runLicenseWith(t *testing.T, k testseller.Keys, f testseller.Faults, wrap func(http.Handler) http.Handler, cfg Config) *Report {
+	t.Helper()
 	ln := listen(t)
-	s := testseller.NewWithKeys(k, f).WithOpenAPI("http://"+ln.Addr().String(), testAK, testSK)
+	var s http.Handler = testseller.NewWithKeys(k, f).WithOpenAPI("http://"+ln.Addr().String(), testAK, testSK)
+	if wrap != nil {
+		s = wrap(s)
+	}
 	seller := httptest.NewServer(s)
 	t.Cleanup(seller.Close)
 	host := strings.TrimPrefix(seller.URL, "http://")
@@ -247,6 +261,83 @@ func TestLicenseRepeatDiffers(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// takenLater answers getLicenseAsync of an event, from its (n+1)th
+// delivery on, code where the seller behind it answers 000004 (repeating
+// its first answer): with 000000, a seller that says success once the
+// license is made; with another code, one that refuses what it took.
+func takenLater(n int, code protocol.ResultCode) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		var mu sync.Mutex
+		seen := map[string]int{}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var req struct {
+				Activity string `json:"activity"`
+				EventID  string `json:"eventId"`
+			}
+			_ = json.Unmarshal(body, &req)
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			reply := rec.Body.Bytes()
+			if req.Activity == protocol.ActivityGetLicenseAsync {
+				mu.Lock()
+				seen[req.EventID]++
+				later := seen[req.EventID] > n
+				mu.Unlock()
+				var resp protocol.Response
+				if later && json.Unmarshal(reply, &resp) == nil && resp.ResultCode == protocol.CodeProcessing {
+					reply, _ = json.Marshal(protocol.NewResponse(code, resp.ResultMsg))
+					rec.Header().Set(sign.BodySignHeader, sign.BodySign(testLicenseKey, reply))
+				}
+			}
+			maps.Copy(w.Header(), rec.Header())
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(reply)
+		})
+	}
+}
+
+// TestGetLicenseTakenLater: a seller that answers a repeated
+// getLicenseAsync 000000 where the first was 000004 (the license made
+// meanwhile) passes: the duplicates delivered at once (n 1: 000004 and
+// 000000 at once) and the delivery after the answer (n 2) agree, the
+// latter noted. One that switches from taken to refused fails
+// online-license/repeat-request with idempotent-license, naming both
+// codes.
+func TestGetLicenseTakenLater(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		n     int
+		code  protocol.ResultCode
+		fails bool
+		note  string // of online-license/repeat-request
+	}{
+		{"000000 to the concurrent duplicate", 1, protocol.CodeSuccess, false, ""},
+		{"000000 to the delivery after the answer", 2, protocol.CodeSuccess, false, "answered 000000 (success), the first delivery answered 000004"},
+		{"000002 to the delivery after the answer", 2, protocol.CodeInvalidParam, true, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runLicenseWith(t, licenseSeller, testseller.Faults{}, takenLater(tt.n, tt.code), Config{Profile: ProfileOnlineLicense})
+			repeat, _ := r.Case("online-license/repeat-request")
+			if !tt.fails {
+				if !r.Passed() {
+					t.Fatalf("failed:%s", describe(r))
+				}
+				if !strings.Contains(repeat.Note, tt.note) {
+					t.Errorf("online-license/repeat-request note %q, want %q", repeat.Note, tt.note)
+				}
+				return
+			}
+			wantRules(t, r, map[string][]string{"online-license/repeat-request": {RuleIdempotentLicense}})
+			if len(repeat.Failures) == 0 || !strings.Contains(repeat.Failures[0].Message, "answered 000002") ||
+				!strings.Contains(repeat.Failures[0].Message, "000000 or 000004: taken") {
+				t.Errorf("online-license/repeat-request failures %+v, want the codes named", repeat.Failures)
+			}
+		})
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -52,6 +53,7 @@ type licenseSeller struct {
 	mu        sync.Mutex
 	calls     []licenseCall
 	fail      map[string]int
+	seq       map[string][]protocol.ResultCode // answered in turn, before code
 	code      map[string]protocol.ResultCode
 	instances map[string]string // orderLineId → instanceId
 	upload    func(eventID string)
@@ -63,6 +65,7 @@ func newLicenseSeller(t *testing.T, key string) *licenseSeller {
 		t: t, key: key,
 		ver:       &sign.Verifier{Keys: []string{key}, Nonces: sign.NewMemoryNonces()},
 		fail:      map[string]int{},
+		seq:       map[string][]protocol.ResultCode{},
 		code:      map[string]protocol.ResultCode{},
 		instances: map[string]string{},
 	}
@@ -101,6 +104,9 @@ func (s *licenseSeller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.fail[activity] > 0 {
 			s.fail[activity]--
 			resp = protocol.NewResponse(protocol.CodeInternal, "")
+		} else if seq := s.seq[activity]; len(seq) > 0 {
+			resp = protocol.NewResponse(seq[0], "")
+			s.seq[activity] = seq[1:]
 		} else if c, ok := s.code[activity]; ok {
 			resp = protocol.NewResponse(c, "")
 		}
@@ -715,6 +721,57 @@ func TestRequestLicenseOutcomes(t *testing.T) {
 			t.Errorf("deviceFingerprint %v, want %s", got, fp)
 		}
 	})
+}
+
+// TestGetLicenseDuplicates: getLicenseAsync delivered twice at once
+// answered 000004 and 000000 is one outcome (the application taken, the
+// license being generated or done), so the duplicates agree; taken and
+// refused disagree. Which copy gets which code is up to the race; the
+// check is on the set.
+func TestGetLicenseDuplicates(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		codes  []protocol.ResultCode
+		broken bool
+	}{
+		{"000004 then 000000", []protocol.ResultCode{protocol.CodeProcessing, protocol.CodeSuccess}, false},
+		{"000000 then 000004", []protocol.ResultCode{protocol.CodeSuccess, protocol.CodeProcessing}, false},
+		{"000000 twice", []protocol.ResultCode{protocol.CodeSuccess, protocol.CodeSuccess}, false},
+		{"000004 then 000901", []protocol.ResultCode{protocol.CodeProcessing, protocol.CodeOutsideOrderValidity}, true},
+		{"000000 then 000902", []protocol.ResultCode{protocol.CodeSuccess, protocol.CodeExpiryRequired}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v := startLicense(t, func(c *Config) { c.NoRetry = true })
+			v.seller.upload = func(ev string) { v.api.uploadFile(ev, "LICENSE FOR "+ev) }
+			_, sub := v.purchase(PurchaseRequest{ProductID: OnlineLicenseProductID})
+			v.seller.mu.Lock()
+			v.seller.seq[protocol.ActivityGetLicenseAsync] = tt.codes
+			v.seller.mu.Unlock()
+			v.e.SetFaults(Faults{Duplicates: 1})
+			run, _ := v.play(sub.ID, scenarioRequestLicense)
+			v.e.SetFaults(Faults{})
+			m, _ := v.e.Message(run.Messages[0])
+			if len(m.Attempts) != 2 {
+				t.Fatalf("%d attempts, want the call and its duplicate", len(m.Attempts))
+			}
+			if got := m.Attempts[0].Has(RuleIdempotent); got != tt.broken || (!tt.broken && !run.OK) {
+				t.Errorf("idempotent violation %v (want %v), run %+v", got, tt.broken, run)
+			}
+		})
+	}
+	for _, tt := range []struct {
+		iface string
+		code  protocol.ResultCode
+		want  []protocol.ResultCode
+	}{
+		{protocol.ActivityGetLicenseAsync, protocol.CodeProcessing, []protocol.ResultCode{protocol.CodeSuccess, protocol.CodeProcessing}},
+		{protocol.ActivityGetLicenseAsync, protocol.CodeInstanceNotFound, []protocol.ResultCode{protocol.CodeInstanceNotFound}},
+		{protocol.ActivityNewInstance, protocol.CodeProcessing, []protocol.ResultCode{protocol.CodeProcessing}},
+	} {
+		if got := Equivalent(tt.iface, tt.code); !slices.Equal(got, tt.want) {
+			t.Errorf("Equivalent(%s, %s) = %v, want %v", tt.iface, tt.code, got, tt.want)
+		}
+	}
 }
 
 // TestOnlineLicenseBasicKey: with OnlineLicenseKey KeyBasic the
