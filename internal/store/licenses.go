@@ -35,25 +35,36 @@ const (
 // activating it. Test codes (a production call with testFlag "1") live
 // apart from real ones: (Code, Test) is the key.
 type LicenseCode struct {
-	Code        string
-	Test        bool
-	Status      LicenseStatus
-	ExpireTime  time.Time // zero when unknown
-	OrderID     string    // the purchase order when known, else the latest order that touched the code
-	OrderLineID string
-	ProductID   string
-	Amount      int // the quantity bought (activate's amount); 0 when unknown
+	Code       string
+	Test       bool
+	Status     LicenseStatus
+	ExpireTime time.Time // zero when unknown
+	// ExpireEstimated says ExpireTime is activate's expire_time, an
+	// estimate only (§A.8.1), not yet told by the production interface or
+	// a query.
+	ExpireEstimated bool
+	OrderID         string // the purchase order when known, else the latest order that touched the code
+	OrderLineID     string
+	ProductID       string
+	Amount          int // the quantity bought (activate's amount); 0 when unknown
 	// ActivatedAt is when koobridge activated the code with KooGallery
 	// (zero until then).
 	ActivatedAt time.Time
 	// CheckedAt is when KooGallery last answered a query of the code
-	// (zero until then); RemoteStatus is what it said (ALIVE, EXPIRED,
-	// RELEASED).
+	// (zero until then); RemoteStatus is what it or the activation said
+	// (ALIVE, EXPIRED, RELEASED), "" when none or when the production
+	// interface made the code alive again after a "not alive" (the next
+	// check asks KooGallery).
 	CheckedAt    time.Time
 	RemoteStatus string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	Version      int64 // incremented by every update; UpdateLicenseCode checks it
+	// ConfirmedAt is when the production interface last told, in a call
+	// KooGallery signed, that the code is alive (a renewal into the
+	// future, UNFREEZE): a confirmation as good as a query's for the
+	// offline grace, without being a query (zero until then).
+	ConfirmedAt time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	Version     int64 // incremented by every update; UpdateLicenseCode checks it
 }
 
 // LicenseCodeFilter selects license codes for the admin API.

@@ -14,20 +14,21 @@ import (
 	"github.com/koobridge/koobridge/internal/store"
 )
 
-const licenseCodeColumns = `code, test, status, expire_time, order_id, order_line_id, product_id, amount,
-	activated_at, checked_at, remote_status, created_at, updated_at, version`
+const licenseCodeColumns = `code, test, status, expire_time, expire_estimated, order_id, order_line_id, product_id, amount,
+	activated_at, checked_at, remote_status, confirmed_at, created_at, updated_at, version`
 
 func scanLicenseCode(row pgx.Row) (store.LicenseCode, error) {
 	var (
 		c                                   store.LicenseCode
 		expire, activated, checked, created *time.Time
-		updated                             *time.Time
+		confirmed, updated                  *time.Time
 		status                              string
 	)
-	if err := row.Scan(&c.Code, &c.Test, &status, &expire, &c.OrderID, &c.OrderLineID, &c.ProductID, &c.Amount,
-		&activated, &checked, &c.RemoteStatus, &created, &updated, &c.Version); err != nil {
+	if err := row.Scan(&c.Code, &c.Test, &status, &expire, &c.ExpireEstimated, &c.OrderID, &c.OrderLineID, &c.ProductID, &c.Amount,
+		&activated, &checked, &c.RemoteStatus, &confirmed, &created, &updated, &c.Version); err != nil {
 		return store.LicenseCode{}, err
 	}
+	c.ConfirmedAt = fromTS(confirmed)
 	c.Status = store.LicenseStatus(status)
 	c.ExpireTime = fromTS(expire)
 	c.ActivatedAt = fromTS(activated)
@@ -384,10 +385,10 @@ func (t *tx) InsertLicenseCode(ctx context.Context, c store.LicenseCode) (bool, 
 		status = store.LicenseActive
 	}
 	tag, err := t.tx.Exec(ctx, `INSERT INTO license_codes (`+licenseCodeColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 		ON CONFLICT (code, test) DO NOTHING`,
-		txt(c.Code), c.Test, txt(string(status)), ts(c.ExpireTime), txt(c.OrderID), txt(c.OrderLineID),
-		txt(c.ProductID), c.Amount, ts(c.ActivatedAt), ts(c.CheckedAt), txt(c.RemoteStatus),
+		txt(c.Code), c.Test, txt(string(status)), ts(c.ExpireTime), c.ExpireEstimated, txt(c.OrderID), txt(c.OrderLineID),
+		txt(c.ProductID), c.Amount, ts(c.ActivatedAt), ts(c.CheckedAt), txt(c.RemoteStatus), ts(c.ConfirmedAt),
 		ts(or(c.CreatedAt, now)), ts(or(c.UpdatedAt, now)), c.Version)
 	if err != nil {
 		return false, fmt.Errorf("postgres: insert license code: %w", mapErr(ctx, err))
@@ -400,11 +401,12 @@ func (t *tx) InsertLicenseCode(ctx context.Context, c store.LicenseCode) (bool, 
 // zero UpdatedAt is stored as now.
 func (t *tx) UpdateLicenseCode(ctx context.Context, c store.LicenseCode) error {
 	tag, err := t.tx.Exec(ctx, `UPDATE license_codes SET
-		status = $1, expire_time = $2, order_id = $3, order_line_id = $4, product_id = $5, amount = $6,
-		activated_at = $7, checked_at = $8, remote_status = $9, updated_at = $10, version = version + 1
-		WHERE code = $11 AND test = $12 AND version = $13`,
-		txt(string(c.Status)), ts(c.ExpireTime), txt(c.OrderID), txt(c.OrderLineID), txt(c.ProductID), c.Amount,
-		ts(c.ActivatedAt), ts(c.CheckedAt), txt(c.RemoteStatus), ts(or(c.UpdatedAt, time.Now())),
+		status = $1, expire_time = $2, expire_estimated = $3, order_id = $4, order_line_id = $5, product_id = $6,
+		amount = $7, activated_at = $8, checked_at = $9, remote_status = $10, confirmed_at = $11, updated_at = $12,
+		version = version + 1
+		WHERE code = $13 AND test = $14 AND version = $15`,
+		txt(string(c.Status)), ts(c.ExpireTime), c.ExpireEstimated, txt(c.OrderID), txt(c.OrderLineID), txt(c.ProductID),
+		c.Amount, ts(c.ActivatedAt), ts(c.CheckedAt), txt(c.RemoteStatus), ts(c.ConfirmedAt), ts(or(c.UpdatedAt, time.Now())),
 		txt(c.Code), c.Test, c.Version)
 	if err != nil {
 		return fmt.Errorf("postgres: update license code: %w", mapErr(ctx, err))

@@ -15,21 +15,23 @@ import (
 	"github.com/koobridge/koobridge/internal/store"
 )
 
-const licenseCodeColumns = `code, test, status, expire_time, order_id, order_line_id, product_id, amount,
-	activated_at, checked_at, remote_status, created_at, updated_at, version`
+const licenseCodeColumns = `code, test, status, expire_time, expire_estimated, order_id, order_line_id, product_id, amount,
+	activated_at, checked_at, remote_status, confirmed_at, created_at, updated_at, version`
 
 func scanLicenseCode(sc scanner) (store.LicenseCode, error) {
 	var (
-		c                                         store.LicenseCode
-		test, expire, activated, checked, created int64
-		updated                                   int64
-		status                                    string
+		c                                                    store.LicenseCode
+		test, expire, estimated, activated, checked, created int64
+		confirmed, updated                                   int64
+		status                                               string
 	)
-	if err := sc.Scan(&c.Code, &test, &status, &expire, &c.OrderID, &c.OrderLineID, &c.ProductID, &c.Amount,
-		&activated, &checked, &c.RemoteStatus, &created, &updated, &c.Version); err != nil {
+	if err := sc.Scan(&c.Code, &test, &status, &expire, &estimated, &c.OrderID, &c.OrderLineID, &c.ProductID, &c.Amount,
+		&activated, &checked, &c.RemoteStatus, &confirmed, &created, &updated, &c.Version); err != nil {
 		return store.LicenseCode{}, err
 	}
 	c.Test = test != 0
+	c.ExpireEstimated = estimated != 0
+	c.ConfirmedAt = fromMS(confirmed)
 	c.Status = store.LicenseStatus(status)
 	c.ExpireTime = fromMS(expire)
 	c.ActivatedAt = fromMS(activated)
@@ -388,11 +390,11 @@ func (t *tx) InsertLicenseCode(ctx context.Context, c store.LicenseCode) (bool, 
 		status = store.LicenseActive
 	}
 	res, err := t.tx.ExecContext(ctx, `INSERT INTO license_codes (`+licenseCodeColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (code, test) DO NOTHING`,
-		c.Code, boolInt(c.Test), string(status), ms(c.ExpireTime), c.OrderID, c.OrderLineID, c.ProductID, c.Amount,
-		ms(c.ActivatedAt), ms(c.CheckedAt), c.RemoteStatus, ms(or(c.CreatedAt, now)), ms(or(c.UpdatedAt, now)),
-		c.Version)
+		c.Code, boolInt(c.Test), string(status), ms(c.ExpireTime), boolInt(c.ExpireEstimated), c.OrderID, c.OrderLineID,
+		c.ProductID, c.Amount, ms(c.ActivatedAt), ms(c.CheckedAt), c.RemoteStatus, ms(c.ConfirmedAt),
+		ms(or(c.CreatedAt, now)), ms(or(c.UpdatedAt, now)), c.Version)
 	if err != nil {
 		return false, fmt.Errorf("sqlite: insert license code: %w", mapErr(err))
 	}
@@ -404,11 +406,11 @@ func (t *tx) InsertLicenseCode(ctx context.Context, c store.LicenseCode) (bool, 
 // zero UpdatedAt is stored as now.
 func (t *tx) UpdateLicenseCode(ctx context.Context, c store.LicenseCode) error {
 	res, err := t.tx.ExecContext(ctx, `UPDATE license_codes SET
-		status = ?, expire_time = ?, order_id = ?, order_line_id = ?, product_id = ?, amount = ?,
-		activated_at = ?, checked_at = ?, remote_status = ?, updated_at = ?, version = version + 1
+		status = ?, expire_time = ?, expire_estimated = ?, order_id = ?, order_line_id = ?, product_id = ?, amount = ?,
+		activated_at = ?, checked_at = ?, remote_status = ?, confirmed_at = ?, updated_at = ?, version = version + 1
 		WHERE code = ? AND test = ? AND version = ?`,
-		string(c.Status), ms(c.ExpireTime), c.OrderID, c.OrderLineID, c.ProductID, c.Amount,
-		ms(c.ActivatedAt), ms(c.CheckedAt), c.RemoteStatus, ms(or(c.UpdatedAt, time.Now())),
+		string(c.Status), ms(c.ExpireTime), boolInt(c.ExpireEstimated), c.OrderID, c.OrderLineID, c.ProductID, c.Amount,
+		ms(c.ActivatedAt), ms(c.CheckedAt), c.RemoteStatus, ms(c.ConfirmedAt), ms(or(c.UpdatedAt, time.Now())),
 		c.Code, boolInt(c.Test), c.Version)
 	if err != nil {
 		return fmt.Errorf("sqlite: update license code: %w", mapErr(err))

@@ -45,20 +45,22 @@ var licenseTests = []test{
 // fullCode has every field a caller sets at a distinct, non-zero value.
 func fullCode(code string, test bool) store.LicenseCode {
 	return store.LicenseCode{
-		Code:         code,
-		Test:         test,
-		Status:       store.LicenseFrozen,
-		ExpireTime:   at(30 * 24 * time.Hour),
-		OrderID:      "CS-" + code,
-		OrderLineID:  "CS-" + code + "-000001",
-		ProductID:    "OFFI-LICENSE",
-		Amount:       3,
-		ActivatedAt:  at(time.Minute),
-		CheckedAt:    at(2 * time.Minute),
-		RemoteStatus: "ALIVE",
-		CreatedAt:    at(11 * time.Millisecond),
-		UpdatedAt:    at(12 * time.Millisecond),
-		Version:      0,
+		Code:            code,
+		Test:            test,
+		Status:          store.LicenseFrozen,
+		ExpireTime:      at(30 * 24 * time.Hour),
+		ExpireEstimated: true,
+		OrderID:         "CS-" + code,
+		OrderLineID:     "CS-" + code + "-000001",
+		ProductID:       "OFFI-LICENSE",
+		Amount:          3,
+		ActivatedAt:     at(time.Minute),
+		CheckedAt:       at(2 * time.Minute),
+		RemoteStatus:    "ALIVE",
+		ConfirmedAt:     at(3 * time.Minute),
+		CreatedAt:       at(11 * time.Millisecond),
+		UpdatedAt:       at(12 * time.Millisecond),
+		Version:         0,
 	}
 }
 
@@ -66,6 +68,7 @@ func normCode(c store.LicenseCode) store.LicenseCode {
 	c.ExpireTime = normTime(c.ExpireTime)
 	c.ActivatedAt = normTime(c.ActivatedAt)
 	c.CheckedAt = normTime(c.CheckedAt)
+	c.ConfirmedAt = normTime(c.ConfirmedAt)
 	c.CreatedAt = normTime(c.CreatedAt)
 	c.UpdatedAt = normTime(c.UpdatedAt)
 	return c
@@ -144,10 +147,11 @@ func testLicenseCodeDefaults(t *testing.T, s store.Store) {
 	if got.Status != store.LicenseActive {
 		t.Errorf("Status %q, want active for an empty status", got.Status)
 	}
-	if !got.ExpireTime.IsZero() || !got.ActivatedAt.IsZero() || !got.CheckedAt.IsZero() {
-		t.Errorf("ExpireTime %v, ActivatedAt %v, CheckedAt %v; want zero (unknown)", got.ExpireTime, got.ActivatedAt, got.CheckedAt)
+	if !got.ExpireTime.IsZero() || !got.ActivatedAt.IsZero() || !got.CheckedAt.IsZero() || !got.ConfirmedAt.IsZero() {
+		t.Errorf("ExpireTime %v, ActivatedAt %v, CheckedAt %v, ConfirmedAt %v; want zero (unknown)",
+			got.ExpireTime, got.ActivatedAt, got.CheckedAt, got.ConfirmedAt)
 	}
-	if got.Test || got.OrderID != "" || got.Amount != 0 || got.RemoteStatus != "" || got.Version != 0 {
+	if got.Test || got.ExpireEstimated || got.OrderID != "" || got.Amount != 0 || got.RemoteStatus != "" || got.Version != 0 {
 		t.Errorf("zero code stored as %+v", got)
 	}
 	for name, v := range map[string]time.Time{"CreatedAt": got.CreatedAt, "UpdatedAt": got.UpdatedAt} {
@@ -236,6 +240,7 @@ func testLicenseCodeUpdate(t *testing.T, s store.Store) {
 	upd := stored
 	upd.Status = store.LicenseReleased
 	upd.ExpireTime = at(60 * 24 * time.Hour)
+	upd.ExpireEstimated = false
 	upd.OrderID = "CS-RENEW"
 	upd.OrderLineID = "CS-RENEW-000001"
 	upd.ProductID = "OFFI-OTHER"
@@ -243,6 +248,7 @@ func testLicenseCodeUpdate(t *testing.T, s store.Store) {
 	upd.ActivatedAt = at(3 * time.Minute)
 	upd.CheckedAt = at(4 * time.Minute)
 	upd.RemoteStatus = "RELEASED"
+	upd.ConfirmedAt = at(5 * time.Minute)
 	upd.UpdatedAt = at(time.Hour)
 	upd.CreatedAt = at(time.Hour) // fixed at insert: ignored
 	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
@@ -257,15 +263,19 @@ func testLicenseCodeUpdate(t *testing.T, s store.Store) {
 
 	// Zero times are written as zero, but a zero UpdatedAt is now.
 	clear := got
-	clear.ExpireTime, clear.ActivatedAt, clear.CheckedAt, clear.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	clear.ExpireTime, clear.ActivatedAt, clear.CheckedAt, clear.ConfirmedAt, clear.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	clear.ExpireEstimated = true
 	before := time.Now().Add(-time.Second)
 	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
 		return tx.UpdateLicenseCode(ctx, clear)
 	})
 	got, err = s.LicenseCode(t.Context(), "LC-UPD", false)
 	noErr(t, "LicenseCode", err)
-	if !got.ExpireTime.IsZero() || !got.ActivatedAt.IsZero() || !got.CheckedAt.IsZero() {
+	if !got.ExpireTime.IsZero() || !got.ActivatedAt.IsZero() || !got.CheckedAt.IsZero() || !got.ConfirmedAt.IsZero() {
 		t.Errorf("times not cleared: %+v", got)
+	}
+	if !got.ExpireEstimated {
+		t.Errorf("ExpireEstimated not set back: %+v", got)
 	}
 	if got.UpdatedAt.Before(before) || got.Version != stored.Version+2 {
 		t.Errorf("UpdatedAt %v (want now), Version %d (want %d)", got.UpdatedAt, got.Version, stored.Version+2)

@@ -10,20 +10,22 @@
 -- KooGallery's retries and probes of one code find one row, whatever the
 -- number of calls.
 CREATE TABLE license_codes (
-    code          text COLLATE "C" NOT NULL,
-    test          boolean     NOT NULL DEFAULT false,
-    status        text        NOT NULL,
-    expire_time   timestamptz,
-    order_id      text        NOT NULL DEFAULT '',
-    order_line_id text        NOT NULL DEFAULT '',
-    product_id    text        NOT NULL DEFAULT '',
-    amount        integer     NOT NULL DEFAULT 0,
-    activated_at  timestamptz,
-    checked_at    timestamptz,
-    remote_status text        NOT NULL DEFAULT '',
-    created_at    timestamptz NOT NULL,
-    updated_at    timestamptz NOT NULL,
-    version       bigint      NOT NULL DEFAULT 0,
+    code             text COLLATE "C" NOT NULL,
+    test             boolean     NOT NULL DEFAULT false,
+    status           text        NOT NULL,
+    expire_time      timestamptz,
+    expire_estimated boolean     NOT NULL DEFAULT false, -- expire_time is activate's estimate
+    order_id         text        NOT NULL DEFAULT '',
+    order_line_id    text        NOT NULL DEFAULT '',
+    product_id       text        NOT NULL DEFAULT '',
+    amount           integer     NOT NULL DEFAULT 0,
+    activated_at     timestamptz,
+    checked_at       timestamptz,
+    remote_status    text        NOT NULL DEFAULT '',
+    confirmed_at     timestamptz, -- the production interface's last confirmation; NULL never
+    created_at       timestamptz NOT NULL,
+    updated_at       timestamptz NOT NULL,
+    version          bigint      NOT NULL DEFAULT 0,
     -- The key also serves the admin API's listing by code.
     PRIMARY KEY (code, test)
 );
@@ -48,7 +50,7 @@ CREATE TABLE license_events (
 -- One code's history, newest first.
 CREATE INDEX license_events_code_at ON license_events (code, test, at, id);
 
--- The devices of a code; device is the SHA-256 of the fingerprint, never
+-- The devices of a code; device is a keyed hash of the fingerprint, never
 -- the fingerprint. The key makes a device one row however often and from
 -- however many replicas it is seen.
 CREATE TABLE license_devices (

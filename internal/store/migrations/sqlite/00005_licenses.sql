@@ -10,20 +10,22 @@
 -- KooGallery's retries and probes of one code find one row, whatever the
 -- number of calls.
 CREATE TABLE license_codes (
-    code          TEXT    NOT NULL,
-    test          INTEGER NOT NULL DEFAULT 0,
-    status        TEXT    NOT NULL,
-    expire_time   INTEGER NOT NULL DEFAULT 0,
-    order_id      TEXT    NOT NULL DEFAULT '',
-    order_line_id TEXT    NOT NULL DEFAULT '',
-    product_id    TEXT    NOT NULL DEFAULT '',
-    amount        INTEGER NOT NULL DEFAULT 0,
-    activated_at  INTEGER NOT NULL DEFAULT 0,
-    checked_at    INTEGER NOT NULL DEFAULT 0,
-    remote_status TEXT    NOT NULL DEFAULT '',
-    created_at    INTEGER NOT NULL,
-    updated_at    INTEGER NOT NULL,
-    version       INTEGER NOT NULL DEFAULT 0,
+    code             TEXT    NOT NULL,
+    test             INTEGER NOT NULL DEFAULT 0,
+    status           TEXT    NOT NULL,
+    expire_time      INTEGER NOT NULL DEFAULT 0,
+    expire_estimated INTEGER NOT NULL DEFAULT 0, -- 1: expire_time is activate's estimate
+    order_id         TEXT    NOT NULL DEFAULT '',
+    order_line_id    TEXT    NOT NULL DEFAULT '',
+    product_id       TEXT    NOT NULL DEFAULT '',
+    amount           INTEGER NOT NULL DEFAULT 0,
+    activated_at     INTEGER NOT NULL DEFAULT 0,
+    checked_at       INTEGER NOT NULL DEFAULT 0,
+    remote_status    TEXT    NOT NULL DEFAULT '',
+    confirmed_at     INTEGER NOT NULL DEFAULT 0, -- the production interface's last confirmation; 0 never
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    version          INTEGER NOT NULL DEFAULT 0,
     -- The key also serves the admin API's listing by code.
     PRIMARY KEY (code, test)
 ) STRICT;
@@ -48,7 +50,7 @@ CREATE TABLE license_events (
 -- One code's history, newest first.
 CREATE INDEX license_events_code_at ON license_events (code, test, at, id);
 
--- The devices of a code; device is the SHA-256 of the fingerprint, never
+-- The devices of a code; device is a keyed hash of the fingerprint, never
 -- the fingerprint. The key makes a device one row however often and from
 -- however many replicas it is seen.
 CREATE TABLE license_devices (
