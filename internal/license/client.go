@@ -91,10 +91,11 @@ func (s *Service) Activate(ctx context.Context, code, fingerprint string) (Verdi
 // given: the code must be activated through koobridge and the device
 // bound to it (ErrNotActivated otherwise). A freeze or release from the
 // production interface answers at once; otherwise KooGallery is asked
-// when the last confirmation is CheckInterval old, and its answer is
-// cached. While KooGallery cannot be reached the cache answers
-// (Verdict.Cached) until Grace after the last confirmation, then
-// ErrUnavailable. KooGallery saying the code does not exist is ErrUnknown;
+// when its last answer is CheckInterval old, or was forgotten after a
+// renewal or UNFREEZE, and its answer is cached. While KooGallery cannot
+// be reached the cache answers (Verdict.Cached) until Grace after the
+// last confirmation (activation, query, or a renewal into the future or
+// UNFREEZE from the production interface), then ErrUnavailable. KooGallery saying the code does not exist is ErrUnknown;
 // saying it is not activated clears koobridge's activation (the next
 // Activate activates it again) and is ErrNotActivated.
 func (s *Service) Check(ctx context.Context, code, fingerprint string) (Verdict, error) {
@@ -379,25 +380,43 @@ func (s *Service) touch(ctx context.Context, code, device string) (bound bool, e
 	return bound, nil
 }
 
-// lastConfirmed is when KooGallery last vouched for the code: its last
-// query's answer, else its activation.
+// lastConfirmed is when KooGallery last vouched for the code: its
+// activation, its last query's answer or the production interface's last
+// call that made it alive (ConfirmedAt), whichever came last. The offline
+// grace runs from it.
 func lastConfirmed(c store.LicenseCode) time.Time {
-	if c.CheckedAt.After(c.ActivatedAt) {
-		return c.CheckedAt
+	return latest(c.ActivatedAt, c.CheckedAt, c.ConfirmedAt)
+}
+
+// due reports whether KooGallery is to be asked about the code: its
+// answer was forgotten (the production interface made the code alive
+// again after a "not alive"), or its last answer (the activation's, a
+// query's) is CheckInterval old. A production call does not put the
+// query off: it tells only part of the code's state.
+func (s *Service) due(c store.LicenseCode, now time.Time) bool {
+	return c.RemoteStatus == "" || now.Sub(latest(c.ActivatedAt, c.CheckedAt)) >= s.checkInterval
+}
+
+// latest returns the latest of ts.
+func latest(ts ...time.Time) time.Time {
+	var out time.Time
+	for _, t := range ts {
+		if t.After(out) {
+			out = t
+		}
 	}
-	return c.ActivatedAt
+	return out
 }
 
 // verdict answers for an activated code: the production interface's
-// freeze or release at once; else KooGallery's last answer while it is
-// younger than CheckInterval; else a fresh query, or the cache while the
-// grace lasts.
+// freeze or release at once; else KooGallery's last answer until a query
+// is due; else a fresh query, or the cache while the grace lasts.
 func (s *Service) verdict(ctx context.Context, c store.LicenseCode, fingerprint string) (Verdict, error) {
 	now := s.now().UTC()
 	if c.Status != store.LicenseActive {
 		return fixedVerdict(c, fingerprint, now), nil
 	}
-	if now.Sub(lastConfirmed(c)) < s.checkInterval {
+	if !s.due(c, now) {
 		return s.cachedVerdict(c, fingerprint, now, false), nil
 	}
 	fresh, err := s.query(ctx, c)
@@ -424,10 +443,10 @@ func (s *Service) verdict(ctx context.Context, c store.LicenseCode, fingerprint 
 // answers while the grace lasts.
 var errUnconfirmed = errors.New("license: KooGallery did not confirm the license code")
 
-// query asks KooGallery for the code's state unless another check did so
-// within CheckInterval (one query per code at a time in this process),
-// and stores the answer. A query that fails (errUnconfirmed) is not tried
-// again for the code within queryRetry. It returns the code as it is now;
+// query asks KooGallery for the code's state unless it is no longer due
+// (another check asked meanwhile; one query per code at a time in this
+// process), and stores the answer. A query that fails (errUnconfirmed) is
+// not tried again for the code within queryRetry. It returns the code as it is now;
 // an error wrapping errUnconfirmed when the answer could not be had.
 func (s *Service) query(ctx context.Context, c store.LicenseCode) (store.LicenseCode, error) {
 	unlock := s.codes.lock(c.Code)
@@ -437,7 +456,7 @@ func (s *Service) query(ctx context.Context, c store.LicenseCode) (store.License
 		return c, fmt.Errorf("license: check %s: %w", c.Code, err)
 	}
 	now := s.now().UTC()
-	if fresh.Status != store.LicenseActive || now.Sub(lastConfirmed(fresh)) < s.checkInterval {
+	if fresh.Status != store.LicenseActive || !s.due(fresh, now) {
 		return fresh, nil
 	}
 	if v, ok := s.failed.Load(c.Code); ok {

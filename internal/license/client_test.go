@@ -820,3 +820,79 @@ func unfreeze(e *env, _ time.Time) (license.Answer, error) {
 	return e.svc.SetStatus(context.Background(), protocol.UpdateLicenseCodeStatusRequest{ActivityName: protocol.ActivityUpdateLicenseCodeStatus,
 		License: "PL-RN", Status: protocol.StatusUnfreeze})
 }
+
+// TestProductionCallConfirms: a renewal into the future or an UNFREEZE
+// from the production interface is KooGallery vouching for the code: the
+// offline grace runs from it, however long ago the code was activated or
+// last queried, and whatever the last query said. A renewal into the past
+// vouches for nothing.
+func TestProductionCallConfirms(t *testing.T) {
+	tests := []struct {
+		name     string
+		remote   string // what the last query said, long before the call
+		call     func(e *env) (license.Answer, error)
+		confirms bool
+	}{
+		{"renewal after EXPIRED", protocol.LicenseStatusExpired, func(e *env) (license.Answer, error) { return renew(e, e.clk.Now().AddDate(1, 0, 0)) }, true},
+		{"renewal after ALIVE", protocol.LicenseStatusAlive, func(e *env) (license.Answer, error) { return renew(e, e.clk.Now().AddDate(1, 0, 0)) }, true},
+		{"UNFREEZE after EXPIRED", protocol.LicenseStatusExpired, func(e *env) (license.Answer, error) { return unfreeze(e, time.Time{}) }, true},
+		{"UNFREEZE of an active code after ALIVE", protocol.LicenseStatusAlive, func(e *env) (license.Answer, error) { return unfreeze(e, time.Time{}) }, true},
+		{"renewal into the past", protocol.LicenseStatusAlive, func(e *env) (license.Answer, error) { return renew(e, e.clk.Now().Add(-time.Hour)) }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachDialect(t, options{}, func(t *testing.T, e *env) {
+				ctx := context.Background()
+				var queries atomic.Int64
+				svc := e.service(t, func(cfg *license.Config) { cfg.OpenAPI = reshaped{OpenAPI: e.client(t), queries: &queries} })
+				e.issue(t, "PL-RN", 1)
+				if _, err := svc.Activate(ctx, "PL-RN", fp); err != nil {
+					t.Fatal(err)
+				}
+				e.settle(t, license.KindEvent) // delivered before the clock jumps over its lease
+				e.api.UpdateLicense("PL-RN", func(c *mockapi.LicenseCode) { c.Status = tc.remote })
+				e.clk.Advance(25 * time.Hour)
+				if _, err := svc.Check(ctx, "PL-RN", fp); err != nil {
+					t.Fatalf("the query: %v", err)
+				}
+				// 300 days without a check, then the production call, then
+				// KooGallery's Open API down.
+				e.clk.Advance(300 * 24 * time.Hour)
+				confirmed := e.clk.Now()
+				if a, err := tc.call(e); err != nil || a.Code != protocol.CodeSuccess {
+					t.Fatalf("production call: %+v %v", a, err)
+				}
+				if c := e.code(t, "PL-RN"); c.ConfirmedAt.Equal(confirmed) != tc.confirms {
+					t.Errorf("confirmed at %v, want %v: %v", c.ConfirmedAt, confirmed, tc.confirms)
+				}
+				e.settle(t, license.KindEvent)
+				e.api.SetLicenseFault(mockapi.Fault{Status: http.StatusServiceUnavailable})
+				e.clk.Advance(time.Hour)
+				v, err := svc.Check(ctx, "PL-RN", fp)
+				if !tc.confirms {
+					if !errors.Is(err, license.ErrUnavailable) {
+						t.Errorf("check while KooGallery is down: %+v %v, want ErrUnavailable", v, err)
+					}
+					return
+				}
+				if err != nil || v.Status != "active" || !v.Cached || !v.ValidUntil.Equal(e.clk.Now().Add(168*time.Hour)) {
+					t.Fatalf("check while KooGallery is down: %+v %v, want active from the cache for the grace", v, err)
+				}
+				// Near the end of the grace from the call, a query is asked
+				// (the cached answer was forgotten or is due) and the cache
+				// answers until the grace runs out.
+				e.clk.Advance(confirmed.Add(168*time.Hour - time.Second).Sub(e.clk.Now()))
+				if v, err := svc.Check(ctx, "PL-RN", fp); err != nil || !v.Cached || !v.ValidUntil.Equal(confirmed.Add(192*time.Hour)) {
+					t.Errorf("check just within the grace: %+v %v, want active from the cache until the call + 8 days", v, err)
+				}
+				e.clk.Advance(license.QueryRetry)
+				if v, err := svc.Check(ctx, "PL-RN", fp); !errors.Is(err, license.ErrUnavailable) {
+					t.Errorf("check past the grace: %+v %v, want ErrUnavailable", v, err)
+				}
+				if n := queries.Load(); n != 4 {
+					t.Errorf("%d queries sent, want 4: the first, then one per check after the call", n)
+				}
+			})
+		})
+	}
+}

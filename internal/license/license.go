@@ -37,7 +37,9 @@
 //   - A renewal into the future or an UNFREEZE forgets KooGallery's
 //     cached answer when it said the code was not alive (EXPIRED,
 //     RELEASED), so the next check asks KooGallery again instead of
-//     answering the stale status.
+//     answering the stale status. Either is KooGallery vouching for the
+//     code in a call it signed: the offline grace runs from it
+//     (LicenseCode.ConfirmedAt) as from a query's answer.
 //   - A code first heard of in any of the three is recorded with the state
 //     the call implies: KooGallery issued it, the buyer may not have
 //     activated it yet.
@@ -56,7 +58,9 @@
 // interface said (a freeze or release answers at once), asks KooGallery at
 // most once per CheckInterval per code, after a failed query at most once
 // per 5 minutes, and answers from the cache while KooGallery cannot be
-// reached, until the offline grace after the last confirmation runs out.
+// reached, until the offline grace after the last confirmation (the
+// activation, a query's answer, a renewal into the future or an UNFREEZE)
+// runs out.
 // Device fingerprints are never stored or logged: a device is the keyed
 // hash of its fingerprint (Service.DeviceID).
 //

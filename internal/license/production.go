@@ -153,6 +153,7 @@ func (s *Service) Refresh(ctx context.Context, r protocol.RefreshLicenseCodeRequ
 		}
 		entries := []entry{{kind: kindRenewed, source: sourceKooGallery, detail: detail, event: provision.EventLicenseRenewed, scene: r.Scene}}
 		if renewal && expiry.After(now) {
+			c.ConfirmedAt = now
 			forgetStaleAnswer(c)
 			if c.Status == store.LicenseFrozen {
 				c.Status = store.LicenseActive
@@ -179,14 +180,16 @@ func (s *Service) Refresh(ctx context.Context, r protocol.RefreshLicenseCodeRequ
 
 // forgetStaleAnswer clears KooGallery's cached answer about c when it
 // said the code was not alive, for a production call that made the code
-// alive again: the next check asks KooGallery instead of answering the
-// stale EXPIRED. An ALIVE answer is kept: nothing in it went stale, and
-// its time anchors the offline grace. It reports whether it cleared.
+// alive again: the next check asks KooGallery (a code without
+// RemoteStatus is due) instead of answering the stale EXPIRED. An ALIVE
+// answer is kept: nothing in it went stale. CheckedAt stays when the last
+// query was; the call itself is the confirmation the offline grace runs
+// from (ConfirmedAt, set by the caller). It reports whether it cleared.
 func forgetStaleAnswer(c *store.LicenseCode) bool {
 	if c.RemoteStatus == "" || c.RemoteStatus == protocol.LicenseStatusAlive {
 		return false
 	}
-	c.CheckedAt, c.RemoteStatus = time.Time{}, ""
+	c.RemoteStatus = ""
 	return true
 }
 
@@ -209,7 +212,9 @@ func (s *Service) replay(op store.Operation, fp string, r protocol.RefreshLicens
 // succeeds without a new event; a released code answers FREEZE and
 // UNFREEZE with success and no change (released is beyond both, and the
 // saved debug cases replay UNFREEZE after release twice a day). A code
-// first heard of is recorded frozen or active.
+// first heard of is recorded frozen or active. Every UNFREEZE of a code
+// not released, one already active too, is KooGallery confirming the
+// code alive: it sets ConfirmedAt, which the offline grace runs from.
 func (s *Service) SetStatus(ctx context.Context, r protocol.UpdateLicenseCodeStatusRequest) (Answer, error) {
 	test := r.IsTest()
 	freeze := r.Status == protocol.StatusFreeze
@@ -219,17 +224,22 @@ func (s *Service) SetStatus(ctx context.Context, r protocol.UpdateLicenseCodeSta
 	}
 	key := instance.Key(protocol.ActivityUpdateLicenseCodeStatus, testFlag(test), r.License, r.Status)
 	var changed bool
-	_, err := s.change(ctx, r.License, test, func(_ context.Context, _ store.Tx, c *store.LicenseCode, isNew bool, _ time.Time) ([]entry, error) {
+	_, err := s.change(ctx, r.License, test, func(_ context.Context, _ store.Tx, c *store.LicenseCode, isNew bool, now time.Time) ([]entry, error) {
 		changed = false
+		if c.Status == store.LicenseReleased {
+			return nil, errNoChange
+		}
+		if !freeze {
+			c.ConfirmedAt = now
+		}
 		switch {
-		case c.Status == store.LicenseReleased:
+		case c.Status == target && !isNew && freeze:
 			return nil, errNoChange
 		case c.Status == target && !isNew:
-			if !freeze && forgetStaleAnswer(c) {
-				changed = true
-				return nil, nil // the cache cleared; no new state, no event
-			}
-			return nil, errNoChange
+			// Confirmed, and the cache cleared when it said "not
+			// alive": no new state, no event.
+			changed = forgetStaleAnswer(c)
+			return nil, nil
 		}
 		if !freeze {
 			forgetStaleAnswer(c)
