@@ -225,6 +225,7 @@ var suiteSpec = map[string]string{
 	RuleIdempotentLicense:     "license-openapi.md §A.4 (idempotent and repeatable: retries, re-triggers, dial tests), §C.6",
 	RuleLicenseUnknownCode:    "license-openapi.md §A.1 (KooGallery issues the code; the seller may hear of it first in any call), §A.4",
 	RuleLicenseKey:            "license-openapi.md §A.6 (the key bound to License授权码交付接口)",
+	RuleLicenseDebugApart:     "license-openapi.md §A.2 (the dial tests replay debug cases, testFlag 1), §A.7",
 	RuleLicenseUpload:         "license-openapi.md §C.6, §C.7 (the license uploaded for the eventId: multipart, APIG-signed, sha256)",
 	RuleLicenseUploadOnce:     "license-openapi.md §C.6 (a repeated application gets the same license)",
 	RuleLicenseExpiry:         "license-openapi.md §C.6 (000902: a period license needs an expiry time)",

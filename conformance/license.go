@@ -18,6 +18,7 @@ const (
 	RuleIdempotentLicense  = "idempotent-license"   // a license call delivered again (at once, re-triggered, late) is answered as the first
 	RuleLicenseUnknownCode = "license-unknown-code" // a code first heard of is recorded: 000000, not 000003
 	RuleLicenseKey         = "license-key"          // a license call signed with another key than the license key answers 000001
+	RuleLicenseDebugApart  = "license-debug-apart"  // a debug call (testFlag 1) leaves the real code of the same name alone
 	RuleLicenseUpload      = "license-upload"       // the license getLicenseAsync asked for is uploaded within the window, well formed, its sha256 matching
 	RuleLicenseUploadOnce  = "license-upload-once"  // a repeated getLicenseAsync yields no second, different license
 	RuleLicenseExpiry      = "license-expiry"       // a yearly/monthly getLicenseAsync without expireTime answers 000902
@@ -83,6 +84,7 @@ func (r *runner) license(ctx context.Context) error {
 		func(ctx context.Context) { r.licenseUnsubscribe(ctx, p) },
 		r.licenseUnknownCode,
 		func(ctx context.Context) { r.licenseDebug(ctx, p) },
+		r.licenseDebugApart,
 		r.licenseWrongKey,
 		r.licenseStaleTimestamp,
 		r.licenseReplayedNonce,
@@ -499,6 +501,29 @@ func (r *runner) licenseDebug(ctx context.Context, p emulator.Product) {
 			r.deliverAgain(ctx, cr, m, when)
 		}
 	}
+}
+
+// licenseDebugApart releases a code no seller has heard of with a debug
+// call (testFlag 1, as the debugger and the dial tests send), then renews
+// the real code of the same name (testFlag 0): debug calls keep codes of
+// their own, so the renewal must answer 000000, not find the code
+// released.
+func (r *runner) licenseDebugApart(ctx context.Context) {
+	cr := r.begin("license/debug-apart", "debug codes kept apart: a debug releaseLicenseCode (testFlag 1) of a code, then a real refreshLicenseCode RENEWAL (testFlag 0) of the same code, answers 000000", suiteSpec[RuleLicenseDebugApart])
+	defer r.end(cr)
+	code := newCode()
+	debug := licenseCall(protocol.ActivityReleaseLicenseCode, protocol.ReleaseLicenseCodeRequest{
+		ActivityName: protocol.ActivityReleaseLicenseCode, License: code, TestFlag: "1",
+	})
+	if _, ok := r.send(ctx, cr, debug, r.licenseCallTr(debug, unknownCodeAs(debug.Interface, string(debug.Body)))); !ok {
+		return
+	}
+	renewal := r.renewalOf(code)
+	r.send(ctx, cr, renewal, r.licenseCallTr(renewal, unknownCodeAs(renewal.Interface, string(renewal.Body)),
+		resultCodeAs(RuleLicenseDebugApart, func(got protocol.ResultCode) string {
+			return fmt.Sprintf("the seller %s to a real (testFlag 0) refreshLicenseCode RENEWAL of license code %s after a debug (testFlag 1) releaseLicenseCode of the same code, want 000000: "+
+				"debug calls (the Seller Center debugger, the twice-daily dial tests) must not touch a real code; keep the debug codes apart", answered(got), code)
+		})))
 }
 
 // licenseTamper is one way of breaking a license call's authentication.

@@ -33,7 +33,7 @@ var (
 	licenseIDs = []string{
 		"license/renewal", "license/unsubscribe-renewal", "license/renewal-change", "license/expire", "license/unfreeze",
 		"license/late-renewal-retry", "license/release", "license/unsubscribe", "license/unknown-code", "license/debug-renewal",
-		"license/wrong-key", "license/stale-timestamp", "license/replayed-nonce", "license/missing-license",
+		"license/debug-apart", "license/wrong-key", "license/stale-timestamp", "license/replayed-nonce", "license/missing-license",
 		"license/bad-expire-time", "license/unknown-status", "license/unknown-activity", "license/duplicate-key",
 	}
 	onlineLicenseIDs = []string{
@@ -109,7 +109,7 @@ func TestLicenseProfilesPass(t *testing.T) {
 	calls := map[string]int{
 		"license/renewal": 3, "license/expire": 3, "license/unfreeze": 6, "license/late-renewal-retry": 1,
 		"license/release":     6, // the freeze first, then the release
-		"license/unsubscribe": 3, "license/unknown-code": 2, "license/debug-renewal": 4,
+		"license/unsubscribe": 3, "license/unknown-code": 2, "license/debug-renewal": 4, "license/debug-apart": 2,
 		"license/wrong-key": 4, "license/stale-timestamp": 4, "license/replayed-nonce": 3, "license/duplicate-key": 1,
 		"online-license/purchase": 2, "online-license/repeat-new-instance": 1, "online-license/request-license": 2,
 		"online-license/repeat-request": 1, "online-license/period-without-expiry": 1, "online-license/unknown-instance": 2,
@@ -186,12 +186,15 @@ func TestLicenseFaultsNamed(t *testing.T) {
 			"license/renewal": {RuleLicenseUnknownCode}, "license/unsubscribe-renewal": {RuleNotRun}, "license/renewal-change": {RuleLicenseUnknownCode},
 			"license/expire": {RuleLicenseUnknownCode}, "license/unfreeze": {RuleLicenseUnknownCode}, "license/late-renewal-retry": {RuleNotRun},
 			"license/release": {RuleLicenseUnknownCode}, "license/unsubscribe": {RuleLicenseUnknownCode}, "license/unknown-code": {RuleLicenseUnknownCode},
-			"license/debug-renewal": {RuleLicenseUnknownCode}, "license/wrong-key": {RuleLicenseUnknownCode},
+			"license/debug-renewal": {RuleLicenseUnknownCode}, "license/debug-apart": {RuleLicenseUnknownCode}, "license/wrong-key": {RuleLicenseUnknownCode},
 			"license/stale-timestamp": {RuleLicenseUnknownCode}, "license/replayed-nonce": {RuleLicenseUnknownCode},
 		}, map[string]string{"license/unknown-code": "answered 000003 (instance does not exist) to updateLicenseCodeStatus FREEZE of license code PL"}},
 		{"LicenseStaleRenewalRefused", testseller.Faults{LicenseStaleRenewalRefused: true}, map[string][]string{
 			"license/late-renewal-retry": {RuleIdempotentLicense},
 		}, map[string]string{"license/late-renewal-retry": "answered 000002 (invalid request parameter) to refreshLicenseCode RENEWAL of license code PL"}},
+		{"LicenseDebugMixed", testseller.Faults{LicenseDebugMixed: true}, map[string][]string{
+			"license/debug-apart": {RuleLicenseDebugApart},
+		}, map[string]string{"license/debug-apart": "answered 000002 (invalid request parameter) to a real (testFlag 0) refreshLicenseCode RENEWAL of license code PL"}},
 		{"SkipSignature", testseller.Faults{SkipSignature: true}, map[string][]string{
 			"license/wrong-key": {RuleLicenseKey}, "license/stale-timestamp": {RuleTimestamp}, "license/replayed-nonce": {RuleNonce},
 		}, map[string]string{"license/stale-timestamp": "the seller accepted a releaseLicenseCode whose timestamp was 2m0s old"}},
@@ -406,7 +409,7 @@ func TestLicenseReport(t *testing.T) {
 	}
 	for _, want := range []string{
 		"FAIL  online-license/request-license", "rule license-upload: ", "license-openapi.md §C.6, §C.7",
-		"PASS  license/renewal", "cases: 30 passed, 2 failed, 0 skipped (rules broken: license-upload, not-run)",
+		"PASS  license/renewal", "cases: 31 passed, 2 failed, 0 skipped (rules broken: license-upload, not-run)",
 	} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())

@@ -16,11 +16,11 @@ import (
 	"github.com/koobridge/koobridge/internal/testseller"
 )
 
-// Cases of the license profiles, edge/deadline included: 18 license-code
-// cases, 13 online-license ones.
+// Cases of each license profile, edge/deadline included: 19 license-code
+// cases and edge/deadline, 13 online-license cases and edge/deadline.
 const (
-	licenseCases       = 19
-	onlineLicenseCases = 14
+	licenseCases       = 19 + 1
+	onlineLicenseCases = 13 + 1
 )
 
 // TestConformanceLicenseAgainstServe: the license and online-license
@@ -106,9 +106,9 @@ func TestConformanceLicenseCommand(t *testing.T) {
 		stderr string
 	}{
 		{"correct seller", testseller.Faults{}, []string{"--profile", "license,online-license", "--license-upload-window", "10m"}, exitOK,
-			[]string{"PASS  license/renewal", "PASS  online-license/request-license", "32 cases: 32 passed, 0 failed"}, ""},
+			[]string{"PASS  license/renewal", "PASS  online-license/request-license", "33 cases: 33 passed, 0 failed"}, ""},
 		{"license target", testseller.Faults{}, []string{"--profile", "license", "--license-target", "{seller}/vendor/license"}, exitOK,
-			[]string{"PASS  license/wrong-key", "19 cases: 19 passed"}, ""},
+			[]string{"PASS  license/wrong-key", "20 cases: 20 passed"}, ""},
 		{"online license signed with the basic key", testseller.Faults{}, []string{"--profile", "online-license", "--online-license-key-type", "basic", "--license-upload-window", "10m"},
 			exitRejected, []string{"FAIL  online-license/purchase", "000001"}, "conformance cases failed"},
 		{"wrong sha256", testseller.Faults{OnlineLicenseWrongSHA256: true}, []string{"--profile", "online-license", "--license-upload-window", "10m"}, exitRejected,

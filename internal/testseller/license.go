@@ -129,11 +129,15 @@ func (s *Seller) licenseCodeCall(body []byte) any {
 	return protocol.NewResponse(protocol.CodeInvalidParam, "activity "+req.Activity()+" is not served here")
 }
 
+// debug reports whether a call with testFlag test is kept apart as a
+// debug call (not under LicenseDebugMixed).
+func (s *Seller) debug(test bool) bool { return test && !s.faults.LicenseDebugMixed }
+
 // code returns the license code, recorded now when it was never heard of
 // (unless LicenseUnknownCodeRefused); ok is false when reply is the
 // answer. Guarded by s.mu.
 func (s *Seller) code(code string, test bool) (c *licenseCode, reply protocol.Response, ok bool) {
-	k := codeKey{code, test}
+	k := codeKey{code, s.debug(test)}
 	if c, ok := s.lic.codes[k]; ok {
 		return c, protocol.Response{}, true
 	}
@@ -162,7 +166,7 @@ func alreadyApplied(what string) protocol.Response {
 // newer one never moves the expiry back. Guarded by s.mu.
 func (s *Seller) refreshLicenseCode(r protocol.RefreshLicenseCodeRequest) protocol.Response {
 	expiry, _ := r.Expiry() // checked by Validate
-	key := renewalKey{r.IsTest(), r.OrderID, r.OrderLineID, r.License}
+	key := renewalKey{s.debug(r.IsTest()), r.OrderID, r.OrderLineID, r.License}
 	asked := r.Scene + "|" + expiry.UTC().Format(time.RFC3339) + "|" + r.ProductID
 	if done, ok := s.lic.renewals[key]; ok && !s.faults.LicenseStaleRenewalRefused {
 		switch {

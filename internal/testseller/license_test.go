@@ -174,6 +174,24 @@ func probeLicenseIdempotency(t *testing.T, e env) error {
 	return nil
 }
 
+// probeLicenseDebugApart: a debug (testFlag 1) release of a code leaves
+// the real code of the same name alone: a real renewal of it afterwards
+// answers 000000. The real code is recorded first, so that a seller
+// refusing codes it never heard of does not fail here.
+func probeLicenseDebugApart(t *testing.T, e env) error {
+	code := newCode()
+	if e.license(testLicenseKey, refreshCode(code, "CSAPART1", "20300101000000")).code != protocol.CodeSuccess {
+		return nil // probeLicenseIdempotency's or probeLicenseUnknownCode's
+	}
+	debug := releaseCode(code)
+	debug["testFlag"] = "1"
+	e.license(testLicenseKey, debug)
+	if r := e.license(testLicenseKey, refreshCode(code, "CSAPART2", "20310101000000")); r.code != protocol.CodeSuccess {
+		return fmt.Errorf("a real renewal after a debug release of the same code answered %s %q, want 000000", r.code, r.msg)
+	}
+	return nil
+}
+
 // probeOnlineUpload: getLicenseAsync is taken and the license uploaded as
 // a FILE the mocked Open API accepts (its sha256 matching).
 func probeOnlineUpload(t *testing.T, e env) error {
@@ -430,6 +448,20 @@ func TestLicenseFaultEffects(t *testing.T) {
 		mustCode(t, e.license(testLicenseKey, older), protocol.CodeSuccess)
 		mustCode(t, e.license(testLicenseKey, refreshCode(code, "CS2", "20310101000000")), protocol.CodeSuccess)
 		mustCode(t, e.license(testLicenseKey, older), protocol.CodeInvalidParam)
+	})
+	t.Run("LicenseDebugMixed", func(t *testing.T) {
+		e := start(t, Faults{LicenseDebugMixed: true})
+		code := newCode()
+		debug := releaseCode(code)
+		debug["testFlag"] = "1"
+		mustCode(t, e.license(testLicenseKey, debug), protocol.CodeSuccess)
+		mustCode(t, e.license(testLicenseKey, refreshCode(code, "CS1", "20300101000000")), protocol.CodeInvalidParam)
+		e.s.mu.Lock()
+		_, apart := e.s.lic.codes[codeKey{code, true}]
+		e.s.mu.Unlock()
+		if apart {
+			t.Error("the debug release recorded a debug code of its own")
+		}
 	})
 	t.Run("OnlineLicenseWrongSHA256", func(t *testing.T) {
 		e := start(t, Faults{OnlineLicenseWrongSHA256: true})

@@ -183,6 +183,10 @@ type Faults struct {
 	// every refreshLicenseCode is applied afresh, and a RENEWAL whose
 	// expireTime is before the code's expiry is refused 000002.
 	LicenseStaleRenewalRefused bool
+	// LicenseDebugMixed keeps debug (testFlag 1) and real codes together:
+	// a debug call changes the real code of the same name (a debug
+	// release, as a saved debug case replays it, releases the real code).
+	LicenseDebugMixed bool
 	// OnlineLicenseNoUpload answers getLicenseAsync 000004 but never
 	// uploads the license.
 	OnlineLicenseNoUpload bool
