@@ -44,8 +44,10 @@ var onlineLicenseRetry = RetryPolicy{Interval: 2 * time.Minute, Window: 2 * time
 // (signature, timestamp, nonce; §A.6) made with the key bound to the
 // license interfaces (Config.KeyFor(KeyLicense)). Answers are resultCode
 // and resultMsg (§A.2, §A.5; 000000 is success) with a Body-Sign made
-// with the same key. Failed calls are retried every 2 minutes, 60 times
-// after the first (§A.4).
+// with the same key: UNCONFIRMED, §A and §C never mention a Body-Sign on
+// license answers; the emulator asks for it as for every other interface
+// type, and Config.BodySignOptional lets a missing one pass. Failed calls
+// are retried every 2 minutes, 60 times after the first (§A.4).
 var LicenseCode = &Family{
 	Name:     "license",
 	Key:      KeyLicense,
@@ -66,7 +68,8 @@ var LicenseCode = &Family{
 // getLicenseAsync, POSTed as JSON to Config.OnlineLicenseTarget with the
 // URL signature made with the key of Config.OnlineLicenseKey (the license
 // key unless set to KeyBasic), answers checked as V2's with a Body-Sign
-// made with that key. newInstance answering 000004 is polled with
+// made with that key (UNCONFIRMED, as for LicenseCode). newInstance
+// answering 000004 is polled with
 // queryInstance, as in V2. Retries are onlineLicenseRetry's.
 var OnlineLicense = &Family{
 	Name:     "online-license",

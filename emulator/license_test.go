@@ -454,6 +454,22 @@ func TestDebugLicenseRenewals(t *testing.T) {
 	}
 }
 
+// TestLicenseBodySignOptional: a license answer without a Body-Sign
+// (UNCONFIRMED whether KooGallery wants one) breaks body-sign, unless
+// BodySignOptional.
+func TestLicenseBodySignOptional(t *testing.T) {
+	for _, optional := range []bool{false, true} {
+		seller := testseller.NewWithKeys(testseller.Keys{Basic: testKey, License: testLicenseKey}, testseller.Faults{NoBodySign: true})
+		v := start(t, seller, func(c *Config) { withLicenseKey(c); c.NoRetry = true; c.BodySignOptional = optional })
+		_, sub := v.purchase(PurchaseRequest{ProductID: LicenseProductID})
+		run, _ := v.play(sub.ID, "renewal")
+		m, _ := v.e.Message(run.Messages[0])
+		if broken := m.Attempts[0].Has(RuleBodySign); broken == optional || run.OK != optional {
+			t.Errorf("BodySignOptional %v: body-sign broken %v, run %+v", optional, broken, run)
+		}
+	}
+}
+
 // TestLicenseRetry: a license-code call that keeps failing is attempted
 // 61 times, 2 minutes apart (the first and 60 retries, license-openapi.md
 // §A.4), then fails; one that succeeds on a retry applies its change.
