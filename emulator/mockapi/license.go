@@ -37,10 +37,12 @@ const MaxLicenseRecords = 10000
 // maxBatch is the most codes (or usage entries) one v2 request may carry.
 const maxBatch = 100
 
-// effectSkew is how much earlier than the code's issue, on the handler's
-// clock, a real_effect_time may be before it is refused: the seller's
-// clock is not the marketplace's. A local time sent as UTC (8 hours off)
-// is still caught.
+// effectSkew is how far a real_effect_time may stray, on the handler's
+// clock, before it is refused: earlier than the code's issue, or later
+// than now (the seller's clock is not the marketplace's). A time that is
+// not UTC is caught when it is more than that off: a UTC+8 seller's local
+// time sent as UTC is 8 hours later than now, a UTC−5 one's before the
+// issue of a code issued less than 5 hours ago.
 const effectSkew = 15 * time.Minute
 
 // LicenseCode is a license code as KooGallery holds it (license-openapi.md
@@ -421,8 +423,11 @@ func (h *Handler) checkActivatableLocked(code string, now time.Time, effect stri
 	if effect != "" {
 		// Validate has checked the format.
 		t, _ := protocol.ParseTime14(effect)
-		if t.Before(c.issuedWall.Truncate(time.Second).Add(-effectSkew)) {
+		switch {
+		case t.Before(c.issuedWall.Truncate(time.Second).Add(-effectSkew)):
 			return lfail(protocol.LicenseInvalidParam, "invalid parameter real_effect_time: %s is earlier than the order time (UTC expected)", effect)
+		case t.After(h.now().Add(effectSkew)):
+			return lfail(protocol.LicenseInvalidParam, "invalid parameter real_effect_time: %s is later than now (UTC expected)", effect)
 		}
 	}
 	return nil
