@@ -278,8 +278,11 @@ func (s *Service) recordActivation(ctx context.Context, code string, a activatio
 			// The purchase order; its line is not told.
 			c.OrderID, c.OrderLineID = a.orderID, ""
 		}
-		if !a.expire.IsZero() && (c.ExpireTime.IsZero() || a.checked) {
-			c.ExpireTime = a.expire
+		// Activate's expiry is an estimate (§A.8.1): it fills an unknown
+		// one or replaces an older estimate, and is marked as such so a
+		// renewal may shorten it; a query's is KooGallery's word.
+		if !a.expire.IsZero() && (c.ExpireTime.IsZero() || c.ExpireEstimated || a.checked) {
+			c.ExpireTime, c.ExpireEstimated = a.expire, !a.checked
 		}
 		if !first {
 			if *c == before {
@@ -501,7 +504,7 @@ func (s *Service) query(ctx context.Context, c store.LicenseCode) (store.License
 		changed := c.RemoteStatus != status || (!expire.IsZero() && !expire.Equal(c.ExpireTime)) || (amount > 0 && amount != c.Amount)
 		c.RemoteStatus, c.CheckedAt = status, now
 		if !expire.IsZero() {
-			c.ExpireTime = expire
+			c.ExpireTime, c.ExpireEstimated = expire, false
 		}
 		if amount > 0 {
 			c.Amount = amount

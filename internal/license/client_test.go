@@ -896,3 +896,60 @@ func TestProductionCallConfirms(t *testing.T) {
 		})
 	}
 }
+
+// TestRenewalOverActivationEstimate: a renewal never shortens an expiry
+// the production interface or a query told, but activate's expire_time is
+// an estimate only (§A.8.1): a renewal earlier than it is taken.
+func TestRenewalOverActivationEstimate(t *testing.T) {
+	type step func(t *testing.T, e *env, base time.Time)
+	activate := func(t *testing.T, e *env, _ time.Time) {
+		if _, err := e.svc.Activate(context.Background(), "PL-EST", fp); err != nil {
+			t.Fatalf("activate: %v", err)
+		}
+	}
+	query := func(t *testing.T, e *env, _ time.Time) {
+		e.settle(t, license.KindEvent) // delivered before the clock jumps over its lease
+		e.clk.Advance(25 * time.Hour)
+		if _, err := e.svc.Check(context.Background(), "PL-EST", fp); err != nil {
+			t.Fatalf("check: %v", err)
+		}
+	}
+	renewTo := func(order string, months int) step {
+		return func(t *testing.T, e *env, base time.Time) {
+			a, err := e.svc.Refresh(context.Background(), protocol.RefreshLicenseCodeRequest{ActivityName: protocol.ActivityRefreshLicenseCode,
+				Scene: protocol.SceneRenewal, OrderID: order, OrderLineID: order + "-1", License: "PL-EST",
+				ExpireTime: base.AddDate(0, months, 0).UTC().Format("20060102150405")})
+			if err != nil || a.Code != protocol.CodeSuccess {
+				t.Fatalf("renewal %s: %+v %v", order, a, err)
+			}
+		}
+	}
+	tests := []struct {
+		name      string
+		steps     []step
+		months    int // the expiry afterwards, from the start; KooGallery's is 12
+		estimated bool
+	}{
+		{"activation only", []step{activate}, 12, true},
+		{"renewal earlier than the activation's estimate", []step{activate, renewTo("R1", 6)}, 6, false},
+		{"renewal later than the activation's estimate", []step{activate, renewTo("R1", 24)}, 24, false},
+		{"renewal earlier than a query's expiry", []step{activate, query, renewTo("R1", 6)}, 12, false},
+		{"renewal earlier than an earlier renewal", []step{activate, renewTo("R1", 24), renewTo("R2", 6)}, 24, false},
+		{"activation after a renewal", []step{renewTo("R1", 6), activate}, 6, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachDialect(t, options{}, func(t *testing.T, e *env) {
+				base := e.clk.Now()
+				e.issue(t, "PL-EST", 1)
+				for _, st := range tc.steps {
+					st(t, e, base)
+				}
+				c := e.code(t, "PL-EST")
+				if want := base.AddDate(0, tc.months, 0); !c.ExpireTime.Equal(want) || c.ExpireEstimated != tc.estimated {
+					t.Errorf("expiry %v, estimated %v; want %v, %v", c.ExpireTime, c.ExpireEstimated, want, tc.estimated)
+				}
+			})
+		})
+	}
+}

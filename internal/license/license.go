@@ -21,12 +21,14 @@
 //     TRIAL_TO_FORMAL, RENEWAL_CHANGE) never shortens the expiry, so an
 //     older renewal retried after a newer one leaves the newer expiry;
 //     only UNSUBSCRIBE_RENEWAL_PERIOD (a cut-back period) sets it as sent,
-//     earlier too. A renewal that moves the expiry into the future lifts a
-//     freeze (with license.unfrozen beside license.renewed), as it does
-//     for instances: a code is frozen when it expired past its grace
-//     period, and KooGallery's UNFREEZE may not follow the renewal (a
-//     later UNFREEZE then finds the code active and succeeds without an
-//     event).
+//     earlier too. An expiry known only from activate's answer is an
+//     estimate (§A.8.1; LicenseCode.ExpireEstimated): any renewal
+//     replaces it, earlier too, as a query's expire_time does. A renewal
+//     that moves the expiry into the future lifts a freeze (with
+//     license.unfrozen beside license.renewed), as it does for instances:
+//     a code is frozen when it expired past its grace period, and
+//     KooGallery's UNFREEZE may not follow the renewal (a later UNFREEZE
+//     then finds the code active and succeeds without an event).
 //   - SetStatus and Release are state-based: a code already in the target
 //     state answers success without a new event. A released code answers
 //     release, FREEZE and UNFREEZE with success forever, changing nothing:

@@ -78,9 +78,11 @@ func isRenewal(scene string) bool {
 // productId, in the transaction that changes the code, writes its history
 // and enqueues license.renewed. A repeat, concurrent or late, gets that
 // reply byte for byte and changes nothing; the same key with another
-// fingerprint is refused 000002. A renewal never shortens the expiry (an
-// older renewal retried after a newer one keeps the newer expiry); a
-// cut-back period sets it as sent. A renewal into the future lifts a
+// fingerprint is refused 000002. A renewal never shortens an expiry the
+// production interface or a query told (an older renewal retried after a
+// newer one keeps the newer expiry), but replaces activate's estimate
+// (§A.8.1: LicenseCode.ExpireEstimated), earlier too; a cut-back period
+// sets it as sent. A renewal into the future lifts a
 // freeze (license.unfrozen too) and forgets a cached "not alive" answer
 // of KooGallery. A released code is refused 000002, a released debug code
 // answered 000000 without change (the saved debug cases are replayed
@@ -139,13 +141,15 @@ func (s *Service) Refresh(ctx context.Context, r protocol.RefreshLicenseCodeRequ
 			c.ProductID = r.ProductID
 		}
 		renewal := isRenewal(r.Scene)
-		if renewal && c.ExpireTime.After(expiry) {
+		if renewal && !c.ExpireEstimated && c.ExpireTime.After(expiry) {
 			// An older renewal arriving after a newer one (its first
-			// delivery failed): the later expiry stands.
+			// delivery failed): the later expiry stands. Activate's
+			// estimate is no such expiry: the renewal replaces it.
 			detail["expireTime"], detail["requestedExpireTime"] = c.ExpireTime, expiry
 		} else {
 			c.ExpireTime = expiry
 		}
+		c.ExpireEstimated = false
 		// OrderID is the purchase order once activation named it, else the
 		// latest order that touched the code.
 		if c.ActivatedAt.IsZero() || c.OrderID == "" {
