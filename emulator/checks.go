@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,6 +74,7 @@ type replyCheck struct {
 	keyOptional bool                  // a missing Body-Sign is no violation
 	expect      []protocol.ResultCode // acceptable resultCodes
 	iface       string                // interface name, for its field rules
+	codeSpec    string                // the resultCodes' spec section; "" means ruleSpec's
 	fieldRule   func(iface string, code protocol.ResultCode, body []byte) []Violation
 }
 
@@ -125,7 +127,9 @@ func checkReply(rc replyCheck, status int, header http.Header, body []byte) (pro
 		vs = append(vs, violation(RuleFieldLength, "调测失败,字段resultMsg长度不合法: %d characters, at most 255", len([]rune(msg))))
 	}
 	if len(rc.expect) > 0 && !slices.Contains(rc.expect, code) {
-		vs = append(vs, violation(RuleResultCode, "调用失败,生产接口resultCode返回错误: got %s (%s), want %s", code, code.Meaning(), codeList(rc.expect)))
+		v := violation(RuleResultCode, "调用失败,生产接口resultCode返回错误: got %s (%s), want %s", code, code.Meaning(), codeList(rc.expect))
+		v.Spec = cmp.Or(rc.codeSpec, v.Spec)
+		vs = append(vs, v)
 	}
 	if rc.fieldRule != nil {
 		vs = append(vs, rc.fieldRule(rc.iface, code, body)...)

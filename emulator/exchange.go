@@ -86,6 +86,9 @@ type Family struct {
 	// message log shows besides timestamp and nonce (V1 carries its
 	// parameters in the query).
 	shown func(name string) bool
+	// codeSpec, when set, names the spec section of an interface's
+	// resultCodes for a wrong one; "" (or nil) means saas-v2.md §5.
+	codeSpec func(iface string) string
 }
 
 // RetryPolicy is how KooGallery re-sends a failed call: every Interval for
@@ -325,6 +328,9 @@ func send(ctx context.Context, s seller, f *Family, c Call, now time.Time) Attem
 		return a
 	}
 	rc := replyCheck{iface: c.Interface, expect: c.expect(), fieldRule: f.Fields}
+	if f.codeSpec != nil {
+		rc.codeSpec = f.codeSpec(c.Interface)
+	}
 	if f.BodySign {
 		rc.key, rc.keyOptional = key, s.bodySignOptional
 	}

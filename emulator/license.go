@@ -60,6 +60,7 @@ var LicenseCode = &Family{
 		protocol.ActivityReleaseLicenseCode:      licenseRetry,
 	},
 	BodySign: true,
+	codeSpec: func(string) string { return "license-openapi.md §A.5" },
 }
 
 // OnlineLicense is the online-license family (license-openapi.md §C): the
@@ -87,6 +88,16 @@ var OnlineLicense = &Family{
 		protocol.ActivityGetLicenseAsync:      onlineLicenseRetry,
 	},
 	BodySign: true,
+	codeSpec: onlineLicenseCodeSpec,
+}
+
+// onlineLicenseCodeSpec is where getLicenseAsync's resultCodes are listed
+// (license-openapi.md §C.6); the instance activities' are V2's.
+func onlineLicenseCodeSpec(iface string) string {
+	if iface == protocol.ActivityGetLicenseAsync {
+		return "license-openapi.md §C.6"
+	}
+	return ""
 }
 
 // licenseTarget is Config.LicenseTarget, or the origin of Target +

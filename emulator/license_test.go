@@ -470,6 +470,41 @@ func TestLicenseBodySignOptional(t *testing.T) {
 	}
 }
 
+// TestLicenseResultCodeSpec: a wrong resultCode cites where the
+// family's codes are listed: license-openapi.md §A.5 for the license-code
+// calls, §C.6 for getLicenseAsync, saas-v2.md §5 for the online-license
+// instance calls (V2's).
+func TestLicenseResultCodeSpec(t *testing.T) {
+	for _, tt := range []struct {
+		product, scenario, activity string
+		want                        string
+	}{
+		{LicenseProductID, "renewal", protocol.ActivityRefreshLicenseCode, "license-openapi.md §A.5"},
+		{LicenseProductID, "unsubscribe", protocol.ActivityReleaseLicenseCode, "license-openapi.md §A.5"},
+		{OnlineLicenseProductID, scenarioRequestLicense, protocol.ActivityGetLicenseAsync, "license-openapi.md §C.6"},
+		{OnlineLicenseProductID, "renewal", protocol.ActivityRefreshInstance, "saas-v2.md §5"},
+	} {
+		t.Run(tt.activity, func(t *testing.T) {
+			v := startLicense(t, func(c *Config) { c.NoRetry = true })
+			_, sub := v.purchase(PurchaseRequest{ProductID: tt.product})
+			v.seller.mu.Lock()
+			v.seller.code[tt.activity] = protocol.CodeInternal
+			v.seller.mu.Unlock()
+			run, _ := v.play(sub.ID, tt.scenario)
+			m, _ := v.e.Message(run.Messages[0])
+			var spec string
+			for _, x := range m.Attempts[0].Violations {
+				if x.Rule == RuleResultCode {
+					spec = x.Spec
+				}
+			}
+			if spec != tt.want || !strings.Contains(m.LastError, "("+tt.want+")") {
+				t.Errorf("result-code spec %q, last error %q; want %s", spec, m.LastError, tt.want)
+			}
+		})
+	}
+}
+
 // TestLicenseRetry: a license-code call that keeps failing is attempted
 // 61 times, 2 minutes apart (the first and 60 retries, license-openapi.md
 // §A.4), then fails; one that succeeds on a retry applies its change.
