@@ -356,7 +356,7 @@ func TestLifecycle(t *testing.T) {
 	issued := e.issue(t, "PL-LIFE", 2, false)
 	expires := rfc3339(issued.Expire)
 	now := func() time.Time { return e.clock.Now() }
-	var confirmed time.Time // when KooGallery last confirmed the code: its activation
+	var confirmed time.Time // when KooGallery last confirmed the code: its activation, then the UNFREEZE
 
 	steps := []struct {
 		name string
@@ -387,6 +387,7 @@ func TestLifecycle(t *testing.T) {
 			if _, err := e.svc.SetStatus(ctx, protocol.UpdateLicenseCodeStatusRequest{License: "PL-LIFE", Status: protocol.StatusUnfreeze}); err != nil {
 				t.Fatal(err)
 			}
+			confirmed = now() // an UNFREEZE is KooGallery confirming the code
 		}, licenseapi.PathCheck,
 			func() verdictAnswer {
 				return verdictAnswer{"PL-LIFE", "active", expires, rfc3339(now().Add(grace)), false, ""}
