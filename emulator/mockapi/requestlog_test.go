@@ -53,11 +53,16 @@ func TestPathScopedFault(t *testing.T) {
 		t.Errorf("Query Order answered %d during a drop", resp.StatusCode)
 	}
 
+	want := []string{"", "", "status", "", "status", "", "", "drop"}
+	// The drop is logged once the connection is closed, which the client
+	// may see first: wait for the entry rather than race it.
+	for deadline := time.Now().Add(10 * time.Second); len(srv.Requests()) < len(want) && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	var faults []string
 	for _, r := range srv.Requests() {
 		faults = append(faults, r.Fault)
 	}
-	want := []string{"", "", "status", "", "status", "", "", "drop"}
 	if fmt.Sprint(faults) != fmt.Sprint(want) {
 		t.Errorf("logged faults %q, want %q", faults, want)
 	}
