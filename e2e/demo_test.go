@@ -56,7 +56,9 @@ func TestDemoPages(t *testing.T) {
 
 	// Buy the monthly product.
 	const product = "OFFI-EMU-PERIOD"
-	const sub = "sub-000004" // the demo made three: two lifecycles and the joint-operation product
+	// The demo made five: two lifecycles, the joint-operation product and
+	// the two license products.
+	const sub = "sub-000006"
 	row := `tr[data-subscription-id="` + sub + `"]`
 	Do(ctx, t, "buy", markStale(), chromedp.Click(chromedp.ID("buy-"+product)), chromedp.WaitNotPresent(chromedp.CSS(staleBody)), chromedp.WaitVisible(chromedp.CSS(row)))
 	if flash := Get(ctx, t, "flash", chromedp.Text(chromedp.ID("flash"))); !strings.Contains(flash, sub) {
@@ -109,7 +111,7 @@ func TestDemoPages(t *testing.T) {
 
 	// Notify an order: a new order, orderNotify to the server, which
 	// answers 000000 (the demo's server shares its key for every type).
-	const notified = "sub-000005"
+	const notified = "sub-000007"
 	nrow := `tr[data-subscription-id="` + notified + `"]`
 	Do(ctx, t, "notify an order", chromedp.Navigate(emu+"/"), chromedp.WaitVisible(chromedp.ID("subscriptions")),
 		markStale(), chromedp.Click(chromedp.ID("notify-"+product)), chromedp.WaitNotPresent(chromedp.CSS(staleBody)), chromedp.WaitVisible(chromedp.CSS(nrow)))
