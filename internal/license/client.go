@@ -132,7 +132,8 @@ type activation struct {
 	productID string
 	orderID   string
 	amount    int
-	checked   bool // learnt from a query: a confirmation (CheckedAt)
+	checked   bool      // learnt from a query: a confirmation (CheckedAt)
+	asked     time.Time // when KooGallery was asked (answeredBefore)
 }
 
 // activated returns code once koobridge has activated it with KooGallery,
@@ -161,7 +162,7 @@ func (s *Service) activated(ctx context.Context, code string) (store.LicenseCode
 	info, err := s.api.ActivateLicense(ctx, code, now)
 	switch {
 	case err == nil:
-		a := activation{at: now, status: strings.TrimSpace(info.Status.String()), productID: info.ProductID.String(), orderID: info.OrderID.String()}
+		a := activation{at: now, asked: now, status: strings.TrimSpace(info.Status.String()), productID: info.ProductID.String(), orderID: info.OrderID.String()}
 		a.amount = amount(info.Amount)
 		if t, err := protocol.ParseExpireTime(strings.TrimSpace(info.ExpireTime.String())); err == nil {
 			a.expire = t
@@ -233,6 +234,7 @@ func (s *Service) confirmActivation(ctx context.Context, code string, cause erro
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return c, fmt.Errorf("license: activate %s: %w", code, err)
 	}
+	asked := s.now().UTC()
 	info, err := s.api.QueryLicense(ctx, code)
 	switch {
 	case errors.Is(err, openapi.ErrLicenseNotFound):
@@ -247,7 +249,7 @@ func (s *Service) confirmActivation(ctx context.Context, code string, cause erro
 		return c, fmt.Errorf("license: activate %s: %w: KooGallery says the license code is %s: %w", code, ErrRefused, info.Status, cause)
 	}
 	now := s.now().UTC()
-	a := activation{at: now, status: protocol.LicenseStatusAlive, amount: extraAmount(info.Extra), checked: true}
+	a := activation{at: now, asked: asked, status: protocol.LicenseStatusAlive, amount: extraAmount(info.Extra), checked: true}
 	if t, err := protocol.ParseExpireTime(strings.TrimSpace(info.ActivateTime)); err == nil && !t.After(now) {
 		a.at = t
 	}
@@ -281,7 +283,10 @@ func (s *Service) recordActivation(ctx context.Context, code string, a activatio
 		// Activate's expiry is an estimate (§A.8.1): it fills an unknown
 		// one or replaces an older estimate, and is marked as such so a
 		// renewal may shorten it; a query's is KooGallery's word.
-		if !a.expire.IsZero() && (c.ExpireTime.IsZero() || c.ExpireEstimated || a.checked) {
+		// Neither moves back an expiry a renewal set while KooGallery was
+		// being asked.
+		if !a.expire.IsZero() && (c.ExpireTime.IsZero() || c.ExpireEstimated || a.checked) &&
+			!(answeredBefore(*c, a.asked) && a.expire.Before(c.ExpireTime)) {
 			c.ExpireTime, c.ExpireEstimated = a.expire, !a.checked
 		}
 		if !first {
@@ -500,7 +505,20 @@ func (s *Service) query(ctx context.Context, c store.LicenseCode) (store.License
 		}
 	}
 	amount := extraAmount(info.Extra)
+	asked := now
 	out, err := s.change(ctx, c.Code, false, func(_ context.Context, _ store.Tx, c *store.LicenseCode, _ bool, now time.Time) ([]entry, error) {
+		status, expire := status, expire
+		if answeredBefore(*c, asked) {
+			// A renewal or UNFREEZE came while KooGallery was being asked:
+			// its answer may predate it. It never moves the expiry back,
+			// and a not-alive answer is not kept: the next check asks again.
+			if status != protocol.LicenseStatusAlive {
+				status = ""
+			}
+			if expire.Before(c.ExpireTime) {
+				expire = time.Time{}
+			}
+		}
 		changed := c.RemoteStatus != status || (!expire.IsZero() && !expire.Equal(c.ExpireTime)) || (amount > 0 && amount != c.Amount)
 		c.RemoteStatus, c.CheckedAt = status, now
 		if !expire.IsZero() {
@@ -525,6 +543,14 @@ func (s *Service) query(ctx context.Context, c store.LicenseCode) (store.License
 		return fresh, fmt.Errorf("license: check %s: record the answer: %w", c.Code, err)
 	}
 	return out, nil
+}
+
+// answeredBefore reports whether the production interface confirmed c
+// (ConfirmedAt: a renewal into the future, an UNFREEZE) at or after asked,
+// when KooGallery was asked: KooGallery's answer may then predate the
+// change, and must not undo it.
+func answeredBefore(c store.LicenseCode, asked time.Time) bool {
+	return !c.ConfirmedAt.IsZero() && !c.ConfirmedAt.Before(asked)
 }
 
 // deactivate records KooGallery saying a code koobridge activated is not

@@ -141,9 +141,11 @@ func (s *Service) Refresh(ctx context.Context, r protocol.RefreshLicenseCodeRequ
 			c.ProductID = r.ProductID
 		}
 		renewal := isRenewal(r.Scene)
-		if renewal && !c.ExpireEstimated && c.ExpireTime.After(expiry) {
+		stale := renewal && !c.ExpireEstimated && c.ExpireTime.After(expiry)
+		if stale {
 			// An older renewal arriving after a newer one (its first
-			// delivery failed): the later expiry stands. Activate's
+			// delivery failed): the later expiry stands, and what came
+			// after the newer one (a freeze) is not undone. Activate's
 			// estimate is no such expiry: the renewal replaces it.
 			detail["expireTime"], detail["requestedExpireTime"] = c.ExpireTime, expiry
 		} else {
@@ -156,7 +158,7 @@ func (s *Service) Refresh(ctx context.Context, r protocol.RefreshLicenseCodeRequ
 			c.OrderID, c.OrderLineID = r.OrderID, r.OrderLineID
 		}
 		entries := []entry{{kind: kindRenewed, source: sourceKooGallery, detail: detail, event: provision.EventLicenseRenewed, scene: r.Scene}}
-		if renewal && expiry.After(now) {
+		if renewal && !stale && expiry.After(now) {
 			c.ConfirmedAt = now
 			forgetStaleAnswer(c)
 			if c.Status == store.LicenseFrozen {
