@@ -103,9 +103,9 @@ func seedLicenses(t *testing.T, st store.Store) licenseSeed {
 	err = st.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
 		for _, c := range []store.LicenseCode{
 			{Code: "LC-A", Status: store.LicenseActive, ExpireTime: expiry, OrderID: "ORD-A", OrderLineID: "ORD-A-000001",
-				ProductID: "P-1", Amount: 2, ActivatedAt: at(5), CheckedAt: at(20), RemoteStatus: "ALIVE", CreatedAt: at(1), UpdatedAt: at(20)},
+				ProductID: "P-1", Amount: 2, ActivatedAt: at(5), CheckedAt: at(20), ConfirmedAt: at(22), RemoteStatus: "ALIVE", CreatedAt: at(1), UpdatedAt: at(20)},
 			{Code: "LC-A", Test: true, Status: store.LicenseActive, OrderID: "ORD-T", CreatedAt: at(2), UpdatedAt: at(2)},
-			{Code: "LC-B", Status: store.LicenseFrozen, ExpireTime: expiry, OrderID: "ORD-B", CreatedAt: at(3), UpdatedAt: at(30)},
+			{Code: "LC-B", Status: store.LicenseFrozen, ExpireTime: expiry, ExpireEstimated: true, OrderID: "ORD-B", CreatedAt: at(3), UpdatedAt: at(30)},
 			{Code: "LC-C", Status: store.LicenseReleased, OrderID: "ORD-A", CreatedAt: at(3), UpdatedAt: at(40)},
 			{Code: "LC-D", Test: true, Status: store.LicenseFrozen, CreatedAt: at(4), UpdatedAt: at(4)},
 			{Code: "LC-E/1 é", Status: store.LicenseActive, CreatedAt: at(4), UpdatedAt: at(4)},
@@ -371,7 +371,8 @@ func testGetLicense(t *testing.T, f *fixture, s licenseSeed) {
 	want := map[string]any{
 		"licenseCode": "LC-A", "test": false, "status": "active", "expireTime": "2027-03-01T00:00:00Z",
 		"orderId": "ORD-A", "orderLineId": "ORD-A-000001", "productId": "P-1", "amount": 2.0,
-		"activatedAt": "2026-03-01T12:05:00Z", "checkedAt": "2026-03-01T12:20:00Z", "remoteStatus": "ALIVE",
+		"activatedAt": "2026-03-01T12:05:00Z", "checkedAt": "2026-03-01T12:20:00Z", "confirmedAt": "2026-03-01T12:22:00Z",
+		"remoteStatus": "ALIVE", "expireEstimated": false,
 		"createdAt": "2026-03-01T12:01:00Z", "updatedAt": "2026-03-01T12:20:00Z", "version": 0.0,
 		"devices": []any{
 			map[string]any{"deviceHash": s.dev1, "firstSeen": "2026-03-01T12:06:00Z", "lastSeen": "2026-03-01T12:25:00Z", "reportedAt": "2026-03-01T12:21:00Z"},
@@ -743,10 +744,17 @@ func TestWebLicenses(t *testing.T) {
 		`<dd data-field="status" class="status-active">active</dd>`, `<dd data-field="remoteStatus">ALIVE</dd>`,
 		`<dd data-field="amount">2</dd>`, `<dd data-field="activatedAt">2026-03-01 12:05:00 UTC</dd>`,
 		`<dd data-field="checkedAt">2026-03-01 12:20:00 UTC</dd>`, `<dd data-field="expireTime">2027-03-01 00:00:00 UTC</dd>`,
+		`<dd data-field="confirmedAt">2026-03-01 12:22:00 UTC</dd>`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("license page lacks %q", want)
 		}
+	}
+	if strings.Contains(page, "estimate") {
+		t.Error("LC-A's expiry, told by a query, is shown as an estimate")
+	}
+	if b := f.get(t, cookie, "/admin/licenses/LC-B"); !strings.Contains(b, `<dd data-field="expireTime">2027-03-01 00:00:00 UTC (activation's estimate)</dd>`) {
+		t.Errorf("LC-B's page does not mark its expiry as activation's estimate:\n%s", b)
 	}
 	if got, want := rowsOf(page, "data-device"), []string{
 		s.dev1 + ": " + s.dev1 + "|2026-03-01 12:06:00 UTC|2026-03-01 12:25:00 UTC|2026-03-01 12:21:00 UTC",

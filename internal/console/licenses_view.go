@@ -9,16 +9,23 @@ import (
 
 // licenseView is a license code as the admin API shows it.
 type licenseView struct {
-	LicenseCode  string     `json:"licenseCode"`
-	Test         bool       `json:"test"`
-	Status       string     `json:"status"`
-	ExpireTime   *time.Time `json:"expireTime,omitempty"`
-	OrderID      string     `json:"orderId,omitempty"`
-	OrderLineID  string     `json:"orderLineId,omitempty"`
-	ProductID    string     `json:"productId,omitempty"`
-	Amount       int        `json:"amount"` // 0: not known yet
-	ActivatedAt  *time.Time `json:"activatedAt,omitempty"`
-	CheckedAt    *time.Time `json:"checkedAt,omitempty"`
+	LicenseCode string     `json:"licenseCode"`
+	Test        bool       `json:"test"`
+	Status      string     `json:"status"`
+	ExpireTime  *time.Time `json:"expireTime,omitempty"`
+	// ExpireEstimated says ExpireTime is only activate's estimate
+	// (license-openapi.md §A.8.1), not yet told by a renewal or a query.
+	ExpireEstimated bool       `json:"expireEstimated"`
+	OrderID         string     `json:"orderId,omitempty"`
+	OrderLineID     string     `json:"orderLineId,omitempty"`
+	ProductID       string     `json:"productId,omitempty"`
+	Amount          int        `json:"amount"` // 0: not known yet
+	ActivatedAt     *time.Time `json:"activatedAt,omitempty"`
+	CheckedAt       *time.Time `json:"checkedAt,omitempty"`
+	// ConfirmedAt is the last production call that confirmed the code
+	// alive (a renewal into the future, an UNFREEZE): the offline grace
+	// runs from the latest of it, activatedAt and checkedAt.
+	ConfirmedAt  *time.Time `json:"confirmedAt,omitempty"`
 	RemoteStatus string     `json:"remoteStatus,omitempty"`
 	CreatedAt    time.Time  `json:"createdAt"`
 	UpdatedAt    time.Time  `json:"updatedAt"`
@@ -27,9 +34,9 @@ type licenseView struct {
 
 func viewLicense(c store.LicenseCode) licenseView {
 	return licenseView{
-		LicenseCode: c.Code, Test: c.Test, Status: string(c.Status), ExpireTime: timePtr(c.ExpireTime),
+		LicenseCode: c.Code, Test: c.Test, Status: string(c.Status), ExpireTime: timePtr(c.ExpireTime), ExpireEstimated: c.ExpireEstimated,
 		OrderID: c.OrderID, OrderLineID: c.OrderLineID, ProductID: c.ProductID, Amount: c.Amount,
-		ActivatedAt: timePtr(c.ActivatedAt), CheckedAt: timePtr(c.CheckedAt), RemoteStatus: c.RemoteStatus,
+		ActivatedAt: timePtr(c.ActivatedAt), CheckedAt: timePtr(c.CheckedAt), ConfirmedAt: timePtr(c.ConfirmedAt), RemoteStatus: c.RemoteStatus,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), Version: c.Version,
 	}
 }
