@@ -89,6 +89,9 @@ type Family struct {
 	// codeSpec, when set, names the spec section of an interface's
 	// resultCodes for a wrong one; "" (or nil) means saas-v2.md §5.
 	codeSpec func(iface string) string
+	// appInfoOptional: the family's instances need no appInfo in a
+	// queryInstance answer (online-license products have no front end).
+	appInfoOptional bool
 }
 
 // RetryPolicy is how KooGallery re-sends a failed call: every Interval for

@@ -87,8 +87,9 @@ var OnlineLicense = &Family{
 		protocol.ActivityReleaseInstance:      onlineLicenseRetry,
 		protocol.ActivityGetLicenseAsync:      onlineLicenseRetry,
 	},
-	BodySign: true,
-	codeSpec: onlineLicenseCodeSpec,
+	BodySign:        true,
+	codeSpec:        onlineLicenseCodeSpec,
+	appInfoOptional: true,
 }
 
 // onlineLicenseCodeSpec is where getLicenseAsync's resultCodes are listed

@@ -562,9 +562,7 @@ func (e *Emulator) pollDeliveryLocked(sub *Subscription, x *stepCtx) *delivery {
 		})
 	}
 	instanceID := sub.InstanceID
-	// An online-license product has no front end: its instance needs no
-	// appInfo (license-openapi.md §C.2 answers instanceId only).
-	appInfoOptional := x.family == OnlineLicense
+	appInfoOptional := x.family.appInfoOptional
 	d := &delivery{
 		fam:    x.family,
 		expect: []protocol.ResultCode{protocol.CodeSuccess, protocol.CodeProcessing},
