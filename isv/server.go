@@ -27,6 +27,8 @@ import (
 	"github.com/koobridge/koobridge/internal/seal"
 	istore "github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/internal/tenant"
+	"github.com/koobridge/koobridge/internal/usage"
+	"github.com/koobridge/koobridge/internal/usageapi"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
 	"github.com/koobridge/koobridge/provision"
@@ -162,6 +164,9 @@ type Config struct {
 	LicensePath string
 	// Licenses configures license products and the license service.
 	Licenses LicenseConfig
+	// Usage configures pay-per-use metering: the usage API and the pushes
+	// to KooGallery.
+	Usage UsageConfig
 	// Budget is how long newInstance waits for provisioning before
 	// answering 000004; zero means DefaultBudget.
 	Budget time.Duration
@@ -221,6 +226,8 @@ type Server struct {
 	grants    *grant.Service
 	// licenseAPI is the license service for the vendor's client software.
 	licenseAPI http.Handler
+	usage      *usage.Service
+	usageAPI   http.Handler // the usage API of the vendor's product
 	runner     *jobs.Runner
 	log        *slog.Logger
 	dataKey    []byte           // for the SSO provider (sso.go)
@@ -317,6 +324,29 @@ func New(cfg Config) (*Server, error) {
 			}
 		},
 	})
+	if err := cfg.Usage.check(); err != nil {
+		return nil, err
+	}
+	var pusher usage.Pusher
+	if client != nil {
+		pusher = client
+	}
+	s.usage, err = usage.New(usage.Config{
+		Store: st, Pusher: pusher, Key: keys[inbound.KeyBasic][0], Jobs: s.runner,
+		Daily: cfg.Usage.DailyProducts, DayZone: cfg.Usage.DayZone,
+		PushInterval: cfg.Usage.PushInterval, Settle: cfg.Usage.Settle,
+		Registerer: cfg.Registerer, Logger: ctxLog, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
+	if err := s.runner.RegisterAll(s.usage.Jobs()); err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
+	s.usageAPI, err = usageapi.New(usageapi.Config{Usage: s.usage, Tokens: cfg.Usage.Tokens, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
 	s.instances, err = instance.New(instance.Config{
 		Store:           st,
 		Orders:          orders,
@@ -327,6 +357,7 @@ func New(cfg Config) (*Server, error) {
 		BuyerCipher:     buyerCipher,
 		Budget:          budget,
 		Jobs:            s.runner,
+		Usage:           s.usage,
 		Logger:          ctxLog,
 		Now:             cfg.Now,
 	})
@@ -502,8 +533,8 @@ func (s *Server) Handler() http.Handler { return s.pipeline }
 // license path.
 func (s *Server) Paths() []string { return s.pipeline.Paths() }
 
-// Run runs the job workers, the nonce sweeper and the license usage
-// statistics schedule until ctx is done, then waits for running jobs and
+// Run runs the job workers, the nonce sweeper, the license usage
+// statistics schedule and the usage pushes' schedule until ctx is done, then waits for running jobs and
 // for the work calls started within their budget before it returns. In-flight jobs finish within their own deadline, not ctx's.
 func (s *Server) Run(ctx context.Context) error {
 	s.runMu.Lock()
@@ -517,6 +548,7 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.pipeline.SweepNonces(ctx) })
 	wg.Go(func() { s.licenses.Run(ctx) })
+	wg.Go(func() { s.usage.Run(ctx) })
 	err := s.runner.Run(ctx)
 	wg.Wait()
 	s.instances.Wait()

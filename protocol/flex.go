@@ -251,6 +251,12 @@ func (d Decimal) String() string {
 	return s
 }
 
+// DecimalFromUnits returns the decimal of u ten-thousandths.
+func DecimalFromUnits(u int64) Decimal { return Decimal{units: u} }
+
+// Units returns d in ten-thousandths.
+func (d Decimal) Units() int64 { return d.units }
+
 // Float64 returns d as a float64.
 func (d Decimal) Float64() float64 { return float64(d.units) / decimalScale }
 

@@ -32,3 +32,13 @@ func DecodeStrictStrings(body []byte, what string, names ...string) (map[string]
 	}
 	return out, nil
 }
+
+// CheckStrictJSON applies the checks of every body decoder of this package
+// to body, a JSON object (no key twice, also apart from letter case;
+// valid UTF-8; no NUL; no lone surrogate; bounded nesting), for
+// koobridge's own JSON APIs that then decode it themselves (the usage
+// API). Errors are a *FieldError naming the field, or a *DecodeError.
+func CheckStrictJSON(body []byte, what string) error {
+	_, err := decodeFields(body, what, nil)
+	return err
+}

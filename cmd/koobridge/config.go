@@ -83,6 +83,7 @@ type serveOptions struct {
 	dev                bool
 	sso                ssoOptions     // sso_config.go
 	license            licenseOptions // license_config.go
+	usage              usageOptions   // usage_config.go
 }
 
 // register declares every serve flag with its default.
@@ -136,6 +137,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.dev, "dev", false, "development mode: generate missing keys, allow missing AK/SK")
 	o.sso.register(fs)
 	o.license.register(fs)
+	o.usage.register(fs)
 }
 
 // applyEnvAndFile fills every flag not given on the command line from its
@@ -331,6 +333,7 @@ type serveConfig struct {
 	fallbackURL   string
 	sso           *isv.SSOConfig // nil: single sign-on off
 	licenses      isv.LicenseConfig
+	usage         isv.UsageConfig
 
 	// listener, when set, is used instead of listening on opts.listen
 	// (koobridge demo opens it itself to learn the port first).
@@ -485,6 +488,9 @@ func resolveServeConfig(cmd *cobra.Command, o *serveOptions, getenv func(string)
 	if c.licenses, err = o.license.resolve(o.producePath); err != nil {
 		return nil, err
 	}
+	if c.usage, err = o.usage.resolve(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -578,7 +584,7 @@ func secretValue(value, name, file string) (string, error) {
 }
 
 // reservedPaths are served by koobridge itself.
-var reservedPaths = []string{"/healthz", "/readyz", "/metrics", "/admin"}
+var reservedPaths = []string{"/healthz", "/readyz", "/metrics", "/admin", isv.UsagePath}
 
 // checkPath checks the URL path of setting name.
 func checkPath(name, p string) error {
@@ -733,6 +739,8 @@ func (c *serveConfig) redacted() []any {
 		"license_usage_interval", o.license.usageInterval.String(), "license_devices", o.license.devices, "license_key_retention", o.license.keyRetention.String(),
 		"license_rate_code", o.license.ratePerCode, "license_rate_address", o.license.ratePerAddress,
 		"online_license_key_type", o.license.onlineKeyType, "online_license_fingerprint", o.license.onlineFingerprint,
+		"usage_token", setness(o.usage.token+o.usage.tokenFile), "usage_push_interval", o.usage.pushInterval.String(),
+		"usage_settle", o.usage.settle.String(), "usage_daily_products", len(o.usage.dailyProducts), "usage_day_zone", o.usage.dayZone,
 	}
 }
 

@@ -116,6 +116,9 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	if cfg.adminToken == "" {
 		logger.Warn("no --admin-token: the admin API is disabled (404)")
 	}
+	if len(cfg.usage.Tokens) == 0 {
+		logger.Info("no --usage-token: the usage API for pay-per-use products is off (404)")
+	}
 	if cfg.tlsCert == nil {
 		logger.Warn("serving plain HTTP: KooGallery requires HTTPS, so terminate TLS in front of koobridge or set --tls-cert/--tls-key")
 	}
@@ -158,6 +161,7 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		OrderNotifyPath: o.orderNotifyPath,
 		LicensePath:     o.license.path,
 		Licenses:        cfg.licenses,
+		Usage:           cfg.usage,
 		Budget:          o.budget,
 		MaxBodyBytes:    int64(o.maxBody),
 		DisableBodySign: !o.bodySign,
@@ -267,6 +271,7 @@ func newServeMux(cfg *serveConfig, db *store.DB, srv *isv.Server, reg *prometheu
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle(isv.LicensePathPrefix, srv.LicenseHandler())
+	mux.Handle(isv.UsagePath, srv.UsageHandler())
 	if cfg.adminToken != "" {
 		mux.Handle("/admin/", srv.AdminHandler(isv.AdminConfig{Token: cfg.adminToken, SecureCookie: cfg.opts.secureCookie}))
 	}

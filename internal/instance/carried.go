@@ -70,10 +70,10 @@ func readCarried(in store.Instance) (c carried, ok bool) {
 	return c, c.Source == carriedSource
 }
 
-// isCarried reports whether the instance's purchase call carried its
-// order (SaaS V1): such an instance's credentials are always encrypted in
-// replies.
-func isCarried(in store.Instance) bool {
+// Carried reports whether the instance's purchase call carried its order
+// (SaaS V1): such an instance's credentials are always encrypted in
+// replies, and its usage goes by the old usage push.
+func Carried(in store.Instance) bool {
 	_, ok := readCarried(in)
 	return ok
 }

@@ -86,8 +86,18 @@ type Config struct {
 	// MaxAttempts is the attempts of the Service's jobs; zero means
 	// jobs.DefaultMaxAttempts.
 	MaxAttempts int
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Usage, when set, gives queryInstance's usageInfo of pay-per-use
+	// instances (the metering service); without it an instance's own
+	// usage value is answered.
+	Usage  UsageSource
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// UsageSource gives the usageInfo of pay-per-use instances: by instance
+// ID, absent for instances it has none for.
+type UsageSource interface {
+	UsageInfo(ctx context.Context, insts []store.Instance) (map[string][]protocol.UsageInfo, error)
 }
 
 // Answer is the outcome of one operation in domain terms, with the reply
@@ -123,6 +133,7 @@ type Service struct {
 	budget      time.Duration
 	jobs        *jobs.Runner
 	maxAttempts int
+	usageSource UsageSource
 	log         *slog.Logger
 	now         func() time.Time
 }
@@ -155,6 +166,7 @@ func New(cfg Config) (*Service, error) {
 		budget:      cfg.Budget,
 		jobs:        cfg.Jobs,
 		maxAttempts: cfg.MaxAttempts,
+		usageSource: cfg.Usage,
 		log:         cfg.Logger,
 		now:         cfg.Now,
 	}

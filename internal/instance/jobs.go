@@ -242,7 +242,7 @@ func (s *Service) handleUpgrade(ctx context.Context, job store.Job) error {
 	res, err := s.provisionerFor(inst.Test).Provision(ctx, ev)
 	var app store.AppInfo
 	if err == nil && res.AppInfo != nil && res.AppInfo.FrontEndURL != "" {
-		app, err = s.sealApp(res.AppInfo, false, s.cipher != nil || isCarried(inst))
+		app, err = s.sealApp(res.AppInfo, false, s.cipher != nil || Carried(inst))
 	}
 	if err != nil {
 		err = fmt.Errorf("upgrade: %w", err)

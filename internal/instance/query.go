@@ -57,6 +57,7 @@ func (s *Service) Query(ctx context.Context, ids []string) (protocol.QueryInstan
 func (s *Service) QueryWith(ctx context.Context, ids []string, enc Encrypter) (protocol.QueryInstanceResponse, error) {
 	resp := protocol.QueryInstanceResponse{}
 	var pending, failed *store.Instance
+	var insts []store.Instance
 	for _, id := range ids {
 		inst, err := s.store.Instance(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -65,9 +66,19 @@ func (s *Service) QueryWith(ctx context.Context, ids []string, enc Encrypter) (p
 		if err != nil {
 			return resp, fmt.Errorf("instance: query: %w", err)
 		}
-		info, err := s.instanceInfo(inst, enc)
+		insts = append(insts, inst)
+	}
+	var usage map[string][]protocol.UsageInfo
+	if s.usageSource != nil && len(insts) > 0 {
+		var err error
+		if usage, err = s.usageSource.UsageInfo(ctx, insts); err != nil {
+			return resp, fmt.Errorf("instance: query: %w", err)
+		}
+	}
+	for _, inst := range insts {
+		info, err := s.instanceInfo(inst, enc, usage[inst.ID])
 		if err != nil {
-			return resp, fmt.Errorf("instance: query %s: %w", id, err)
+			return resp, fmt.Errorf("instance: query %s: %w", inst.ID, err)
 		}
 		if info.AppInfo != nil && enc != nil {
 			resp.EncryptType = enc.Type().String()
@@ -98,8 +109,9 @@ func (s *Service) QueryWith(ctx context.Context, ids []string, enc Encrypter) (p
 	return resp, nil
 }
 
-// instanceInfo builds one queryInstance entry.
-func (s *Service) instanceInfo(inst store.Instance, enc Encrypter) (protocol.InstanceInfo, error) {
+// instanceInfo builds one queryInstance entry; usage is its usageInfo from
+// the metering service, nil for none (the instance's own usage value then).
+func (s *Service) instanceInfo(inst store.Instance, enc Encrypter, usage []protocol.UsageInfo) (protocol.InstanceInfo, error) {
 	app, err := s.App(inst, enc)
 	if err != nil {
 		return protocol.InstanceInfo{}, err
@@ -107,6 +119,10 @@ func (s *Service) instanceInfo(inst store.Instance, enc Encrypter) (protocol.Ins
 	info := protocol.InstanceInfo{InstanceID: inst.ID, AppInfo: app}
 	switch inst.ChargingMode {
 	case protocol.ChargingOnDemand, protocol.ChargingOnDemandPkg:
+		if len(usage) > 0 {
+			info.UsageInfo = usage
+			break
+		}
 		u, err := s.usage(inst)
 		if err != nil {
 			return info, err

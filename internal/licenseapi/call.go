@@ -2,15 +2,13 @@ package licenseapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/koobridge/koobridge/internal/jsonreq"
 	"github.com/koobridge/koobridge/internal/license"
 	"github.com/koobridge/koobridge/protocol"
 )
@@ -127,19 +125,9 @@ func readRequest(w http.ResponseWriter, r *http.Request) (code, fingerprint stri
 	if r.URL.RawQuery != "" {
 		return "", "", http.StatusBadRequest, "the request takes no query parameters: send license and deviceFingerprint in the JSON body"
 	}
-	if problem := checkContentType(r.Header.Values("Content-Type")); problem != "" {
-		return "", "", http.StatusUnsupportedMediaType, problem
-	}
-	if r.ContentLength > maxBody {
-		return "", "", http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", maxBody)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return "", "", http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", maxBody)
-		}
-		return "", "", http.StatusBadRequest, "the body could not be read"
+	body, status, msg := jsonreq.Read(w, r, maxBody)
+	if status != 0 {
+		return "", "", status, msg
 	}
 	fields, err := protocol.DecodeStrictStrings(body, "request body", fieldLicense, fieldFingerprint)
 	if err != nil {
@@ -153,28 +141,6 @@ func readRequest(w http.ResponseWriter, r *http.Request) (code, fingerprint stri
 		return "", "", http.StatusBadRequest, "invalid parameter " + fieldFingerprint + ": " + problem
 	}
 	return code, fingerprint, 0, ""
-}
-
-// checkContentType accepts exactly one Content-Type, application/json,
-// with no charset or charset utf-8.
-func checkContentType(values []string) string {
-	const want = "the body must be JSON, sent with Content-Type application/json"
-	if len(values) != 1 {
-		if len(values) == 0 {
-			return want + " (none was given)"
-		}
-		return want + " (Content-Type was given more than once)"
-	}
-	mt, params, err := mime.ParseMediaType(values[0])
-	if err != nil || mt != "application/json" {
-		return want
-	}
-	for k, v := range params {
-		if k != "charset" || !strings.EqualFold(v, "utf-8") {
-			return want + " (the only parameter accepted is charset=utf-8)"
-		}
-	}
-	return ""
 }
 
 // checkCode checks a license code: printable ASCII without spaces, as

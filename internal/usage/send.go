@@ -1,0 +1,287 @@
+package usage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/koobridge/koobridge/internal/openapi"
+	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/protocol"
+)
+
+// ErrNotRetryable is RetryPush's answer for a push that KooGallery has
+// answered for good (done or split).
+var ErrNotRetryable = errors.New("usage: push is not pending")
+
+// errNoPusher is the error of a send without Open API credentials: the
+// push waits, retried, until they are configured.
+var errNoPusher = errors.New("usage: no Open API credentials (AK/SK) to push usage with")
+
+// maxMessage bounds the answer text kept per attempt and period.
+const maxMessage = 500
+
+// contentCodes are KooGallery's refusals of what a push carries: sent again
+// unchanged it would be refused again, so a push of several records is
+// split to find the records refused, and a push of one record is answered.
+var contentCodes = map[string]bool{
+	protocol.MKTInputCheckFailed:     true, // MKT.0100
+	protocol.MKTInvalidParam:         true, // MKT.0101
+	protocol.MKTParamError:           true, // MKT.0199
+	protocol.MKTInstanceNotFound:     true, // MKT.9001
+	protocol.MKTInvalidUsageEntities: true, // MKT.9002
+	protocol.MKTTooManyRecords:       true, // MKT.9003
+	protocol.MKTBeginTimeTooOld:      true, // MKT.9004
+}
+
+// handleSend is the send job of one push: it sends the push's body, records
+// the attempt, and applies the answer. Outages, throttling and refusals of
+// koobridge itself (its key, AK/SK or rights) are retried with the job
+// queue's backoff: they are fixed by waiting or by the operator, and the
+// periods' records stay the same meanwhile.
+func (s *Service) handleSend(ctx context.Context, job store.Job) error {
+	var pl sendPayload
+	if err := json.Unmarshal(job.Payload, &pl); err != nil || pl.PushID <= 0 {
+		return fmt.Errorf("usage: send: payload %q: not a push", job.Payload)
+	}
+	p, err := s.store.UsagePush(ctx, pl.PushID)
+	if err != nil {
+		return fmt.Errorf("usage: send push %d: %w", pl.PushID, err)
+	}
+	if p.State != store.UsagePushPending {
+		return nil // answered already (a revived job, a second replica)
+	}
+	began := time.Now()
+	res, sendErr := s.push(ctx, p)
+	a := store.UsagePushAttempt{
+		PushID: p.ID, Attempt: p.Attempts + 1, At: s.now().UTC(), Duration: time.Since(began),
+		HTTPStatus: res.HTTPStatus, Code: res.Code, Message: clip(res.Message),
+	}
+	if sendErr != nil && res.HTTPStatus == 0 {
+		a.Message = clip(sendErr.Error())
+	}
+	if err := s.store.InsertUsagePushAttempt(ctx, a); err != nil {
+		return fmt.Errorf("usage: send push %d: record attempt: %w", p.ID, err)
+	}
+	switch code := strings.TrimSpace(res.Code); {
+	case sendErr == nil:
+		s.metrics.attempts.WithLabelValues("accepted").Inc()
+		return s.accepted(ctx, p, res)
+	case contentCodes[code]:
+		// Checked before Retryable: KooGallery answers most of these
+		// with HTTP 500, which would otherwise read as an outage.
+		s.metrics.attempts.WithLabelValues("refused").Inc()
+		if p.Records > 1 {
+			return s.split(ctx, p, code, res.Message)
+		}
+		return s.refused(ctx, p, code, res.Message)
+	default:
+		s.metrics.attempts.WithLabelValues("failed").Inc()
+		if !openapi.Retryable(sendErr) && !errors.Is(sendErr, errNoPusher) {
+			// KooGallery refusing koobridge (signature, AK/SK, rights): a
+			// setting to fix; the push goes on retrying meanwhile.
+			s.log.ErrorContext(ctx, "usage: KooGallery refused a usage push for a reason of koobridge's settings; retrying", "push", p.ID, "records", p.Records, "err", sendErr)
+		}
+		return fmt.Errorf("usage: send push %d (%d records): %w", p.ID, p.Records, sendErr)
+	}
+}
+
+// push sends p once.
+func (s *Service) push(ctx context.Context, p store.UsagePush) (openapi.UsagePushResult, error) {
+	if s.pusher == nil {
+		return openapi.UsagePushResult{}, errNoPusher
+	}
+	if p.API == store.UsageAPIOld {
+		return s.pusher.PushUsageOld(ctx, p.Body)
+	}
+	return s.pusher.PushUsage(ctx, s.key, p.Body)
+}
+
+// accepted applies a success answer: every period of the push is accepted
+// but those the answer lists as refused.
+func (s *Service) accepted(ctx context.Context, p store.UsagePush, res openapi.UsagePushResult) error {
+	var refusedN, acceptedN int
+	err := s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		refusedN, acceptedN = 0, 0
+		periods, err := tx.UsagePeriodsOfPush(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		type answer struct{ code, msg string }
+		refused := map[store.UsagePeriodKey]answer{}
+		for _, r := range res.Rejected {
+			if per, ok := matchPeriod(periods, r.MeteringSN, r.InstanceID, r.BeginTime); ok {
+				refused[per.Key()] = answer{r.Code, clip(r.Message)}
+			}
+		}
+		var ok []store.UsagePeriodKey
+		for _, per := range periods {
+			if a, bad := refused[per.Key()]; bad {
+				state := store.UsageRejected
+				if strings.TrimSpace(a.code) == protocol.MKTBeginTimeTooOld {
+					state = store.UsageDead
+				}
+				if err := tx.SetUsagePeriods(ctx, []store.UsagePeriodKey{per.Key()}, state, p.ID, a.code, a.msg); err != nil {
+					return err
+				}
+				refusedN++
+				continue
+			}
+			ok = append(ok, per.Key())
+		}
+		acceptedN = len(ok)
+		if err := tx.SetUsagePeriods(ctx, ok, store.UsageAccepted, p.ID, res.Code, clip(res.Message)); err != nil {
+			return err
+		}
+		return tx.UpdateUsagePush(ctx, store.UsagePush{ID: p.ID, State: store.UsagePushDone, Code: res.Code, Message: clip(res.Message)})
+	})
+	if err != nil {
+		return fmt.Errorf("usage: push %d accepted: record it: %w", p.ID, err)
+	}
+	s.metrics.periods.WithLabelValues(string(store.UsageAccepted)).Add(float64(acceptedN))
+	s.metrics.periods.WithLabelValues(string(store.UsageRejected)).Add(float64(refusedN))
+	if refusedN > 0 {
+		s.log.WarnContext(ctx, "usage: KooGallery refused records of a push", "push", p.ID, "refused", refusedN, "accepted", acceptedN)
+	}
+	return nil
+}
+
+// refused applies a refusal of a one-record push: its period is rejected,
+// or dead when too old.
+func (s *Service) refused(ctx context.Context, p store.UsagePush, code, msg string) error {
+	state := store.UsageRejected
+	if code == protocol.MKTBeginTimeTooOld {
+		state = store.UsageDead
+	}
+	var periods []store.UsagePeriod
+	err := s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		if periods, err = tx.UsagePeriodsOfPush(ctx, p.ID); err != nil {
+			return err
+		}
+		keys := make([]store.UsagePeriodKey, len(periods))
+		for i, per := range periods {
+			keys[i] = per.Key()
+		}
+		if err := tx.SetUsagePeriods(ctx, keys, state, p.ID, code, clip(msg)); err != nil {
+			return err
+		}
+		return tx.UpdateUsagePush(ctx, store.UsagePush{ID: p.ID, State: store.UsagePushDone, Code: code, Message: clip(msg)})
+	})
+	if err != nil {
+		return fmt.Errorf("usage: push %d refused: record it: %w", p.ID, err)
+	}
+	s.metrics.periods.WithLabelValues(string(state)).Add(float64(len(periods)))
+	for _, per := range periods {
+		s.log.ErrorContext(ctx, "usage: KooGallery refused a period's record", "state", state, "instance", per.InstanceID,
+			"begin", per.Start, "end", per.End, "value", FormatValue(per.Total), "metering_sn", per.MeteringSN, "code", code, "msg", clip(msg))
+	}
+	return nil
+}
+
+// split answers a refusal of a push of several records for the sake of
+// some of them: each record goes out again in a push of its own, so the
+// ones KooGallery takes are billed and the refused ones are told apart.
+func (s *Service) split(ctx context.Context, p store.UsagePush, code, msg string) error {
+	recs, err := splitBody(p.Body)
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	err = s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		periods, err := tx.UsagePeriodsOfPush(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		for _, raw := range recs {
+			var r struct {
+				InstanceID string `json:"instance_id"`
+				BeginTime  string `json:"begin_time"`
+				MeteringSN string `json:"metering_sn"`
+			}
+			if err := json.Unmarshal(raw, &r); err != nil {
+				return fmt.Errorf("decode a record of push %d: %w", p.ID, err)
+			}
+			per, ok := matchPeriod(periods, r.MeteringSN, r.InstanceID, r.BeginTime)
+			if !ok {
+				continue // not this push's any more
+			}
+			if err := s.newPush(ctx, tx, p.API, p.ID, []store.UsagePeriod{per}, []json.RawMessage{raw}, now); err != nil {
+				return err
+			}
+		}
+		return tx.UpdateUsagePush(ctx, store.UsagePush{ID: p.ID, State: store.UsagePushSplit, Code: code, Message: clip(msg)})
+	})
+	if err != nil {
+		return fmt.Errorf("usage: split push %d: %w", p.ID, err)
+	}
+	s.jobs.Kick()
+	s.log.WarnContext(ctx, "usage: KooGallery refused a push for its content; its records go out one by one to find the refused ones",
+		"push", p.ID, "records", p.Records, "code", code)
+	return nil
+}
+
+// RetryPush makes a pending push's send job run now: for a push whose job
+// gave up, or to try at once after fixing a setting. It fails with an
+// error wrapping store.ErrNotFound for an unknown push and ErrNotRetryable
+// for one that is done or split.
+func (s *Service) RetryPush(ctx context.Context, id int64) error {
+	p, err := s.store.UsagePush(ctx, id)
+	if err != nil {
+		return fmt.Errorf("usage: retry push %d: %w", id, err)
+	}
+	if p.State != store.UsagePushPending {
+		return fmt.Errorf("usage: retry push %d: %w (%s)", id, ErrNotRetryable, p.State)
+	}
+	payload, _ := json.Marshal(sendPayload{PushID: id})
+	now := s.now().UTC()
+	err = s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		// A key of its own per retry: the original job may be dead, and
+		// is not revived behind the operator's back.
+		_, _, err := tx.EnqueueJob(ctx, store.Job{
+			Kind: KindSend, UniqueKey: KindSend + ":" + strconv.FormatInt(id, 10) + ":retry:" + strconv.FormatInt(now.UnixNano(), 10),
+			Payload: payload, MaxAttempts: sendAttempts, RunAt: now,
+		})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("usage: retry push %d: %w", id, err)
+	}
+	s.jobs.Kick()
+	return nil
+}
+
+// clip bounds a message kept in the store, on a rune boundary.
+func clip(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	cut := maxMessage
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// matchPeriod finds the period a push record stands for: by its
+// metering_sn, or, without one (the old push), by its instance and the
+// period holding its begin_time.
+func matchPeriod(periods []store.UsagePeriod, sn, instanceID, beginTime string) (store.UsagePeriod, bool) {
+	begin, err := protocol.ParseUsageTime(beginTime)
+	for _, p := range periods {
+		switch {
+		case sn != "":
+			if p.MeteringSN == sn {
+				return p, true
+			}
+		case err == nil && p.InstanceID == instanceID && !begin.Before(p.Start) && begin.Before(p.End):
+			return p, true
+		}
+	}
+	return store.UsagePeriod{}, false
+}
