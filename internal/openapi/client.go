@@ -43,10 +43,21 @@ func (c *Client) send(ctx context.Context, method, path string, query []param, b
 
 // sendAs is send with a body of the given Content-Type.
 func (c *Client) sendAs(ctx context.Context, contentType, method, path string, query []param, body []byte) (answer, error) {
-	a, connected, err := c.sendTo(ctx, c.base, contentType, method, path, query, body)
+	return c.sendWith(ctx, nil, contentType, method, path, query, body)
+}
+
+// headerFunc sets a call's own headers on a request before it is
+// APIG-signed (they are not among the headers the APIG signature covers).
+type headerFunc func(http.Header) error
+
+// sendWith is sendAs with extra headers. extra (nil for none) is called
+// once per try, so the fallback try carries fresh values too: a usage
+// push's ts and nonce must never be reused.
+func (c *Client) sendWith(ctx context.Context, extra headerFunc, contentType, method, path string, query []param, body []byte) (answer, error) {
+	a, connected, err := c.sendTo(ctx, c.base, extra, contentType, method, path, query, body)
 	if err != nil && !connected && c.fallback != nil && ctx.Err() == nil {
 		var ferr error
-		a, _, ferr = c.sendTo(ctx, c.fallback, contentType, method, path, query, body)
+		a, _, ferr = c.sendTo(ctx, c.fallback, extra, contentType, method, path, query, body)
 		if ferr != nil {
 			return answer{}, fmt.Errorf("%w (after %w)", ferr, err)
 		}
@@ -58,7 +69,7 @@ func (c *Client) sendAs(ctx context.Context, contentType, method, path string, q
 // sendTo sends one signed request to base. connected reports whether a
 // connection to the host was obtained, which tells an unreachable host
 // from one that failed later.
-func (c *Client) sendTo(ctx context.Context, base *url.URL, contentType, method, path string, query []param, body []byte) (a answer, connected bool, err error) {
+func (c *Client) sendTo(ctx context.Context, base *url.URL, extra headerFunc, contentType, method, path string, query []param, body []byte) (a answer, connected bool, err error) {
 	u := *base
 	u.Path = base.Path + path
 	u.RawQuery = encodeQuery(query)
@@ -86,6 +97,11 @@ func (c *Client) sendTo(ctx context.Context, base *url.URL, contentType, method,
 		// real hash signs the exact bytes sent and reads the same to a
 		// gateway that hashes the body itself.
 		req.Header.Set(sign.APIGContentSHA256Header, hexSHA256(body))
+	}
+	if extra != nil {
+		if err := extra(req.Header); err != nil {
+			return answer{}, false, fmt.Errorf("set headers: %w", err)
+		}
 	}
 	signer := sign.APIGSigner{AK: c.cfg.AK, SK: c.cfg.SK}
 	if err := signer.SignHeaders(req, body, c.cfg.Now(), []string{"host", "content-type"}); err != nil {
