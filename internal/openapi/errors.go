@@ -91,6 +91,40 @@ var (
 // the call may have taken effect, but its result is unknown.
 var ErrIncompleteAnswer = errors.New("openapi: success answer without its data")
 
+// Sentinels of the usage push error codes (saas-v2.md §7.2,
+// saas-v1-joint-login.md §A.5.8) not covered above: MKT.0101, MKT.0150 and
+// MKT.0999 are ErrInvalidParam, ErrIllegalOperation and ErrInternal. The
+// general codes also match their CBC twins; the CBC.900x codes do not
+// (their limits differ), so ErrUsage* match only the MKT codes.
+var (
+	// ErrInputCheckFailed is MKT.0100 (or CBC.0100): the input check
+	// failed. Final, although it comes with HTTP 500.
+	ErrInputCheckFailed = errors.New("openapi: input check failed (MKT.0100)")
+	// ErrBodySignature is MKT.0102: the usage push's signature header does
+	// not match (a wrong key, or a body changed on the way).
+	ErrBodySignature = errors.New("openapi: invalid body signature (MKT.0102)")
+	// ErrParamError is MKT.0199 (or CBC.0199), a request parameter error.
+	ErrParamError = errors.New("openapi: request parameter error (MKT.0199)")
+	// ErrNoAuthority is MKT.0151 (or CBC.0151): the account may not call
+	// the API (not a seller role).
+	ErrNoAuthority = errors.New("openapi: no API authority (MKT.0151)")
+	// ErrIllegalToken is MKT.0154 (or CBC.0154), an illegal token.
+	ErrIllegalToken = errors.New("openapi: illegal token (MKT.0154)")
+	// ErrUsageInstanceNotFound is MKT.9001: a record's instance_id names
+	// no instance. Final, although it comes with HTTP 500.
+	ErrUsageInstanceNotFound = errors.New("openapi: usage for an unknown instance (MKT.9001)")
+	// ErrUsageInvalid is MKT.9002, invalid usage entities (for instance a
+	// period outside the instance's life). Final, although it comes with
+	// HTTP 500.
+	ErrUsageInvalid = errors.New("openapi: invalid usage entities (MKT.9002)")
+	// ErrUsageTooMany is MKT.9003: more than 1000 records in one push.
+	// Final, although it comes with HTTP 500.
+	ErrUsageTooMany = errors.New("openapi: more than 1000 usage records (MKT.9003)")
+	// ErrUsageTooOld is MKT.9004: a begin_time older than 21 days; the
+	// record can never be accepted. Final, although it comes with HTTP 500.
+	ErrUsageTooOld = errors.New("openapi: usage begin_time older than 21 days (MKT.9004)")
+)
+
 // codeErrors maps each known code to its sentinel.
 var codeErrors = map[string]error{
 	protocol.LicenseInternalError:           ErrLicenseInternal,
@@ -123,6 +157,20 @@ var codeErrors = map[string]error{
 	protocol.APIGWAppAuthFailed: ErrAuthentication,
 	protocol.APIGWNotAuthorized: ErrNotAuthorized,
 	protocol.APIGThrottled:      ErrThrottled,
+
+	protocol.MKTInputCheckFailed:     ErrInputCheckFailed,
+	protocol.CBCInputCheckFailed:     ErrInputCheckFailed,
+	protocol.MKTInvalidBodySignature: ErrBodySignature,
+	protocol.MKTParamError:           ErrParamError,
+	protocol.CBCParamError:           ErrParamError,
+	protocol.MKTNoAuthority:          ErrNoAuthority,
+	protocol.CBCNoAuthority:          ErrNoAuthority,
+	protocol.MKTIllegalToken:         ErrIllegalToken,
+	protocol.CBCIllegalToken:         ErrIllegalToken,
+	protocol.MKTInstanceNotFound:     ErrUsageInstanceNotFound,
+	protocol.MKTInvalidUsageEntities: ErrUsageInvalid,
+	protocol.MKTTooManyRecords:       ErrUsageTooMany,
+	protocol.MKTBeginTimeTooOld:      ErrUsageTooOld,
 }
 
 // Is reports whether target is the sentinel of e's code, so that
