@@ -35,7 +35,7 @@ type Request struct {
 	Query    string // raw query, without "?"
 	Status   int    // HTTP status answered; 0 when the connection was dropped or the client left
 	Code     string // error_code or resultCode answered, or ""
-	Fault    string // FaultNone, FaultStatus, FaultDelay or FaultDrop: the fault that decided the answer
+	Fault    string // FaultNone, FaultStatus, FaultDelay, FaultDrop or a usage failure (FaultUsageError…): the fault that decided the answer
 	Duration time.Duration
 }
 

@@ -13,6 +13,7 @@
 package mockapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io"
@@ -78,12 +79,12 @@ type Handler struct {
 
 	usageKey           string
 	requireAPIGOnUsage bool
-	instanceKnown      func(instanceID string) bool
+	instanceLookup     func(instanceID string) (UsageInstance, bool)
+	usageFailRate      float64
 	usage              ring[UsageRecord]
-	// seenSN and seenPeriod are the duplicate keys of the kept records
-	// that were not duplicates: a key is forgotten with its record.
-	seenSN     map[string]bool
-	seenPeriod map[usagePeriod]bool
+	// billed is every kept record and the duplicate keys, never
+	// forgotten (the ring above is only the log).
+	billed ledger
 
 	requests ring[Request]
 
@@ -95,11 +96,10 @@ type Handler struct {
 func NewHandler(ak, sk string) *Handler {
 	return &Handler{
 		ak: ak, sk: sk, now: time.Now, orders: make(map[string]protocol.OrderInfo),
-		usage:      newRing[UsageRecord](MaxUsageRecords),
-		seenSN:     make(map[string]bool),
-		seenPeriod: make(map[usagePeriod]bool),
-		requests:   newRing[Request](MaxRequests),
-		lic:        newLicenseState(),
+		usage:    newRing[UsageRecord](MaxUsageRecords),
+		billed:   newLedger(),
+		requests: newRing[Request](MaxRequests),
+		lic:      newLicenseState(),
 	}
 }
 
@@ -139,8 +139,9 @@ func (h *Handler) QueryOrderCalls() int {
 	return h.calls
 }
 
-// takeFault returns the fault to apply to one request, counting it.
-func (h *Handler) takeFault(path string) (Fault, time.Time) {
+// takeFault returns the fault to apply to one request, counting it, and
+// the usage failure (SetUsageFailRate) when no fault applies.
+func (h *Handler) takeFault(path string) (Fault, string, time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if path == QueryOrderPath {
@@ -148,7 +149,10 @@ func (h *Handler) takeFault(path string) (Fault, time.Time) {
 	}
 	f := h.fault
 	if !f.active() || f.Path != "" && f.Path != path {
-		return h.takeLicenseFaultLocked(path), h.now()
+		if f = h.takeLicenseFaultLocked(path); f.active() {
+			return f, "", h.now()
+		}
+		return f, h.takeUsageFaultLocked(path), h.now()
 	}
 	if f.Count > 0 {
 		h.left--
@@ -156,22 +160,22 @@ func (h *Handler) takeFault(path string) (Fault, time.Time) {
 			h.fault = Fault{}
 		}
 	}
-	return f, h.now()
+	return f, "", h.now()
 }
 
 // ServeHTTP implements http.Handler. Every request is added to the
 // request log.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	f, now := h.takeFault(r.URL.Path)
+	f, usageFault, now := h.takeFault(r.URL.Path)
 	lw := &logWriter{ResponseWriter: w}
-	entry := Request{At: now, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Fault: faultKind(f)}
+	entry := Request{At: now, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Fault: cmp.Or(faultKind(f), usageFault)}
 	// Deferred so that a dropped HTTP/2 stream (a panic) is logged too.
 	defer func() {
 		entry.Status, entry.Code, entry.Duration = lw.status, lw.code(), time.Since(start)
 		h.logRequest(entry)
 	}()
-	h.serve(lw, r, f, now)
+	h.serve(lw, r, f, usageFault, now)
 }
 
 // faultKind names the fault that decides the answer.
@@ -187,7 +191,7 @@ func faultKind(f Fault) string {
 	return FaultNone
 }
 
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, f Fault, now time.Time) {
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, f Fault, usageFault string, now time.Time) {
 	if f.Delay > 0 {
 		t := time.NewTimer(f.Delay)
 		select {
@@ -235,9 +239,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, f Fault, now tim
 	case r.URL.Path == QueryOrderPath && r.Method == http.MethodGet:
 		h.queryOrder(w, r, now)
 	case r.URL.Path == UsagePath && r.Method == http.MethodPost:
-		h.usagePush(w, r, UsageAPINew, body, now)
+		h.usagePush(w, r, UsageAPINew, body, now, usageFault)
 	case r.URL.Path == OldUsagePath && r.Method == http.MethodPost:
-		h.usagePush(w, r, UsageAPIOld, body, now)
+		h.usagePush(w, r, UsageAPIOld, body, now, usageFault)
 	default:
 		writeJSON(w, http.StatusNotFound, gatewayError{protocol.APIGWAPINotFound, "The API does not exist or has not been published in the environment"})
 	}

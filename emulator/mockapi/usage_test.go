@@ -2,8 +2,11 @@ package mockapi_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -218,9 +221,9 @@ func TestUsagePushDuplicates(t *testing.T) {
 	}
 }
 
-// The record log keeps the last MaxUsageRecords records; a record that
-// repeats only a forgotten one is not flagged, one that repeats a kept
-// one still is.
+// The record log keeps the last MaxUsageRecords records, but the
+// duplicate keys and what was billed are never forgotten: a record that
+// repeats a forgotten one is still a duplicate.
 func TestUsageRecordsBounded(t *testing.T) {
 	srv := newUsageServer(t)
 	begin := testNow.Add(-2 * time.Hour)
@@ -242,15 +245,265 @@ func TestUsageRecordsBounded(t *testing.T) {
 		t.Fatalf("%d records from %s to %s, want the last %d", len(got), got[0].MeteringSN, got[len(got)-1].MeteringSN, mockapi.MaxUsageRecords)
 	}
 	again := newBody(t,
-		rec("inst-0", "sn-0", begin),                      // forgotten: kept as new
-		rec("inst-x", "sn-5000", testNow.Add(-time.Hour)), // metering_sn still kept: duplicate
+		rec("inst-0", "sn-0", begin),                      // forgotten by the log: still a duplicate
+		rec("inst-x", "sn-5000", testNow.Add(-time.Hour)), // metering_sn of another instance: duplicate
+		rec("inst-1", "sn-new", begin),                    // instance and period of a forgotten record: duplicate
 	)
 	if got := signedNew(testUsageKey, testNow, again).do(t, srv); got.Code != protocol.MKTSuccess {
 		t.Fatalf("push again: answer %d %s", got.Status, got.Raw)
 	}
 	got = srv.UsageRecords()
-	last := got[len(got)-2:]
-	if last[0].MeteringSN != "sn-0" || last[0].Duplicate || last[1].InstanceID != "inst-x" || !last[1].Duplicate {
-		t.Errorf("records pushed again: %+v, want sn-0 new and inst-x a duplicate", last)
+	for _, r := range got[len(got)-3:] {
+		if !r.Duplicate {
+			t.Errorf("record pushed again %+v not flagged a duplicate", r)
+		}
+	}
+	totals := srv.BilledTotals()
+	if len(totals) != pushes*perPush+1 { // inst-x has duplicates only
+		t.Fatalf("%d instances billed, want %d", len(totals), pushes*perPush+1)
+	}
+	for _, b := range totals {
+		want := mockapi.BilledInstance{InstanceID: b.InstanceID, Total: 15000, Records: 1}
+		switch b.InstanceID {
+		case "inst-0", "inst-1", "inst-5000":
+			want.Duplicates = 1
+		case "inst-x":
+			want = mockapi.BilledInstance{InstanceID: "inst-x", Duplicates: 1}
+		}
+		if b.InstanceID == "inst-5000" {
+			want.Duplicates = 0 // the duplicate of its sn was inst-x's record
+		}
+		if !reflect.DeepEqual(b, want) {
+			t.Errorf("billed %+v, want %+v", b, want)
+		}
+	}
+	in, ok := srv.BilledInstance("inst-5000")
+	if !ok || len(in.Periods) != 1 || in.Periods[0].Duplicates != 1 || in.Periods[0].MeteringSN != "sn-5000" {
+		t.Errorf("inst-5000 billed %+v, want its one period with the duplicate of its metering_sn counted", in)
+	}
+}
+
+// Billed sums the kept records exactly, per instance, and counts the
+// duplicates per instance and per period; old and new pushes share the
+// duplicate rule on instance and period.
+func TestUsageBilled(t *testing.T) {
+	srv := newUsageServer(t)
+	h1, h2, h3 := testNow.Add(-3*time.Hour), testNow.Add(-2*time.Hour), testNow.Add(-time.Hour)
+	with := func(r protocol.UsageRecord, value, pkg string) protocol.UsageRecord {
+		r.UsageValue, r.RelatePkgInstance = value, pkg
+		return r
+	}
+	old := oldRec("inst-b", h3)
+	old.UsageValue = "2"
+	pushes := []call{
+		signedNew(testUsageKey, testNow, newBody(t,
+			with(rec("inst-a", "sn-a1", h1), "0.0001", ""),
+			with(rec("inst-a", "sn-a2", h2), "99999999.9999", "pkg-1"),
+			with(rec("inst-b", "sn-b1", h1), "1.25", ""),
+		)),
+		signedNew(testUsageKey, testNow, newBody(t,
+			with(rec("inst-a", "sn-a1", h1), "5", ""),      // a retry: the first value stays
+			with(rec("inst-a", "sn-other", h2), "7", ""),   // same period, other sn: ignored
+			with(rec("inst-a", "sn-a3", h3), "0.1000", ""), // new
+		)),
+		oldPush(testSK, oldBody(t, old, oldRec("inst-b", h1))), // new period; then a repeat of sn-b1's period
+	}
+	for i, c := range pushes {
+		if got := c.do(t, srv); got.Code != protocol.MKTSuccess {
+			t.Fatalf("push %d: answer %d %s", i, got.Status, got.Raw)
+		}
+	}
+	got := srv.Billed()
+	want := []mockapi.BilledInstance{
+		{InstanceID: "inst-a", Total: 1 + 999999999999 + 1000, Records: 3, Duplicates: 2, Periods: []mockapi.BilledPeriod{
+			{Begin: h1, End: h1.Add(time.Hour), MeteringSN: "sn-a1", Value: 1, Received: testNow, API: mockapi.UsageAPINew, Duplicates: 1},
+			{Begin: h2, End: h2.Add(time.Hour), MeteringSN: "sn-a2", Value: 999999999999, Received: testNow, API: mockapi.UsageAPINew, RelatedPkgInstance: "pkg-1", Duplicates: 1},
+			{Begin: h3, End: h3.Add(time.Hour), MeteringSN: "sn-a3", Value: 1000, Received: testNow, API: mockapi.UsageAPINew},
+		}},
+		{InstanceID: "inst-b", Total: 12500 + 20000, Records: 2, Duplicates: 1, Periods: []mockapi.BilledPeriod{
+			{Begin: h1, End: h1.Add(time.Hour), MeteringSN: "sn-b1", Value: 12500, Received: testNow, API: mockapi.UsageAPINew, Duplicates: 1},
+			{Begin: h3, End: h3.Add(time.Hour), Value: 20000, Received: testNow, API: mockapi.UsageAPIOld},
+		}},
+	}
+	for i := range got {
+		for j := range got[i].Periods {
+			got[i].Periods[j].Received = got[i].Periods[j].Received.UTC()
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("billed\n%+v\nwant\n%+v", got, want)
+	}
+	if s := mockapi.FormatUnits(got[0].Total); s != "100000000.1" {
+		t.Errorf("inst-a total %s, want 100000000.1", s)
+	}
+	if _, ok := srv.BilledInstance("inst-none"); ok {
+		t.Error("BilledInstance found an instance nothing was pushed for")
+	}
+}
+
+func TestFormatUnits(t *testing.T) {
+	for u, want := range map[int64]string{0: "0", 1: "0.0001", 15000: "1.5", 30000: "3", 1234567: "123.4567", 100000: "10", -15000: "-1.5", 999999999999: "99999999.9999"} {
+		if got := mockapi.FormatUnits(u); got != want {
+			t.Errorf("FormatUnits(%d) = %q, want %q", u, got, want)
+		}
+	}
+}
+
+// The instance lookup: unknown instances and packages MKT.9001, usage
+// before the start or after the release MKT.9002 naming the record, and
+// values beyond Double(12,4) MKT.0101.
+func TestUsagePushInstanceBounds(t *testing.T) {
+	start := testNow.Add(-5 * time.Hour)
+	released := testNow.Add(-time.Hour)
+	instances := map[string]mockapi.UsageInstance{
+		"live":     {Start: start},
+		"released": {Start: start, Released: released},
+		"pkg":      {Start: start},
+		"nostart":  {},
+	}
+	at := func(r protocol.UsageRecord, begin, end time.Time) protocol.UsageRecord {
+		r.BeginTime, r.EndTime = protocol.FormatUsageTime(begin), protocol.FormatUsageTime(end)
+		return r
+	}
+	pkg := func(r protocol.UsageRecord, p string) protocol.UsageRecord { r.RelatePkgInstance = p; return r }
+	value := func(r protocol.UsageRecord, v string) protocol.UsageRecord { r.UsageValue = v; return r }
+	ok := rec("live", "sn-ok", start)
+	tests := []struct {
+		name string
+		recs []protocol.UsageRecord
+		code string
+		msg  string
+	}{
+		{"begin at the start", []protocol.UsageRecord{ok}, "MKT.0000", ""},
+		{"begin a second before the start", []protocol.UsageRecord{ok, at(rec("live", "sn-2", start), start.Add(-time.Second), start.Add(time.Hour))}, "MKT.9002",
+			"usage_records[1].begin_time " + protocol.FormatUsageTime(start.Add(-time.Second)) + " is before instance live started (" + protocol.FormatUsageTime(start) + ")"},
+		{"hour containing the start", []protocol.UsageRecord{at(rec("live", "sn-2", start), start.Add(-30*time.Minute), start.Add(30*time.Minute))}, "MKT.9002", "usage_records[0].begin_time"},
+		{"end at the release", []protocol.UsageRecord{at(rec("released", "sn-3", start), released.Add(-time.Hour), released)}, "MKT.0000", ""},
+		{"end after the release", []protocol.UsageRecord{at(rec("released", "sn-3", start), released.Add(-30*time.Minute), released.Add(30*time.Minute))}, "MKT.9002",
+			"usage_records[0].end_time " + protocol.FormatUsageTime(released.Add(30*time.Minute)) + " is after instance released was released (" + protocol.FormatUsageTime(released) + ")"},
+		{"not released: any end", []protocol.UsageRecord{at(rec("live", "sn-4", start), testNow.Add(-time.Hour), testNow)}, "MKT.0000", ""},
+		{"no start known", []protocol.UsageRecord{rec("nostart", "sn-5", testNow.AddDate(0, 0, -20))}, "MKT.0000", ""},
+		{"unknown instance", []protocol.UsageRecord{ok, rec("gone", "sn-6", start)}, "MKT.9001", "usage_records[1].instance_id gone"},
+		{"known package", []protocol.UsageRecord{pkg(ok, "pkg")}, "MKT.0000", ""},
+		{"unknown package", []protocol.UsageRecord{pkg(ok, "pkg-gone")}, "MKT.9001", "usage_records[0].relate_pkg_instance pkg-gone"},
+		{"largest value", []protocol.UsageRecord{value(ok, "99999999.9999")}, "MKT.0000", ""},
+		{"value beyond Double(12,4)", []protocol.UsageRecord{ok, value(rec("live", "sn-7", start), "100000000")}, "MKT.0101", "usage_records[1].usage_value: more than 99999999.9999"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newUsageServer(t)
+			srv.SetInstanceLookup(func(id string) (mockapi.UsageInstance, bool) { in, ok := instances[id]; return in, ok })
+			got := signedNew(testUsageKey, testNow, newBody(t, tt.recs...)).do(t, srv)
+			if got.Code != tt.code || !strings.Contains(got.Msg, tt.msg) {
+				t.Fatalf("answer %d %s, want %s with %q", got.Status, got.Raw, tt.code, tt.msg)
+			}
+			kept := 0
+			if tt.code == protocol.MKTSuccess {
+				kept = len(tt.recs)
+			}
+			if n := len(srv.UsageRecords()); n != kept {
+				t.Errorf("kept %d records, want %d", n, kept)
+			}
+		})
+	}
+	// The old push is checked the same way.
+	srv := newUsageServer(t)
+	srv.SetInstanceLookup(func(id string) (mockapi.UsageInstance, bool) { in, ok := instances[id]; return in, ok })
+	early := oldRec("live", start.Add(-time.Hour))
+	if got := oldPush(testSK, oldBody(t, early)).do(t, srv); got.Code != protocol.MKTInvalidUsageEntities || !strings.Contains(got.Msg, "usage_records[0].begin_time") {
+		t.Errorf("old push before the start: %d %s, want MKT.9002", got.Status, got.Raw)
+	}
+}
+
+// With the fail rate at 1 every push fails one of the three ways, all
+// three come up, and a record kept by a push whose answer was lost is
+// billed once however often it is retried: every later push of it is a
+// duplicate.
+func TestUsageFailRate(t *testing.T) {
+	srv := newUsageServer(t)
+	srv.SetUsageFailRate(1)
+	body := newBody(t, rec("inst-1", "sn-1", testNow.Add(-time.Hour)))
+	const tries = 60 // all three kinds come up but with odds of 3·(2/3)^60
+	failed := 0
+	for range tries {
+		status, code := pushWithin(t, srv, signedNew(testUsageKey, testNow, body), 50*time.Millisecond)
+		switch {
+		case status == 0: // held until the client gave up
+		case status == http.StatusInternalServerError && code == protocol.MKTInternalError:
+		default:
+			t.Fatalf("push with the fail rate at 1 answered %d %s", status, code)
+		}
+		failed++
+	}
+	kinds := map[string]int{}
+	// The log entry of a held push is written once the handler sees the
+	// client gone.
+	waitUntil(t, "the request log", func() bool {
+		clear(kinds)
+		for _, r := range srv.Requests() {
+			kinds[r.Fault]++
+		}
+		return kinds[mockapi.FaultUsageError]+kinds[mockapi.FaultUsageHold]+kinds[mockapi.FaultUsageKeptHold] == tries
+	})
+	for _, k := range []string{mockapi.FaultUsageError, mockapi.FaultUsageHold, mockapi.FaultUsageKeptHold} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s in %d pushes: %v", k, tries, kinds)
+		}
+	}
+	for _, r := range srv.Requests() {
+		if r.Fault != mockapi.FaultUsageError && r.Status != 0 {
+			t.Errorf("a held push was answered: %+v", r)
+		}
+	}
+
+	srv.SetUsageFailRate(0)
+	if status, code := pushWithin(t, srv, signedNew(testUsageKey, testNow, body), 5*time.Second); status != http.StatusOK || code != protocol.MKTSuccess {
+		t.Fatalf("push with the fail rate at 0: %d %s", status, code)
+	}
+	b, _ := srv.BilledInstance("inst-1")
+	if b.Records != 1 || b.Total != 15000 || b.Duplicates != kinds[mockapi.FaultUsageKeptHold] {
+		t.Errorf("billed %+v after %d kept-then-held pushes and one answered, want 1 record of 1.5 and %d duplicates",
+			b, kinds[mockapi.FaultUsageKeptHold], kinds[mockapi.FaultUsageKeptHold])
+	}
+	if n := len(srv.UsageRecords()); n != kinds[mockapi.FaultUsageKeptHold]+1 {
+		t.Errorf("%d records logged, want one per kept-then-held push and the answered one", n)
+	}
+}
+
+// pushWithin sends c and gives up after d: status 0 when no answer came.
+func pushWithin(t *testing.T, srv *openapitest.Server, c call, d time.Duration) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, c.method, srv.URL()+c.path, bytes.NewReader(c.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if ctx.Err() == nil {
+			t.Fatalf("push: %v", err)
+		}
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	var r reply
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatalf("push answer: %v", err)
+	}
+	return resp.StatusCode, r.Code
+}
+
+// waitUntil polls cond for up to 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
