@@ -23,6 +23,7 @@ import (
 	"github.com/koobridge/koobridge/cmd/koobridge/internal/ssoapp"
 	"github.com/koobridge/koobridge/emulator"
 	"github.com/koobridge/koobridge/internal/seal"
+	"github.com/koobridge/koobridge/isv"
 	"github.com/koobridge/koobridge/protocol"
 )
 
@@ -112,6 +113,7 @@ name and password to sign in with.`,
 // demoSecrets are the made-up credentials of one demo run.
 type demoSecrets struct {
 	key, ak, sk, adminToken string
+	usageToken              string // of the usage API
 	dataKey                 string // base64, as --data-key takes it
 	appSecret               string // the sample app's client secret
 	rsaKey                  *rsa.PrivateKey
@@ -119,7 +121,7 @@ type demoSecrets struct {
 
 func newDemoSecrets() (demoSecrets, error) {
 	var s demoSecrets
-	for _, p := range []*string{&s.key, &s.ak, &s.sk, &s.adminToken, &s.appSecret} {
+	for _, p := range []*string{&s.key, &s.ak, &s.sk, &s.adminToken, &s.usageToken, &s.appSecret} {
 		b := make([]byte, 16)
 		if _, err := rand.Read(b); err != nil {
 			return s, fmt.Errorf("demo: random: %w", err)
@@ -253,7 +255,8 @@ They keep running (Ctrl-C stops them):
   emulator page    %s/
   production URL   %s%s   (key: %s)
   sample app       %s/   (single sign-on through the server and the tenant's OneAccess)
-`, serverURL, secrets.adminToken, emuURL, serverURL, cfg.opts.producePath, secrets.key, appURL)
+  usage API        %s%s   (bearer token: %s; docs/metering.md)
+`, serverURL, secrets.adminToken, emuURL, serverURL, cfg.opts.producePath, secrets.key, appURL, serverURL, isv.UsagePath, secrets.usageToken)
 	if user.userName != "" {
 		fmt.Fprintf(stdout, `
 Sign in to the sample app: open %s/login?tenant=%s
@@ -313,6 +316,7 @@ func demoServeConfig(s demoSecrets, ln net.Listener, dbPath, openAPIURL, appURL 
 		{"sk", s.sk},
 		{"openapi-url", openAPIURL},
 		{"admin-token", s.adminToken},
+		{"usage-token", s.usageToken},
 		{"data-key", s.dataKey},
 		{"provisioner", "demo"},
 		{"log-level", "error"},

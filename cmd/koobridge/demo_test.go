@@ -60,6 +60,9 @@ func TestDemoOnce(t *testing.T) {
 	if n := strings.Count(out, "released"); n < 2 {
 		t.Errorf("want both subscriptions released, saw %d:\n%s", n, out)
 	}
+	if !regexp.MustCompile(`usage API +http://127\.0\.0\.1:\d+/api/v1/usage +\(bearer token: [0-9a-f]{32};`).MatchString(out) {
+		t.Errorf("output does not give the usage API and its token:\n%s", out)
+	}
 	for _, want := range []string{"/admin/", "admin token: ", "emulator page", "sample app", "Sign in to the sample app: open http://127.0.0.1:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
