@@ -52,6 +52,7 @@ func (h *site) routeAPI(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+p+"clock", h.apiClock)
 	mux.HandleFunc("POST "+p+"clock/advance", h.apiAdvance)
 	mux.HandleFunc("GET "+p+"usage", h.apiUsage)
+	mux.HandleFunc("GET "+p+"usage/records", h.apiUsageRecords)
 	mux.HandleFunc("GET "+p+"openapi-requests", h.apiOpenAPIRequests)
 	mux.HandleFunc("GET "+p+"tenants", h.apiTenants)
 	mux.HandleFunc("GET "+p+"tenants/{tenantId}", h.apiTenant)
@@ -196,11 +197,27 @@ func (h *site) apiSubscription(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s)
 }
 
+// purchaseJSON is the body of POST purchases: PurchaseRequest with
+// orderTime as text, so that a bad one is refused naming the field.
+type purchaseJSON struct {
+	PurchaseRequest
+	OrderTime *string `json:"orderTime"` // shadows PurchaseRequest.OrderTime
+}
+
 func (h *site) apiPurchase(w http.ResponseWriter, r *http.Request) {
-	var p PurchaseRequest
-	if err := decodeJSON(w, r, &p); err != nil {
+	var pj purchaseJSON
+	if err := decodeJSON(w, r, &pj); err != nil {
 		writeError(w, err)
 		return
+	}
+	p := pj.PurchaseRequest
+	if pj.OrderTime != nil {
+		t, err := parseOrderTime(*pj.OrderTime)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		p.OrderTime = t
 	}
 	run, err := h.purchase(r, p)
 	if err != nil {
@@ -208,6 +225,15 @@ func (h *site) apiPurchase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, run)
+}
+
+// parseOrderTime reads a purchase's orderTime: RFC 3339 with a zone.
+func parseOrderTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, badRequest("orderTime %q: want an RFC 3339 time like 2026-01-02T15:04:05Z", s)
+	}
+	return t, nil
 }
 
 // purchase buys p; what Purchase refuses is mapped by stateError.
@@ -364,6 +390,8 @@ type faultsJSON struct {
 	LicenseAPICount   int      `json:"licenseApiCount"`
 	UploadFailures    int      `json:"uploadFailures"`
 	UploadFailureCode string   `json:"uploadFailureCode"`
+	// Usage push side.
+	UsageFailRate float64 `json:"usageFailRate"`
 }
 
 func toFaultsJSON(f Faults) faultsJSON {
@@ -384,6 +412,8 @@ func toFaultsJSON(f Faults) faultsJSON {
 		LicenseAPICount:   f.LicenseAPICount,
 		UploadFailures:    f.UploadFailures,
 		UploadFailureCode: f.UploadFailureCode,
+
+		UsageFailRate: f.UsageFailRate,
 	}
 }
 
@@ -416,6 +446,8 @@ func (f faultsJSON) faults() (Faults, error) {
 		return Faults{}, badRequest("uploadFailureCode needs uploadFailures: how many uploads fail with it")
 	case !faultCode(f.UploadFailureCode):
 		return Faults{}, badRequest("uploadFailureCode %q: want an error code like CBC.0999 or 91381036", f.UploadFailureCode)
+	case !(f.UsageFailRate >= 0 && f.UsageFailRate <= 1): // NaN too
+		return Faults{}, badRequest("usageFailRate %v: want a fraction from 0 (off) to 1 (every usage push fails)", f.UsageFailRate)
 	}
 	return Faults{
 		OpenAPILatency: time.Duration(f.OpenAPILatency),
@@ -434,6 +466,8 @@ func (f faultsJSON) faults() (Faults, error) {
 		LicenseAPICount:   f.LicenseAPICount,
 		UploadFailures:    f.UploadFailures,
 		UploadFailureCode: f.UploadFailureCode,
+
+		UsageFailRate: f.UsageFailRate,
 	}, nil
 }
 
@@ -519,7 +553,29 @@ func parseAdvance(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// usageJSON is the answer of GET usage: what was billed, per instance.
+type usageJSON struct {
+	Instances []BilledInstance `json:"instances"`
+}
+
+// apiUsage answers what the usage pushes billed, per instance with its
+// periods; ?instance= picks one instance (404 when nothing was billed
+// for it).
 func (h *site) apiUsage(w http.ResponseWriter, r *http.Request) {
+	if id := r.URL.Query().Get("instance"); id != "" {
+		in, ok := h.e.BilledInstance(id)
+		if !ok {
+			writeError(w, notFound("no usage received for instance %q", id))
+			return
+		}
+		writeJSON(w, http.StatusOK, usageJSON{Instances: []BilledInstance{in}})
+		return
+	}
+	writeJSON(w, http.StatusOK, usageJSON{Instances: list(h.e.Billed())})
+}
+
+// apiUsageRecords answers the log of the last usage records received.
+func (h *site) apiUsageRecords(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list(h.e.UsageRecords()))
 }
 

@@ -214,9 +214,10 @@ func TestWebAPIRedrive(t *testing.T) {
 func TestWebAPIFaults(t *testing.T) {
 	w := startWeb(t)
 	body := `{"openapiLatency":"2s","openapiStatus":503,"openapiCount":2,"duplicates":1,"clockSkew":-90000000000,` +
-		`"licenseApiStatus":200,"licenseApiCode":"92020001","licenseApiLatency":"1s","licenseApiCount":3,"uploadFailures":2,"uploadFailureCode":"91381036"}`
+		`"licenseApiStatus":200,"licenseApiCode":"92020001","licenseApiLatency":"1s","licenseApiCount":3,"uploadFailures":2,"uploadFailureCode":"91381036","usageFailRate":0.3}`
 	want := Faults{OpenAPILatency: 2 * time.Second, OpenAPIStatus: 503, OpenAPICount: 2, Duplicates: 1, ClockSkew: -90 * time.Second,
-		LicenseAPIStatus: 200, LicenseAPICode: "92020001", LicenseAPILatency: time.Second, LicenseAPICount: 3, UploadFailures: 2, UploadFailureCode: "91381036"}
+		LicenseAPIStatus: 200, LicenseAPICode: "92020001", LicenseAPILatency: time.Second, LicenseAPICount: 3, UploadFailures: 2, UploadFailureCode: "91381036",
+		UsageFailRate: 0.3}
 	status, raw := w.do("PUT", "/api/emulator/faults", body)
 	if status != http.StatusOK {
 		t.Fatalf("PUT faults: %d %s", status, raw)
@@ -225,7 +226,7 @@ func TestWebAPIFaults(t *testing.T) {
 		t.Errorf("Faults() = %+v, want %+v", got, want)
 	}
 	const wantJSON = `{"openapiLatency":"2s","openapiStatus":503,"openapiTimeout":false,"openapiCount":2,"duplicates":1,"clockSkew":"-1m30s","oneaccessTokenLatency":"0s","oneaccessTokenFail":false,` +
-		`"licenseApiStatus":200,"licenseApiCode":"92020001","licenseApiLatency":"1s","licenseApiCount":3,"uploadFailures":2,"uploadFailureCode":"91381036"}`
+		`"licenseApiStatus":200,"licenseApiCode":"92020001","licenseApiLatency":"1s","licenseApiCount":3,"uploadFailures":2,"uploadFailureCode":"91381036","usageFailRate":0.3}`
 	if got := strings.TrimSpace(string(raw)); got != wantJSON {
 		t.Errorf("PUT answer = %s, want %s", got, wantJSON)
 	}
@@ -405,9 +406,12 @@ func TestWebAPIOpenAPIPaths(t *testing.T) {
 		t.Errorf("openapi-requests = %+v, want the 3 refused requests", reqs)
 	}
 	var usage []UsageRecord
-	w.call("GET", "/api/emulator/usage", nil, http.StatusOK, &usage)
+	w.call("GET", "/api/emulator/usage/records", nil, http.StatusOK, &usage)
 	if usage == nil || len(usage) != 0 {
-		t.Errorf("usage = %#v, want []", usage)
+		t.Errorf("usage records = %#v, want []", usage)
+	}
+	if status, raw := w.do("GET", "/api/emulator/usage", nil); status != http.StatusOK || strings.TrimSpace(string(raw)) != `{"instances":[]}` {
+		t.Errorf("usage = %d %s, want {\"instances\":[]}", status, raw)
 	}
 }
 

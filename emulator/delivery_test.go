@@ -446,7 +446,8 @@ func TestNewConfig(t *testing.T) {
 
 func TestOpenAPIFaultsAndUsage(t *testing.T) {
 	v, _ := startSeller(t, testseller.Faults{}, nil)
-	_, sub := v.purchase(PurchaseRequest{ProductID: onDemandID})
+	// Placed two hours back: the usage of an hour ago is after its start.
+	_, sub := v.purchase(PurchaseRequest{ProductID: onDemandID, OrderTime: time.Now().Add(-2 * time.Hour)})
 	v.e.SetFaults(Faults{OpenAPIStatus: http.StatusServiceUnavailable, OpenAPICount: 1})
 	srv := httptest.NewServer(v.e.OpenAPIHandler())
 	defer srv.Close()

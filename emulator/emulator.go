@@ -60,9 +60,9 @@ type Emulator struct {
 	products []Product
 	subs     []*Subscription
 	subByID  map[string]*Subscription
-	known    map[string]bool // instance IDs the seller returned
-	log      []*delivery     // oldest first, at most logCap
-	logCap   int             // maxMessages; tests lower it
+	known    map[string]*Subscription // by the instance IDs the seller returned
+	log      []*delivery              // oldest first, at most logCap
+	logCap   int                      // maxMessages; tests lower it
 	byID     map[string]*delivery
 	msgSeq   int // message counter
 	subSeq   int // subscription counter
@@ -178,7 +178,7 @@ func New(cfg Config) (*Emulator, error) {
 		timers:   make(map[*timerEntry]struct{}),
 		products: DefaultProducts(),
 		subByID:  make(map[string]*Subscription),
-		known:    make(map[string]bool),
+		known:    make(map[string]*Subscription),
 		byID:     make(map[string]*delivery),
 		logCap:   maxMessages,
 
@@ -236,6 +236,16 @@ func (e *Emulator) Now() time.Time {
 // precision of the order and expiry times on the wire.
 func (e *Emulator) orderTimeLocked() time.Time {
 	return e.nowLocked().UTC().Truncate(time.Second)
+}
+
+// orderAtLocked is the createTime of the next order placed for sub: the
+// purchase's OrderTime (its StartTime, set before any order) for its
+// first order, the emulated time otherwise.
+func (e *Emulator) orderAtLocked(sub *Subscription) time.Time {
+	if sub.OrderID == "" && !sub.StartTime.IsZero() {
+		return sub.StartTime
+	}
+	return e.orderTimeLocked()
 }
 
 func (e *Emulator) nowLocked() time.Time {

@@ -29,6 +29,7 @@ func (e *Emulator) SetFaults(f Faults) {
 	e.openapi.SetFault(openAPIFault(f))
 	e.openapi.SetLicenseFault(mockapi.Fault{Status: f.LicenseAPIStatus, Code: f.LicenseAPICode, Delay: f.LicenseAPILatency, Count: f.LicenseAPICount})
 	e.openapi.SetUploadFailures(f.UploadFailures, f.UploadFailureCode)
+	e.openapi.SetUsageFailRate(f.UsageFailRate)
 }
 
 // openAPIFault maps the Open API side of f to the imitation's fault.

@@ -2,6 +2,8 @@ package emulator
 
 import (
 	"net/http"
+
+	"github.com/koobridge/koobridge/emulator/mockapi"
 )
 
 // setupOpenAPI configures the Open API imitation: the usage key, the
@@ -17,10 +19,14 @@ func (e *Emulator) setupOpenAPI() {
 	e.openapi.SetUsageKey(e.cfg.Key)
 	e.openapi.SetClock(e.cfg.Now)
 	e.openapi.SetLicenseClock(e.Now)
-	e.openapi.SetInstanceCheck(func(id string) bool {
+	e.openapi.SetInstanceLookup(func(id string) (mockapi.UsageInstance, bool) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		return e.known[id]
+		sub, ok := e.known[id]
+		if !ok {
+			return mockapi.UsageInstance{}, false
+		}
+		return mockapi.UsageInstance{Start: sub.StartTime, Released: sub.ReleaseTime}, true
 	})
 }
 
@@ -47,6 +53,56 @@ func (e *Emulator) UsageRecords() []UsageRecord {
 			UsageValue:         r.UsageValue,
 			RelatedPkgInstance: r.RelatedPkgInstance,
 			Duplicate:          r.Duplicate,
+		}
+	}
+	return out
+}
+
+// Billed lists, per instance, what the usage pushes billed: the kept
+// records (the first of each period) summed exactly, and the duplicates
+// ignored, since the emulator started; instances in the order their first
+// record came. Nothing is forgotten (a million records take a few hundred
+// MB); UsageRecords is only the log of the last 10,000.
+func (e *Emulator) Billed() []BilledInstance {
+	b := e.openapi.Billed()
+	out := make([]BilledInstance, len(b))
+	for i, in := range b {
+		out[i] = billedInstance(in)
+	}
+	return out
+}
+
+// BilledInstance is Billed for one instance; false when no record for it
+// was received.
+func (e *Emulator) BilledInstance(id string) (BilledInstance, bool) {
+	in, ok := e.openapi.BilledInstance(id)
+	if !ok {
+		return BilledInstance{}, false
+	}
+	return billedInstance(in), true
+}
+
+// BilledTotals is Billed without the periods (nil): cheap with millions
+// of records.
+func (e *Emulator) BilledTotals() []BilledInstance {
+	b := e.openapi.BilledTotals()
+	out := make([]BilledInstance, len(b))
+	for i, in := range b {
+		out[i] = billedInstance(in)
+		out[i].Periods = nil
+	}
+	return out
+}
+
+func billedInstance(in mockapi.BilledInstance) BilledInstance {
+	out := BilledInstance{
+		InstanceID: in.InstanceID, Total: in.Total, TotalText: mockapi.FormatUnits(in.Total),
+		Records: in.Records, Duplicates: in.Duplicates, Periods: make([]BilledPeriod, len(in.Periods)),
+	}
+	for i, p := range in.Periods {
+		out.Periods[i] = BilledPeriod{
+			Begin: p.Begin, End: p.End, MeteringSN: p.MeteringSN, Value: p.Value, ValueText: mockapi.FormatUnits(p.Value),
+			Received: p.Received, API: p.API, RelatedPkgInstance: p.RelatedPkgInstance, Duplicates: p.Duplicates,
 		}
 	}
 	return out

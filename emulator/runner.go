@@ -80,6 +80,14 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 		e.mu.Unlock()
 		return Run{}, fmt.Errorf("emulator: purchase: product %q has no trial", p.ProductID)
 	}
+	var start time.Time
+	if !p.OrderTime.IsZero() {
+		if err := e.checkOrderTimeLocked(p.OrderTime, prod); err != nil {
+			e.mu.Unlock()
+			return Run{}, err
+		}
+		start = p.OrderTime.UTC().Truncate(time.Second)
+	}
 	e.subSeq++
 	sub := &Subscription{
 		ID:           fmt.Sprintf("sub-%06d", e.subSeq),
@@ -92,6 +100,7 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 		PeriodType:   prod.PeriodType,
 		PeriodNumber: prod.PeriodNumber,
 		LinearValue:  max(p.Quantity, 1),
+		StartTime:    start,
 		Protocol:     prod.Protocol,
 		Joint:        prod.Joint,
 		// Busy until the run ends; with NoRetry also through the polling
@@ -129,6 +138,22 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 		}
 	}
 	return run, nil
+}
+
+// checkOrderTimeLocked refuses a PurchaseRequest.OrderTime after the
+// emulated now or more than MaxOrderAge before it, and one for a license
+// product.
+func (e *Emulator) checkOrderTimeLocked(t time.Time, prod Product) error {
+	now := e.orderTimeLocked()
+	switch at := t.UTC().Truncate(time.Second); {
+	case prod.Protocol == ProtocolLicense || prod.Protocol == ProtocolOnlineLicense:
+		return fmt.Errorf("emulator: purchase: orderTime is for SaaS products; %s is a %s product", prod.ID, prod.Protocol)
+	case at.After(now):
+		return fmt.Errorf("emulator: purchase: orderTime %s is in the future (the emulated clock says %s)", at.Format(time.RFC3339), now.Format(time.RFC3339))
+	case at.Before(now.Add(-MaxOrderAge)):
+		return fmt.Errorf("emulator: purchase: orderTime %s is more than 60 days before the emulated clock's %s", at.Format(time.RFC3339), now.Format(time.RFC3339))
+	}
+	return nil
 }
 
 // purchaseScenarioNames lists the scenarios that start a purchase.
@@ -284,7 +309,11 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 			spec, mockID := st.order(e, sub)
 			x.spec = spec
 			var mockExpire time.Time
-			x.order, mockExpire = e.placeOrderLocked(sub, spec, mockID, e.orderTimeLocked())
+			at := e.orderAtLocked(sub)
+			x.order, mockExpire = e.placeOrderLocked(sub, spec, mockID, at)
+			if sub.StartTime.IsZero() {
+				sub.StartTime = at // the instance starts with the order that bought it
+			}
 			if sub.Test && !mockExpire.IsZero() && (spec.orderType == protocol.OrderTypeNew || spec.orderType == protocol.OrderTypeTrial) {
 				// The debug order's canned period is the one the seller sees.
 				x.spec.expire = mockExpire

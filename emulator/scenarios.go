@@ -326,7 +326,7 @@ var orderNotifyScenarios = []*scenario{
 // subscription uses instead.
 func newOrder(orderType string) func(e *Emulator, sub *Subscription) (orderSpec, string) {
 	return func(e *Emulator, sub *Subscription) (orderSpec, string) {
-		now := e.orderTimeLocked()
+		now := e.orderAtLocked(sub)
 		spec := orderSpec{orderType: orderType, sku: sub.SKU, linearValue: sub.LinearValue}
 		if orderType == protocol.OrderTypeTrial {
 			p, _ := e.productLocked(sub.ProductID)
@@ -385,7 +385,7 @@ func newInstanceStep(orderType string) step {
 		apply: func(e *Emulator, sub *Subscription, x *stepCtx, a Attempt) {
 			id := instanceIDOf(a.Response.Body)
 			sub.InstanceID = id
-			e.known[id] = true
+			e.known[id] = sub
 			sub.ExpireTime = x.spec.expire
 			if a.ResultCode != protocol.CodeProcessing {
 				sub.Status = StatusActive
@@ -535,7 +535,10 @@ func releaseStep(unsubscribe bool) step {
 				TestFlag:     x.testFlag,
 			}
 		},
-		apply: func(e *Emulator, sub *Subscription, x *stepCtx, a Attempt) { sub.Status = StatusReleased },
+		apply: func(e *Emulator, sub *Subscription, x *stepCtx, a Attempt) {
+			sub.Status = StatusReleased
+			sub.ReleaseTime = e.orderTimeLocked()
+		},
 	}
 	if unsubscribe {
 		s.order = func(e *Emulator, sub *Subscription) (orderSpec, string) {

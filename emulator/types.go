@@ -175,6 +175,12 @@ type Subscription struct {
 	Trial        bool      `json:"trial,omitempty"`
 	Test         bool      `json:"test,omitempty"` // calls carry testFlag "1"
 	ExpireTime   time.Time `json:"expireTime,omitzero"`
+	// StartTime is when the instance started: the createTime of the
+	// order that bought it (PurchaseRequest.OrderTime, or when the
+	// purchase was placed). ReleaseTime is when it was released, zero
+	// while it is not. The usage push checks both (MKT.9002).
+	StartTime   time.Time `json:"startTime,omitzero"`
+	ReleaseTime time.Time `json:"releaseTime,omitzero"`
 	// PeriodType, PeriodNumber and LinearValue are the current
 	// specification: one period of a PERIOD subscription (changed by
 	// renewal-change) and the quantity (raised by upgrade).
@@ -282,7 +288,17 @@ type PurchaseRequest struct {
 	// answers that disagree break the idempotent rule. The polls after
 	// 000004 are not duplicated.
 	Duplicates int `json:"duplicates,omitempty"`
+	// OrderTime, when set, places the order in the past: its createTime
+	// (Query Order) and the subscription's StartTime are then, and a
+	// PERIOD order's expiry counts from it. It is read on the emulated
+	// clock (Now): not after it, at most MaxOrderAge before it, and cut
+	// to whole seconds. The call is still made now. Not for license
+	// products, whose codes are issued when the call is made.
+	OrderTime time.Time `json:"orderTime,omitzero"`
 }
+
+// MaxOrderAge is how far back PurchaseRequest.OrderTime may be.
+const MaxOrderAge = 60 * 24 * time.Hour
 
 // Run is what one scenario did.
 type Run struct {
@@ -328,6 +344,13 @@ type Faults struct {
 	// (empty: CBC.0999, HTTP 500); the one after succeeds.
 	UploadFailures    int    `json:"uploadFailures,omitempty"`
 	UploadFailureCode string `json:"uploadFailureCode,omitempty"`
+	// UsageFailRate (0 to 1) is the fraction of usage pushes, new and
+	// old, that fail, each at random one of three ways: answered HTTP 500
+	// MKT.0999 with nothing kept; held without an answer until the seller
+	// gives up (at most 60 s) with nothing kept; or kept, then held the
+	// same way, so that the seller's retry must be de-duplicated. The
+	// Open API faults above come first.
+	UsageFailRate float64 `json:"usageFailRate,omitempty"`
 }
 
 // UsageRecord is one usage record a seller pushed to the mocked Open API.
@@ -343,6 +366,42 @@ type UsageRecord struct {
 	UsageValue         string    `json:"usageValue"`
 	RelatedPkgInstance string    `json:"relatedPkgInstance,omitempty"`
 	Duplicate          bool      `json:"duplicate,omitempty"`
+}
+
+// BilledInstance is what the mocked Open API has billed one instance
+// from the usage pushes: the first record of each period (by instance
+// and period, or by metering_sn) is kept, later ones are duplicates,
+// ignored.
+type BilledInstance struct {
+	InstanceID string `json:"instanceId"`
+	// Total is the sum of the kept records' usage_value, exact, in
+	// ten-thousandths (1.5 is 15000); TotalText the same as decimal
+	// text ("1.5").
+	Total     int64  `json:"totalUnits"`
+	TotalText string `json:"total"`
+	// Records counts the kept records, Duplicates the records ignored.
+	Records    int `json:"records"`
+	Duplicates int `json:"duplicates"`
+	// Periods are the kept records, in the order received.
+	Periods []BilledPeriod `json:"periods"`
+}
+
+// BilledPeriod is one kept usage record: one period of an instance.
+type BilledPeriod struct {
+	Begin      time.Time `json:"begin"`
+	End        time.Time `json:"end"`
+	MeteringSN string    `json:"meteringSn,omitempty"` // none on the old push
+	// Value is usage_value in ten-thousandths, ValueText as decimal
+	// text.
+	Value     int64     `json:"valueUnits"`
+	ValueText string    `json:"value"`
+	Received  time.Time `json:"received"`
+	API       string    `json:"api"` // "new" or "old"
+	// RelatedPkgInstance is the record's relate_pkg_instance.
+	RelatedPkgInstance string `json:"relatedPkgInstance,omitempty"`
+	// Duplicates counts the later records for this period that were
+	// ignored.
+	Duplicates int `json:"duplicates"`
 }
 
 // OpenAPIRequest is one request the mocked Open API received.

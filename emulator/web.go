@@ -21,7 +21,7 @@ import (
 //     and /rest/marketplace/), the same as OpenAPIHandler;
 //   - the JSON API under /api/emulator/ (products, scenarios,
 //     subscriptions, purchases, plays, messages and re-drives, faults, the
-//     clock, usage records, the Open API request log, license codes, test
+//     clock, usage billed and received, the Open API request log, license codes, test
 //     license codes and what the license Open API recorded);
 //   - the web page: a server-rendered dashboard at / to buy products, play
 //     scenarios on subscriptions and advance the clock, a page per message
@@ -364,6 +364,17 @@ func faultsFromForm(v url.Values) (Faults, error) {
 		}
 		return duration(d)
 	}
+	frac := func(name string) float64 {
+		s := strings.TrimSpace(v.Get(name))
+		if s == "" || err != nil {
+			return 0
+		}
+		x, perr := strconv.ParseFloat(s, 64)
+		if perr != nil {
+			err = badRequest("%s: %q is not a number like 0.3", name, s)
+		}
+		return x
+	}
 	num := func(name string) int {
 		s := strings.TrimSpace(v.Get(name))
 		if s == "" || err != nil {
@@ -389,24 +400,62 @@ func faultsFromForm(v url.Values) (Faults, error) {
 	f.LicenseAPICount = num("licenseApiCount")
 	f.UploadFailures = num("uploadFailures")
 	f.UploadFailureCode = strings.TrimSpace(v.Get("uploadFailureCode"))
+	f.UsageFailRate = frac("usageFailRate")
 	if err != nil {
 		return Faults{}, err
 	}
 	return f.faults()
 }
 
+// usagePagePeriods is how many of an instance's latest periods the usage
+// page shows; the JSON API has them all.
+const usagePagePeriods = 24
+
 type usageView struct {
 	page
-	Usage    []UsageRecord
-	Requests []OpenAPIRequest
+	Billed     []billedView
+	MaxPeriods int
+	Usage      []UsageRecord
+	Requests   []OpenAPIRequest
+}
+
+// billedView is one instance on the usage page: its latest periods,
+// newest first, and how many are not shown.
+type billedView struct {
+	BilledInstance
+	Latest  []BilledPeriod
+	Omitted int
+	Last    time.Time // when its latest kept record came
 }
 
 func (h *site) usagePage(w http.ResponseWriter, r *http.Request) {
+	billed := h.e.Billed()
+	views := make([]billedView, len(billed))
+	for i, b := range billed {
+		n := min(len(b.Periods), usagePagePeriods)
+		v := billedView{BilledInstance: b, Omitted: len(b.Periods) - n}
+		for j := len(b.Periods) - 1; j >= len(b.Periods)-n; j-- {
+			v.Latest = append(v.Latest, b.Periods[j])
+			v.Last = later(v.Last, b.Periods[j].Received)
+		}
+		v.Periods = nil // the page shows Latest only
+		views[i] = v
+	}
 	h.render(w, http.StatusOK, "usage", usageView{
-		page:     h.newPage(r, "Usage and Open API", "usage"),
-		Usage:    h.e.UsageRecords(),
-		Requests: h.e.OpenAPIRequests(),
+		page:       h.newPage(r, "Usage and Open API", "usage"),
+		Billed:     views,
+		MaxPeriods: usagePagePeriods,
+		Usage:      h.e.UsageRecords(),
+		Requests:   h.e.OpenAPIRequests(),
 	})
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 type licensesView struct {

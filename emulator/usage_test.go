@@ -1,0 +1,292 @@
+package emulator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/koobridge/koobridge/emulator/mockapi"
+	"github.com/koobridge/koobridge/internal/testseller"
+	"github.com/koobridge/koobridge/protocol"
+	"github.com/koobridge/koobridge/protocol/sign"
+)
+
+// A purchase with an orderTime is placed then: the order's createTime,
+// its ID, the subscription's start and a PERIOD expiry count from it;
+// the time is read on the emulated clock.
+func TestPurchaseOrderTime(t *testing.T) {
+	v, _ := startSeller(t, testseller.Faults{}, nil)
+	now := v.e.Now().UTC().Truncate(time.Second)
+	at := now.Add(-3*time.Hour + 500*time.Millisecond) // cut to the second
+	want := at.Truncate(time.Second)
+
+	_, sub := v.purchase(PurchaseRequest{ProductID: onDemandID, OrderTime: at})
+	info := queryOrder(t, v.e, sub.OrderID)
+	if !sub.StartTime.Equal(want) || string(info.CreateTime) != protocol.FormatTime14(want) ||
+		!strings.HasPrefix(sub.OrderID, "CS"+want.Format("0601021504")) {
+		t.Errorf("ON_DEMAND at %v: start %v, createTime %s, order %s", want, sub.StartTime, info.CreateTime, sub.OrderID)
+	}
+
+	tenDays := now.AddDate(0, 0, -10)
+	_, sub = v.purchase(PurchaseRequest{ProductID: periodID, OrderTime: tenDays})
+	if !sub.StartTime.Equal(tenDays) || !sub.ExpireTime.Equal(tenDays.AddDate(0, 1, 0)) {
+		t.Errorf("PERIOD 10 days back: start %v, expiry %v, want %v and a month later", sub.StartTime, sub.ExpireTime, tenDays)
+	}
+
+	_, sub = v.purchase(PurchaseRequest{ProductID: onDemandID, Test: true, OrderTime: want})
+	if info := queryOrder(t, v.e, sub.OrderID); sub.OrderID != mockapi.MockOnDemand || string(info.CreateTime) != protocol.FormatTime14(want) {
+		t.Errorf("test purchase: order %s created %s, want %s at %s", sub.OrderID, info.CreateTime, mockapi.MockOnDemand, protocol.FormatTime14(want))
+	}
+
+	_, sub = v.purchase(PurchaseRequest{ProductID: onDemandID})
+	if info := queryOrder(t, v.e, sub.OrderID); sub.StartTime.Before(now) || string(info.CreateTime) != protocol.FormatTime14(sub.StartTime) {
+		t.Errorf("purchase without orderTime: start %v, createTime %s, want now (%v)", sub.StartTime, info.CreateTime, now)
+	}
+	if _, sub = v.play(sub.ID, "unsubscribe"); sub.ReleaseTime.Before(sub.StartTime) || sub.Status != StatusReleased {
+		t.Errorf("after unsubscribe: %s, released %v", sub.Status, sub.ReleaseTime)
+	}
+
+	for _, tt := range []struct {
+		name string
+		p    PurchaseRequest
+		err  string
+	}{
+		{"in the future", PurchaseRequest{ProductID: onDemandID, OrderTime: now.Add(time.Minute)}, "is in the future"},
+		{"61 days back", PurchaseRequest{ProductID: onDemandID, OrderTime: now.AddDate(0, 0, -61)}, "more than 60 days before"},
+		{"license product", PurchaseRequest{ProductID: LicenseProductID, OrderTime: want}, "orderTime is for SaaS products"},
+	} {
+		if _, err := v.e.Purchase(context.Background(), tt.p); err == nil || !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("%s: Purchase err %v, want %q", tt.name, err, tt.err)
+		}
+	}
+
+	// The emulated clock decides: a day ahead, a time two hours after
+	// the wall clock's now is in the past.
+	if err := v.e.Advance(24 * time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ahead := time.Now().Add(2 * time.Hour).UTC().Truncate(time.Second)
+	if _, sub = v.purchase(PurchaseRequest{ProductID: onDemandID, OrderTime: ahead}); !sub.StartTime.Equal(ahead) {
+		t.Errorf("after a day's advance: start %v, want %v", sub.StartTime, ahead)
+	}
+}
+
+// POST purchases reads orderTime as RFC 3339 and refuses anything else
+// naming the field.
+func TestWebAPIPurchaseOrderTime(t *testing.T) {
+	w := startWeb(t)
+	prod := w.product(protocol.ChargingOnDemand)
+	at := w.e.Now().UTC().Truncate(time.Second).Add(-2 * time.Hour)
+	tests := []struct {
+		name   string
+		body   string
+		status int
+		msg    string
+	}{
+		{"RFC 3339", `{"productId":"` + prod.ID + `","orderTime":"` + at.Format(time.RFC3339) + `"}`, http.StatusCreated, ""},
+		{"with a zone offset", `{"productId":"` + prod.ID + `","orderTime":"` + at.In(time.FixedZone("", 8*3600)).Format(time.RFC3339) + `"}`, http.StatusCreated, ""},
+		{"no zone", `{"productId":"` + prod.ID + `","orderTime":"2026-01-02T15:04:05"}`, http.StatusBadRequest, `2026-01-02T15:04:05\": want an RFC 3339 time`},
+		{"a number", `{"productId":"` + prod.ID + `","orderTime":1767366245}`, http.StatusBadRequest, "orderTime"},
+		{"in the future", `{"productId":"` + prod.ID + `","orderTime":"2999-01-01T00:00:00Z"}`, http.StatusBadRequest, "is in the future"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, raw := w.do("POST", "/api/emulator/purchases", json.RawMessage(tt.body))
+			if status != tt.status || !strings.Contains(string(raw), tt.msg) {
+				t.Fatalf("POST purchases %s: %d %s, want %d with %q", tt.body, status, raw, tt.status, tt.msg)
+			}
+			if status != http.StatusCreated {
+				return
+			}
+			var run Run
+			if err := json.Unmarshal(raw, &run); err != nil {
+				t.Fatal(err)
+			}
+			var sub map[string]any
+			w.call("GET", "/api/emulator/subscriptions/"+run.SubscriptionID, nil, http.StatusOK, &sub)
+			if sub["startTime"] != at.Format(time.RFC3339) {
+				t.Errorf("startTime %v, want %s", sub["startTime"], at.Format(time.RFC3339))
+			}
+		})
+	}
+}
+
+// usagePush sends a new usage push of recs signed with key to the
+// handler at base and returns the HTTP status and error_code; 0 and "" when no answer came
+// within d.
+func usagePush(t *testing.T, base, key string, d time.Duration, recs ...protocol.UsageRecord) (int, string, string) {
+	t.Helper()
+	body, err := json.Marshal(protocol.UsagePushRequest{UsageRecords: recs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+mockapi.UsagePath, bytes.NewReader(body))
+	ts, nonce := protocol.FormatMillis(time.Now()), NewNonce()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("ts", ts)
+	req.Header.Set("nonce", nonce)
+	req.Header.Set("signature", sign.UsageSignature(key, ts, nonce, body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, "", ""
+		}
+		t.Fatalf("usage push: %v", err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Code string `json:"error_code"`
+		Msg  string `json:"error_msg"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatalf("usage push answer: %v", err)
+	}
+	return resp.StatusCode, r.Code, r.Msg
+}
+
+// hourRecord is a usage record of the hour from begin.
+func hourRecord(instance, sn, value string, begin time.Time) protocol.UsageRecord {
+	return protocol.UsageRecord{
+		BeginTime: protocol.FormatUsageTime(begin), EndTime: protocol.FormatUsageTime(begin.Add(time.Hour)),
+		InstanceID: instance, MeteringSN: sn, RecordTime: protocol.FormatUsageTime(begin.Add(time.Hour)), UsageValue: value,
+	}
+}
+
+// The usage push knows the emulator's instances: their start (the
+// order's createTime) and release bound the periods it takes, and what it
+// took is billed per instance, on the JSON API and the web page.
+func TestUsageAgainstInstances(t *testing.T) {
+	w := startWeb(t)
+	start := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
+	run := w.buy(PurchaseRequest{ProductID: w.product(protocol.ChargingOnDemand).ID, OrderTime: start})
+	sub, _ := w.e.Subscription(run.SubscriptionID)
+	id := sub.InstanceID
+	base := w.srv.URL
+	const d = 5 * time.Second
+
+	if _, code, msg := usagePush(t, base, webTestKey, d, hourRecord(id, "sn-early", "1", start.Add(-time.Hour))); code != protocol.MKTInvalidUsageEntities || !strings.Contains(msg, "before instance "+id+" started") {
+		t.Errorf("usage before the start: %s %s, want MKT.9002", code, msg)
+	}
+	if _, code, msg := usagePush(t, base, webTestKey, d, hourRecord("never-issued", "sn-x", "1", start)); code != protocol.MKTInstanceNotFound {
+		t.Errorf("usage of an unknown instance: %s %s, want MKT.9001", code, msg)
+	}
+	if _, code, msg := usagePush(t, base, webTestKey, d, hourRecord(id, "sn-1", "1.5", start), hourRecord(id, "sn-2", "0.0001", start.Add(time.Hour))); code != protocol.MKTSuccess {
+		t.Fatalf("usage of two hours: %s %s", code, msg)
+	}
+	// A retry under another sn is ignored, first one wins.
+	if _, code, msg := usagePush(t, base, webTestKey, d, hourRecord(id, "sn-1b", "9", start)); code != protocol.MKTSuccess {
+		t.Fatalf("a repeated period: %s %s, want MKT.0000", code, msg)
+	}
+
+	if r, err := w.e.Play(context.Background(), sub.ID, "unsubscribe"); err != nil || !r.OK {
+		t.Fatalf("unsubscribe: %+v %v", r, err)
+	}
+	sub, _ = w.e.Subscription(sub.ID)
+	afterRelease := hourRecord(id, "sn-late", "1", sub.ReleaseTime.Truncate(time.Hour))
+	if _, code, msg := usagePush(t, base, webTestKey, d, afterRelease); code != protocol.MKTInvalidUsageEntities || !strings.Contains(msg, "after instance "+id+" was released") {
+		t.Errorf("usage after the release: %s %s, want MKT.9002", code, msg)
+	}
+	clamped := afterRelease
+	clamped.MeteringSN, clamped.EndTime = "sn-3", protocol.FormatUsageTime(sub.ReleaseTime)
+	if _, code, msg := usagePush(t, base, webTestKey, d, clamped); code != protocol.MKTSuccess {
+		t.Errorf("usage ending at the release: %s %s, want MKT.0000", code, msg)
+	}
+
+	want := BilledInstance{InstanceID: id, Total: 25001, TotalText: "2.5001", Records: 3, Duplicates: 1}
+	got, ok := w.e.BilledInstance(id)
+	if !ok || got.Total != want.Total || got.TotalText != want.TotalText || got.Records != want.Records || got.Duplicates != want.Duplicates ||
+		len(got.Periods) != 3 || got.Periods[0].MeteringSN != "sn-1" || got.Periods[0].ValueText != "1.5" || got.Periods[0].Duplicates != 1 ||
+		!got.Periods[0].Begin.Equal(start) || !got.Periods[2].End.Equal(sub.ReleaseTime) {
+		t.Errorf("billed %+v, want %+v with periods sn-1 (1 duplicate), sn-2, sn-3", got, want)
+	}
+
+	var u struct {
+		Instances []BilledInstance `json:"instances"`
+	}
+	w.call("GET", "/api/emulator/usage", nil, http.StatusOK, &u)
+	if len(u.Instances) != 1 || u.Instances[0].TotalText != "2.5001" || len(u.Instances[0].Periods) != 3 {
+		t.Errorf("GET usage = %+v", u)
+	}
+	w.call("GET", "/api/emulator/usage?instance="+url.QueryEscape(id), nil, http.StatusOK, &u)
+	if len(u.Instances) != 1 || u.Instances[0].InstanceID != id {
+		t.Errorf("GET usage?instance= %+v", u)
+	}
+	w.call("GET", "/api/emulator/usage?instance=none", nil, http.StatusNotFound, nil)
+	var recs []UsageRecord
+	w.call("GET", "/api/emulator/usage/records", nil, http.StatusOK, &recs)
+	if len(recs) != 4 || !recs[2].Duplicate {
+		t.Errorf("usage records %+v, want 4 with the third a duplicate", recs)
+	}
+
+	status, page := w.page("/usage")
+	for _, want := range []string{`id="billed"`, `data-instance-id="` + id + `"`, `<td data-testid="billed-total">2.5001</td>`,
+		`<td data-testid="billed-duplicates">1</td>`, `data-billed-periods="` + id + `"`, `<td data-testid="period-value">0.0001</td>`} {
+		if status != http.StatusOK || !strings.Contains(page, want) {
+			t.Errorf("/usage (%d) lacks %s", status, want)
+		}
+	}
+}
+
+// The usageFailRate fault: validated on the JSON API and the form, and
+// wired to the usage pushes.
+func TestUsageFailRateFault(t *testing.T) {
+	w := startWeb(t)
+	for _, body := range []string{`{"usageFailRate":1.5}`, `{"usageFailRate":-0.1}`, `{"usageFailRate":"0.3"}`} {
+		if status, raw := w.do("PUT", "/api/emulator/faults", json.RawMessage(body)); status != http.StatusBadRequest || !strings.Contains(string(raw), "usageFailRate") {
+			t.Errorf("PUT faults %s: %d %s, want 400 naming usageFailRate", body, status, raw)
+		}
+	}
+	for _, v := range []string{"abc", "2", "NaN"} {
+		if status, page := w.formPage("/faults", url.Values{"usageFailRate": {v}}); status != http.StatusBadRequest || !strings.Contains(page, "usageFailRate") {
+			t.Errorf("form usageFailRate=%s: %d, want 400 naming usageFailRate", v, status)
+		}
+	}
+	if got := w.e.Faults(); got != (Faults{}) {
+		t.Fatalf("refused faults applied: %+v", got)
+	}
+	if status, _ := w.form("/faults", url.Values{"usageFailRate": {"1"}}); status != http.StatusSeeOther {
+		t.Fatalf("form usageFailRate=1: %d", status)
+	}
+	if got := w.e.Faults(); got != (Faults{UsageFailRate: 1}) {
+		t.Fatalf("faults after the form: %+v", got)
+	}
+	if _, page := w.page("/faults"); !strings.Contains(page, `id="usageFailRate" value="1"`) {
+		t.Error("the faults page does not show the usage fail rate")
+	}
+
+	start := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
+	run := w.buy(PurchaseRequest{ProductID: w.product(protocol.ChargingOnDemand).ID, OrderTime: start})
+	sub, _ := w.e.Subscription(run.SubscriptionID)
+	status, code, _ := usagePush(t, w.srv.URL, webTestKey, 200*time.Millisecond, hourRecord(sub.InstanceID, "sn-1", "1", start))
+	if status != 0 && (status != http.StatusInternalServerError || code != protocol.MKTInternalError) {
+		t.Errorf("push with every push failing: %d %s", status, code)
+	}
+	waitFor(t, "the push in the request log", func() bool {
+		for _, r := range w.e.OpenAPIRequests() {
+			if r.Path == mockapi.UsagePath {
+				return r.Fault == mockapi.FaultUsageError || r.Fault == mockapi.FaultUsageHold || r.Fault == mockapi.FaultUsageKeptHold
+			}
+		}
+		return false
+	})
+}
+
+// The mocked Open API alone (OpenAPIHandler) checks usage the same way.
+func TestOpenAPIHandlerUsageStart(t *testing.T) {
+	v, _ := startSeller(t, testseller.Faults{}, nil)
+	_, sub := v.purchase(PurchaseRequest{ProductID: onDemandPkgID})
+	srv := httptest.NewServer(v.e.OpenAPIHandler())
+	defer srv.Close()
+	// Bought now: the hour that began before is not its usage.
+	if _, code, _ := usagePush(t, srv.URL, testKey, 5*time.Second, hourRecord(sub.InstanceID, "sn-1", "1", sub.StartTime.Add(-time.Hour))); code != protocol.MKTInvalidUsageEntities {
+		t.Errorf("usage before a purchase made now: %s, want MKT.9002", code)
+	}
+}
