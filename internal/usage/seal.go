@@ -96,7 +96,9 @@ type sealed struct {
 }
 
 // sealBatch seals up to 1000 due periods in one transaction and returns
-// how many it took.
+// how many it took. A deleted instance's period (an operator's hand in
+// the database) fails the job, which is retried and then left dead for
+// the console to show.
 func (s *Service) sealBatch(ctx context.Context) (int, error) {
 	now := s.now().UTC()
 	before := now.Add(-s.settle)
@@ -113,10 +115,16 @@ func (s *Service) sealBatch(ctx context.Context) (int, error) {
 	if len(peek) == 0 {
 		return 0, nil
 	}
+	known := map[string]facts{}
 	for _, p := range peek {
-		if _, err := s.meta(ctx, p.InstanceID); err != nil {
+		if _, ok := known[p.InstanceID]; ok {
+			continue
+		}
+		f, err := s.meta(ctx, p.InstanceID)
+		if err != nil {
 			return 0, fmt.Errorf("usage: seal: instance %s: %w", p.InstanceID, err)
 		}
+		known[p.InstanceID] = f
 	}
 	var (
 		n   int
@@ -129,7 +137,7 @@ func (s *Service) sealBatch(ctx context.Context) (int, error) {
 			return err
 		}
 		n = len(due)
-		return s.seal(ctx, tx, due, now, &out)
+		return s.seal(ctx, tx, due, known, now, &out)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("usage: seal: %w", err)
@@ -146,8 +154,10 @@ func (s *Service) sealBatch(ctx context.Context) (int, error) {
 }
 
 // seal turns due periods into pushes, one per API, or into dead periods
-// when they are too old, inside tx.
-func (s *Service) seal(ctx context.Context, tx store.Tx, due []store.UsagePeriod, now time.Time, out *sealed) error {
+// when they are too old, inside tx. known holds the facts of their
+// instances read before the transaction (so that it holds no second
+// connection while it locks periods); others are read now.
+func (s *Service) seal(ctx context.Context, tx store.Tx, due []store.UsagePeriod, known map[string]facts, now time.Time, out *sealed) error {
 	oldest := now.Add(-MaxAge)
 	var dead []store.UsagePeriodKey
 	byAPI := map[string][]store.UsagePeriod{}
@@ -158,9 +168,12 @@ func (s *Service) seal(ctx context.Context, tx store.Tx, due []store.UsagePeriod
 			out.dead = append(out.dead, p)
 			continue
 		}
-		f, err := s.meta(ctx, p.InstanceID)
-		if err != nil {
-			return fmt.Errorf("instance %s: %w", p.InstanceID, err)
+		f, ok := known[p.InstanceID]
+		if !ok {
+			var err error
+			if f, err = s.meta(ctx, p.InstanceID); err != nil {
+				return fmt.Errorf("instance %s: %w", p.InstanceID, err)
+			}
 		}
 		rec, err := s.record(f, p, now)
 		if err != nil {
