@@ -2,11 +2,12 @@
 // instances with their call history, the ledger of calls, background jobs,
 // order notifications, joint-operation tenants with their Kit data,
 // license codes with their devices and history, generated licenses with
-// their uploads, and the repair actions (re-run a dead job, re-provision a
-// failed instance, re-deliver a failed Kit event, retry a failed license
-// grant). The JSON API is mounted under /admin/api/ and guarded by a
-// bearer token; the web console (NewWeb) under /admin/, behind a login
-// with the same token.
+// their uploads, pay-per-use metering (usage periods, records and pushes
+// to KooGallery), and the repair actions (re-run a dead job, re-provision
+// a failed instance, re-deliver a failed Kit event, retry a failed license
+// grant, send a pending usage push now). The JSON API is mounted under
+// /admin/api/ and guarded by a bearer token; the web console (NewWeb)
+// under /admin/, behind a login with the same token.
 package console
 
 import (
@@ -35,6 +36,9 @@ type APIConfig struct {
 	// Devices releases a device of a license code, freeing its seat
 	// (package license); nil (a nil interface) answers 500 there.
 	Devices DeviceReleaser
+	// Usage sends a pending usage push to KooGallery now (package usage);
+	// nil (a nil interface) answers 500 there.
+	Usage UsagePushes
 	// Token is the bearer token every request must carry. An empty Token
 	// rejects every request: the API fails closed.
 	Token  string
@@ -65,6 +69,7 @@ func NewAPI(cfg APIConfig) http.Handler {
 	}
 	a.grantRetrier = cfg.Grants
 	a.deviceReleaser = cfg.Devices
+	a.pushRetrier = cfg.Usage
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/api/instances", a.listInstances)
 	mux.HandleFunc("GET /admin/api/instances/{id}", a.getInstance)
@@ -78,6 +83,7 @@ func NewAPI(cfg APIConfig) http.Handler {
 	mux.HandleFunc("GET /admin/api/tenants/{tenantId}", a.getTenant)
 	mux.HandleFunc("POST /admin/api/tenants/{tenantId}/events/{seq}/redeliver", a.redeliverEvent)
 	a.licenseRoutes(mux)
+	a.usageRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -24,9 +24,11 @@ type core struct {
 	grantRetrier GrantRetrier
 	// deviceReleaser frees a license code's seat; nil: not available.
 	deviceReleaser DeviceReleaser
-	now            func() time.Time
-	log            *slog.Logger
-	name           string // "admin api" or "admin console", for log lines
+	// pushRetrier sends a pending usage push now; nil: not available.
+	pushRetrier UsagePushes
+	now         func() time.Time
+	log         *slog.Logger
+	name        string // "admin api" or "admin console", for log lines
 }
 
 func newCore(st store.Store, svc *instance.Service, tenants *tenant.Service, now func() time.Time, log *slog.Logger, name string) *core {
