@@ -32,6 +32,10 @@ type WebConfig struct {
 	// (package license); nil (a nil interface) offers no Release button
 	// and answers 500 to a forced post.
 	Devices DeviceReleaser
+	// Usage sends a pending usage push to KooGallery now (package usage);
+	// nil (a nil interface) offers no Retry button and answers 500 to a
+	// forced post.
+	Usage UsagePushes
 	// Token is the admin token operators log in with; it also keys the
 	// session and CSRF MACs. An empty Token rejects every login and every
 	// session: the console fails closed.
@@ -57,10 +61,16 @@ var pages = func() map[string]*template.Template {
 		"tenantPath":  func(id string) string { return "/admin/tenants/" + url.PathEscape(id) },
 		"licensePath": licensePath,
 		"grantPath":   grantPath,
+		// usage pages
+		"usageInstancePath": usageInstancePath,
+		"usageRecordsPath":  usageRecordsPath,
+		"usagePushPath":     usagePushPath,
 	}
 	m := map[string]*template.Template{}
-	for _, name := range []string{"login", "instances", "instance", "calls", "jobs", "orders", "tenants", "tenant", "licenses", "license", "grants", "grant", "error"} {
-		m[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/tables.html", "templates/"+name+".html"))
+	for _, name := range []string{"login", "instances", "instance", "calls", "jobs", "orders", "tenants", "tenant", "licenses", "license", "grants", "grant",
+		"usage", "usageinstance", "usagepushes", "usagepush", "error"} {
+		m[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS,
+			"templates/layout.html", "templates/tables.html", "templates/usage_tables.html", "templates/"+name+".html"))
 	}
 	return m
 }()
@@ -73,10 +83,11 @@ type web struct {
 }
 
 // NewWeb returns the web console handler: server-rendered pages to browse
-// instances, calls, jobs, order notifications, tenants, license codes and
-// generated licenses, and to run the repair actions (re-run a job,
-// re-provision an instance, re-deliver a tenant's failed Kit event, retry
-// a failed license grant). Its routes
+// instances, calls, jobs, order notifications, tenants, license codes,
+// generated licenses and metered usage with its pushes, and to run the
+// repair actions (re-run a job, re-provision an instance, re-deliver a
+// tenant's failed Kit event, retry a failed license grant, send a pending
+// usage push now). Its routes
 // carry the full /admin/ prefix, so mount it at "/admin/" without
 // stripping; the JSON API keeps the longer /admin/api/ pattern.
 func NewWeb(cfg WebConfig) http.Handler {
@@ -87,6 +98,7 @@ func NewWeb(cfg WebConfig) http.Handler {
 	}
 	w.grantRetrier = cfg.Grants
 	w.deviceReleaser = cfg.Devices
+	w.pushRetrier = cfg.Usage
 	w.sessions.revoked = map[string]time.Time{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/login", w.loginForm)
@@ -103,6 +115,7 @@ func NewWeb(cfg WebConfig) http.Handler {
 	mux.Handle("POST /admin/tenants/{tenantId}/events/{seq}/redeliver", w.post(w.redeliverForm))
 	mux.Handle("POST /admin/jobs/{id}/retry", w.post(w.retryForm))
 	w.licenseRoutes(mux)
+	w.usageRoutes(mux)
 	mux.Handle("GET /admin/", w.page(func(rw http.ResponseWriter, r *http.Request, s session) {
 		w.renderError(rw, s, http.StatusNotFound, "no such page: "+r.URL.Path)
 	}))
