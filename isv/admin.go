@@ -24,9 +24,11 @@ type AdminConfig struct {
 // console under /admin/ (docs/admin-api.md, docs/console.md): instances
 // and their calls, the ledger, jobs, order notifications, joint-operation
 // tenants with their Kit data and events, license codes and generated
-// licenses with their uploads, and the repair actions (re-run a job,
-// re-provision an instance, re-deliver a tenant's failed Kit event, retry
-// a license upload that gave up, release a license code's device).
+// licenses with their uploads, pay-per-use usage with its pushes to
+// KooGallery, and the repair actions (re-run a job, re-provision an
+// instance, re-deliver a tenant's failed Kit event, retry a license upload
+// that gave up, release a license code's device, send a pending usage push
+// now).
 // Mount it at "/admin/" without stripping the prefix.
 func (s *Server) AdminHandler(cfg AdminConfig) http.Handler {
 	if len(cfg.Token) < MinAdminTokenLen {
@@ -34,10 +36,10 @@ func (s *Server) AdminHandler(cfg AdminConfig) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/admin/api/", console.NewAPI(console.APIConfig{
-		Store: s.st, Service: s.instances, Tenants: s.tenants, Grants: s.grants, Devices: s.licenses, Token: cfg.Token, Logger: s.log,
+		Store: s.st, Service: s.instances, Tenants: s.tenants, Grants: s.grants, Devices: s.licenses, Usage: s.usage, Token: cfg.Token, Logger: s.log,
 	}))
 	mux.Handle("/admin/", console.NewWeb(console.WebConfig{
-		Store: s.st, Service: s.instances, Tenants: s.tenants, Grants: s.grants, Devices: s.licenses, Token: cfg.Token, Logger: s.log,
+		Store: s.st, Service: s.instances, Tenants: s.tenants, Grants: s.grants, Devices: s.licenses, Usage: s.usage, Token: cfg.Token, Logger: s.log,
 		SecureCookie: cfg.SecureCookie,
 	}))
 	return mux
