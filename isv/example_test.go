@@ -192,3 +192,101 @@ func ExampleServer_LicenseHandler() {
 	// freeze: 000000
 	// token key: OKP Ed25519 EdDSA
 }
+
+// payPerUseOrders stands in for Query Order with pay-per-use orders.
+type payPerUseOrders struct{}
+
+func (payPerUseOrders) QueryOrder(_ context.Context, orderID, lineID string) (*protocol.OrderInfo, error) {
+	return &protocol.OrderInfo{
+		OrderID: protocol.FlexString(orderID), OrderType: "NEW",
+		OrderLine: []protocol.OrderLine{{OrderLineID: protocol.FlexString(lineID), ChargingMode: protocol.ChargingOnDemand,
+			ProductInfo: protocol.ProductInfoList{{ProductID: "prod-api-calls", SKUCode: "sku-per-call"}}}},
+		BuyerInfo: &protocol.BuyerInfo{CustomerID: "customer-42"},
+	}, nil
+}
+
+// ExampleServer_ReportUsage reports the usage of a pay-per-use instance
+// from the vendor's Go code: koobridge stores each record before it
+// answers, sums it in its hourly billing period and pushes the period to
+// KooGallery once it has closed. Sending a batch again (after a timeout,
+// a crash) is safe: the idempotency keys make the records answered before
+// duplicates.
+func ExampleServer_ReportUsage() {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	dir, err := os.MkdirTemp("", "koobridge-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	db, err := store.Open(ctx, filepath.Join(dir, "koobridge.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	const key = "the-key-bound-to-the-basic-interfaces"
+	srv, err := isv.New(isv.Config{
+		Keys:        isv.Keys{Basic: []string{key}},
+		DB:          db,
+		DataKey:     bytes.Repeat([]byte{1}, isv.DataKeySize), // from a secret store in real life
+		Orders:      payPerUseOrders{},
+		Provisioner: provision.NewDemo(""),
+		// The same records over HTTP: POST isv.UsagePath with this
+		// bearer token (mount srv.UsageHandler() there).
+		Usage:  isv.UsageConfig{Tokens: []string{"the-usage-api-token-0123456789abcdef"}},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	web := httptest.NewServer(srv.Handler())
+	defer web.Close()
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { stop(); <-done }()
+
+	// KooGallery sells the pay-per-use product: newInstance.
+	body := `{"activity":"newInstance","businessId":"b-2","orderId":"CS-PAYG","orderLineId":"CS-PAYG-000001"}`
+	ts, nonce := strconv.FormatInt(time.Now().UnixMilli(), 10), "example-nonce-3"
+	url := web.URL + "/produce?signature=" + sign.V2Signature(key, nonce, ts, []byte(body)) + "&timestamp=" + ts + "&nonce=" + nonce
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var answer protocol.NewInstanceResponse
+	err = json.NewDecoder(resp.Body).Decode(&answer)
+	resp.Body.Close()
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// The vendor's product meters the instance. Each record's key is the
+	// ID of the measurement in the vendor's own data, so that a record
+	// sent twice carries the same key.
+	now := time.Now()
+	batch := []isv.UsageRecord{
+		{IdempotencyKey: "meter-7/evt-0001", InstanceID: answer.InstanceID, Value: "1.5", Time: now},
+		{IdempotencyKey: "meter-7/evt-0002", InstanceID: answer.InstanceID, Value: "2", Time: now},
+		{IdempotencyKey: "meter-7/evt-0003", InstanceID: answer.InstanceID, Value: "0.00001", Time: now},
+	}
+	for range 2 { // the second time as after a lost answer
+		results, err := srv.ReportUsage(ctx, batch)
+		if err != nil {
+			log.Fatal(err) // nothing was stored: send the batch again later
+		}
+		for _, r := range results {
+			if r.Status == isv.UsageRejected {
+				fmt.Println(r.IdempotencyKey, r.Status+":", r.Error) // fix it, send it again
+				continue
+			}
+			fmt.Println(r.IdempotencyKey, r.Status) // stored: done with it
+		}
+	}
+	// Output:
+	// meter-7/evt-0001 accepted
+	// meter-7/evt-0002 accepted
+	// meter-7/evt-0003 rejected: value: 0.00001 has more than 4 decimals
+	// meter-7/evt-0001 duplicate
+	// meter-7/evt-0002 duplicate
+	// meter-7/evt-0003 rejected: value: 0.00001 has more than 4 decimals
+}
