@@ -4,9 +4,10 @@
 // profile plus the edge cases (idempotency, authentication, validation,
 // the deadline), and with the order profile the order notification
 // (orderNotify, license-openapi.md §F), with the license and
-// online-license profiles the license products (§A, §C), and reports, per
-// case, what was sent, what came back and which rule of the specification
-// broke.
+// online-license profiles the license products (§A, §C), with the
+// metering profile the seller's usage pushes (saas-v2.md §7.2), and
+// reports, per case, what was sent, what came back and which rule of the
+// specification broke.
 //
 // While it runs it serves the emulator's mocked Open API on
 // Config.OpenAPI: the seller under test points its Open API URL there so
@@ -23,6 +24,7 @@
 package conformance
 
 import (
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"errors"
@@ -63,8 +65,15 @@ const (
 	// instance calls and getLicenseAsync, with the seller's upload to the
 	// mocked Open API.
 	ProfileOnlineLicense = "online-license"
-	// ProfileAll is every V2 profile and order; v1, kit, sso, license and
-	// online-license are not part of it (they need to be named).
+	// ProfileMetering is pay-per-use metering (saas-v2.md §7.2, §3.2):
+	// usage told to the seller's usage API (Config.UsageURL) must reach
+	// the mocked Open API's usage push, each hour once, adding up. Named
+	// with others, it runs first, before any profile moves the emulated
+	// clock.
+	ProfileMetering = "metering"
+	// ProfileAll is every V2 profile and order; v1, kit, sso, license,
+	// online-license and metering are not part of it (they need to be
+	// named).
 	ProfileAll = "all"
 )
 
@@ -87,6 +96,7 @@ var profiles = []profileDef{
 	{name: ProfileSSO, named: true},
 	{name: ProfileLicense, named: true},
 	{name: ProfileOnlineLicense, named: true},
+	{name: ProfileMetering, named: true},
 }
 
 // DefaultDeadline is how long an answer may take unless Config.Deadline
@@ -149,10 +159,20 @@ type Config struct {
 	// AK and SK are the credentials the mocked Open API accepts: the ones
 	// the seller signs its Query Order calls with. Required.
 	AK, SK string
+	// UsageURL is the seller's usage API, e.g.
+	// https://isv.example.com/api/v1/usage (koobridge serve's POST
+	// /api/v1/usage), and UsageToken its bearer token: the metering
+	// profile reports usage there. Required with the metering profile.
+	UsageURL   string
+	UsageToken string
+	// UsageWait is how long the metering profile waits for the seller to
+	// push the usage it reported; zero means DefaultUsageWait (5 min).
+	UsageWait time.Duration
 	// Profile is "period", "onetime", "ondemand", "ondemand-pkg",
-	// "order", "v1", "kit", "sso", "license", "online-license" or "all",
-	// or several of them separated by commas ("period,order"); empty
-	// means "all", which is the four charging modes and order.
+	// "order", "v1", "kit", "sso", "license", "online-license",
+	// "metering" or "all", or several of them separated by commas
+	// ("period,order"); empty means "all", which is the four charging
+	// modes and order.
 	Profile string
 	// Deadline is how long an answer may take; zero means 5 s.
 	Deadline time.Duration
@@ -318,7 +338,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if !ok {
 		return nil, fmt.Errorf("conformance: the emulator has no %s product", first)
 	}
-	for _, n := range names {
+	for _, n := range runOrder(names) {
 		switch n.name {
 		case ProfileOrder:
 			r.order(ctx, base)
@@ -341,6 +361,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if err := r.onlineLicense(ctx); err != nil {
 				return nil, err
 			}
+			continue
+		case ProfileMetering:
+			r.metering(ctx)
 			continue
 		}
 		p, ok := r.product(n.mode)
@@ -365,7 +388,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // Validate reports the first setting of cfg that Run would refuse
 // (Target, OrderNotifyTarget, KitTarget, LicenseTarget,
 // OnlineLicenseTarget, OnlineLicenseKey, Key, AK, SK, Profile, Deadline,
-// RSAPublicKey with the kit profile), so a
+// RSAPublicKey with the kit profile, UsageURL and UsageToken with the
+// metering profile, UsageWait), so a
 // caller can check them before it opens the Open API listener. It does
 // not look at OpenAPI, which Run requires too.
 func (cfg Config) Validate() error {
@@ -383,6 +407,8 @@ func (cfg Config) check() ([]profileDef, error) {
 		return nil, fmt.Errorf("conformance: config: Deadline %v is negative", cfg.Deadline)
 	case cfg.LicenseUploadWindow < 0:
 		return nil, fmt.Errorf("conformance: config: LicenseUploadWindow %v is negative", cfg.LicenseUploadWindow)
+	case cfg.UsageWait < 0:
+		return nil, fmt.Errorf("conformance: config: UsageWait %v is negative", cfg.UsageWait)
 	case cfg.Key == "":
 		return nil, errors.New("conformance: config: Key is required")
 	case cfg.AK == "" || cfg.SK == "":
@@ -395,6 +421,14 @@ func (cfg Config) check() ([]profileDef, error) {
 	if slices.ContainsFunc(names, func(p profileDef) bool { return p.name == ProfileSSO }) {
 		if err := cfg.SSO.check(); err != nil {
 			return nil, err
+		}
+	}
+	if slices.ContainsFunc(names, func(p profileDef) bool { return p.name == ProfileMetering }) {
+		if u, err := url.Parse(cfg.UsageURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("conformance: config: the metering profile needs the seller's usage API URL (UsageURL, --usage-url): %q is not an http or https URL", cfg.UsageURL)
+		}
+		if cfg.UsageToken == "" {
+			return nil, errors.New("conformance: config: the metering profile needs the usage API's bearer token (UsageToken, --usage-token)")
 		}
 	}
 	if u, err := url.Parse(cfg.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -443,6 +477,25 @@ func (cfg Config) profileNames() ([]profileDef, error) {
 		}
 	}
 	return out, nil
+}
+
+// runOrder is the order profiles run in: metering first, for it buys
+// instances in the past, which the emulator accepts up to 60 emulated
+// days back, and the other profiles move the emulated clock by months;
+// then the others as listed.
+func runOrder(names []profileDef) []profileDef {
+	out := slices.Clone(names)
+	slices.SortStableFunc(out, func(a, b profileDef) int {
+		return cmp.Compare(b2i(b.name == ProfileMetering), b2i(a.name == ProfileMetering))
+	})
+	return out
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // allProfiles are the profiles "all" stands for.

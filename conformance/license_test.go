@@ -438,7 +438,7 @@ func TestLicenseConfig(t *testing.T) {
 		{"online-license target", func(c *Config) { c.OnlineLicenseTarget = "license" }, `OnlineLicenseTarget "license"`},
 		{"online-license key type", func(c *Config) { c.OnlineLicenseKey = emulator.KeyKit }, `OnlineLicenseKey "kit": want license or basic`},
 		{"upload window", func(c *Config) { c.LicenseUploadWindow = -time.Second }, "LicenseUploadWindow -1s is negative"},
-		{"profile", func(c *Config) { c.Profile = "licence" }, "license, online-license, all"},
+		{"profile", func(c *Config) { c.Profile = "licence" }, "license, online-license, metering, all"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := good

@@ -178,7 +178,7 @@ func TestOrderNotifyTarget(t *testing.T) {
 // commas, runs them in the usual order, and refuses unknown names with
 // the list of known ones.
 func TestProfileList(t *testing.T) {
-	if got := Profiles(); !slices.Equal(got, []string{"period", "onetime", "ondemand", "ondemand-pkg", "order", "v1", "kit", "sso", "license", "online-license", "all"}) {
+	if got := Profiles(); !slices.Equal(got, []string{"period", "onetime", "ondemand", "ondemand-pkg", "order", "v1", "kit", "sso", "license", "online-license", "metering", "all"}) {
 		t.Errorf("Profiles() = %q", got)
 	}
 	r := runAgainst(t, testseller.Faults{}, Config{Profile: "order, onetime"})
@@ -207,7 +207,7 @@ func TestProfileList(t *testing.T) {
 		c := good
 		c.Profile = p
 		err := c.Validate()
-		if err == nil || !strings.Contains(err.Error(), "want one of period, onetime, ondemand, ondemand-pkg, order, v1, kit, sso, license, online-license, all") {
+		if err == nil || !strings.Contains(err.Error(), "want one of period, onetime, ondemand, ondemand-pkg, order, v1, kit, sso, license, online-license, metering, all") {
 			t.Errorf("profile %q: %v, want an error listing the profiles", p, err)
 		}
 	}

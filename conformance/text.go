@@ -101,12 +101,21 @@ func writeExchange(w io.Writer, n int, x Exchange) {
 	if code == "" {
 		code = "none"
 	}
-	fmt.Fprintf(w, "      #%d %s: resultCode %s in %v\n", n, x.Interface, code, x.Duration.Round(10*time.Microsecond))
+	usageAPI := x.Interface == usageAPIInterface // the seller's own API: no resultCode, no Body-Sign
+	if usageAPI {
+		fmt.Fprintf(w, "      #%d %s in %v\n", n, x.Interface, x.Duration.Round(10*time.Microsecond))
+	} else {
+		fmt.Fprintf(w, "      #%d %s: resultCode %s in %v\n", n, x.Interface, code, x.Duration.Round(10*time.Microsecond))
+	}
 	fmt.Fprintf(w, "         sent:     %s %s\n", x.Request.Method, x.Request.URL)
 	fmt.Fprintf(w, "                   %s\n", shown(x.Request.Body))
-	if x.Response == nil {
+	switch {
+	case x.Response == nil:
 		fmt.Fprintf(w, "         received: nothing\n")
-	} else {
+	case usageAPI:
+		fmt.Fprintf(w, "         received: HTTP %d, Content-Type: %s\n", x.Response.Status, headerOr(x.Response.Header, "Content-Type"))
+		fmt.Fprintf(w, "                   %s\n", shown(strings.TrimSpace(x.Response.Body)))
+	default:
 		fmt.Fprintf(w, "         received: HTTP %d, Content-Type: %s, %s: %s\n", x.Response.Status,
 			headerOr(x.Response.Header, "Content-Type"), sign.BodySignHeader, shownBodySign(headerOr(x.Response.Header, sign.BodySignHeader)))
 		fmt.Fprintf(w, "                   %s\n", shown(x.Response.Body))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/koobridge/koobridge/conformance"
 	"github.com/koobridge/koobridge/emulator"
+	"github.com/koobridge/koobridge/isv"
 	"github.com/koobridge/koobridge/protocol/sign"
 )
 
@@ -35,6 +36,10 @@ type conformanceOptions struct {
 	sk, skFile           string
 	openAPIListen, junit string
 	profile              string
+	usageURL             string
+	usageToken           string
+	usageTokenFile       string
+	usageWait            time.Duration
 	deadline             time.Duration
 	bodySignOptional     bool
 	requireOptional      bool
@@ -57,7 +62,9 @@ tenant's OneAccess (profile sso: the public key and --sso-login-url,
 retry, codes first heard of, debug calls replayed, wrong key, stale timestamp,
 replayed nonce, bad fields) and online license (profile online-license: the
 instance calls and getLicenseAsync, whose license the seller must upload to the
-mocked Open API), then the edge
+mocked Open API) and pay-per-use metering (profile metering: usage reported to
+the seller's usage API at --usage-url with --usage-token must be pushed to the
+mocked Open API, each hour once, adding up, within --usage-wait), then the edge
 cases (repeated and concurrent
 newInstance, a second release, unknown instances, wrong signature, stale
 timestamp, missing signature, timestamp or nonce, a timestamp ahead, replayed
@@ -77,8 +84,8 @@ flags or setup. The keys may come from --key-file or KOOBRIDGE_KEY (and
 KOOBRIDGE_SK instead. Give --general-key when the seller's order notification
 is bound to its own key (通用接口), as Seller Center requires: then the suite
 also checks that a call signed with another key is refused. Profile all is
-every V2 profile and order; v1, kit, sso, license and online-license run
-only when named. The license calls go to --license-target (default: the origin
+every V2 profile and order; v1, kit, sso, license, online-license and
+metering run only when named. The license calls go to --license-target (default: the origin
 of --target + /license, koobridge serve's --license-path) and are signed with
 --license-key.`,
 		Args: noArgs,
@@ -159,6 +166,10 @@ func (o *conformanceOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.sk, "sk", "", "the secret access key the mocked Open API accepts (or KOOBRIDGE_SK)")
 	f.StringVar(&o.skFile, "sk-file", "", "read --sk from this file")
 	f.StringVar(&o.openAPIListen, "openapi-listen", "", "host:port to serve the mocked Open API on while the suite runs")
+	f.StringVar(&o.usageURL, "usage-url", "", "metering profile: the seller's usage API, e.g. https://isv.example.com"+isv.UsagePath)
+	f.StringVar(&o.usageToken, "usage-token", "", "metering profile: the usage API's bearer token (or KOOBRIDGE_USAGE_TOKEN)")
+	f.StringVar(&o.usageTokenFile, "usage-token-file", "", "read --usage-token from this file")
+	f.DurationVar(&o.usageWait, "usage-wait", conformance.DefaultUsageWait, "metering profile: how long to wait for the seller to push the usage reported")
 	f.StringVar(&o.profile, "profile", conformance.ProfileAll, "what to test, one or several separated by commas: "+strings.Join(conformance.Profiles(), ", "))
 	f.StringVar(&o.junit, "junit", "", "also write the report as JUnit XML to this file")
 	f.DurationVar(&o.deadline, "deadline", conformance.DefaultDeadline, "how long an answer may take (saas-v2.md §1.1; 5s, UNCONFIRMED)")
@@ -192,11 +203,20 @@ func conformanceConfig(cmd *cobra.Command, o *conformanceOptions, getenv func(st
 		return conformance.Config{}, usageErrorf("--deadline %v: want a positive duration", o.deadline)
 	case o.licenseUploadWindow <= 0:
 		return conformance.Config{}, usageErrorf("--license-upload-window %v: want a positive duration", o.licenseUploadWindow)
+	case o.usageWait <= 0:
+		return conformance.Config{}, usageErrorf("--usage-wait %v: want a positive duration", o.usageWait)
 	case o.onlineLicenseKey != string(emulator.KeyLicense) && o.onlineLicenseKey != string(emulator.KeyBasic):
 		return conformance.Config{}, usageErrorf("--online-license-key-type %q: want license or basic", o.onlineLicenseKey)
 	}
 	if _, _, err := net.SplitHostPort(o.openAPIListen); err != nil {
 		return conformance.Config{}, usageErrorf("--openapi-listen %q: want host:port (%v)", o.openAPIListen, err)
+	}
+	usageToken := o.usageToken
+	if usageToken == "" && o.usageTokenFile == "" {
+		usageToken = getenv(envName("usage-token"))
+	}
+	if usageToken, err = secretValue(usageToken, "usage-token", o.usageTokenFile); err != nil {
+		return conformance.Config{}, err
 	}
 	var pub *rsa.PublicKey
 	if file := cmp.Or(o.rsaPublicKeyFile, getenv("KOOBRIDGE_RSA_PUBLIC_KEY_FILE")); file != "" {
@@ -220,6 +240,9 @@ func conformanceConfig(cmd *cobra.Command, o *conformanceOptions, getenv func(st
 		GeneralKey:          general,
 		AK:                  o.ak,
 		SK:                  sk,
+		UsageURL:            o.usageURL,
+		UsageToken:          usageToken,
+		UsageWait:           o.usageWait,
 		Profile:             o.profile,
 		Deadline:            o.deadline,
 		BodySignOptional:    o.bodySignOptional,

@@ -235,7 +235,7 @@ func TestConformanceCommand(t *testing.T) {
 		{"no target", []string{"conformance", "--key", key, "--ak", testAK, "--sk", testSK, "--openapi-listen", "127.0.0.1:0"}, false, exitUsage, nil, nil, "--target is required", -1},
 		{"no key", args(correct.URL, "--sk", testSK), false, exitUsage, nil, nil, "--key is required", -1},
 		{"no SK", args(correct.URL, "--key", key), false, exitUsage, nil, nil, "--sk are required", -1},
-		{"bad profile", args(correct.URL, "--profile", "yearly"), true, exitUsage, nil, nil, `profile "yearly": want one of period, onetime, ondemand, ondemand-pkg, order, v1, kit, sso, license, online-license, all`, -1},
+		{"bad profile", args(correct.URL, "--profile", "yearly"), true, exitUsage, nil, nil, `profile "yearly": want one of period, onetime, ondemand, ondemand-pkg, order, v1, kit, sso, license, online-license, metering, all`, -1},
 		{"bad deadline", args(correct.URL, "--deadline", "0s"), true, exitUsage, nil, nil, "--deadline", -1},
 		// Config.Validate judges the target before the Open API port is taken.
 		{"bad target", []string{"conformance", "--target", "ftp://x", "--openapi-listen", busy.Addr().String(), "--ak", testAK}, true, exitUsage, nil, nil, `Target "ftp://x" is not an http or https URL`, -1},

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/koobridge/koobridge/isv"
+)
+
+// meteringCases are the metering profile's cases and edge/deadline.
+const meteringCases = 13 + 1
+
+// TestConformanceMeteringAgainstServe: the metering profile, as a
+// process, against a real "koobridge serve" process with its usage API
+// on, pushing every second to the suite's mocked Open API.
+func TestConformanceMeteringAgainstServe(t *testing.T) {
+	bin := koobridgeBinary(t)
+	const key, token = "conformance-metering-key-0123456789", "conformance-metering-token-0123456789"
+	dir := t.TempDir()
+	junit := filepath.Join(dir, "j.xml")
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var (
+		cmd            *exec.Cmd
+		stdout, stderr bytes.Buffer
+	)
+	for attempt := range portRetries {
+		openAPI := "127.0.0.1:" + strconv.Itoa(freePort(t))
+		p := startServe(t, "--db", filepath.Join(dir, "k"+strconv.Itoa(attempt)+".db"), "--key", key,
+			"--ak", testAK, "--sk", testSK, "--data-key", newDataKey(t), "--openapi-url", "http://"+openAPI, "--listen", "127.0.0.1:0",
+			"--usage-token", token, "--usage-push-interval", "1s")
+		cmd = exec.CommandContext(ctx, bin, "conformance", "--profile", "metering", "--target", p.base+"/produce",
+			"--key", key, "--ak", testAK, "--sk", testSK, "--openapi-listen", openAPI, "--junit", junit,
+			"--usage-url", p.base+isv.UsagePath, "--usage-token-file", tokenFile, "--usage-wait", "1m")
+		cmd.Env = cleanEnv()
+		stdout.Reset()
+		stderr.Reset()
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("run conformance: %v", err)
+		}
+		if !inUse(cmd.ProcessState.ExitCode(), stderr.String()) {
+			break
+		}
+		_ = p.stop(t, os.Interrupt)
+	}
+	out := stdout.String()
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("conformance --profile metering exit %d against koobridge serve\nstdout:\n%s\nstderr:\n%s", code, out, stderr.String())
+	}
+	n := strconv.Itoa(meteringCases)
+	if !strings.Contains(out, n+" cases: "+n+" passed, 0 failed, 0 skipped") || !strings.HasSuffix(out, "\nPASS\n") ||
+		!strings.Contains(out, "PASS  metering/pushed") || !strings.Contains(out, "6 hours pushed") {
+		t.Fatalf("report does not say every case passed:\n%s", out)
+	}
+	j := readJUnit(t, junit)
+	if j.Tests != meteringCases || j.Failures != 0 || len(j.Suites) != 2 || j.Suites[0].Name != "metering" || len(j.Suites[0].Cases) != meteringCases-1 {
+		t.Fatalf("JUnit: tests=%d failures=%d suites=%+v, want %d tests in metering and edge, no failure", j.Tests, j.Failures, j.Suites, meteringCases)
+	}
+	for _, secret := range []string{key, token, testSK} {
+		if strings.Contains(out, secret) || strings.Contains(stderr.String(), secret) {
+			t.Fatal("the conformance output contains a key, the usage token or the SK")
+		}
+	}
+}
+
+// TestConformanceMeteringFlags: the metering profile's flags are checked
+// before anything runs.
+func TestConformanceMeteringFlags(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"conformance", "--profile", "metering", "--target", "http://127.0.0.1:1/produce", "--key", "k-0123456789",
+		"--ak", testAK, "--sk", testSK, "--openapi-listen", "127.0.0.1:0"}
+	tests := []struct {
+		name   string
+		args   []string
+		env    string
+		stderr string
+	}{
+		{"no usage URL", []string{"--usage-token", "t"}, "", "needs the seller's usage API URL (UsageURL, --usage-url)"},
+		{"no token", []string{"--usage-url", "http://127.0.0.1:1/api/v1/usage"}, "", "bearer token (UsageToken, --usage-token)"},
+		{"token and file", []string{"--usage-url", "http://127.0.0.1:1/api/v1/usage", "--usage-token", "t", "--usage-token-file", empty}, "", "give either --usage-token or --usage-token-file"},
+		{"empty token file", []string{"--usage-url", "http://127.0.0.1:1/api/v1/usage", "--usage-token-file", empty}, "", "--usage-token-file " + empty + " is empty"},
+		{"bad wait", []string{"--usage-url", "http://127.0.0.1:1/api/v1/usage", "--usage-token", "t", "--usage-wait", "0s"}, "", "--usage-wait 0s: want a positive duration"},
+		{"token from the environment, bad URL", []string{"--usage-url", "ftp://x"}, "from-env", `"ftp://x" is not an http or https URL`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("KOOBRIDGE_KEY", "")
+			t.Setenv("KOOBRIDGE_SK", "")
+			t.Setenv("KOOBRIDGE_USAGE_TOKEN", tt.env)
+			var out, errOut bytes.Buffer
+			code := run(append(append([]string{}, base...), tt.args...), strings.NewReader(""), &out, &errOut)
+			if code != exitUsage || !strings.Contains(errOut.String(), tt.stderr) {
+				t.Errorf("exit %d, stderr %q; want %d with %q", code, errOut.String(), exitUsage, tt.stderr)
+			}
+		})
+	}
+}
