@@ -4,8 +4,8 @@
 // KooGallery does (the SaaS V2 basic interfaces and the order
 // notification), checks every answer as the Seller Center debugger does,
 // retries failed calls on KooGallery's schedule and serves a mocked Open
-// API (Query Order, usage push, the license APIs and the license upload)
-// for the seller's own calls back.
+// API (Query Order, usage push with what it billed, the license APIs and
+// the license upload) for the seller's own calls back.
 //
 // # Families and keys
 //
@@ -121,6 +121,25 @@
 //
 // Advance moves the clock at most MaxAdvance at once and MaxTotalAdvance
 // in all, scenarios' own moves included.
+//
+// # Usage and billing
+//
+// The mocked Open API checks every usage push (the signature headers,
+// APIG, the fields, at most 1000 records, the 21-day rule) against the
+// emulator's instances: an instance_id the seller never returned is
+// MKT.9001, a begin_time before the instance's start (Subscription.StartTime,
+// its order's createTime) or an end_time after its release
+// (Subscription.ReleaseTime) MKT.9002, naming the record. The first record
+// of each period is kept; a later one with the same metering_sn, or the
+// same instance and period, is a duplicate, answered MKT.0000 and
+// ignored. Billed tells, per instance, what was kept (exact sums in
+// ten-thousandths) and how many duplicates were ignored, for the life of
+// the emulator; UsageRecords is the log of the last 10,000 records.
+// Faults.UsageFailRate fails that fraction of the pushes: answered
+// MKT.0999, held until the seller gives up, or kept and then held (the
+// retry must be de-duplicated). PurchaseRequest.OrderTime places a
+// purchase in the past, so that its instance can be metered for the hours
+// since.
 //
 // # OneAccess
 //
