@@ -1,6 +1,6 @@
 // Package store holds koobridge's durable state: instances, the ledger of
-// calls, idempotency records, persisted nonces, order notifications and
-// the job queue.
+// calls, idempotency records, persisted nonces, order notifications, the
+// job queue, tenants, single sign-on, licenses and pay-per-use metering.
 //
 // Access is split by entity: each table has a small interface of reads
 // (InstanceReader, Calls, Nonces, Jobs, …) and, where it is written in
@@ -24,6 +24,9 @@
 //   - license codes: (code, test); license devices: (code, test, device);
 //     license grants: unique (kind, grant_key); license keys: generation,
 //     unique kid
+//   - usage records: unique idempotency_key; usage periods: unique
+//     (instance_id, start); usage totals: instance_id; usage push
+//     attempts: (push_id, attempt)
 package store
 
 import (
@@ -355,6 +358,7 @@ type Tx interface {
 	OrderNotificationTx
 	TenantTx
 	LicenseTx
+	UsageTx
 }
 
 // Txer runs transactions.
@@ -425,6 +429,7 @@ type Store interface {
 	Tenants
 	SSO
 	Licenses
+	Usage
 	Calls
 	Nonces
 	Jobs
