@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tenants", tenantTests},
 		{"SSO", ssoTests},
 		{"Licenses", licenseTests},
+		{"Usage", usageTests},
 		{"Tx", txTests},
 	}
 	for _, g := range groups {
