@@ -95,7 +95,9 @@ type UsageResult struct {
 // ReportUsage stores the usage records of the vendor's product (1 to
 // 1000) and answers each, in order: the same as the usage API, from Go. A
 // record answered accepted or duplicate is durable. An error means none
-// was acknowledged: send the batch again.
+// was acknowledged: when the database was unavailable, send the batch
+// again (the keys make it safe); a batch of none or more than 1000
+// records is refused as such.
 func (s *Server) ReportUsage(ctx context.Context, recs []UsageRecord) ([]UsageResult, error) {
 	in := make([]usage.Input, len(recs))
 	for i, r := range recs {

@@ -27,7 +27,7 @@ func (o *usageOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.tokenFile, "usage-token-file", "", "read --usage-token from this file")
 	fs.DurationVar(&o.pushInterval, "usage-push-interval", isv.DefaultUsagePushInterval, "how often closed billing periods are pushed to KooGallery")
 	fs.DurationVar(&o.settle, "usage-settle", isv.DefaultUsageSettle, "how long after a billing period ends its usage may still arrive before it is pushed")
-	fs.StringSliceVar(&o.dailyProducts, "usage-daily-products", nil, "product IDs billed per day (comma-separated); the others are billed per hour")
+	fs.StringArrayVar(&o.dailyProducts, "usage-daily-products", nil, "product IDs billed per day (repeat the flag, or separate them with commas; a YAML list works too); the others are billed per hour")
 	fs.StringVar(&o.dayZone, "usage-day-zone", "+08:00", "the UTC offset whose midnights bound daily billing periods: +HH:MM, -HH:MM or UTC (UNCONFIRMED which one KooGallery uses; China time by default)")
 }
 
@@ -51,11 +51,13 @@ func (o *usageOptions) resolve() (isv.UsageConfig, error) {
 	if c.Settle == 0 {
 		c.Settle = time.Nanosecond // zero means the default to isv
 	}
-	for _, p := range o.dailyProducts {
-		if p = strings.TrimSpace(p); p == "" {
-			return c, usageErrorf("--usage-daily-products: an empty product ID")
+	for _, v := range o.dailyProducts {
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				return c, usageErrorf("--usage-daily-products %q: an empty product ID", v)
+			}
+			c.DailyProducts = append(c.DailyProducts, p)
 		}
-		c.DailyProducts = append(c.DailyProducts, p)
 	}
 	if c.DayZone, err = parseZone(o.dayZone); err != nil {
 		return c, usageErrorf("--usage-day-zone %q: %v", o.dayZone, err)

@@ -30,15 +30,16 @@ func New(tokens ...string) Tokens {
 func (t Tokens) Empty() bool { return len(t.digests) == 0 }
 
 // Allow reports whether r carries exactly one Authorization header,
-// "Bearer <token>", with one of the tokens. Every token is compared, so
+// "Bearer <token>" (the scheme in any case), with one of the tokens. Every token is compared, so
 // the time taken does not tell which one matched.
 func (t Tokens) Allow(r *http.Request) bool {
 	h := r.Header.Values("Authorization")
 	if len(h) != 1 {
 		return false
 	}
-	tok, ok := strings.CutPrefix(h[0], "Bearer ")
-	if !ok {
+	// The scheme name is case-insensitive (RFC 9110 §11.1).
+	scheme, tok, ok := strings.Cut(h[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return false
 	}
 	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))

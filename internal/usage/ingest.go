@@ -28,6 +28,9 @@ type Input struct {
 	Value string
 	// Time is when the usage happened.
 	Time time.Time
+	// Problem, when set, is why a decoder (the usage API) could not read
+	// the record: it is answered rejected with it, and counted so.
+	Problem string
 }
 
 // Record statuses.
@@ -87,6 +90,10 @@ func (s *Service) Ingest(ctx context.Context, in []Input) ([]Result, error) {
 	var items []item
 	for i, r := range in {
 		results[i].IdempotencyKey = r.IdempotencyKey
+		if r.Problem != "" {
+			results[i].Status, results[i].Error = Rejected, r.Problem
+			continue
+		}
 		if p := checkKey(r.IdempotencyKey); p != "" {
 			results[i].Status, results[i].Error = Rejected, "idempotencyKey: "+p
 			continue
@@ -377,67 +384,82 @@ func (s *Service) write(ctx context.Context, tx store.Tx, items []item, now time
 	slices.SortFunc(order, func(a, b store.UsagePeriodKey) int {
 		return cmp.Or(cmp.Compare(a.InstanceID, b.InstanceID), a.Start.Compare(b.Start))
 	})
-	type total struct {
-		sum, n int64
-		last   time.Time
-	}
-	totals := map[string]*total{}
-	for _, k := range order {
+	rows := make([]store.UsagePeriod, len(order))
+	for i, k := range order {
 		g := groups[k]
-		ok, err := tx.AddUsage(ctx, s.periodRow(g.f, g.start, g.end, g.total, g.n))
+		rows[i] = s.periodRow(g.f, g.start, g.end, g.total, g.n)
+	}
+	added, err := tx.AddUsages(ctx, rows)
+	if err != nil {
+		return nil, err
+	}
+	// Groups whose period was pushed already are billed in the instance's
+	// current period.
+	var carried []*group
+	var carryRows []store.UsagePeriod
+	for i, k := range order {
+		if added[i] {
+			continue
+		}
+		g := groups[k]
+		at := now
+		if rel := g.f.inst.ReleasedAt; g.f.inst.Status == store.StatusReleased && !rel.IsZero() && rel.Before(at) {
+			at = rel.Add(-time.Millisecond)
+		}
+		start, end := s.period(g.f.inst.ProductID, at)
+		if !start.After(g.start) {
+			for _, key := range g.keys {
+				problems[key] = "time: its billing period was pushed to KooGallery already and the instance has no later period to bill it in"
+			}
+			continue
+		}
+		g.start, g.end = start, end
+		carried = append(carried, g)
+		carryRows = append(carryRows, s.periodRow(g.f, start, end, g.total, g.n))
+	}
+	if len(carryRows) > 0 {
+		ok, err := tx.AddUsages(ctx, carryRows)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			// Pushed already: bill it in the instance's current period.
-			at := now
-			if rel := g.f.inst.ReleasedAt; g.f.inst.Status == store.StatusReleased && !rel.IsZero() && rel.Before(at) {
-				at = rel.Add(-time.Millisecond)
-			}
-			start, end := s.period(g.f.inst.ProductID, at)
-			if !start.After(g.start) {
-				for _, key := range g.keys {
-					problems[key] = "time: its billing period was pushed to KooGallery already and the instance has no later period to bill it in"
-				}
-				continue
-			}
-			if ok, err = tx.AddUsage(ctx, s.periodRow(g.f, start, end, g.total, g.n)); err != nil {
-				return nil, err
-			}
-			if !ok {
+		for i, g := range carried {
+			if !ok[i] {
 				for _, key := range g.keys {
 					problems[key] = "time: its billing period was pushed to KooGallery already, and so was the current one: try again in a minute"
 				}
 				continue
 			}
-			if err := tx.CarryUsageRecords(ctx, g.keys, start); err != nil {
+			if err := tx.CarryUsageRecords(ctx, g.keys, g.start); err != nil {
 				return nil, err
 			}
-		}
-		t := totals[k.InstanceID]
-		if t == nil {
-			t = &total{}
-			totals[k.InstanceID] = t
-		}
-		t.sum += g.total
-		t.n += g.n
-		if g.last.After(t.last) {
-			t.last = g.last
 		}
 	}
 	if len(problems) > 0 {
 		return nil, &refusal{problems}
 	}
-	ids := make([]string, 0, len(totals))
-	for id := range totals {
-		ids = append(ids, id)
+	totals := map[string]*store.UsageTotal{}
+	var ids []string
+	for _, k := range order {
+		g := groups[k]
+		t := totals[k.InstanceID]
+		if t == nil {
+			t = &store.UsageTotal{InstanceID: k.InstanceID}
+			totals[k.InstanceID] = t
+			ids = append(ids, k.InstanceID)
+		}
+		t.Total += g.total
+		t.Records += g.n
+		if g.last.After(t.LastTime) {
+			t.LastTime = g.last
+		}
 	}
 	slices.Sort(ids)
-	for _, id := range ids {
-		t := totals[id]
-		if err := tx.AddUsageTotal(ctx, id, t.sum, t.n, t.last); err != nil {
-			return nil, err
-		}
+	list := make([]store.UsageTotal, len(ids))
+	for i, id := range ids {
+		list[i] = *totals[id]
+	}
+	if err := tx.AddUsageTotals(ctx, list); err != nil {
+		return nil, err
 	}
 	return dup, nil
 }

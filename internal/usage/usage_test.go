@@ -39,6 +39,7 @@ func TestIngestRejects(t *testing.T) {
 			{rec("k10", "i-rel", "1", now.Add(-30*time.Minute)), "after the instance was released"},
 			{rec("k11", "i-1", "1", time.Time{}), "time: missing"},
 			{rec("k12", "", "1", ok), "instanceId: missing"},
+			{usage.Input{IdempotencyKey: "k13", InstanceID: "i-1", Value: "1", Time: ok, Problem: "value: must be a number"}, "value: must be a number"},
 		}
 		var in []usage.Input
 		for _, c := range cases {

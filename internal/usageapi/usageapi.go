@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,40 +122,22 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// ingest passes the records that decoded to the service and answers the
-// others with their problem.
+// ingest passes the records to the service, those that did not decode
+// with their problem (answered rejected, and counted, by the service).
 func (h *handler) ingest(ctx context.Context, in []usage.Input, problems []string) ([]usage.Result, error) {
-	var good []usage.Input
-	var at []int
 	for i, p := range problems {
-		if p == "" {
-			good = append(good, in[i])
-			at = append(at, i)
-		}
+		in[i].Problem = p
 	}
-	results := make([]usage.Result, len(in))
-	for i, p := range problems {
-		if p != "" {
-			results[i] = usage.Result{IdempotencyKey: in[i].IdempotencyKey, Status: usage.Rejected, Error: p}
-		}
-	}
-	if len(good) == 0 {
-		return results, nil
-	}
-	got, err := h.usage.Ingest(ctx, good)
-	if err != nil {
-		return nil, err
-	}
-	for j, res := range got {
-		results[at[j]] = res
-	}
-	return results, nil
+	return h.usage.Ingest(ctx, in)
 }
 
 // Record fields, and their kinds.
 var fields = map[string]string{
 	"idempotencyKey": "a string", "instanceId": "a string", "value": "a number", "time": "a string",
 }
+
+// fieldOrder is the order record fields are checked in.
+var fieldOrder = []string{"idempotencyKey", "instanceId", "value", "time"}
 
 // decode reads a request body: strictly as JSON (package protocol's
 // checks), an object with exactly "records", an array of 1 to 1000
@@ -209,19 +192,26 @@ func decodeRecord(raw json.RawMessage) (in usage.Input, problem string) {
 	if v, ok := m["idempotencyKey"]; ok && kind(v) == '"' {
 		_ = json.Unmarshal(v, &in.IdempotencyKey)
 	}
-	for k, v := range m {
-		want, known := fields[k]
-		if !known {
+	// In a fixed order, so that a record with several problems is always
+	// answered with the same one.
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		if _, known := fields[k]; !known {
 			return in, fmt.Sprintf("%s: unknown field (the fields are idempotencyKey, instanceId, value, time)", k)
 		}
-		got := kind(v)
+	}
+	for _, k := range fieldOrder {
+		v, ok := m[k]
+		if !ok {
+			return in, k + ": missing"
+		}
+		want, got := fields[k], kind(v)
 		if want == "a number" && got != 'n' || want == "a string" && got != '"' {
 			return in, fmt.Sprintf("%s: must be %s, not %s", k, want, noun(got))
-		}
-	}
-	for _, k := range []string{"idempotencyKey", "instanceId", "value", "time"} {
-		if _, ok := m[k]; !ok {
-			return in, k + ": missing"
 		}
 	}
 	_ = json.Unmarshal(m["instanceId"], &in.InstanceID)
