@@ -560,18 +560,38 @@ type usageJSON struct {
 
 // apiUsage answers what the usage pushes billed, per instance with its
 // periods; ?instance= picks one instance (404 when nothing was billed
-// for it).
+// for it), ?periods=false leaves the periods out (cheap with millions).
 func (h *site) apiUsage(w http.ResponseWriter, r *http.Request) {
-	if id := r.URL.Query().Get("instance"); id != "" {
+	q := r.URL.Query()
+	periods := true
+	switch q.Get("periods") {
+	case "", "true", "1":
+	case "false", "0":
+		periods = false
+	default:
+		writeError(w, badRequest("periods %q: want true or false", q.Get("periods")))
+		return
+	}
+	var out []BilledInstance
+	switch id := q.Get("instance"); {
+	case id != "":
 		in, ok := h.e.BilledInstance(id)
 		if !ok {
 			writeError(w, notFound("no usage received for instance %q", id))
 			return
 		}
-		writeJSON(w, http.StatusOK, usageJSON{Instances: []BilledInstance{in}})
-		return
+		out = []BilledInstance{in}
+	case periods:
+		out = h.e.Billed()
+	default:
+		out = h.e.BilledTotals()
 	}
-	writeJSON(w, http.StatusOK, usageJSON{Instances: list(h.e.Billed())})
+	if !periods {
+		for i := range out {
+			out[i].Periods = nil
+		}
+	}
+	writeJSON(w, http.StatusOK, usageJSON{Instances: list(out)})
 }
 
 // apiUsageRecords answers the log of the last usage records received.

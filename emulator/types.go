@@ -382,8 +382,9 @@ type BilledInstance struct {
 	// Records counts the kept records, Duplicates the records ignored.
 	Records    int `json:"records"`
 	Duplicates int `json:"duplicates"`
-	// Periods are the kept records, in the order received.
-	Periods []BilledPeriod `json:"periods"`
+	// Periods are the kept records, in the order received (nil from
+	// BilledTotals).
+	Periods []BilledPeriod `json:"periods,omitempty"`
 }
 
 // BilledPeriod is one kept usage record: one period of an instance.

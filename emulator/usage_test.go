@@ -220,6 +220,11 @@ func TestUsageAgainstInstances(t *testing.T) {
 		t.Errorf("GET usage?instance= %+v", u)
 	}
 	w.call("GET", "/api/emulator/usage?instance=none", nil, http.StatusNotFound, nil)
+	w.call("GET", "/api/emulator/usage?periods=maybe", nil, http.StatusBadRequest, nil)
+	if status, raw := w.do("GET", "/api/emulator/usage?periods=false", nil); status != http.StatusOK ||
+		strings.TrimSpace(string(raw)) != `{"instances":[{"instanceId":"`+id+`","totalUnits":25001,"total":"2.5001","records":3,"duplicates":1}]}` {
+		t.Errorf("GET usage?periods=false = %d %s", status, raw)
+	}
 	var recs []UsageRecord
 	w.call("GET", "/api/emulator/usage/records", nil, http.StatusOK, &recs)
 	if len(recs) != 4 || !recs[2].Duplicate {

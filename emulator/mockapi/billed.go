@@ -2,6 +2,7 @@ package mockapi
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -165,12 +166,16 @@ func (l *ledger) add(r UsageRecord, value int64) (duplicate bool) {
 	return false
 }
 
-// billed returns the instances in the order their first record came,
-// with their periods when periods is set.
-func (l *ledger) billed(periods bool) []BilledInstance {
-	out := make([]BilledInstance, 0, len(l.order))
-	for _, in := range l.order {
-		out = append(out, in.export(periods))
+// snapshot copies what add changes, so that the caller can export it
+// without the handler's lock: the periods are a flat copy, cheap beside
+// the export.
+func (l *ledger) snapshot(periods bool) []billedInstance {
+	out := make([]billedInstance, len(l.order))
+	for i, in := range l.order {
+		out[i] = billedInstance{id: in.id, total: in.total, records: in.records, dups: in.dups}
+		if periods {
+			out[i].periods = slices.Clone(in.periods)
+		}
 	}
 	return out
 }
@@ -195,32 +200,45 @@ func (in *billedInstance) export(periods bool) BilledInstance {
 	return b
 }
 
+// export turns a snapshot into the exported form.
+func export(snap []billedInstance, periods bool) []BilledInstance {
+	out := make([]BilledInstance, len(snap))
+	for i := range snap {
+		out[i] = snap[i].export(periods)
+	}
+	return out
+}
+
 // Billed returns, per instance, what the usage pushes billed: every kept
 // record and the duplicates ignored, since the Handler was made (unlike
 // UsageRecords, nothing is forgotten). Instances are in the order their
 // first record came.
 func (h *Handler) Billed() []BilledInstance {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.billed.billed(true)
+	snap := h.billed.snapshot(true)
+	h.mu.Unlock()
+	return export(snap, true)
 }
 
 // BilledTotals is Billed without the periods: cheap with millions of
 // records.
 func (h *Handler) BilledTotals() []BilledInstance {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.billed.billed(false)
+	snap := h.billed.snapshot(false)
+	h.mu.Unlock()
+	return export(snap, false)
 }
 
 // BilledInstance returns what was billed for one instance, and false when
 // no record for it was received.
 func (h *Handler) BilledInstance(id string) (BilledInstance, bool) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	in, ok := h.billed.instances[id]
 	if !ok {
+		h.mu.Unlock()
 		return BilledInstance{}, false
 	}
-	return in.export(true), true
+	snap := billedInstance{id: in.id, total: in.total, records: in.records, dups: in.dups, periods: slices.Clone(in.periods)}
+	h.mu.Unlock()
+	return snap.export(true), true
 }
