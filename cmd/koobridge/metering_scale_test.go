@@ -414,6 +414,29 @@ func (w *meteringWorld) waitBilled(t *testing.T, p meteringPlan, within time.Dur
 	}
 }
 
+// waitJobsDone waits until no job is available or running, fails the
+// test if any is dead, and returns the jobs.
+func waitJobsDone(t *testing.T, base string, within time.Duration) []queueJob {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		jobs := queueJobs(t, base)
+		busy := slices.ContainsFunc(jobs, func(j queueJob) bool { return j.State == "available" || j.State == "running" })
+		if !busy {
+			for _, j := range jobs {
+				if j.State != "done" {
+					t.Errorf("job %d (%s %s) is %s after %d attempts: %s", j.ID, j.Kind, j.UniqueKey, j.State, j.Attempts, j.LastError)
+				}
+			}
+			return jobs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jobs still to run after %v", within)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
 // checkBilled checks the emulator's view against the plan: every
 // instance's every hour kept once, with the metering_sn of that instance
 // and hour, its value the sum of its records, the instance's total what
@@ -563,9 +586,12 @@ func runMetering(t *testing.T, p meteringPlan, db string, replicas int, extra ..
 	last, _ := checkBilled(t, p, ids, b)
 	res := meteringResult{ingest: st, toPush: last.Sub(st.lastAck), wall: last.Sub(st.first)}
 
-	// Every send job finishes (retries of pushes whose answer was lost
-	// included), and then the emulator still holds each period once.
-	for _, j := range waitQueueSettled(t, w.bases[0]) {
+	// Then the outage ends, and every send job finishes (the retries of
+	// pushes whose answer was lost included): the emulator still holds
+	// each period once. Faults go on until now, so a push may still be
+	// in its backoff (doubling from 1 s) after several faults in a row.
+	w.setFaults(t, `{}`)
+	for _, j := range waitJobsDone(t, w.bases[0], 5*time.Minute) {
 		if j.Kind == usage.KindSend {
 			res.pushes++
 			res.attempts += j.Attempts
