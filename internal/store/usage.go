@@ -155,8 +155,14 @@ type UsagePushFilter struct {
 	Limit    int // 0 means 100; at most 1000
 }
 
+// MaxUsagePeriodTotal is the most a period may sum, in ten-thousandths:
+// 99999999.9999, the Double(12,4) of one usage record KooGallery takes.
+const MaxUsagePeriodTotal = 999_999_999_999
+
 // UsageReader reads metering state, inside and outside transactions.
 type UsageReader interface {
+	// UsagePeriod reads one period; ErrNotFound if absent.
+	UsagePeriod(ctx context.Context, k UsagePeriodKey) (UsagePeriod, error)
 	// UsagePush reads one push; ErrNotFound if absent. Inside a
 	// transaction on PostgreSQL it locks the push's row until the
 	// transaction ends, so two senders of one push take turns.
@@ -172,8 +178,6 @@ type UsageReader interface {
 // Usage reads metering state outside transactions.
 type Usage interface {
 	UsageReader
-	// UsagePeriod reads one period; ErrNotFound if absent.
-	UsagePeriod(ctx context.Context, k UsagePeriodKey) (UsagePeriod, error)
 	UsagePeriods(ctx context.Context, f UsagePeriodFilter) ([]UsagePeriod, error)
 	UsageRecords(ctx context.Context, f UsageRecordFilter) ([]UsageRecord, error)
 	// UsageTotals reads the totals of the given instances; instances
@@ -217,7 +221,9 @@ type UsageTx interface {
 	// p.Start) if it is open or test, creating it with p's End,
 	// MeteringSN and State (open or test; empty is open; another state is
 	// an error) if absent. ok is false, and nothing changes, when the
-	// period exists sealed (any other state). On PostgreSQL it waits for
+	// period exists sealed (any other state), or when its Total would
+	// pass MaxUsagePeriodTotal (a new period is created whatever p.Total:
+	// the caller keeps it within). On PostgreSQL it waits for
 	// a sealer holding the period and then sees its state: a sum is in
 	// the sealed total or refused, never both.
 	AddUsage(ctx context.Context, p UsagePeriod) (ok bool, err error)

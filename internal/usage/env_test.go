@@ -114,6 +114,23 @@ func newEnv(t *testing.T, st store.Store, o options) *env {
 	return e
 }
 
+// rebuild replaces the service and its runner by ones of cfg (a stopped
+// env's, before run).
+func (e *env) rebuild(t *testing.T, cfg usage.Config) {
+	t.Helper()
+	e.runner = jobs.NewRunner(jobs.Config{Store: e.st, Workers: 4, Poll: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+		Now: e.clk.Now, Backoff: func(int) time.Duration { return 10 * time.Millisecond }})
+	cfg.Jobs = e.runner
+	svc, err := usage.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.runner.RegisterAll(svc.Jobs()); err != nil {
+		t.Fatal(err)
+	}
+	e.svc, e.cfg = svc, cfg
+}
+
 // run starts the runner and the push schedule until the test ends or
 // stop is called.
 func (e *env) run(t *testing.T) {

@@ -50,7 +50,9 @@ func (s *Service) meta(ctx context.Context, id string) (facts, error) {
 	if err != nil {
 		return facts{}, err
 	}
-	f := facts{inst: inst, start: startOf(inst), api: store.UsageAPINew}
+	// A whole second: push times have seconds, and a period's begin_time
+	// may not precede the start.
+	f := facts{inst: inst, start: ceilSecond(startOf(inst)), api: store.UsageAPINew}
 	if instance.Carried(inst) {
 		f.api = store.UsageAPIOld
 	}
@@ -58,8 +60,8 @@ func (s *Service) meta(ctx context.Context, id string) (facts, error) {
 	case protocol.ChargingOnDemandPkg:
 		f.pkg = inst.ID
 	case protocol.ChargingOnDemand:
-		if ok && c.f.inst.OrderID == inst.OrderID {
-			f.pkg = c.f.pkg // an order's lines do not change
+		if ok && c.f.pkg != "" && c.f.inst.OrderID == inst.OrderID {
+			f.pkg = c.f.pkg // an order's package does not change once it is there
 		} else if f.pkg, err = s.packageOf(ctx, inst); err != nil {
 			return facts{}, err
 		}

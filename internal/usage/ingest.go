@@ -86,6 +86,20 @@ func (s *Service) Ingest(ctx context.Context, in []Input) ([]Result, error) {
 	}
 	now := s.now().UTC()
 	results := make([]Result, len(in))
+	// Records stored before are answered by their key before anything
+	// else is judged: a retry of a stored record is a duplicate even when
+	// it could no longer be taken (too old by now, the instance released
+	// since), since it is billed.
+	var keys []string
+	for _, r := range in {
+		if r.Problem == "" && checkKey(r.IdempotencyKey) == "" {
+			keys = append(keys, r.IdempotencyKey)
+		}
+	}
+	stored, err := s.store.UsageRecordsByKey(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("usage: read records by key: %w", err)
+	}
 	first := map[string]int{} // the first index of each key
 	var items []item
 	for i, r := range in {
@@ -105,6 +119,14 @@ func (s *Service) Ingest(ctx context.Context, in []Input) ([]Result, error) {
 			continue // same content: answered like the first, below
 		}
 		first[r.IdempotencyKey] = i
+		if old, ok := stored[r.IdempotencyKey]; ok {
+			if sameStored(old, r) {
+				results[i].Status = Duplicate
+			} else {
+				results[i].Status, results[i].Error = Rejected, otherContent
+			}
+			continue
+		}
 		it, problem, err := s.check(ctx, i, r, now)
 		if err != nil {
 			return nil, err
@@ -145,6 +167,16 @@ func (s *Service) Ingest(ctx context.Context, in []Input) ([]Result, error) {
 		s.metrics.records.WithLabelValues(r.Status).Inc()
 	}
 	return results, nil
+}
+
+// otherContent is the rejection of a key used before for another record.
+const otherContent = "idempotencyKey: already used for a record with other content"
+
+// sameStored reports whether input r is the stored record old.
+func sameStored(old store.UsageRecord, r Input) bool {
+	v, err := parseValue(r.Value)
+	return err == nil && old.InstanceID == r.InstanceID && old.Value == v &&
+		old.Time.Equal(r.Time.UTC().Truncate(time.Millisecond))
 }
 
 // sameInput reports whether two inputs are the same record.
@@ -217,10 +249,14 @@ func parseValue(text string) (int64, error) {
 	if strings.TrimSpace(text) != text || text == "" {
 		return 0, errors.New("not a number")
 	}
-	if _, frac, ok := strings.Cut(text, "."); ok && len(frac) > 4 && strings.Trim(frac, "0123456789") == "" {
-		return 0, fmt.Errorf("%s has more than 4 decimals", text)
+	num := text
+	if ip, frac, ok := strings.Cut(text, "."); ok && len(frac) > 4 && strings.Trim(frac, "0123456789") == "" {
+		if strings.Trim(frac[4:], "0") != "" {
+			return 0, fmt.Errorf("%s has more than 4 decimals", text)
+		}
+		num = ip + "." + frac[:4] // trailing zeros change nothing
 	}
-	d, err := protocol.ParseDecimal(text)
+	d, err := protocol.ParseDecimal(num)
 	if err != nil {
 		return 0, fmt.Errorf("%s is not a decimal number with at most 4 decimals", text)
 	}
@@ -277,6 +313,7 @@ type group struct {
 	total, n   int64
 	last       time.Time // the latest record's time
 	keys       []string
+	values     []int64 // of keys
 }
 
 // persist writes items in one transaction: the records, their periods'
@@ -351,7 +388,7 @@ func (s *Service) write(ctx context.Context, tx store.Tx, items []item, now time
 			case old.InstanceID == r.InstanceID && old.Value == r.Value && old.Time.Equal(r.Time):
 				dup[r.IdempotencyKey] = true
 			default:
-				problems[r.IdempotencyKey] = "idempotencyKey: already used for a record with other content"
+				problems[r.IdempotencyKey] = otherContent
 			}
 		}
 	}
@@ -374,12 +411,20 @@ func (s *Service) write(ctx context.Context, tx store.Tx, items []item, now time
 			groups[k] = g
 			order = append(order, k)
 		}
+		if g.total+it.rec.Value > store.MaxUsagePeriodTotal {
+			problems[it.rec.IdempotencyKey] = overLimit
+			continue
+		}
 		g.total += it.rec.Value
 		g.n++
 		if it.rec.Time.After(g.last) {
 			g.last = it.rec.Time
 		}
 		g.keys = append(g.keys, it.rec.IdempotencyKey)
+		g.values = append(g.values, it.rec.Value)
+	}
+	if len(problems) > 0 {
+		return nil, &refusal{problems}
 	}
 	slices.SortFunc(order, func(a, b store.UsagePeriodKey) int {
 		return cmp.Or(cmp.Compare(a.InstanceID, b.InstanceID), a.Start.Compare(b.Start))
@@ -402,6 +447,12 @@ func (s *Service) write(ctx context.Context, tx store.Tx, items []item, now time
 			continue
 		}
 		g := groups[k]
+		if room, full, err := isFull(ctx, tx, k); err != nil {
+			return nil, err
+		} else if full {
+			g.refuseBeyond(room, problems)
+			continue
+		}
 		at := now
 		if rel := g.f.inst.ReleasedAt; g.f.inst.Status == store.StatusReleased && !rel.IsZero() && rel.Before(at) {
 			at = rel.Add(-time.Millisecond)
@@ -424,8 +475,15 @@ func (s *Service) write(ctx context.Context, tx store.Tx, items []item, now time
 		}
 		for i, g := range carried {
 			if !ok[i] {
+				problem := "time: its billing period was pushed to KooGallery already, and so was the current one: try again in a minute"
+				if room, full, err := isFull(ctx, tx, store.UsagePeriodKey{InstanceID: g.f.inst.ID, Start: g.start}); err != nil {
+					return nil, err
+				} else if full {
+					g.refuseBeyond(room, problems)
+					continue
+				}
 				for _, key := range g.keys {
-					problems[key] = "time: its billing period was pushed to KooGallery already, and so was the current one: try again in a minute"
+					problems[key] = problem
 				}
 				continue
 			}
@@ -462,6 +520,31 @@ func (s *Service) write(ctx context.Context, tx store.Tx, items []item, now time
 		return nil, err
 	}
 	return dup, nil
+}
+
+// overLimit is the rejection of a record its period cannot take.
+const overLimit = "value: its billing period would sum more than 99999999.9999, the most one usage record to KooGallery carries: report usage in a larger unit"
+
+// isFull reports whether AddUsage refused period k for its limit, not
+// because it is sealed (it is still open), and how much it can take.
+func isFull(ctx context.Context, tx store.Tx, k store.UsagePeriodKey) (room int64, full bool, err error) {
+	p, err := tx.UsagePeriod(ctx, k)
+	if err != nil {
+		return 0, false, fmt.Errorf("read period %s %v: %w", k.InstanceID, k.Start, err)
+	}
+	return store.MaxUsagePeriodTotal - p.Total, p.State == store.UsageOpen || p.State == store.UsageTest, nil
+}
+
+// refuseBeyond refuses the records of g that do not fit in room, taking
+// them in key order, so the others go in when the batch is written again.
+func (g *group) refuseBeyond(room int64, problems map[string]string) {
+	for i, key := range g.keys {
+		if g.values[i] > room {
+			problems[key] = overLimit
+			continue
+		}
+		room -= g.values[i]
+	}
 }
 
 // periodRow is the period row AddUsage adds to.

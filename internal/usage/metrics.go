@@ -13,6 +13,7 @@ const oldestTimeout = 2 * time.Second
 // metrics are the service's Prometheus metrics.
 type metrics struct {
 	records  *prometheus.CounterVec // records answered, by status
+	pushed   prometheus.Counter     // periods sealed into a push
 	periods  *prometheus.CounterVec // periods answered for good, by state
 	attempts *prometheus.CounterVec // push attempts, by outcome
 	oldest   prometheus.GaugeFunc
@@ -24,6 +25,10 @@ func newMetrics(s *Service) *metrics {
 			Name: "koobridge_usage_records_total",
 			Help: "Usage records the vendor's product reported, by status (accepted, duplicate, rejected).",
 		}, []string{"status"}),
+		pushed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "koobridge_usage_periods_pushed_total",
+			Help: "Billing periods sealed into a usage push to KooGallery (a period split out of a refused push counts again).",
+		}),
 		periods: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "koobridge_usage_periods_total",
 			Help: "Billing periods KooGallery answered for good, by state (accepted, rejected, dead).",
@@ -48,7 +53,7 @@ func newMetrics(s *Service) *metrics {
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.records, m.periods, m.attempts, m.oldest} {
+	for _, c := range []prometheus.Collector{m.records, m.pushed, m.periods, m.attempts, m.oldest} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

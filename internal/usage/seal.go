@@ -82,7 +82,9 @@ func (s *Service) handleSeal(ctx context.Context, _ store.Job) error {
 		if err != nil {
 			return err
 		}
-		if n < maxPushRecords {
+		// Until none is left: on PostgreSQL a batch skips the periods an
+		// ingest holds, so a short batch does not mean the last.
+		if n == 0 {
 			return nil
 		}
 	}
@@ -91,7 +93,8 @@ func (s *Service) handleSeal(ctx context.Context, _ store.Job) error {
 
 // sealed is what one batch made of its periods.
 type sealed struct {
-	pushes int
+	pushes int // pushes made
+	pushed int // periods put into them
 	dead   []store.UsagePeriod
 }
 
@@ -148,6 +151,7 @@ func (s *Service) sealBatch(ctx context.Context) (int, error) {
 			"instance", p.InstanceID, "begin", p.Start, "end", p.End, "value", FormatValue(p.Total), "metering_sn", p.MeteringSN)
 	}
 	if out.pushes > 0 {
+		s.metrics.pushed.Add(float64(out.pushed))
 		s.jobs.Kick()
 	}
 	return n, nil
@@ -196,6 +200,7 @@ func (s *Service) seal(ctx context.Context, tx store.Tx, due []store.UsagePeriod
 			return err
 		}
 		out.pushes++
+		out.pushed += len(byAPI[api])
 	}
 	return nil
 }

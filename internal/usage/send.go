@@ -40,10 +40,20 @@ var contentCodes = map[string]bool{
 }
 
 // handleSend is the send job of one push: it sends the push's body, records
-// the attempt, and applies the answer. Outages, throttling and refusals of
-// koobridge itself (its key, AK/SK or rights) are retried with the job
-// queue's backoff: they are fixed by waiting or by the operator, and the
-// periods' records stay the same meanwhile.
+// the attempt, and applies the answer.
+//
+//   - Outages, throttling and refusals of koobridge itself (its key, AK/SK
+//     or rights: MKT.0102, MKT.0151, MKT.0154, APIGW.*) are retried with the
+//     job queue's backoff: waiting or the operator fixes them, and the
+//     periods' records stay the same meanwhile.
+//   - Any other refusal of a push of several records splits it: each record
+//     goes out alone, so that the records KooGallery takes are billed and
+//     the one it refuses is told apart.
+//   - A one-record push refused for its content is answered: its period is
+//     rejected (dead for MKT.9004).
+//
+// A push whose oldest period KooGallery can no longer take (21 days) is not
+// sent: its too-old periods are dead.
 func (s *Service) handleSend(ctx context.Context, job store.Job) error {
 	var pl sendPayload
 	if err := json.Unmarshal(job.Payload, &pl); err != nil || pl.PushID <= 0 {
@@ -55,6 +65,9 @@ func (s *Service) handleSend(ctx context.Context, job store.Job) error {
 	}
 	if p.State != store.UsagePushPending {
 		return nil // answered already (a revived job, a second replica)
+	}
+	if done, err := s.expire(ctx, p); done || err != nil {
+		return err
 	}
 	began := time.Now()
 	res, sendErr := s.push(ctx, p)
@@ -68,27 +81,61 @@ func (s *Service) handleSend(ctx context.Context, job store.Job) error {
 	if err := s.store.InsertUsagePushAttempt(ctx, a); err != nil {
 		return fmt.Errorf("usage: send push %d: record attempt: %w", p.ID, err)
 	}
-	switch code := strings.TrimSpace(res.Code); {
+	code := strings.TrimSpace(res.Code)
+	switch {
 	case sendErr == nil:
 		s.metrics.attempts.WithLabelValues("accepted").Inc()
 		return s.accepted(ctx, p, res)
-	case contentCodes[code]:
-		// Checked before Retryable: KooGallery answers most of these
-		// with HTTP 500, which would otherwise read as an outage.
-		s.metrics.attempts.WithLabelValues("refused").Inc()
-		if p.Records > 1 {
-			return s.split(ctx, p, code, res.Message)
-		}
-		return s.refused(ctx, p, code, res.Message)
-	default:
+	case errors.Is(sendErr, errNoPusher) || settingCode(code) || openapi.Retryable(sendErr) && !contentCodes[code]:
+		// contentCodes first: KooGallery answers most of them with HTTP
+		// 500, which would otherwise read as an outage.
 		s.metrics.attempts.WithLabelValues("failed").Inc()
-		if !openapi.Retryable(sendErr) && !errors.Is(sendErr, errNoPusher) {
-			// KooGallery refusing koobridge (signature, AK/SK, rights): a
-			// setting to fix; the push goes on retrying meanwhile.
-			s.log.ErrorContext(ctx, "usage: KooGallery refused a usage push for a reason of koobridge's settings; retrying", "push", p.ID, "records", p.Records, "err", sendErr)
+		if settingCode(code) {
+			s.log.ErrorContext(ctx, "usage: KooGallery refused a usage push for a reason of koobridge's settings (key, AK/SK, rights); retrying",
+				"push", p.ID, "records", p.Records, "err", sendErr)
 		}
 		return fmt.Errorf("usage: send push %d (%d records): %w", p.ID, p.Records, sendErr)
+	case p.Records > 1:
+		s.metrics.attempts.WithLabelValues("refused").Inc()
+		return s.split(ctx, p, code, res.Message)
+	default:
+		s.metrics.attempts.WithLabelValues("refused").Inc()
+		return s.refused(ctx, p, code, res.Message)
 	}
+}
+
+// settingCode reports a refusal of koobridge itself, not of what a push
+// carries: the usage key's signature, the token or rights of the AK/SK,
+// the API gateway.
+func settingCode(code string) bool {
+	switch code {
+	case protocol.MKTInvalidBodySignature, protocol.MKTNoAuthority, protocol.MKTIllegalToken:
+		return true
+	}
+	return strings.HasPrefix(code, "APIGW.") || strings.HasPrefix(code, "APIG.")
+}
+
+// expire keeps a push from going out with periods KooGallery can no longer
+// take: a push of one such period is answered dead, one of several is
+// split (each record then judged alone). done reports that p needs no
+// sending.
+func (s *Service) expire(ctx context.Context, p store.UsagePush) (done bool, err error) {
+	periods, err := s.store.UsagePeriodsOfPush(ctx, p.ID)
+	if err != nil {
+		return false, fmt.Errorf("usage: send push %d: read periods: %w", p.ID, err)
+	}
+	oldest := s.now().Add(-MaxAge)
+	for _, per := range periods {
+		if !per.Start.Before(oldest) {
+			continue
+		}
+		const msg = "not sent: its begin_time became more than 21 days old before KooGallery took it"
+		if p.Records > 1 {
+			return true, s.split(ctx, p, protocol.MKTBeginTimeTooOld, msg)
+		}
+		return true, s.refused(ctx, p, protocol.MKTBeginTimeTooOld, msg)
+	}
+	return false, nil
 }
 
 // push sends p once.
@@ -108,6 +155,9 @@ func (s *Service) accepted(ctx context.Context, p store.UsagePush, res openapi.U
 	var refusedN, acceptedN int
 	err := s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
 		refusedN, acceptedN = 0, 0
+		if pending, err := stillPending(ctx, tx, p.ID); err != nil || !pending {
+			return err
+		}
 		periods, err := tx.UsagePeriodsOfPush(ctx, p.ID)
 		if err != nil {
 			return err
@@ -160,6 +210,10 @@ func (s *Service) refused(ctx context.Context, p store.UsagePush, code, msg stri
 	}
 	var periods []store.UsagePeriod
 	err := s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		periods = nil
+		if pending, err := stillPending(ctx, tx, p.ID); err != nil || !pending {
+			return err
+		}
 		var err error
 		if periods, err = tx.UsagePeriodsOfPush(ctx, p.ID); err != nil {
 			return err
@@ -194,6 +248,9 @@ func (s *Service) split(ctx context.Context, p store.UsagePush, code, msg string
 	}
 	now := s.now().UTC()
 	err = s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		if pending, err := stillPending(ctx, tx, p.ID); err != nil || !pending {
+			return err
+		}
 		periods, err := tx.UsagePeriodsOfPush(ctx, p.ID)
 		if err != nil {
 			return err
@@ -220,10 +277,23 @@ func (s *Service) split(ctx context.Context, p store.UsagePush, code, msg string
 	if err != nil {
 		return fmt.Errorf("usage: split push %d: %w", p.ID, err)
 	}
+	s.metrics.pushed.Add(float64(len(recs)))
 	s.jobs.Kick()
 	s.log.WarnContext(ctx, "usage: KooGallery refused a push for its content; its records go out one by one to find the refused ones",
 		"push", p.ID, "records", p.Records, "code", code)
 	return nil
+}
+
+// stillPending reads push id in tx (PostgreSQL locks it until tx ends) and
+// reports whether it is still pending: of two senders of one push (a
+// retry the operator asked for beside the job's own) only the first
+// answer counts.
+func stillPending(ctx context.Context, tx store.Tx, id int64) (bool, error) {
+	p, err := tx.UsagePush(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	return p.State == store.UsagePushPending, nil
 }
 
 // RetryPush makes a pending push's send job run now: for a push whose job
@@ -272,6 +342,19 @@ func clip(s string) string {
 // metering_sn, or, without one (the old push), by its instance and the
 // period holding its begin_time.
 func matchPeriod(periods []store.UsagePeriod, sn, instanceID, beginTime string) (store.UsagePeriod, bool) {
+	if sn == "" && beginTime == "" {
+		// Only the instance: the push's one period of it, if one.
+		var found []store.UsagePeriod
+		for _, p := range periods {
+			if p.InstanceID == instanceID {
+				found = append(found, p)
+			}
+		}
+		if len(found) == 1 {
+			return found[0], true
+		}
+		return store.UsagePeriod{}, false
+	}
 	begin, err := protocol.ParseUsageTime(beginTime)
 	for _, p := range periods {
 		switch {

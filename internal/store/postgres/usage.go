@@ -185,7 +185,12 @@ func (r reader) UsageRecordsByKey(ctx context.Context, keys []string) (map[strin
 func (s *Store) UsagePeriod(ctx context.Context, k store.UsagePeriodKey) (_ store.UsagePeriod, err error) {
 	ctx, end := s.bound(ctx)
 	defer end(&err)
-	return one(ctx, s.q, "read usage period", `SELECT `+usagePeriodColumns+` FROM usage_periods
+	return reader{q: s.q}.UsagePeriod(ctx, k)
+}
+
+// UsagePeriod reads one period; store.ErrNotFound if absent.
+func (r reader) UsagePeriod(ctx context.Context, k store.UsagePeriodKey) (store.UsagePeriod, error) {
+	return one(ctx, r.q, "read usage period", `SELECT `+usagePeriodColumns+` FROM usage_periods
 		WHERE instance_id = $1 AND start = $2`, scanUsagePeriod, txt(k.InstanceID), msTime(k.Start))
 }
 
@@ -518,9 +523,9 @@ func (t *tx) AddUsages(ctx context.Context, ps []store.UsagePeriod) ([]bool, err
 		ORDER BY i COLLATE "C", s
 		ON CONFLICT (instance_id, start) DO UPDATE SET total = p.total + excluded.total,
 			records = p.records + excluded.records, updated_at = excluded.updated_at
-		WHERE p.state IN ('open', 'test')
+		WHERE p.state IN ('open', 'test') AND p.total + excluded.total <= $9
 		RETURNING instance_id, start`,
-		ids, starts, ends, sums, counts, states, sns, msTime(time.Now()))
+		ids, starts, ends, sums, counts, states, sns, msTime(time.Now()), store.MaxUsagePeriodTotal)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: add usage: %w", mapErr(ctx, err))
 	}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -121,6 +122,9 @@ func marks(n int, g string) string {
 	return b.String()
 }
 
+// maxPeriodTotal is store.MaxUsagePeriodTotal in SQL.
+var maxPeriodTotal = strconv.FormatInt(store.MaxUsagePeriodTotal, 10)
+
 // chunks calls fn with consecutive pieces of n items, each at most
 // usageChunk long: fn(from, to) covers items[from:to].
 func chunks(n int, fn func(from, to int) error) error {
@@ -194,7 +198,12 @@ func (r reader) UsageRecordsByKey(ctx context.Context, keys []string) (map[strin
 func (s *Store) UsagePeriod(ctx context.Context, k store.UsagePeriodKey) (_ store.UsagePeriod, err error) {
 	ctx, end := s.bound(ctx)
 	defer end(&err)
-	return one(ctx, s.db, "read usage period", `SELECT `+usagePeriodColumns+` FROM usage_periods
+	return reader{q: s.db}.UsagePeriod(ctx, k)
+}
+
+// UsagePeriod reads one period; store.ErrNotFound if absent.
+func (r reader) UsagePeriod(ctx context.Context, k store.UsagePeriodKey) (store.UsagePeriod, error) {
+	return one(ctx, r.q, "read usage period", `SELECT `+usagePeriodColumns+` FROM usage_periods
 		WHERE instance_id = ? AND start = ?`, scanUsagePeriod, k.InstanceID, ms(k.Start))
 }
 
@@ -539,6 +548,7 @@ func (t *tx) AddUsages(ctx context.Context, ps []store.UsagePeriod) ([]bool, err
 			ON CONFLICT (instance_id, start) DO UPDATE SET total = total + excluded.total,
 				records = records + excluded.records, updated_at = excluded.updated_at
 			WHERE usage_periods.state IN ('open', 'test')
+				AND usage_periods.total + excluded.total <= `+maxPeriodTotal+`
 			RETURNING instance_id, start`, args...)
 		if err != nil {
 			return fmt.Errorf("sqlite: add usage: %w", mapErr(err))

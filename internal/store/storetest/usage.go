@@ -21,6 +21,7 @@ var usageTests = []test{
 	{"CarryRecords", testUsageCarryRecords},
 	{"AddUsage", testUsageAddUsage},
 	{"AddUsageRefusesSealed", testUsageAddUsageSealed},
+	{"AddUsageRefusesOverLimit", testUsageAddUsageLimit},
 	{"AddUsages", testUsageAddUsages},
 	{"TestPeriods", testUsageTestPeriods},
 	{"Totals", testUsageTotals},
@@ -1408,5 +1409,32 @@ func BenchUsage(b *testing.B, open func(b *testing.B) store.Store) {
 			}
 			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
 		})
+	}
+}
+
+// testUsageAddUsageLimit: a period sums at most MaxUsagePeriodTotal; an
+// add that would pass it is refused and changes nothing, inside a
+// transaction too; the period takes more usage up to the limit.
+func testUsageAddUsageLimit(t *testing.T, s store.Store) {
+	addUsage(t, s, usagePeriod("inst-a", 0, store.MaxUsagePeriodTotal-10, 1))
+	if addUsage(t, s, usagePeriod("inst-a", 0, 11, 1)) {
+		t.Error("AddUsage past the limit reported ok")
+	}
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		ok, err := tx.AddUsages(ctx, []store.UsagePeriod{usagePeriod("inst-a", 0, 11, 1), usagePeriod("inst-b", 0, 11, 1)})
+		if err != nil || len(ok) != 2 || ok[0] || !ok[1] {
+			return fmt.Errorf("AddUsages past the limit and elsewhere = %v, %v; want [false true]", ok, err)
+		}
+		p, err := tx.UsagePeriod(ctx, store.UsagePeriodKey{InstanceID: "inst-a", Start: hour(0)})
+		if err != nil || p.Total != store.MaxUsagePeriodTotal-10 || p.State != store.UsageOpen {
+			return fmt.Errorf("UsagePeriod in the transaction = %+v, %v; want the total unchanged, open", p, err)
+		}
+		return nil
+	})
+	if !addUsage(t, s, usagePeriod("inst-a", 0, 10, 1)) {
+		t.Error("AddUsage up to the limit refused")
+	}
+	if got := readPeriod(t, s, "inst-a", 0); got.Total != store.MaxUsagePeriodTotal || got.Records != 2 {
+		t.Errorf("period = %+v, want the limit over 2 records", got)
 	}
 }

@@ -1,0 +1,83 @@
+package usage_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/koobridge/koobridge/internal/jobs"
+	"github.com/koobridge/koobridge/internal/openapi"
+	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/internal/usage"
+)
+
+// refusingPusher answers MKT.0150 (illegal operation: the instance is not
+// the seller's) to any push carrying instance bad, and MKT.0000 otherwise.
+type refusingPusher struct {
+	bad   string
+	calls atomic.Int64
+}
+
+func (p *refusingPusher) answer(body []byte) (openapi.UsagePushResult, error) {
+	p.calls.Add(1)
+	if strings.Contains(string(body), `"`+p.bad+`"`) {
+		return openapi.UsagePushResult{HTTPStatus: 401, Code: "MKT.0150", Message: "illegal operation"},
+			&openapi.Error{HTTPStatus: 401, Code: "MKT.0150", Message: "illegal operation"}
+	}
+	return openapi.UsagePushResult{HTTPStatus: 200, Code: "MKT.0000"}, nil
+}
+func (p *refusingPusher) PushUsage(_ context.Context, _ string, body []byte) (openapi.UsagePushResult, error) {
+	return p.answer(body)
+}
+func (p *refusingPusher) PushUsageOld(_ context.Context, body []byte) (openapi.UsagePushResult, error) {
+	return p.answer(body)
+}
+
+// one record KooGallery refuses for good with a code outside
+// contentCodes (MKT.0150 here; any unlisted code alike) holds every other
+// period of its push hostage: retried for 5000 attempts, never split.
+func TestRefusedRecordDoesNotHoldItsPush(t *testing.T) {
+	forEachDialect(t, options{stopped: true}, func(t *testing.T, e *env) {
+		now := e.clk.Now()
+		e.buy(t, "i-good", onDemand, "P", "O1", now.Add(-2*time.Hour))
+		e.buy(t, "i-bad", onDemand, "P", "O2", now.Add(-2*time.Hour))
+		e.ingest(t, rec("g", "i-good", "1", now.Add(-time.Hour)), rec("b", "i-bad", "1", now.Add(-time.Hour)))
+
+		p := &refusingPusher{bad: "i-bad"}
+		quiet := slog.New(slog.DiscardHandler)
+		runner := jobs.NewRunner(jobs.Config{Store: e.st, Workers: 2, Poll: 10 * time.Millisecond, Logger: quiet, Now: e.clk.Now,
+			Backoff: func(int) time.Duration { return 10 * time.Millisecond }})
+		cfg := e.cfg
+		cfg.Pusher, cfg.Jobs = p, runner
+		svc, err := usage.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := runner.RegisterAll(svc.Jobs()); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = runner.Run(ctx) })
+		wg.Go(func() { svc.Run(ctx) })
+		defer func() { cancel(); wg.Wait() }()
+		deadline := time.Now().Add(15 * time.Second)
+		accepted := func() bool {
+			ps := e.periods(t, "i-good")
+			return len(ps) == 1 && ps[0].State == store.UsageAccepted
+		}
+		for time.Now().Before(deadline) && p.calls.Load() < 30 && !accepted() {
+			e.clk.Advance(time.Second)
+			time.Sleep(20 * time.Millisecond)
+		}
+		for _, per := range e.periods(t, "i-good") {
+			if per.State != store.UsageAccepted {
+				t.Errorf("i-good period %v is %s after %d push attempts: held by i-bad's refusal", per.Start, per.State, p.calls.Load())
+			}
+		}
+	})
+}
