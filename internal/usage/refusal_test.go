@@ -2,6 +2,7 @@ package usage_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -19,12 +20,13 @@ import (
 // the seller's) to any push carrying instance bad, and MKT.0000 otherwise.
 type refusingPusher struct {
 	bad   string
+	fixed atomic.Bool // refuse nobody any more
 	calls atomic.Int64
 }
 
 func (p *refusingPusher) answer(body []byte) (openapi.UsagePushResult, error) {
 	p.calls.Add(1)
-	if strings.Contains(string(body), `"`+p.bad+`"`) {
+	if !p.fixed.Load() && strings.Contains(string(body), `"`+p.bad+`"`) {
 		return openapi.UsagePushResult{HTTPStatus: 401, Code: "MKT.0150", Message: "illegal operation"},
 			&openapi.Error{HTTPStatus: 401, Code: "MKT.0150", Message: "illegal operation"}
 	}
@@ -78,6 +80,47 @@ func TestRefusedRecordDoesNotHoldItsPush(t *testing.T) {
 			if per.State != store.UsageAccepted {
 				t.Errorf("i-good period %v is %s after %d push attempts: held by i-bad's refusal", per.Start, per.State, p.calls.Load())
 			}
+		}
+	})
+}
+
+// TestRepush: a period KooGallery rejected is pushed again once the
+// operator asks, with the same metering_sn, and accepted; other states
+// cannot be.
+func TestRepush(t *testing.T) {
+	forEachDialect(t, options{stopped: true}, func(t *testing.T, e *env) {
+		now := e.clk.Now()
+		e.buy(t, "i-bad", onDemand, "P", "O2", now.Add(-2*time.Hour))
+		e.ingest(t, rec("b", "i-bad", "1", now.Add(-time.Hour)))
+		cfg := e.cfg
+		refuse := &refusingPusher{bad: "i-bad"}
+		cfg.Pusher = refuse
+		e.rebuild(t, cfg)
+		e.run(t)
+		e.drain(t)
+		ps := e.periods(t, "i-bad")
+		if len(ps) != 1 || ps[0].State != store.UsageRejected || ps[0].Code != "MKT.0150" {
+			t.Fatalf("periods %+v, want one rejected MKT.0150", ps)
+		}
+		k := ps[0].Key()
+		// The cause is fixed: KooGallery takes it now.
+		refuse.fixed.Store(true)
+		if err := e.svc.Repush(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+		e.drain(t)
+		got, err := e.st.UsagePeriod(context.Background(), k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != store.UsageAccepted || got.MeteringSN != ps[0].MeteringSN || got.Total != ps[0].Total {
+			t.Errorf("after the repush: %+v", got)
+		}
+		if err := e.svc.Repush(context.Background(), k); !errors.Is(err, usage.ErrNotRejected) {
+			t.Errorf("repush of an accepted period: %v", err)
+		}
+		if err := e.svc.Repush(context.Background(), store.UsagePeriodKey{InstanceID: "nope", Start: k.Start}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("repush of an unknown period: %v", err)
 		}
 	})
 }

@@ -368,3 +368,30 @@ func matchPeriod(periods []store.UsagePeriod, sn, instanceID, beginTime string) 
 	}
 	return store.UsagePeriod{}, false
 }
+
+// ErrNotRejected is Repush's answer for a period that is not rejected.
+var ErrNotRejected = errors.New("usage: period is not rejected")
+
+// Repush puts a period KooGallery rejected back to open, so that the next
+// seal pushes it again, with the same metering_sn: once the cause is
+// fixed (a setting, KooGallery's side), the revenue is not lost. It fails
+// with an error wrapping store.ErrNotFound for an unknown period and
+// ErrNotRejected for one in another state (a dead period is too old for
+// KooGallery; an accepted one is billed).
+func (s *Service) Repush(ctx context.Context, k store.UsagePeriodKey) error {
+	err := s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		p, err := tx.UsagePeriod(ctx, k)
+		if err != nil {
+			return err
+		}
+		if p.State != store.UsageRejected {
+			return fmt.Errorf("%w (%s)", ErrNotRejected, p.State)
+		}
+		return tx.SetUsagePeriods(ctx, []store.UsagePeriodKey{k}, store.UsageOpen, 0, "", "")
+	})
+	if err != nil {
+		return fmt.Errorf("usage: push again %s at %s: %w", k.InstanceID, k.Start.UTC().Format(time.RFC3339), err)
+	}
+	s.log.InfoContext(ctx, "usage: a rejected period goes out again", "instance", k.InstanceID, "begin", k.Start)
+	return nil
+}
