@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/koobridge/koobridge/emulator/mockapi"
 )
@@ -26,7 +27,20 @@ func (e *Emulator) setupOpenAPI() {
 		if !ok {
 			return mockapi.UsageInstance{}, false
 		}
-		return mockapi.UsageInstance{Start: sub.StartTime, Released: sub.ReleaseTime}, true
+		// The usage push runs on the wall clock, as the seller's pushes do;
+		// the instance's bounds are on the emulated clock, which scenarios
+		// move (months ahead after a demo's lifecycles). They are taken to
+		// the wall clock by the emulated clock's lead now, to the whole
+		// second and leniently (the start down, the release up).
+		lead := e.nowLocked().Sub(e.cfg.Now())
+		u := mockapi.UsageInstance{}
+		if !sub.StartTime.IsZero() {
+			u.Start = sub.StartTime.Add(-lead).Truncate(time.Second)
+		}
+		if !sub.ReleaseTime.IsZero() {
+			u.Released = sub.ReleaseTime.Add(-lead + time.Second - time.Nanosecond).Truncate(time.Second)
+		}
+		return u, true
 	})
 }
 

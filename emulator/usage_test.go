@@ -295,3 +295,25 @@ func TestOpenAPIHandlerUsageStart(t *testing.T) {
 		t.Errorf("usage before a purchase made now: %s, want MKT.9002", code)
 	}
 }
+
+// The usage push judges an instance's bounds on the wall clock, as the
+// seller's pushes run, even when the emulated clock is months ahead (after
+// a demo's lifecycles): an instance bought then takes usage from now on.
+func TestUsageWithEmulatedClockAhead(t *testing.T) {
+	w := startWeb(t)
+	if err := w.e.Advance(90 * 24 * time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	run := w.buy(PurchaseRequest{ProductID: w.product(protocol.ChargingOnDemand).ID})
+	sub, _ := w.e.Subscription(run.SubscriptionID)
+	if sub.StartTime.Before(time.Now().Add(80 * 24 * time.Hour)) {
+		t.Fatalf("start %v: want it on the emulated clock, months ahead", sub.StartTime)
+	}
+	begin := time.Now().UTC().Add(time.Second).Truncate(time.Second)
+	if _, code, msg := usagePush(t, w.srv.URL, webTestKey, 5*time.Second, hourRecord(sub.InstanceID, "sn-now", "1", begin)); code != protocol.MKTSuccess {
+		t.Errorf("usage from now: %s %s, want MKT.0000", code, msg)
+	}
+	if _, code, msg := usagePush(t, w.srv.URL, webTestKey, 5*time.Second, hourRecord(sub.InstanceID, "sn-before", "1", begin.Add(-time.Hour))); code != protocol.MKTInvalidUsageEntities {
+		t.Errorf("usage from an hour before the purchase: %s %s, want MKT.9002", code, msg)
+	}
+}
