@@ -12,14 +12,22 @@ import (
 	"github.com/koobridge/koobridge/internal/usage"
 )
 
-// UsagePushes retries a usage push to KooGallery (package usage's Service
-// implements it): RetryPush makes a pending push's send job run now,
-// instead of at the end of its backoff. It returns an error wrapping
-// store.ErrNotFound for an unknown push and one wrapping
-// usage.ErrNotRetryable for a push that is done or split; the console
-// answers them 404 and 409.
+// UsagePushes is the operator's say over the usage pushes to KooGallery
+// (package usage's Service implements it).
+//
+// RetryPush makes a pending push's send job run now, instead of at the
+// end of its backoff. It returns an error wrapping store.ErrNotFound for
+// an unknown push and one wrapping usage.ErrNotRetryable for a push that
+// is done or split; the console answers them 404 and 409.
+//
+// Repush puts a period KooGallery rejected back to open, so the next seal
+// pushes it again with the same metering_sn. It returns an error wrapping
+// store.ErrNotFound for an unknown period and one wrapping
+// usage.ErrNotRejected for a period in another state; the console answers
+// them 404 and 409.
 type UsagePushes interface {
 	RetryPush(ctx context.Context, id int64) error
+	Repush(ctx context.Context, k store.UsagePeriodKey) error
 }
 
 // usagePeriodStates are the period states, in the order the console
@@ -292,6 +300,56 @@ func (c *core) retryUsagePush(ctx context.Context, idText string) (store.UsagePu
 	c.log.Info("admin retried usage push", "push_id", p.ID, "api", p.API, "via", c.name)
 	if p, err = c.store.UsagePush(ctx, p.ID); err != nil {
 		return p, c.internal("get usage push", err)
+	}
+	return p, nil
+}
+
+// repushUsagePeriod puts the rejected period of instance id starting at
+// startText (RFC 3339, to the second) back to open, to be pushed again
+// with the same metering_sn, and returns the period as it is afterwards.
+func (c *core) repushUsagePeriod(ctx context.Context, id, startText string) (store.UsagePeriod, error) {
+	if c.pushRetrier == nil {
+		return store.UsagePeriod{}, errorStatus(http.StatusInternalServerError, "usage period repush is not available")
+	}
+	if err := checkText("instance ID", id); err != nil {
+		return store.UsagePeriod{}, err
+	}
+	start, err := parseTime("start", startText)
+	if err != nil || startText == "" {
+		return store.UsagePeriod{}, errorStatus(http.StatusBadRequest, "start: want an RFC 3339 time such as 2026-01-02T15:04:05Z")
+	}
+	if start.Nanosecond() != 0 {
+		// The store keeps milliseconds: a fraction would find the period
+		// of the whole second, which is not what was asked for.
+		return store.UsagePeriod{}, errorStatus(http.StatusBadRequest, "start: want the period's start to the second, as the periods list it")
+	}
+	k := store.UsagePeriodKey{InstanceID: id, Start: start.UTC()}
+	name := "usage period of instance " + strconv.Quote(id) + " starting " + k.Start.Format(time.RFC3339)
+	p, err := c.store.UsagePeriod(ctx, k)
+	if errors.Is(err, store.ErrNotFound) {
+		return p, errorStatus(http.StatusNotFound, name+" not found")
+	}
+	if err != nil {
+		return p, c.internal("get usage period", err)
+	}
+	err = c.pushRetrier.Repush(ctx, k)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.UsagePeriod{}, errorStatus(http.StatusNotFound, name+" not found")
+	case errors.Is(err, usage.ErrNotRejected):
+		// Say the state the service refused, as it is now: it may have
+		// changed since the read above.
+		if now, rerr := c.store.UsagePeriod(ctx, k); rerr == nil {
+			p = now
+		}
+		return store.UsagePeriod{}, errorStatus(http.StatusConflict, name+" is "+string(p.State)+": only a rejected period can be pushed again")
+	case err != nil:
+		return store.UsagePeriod{}, c.internal("push usage period again", err)
+	}
+	c.log.Info("admin put rejected usage period back to open", "period_id", p.ID, "instance_id", id, "start", k.Start,
+		"metering_sn", p.MeteringSN, "code", p.Code, "via", c.name)
+	if p, err = c.store.UsagePeriod(ctx, k); err != nil {
+		return p, c.internal("get usage period", err)
 	}
 	return p, nil
 }

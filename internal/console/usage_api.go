@@ -1,10 +1,15 @@
 package console
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/koobridge/koobridge/internal/store"
+)
 
 // usageRoutes adds the metering endpoints: the periods counted by state,
 // the periods, one instance's usage, the records, the pushes to KooGallery
-// with their attempts, and the retry of a pending push.
+// with their attempts, the retry of a pending push, and pushing a rejected
+// period again.
 func (a *api) usageRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/api/usage", a.getUsageSummary)
 	mux.HandleFunc("GET /admin/api/usage/periods", a.listUsagePeriods)
@@ -13,6 +18,7 @@ func (a *api) usageRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/api/usage/pushes", a.listUsagePushes)
 	mux.HandleFunc("GET /admin/api/usage/pushes/{id}", a.getUsagePush)
 	mux.HandleFunc("POST /admin/api/usage/pushes/{id}/retry", a.retryUsagePushHandler)
+	mux.HandleFunc("POST /admin/api/usage/instances/{id}/periods/{start}/repush", a.repushUsagePeriodHandler)
 }
 
 func (a *api) getUsageSummary(w http.ResponseWriter, r *http.Request) {
@@ -91,4 +97,13 @@ func (a *api) retryUsagePushHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, viewUsagePush(p))
+}
+
+func (a *api) repushUsagePeriodHandler(w http.ResponseWriter, r *http.Request) {
+	p, err := a.repushUsagePeriod(r.Context(), r.PathValue("id"), r.PathValue("start"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, viewUsagePeriods([]store.UsagePeriod{p})[0])
 }

@@ -241,12 +241,36 @@ func seedUsage(t *testing.T, st store.Store) usageSeed {
 	return s
 }
 
-// pushRetrier is a UsagePushes that records the pushes it was asked for
-// and answers with f.
+// pushRetrier is a UsagePushes that records the pushes and periods it was
+// asked for and answers with f and fr (nil fr: nil).
 type pushRetrier struct {
-	mu    sync.Mutex
-	calls []int64
-	f     func(id int64) error
+	mu       sync.Mutex
+	calls    []int64
+	repushes []store.UsagePeriodKey
+	f        func(id int64) error
+	fr       func(k store.UsagePeriodKey) error
+}
+
+func (r *pushRetrier) Repush(_ context.Context, k store.UsagePeriodKey) error {
+	r.mu.Lock()
+	r.repushes = append(r.repushes, k)
+	r.mu.Unlock()
+	if r.fr == nil {
+		return nil
+	}
+	return r.fr(k)
+}
+
+// repushed lists the periods Repush was asked for, as instance@RFC 3339
+// start in UTC.
+func (r *pushRetrier) repushed() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, k := range r.repushes {
+		out = append(out, k.InstanceID+"@"+k.Start.UTC().Format(time.RFC3339))
+	}
+	return out
 }
 
 func (r *pushRetrier) RetryPush(_ context.Context, id int64) error {
@@ -852,6 +876,179 @@ func TestRetryUsagePushService(t *testing.T) {
 			}
 			if got := sendJobs(s.pushes["C2"]); got != 1 {
 				t.Errorf("send jobs queued for C2 to run now: %d, want 1", got)
+			}
+		})
+	}
+}
+
+// TestRepushUsagePeriod: pushing a period again goes through UsagePushes;
+// its answers map to 202, 404, 409 and 500, the cause of a 500 stays in
+// the log, an unknown period or a bad start is refused without asking,
+// and each repush is audited.
+func TestRepushUsagePeriod(t *testing.T) {
+	f := &fixture{st: dialects[0].open(t)}
+	s := seedUsage(t, f.st)
+	const (
+		rejected = "/admin/api/usage/instances/inst-U1/periods/2026-03-01T11:00:00Z/repush"
+		accepted = "/admin/api/usage/instances/inst-U1/periods/2026-03-01T10:00:00Z/repush"
+	)
+	var e errorBody
+
+	f.srv = httptest.NewServer(NewAPI(APIConfig{Store: f.st, Token: token}))
+	if code := f.do(t, "POST", rejected, &e); code != http.StatusInternalServerError || e.Error != "usage period repush is not available" {
+		t.Errorf("no usage service: %d %q", code, e.Error)
+	}
+	f.srv.Close()
+
+	logs := &logBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	for _, tc := range []struct {
+		name   string
+		path   string
+		err    error
+		status int
+		msg    string
+		asked  string // the period asked for, "" for none
+	}{
+		{"accepted", accepted, fmt.Errorf("usage: push again: %w (accepted)", usage.ErrNotRejected), http.StatusConflict,
+			`usage period of instance "inst-U1" starting 2026-03-01T10:00:00Z is accepted: only a rejected period can be pushed again`, "inst-U1@2026-03-01T10:00:00Z"},
+		{"gone meanwhile", rejected, fmt.Errorf("usage: push again: %w", store.ErrNotFound), http.StatusNotFound,
+			`usage period of instance "inst-U1" starting 2026-03-01T11:00:00Z not found`, "inst-U1@2026-03-01T11:00:00Z"},
+		{"store failure", rejected, errors.New("usage: push again: database is locked at /var/lib/koobridge/k.db"), http.StatusInternalServerError,
+			"internal error: push usage period again", "inst-U1@2026-03-01T11:00:00Z"},
+		{"no such period", "/admin/api/usage/instances/inst-U1/periods/2026-03-01T09:00:00Z/repush", nil, http.StatusNotFound,
+			`usage period of instance "inst-U1" starting 2026-03-01T09:00:00Z not found`, ""},
+		{"no such instance", "/admin/api/usage/instances/nope/periods/2026-03-01T11:00:00Z/repush", nil, http.StatusNotFound,
+			`usage period of instance "nope" starting 2026-03-01T11:00:00Z not found`, ""},
+		{"start not a time", "/admin/api/usage/instances/inst-U1/periods/yesterday/repush", nil, http.StatusBadRequest,
+			"start: want an RFC 3339 time such as 2026-01-02T15:04:05Z", ""},
+		{"start without zone", "/admin/api/usage/instances/inst-U1/periods/2026-03-01T11:00:00/repush", nil, http.StatusBadRequest,
+			"start: want an RFC 3339 time such as 2026-01-02T15:04:05Z", ""},
+		{"start with a fraction", "/admin/api/usage/instances/inst-U1/periods/2026-03-01T11:00:00.0001Z/repush", nil, http.StatusBadRequest,
+			"start: want the period's start to the second, as the periods list it", ""},
+		{"instance with NUL", "/admin/api/usage/instances/inst%00U1/periods/2026-03-01T11:00:00Z/repush", nil, http.StatusBadRequest,
+			"instance ID: invalid UTF-8 or control characters", ""},
+		{"instance not UTF-8", "/admin/api/usage/instances/inst%FFU1/periods/2026-03-01T11:00:00Z/repush", nil, http.StatusBadRequest,
+			"instance ID: invalid UTF-8 or control characters", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &pushRetrier{fr: func(store.UsagePeriodKey) error { return tc.err }}
+			f.srv = httptest.NewServer(NewAPI(APIConfig{Store: f.st, Usage: r, Token: token, Logger: logger}))
+			defer f.srv.Close()
+			if code := f.do(t, "POST", tc.path, &e); code != tc.status || e.Error != tc.msg {
+				t.Errorf("POST: %d %q, want %d %q", code, e.Error, tc.status, tc.msg)
+			}
+			if got := strings.Join(r.repushed(), " "); got != tc.asked {
+				t.Errorf("service asked for %q, want %q", got, tc.asked)
+			}
+			if len(r.called()) != 0 {
+				t.Errorf("a repush retried pushes %v", r.called())
+			}
+		})
+	}
+	if !strings.Contains(logs.String(), "database is locked") {
+		t.Errorf("the cause is not logged:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "admin put rejected usage period back to open") {
+		t.Errorf("a failed repush is audited as done:\n%s", logs.String())
+	}
+
+	// The start in another zone names the same period; the answer is the
+	// period as the store has it afterwards.
+	r := &pushRetrier{}
+	f.srv = httptest.NewServer(NewAPI(APIConfig{Store: f.st, Usage: r, Token: token, Logger: logger}))
+	defer f.srv.Close()
+	var out map[string]any
+	if code := f.do(t, "POST", "/admin/api/usage/instances/inst-U1/periods/2026-03-01T19:00:00+08:00/repush", &out); code != http.StatusAccepted {
+		t.Fatalf("repush U1@-1: %d %v", code, out)
+	}
+	if out["id"] != float64(s.periods["U1@-1"]) || out["instanceId"] != "inst-U1" || out["start"] != "2026-03-01T11:00:00Z" ||
+		out["meteringSn"] != usage.MeteringSN("inst-U1", hour(-1)) {
+		t.Errorf("repush answered %v, want period U1@-1", out)
+	}
+	if got := strings.Join(r.repushed(), " "); got != "inst-U1@2026-03-01T11:00:00Z" {
+		t.Errorf("service asked for %q", got)
+	}
+	got := logs.String()
+	if !strings.Contains(got, "admin put rejected usage period back to open") || !strings.Contains(got, fmt.Sprintf("period_id=%d instance_id=inst-U1", s.periods["U1@-1"])) ||
+		!strings.Contains(got, "metering_sn="+usage.MeteringSN("inst-U1", hour(-1))) || !strings.Contains(got, "code=MKT.0101") || !strings.Contains(got, `via="admin api"`) {
+		t.Errorf("no audit line for the repush:\n%s", got)
+	}
+	if code := f.do(t, "GET", rejected, &e); code != http.StatusMethodNotAllowed && code != http.StatusNotFound {
+		t.Errorf("GET repush: %d", code)
+	}
+}
+
+// TestRepushUsagePeriodService: with the real usage service, the rejected
+// period goes back to open, with its metering_sn and without its push or
+// KooGallery's answer; then, like the accepted, dead, pushing and test
+// periods, it is a conflict naming its state and stays as it is.
+func TestRepushUsagePeriodService(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			f := &fixture{st: d.open(t)}
+			s := seedUsage(t, f.st)
+			svc, err := usage.New(usage.Config{
+				Store: f.st, Jobs: jobs.NewRunner(jobs.Config{Store: f.st}), Key: "basic-key",
+				Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return retryAt },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.srv = httptest.NewServer(NewAPI(APIConfig{Store: f.st, Usage: svc, Token: token}))
+			defer f.srv.Close()
+			path := func(inst string, h int) string {
+				return "/admin/api/usage/instances/" + inst + "/periods/" + hour(h).Format(time.RFC3339) + "/repush"
+			}
+			state := func(inst string, h int) store.UsagePeriod {
+				p, err := f.st.UsagePeriod(context.Background(), store.UsagePeriodKey{InstanceID: inst, Start: hour(h)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+
+			var out map[string]any
+			if code := f.do(t, "POST", path("inst-U1", -1), &out); code != http.StatusAccepted {
+				t.Fatalf("repush U1@-1: %d %v", code, out)
+			}
+			stripStamps(t, out)
+			want := map[string]any{
+				"id": float64(s.periods["U1@-1"]), "instanceId": "inst-U1", "start": "2026-03-01T11:00:00Z", "end": "2026-03-01T12:00:00Z",
+				"total": "0.0001", "records": 1.0, "state": "open", "meteringSn": usage.MeteringSN("inst-U1", hour(-1)),
+			}
+			if g, w := mustJSON(t, out), mustJSON(t, want); g != w {
+				t.Errorf("repushed period:\n got %s\nwant %s", g, w)
+			}
+			if p := state("inst-U1", -1); p.State != store.UsageOpen || p.PushID != 0 || p.Code != "" || p.MeteringSN != usage.MeteringSN("inst-U1", hour(-1)) {
+				t.Errorf("stored period after repush: %+v, want open without push or answer, same metering_sn", p)
+			}
+			var sum map[string]any
+			if code := f.do(t, "GET", "/admin/api/usage", &sum); code != http.StatusOK ||
+				mustJSON(t, sum["counts"]) != `{"accepted":2,"dead":2,"open":2,"pushing":1,"rejected":0,"test":1}` {
+				t.Errorf("counts after repush: %d %v", code, sum["counts"])
+			}
+
+			var e errorBody
+			for _, tc := range []struct {
+				inst  string
+				h     int
+				state store.UsagePeriodState
+			}{
+				{"inst-U1", -1, store.UsageOpen}, {"inst-U1", -2, store.UsageAccepted}, {"inst-U3", -3, store.UsageDead},
+				{"inst-U2", -1, store.UsagePushing}, {"inst-U4", 0, store.UsageTest},
+			} {
+				before := state(tc.inst, tc.h)
+				msg := fmt.Sprintf("usage period of instance %q starting %s is %s: only a rejected period can be pushed again", tc.inst, hour(tc.h).Format(time.RFC3339), tc.state)
+				if code := f.do(t, "POST", path(tc.inst, tc.h), &e); code != http.StatusConflict || e.Error != msg {
+					t.Errorf("repush %s@%d: %d %q, want 409 %q", tc.inst, tc.h, code, e.Error, msg)
+				}
+				if after := state(tc.inst, tc.h); after.State != tc.state || after.PushID != before.PushID || after.Code != before.Code {
+					t.Errorf("refused repush of %s@%d changed it: %+v, was %+v", tc.inst, tc.h, after, before)
+				}
+			}
+			if code := f.do(t, "POST", path("inst-U5", -1), &e); code != http.StatusNotFound {
+				t.Errorf("repush of a period that does not exist: %d %q", code, e.Error)
 			}
 		})
 	}

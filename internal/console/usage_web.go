@@ -11,20 +11,23 @@ import (
 
 // usageRoutes adds the metering pages: the periods counted by state with
 // the list of periods, one instance's usage with the records of a chosen
-// period, the pushes to KooGallery, one push with its attempts, and the
-// Retry form of a pending push.
+// period, the pushes to KooGallery, one push with its attempts, the
+// Retry form of a pending push, and the Push again form of a rejected
+// period.
 func (w *web) usageRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /admin/usage", w.page(w.usagePage))
 	mux.Handle("GET /admin/usage/instances/{id}", w.page(w.usageInstancePage))
 	mux.Handle("GET /admin/usage/pushes", w.page(w.usagePushesPage))
 	mux.Handle("GET /admin/usage/pushes/{id}", w.page(w.usagePushPage))
 	mux.Handle("POST /admin/usage/pushes/{id}/retry", w.post(w.usagePushRetryForm))
+	mux.Handle("POST /admin/usage/instances/{id}/periods/{start}/repush", w.post(w.usagePeriodRepushForm))
 }
 
-// The notice a retried push's page shows; the shared notices map keeps the
-// console's fixed messages.
+// The notices a retried push's page and a pushed-again period's instance
+// page show; the shared notices map keeps the console's fixed messages.
 func init() {
 	notices["usage-retry"] = "Usage push queued to be sent now: a worker picks it up at once."
+	notices["usage-repush"] = "Usage period back to open: the next seal pushes it to KooGallery again, with the same metering_sn."
 }
 
 // usageInstancePath is the console page of an instance's usage.
@@ -38,6 +41,45 @@ func usageRecordsPath(id string, start time.Time) string {
 
 // usagePushPath is the console page of a usage push.
 func usagePushPath(id int64) string { return "/admin/usage/pushes/" + strconv.FormatInt(id, 10) }
+
+// usageRepushPath is where the Push again form of the period of instance
+// id starting at start posts.
+func usageRepushPath(id string, start time.Time) string {
+	return usageInstancePath(id) + "/periods/" + url.PathEscape(start.UTC().Format(time.RFC3339)) + "/repush"
+}
+
+// usagePeriodsTable is what the usageperiods template shows: the periods
+// and, when the console has the usage service, the way to push a rejected
+// one again: the form itself on the instance's page (Form), elsewhere a
+// link to the period on that page.
+type usagePeriodsTable struct {
+	Rows []usagePeriodRow
+	CSRF string
+	Form bool
+}
+
+// usagePeriodRow is one period of the table with its Push again paths,
+// both "" unless it is rejected and the console can push it again.
+type usagePeriodRow struct {
+	usagePeriodView
+	RepushPath string // the form's action
+	RepushLink string // the period on its instance's page, where the form is
+}
+
+// periodsTable returns the table of periods; form says the page is the
+// instance's, which carries the Push again forms.
+func (w *web) periodsTable(periods []usagePeriodView, csrf string, form bool) usagePeriodsTable {
+	t := usagePeriodsTable{Rows: make([]usagePeriodRow, 0, len(periods)), CSRF: csrf, Form: form}
+	for _, p := range periods {
+		r := usagePeriodRow{usagePeriodView: p}
+		if w.pushRetrier != nil && p.State == string(store.UsageRejected) {
+			r.RepushPath = usageRepushPath(p.InstanceID, p.Start)
+			r.RepushLink = usageInstancePath(p.InstanceID) + "?state=rejected#period-" + strconv.FormatInt(p.ID, 10)
+		}
+		t.Rows = append(t.Rows, r)
+	}
+	return t
+}
 
 // withCursor returns path with q, its paging cursor name set to value,
 // keeping every other parameter (another list's cursor too) but done.
@@ -85,7 +127,7 @@ type usagePage struct {
 	OldestAge      string
 	Instance       string
 	States         []filterLink
-	Periods        []usagePeriodView
+	Periods        usagePeriodsTable
 	Next           string
 }
 
@@ -107,8 +149,8 @@ func (w *web) usagePage(rw http.ResponseWriter, r *http.Request, s session) {
 		OldestUnpushed: sum.oldestUnpushed,
 		Instance:       q.Get("instanceId"),
 		States:         filterLinks("/admin/usage", q, "state", periodStateLabels()...),
-		Periods:        viewUsagePeriods(list),
 	}
+	p.Periods = w.periodsTable(viewUsagePeriods(list), p.CSRF, false)
 	if !sum.oldestUnpushed.IsZero() {
 		p.OldestAge = w.now().Sub(sum.oldestUnpushed).Truncate(time.Second).String()
 	}
@@ -123,7 +165,7 @@ type usageInstancePage struct {
 	Usage   usageInstanceView
 	Counts  []usageCountRow
 	States  []filterLink
-	Periods []usagePeriodView
+	Periods usagePeriodsTable
 	Next    string
 	// PeriodStart is the chosen period's start as the query gave it ("":
 	// none chosen, no records shown); Records its records, newest first.
@@ -151,12 +193,12 @@ func (w *web) usageInstancePage(rw http.ResponseWriter, r *http.Request, s sessi
 	path := usageInstancePath(id)
 	v := viewUsageInstance(d)
 	p := usageInstancePage{
-		base:    w.base(r, s, "Usage of "+id),
-		Usage:   v,
-		Counts:  usageCountRows(path, q, d.counts),
-		States:  filterLinks(path, q, "state", periodStateLabels()...),
-		Periods: v.Periods,
+		base:   w.base(r, s, "Usage of "+id),
+		Usage:  v,
+		Counts: usageCountRows(path, q, d.counts),
+		States: filterLinks(path, q, "state", periodStateLabels()...),
 	}
+	p.Periods = w.periodsTable(v.Periods, p.CSRF, true)
 	if v.Next != "" {
 		p.Next = withQuery(path, q, "before", v.Next)
 	}
@@ -214,6 +256,9 @@ type usagePushPage struct {
 	base
 	Push     usagePushDetailView
 	CanRetry bool
+	// Periods are the push's periods, a rejected one linking to its
+	// Push again form.
+	Periods usagePeriodsTable
 }
 
 func (w *web) usagePushPage(rw http.ResponseWriter, r *http.Request, s session) {
@@ -222,10 +267,12 @@ func (w *web) usagePushPage(rw http.ResponseWriter, r *http.Request, s session) 
 		w.fail(rw, s, err)
 		return
 	}
-	w.render(rw, http.StatusOK, "usagepush", usagePushPage{
+	p := usagePushPage{
 		base: w.base(r, s, "Usage push "+strconv.FormatInt(d.push.ID, 10)), Push: viewUsagePushDetail(d),
 		CanRetry: w.pushRetrier != nil,
-	})
+	}
+	p.Periods = w.periodsTable(p.Push.Periods, p.CSRF, false)
+	w.render(rw, http.StatusOK, "usagepush", p)
 }
 
 func (w *web) usagePushRetryForm(rw http.ResponseWriter, r *http.Request, s session) {
@@ -235,4 +282,13 @@ func (w *web) usagePushRetryForm(rw http.ResponseWriter, r *http.Request, s sess
 		return
 	}
 	http.Redirect(rw, r, usagePushPath(p.ID)+"?done=usage-retry", http.StatusSeeOther)
+}
+
+func (w *web) usagePeriodRepushForm(rw http.ResponseWriter, r *http.Request, s session) {
+	p, err := w.repushUsagePeriod(r.Context(), r.PathValue("id"), r.PathValue("start"))
+	if err != nil {
+		w.fail(rw, s, err)
+		return
+	}
+	http.Redirect(rw, r, usageInstancePath(p.InstanceID)+"?done=usage-repush", http.StatusSeeOther)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/koobridge/koobridge/internal/jobs"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/internal/usage"
 )
@@ -358,5 +359,144 @@ func TestWebUsagePushes(t *testing.T) {
 	resp = send(t, bare.web.URL, "POST", "/admin/usage/pushes/"+push("C2")+"/retry", cookie2, url.Values{"csrf": {csrfOf(t, page2)}})
 	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(resp.body, "usage push retry is not available") {
 		t.Errorf("retry without a retrier: %d\n%s", resp.StatusCode, resp.body)
+	}
+}
+
+// TestWebUsageRepush: with the usage service, the instance's page offers
+// Push again on its rejected period only, the usage and push pages link a
+// rejected period to it; the post needs the CSRF token and a session,
+// puts the period back to open, audits it and returns with the notice,
+// after which the button is gone; a period in another state is a conflict
+// and an unknown one not found, on the error page. Without the service
+// there is neither button nor link and a forced post is a 500.
+func TestWebUsageRepush(t *testing.T) {
+	base := newWebFixture(t, nil)
+	s := seedUsage(t, base.st)
+	svc, err := usage.New(usage.Config{
+		Store: base.st, Jobs: jobs.NewRunner(jobs.Config{Store: base.st}), Key: "basic-key",
+		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return retryAt },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	f := newUsageWeb(t, base, svc, logs)
+	cookie := f.login(t)
+	rejected := fmt.Sprint(s.periods["U1@-1"])
+	action := "/admin/usage/instances/inst-U1/periods/2026-03-01T11:00:00Z/repush"
+	link := `<a href="/admin/usage/instances/inst-U1?state=rejected#period-` + rejected + `" data-testid="usage-period-repush-link"`
+	periodState := func() store.UsagePeriodState {
+		p, err := base.st.UsagePeriod(t.Context(), store.UsagePeriodKey{InstanceID: "inst-U1", Start: hour(-1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.State
+	}
+
+	inst := f.get(t, cookie, "/admin/usage/instances/inst-U1")
+	if n := strings.Count(inst, `data-testid="usage-period-repush"`); n != 1 {
+		t.Errorf("instance page: %d Push again forms, want 1 (the rejected period's)", n)
+	}
+	var withForm []string
+	for _, m := range regexp.MustCompile(`(?s)<tr data-period-id="(\d+)"[^>]*>(.*?)</tr>`).FindAllStringSubmatch(inst, -1) {
+		if strings.Contains(m[2], `<form method="post" action="`+action+`" data-testid="usage-period-repush">`) {
+			withForm = append(withForm, m[1])
+		}
+	}
+	if fmt.Sprint(withForm) != "["+rejected+"]" {
+		t.Errorf("Push again form posting to %s on periods %v, want on %s alone", action, withForm, rejected)
+	}
+	if !strings.Contains(inst, `id="usage-period-repush-`+rejected+`"`) || strings.Contains(inst, `data-testid="usage-period-repush-link"`) {
+		t.Error("instance page: want the rejected period's button, no links")
+	}
+	if filtered := f.get(t, cookie, "/admin/usage/instances/inst-U1?state=rejected"); !strings.Contains(filtered, `id="period-`+rejected+`"`) ||
+		!strings.Contains(filtered, `data-testid="usage-period-repush"`) {
+		t.Error("the link's target, the instance's rejected periods, lacks the period's anchor or its button")
+	}
+	for _, p := range []string{"/admin/usage", "/admin/usage/pushes/" + fmt.Sprint(s.pushes["C1"])} {
+		page := f.get(t, cookie, p)
+		if strings.Count(page, `data-testid="usage-period-repush-link"`) != 1 || !strings.Contains(page, link) || strings.Contains(page, `data-testid="usage-period-repush"`) {
+			t.Errorf("%s: want one push again link, to %s on its instance's page, and no form", p, rejected)
+		}
+	}
+	for _, p := range []string{"/admin/usage/instances/inst-U2", "/admin/usage/instances/inst-U3", "/admin/usage/pushes/" + fmt.Sprint(s.pushes["A"])} {
+		if page := f.get(t, cookie, p); strings.Contains(page, "usage-period-repush") {
+			t.Errorf("%s offers Push again without a rejected period", p)
+		}
+	}
+
+	// No or a wrong CSRF token, or no session: refused, the period stays.
+	csrf := csrfOf(t, inst)
+	for _, tok := range []string{"", "forged"} {
+		form := url.Values{}
+		if tok != "" {
+			form.Set("csrf", tok)
+		}
+		if resp := send(t, f.web.URL, "POST", action, cookie, form); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("repush with CSRF %q: %d, want 403", tok, resp.StatusCode)
+		}
+	}
+	if resp := send(t, f.web.URL, "POST", action, "", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("repush without a session: %d, want 403", resp.StatusCode)
+	}
+	if got := periodState(); got != store.UsageRejected {
+		t.Fatalf("refused posts left the period %s", got)
+	}
+
+	resp := send(t, f.web.URL, "POST", action, cookie, url.Values{"csrf": {csrf}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/admin/usage/instances/inst-U1?done=usage-repush" {
+		t.Fatalf("repush: %d to %q\n%s", resp.StatusCode, resp.Header.Get("Location"), resp.body)
+	}
+	if got := periodState(); got != store.UsageOpen {
+		t.Errorf("after Push again the period is %s, want open", got)
+	}
+	after := f.get(t, cookie, resp.Header.Get("Location"))
+	if !strings.Contains(after, `<p class="notice" id="notice">Usage period back to open: the next seal pushes it to KooGallery again, with the same metering_sn.</p>`) {
+		t.Errorf("after Push again the page must show the notice\n%s", after)
+	}
+	if strings.Contains(after, "usage-period-repush") || !strings.Contains(after, `data-period-id="`+rejected+`" data-state="open"`) {
+		t.Error("after Push again: want the period open and no button")
+	}
+	if got := logs.String(); !strings.Contains(got, "admin put rejected usage period back to open") || !strings.Contains(got, "period_id="+rejected) ||
+		!strings.Contains(got, `via="admin console"`) {
+		t.Errorf("no audit line for the console's repush:\n%s", got)
+	}
+	for _, tc := range []struct {
+		path   string
+		status int
+		msg    string
+	}{
+		{action, http.StatusConflict, `usage period of instance &#34;inst-U1&#34; starting 2026-03-01T11:00:00Z is open: only a rejected period can be pushed again`},
+		{"/admin/usage/instances/inst-U1/periods/2026-03-01T10:00:00Z/repush", http.StatusConflict, "is accepted: only a rejected period can be pushed again"},
+		{"/admin/usage/instances/inst-U1/periods/2026-03-01T08:00:00Z/repush", http.StatusNotFound, `usage period of instance &#34;inst-U1&#34; starting 2026-03-01T08:00:00Z not found`},
+		{"/admin/usage/instances/inst-U1/periods/noon/repush", http.StatusBadRequest, "start: want an RFC 3339 time"},
+	} {
+		resp := send(t, f.web.URL, "POST", tc.path, cookie, url.Values{"csrf": {csrf}})
+		if resp.StatusCode != tc.status || !strings.Contains(resp.body, `id="error"`) || !strings.Contains(resp.body, tc.msg) {
+			t.Errorf("POST %s: %d, want %d with %q\n%s", tc.path, resp.StatusCode, tc.status, tc.msg, resp.body)
+		}
+	}
+
+	// The console without the service: no button, no link, a forced post
+	// is a 500 and changes nothing.
+	if err := base.st.Tx(t.Context(), func(ctx context.Context, tx store.Tx) error {
+		return tx.SetUsagePeriods(ctx, []store.UsagePeriodKey{{InstanceID: "inst-U1", Start: hour(-1)}}, store.UsageRejected, s.pushes["C1"], "MKT.0101", "usage_value is invalid")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bare := newUsageWeb(t, base, nil, &logBuffer{})
+	cookie2 := bare.login(t)
+	page2 := bare.get(t, cookie2, "/admin/usage/instances/inst-U1")
+	for _, p := range []string{page2, bare.get(t, cookie2, "/admin/usage"), bare.get(t, cookie2, "/admin/usage/pushes/"+fmt.Sprint(s.pushes["C1"]))} {
+		if strings.Contains(p, "usage-period-repush") {
+			t.Error("a console without the usage service offers Push again")
+		}
+	}
+	resp = send(t, bare.web.URL, "POST", action, cookie2, url.Values{"csrf": {csrfOf(t, page2)}})
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(resp.body, "usage period repush is not available") {
+		t.Errorf("repush without the service: %d\n%s", resp.StatusCode, resp.body)
+	}
+	if got := periodState(); got != store.UsageRejected {
+		t.Errorf("a refused post left the period %s", got)
 	}
 }
