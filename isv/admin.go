@@ -28,7 +28,7 @@ type AdminConfig struct {
 // KooGallery, and the repair actions (re-run a job, re-provision an
 // instance, re-deliver a tenant's failed Kit event, retry a license upload
 // that gave up, release a license code's device, send a pending usage push
-// now).
+// now, push a rejected usage period again).
 // Mount it at "/admin/" without stripping the prefix.
 func (s *Server) AdminHandler(cfg AdminConfig) http.Handler {
 	if len(cfg.Token) < MinAdminTokenLen {

@@ -5,7 +5,8 @@
 // their uploads, pay-per-use metering (usage periods, records and pushes
 // to KooGallery), and the repair actions (re-run a dead job, re-provision
 // a failed instance, re-deliver a failed Kit event, retry a failed license
-// grant, send a pending usage push now). The JSON API is mounted under
+// grant, send a pending usage push now, push a rejected usage period
+// again). The JSON API is mounted under
 // /admin/api/ and guarded by a bearer token; the web console (NewWeb)
 // under /admin/, behind a login with the same token.
 package console
@@ -36,8 +37,9 @@ type APIConfig struct {
 	// Devices releases a device of a license code, freeing its seat
 	// (package license); nil (a nil interface) answers 500 there.
 	Devices DeviceReleaser
-	// Usage sends a pending usage push to KooGallery now (package usage);
-	// nil (a nil interface) answers 500 there.
+	// Usage sends a pending usage push to KooGallery now and pushes a
+	// rejected usage period again (package usage); nil (a nil interface)
+	// answers 500 there.
 	Usage UsagePushes
 	// Token is the bearer token every request must carry. An empty Token
 	// rejects every request: the API fails closed.

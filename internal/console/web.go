@@ -32,9 +32,10 @@ type WebConfig struct {
 	// (package license); nil (a nil interface) offers no Release button
 	// and answers 500 to a forced post.
 	Devices DeviceReleaser
-	// Usage sends a pending usage push to KooGallery now (package usage);
-	// nil (a nil interface) offers no Retry button and answers 500 to a
-	// forced post.
+	// Usage sends a pending usage push to KooGallery now and pushes a
+	// rejected usage period again (package usage); nil (a nil interface)
+	// offers neither Send now nor Push again and answers 500 to a forced
+	// post.
 	Usage UsagePushes
 	// Token is the admin token operators log in with; it also keys the
 	// session and CSRF MACs. An empty Token rejects every login and every
@@ -87,7 +88,7 @@ type web struct {
 // generated licenses and metered usage with its pushes, and to run the
 // repair actions (re-run a job, re-provision an instance, re-deliver a
 // tenant's failed Kit event, retry a failed license grant, send a pending
-// usage push now). Its routes
+// usage push now, push a rejected usage period again). Its routes
 // carry the full /admin/ prefix, so mount it at "/admin/" without
 // stripping; the JSON API keeps the longer /admin/api/ pattern.
 func NewWeb(cfg WebConfig) http.Handler {
