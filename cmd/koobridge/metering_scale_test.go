@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -58,7 +59,9 @@ type meteringPlan struct {
 // meteringPlanFromEnv is the CI size, or the full size with
 // KOOBRIDGE_METERING_SCALE=full; KOOBRIDGE_METERING_FAIL_RATE and
 // KOOBRIDGE_METERING_CLIENTS override the fail rate (0.3) and the
-// concurrent requests (4).
+// concurrent requests (4), and KOOBRIDGE_METERING_SERVE_ARGS adds flags
+// to every serve process (space-separated, e.g. "--job-workers 16"), for
+// experiments.
 func meteringPlanFromEnv(t *testing.T) (meteringPlan, bool) {
 	t.Helper()
 	// Many short periods at CI size: 10,000 periods make ten pushes or
@@ -289,6 +292,7 @@ func startMeteringWorld(t *testing.T, db string, replicas int, extra ...string) 
 		args := append([]string{"--listen", listen, "--db", db, "--key", meteringKey, "--data-key", replicaDataKey,
 			"--ak", testAK, "--sk", testSK, "--openapi-url", em.base, "--admin-token", adminToken,
 			"--usage-token", meteringToken, "--usage-push-interval", "1s", "--usage-settle", "0s"}, extra...)
+		args = append(args, strings.Fields(os.Getenv("KOOBRIDGE_METERING_SERVE_ARGS"))...)
 		w.bases = append(w.bases, startServe(t, args...).base)
 	}
 	return w
@@ -598,6 +602,7 @@ func runMetering(t *testing.T, p meteringPlan, db string, replicas int, extra ..
 			res.maxAttempts = max(res.maxAttempts, j.Attempts)
 		}
 	}
+	t.Log(jobTimeline(t, w.bases[0]))
 	_, res.duplicates = checkBilled(t, p, ids, w.billed(t))
 	logged := checkUsageLog(t, w)
 	res.faults = pushFaults(t, w)
@@ -715,4 +720,69 @@ func TestMeteringScale(t *testing.T) {
 				r.pushes, r.attempts, r.maxAttempts, r.faults, r.duplicates)
 		}
 	})
+}
+
+// timedJob is a job of the admin API with its times.
+type timedJob struct {
+	ID        int64     `json:"id"`
+	Kind      string    `json:"kind"`
+	Attempts  int       `json:"attempts"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"` // when done, for a job done
+}
+
+// jobTimeline summarises where the push side spent its time, from the
+// jobs (all done): how long the seal jobs ran and how many at once, and
+// how long each push took from sealed to answered.
+func jobTimeline(t *testing.T, base string) string {
+	t.Helper()
+	var jobs []timedJob
+	before := ""
+	for {
+		var page struct {
+			Jobs []timedJob `json:"jobs"`
+			Next string     `json:"next"`
+		}
+		getJSON(t, base+"/admin/api/jobs?limit=1000&before="+before, adminToken, &page)
+		jobs = append(jobs, page.Jobs...)
+		if page.Next == "" {
+			break
+		}
+		before = page.Next
+	}
+	type edge struct {
+		at time.Time
+		d  int
+	}
+	var (
+		seals, sends []time.Duration
+		edges        []edge
+		attempts     = map[int]int{}
+	)
+	for _, j := range jobs {
+		d := j.UpdatedAt.Sub(j.CreatedAt)
+		switch j.Kind {
+		case usage.KindSeal:
+			seals = append(seals, d)
+			edges = append(edges, edge{j.CreatedAt, 1}, edge{j.UpdatedAt, -1})
+		case usage.KindSend:
+			sends = append(sends, d)
+			attempts[j.Attempts]++
+		}
+	}
+	slices.SortFunc(edges, func(a, b edge) int { return cmp.Or(a.at.Compare(b.at), a.d-b.d) })
+	at, most := 0, 0
+	for _, e := range edges {
+		at += e.d
+		most = max(most, at)
+	}
+	q := func(ds []time.Duration, f float64) time.Duration {
+		if len(ds) == 0 {
+			return 0
+		}
+		slices.Sort(ds)
+		return ds[int(f*float64(len(ds)-1))].Round(10 * time.Millisecond)
+	}
+	return fmt.Sprintf("jobs: %d seal jobs (longest %v, at most %d at once); %d pushes, sealed to answered: median %v, 90th percentile %v, longest %v; pushes by attempts %v",
+		len(seals), q(seals, 1), most, len(sends), q(sends, 0.5), q(sends, 0.9), q(sends, 1), attempts)
 }
