@@ -92,12 +92,18 @@ type UsageResult struct {
 	Error          string // why it was rejected
 }
 
+// ErrUsageBatch is ReportUsage's error for a batch it does not take as a
+// whole: no records, or more than 1000. Sending it again does not help;
+// any other error (the database unavailable) is worth sending the same
+// batch again for.
+var ErrUsageBatch = usage.ErrBatch
+
 // ReportUsage stores the usage records of the vendor's product (1 to
 // 1000) and answers each, in order: the same as the usage API, from Go. A
 // record answered accepted or duplicate is durable. An error means none
-// was acknowledged: when the database was unavailable, send the batch
-// again (the keys make it safe); a batch of none or more than 1000
-// records is refused as such.
+// was acknowledged: one wrapping ErrUsageBatch is the batch's size; for
+// any other (the database unavailable) send the same batch again later,
+// the keys make it safe.
 func (s *Server) ReportUsage(ctx context.Context, recs []UsageRecord) ([]UsageResult, error) {
 	in := make([]usage.Input, len(recs))
 	for i, r := range recs {

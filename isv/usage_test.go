@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -172,8 +173,11 @@ func TestReportUsage(t *testing.T) {
 			t.Errorf("again, record %d: %+v, want a duplicate", i, r)
 		}
 	}
-	if _, err := e.srv.ReportUsage(ctx, nil); err == nil {
-		t.Error("ReportUsage of no records: no error")
+	if _, err := e.srv.ReportUsage(ctx, nil); !errors.Is(err, isv.ErrUsageBatch) {
+		t.Errorf("ReportUsage of no records: %v, want ErrUsageBatch", err)
+	}
+	if _, err := e.srv.ReportUsage(ctx, make([]isv.UsageRecord, 1001)); !errors.Is(err, isv.ErrUsageBatch) {
+		t.Errorf("ReportUsage of 1001 records: %v, want ErrUsageBatch", err)
 	}
 
 	// queryInstance: the cumulative value, measured at the latest record.

@@ -272,6 +272,7 @@ func newServeMux(cfg *serveConfig, db *store.DB, srv *isv.Server, reg *prometheu
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle(isv.LicensePathPrefix, srv.LicenseHandler())
 	mux.Handle(isv.UsagePath, srv.UsageHandler())
+	mux.Handle(isv.UsagePath+"/", srv.UsageHandler()) // answers "no such endpoint" below it
 	if cfg.adminToken != "" {
 		mux.Handle("/admin/", srv.AdminHandler(isv.AdminConfig{Token: cfg.adminToken, SecureCookie: cfg.opts.secureCookie}))
 	}

@@ -736,3 +736,48 @@ func TestReadyz(t *testing.T) {
 		t.Fatalf("unknown path: %d %s", code, body)
 	}
 }
+
+// TestServeUsageAPI: serve mounts the usage API at its path, with its own
+// answers below it (not the production interface's signed 000002), and
+// only with a token.
+func TestServeUsageAPI(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "kb.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const usageToken = "usage-token-0123456789"
+	cfg, err := resolveArgs(t, append([]string{"--usage-token", usageToken}, base...), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := isv.New(isv.Config{Keys: cfg.keys, DB: st, DataKey: cfg.dataKey, Orders: devOrders{now: time.Now},
+		Provisioner: provision.NewDemo(""), Usage: cfg.usage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(newServeMux(cfg, st, srv, prometheus.NewRegistry(), slog.New(slog.DiscardHandler)))
+	defer ts.Close()
+	post := func(path, token string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+path, strings.NewReader(`{"records":[{"idempotencyKey":"k","instanceId":"none","value":1,"time":"2026-01-01T00:00:00Z"}]}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post(isv.UsagePath, usageToken); code != 200 || !strings.Contains(body, `"status":"rejected"`) || !strings.Contains(body, "unknown instance none") {
+		t.Errorf("usage API: %d %s", code, body)
+	}
+	if code, body := post(isv.UsagePath, "wrong-token-0123456789"); code != 401 {
+		t.Errorf("usage API with a wrong token: %d %s", code, body)
+	}
+	if code, body := post(isv.UsagePath+"/x", usageToken); code != 404 || !strings.Contains(body, "no such endpoint: "+isv.UsagePath+"/x") {
+		t.Errorf("below the usage API: %d %s", code, body)
+	}
+}

@@ -152,7 +152,12 @@ func (w *web) usagePage(rw http.ResponseWriter, r *http.Request, s session) {
 	}
 	p.Periods = w.periodsTable(viewUsagePeriods(list), p.CSRF, false)
 	if !sum.oldestUnpushed.IsZero() {
-		p.OldestAge = w.now().Sub(sum.oldestUnpushed).Truncate(time.Second).String()
+		// The current period is open until it ends: nothing is late yet.
+		if age := w.now().Sub(sum.oldestUnpushed); age > 0 {
+			p.OldestAge = age.Truncate(time.Second).String() + " ago"
+		} else {
+			p.OldestAge = "not ended yet"
+		}
 	}
 	if next != "" {
 		p.Next = withQuery("/admin/usage", q, "before", next)

@@ -19,16 +19,18 @@ import (
 
 // newUsageWeb returns a web console over f's store with the given push
 // retrier (nil for none), its clock at 13:30 (90 minutes after the oldest
-// unpushed period ended), logging to logs.
+// unpushed period ended; moved by the returned fixture's clock), logging
+// to logs.
 func newUsageWeb(t *testing.T, f *webFixture, r UsagePushes, logs *logBuffer) *webFixture {
 	t.Helper()
-	cfg := WebConfig{Store: f.st, Token: token, Now: func() time.Time { return t0.Add(90 * time.Minute) }, Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	clk := &clock{t: t0.Add(90 * time.Minute)}
+	cfg := WebConfig{Store: f.st, Token: token, Now: clk.Now, Logger: slog.New(slog.NewTextHandler(logs, nil))}
 	if r != nil {
 		cfg.Usage = r
 	}
 	web := httptest.NewServer(NewWeb(cfg))
 	t.Cleanup(web.Close)
-	return &webFixture{fixture: f.fixture, web: web, clock: f.clock}
+	return &webFixture{fixture: f.fixture, web: web, clock: clk}
 }
 
 // withoutLast drops the last cell (the wall-clock update time) of each
@@ -69,6 +71,13 @@ func TestWebUsage(t *testing.T) {
 			t.Errorf("usage page lacks %q", want)
 		}
 	}
+	// Before the oldest unpushed period ends (the current one), nothing is
+	// late: no negative age.
+	f.clock.Add(-2 * time.Hour)
+	if page := f.get(t, cookie, "/admin/usage"); !strings.Contains(page, `<dd data-field="oldestUnpushedEnd">2026-03-01 12:00:00 UTC <span class="muted">(not ended yet)</span></dd>`) {
+		t.Error("usage page: an unpushed period that has not ended is not told as such")
+	}
+	f.clock.Add(2 * time.Hour)
 	wantRows := []string{
 		pid("U4@0") + ": inst-U4|2026-03-01 12:00:00 UTC|2026-03-01 13:00:00 UTC|0.25|1|test|—|",
 		pid("U1@0") + ": inst-U1|2026-03-01 12:00:00 UTC|2026-03-01 13:00:00 UTC|3|2|open|—|",

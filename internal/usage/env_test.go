@@ -85,7 +85,13 @@ func newEnv(t *testing.T, st store.Store, o options) *env {
 		if err != nil {
 			return mockapi.UsageInstance{}, false
 		}
-		return mockapi.UsageInstance{Start: in.CreatedAt, Released: in.ReleasedAt}, true
+		// To the second, as the emulator keeps them: push times have
+		// seconds.
+		rel := in.ReleasedAt
+		if !rel.IsZero() {
+			rel = rel.Add(time.Second - time.Nanosecond).Truncate(time.Second)
+		}
+		return mockapi.UsageInstance{Start: in.CreatedAt.Truncate(time.Second), Released: rel}, true
 	})
 	client, err := openapi.New(openapi.Config{
 		BaseURL: e.api.URL(), AK: testAK, SK: testSK, Now: e.clk.Now,

@@ -50,9 +50,7 @@ func (s *Service) meta(ctx context.Context, id string) (facts, error) {
 	if err != nil {
 		return facts{}, err
 	}
-	// A whole second: push times have seconds, and a period's begin_time
-	// may not precede the start.
-	f := facts{inst: inst, start: ceilSecond(startOf(inst)), api: store.UsageAPINew}
+	f := facts{inst: inst, start: startOf(inst), api: store.UsageAPINew}
 	if instance.Carried(inst) {
 		f.api = store.UsageAPIOld
 	}

@@ -56,17 +56,26 @@ func TestStartInLastSecond(t *testing.T) {
 		now := e.clk.Now()                                              // hh:30
 		created := now.Truncate(time.Hour).Add(-400 * time.Millisecond) // (hh-1):59:59.600
 		e.buy(t, "i-1", onDemand, "P", "O1", created)
-		res := e.ingest(t, rec("a", "i-1", "1", created.Add(200*time.Millisecond)), rec("b", "i-1", "2", created.Add(400*time.Millisecond)))
-		// The start is taken to the whole second: push times have seconds.
-		if res[0].Status != usage.Rejected || !strings.Contains(res[0].Error, "before the instance started") || res[1].Status != usage.Accepted {
+		res := e.ingest(t, rec("early", "i-1", "1", created.Add(-time.Millisecond)),
+			rec("a", "i-1", "1", created.Add(200*time.Millisecond)), rec("b", "i-1", "2", created.Add(400*time.Millisecond)))
+		if res[0].Status != usage.Rejected || !strings.Contains(res[0].Error, "before the instance started") ||
+			res[1].Status != usage.Accepted || res[2].Status != usage.Accepted {
 			t.Fatalf("%+v", res)
 		}
 		e.clk.Advance(time.Hour) // b's period (the current one) closes
 		e.drain(t)
-		for _, p := range e.periods(t, "i-1") {
+		ps := e.periods(t, "i-1")
+		if len(ps) != 2 {
+			t.Fatalf("periods %+v, want the last second of one hour and the next", ps)
+		}
+		for _, p := range ps {
 			if p.State != store.UsageAccepted {
 				t.Errorf("period %v: %s %s %s", p.Start, p.State, p.Code, p.Message)
 			}
+		}
+		// The first period's begin_time is the start's second.
+		if b := e.billed("i-1"); len(b.Periods) != 2 || !b.Periods[0].Begin.Equal(created.Truncate(time.Second)) {
+			t.Errorf("billed %+v, want the first begin at %v", b.Periods, created.Truncate(time.Second))
 		}
 	})
 }

@@ -242,13 +242,17 @@ type sendPayload struct {
 // its begin moved to the instance's start and its end to its release when
 // they fall inside the period (KooGallery refuses a begin_time before the
 // resource started and an end_time after it closed), its record_time now.
+// Push times have whole seconds: the start is taken down to its second
+// (the same second as the resource's start on the wire), the release up.
 func (s *Service) record(f facts, p store.UsagePeriod, now time.Time) (json.RawMessage, error) {
 	begin, end := p.Start, p.End
-	if st := ceilSecond(f.start); st.After(begin) && st.Before(end) {
+	if st := f.start.UTC().Truncate(time.Second); st.After(begin) {
 		begin = st
 	}
-	if rel := f.inst.ReleasedAt; f.inst.Status == store.StatusReleased && !rel.IsZero() && rel.Before(end) {
-		end = rel.UTC().Truncate(time.Second)
+	if rel := f.inst.ReleasedAt; f.inst.Status == store.StatusReleased && !rel.IsZero() {
+		if r := ceilSecond(rel.UTC()); r.Before(end) {
+			end = r
+		}
 	}
 	if !end.After(begin) {
 		end = begin.Add(time.Second)
