@@ -44,8 +44,9 @@ func (o *usageOptions) resolve() (isv.UsageConfig, error) {
 		}
 		c.Tokens = []string{token}
 	}
-	if o.pushInterval <= 0 || o.settle < 0 {
-		return c, usageErrorf("--usage-push-interval %v and --usage-settle %v: want a positive interval and a settle time not negative", o.pushInterval, o.settle)
+	// Each replica reads the database once per interval: a second at least.
+	if o.pushInterval < time.Second || o.settle < 0 {
+		return c, usageErrorf("--usage-push-interval %v and --usage-settle %v: want an interval of at least 1s and a settle time not negative", o.pushInterval, o.settle)
 	}
 	c.PushInterval, c.Settle = o.pushInterval, o.settle
 	if c.Settle == 0 {

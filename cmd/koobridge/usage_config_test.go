@@ -53,6 +53,7 @@ func TestUsageSettings(t *testing.T) {
 		{[]string{"--usage-token", "short"}, "--usage-token is too short"},
 		{[]string{"--usage-token", "usage-token-0123456789", "--usage-token-file", tokenFile}, "not both"},
 		{[]string{"--usage-push-interval", "0s"}, "--usage-push-interval"},
+		{[]string{"--usage-push-interval", "500ms"}, "at least 1s"},
 		{[]string{"--usage-settle", "-1s"}, "--usage-settle"},
 		{[]string{"--usage-daily-products", "P1,,P2"}, "--usage-daily-products"},
 		{[]string{"--usage-day-zone", "Asia/Shanghai"}, "--usage-day-zone"},
