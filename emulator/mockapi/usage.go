@@ -234,6 +234,23 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
+// decodeUsageBody checks a push body (checkUsageBody: no key twice, no
+// unknown field, keys in natural order) and decodes it into v.
+func decodeUsageBody(body []byte, shape *bodyShape, v any) *usageReply {
+	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")) // tolerated, as by protocol's decoders
+	if err := checkUsageBody(body, shape); err != nil {
+		var de *protocol.DecodeError
+		if errors.As(err, &de) {
+			return usageFail(protocol.MKTInvalidParam, "invalid parameter: malformed JSON body: %v", de.Err)
+		}
+		return usageFail(protocol.MKTInvalidParam, "%v", err)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return usageFail(protocol.MKTInvalidParam, "invalid parameter: malformed JSON body: %v", err)
+	}
+	return nil
+}
+
 // validator is what both push bodies have in common.
 type validator interface{ Validate() error }
 
@@ -247,8 +264,8 @@ func (h *Handler) usageRecords(api string, body []byte, now time.Time) ([]UsageR
 	)
 	if api == UsageAPINew {
 		var b protocol.UsagePushRequest
-		if err := decodeStrict(body, &b); err != nil {
-			return nil, nil, usageFail(protocol.MKTInvalidParam, "invalid parameter: malformed JSON body: %v", err)
+		if fail := decodeUsageBody(body, newPushShape, &b); fail != nil {
+			return nil, nil, fail
 		}
 		req, n = b, len(b.UsageRecords)
 		for _, r := range b.UsageRecords {
@@ -258,8 +275,8 @@ func (h *Handler) usageRecords(api string, body []byte, now time.Time) ([]UsageR
 		}
 	} else {
 		var b protocol.OldUsagePushRequest
-		if err := decodeStrict(body, &b); err != nil {
-			return nil, nil, usageFail(protocol.MKTInvalidParam, "invalid parameter: malformed JSON body: %v", err)
+		if fail := decodeUsageBody(body, oldPushShape, &b); fail != nil {
+			return nil, nil, fail
 		}
 		req, n = b, len(b.UsageRecords)
 		for _, r := range b.UsageRecords {

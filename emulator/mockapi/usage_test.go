@@ -507,3 +507,65 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// The push body is read strictly, new and old alike: no key twice (which
+// encoding/json would resolve to the last), no field the push does not
+// have at any level, keys in natural (ascending) order in every object
+// (saas-v2.md §7.2), valid UTF-8 and no NUL; each refused with MKT.0101
+// naming the field. Bodies marshalled from the protocol structs pass.
+func TestUsagePushStrictBody(t *testing.T) {
+	b := protocol.FormatUsageTime(testNow.Add(-2 * time.Hour))
+	e := protocol.FormatUsageTime(testNow.Add(-time.Hour))
+	// newRec and oldRec are a record's members in natural order.
+	newRec := `"begin_time":"` + b + `","end_time":"` + e + `","instance_id":"inst-1","metering_sn":"sn-1","record_time":"` + e + `","usage_value":"1.5"`
+	oldRec := `"begin_time":"` + b + `","end_time":"` + e + `","instance_id":"inst-1","product_id":"OFFI-1","record_time":"` + e + `","usage_value":"1.5"`
+	body := func(members string) []byte { return []byte(`{"usage_records":[{` + members + `}]}`) }
+	reversed := `"usage_value":"1.5","record_time":"` + e + `","metering_sn":"sn-1","instance_id":"inst-1","end_time":"` + e + `","begin_time":"` + b + `"`
+	tests := []struct {
+		name string
+		call call
+		code string
+		msg  string
+	}{
+		{"new: natural order", signedNew(testUsageKey, testNow, body(newRec)), protocol.MKTSuccess, "success"},
+		{"new: with relate_pkg_instance", signedNew(testUsageKey, testNow, body(strings.Replace(newRec, `,"usage_value"`, `,"relate_pkg_instance":"inst-1","usage_value"`, 1))), protocol.MKTSuccess, "success"},
+		{"new: keys reversed", signedNew(testUsageKey, testNow, body(reversed)), protocol.MKTInvalidParam,
+			`usage_records[0].record_time: key "record_time" after "usage_value": keys must be in natural (ascending) order`},
+		{"new: two keys swapped", signedNew(testUsageKey, testNow, body(strings.Replace(newRec, `"begin_time":"`+b+`","end_time":"`+e+`"`, `"end_time":"`+e+`","begin_time":"`+b+`"`, 1))),
+			protocol.MKTInvalidParam, `usage_records[0].begin_time: key "begin_time" after "end_time"`},
+		{"new: a key twice", signedNew(testUsageKey, testNow, body(newRec+`,"usage_value":"9"`)), protocol.MKTInvalidParam, "usage_records[0].usage_value: duplicate key"},
+		{"new: a key twice apart from case", signedNew(testUsageKey, testNow, body(strings.Replace(newRec, `"usage_value"`, `"Usage_Value":"9","usage_value"`, 1))),
+			protocol.MKTInvalidParam, "usage_records[0].usage_value: duplicate key"},
+		{"new: unknown record field", signedNew(testUsageKey, testNow, body(strings.Replace(newRec, `"end_time"`, `"comment":"x","end_time"`, 1))),
+			protocol.MKTInvalidParam, "usage_records[0].comment: unknown field (the fields are begin_time, end_time, instance_id, metering_sn, record_time, relate_pkg_instance, usage_value)"},
+		{"new: a field in other case", signedNew(testUsageKey, testNow, body(strings.Replace(newRec, `"usage_value"`, `"USAGE_VALUE"`, 1))),
+			protocol.MKTInvalidParam, "usage_records[0].USAGE_VALUE: unknown field"},
+		{"new: unknown top-level field", signedNew(testUsageKey, testNow, []byte(`{"usage_records":[{`+newRec+`}],"zone":"x"}`)), protocol.MKTInvalidParam, "zone: unknown field (the fields are usage_records)"},
+		{"new: keys out of order in a nested object", signedNew(testUsageKey, testNow, body(strings.Replace(newRec, `"usage_value":"1.5"`, `"usage_value":{"b":1,"a":2}`, 1))),
+			protocol.MKTInvalidParam, `usage_records[0].usage_value.a: key "a" after "b"`},
+		{"new: NUL", signedNew(testUsageKey, testNow, body(strings.Replace(newRec, `inst-1`, `inst-1\u0000`, 1))), protocol.MKTInvalidParam, "usage_records[0].instance_id: contains a NUL"},
+		{"new: invalid UTF-8", signedNew(testUsageKey, testNow, body(strings.Replace(newRec, `inst-1`, "inst-\xff", 1))), protocol.MKTInvalidParam, "usage_records[0].instance_id: not valid UTF-8"},
+		{"old: natural order", oldPush(testSK, body(oldRec)), protocol.MKTSuccess, "success"},
+		{"old: keys reversed", oldPush(testSK, body(`"usage_value":"1.5","record_time":"`+e+`","product_id":"OFFI-1","instance_id":"inst-1","end_time":"`+e+`","begin_time":"`+b+`"`)),
+			protocol.MKTInvalidParam, `usage_records[0].record_time: key "record_time" after "usage_value"`},
+		{"old: metering_sn is not a field", oldPush(testSK, body(strings.Replace(oldRec, `"product_id"`, `"metering_sn":"sn-1","product_id"`, 1))),
+			protocol.MKTInvalidParam, "usage_records[0].metering_sn: unknown field (the fields are begin_time, end_time, instance_id, product_id, record_time, relate_pkg_instance, usage_value)"},
+		{"old: a key twice", oldPush(testSK, body(strings.Replace(oldRec, `"instance_id":"inst-1"`, `"instance_id":"inst-1","instance_id":"inst-2"`, 1))), protocol.MKTInvalidParam, "usage_records[0].instance_id: duplicate key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newUsageServer(t)
+			got := tt.call.do(t, srv)
+			if got.Code != tt.code || !strings.Contains(got.Msg, tt.msg) {
+				t.Fatalf("answer %d %s, want %s with %q", got.Status, got.Raw, tt.code, tt.msg)
+			}
+			want, status := 0, http.StatusBadRequest
+			if tt.code == protocol.MKTSuccess {
+				want, status = 1, http.StatusOK
+			}
+			if got.Status != status || len(srv.UsageRecords()) != want {
+				t.Errorf("status %d with %d records kept, want %d with %d", got.Status, len(srv.UsageRecords()), status, want)
+			}
+		})
+	}
+}
