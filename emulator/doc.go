@@ -125,11 +125,13 @@
 // # Usage and billing
 //
 // The mocked Open API checks every usage push (the signature headers,
-// APIG, the fields, at most 1000 records, the 21-day rule) against the
-// emulator's instances: an instance_id the seller never returned is
-// MKT.9001, a begin_time before the instance's start (Subscription.StartTime,
-// its order's createTime) or an end_time after its release
-// (Subscription.ReleaseTime) MKT.9002, naming the record. The first record
+// APIG, a strict body with keys in natural order, the fields, at most 1000
+// records, the 21-day rule) against the emulator's instances: an
+// instance_id the seller never returned is MKT.9001, a begin_time before
+// the instance's start (its order's createTime) or an end_time after its
+// release MKT.9002, naming the record. The pushes run on the wall clock,
+// so the start and release are taken to it when they happen
+// (Subscription.WallStartTime, WallReleaseTime). The first record
 // of each period is kept; a later one with the same metering_sn, or the
 // same instance and period, is a duplicate, answered MKT.0000 and
 // ignored. Billed tells, per instance, what was kept (exact sums in

@@ -249,8 +249,34 @@ func (e *Emulator) orderAtLocked(sub *Subscription) time.Time {
 }
 
 func (e *Emulator) nowLocked() time.Time {
-	elapsed := time.Duration(float64(e.cfg.Now().Sub(e.wallStart)) * e.cfg.TimeScale)
+	return e.emulatedAtLocked(e.cfg.Now())
+}
+
+// emulatedAtLocked is the emulated time at the wall-clock time wall.
+func (e *Emulator) emulatedAtLocked(wall time.Time) time.Time {
+	elapsed := time.Duration(float64(wall.Sub(e.wallStart)) * e.cfg.TimeScale)
 	return e.start.Add(elapsed + e.advanced)
+}
+
+// setStartLocked sets when sub's instance started: at on the emulated
+// clock, and the same moment on the wall clock, by the emulated clock's
+// lead now, down to the whole second. The usage push judges records by
+// the wall-clock one, fixed now, so that a later Advance or a time scale
+// above 1 does not move it.
+func (e *Emulator) setStartLocked(sub *Subscription, at time.Time) {
+	wall := e.cfg.Now()
+	lead := e.emulatedAtLocked(wall).Sub(wall)
+	sub.StartTime = at
+	sub.WallStartTime = at.Add(-lead).UTC().Truncate(time.Second)
+}
+
+// setReleasedLocked records that sub's instance was released now: on
+// the emulated clock (to the second, as on the wire) and on the wall
+// clock, up to the whole second.
+func (e *Emulator) setReleasedLocked(sub *Subscription) {
+	wall := e.cfg.Now()
+	sub.ReleaseTime = e.emulatedAtLocked(wall).UTC().Truncate(time.Second)
+	sub.WallReleaseTime = wall.UTC().Add(time.Second - time.Nanosecond).Truncate(time.Second)
 }
 
 // Limits on moving the emulated clock, which keep its arithmetic far from

@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/koobridge/koobridge/emulator/mockapi"
 )
@@ -28,19 +27,8 @@ func (e *Emulator) setupOpenAPI() {
 			return mockapi.UsageInstance{}, false
 		}
 		// The usage push runs on the wall clock, as the seller's pushes do;
-		// the instance's bounds are on the emulated clock, which scenarios
-		// move (months ahead after a demo's lifecycles). They are taken to
-		// the wall clock by the emulated clock's lead now, to the whole
-		// second and leniently (the start down, the release up).
-		lead := e.nowLocked().Sub(e.cfg.Now())
-		u := mockapi.UsageInstance{}
-		if !sub.StartTime.IsZero() {
-			u.Start = sub.StartTime.Add(-lead).Truncate(time.Second)
-		}
-		if !sub.ReleaseTime.IsZero() {
-			u.Released = sub.ReleaseTime.Add(-lead + time.Second - time.Nanosecond).Truncate(time.Second)
-		}
-		return u, true
+		// the bounds were taken to it when they happened.
+		return mockapi.UsageInstance{Start: sub.WallStartTime, Released: sub.WallReleaseTime}, true
 	})
 }
 

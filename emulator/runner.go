@@ -100,13 +100,15 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 		PeriodType:   prod.PeriodType,
 		PeriodNumber: prod.PeriodNumber,
 		LinearValue:  max(p.Quantity, 1),
-		StartTime:    start,
 		Protocol:     prod.Protocol,
 		Joint:        prod.Joint,
 		// Busy until the run ends; with NoRetry also through the polling
 		// Purchase does itself. Background polling runs without it.
 		busy: true,
 		dups: p.Duplicates,
+	}
+	if !start.IsZero() {
+		e.setStartLocked(sub, start)
 	}
 	e.subs = append(e.subs, sub)
 	e.subByID[sub.ID] = sub
@@ -312,7 +314,7 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 			at := e.orderAtLocked(sub)
 			x.order, mockExpire = e.placeOrderLocked(sub, spec, mockID, at)
 			if sub.StartTime.IsZero() {
-				sub.StartTime = at // the instance starts with the order that bought it
+				e.setStartLocked(sub, at) // the instance starts with the order that bought it
 			}
 			if sub.Test && !mockExpire.IsZero() && (spec.orderType == protocol.OrderTypeNew || spec.orderType == protocol.OrderTypeTrial) {
 				// The debug order's canned period is the one the seller sees.

@@ -537,7 +537,7 @@ func releaseStep(unsubscribe bool) step {
 		},
 		apply: func(e *Emulator, sub *Subscription, x *stepCtx, a Attempt) {
 			sub.Status = StatusReleased
-			sub.ReleaseTime = e.orderTimeLocked()
+			e.setReleasedLocked(sub)
 		},
 	}
 	if unsubscribe {

@@ -317,3 +317,91 @@ func TestUsageWithEmulatedClockAhead(t *testing.T) {
 		t.Errorf("usage from an hour before the purchase: %s %s, want MKT.9002", code, msg)
 	}
 }
+
+// An instance's start and release are taken to the wall clock when they
+// happen: an Advance afterwards does not move them, so the last period,
+// ending at the release, is still taken, and usage before the start is
+// still refused.
+func TestUsageBoundsAfterAdvance(t *testing.T) {
+	w := startWeb(t)
+	start := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
+	run := w.buy(PurchaseRequest{ProductID: w.product(protocol.ChargingOnDemand).ID, OrderTime: start})
+	sub, _ := w.e.Subscription(run.SubscriptionID)
+	if sub.WallStartTime.After(start) || sub.WallStartTime.Before(start.Add(-time.Second)) {
+		t.Fatalf("wall-clock start %v, want the orderTime %v (to the second, down)", sub.WallStartTime, start)
+	}
+	id, base := sub.InstanceID, w.srv.URL
+	const d = 5 * time.Second
+	// straddle is the hour around at.
+	straddle := func(sn string, at time.Time) protocol.UsageRecord {
+		return hourRecord(id, sn, "1", at.Add(-30*time.Minute))
+	}
+	if err := w.e.Advance(time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, code, msg := usagePush(t, base, webTestKey, d, straddle("sn-early", start)); code != protocol.MKTInvalidUsageEntities || !strings.Contains(msg, "before instance "+id+" started") {
+		t.Errorf("usage from half an hour before the start, after an hour's advance: %s %s, want MKT.9002", code, msg)
+	}
+	if _, code, msg := usagePush(t, base, webTestKey, d, hourRecord(id, "sn-1", "1", start)); code != protocol.MKTSuccess {
+		t.Fatalf("the first hour: %s %s", code, msg)
+	}
+
+	before := time.Now().UTC().Truncate(time.Second)
+	if r, err := w.e.Play(context.Background(), sub.ID, "unsubscribe"); err != nil || !r.OK {
+		t.Fatalf("unsubscribe: %+v %v", r, err)
+	}
+	after := time.Now().UTC().Add(time.Second).Truncate(time.Second)
+	sub, _ = w.e.Subscription(sub.ID)
+	rel := sub.WallReleaseTime
+	if rel.Before(before) || rel.After(after) || !rel.Equal(rel.Truncate(time.Second)) {
+		t.Fatalf("wall-clock release %v, want a whole second from %v to %v", rel, before, after)
+	}
+	if sub.ReleaseTime.Sub(rel) < 59*time.Minute {
+		t.Fatalf("emulated release %v, want it an hour ahead of the wall clock's %v", sub.ReleaseTime, rel)
+	}
+	if err := w.e.Advance(time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	last := hourRecord(id, "sn-last", "2", rel.Add(-30*time.Minute))
+	last.EndTime = protocol.FormatUsageTime(rel)
+	if _, code, msg := usagePush(t, base, webTestKey, d, last); code != protocol.MKTSuccess {
+		t.Errorf("the last period, ending at the wall-clock release, after two hours' advance: %s %s, want MKT.0000", code, msg)
+	}
+	late := last
+	late.MeteringSN, late.BeginTime, late.EndTime = "sn-late", last.EndTime, protocol.FormatUsageTime(rel.Add(time.Second))
+	if _, code, msg := usagePush(t, base, webTestKey, d, late); code != protocol.MKTInvalidUsageEntities || !strings.Contains(msg, "after instance "+id+" was released") {
+		t.Errorf("usage a second past the release: %s %s, want MKT.9002", code, msg)
+	}
+	if _, code, msg := usagePush(t, base, webTestKey, d, straddle("sn-early-2", start)); code != protocol.MKTInvalidUsageEntities {
+		t.Errorf("usage before the start, after two hours' advance: %s %s, want MKT.9002", code, msg)
+	}
+	if b, _ := w.e.BilledInstance(id); b.Records != 2 || b.TotalText != "3" {
+		t.Errorf("billed %+v, want the first hour and the last period", b)
+	}
+}
+
+// With the emulated clock running fast (a time scale of an hour per
+// second), the bounds stay where they were on the wall clock while the
+// emulated clock draws hours ahead.
+func TestUsageBoundsWithTimeScale(t *testing.T) {
+	clock := &offsetClock{}
+	v, _ := startSeller(t, testseller.Faults{}, func(c *Config) { c.TimeScale = 3600; c.NoRetry = true; c.Now = clock.Now })
+	_, sub := v.purchase(PurchaseRequest{ProductID: onDemandID})
+	_, sub = v.play(sub.ID, "unsubscribe")
+	if sub.Status != StatusReleased || sub.WallStartTime.IsZero() || sub.WallReleaseTime.Before(sub.WallStartTime) {
+		t.Fatalf("after unsubscribe: %s, wall-clock start %v, release %v", sub.Status, sub.WallStartTime, sub.WallReleaseTime)
+	}
+	clock.add(2 * time.Second) // two emulated hours
+	srv := httptest.NewServer(v.e.OpenAPIHandler())
+	defer srv.Close()
+	all := hourRecord(sub.InstanceID, "sn-all", "1", sub.WallStartTime)
+	all.EndTime = protocol.FormatUsageTime(sub.WallReleaseTime)
+	if _, code, msg := usagePush(t, srv.URL, testKey, 5*time.Second, all); code != protocol.MKTSuccess {
+		t.Errorf("usage from the wall-clock start to the release, two emulated hours later: %s %s, want MKT.0000", code, msg)
+	}
+	early := all
+	early.MeteringSN, early.BeginTime = "sn-early", protocol.FormatUsageTime(sub.WallStartTime.Add(-time.Second))
+	if _, code, msg := usagePush(t, srv.URL, testKey, 5*time.Second, early); code != protocol.MKTInvalidUsageEntities {
+		t.Errorf("usage from a second before the start: %s %s, want MKT.9002", code, msg)
+	}
+}
