@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -553,49 +555,113 @@ func parseAdvance(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// Periods per instance GET usage lists without ?instance=.
+const (
+	// DefaultUsagePeriods is how many of each instance's latest periods
+	// it lists when ?periods= does not say.
+	DefaultUsagePeriods = 100
+	// MaxUsagePeriods is the most ?periods= may ask for; ?instance= has
+	// every period of one instance.
+	MaxUsagePeriods = 1000
+)
+
 // usageJSON is the answer of GET usage: what was billed, per instance.
 type usageJSON struct {
 	Instances []BilledInstance `json:"instances"`
 }
 
 // apiUsage answers what the usage pushes billed, per instance with its
-// periods; ?instance= picks one instance (404 when nothing was billed
-// for it), ?periods=false leaves the periods out (cheap with millions).
+// latest periods: ?periods=N (0 to MaxUsagePeriods; false is 0, true
+// DefaultUsagePeriods, the default), each instance's periodsOmitted
+// counting the others. ?instance= picks one instance (404 when nothing
+// was billed for it) and lists all its periods unless ?periods= says
+// otherwise. Only the periods listed are copied under the Open API's
+// lock, so it stays cheap with millions of records.
 func (h *site) apiUsage(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	periods := true
-	switch q.Get("periods") {
-	case "", "true", "1":
-	case "false", "0":
-		periods = false
-	default:
-		writeError(w, badRequest("periods %q: want true or false", q.Get("periods")))
+	q, err := strictQuery(r, "instance", "periods")
+	if err != nil {
+		writeError(w, err)
 		return
 	}
+	n := -1 // all: one instance's
+	if s, ok := q["periods"]; ok {
+		if n, err = parseUsagePeriods(s); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	id, one := q["instance"]
 	var out []BilledInstance
-	switch id := q.Get("instance"); {
-	case id != "":
+	switch {
+	case one && id == "":
+		writeError(w, badRequest("instance: empty; give an instance ID or leave the parameter out"))
+		return
+	case one:
 		in, ok := h.e.BilledInstance(id)
 		if !ok {
 			writeError(w, notFound("no usage received for instance %q", id))
 			return
 		}
-		out = []BilledInstance{in}
-	case periods:
-		out = h.e.Billed()
-	default:
-		out = h.e.BilledTotals()
-	}
-	if !periods {
-		for i := range out {
-			out[i].Periods = nil
+		switch {
+		case n == 0:
+			in.Periods = nil
+		case n > 0 && len(in.Periods) > n:
+			in.PeriodsOmitted = len(in.Periods) - n
+			in.Periods = in.Periods[len(in.Periods)-n:]
 		}
+		out = []BilledInstance{in}
+	case n < 0:
+		out = h.e.BilledLatest(DefaultUsagePeriods)
+	default:
+		out = h.e.BilledLatest(n) // BilledTotals with 0
 	}
 	writeJSON(w, http.StatusOK, usageJSON{Instances: list(out)})
 }
 
+// parseUsagePeriods reads ?periods=: a count, or true or false.
+func parseUsagePeriods(s string) (int, error) {
+	switch s {
+	case "true":
+		return DefaultUsagePeriods, nil
+	case "false":
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > MaxUsagePeriods || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, badRequest("periods %q: want how many of each instance's latest periods to list, 0 to %d, or true (%d) or false (none)",
+			s, MaxUsagePeriods, DefaultUsagePeriods)
+	}
+	return n, nil
+}
+
+// strictQuery reads r's query parameters, each one of names and given
+// once: anything else is a 400 naming it, rather than silently ignored
+// (a misspelt parameter would answer something else than asked for).
+func strictQuery(r *http.Request, names ...string) (map[string]string, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("query: %v", err)
+	}
+	keys := slices.Sorted(maps.Keys(q))
+	out := make(map[string]string, len(q))
+	for _, k := range keys {
+		switch {
+		case !slices.Contains(names, k):
+			return nil, badRequest("unknown query parameter %q; the parameters are %s", k, strings.Join(names, ", "))
+		case len(q[k]) > 1:
+			return nil, badRequest("query parameter %q given %d times; give it once", k, len(q[k]))
+		}
+		out[k] = q[k][0]
+	}
+	return out, nil
+}
+
 // apiUsageRecords answers the log of the last usage records received.
 func (h *site) apiUsageRecords(w http.ResponseWriter, r *http.Request) {
+	if _, err := strictQuery(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, list(h.e.UsageRecords()))
 }
 

@@ -64,12 +64,32 @@ func (e *Emulator) UsageRecords() []UsageRecord {
 // records (the first of each period) summed exactly, and the duplicates
 // ignored, since the emulator started; instances in the order their first
 // record came. Nothing is forgotten (a million records take a few hundred
-// MB); UsageRecords is only the log of the last 10,000.
+// MB); UsageRecords is only the log of the last 10,000. Billed copies
+// every period: with many records use BilledLatest, BilledTotals or
+// BilledInstance.
 func (e *Emulator) Billed() []BilledInstance {
 	b := e.openapi.Billed()
 	out := make([]BilledInstance, len(b))
 	for i, in := range b {
 		out[i] = billedInstance(in)
+	}
+	return out
+}
+
+// BilledLatest is Billed with only each instance's last n periods (the
+// latest received, oldest first; PeriodsOmitted counts the others): only
+// those are copied under the Open API's lock, so it stays cheap with
+// millions of records, where Billed holds up the pushes while it copies
+// them all. n < 1 is BilledTotals.
+func (e *Emulator) BilledLatest(n int) []BilledInstance {
+	if n < 1 {
+		return e.BilledTotals()
+	}
+	b := e.openapi.BilledLatest(n)
+	out := make([]BilledInstance, len(b))
+	for i, in := range b {
+		out[i] = billedInstance(in)
+		out[i].PeriodsOmitted = in.Records - len(in.Periods)
 	}
 	return out
 }

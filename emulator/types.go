@@ -391,8 +391,11 @@ type BilledInstance struct {
 	Records    int `json:"records"`
 	Duplicates int `json:"duplicates"`
 	// Periods are the kept records, in the order received (nil from
-	// BilledTotals).
+	// BilledTotals; only the latest from BilledLatest).
 	Periods []BilledPeriod `json:"periods,omitempty"`
+	// PeriodsOmitted counts the older kept records BilledLatest left out
+	// of Periods (Records minus those listed); 0 when none were.
+	PeriodsOmitted int `json:"periodsOmitted,omitempty"`
 }
 
 // BilledPeriod is one kept usage record: one period of an instance.

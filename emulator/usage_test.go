@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -403,5 +404,95 @@ func TestUsageBoundsWithTimeScale(t *testing.T) {
 	early.MeteringSN, early.BeginTime = "sn-early", protocol.FormatUsageTime(sub.WallStartTime.Add(-time.Second))
 	if _, code, msg := usagePush(t, srv.URL, testKey, 5*time.Second, early); code != protocol.MKTInvalidUsageEntities {
 		t.Errorf("usage from a second before the start: %s %s, want MKT.9002", code, msg)
+	}
+}
+
+// GET usage lists each instance's latest periods, DefaultUsagePeriods
+// unless ?periods= says, with periodsOmitted counting the rest; ?instance=
+// has all of one instance's. The page shows the latest 24. Unknown and
+// repeated query parameters are refused, naming them.
+func TestUsageAPIPeriods(t *testing.T) {
+	w := startWeb(t)
+	const hours = 150
+	start := time.Now().UTC().Truncate(time.Hour).Add(-(hours + 1) * time.Hour)
+	run := w.buy(PurchaseRequest{ProductID: w.product(protocol.ChargingOnDemand).ID, OrderTime: start})
+	sub, _ := w.e.Subscription(run.SubscriptionID)
+	id := sub.InstanceID
+	recs := make([]protocol.UsageRecord, hours)
+	for i := range recs {
+		recs[i] = hourRecord(id, fmt.Sprintf("sn-%03d", i), "1", start.Add(time.Duration(i)*time.Hour))
+	}
+	if _, code, msg := usagePush(t, w.srv.URL, webTestKey, 5*time.Second, recs...); code != protocol.MKTSuccess {
+		t.Fatalf("push of %d hours: %s %s", hours, code, msg)
+	}
+
+	type answer struct {
+		Instances []struct {
+			InstanceID     string `json:"instanceId"`
+			Records        int    `json:"records"`
+			PeriodsOmitted int    `json:"periodsOmitted"`
+			Periods        []struct {
+				MeteringSN string `json:"meteringSn"`
+			} `json:"periods"`
+		} `json:"instances"`
+	}
+	tests := []struct {
+		query       string
+		listed      int // the latest ones, oldest first
+		omitted     int
+		periodsNull bool
+	}{
+		{"", DefaultUsagePeriods, hours - DefaultUsagePeriods, false},
+		{"?periods=true", DefaultUsagePeriods, hours - DefaultUsagePeriods, false},
+		{"?periods=3", 3, hours - 3, false},
+		{"?periods=1000", hours, 0, false},
+		{"?periods=0", 0, 0, true},
+		{"?periods=false", 0, 0, true},
+		{"?instance=" + url.QueryEscape(id), hours, 0, false},
+		{"?instance=" + url.QueryEscape(id) + "&periods=2", 2, hours - 2, false},
+		{"?periods=false&instance=" + url.QueryEscape(id), 0, 0, true},
+	}
+	for _, tt := range tests {
+		var a answer
+		w.call("GET", "/api/emulator/usage"+tt.query, nil, http.StatusOK, &a)
+		if len(a.Instances) != 1 || a.Instances[0].Records != hours {
+			t.Fatalf("GET usage%s: %+v, want the instance with %d records", tt.query, a, hours)
+		}
+		in := a.Instances[0]
+		if len(in.Periods) != tt.listed || in.PeriodsOmitted != tt.omitted ||
+			tt.listed > 0 && in.Periods[tt.listed-1].MeteringSN != fmt.Sprintf("sn-%03d", hours-1) ||
+			tt.listed > 0 && in.Periods[0].MeteringSN != fmt.Sprintf("sn-%03d", hours-tt.listed) {
+			t.Errorf("GET usage%s: %d periods listed, %d omitted, want the latest %d and %d omitted", tt.query, len(in.Periods), in.PeriodsOmitted, tt.listed, tt.omitted)
+		}
+	}
+
+	for _, tt := range []struct{ query, msg string }{
+		{"?period=5", `unknown query parameter \"period\"; the parameters are instance, periods`},
+		{"?instance=" + url.QueryEscape(id) + "&instance=other", `query parameter \"instance\" given 2 times`},
+		{"?periods=1&periods=2", `query parameter \"periods\" given 2 times`},
+		{"?instance=", "instance: empty"},
+		{"?periods=1001", `periods \"1001\": want how many`},
+		{"?periods=-1", `periods \"-1\"`},
+		{"?periods=%2B5", `periods \"+5\"`},
+		{"?periods=maybe", `periods \"maybe\"`},
+		{"?periods=%zz", "query: invalid URL escape"},
+	} {
+		if status, raw := w.do("GET", "/api/emulator/usage"+tt.query, nil); status != http.StatusBadRequest || !strings.Contains(string(raw), tt.msg) {
+			t.Errorf("GET usage%s: %d %s, want 400 with %q", tt.query, status, raw, tt.msg)
+		}
+	}
+	if status, raw := w.do("GET", "/api/emulator/usage/records?limit=5", nil); status != http.StatusBadRequest || !strings.Contains(string(raw), `unknown query parameter \"limit\"`) {
+		t.Errorf("GET usage/records?limit=5: %d %s, want 400 naming limit", status, raw)
+	}
+
+	status, page := w.page("/usage")
+	// The billed periods, before the log of the records received.
+	_, periods, found := strings.Cut(page, "data-billed-periods")
+	periods, _, _ = strings.Cut(periods, `id="usage"`)
+	if status != http.StatusOK || !found || strings.Count(periods, `data-testid="billed-period"`) != usagePagePeriods ||
+		!strings.Contains(page, fmt.Sprintf("%d older ones", hours-usagePagePeriods)) ||
+		strings.Index(periods, fmt.Sprintf("sn-%03d", hours-1)) > strings.Index(periods, fmt.Sprintf("sn-%03d", hours-usagePagePeriods)) ||
+		strings.Contains(periods, fmt.Sprintf("sn-%03d", hours-usagePagePeriods-1)) {
+		t.Errorf("/usage (%d): want the latest %d periods, newest first, and %d older ones counted", status, usagePagePeriods, hours-usagePagePeriods)
 	}
 }

@@ -408,7 +408,7 @@ func faultsFromForm(v url.Values) (Faults, error) {
 }
 
 // usagePagePeriods is how many of an instance's latest periods the usage
-// page shows; the JSON API has them all.
+// page shows; GET usage?instance= has them all.
 const usagePagePeriods = 24
 
 type usageView struct {
@@ -429,12 +429,13 @@ type billedView struct {
 }
 
 func (h *site) usagePage(w http.ResponseWriter, r *http.Request) {
-	billed := h.e.Billed()
+	// Only the periods shown are copied: with a million records, copying
+	// them all held up the pushes for a good part of a second.
+	billed := h.e.BilledLatest(usagePagePeriods)
 	views := make([]billedView, len(billed))
 	for i, b := range billed {
-		n := min(len(b.Periods), usagePagePeriods)
-		v := billedView{BilledInstance: b, Omitted: len(b.Periods) - n}
-		for j := len(b.Periods) - 1; j >= len(b.Periods)-n; j-- {
+		v := billedView{BilledInstance: b, Omitted: b.PeriodsOmitted}
+		for j := len(b.Periods) - 1; j >= 0; j-- {
 			v.Latest = append(v.Latest, b.Periods[j])
 			v.Last = later(v.Last, b.Periods[j].Received)
 		}

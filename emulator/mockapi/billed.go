@@ -167,14 +167,18 @@ func (l *ledger) add(r UsageRecord, value int64) (duplicate bool) {
 }
 
 // snapshot copies what add changes, so that the caller can export it
-// without the handler's lock: the periods are a flat copy, cheap beside
-// the export.
-func (l *ledger) snapshot(periods bool) []billedInstance {
+// without the handler's lock: each instance's last n periods (all with n
+// < 0, none with 0) as a flat copy, cheap beside the export.
+func (l *ledger) snapshot(n int) []billedInstance {
 	out := make([]billedInstance, len(l.order))
 	for i, in := range l.order {
 		out[i] = billedInstance{id: in.id, total: in.total, records: in.records, dups: in.dups}
-		if periods {
-			out[i].periods = slices.Clone(in.periods)
+		if n != 0 {
+			from := 0
+			if n > 0 {
+				from = max(len(in.periods)-n, 0)
+			}
+			out[i].periods = slices.Clone(in.periods[from:])
 		}
 	}
 	return out
@@ -213,9 +217,27 @@ func export(snap []billedInstance, periods bool) []BilledInstance {
 // record and the duplicates ignored, since the Handler was made (unlike
 // UsageRecords, nothing is forgotten). Instances are in the order their
 // first record came.
+//
+// Billed copies the whole ledger under the handler's lock, which holds up
+// the pushes: with many records use BilledLatest, BilledTotals or
+// BilledInstance.
 func (h *Handler) Billed() []BilledInstance {
 	h.mu.Lock()
-	snap := h.billed.snapshot(true)
+	snap := h.billed.snapshot(-1)
+	h.mu.Unlock()
+	return export(snap, true)
+}
+
+// BilledLatest is Billed with only each instance's last n periods (the
+// latest received, still oldest first); Records tells how many there
+// are. Only those are copied under the handler's lock, so it stays cheap
+// with millions of records. n < 1 is BilledTotals.
+func (h *Handler) BilledLatest(n int) []BilledInstance {
+	if n < 1 {
+		return h.BilledTotals()
+	}
+	h.mu.Lock()
+	snap := h.billed.snapshot(n)
 	h.mu.Unlock()
 	return export(snap, true)
 }
@@ -224,7 +246,7 @@ func (h *Handler) Billed() []BilledInstance {
 // records.
 func (h *Handler) BilledTotals() []BilledInstance {
 	h.mu.Lock()
-	snap := h.billed.snapshot(false)
+	snap := h.billed.snapshot(0)
 	h.mu.Unlock()
 	return export(snap, false)
 }
