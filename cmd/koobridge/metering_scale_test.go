@@ -43,17 +43,21 @@ const (
 
 // meteringPlan is the usage a scale run reports: perPeriod records for
 // each instance and each of hours closed hours, the first beginning at
-// start (when the instances' orders were placed). Batches hold whole
-// periods (an hour of one instance is never split over two requests): a
-// record that arrives for a period already pushed is billed in the
-// instance's current hour (docs/metering.md), which closes up to an hour
-// after the run, so a run that pushes while it ingests must not split
-// one.
+// start (the instances' orders were placed in the hour before). Batches
+// hold whole periods (an hour of one instance is never split over two
+// requests): a record that arrives for a period already pushed is billed
+// in the instance's current hour (docs/metering.md), which closes up to
+// an hour after the run, so a run that pushes while it ingests must not
+// split one.
 type meteringPlan struct {
 	instances, hours, perPeriod int
 	failRate                    float64 // the emulator's usageFailRate
-	clients                     int     // concurrent requests
-	start                       time.Time
+	// outage is how long after the last record acknowledged the pushes
+	// go on failing at most (0: until every period is billed). It bounds
+	// the CI run: faults in a row double the backoff from 1 s each time.
+	outage  time.Duration
+	clients int // concurrent requests
+	start   time.Time
 }
 
 // meteringPlanFromEnv is the CI size, or the full size with
@@ -66,12 +70,12 @@ func meteringPlanFromEnv(t *testing.T) (meteringPlan, bool) {
 	t.Helper()
 	// Many short periods at CI size: 10,000 periods make ten pushes or
 	// more, so the faults meet several of them.
-	p := meteringPlan{instances: 100, hours: 100, perPeriod: 2, failRate: 0.3, clients: 4}
+	p := meteringPlan{instances: 100, hours: 100, perPeriod: 2, failRate: 0.3, outage: time.Minute, clients: 4}
 	full := false
 	switch s := os.Getenv("KOOBRIDGE_METERING_SCALE"); s {
 	case "", "ci":
 	case "full":
-		p.instances, p.hours, p.perPeriod, full = 1000, 20, 50, true
+		p.instances, p.hours, p.perPeriod, p.outage, full = 1000, 20, 50, 0, true
 	default:
 		t.Fatalf("KOOBRIDGE_METERING_SCALE=%q: want ci or full", s)
 	}
@@ -314,20 +318,29 @@ func (w *meteringWorld) setFaults(t *testing.T, body string) {
 	}
 }
 
-// buy places n pay-per-use purchases whose orders were placed at
-// orderTime, eight at a time, and returns the instance IDs koobridge
-// answered, in purchase order.
-func (w *meteringWorld) buy(t *testing.T, n int, orderTime time.Time) []string {
+// buy places n pay-per-use purchases, eight at a time, the orders placed
+// in the hour before first (purchase i at first - 1 - i%60 minutes, so
+// that every billed hour is after the start), and returns the instance
+// IDs koobridge answered, in purchase order, checking they are n
+// distinct instances.
+//
+// The order times are spread because the emulator's order IDs are the
+// order time's minute and five random characters: a thousand orders in
+// one minute repeat an ID about once in 70 runs, and koobridge rightly
+// takes the second purchase for a repeat of the first (one instance for
+// two subscriptions).
+func (w *meteringWorld) buy(t *testing.T, n int, first time.Time) []string {
 	t.Helper()
+	orderTime := func(i int) time.Time { return first.Add(-time.Duration(1+i%60) * time.Minute) }
 	subs := make([]string, n)
 	errs := make([]error, n)
-	body := fmt.Sprintf(`{"productId":%q,"orderTime":%q}`, meteringProduct, orderTime.Format(time.RFC3339))
 	client := loadClient(2 * waitLong)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				body := fmt.Sprintf(`{"productId":%q,"orderTime":%q}`, meteringProduct, orderTime(i).Format(time.RFC3339))
 				resp, err := client.Post(w.em.base+"/api/emulator/purchases", "application/json", strings.NewReader(body))
 				if err != nil {
 					errs[i] = err
@@ -350,22 +363,31 @@ func (w *meteringWorld) buy(t *testing.T, n int, orderTime time.Time) []string {
 	}
 	var list []struct {
 		ID         string    `json:"id"`
+		OrderID    string    `json:"orderId"`
 		InstanceID string    `json:"instanceId"`
 		StartTime  time.Time `json:"startTime"`
 	}
 	getJSON(t, w.em.base+"/api/emulator/subscriptions", "", &list)
-	byID := map[string]string{}
+	type sub struct{ order, instance string }
+	byID := map[string]sub{}
 	for _, s := range list {
-		if !s.StartTime.Equal(orderTime) {
-			t.Fatalf("subscription %s started %s, want the order time %s", s.ID, s.StartTime, orderTime)
+		byID[s.ID] = sub{s.OrderID, s.InstanceID}
+		if s.StartTime.IsZero() || !s.StartTime.Before(first) {
+			t.Fatalf("subscription %s started %s, want its order time, before %s", s.ID, s.StartTime, first)
 		}
-		byID[s.ID] = s.InstanceID
 	}
 	ids := make([]string, n)
-	for i, s := range subs {
-		if ids[i] = byID[s]; ids[i] == "" {
-			t.Fatalf("subscription %s has no instance", s)
+	bought := map[string]int{}
+	for i, id := range subs {
+		s := byID[id]
+		if s.instance == "" {
+			t.Fatalf("subscription %s has no instance", id)
 		}
+		if j, ok := bought[s.instance]; ok {
+			t.Fatalf("purchases %d and %d (order %s) have one instance, %s: two orders with one ID?", j, i, s.order, s.instance)
+		}
+		bought[s.instance] = i
+		ids[i] = s.instance
 	}
 	return ids
 }
@@ -398,11 +420,16 @@ func (w *meteringWorld) billed(t *testing.T) billed {
 
 // waitBilled waits until the emulator has kept as many periods as the
 // plan has (never more: the checks after it say which are wrong) and
-// returns its view.
-func (w *meteringWorld) waitBilled(t *testing.T, p meteringPlan, within time.Duration) billed {
+// returns its view. The faults end p.outage after lastAck, if set.
+func (w *meteringWorld) waitBilled(t *testing.T, p meteringPlan, lastAck time.Time, within time.Duration) billed {
 	t.Helper()
 	deadline := time.Now().Add(within)
-	for {
+	for ended := false; ; {
+		if !ended && p.outage > 0 && time.Since(lastAck) > p.outage {
+			w.setFaults(t, `{}`)
+			ended = true
+			t.Logf("the usage push faults end %v after the last record was acknowledged", p.outage)
+		}
 		b := w.billed(t)
 		kept := 0
 		for _, in := range b.Instances {
@@ -412,6 +439,7 @@ func (w *meteringWorld) waitBilled(t *testing.T, p meteringPlan, within time.Dur
 			return b
 		}
 		if time.Now().After(deadline) {
+			w.diagnose(t, p, b)
 			t.Fatalf("after %v the emulator has kept %d of the %d periods", within, kept, p.periods())
 		}
 		time.Sleep(time.Second)
@@ -438,6 +466,45 @@ func waitJobsDone(t *testing.T, base string, within time.Duration) []queueJob {
 			t.Fatalf("jobs still to run after %v", within)
 		}
 		time.Sleep(time.Second)
+	}
+}
+
+// diagnose logs what koobridge knows of the periods the emulator has not
+// billed: the summary by state, the periods not accepted and their
+// pushes, from the admin API.
+func (w *meteringWorld) diagnose(t *testing.T, p meteringPlan, b billed) {
+	t.Helper()
+	var short []string
+	for _, in := range b.Instances {
+		if in.Records < p.hours {
+			short = append(short, fmt.Sprintf("%s (%d of %d hours)", in.InstanceID, in.Records, p.hours))
+		}
+	}
+	t.Logf("instances billed short: %d: %.2000s", len(short), strings.Join(short, ", "))
+	get := func(path string) string {
+		_, body := httpGet(t, w.bases[0]+path, adminToken)
+		return body
+	}
+	t.Logf("usage summary: %s", get("/admin/api/usage"))
+	pushes := map[string]bool{}
+	for _, state := range []string{"open", "pushing", "rejected", "dead"} {
+		body := get("/admin/api/usage/periods?limit=50&state=" + state)
+		t.Logf("%s periods: %.4000s", state, body)
+		var page struct {
+			Periods []struct {
+				PushID int64 `json:"pushId"`
+			} `json:"periods"`
+		}
+		_ = json.Unmarshal([]byte(body), &page)
+		for _, per := range page.Periods {
+			if per.PushID != 0 {
+				pushes[strconv.FormatInt(per.PushID, 10)] = true
+			}
+		}
+	}
+	t.Logf("pending pushes: %.4000s", get("/admin/api/usage/pushes?state=pending"))
+	for id := range pushes {
+		t.Logf("push %s: %.3000s", id, get("/admin/api/usage/pushes/"+id))
 	}
 }
 
@@ -570,7 +637,7 @@ func runMetering(t *testing.T, p meteringPlan, db string, replicas int, extra ..
 	w := startMeteringWorld(t, db, replicas, extra...)
 	began := time.Now()
 	ids := w.buy(t, p.instances, p.start)
-	t.Logf("%d pay-per-use instances bought (orders placed %s) in %v", len(ids), p.start.Format(time.RFC3339), time.Since(began).Round(time.Millisecond))
+	t.Logf("%d pay-per-use instances bought (orders placed in the hour before %s) in %v", len(ids), p.start.Format(time.RFC3339), time.Since(began).Round(time.Millisecond))
 	w.setFaults(t, fmt.Sprintf(`{"usageFailRate":%v}`, p.failRate))
 
 	st := p.ingest(t, w.bases, ids, p.batches(), usage.Accepted)
@@ -586,7 +653,7 @@ func runMetering(t *testing.T, p meteringPlan, db string, replicas int, extra ..
 	// A held push costs the serve side its Open API timeout (10 s), then
 	// the job's backoff: a period that meets several faults in a row waits
 	// a minute or more.
-	b := w.waitBilled(t, p, 5*time.Minute)
+	b := w.waitBilled(t, p, st.lastAck, 5*time.Minute)
 	last, _ := checkBilled(t, p, ids, b)
 	res := meteringResult{ingest: st, toPush: last.Sub(st.lastAck), wall: last.Sub(st.first)}
 
