@@ -89,12 +89,15 @@ func (b buyer) info() *protocol.BuyerInfo {
 	}
 }
 
+// readRandom fills order IDs' random characters; tests replace it.
+var readRandom = rand.Read
+
 // newOrderID returns a KooGallery-like order ID: "CS", yyMMddHHmm of the
 // emulated time, five random characters (e.g. CS2211181819B4LVS).
 func newOrderID(now time.Time) string {
 	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 	var b [5]byte
-	_, _ = rand.Read(b[:])
+	_, _ = readRandom(b[:])
 	for i := range b {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
@@ -142,6 +145,13 @@ func (e *Emulator) placeOrderLocked(sub *Subscription, spec orderSpec, mockID st
 		return order{id: mockID, line: orderLineID(mockID)}, exp
 	}
 	id := newOrderID(now)
+	for e.orderIDs[id] {
+		id = newOrderID(now)
+	}
+	if e.orderIDs == nil {
+		e.orderIDs = map[string]bool{}
+	}
+	e.orderIDs[id] = true
 	line := protocol.OrderLine{
 		OrderLineID:           protocol.FlexString(orderLineID(id)),
 		ChargingMode:          protocol.FlexString(sub.ChargingMode),

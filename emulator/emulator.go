@@ -44,6 +44,10 @@ type Emulator struct {
 	openapi *mockapi.Handler
 	buyer   buyer
 
+	// orderIDs are the order IDs issued, so none is issued twice (two
+	// orders placed in one minute share all but five random characters).
+	orderIDs map[string]bool
+
 	// wallStart and start anchor the emulated clock (see Now).
 	wallStart time.Time
 	start     time.Time

@@ -496,3 +496,31 @@ func TestUsageAPIPeriods(t *testing.T) {
 		t.Errorf("/usage (%d): want the latest %d periods, newest first, and %d older ones counted", status, usagePagePeriods, hours-usagePagePeriods)
 	}
 }
+
+// Two orders placed in one minute whose random characters come out the
+// same still get IDs of their own: a repeated ID would make two purchases
+// one instance at the seller.
+func TestOrderIDsUnique(t *testing.T) {
+	saved := readRandom
+	t.Cleanup(func() { readRandom = saved })
+	var calls int
+	readRandom = func(b []byte) (int, error) {
+		calls++
+		for i := range b {
+			b[i] = byte(calls / 3) // the same bytes for the first two calls
+		}
+		return len(b), nil
+	}
+	w := startWeb(t)
+	prod := w.product(protocol.ChargingOnDemand).ID
+	a := w.buy(PurchaseRequest{ProductID: prod})
+	b := w.buy(PurchaseRequest{ProductID: prod})
+	sa, _ := w.e.Subscription(a.SubscriptionID)
+	sb, _ := w.e.Subscription(b.SubscriptionID)
+	if len(sa.Orders) == 0 || len(sb.Orders) == 0 || sa.Orders[0] == sb.Orders[0] {
+		t.Fatalf("orders %v and %v: want two IDs", sa.Orders, sb.Orders)
+	}
+	if sa.InstanceID == sb.InstanceID {
+		t.Errorf("one instance %s for two purchases", sa.InstanceID)
+	}
+}
