@@ -167,7 +167,15 @@ type Config struct {
 	UsageToken string
 	// UsageWait is how long the metering profile waits for the seller to
 	// push the usage it reported; zero means DefaultUsageWait (5 min).
+	// It bounds the whole watch, UsageQuiet included.
 	UsageWait time.Duration
+	// UsageQuiet is how long no usage push may arrive, once every hour
+	// reported has been pushed and the push the suite held has been sent
+	// again, before the metering profile judges what arrived: a seller
+	// that pushes a period twice, a few seconds apart, is caught only if
+	// the second push comes within it. Give at least twice the seller's
+	// push interval; zero means DefaultUsageQuiet (10 s).
+	UsageQuiet time.Duration
 	// Profile is "period", "onetime", "ondemand", "ondemand-pkg",
 	// "order", "v1", "kit", "sso", "license", "online-license",
 	// "metering" or "all", or several of them separated by commas
@@ -310,6 +318,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// too, recording the token requests and logouts the cases judge.
 	rec := &oaRecorder{}
 	handler := e.OpenAPIHandler()
+	// With the metering profile the usage pushes pass a gate that notes
+	// each one and holds the first kept (see usageGate).
+	var gate *usageGate
+	if slices.ContainsFunc(names, func(p profileDef) bool { return p.name == ProfileMetering }) {
+		gate = newUsageGate(handler)
+		handler = gate
+	}
 	if ssoOn {
 		handler = rec.handler(e, handler)
 	}
@@ -321,7 +336,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		<-served
 	}()
 
-	r := &runner{e: e, cfg: cfg, oa: rec, report: &Report{
+	r := &runner{e: e, cfg: cfg, oa: rec, gate: gate, report: &Report{
 		Target:   emulator.RedactURL(cfg.Target),
 		Profile:  profileString(names),
 		Deadline: cfg.Deadline,
@@ -389,7 +404,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // (Target, OrderNotifyTarget, KitTarget, LicenseTarget,
 // OnlineLicenseTarget, OnlineLicenseKey, Key, AK, SK, Profile, Deadline,
 // RSAPublicKey with the kit profile, UsageURL and UsageToken with the
-// metering profile, UsageWait), so a
+// metering profile, UsageWait, UsageQuiet), so a
 // caller can check them before it opens the Open API listener. It does
 // not look at OpenAPI, which Run requires too.
 func (cfg Config) Validate() error {
@@ -409,6 +424,8 @@ func (cfg Config) check() ([]profileDef, error) {
 		return nil, fmt.Errorf("conformance: config: LicenseUploadWindow %v is negative", cfg.LicenseUploadWindow)
 	case cfg.UsageWait < 0:
 		return nil, fmt.Errorf("conformance: config: UsageWait %v is negative", cfg.UsageWait)
+	case cfg.UsageQuiet < 0:
+		return nil, fmt.Errorf("conformance: config: UsageQuiet %v is negative", cfg.UsageQuiet)
 	case cfg.Key == "":
 		return nil, errors.New("conformance: config: Key is required")
 	case cfg.AK == "" || cfg.SK == "":
@@ -531,6 +548,7 @@ type runner struct {
 	e      *emulator.Emulator
 	cfg    Config
 	oa     *oaRecorder // what the tenants' OneAccess served (sso profile)
+	gate   *usageGate  // the usage pushes (metering profile)
 	report *Report
 }
 

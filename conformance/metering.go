@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,11 +22,29 @@ import (
 // usage API, of known usage on pay-per-use instances bought three hours
 // back, then checks what the seller pushed to the mocked Open API: every
 // (instance, hour) once, with one metering_sn, adding up to what was told,
-// within Config.UsageWait; and queryInstance's usageInfo.
+// within Config.UsageWait and before KooGallery's next collection, no
+// period before it ends, and the first push kept, whose answer the suite
+// withholds (usageGate), sent again; and queryInstance's usageInfo.
 
 // DefaultUsageWait is how long the metering profile waits for the
 // seller's usage pushes unless Config.UsageWait says otherwise.
 const DefaultUsageWait = 5 * time.Minute
+
+// DefaultUsageQuiet is how long no push may arrive, after every hour has,
+// before the metering profile judges, unless Config.UsageQuiet says
+// otherwise: twice a push interval of 5 s.
+const DefaultUsageQuiet = 10 * time.Second
+
+// usageCollection bounds how long after its usage was reported a closed
+// hour may be pushed: KooGallery collects hourly products at minute 15 of
+// each hour (saas-v2.md §7.2), so usage of a closed hour reported just
+// after a collection must be pushed within 15 minutes to make the next.
+const usageCollection = 15 * time.Minute
+
+// meteringClockSkew is how far ahead of the suite's clock a pushed
+// record's end_time may be before it counts as pushed early: the seller's
+// clock may run a little ahead.
+const meteringClockSkew = 5 * time.Second
 
 // Suite rules of the metering profile.
 const (
@@ -33,6 +52,9 @@ const (
 	RuleUsageIdempotent = "usage-idempotent" // a repeated record is a duplicate; its key with other content is rejected
 	RuleUsageValidation = "usage-validation" // usage before the start, in the future, over-precise or of an unknown instance is rejected
 	RuleUsagePushed     = "usage-pushed"     // every period with usage is pushed, within the wait
+	RuleUsageOnTime     = "usage-on-time"    // a closed period is pushed before KooGallery's next collection
+	RuleUsageNotEarly   = "usage-not-early"  // no period is pushed before it ends
+	RuleUsageRetry      = "usage-retry"      // a push whose answer was lost is sent again
 	RuleUsageOnce       = "usage-once"       // one record per period, with one metering_sn, nothing kept twice
 	RuleUsageTotals     = "usage-totals"     // what KooGallery billed is what was reported
 	RuleUsageInfo       = "usage-info"       // queryInstance's usageInfo is the usage reported
@@ -44,6 +66,9 @@ func init() {
 		RuleUsageIdempotent: "docs/metering.md (idempotencyKey: the same content again is a duplicate, other content is rejected)",
 		RuleUsageValidation: "saas-v2.md §7.2 (usage_value > 0, ≤ 4 decimals; begin_time not before the resource start), docs/metering.md",
 		RuleUsagePushed:     "saas-v2.md §7.2 (hourly products: collected at minute 15, report within 2 h)",
+		RuleUsageOnTime:     "saas-v2.md §7.2 (hourly products: collected at minute 15 of each hour)",
+		RuleUsageNotEarly:   "saas-v2.md §7.2 (end_time: the metering period's end; usage collected after the period)",
+		RuleUsageRetry:      "saas-v2.md §7.2 (on transport failure retry with the same metering_sn), §6.1",
 		RuleUsageOnce:       "saas-v2.md §7.2, §6.1 (metering_sn unique, the same on every retry; one record per instance and period)",
 		RuleUsageTotals:     "saas-v2.md §7.2 (usage_value: the period's usage)",
 		RuleUsageInfo:       "saas-v2.md §3.2 (usageInfo: the cumulative usage of a pay-per-use instance)",
@@ -61,7 +86,8 @@ const meteringPoll = 250 * time.Millisecond
 // meterSub is one pay-per-use instance the profile reports usage of.
 type meterSub struct {
 	subID, instanceID, mode string
-	hours                   [meteringHours]int64 // accepted usage per hour, ten-thousandths
+	hours                   [meteringHours]int64     // accepted usage per hour, ten-thousandths
+	reported                [meteringHours]time.Time // when each hour's usage was accepted
 }
 
 func (m *meterSub) total() int64 {
@@ -101,12 +127,16 @@ func (r *runner) metering(ctx context.Context) {
 	start := time.Now().UTC().Truncate(time.Hour).Add(-meteringHours * time.Hour)
 	subs := r.meteringPurchase(ctx, start)
 	if len(subs) == 0 {
-		for _, id := range []string{"report", "repeat", "conflict", "before-start", "future", "precision", "unknown-instance", "no-token", "pushed", "once", "totals", "query"} {
+		ids := []string{"report", "repeat", "conflict", "before-start", "future", "precision", "unknown-instance", "no-token"}
+		for _, id := range append(append(ids, meteringPushCases...), "query") {
 			cr := r.begin("metering/"+id, meteringTitles[id], suiteSpec[meteringRules[id]])
 			cr.fail(RuleNotRun, "not run: metering/purchase left no pay-per-use instance to report usage of")
 			r.end(cr)
 		}
 		return
+	}
+	if r.gate != nil {
+		r.gate.arm() // the first push kept from now on is held
 	}
 	run := emulator.NewNonce()[:12] // keys of this run: a rerun against the same seller reports afresh
 	batches := r.meteringReport(ctx, subs, start, run)
@@ -128,7 +158,10 @@ var meteringTitles = map[string]string{
 	"unknown-instance": "usage of an instance never issued is rejected",
 	"no-token":         "the usage API refuses a request without the bearer token, or with a wrong one (401)",
 	"pushed":           "every hour with usage of every instance is pushed to KooGallery within the wait",
-	"once":             "each hour arrives once: one kept record and one metering_sn per (instance, hour), retries carrying the same",
+	"on-time":          "each closed hour is pushed before KooGallery's next collection: within 15 minutes (or the wait, if shorter) of its report",
+	"not-early":        "no period is pushed before its end_time: only closed periods, with all their usage",
+	"retry":            "the first push kept, whose answer is then lost (held until the seller gives up), is sent again",
+	"once":             "each hour arrives once: one kept record and one metering_sn per (instance, hour) over every push received, retries carrying the same",
 	"totals":           "what KooGallery billed per hour and per instance is what was reported",
 	"query":            "queryInstance's usageInfo is the instance's cumulative usage",
 }
@@ -138,6 +171,7 @@ var meteringRules = map[string]string{
 	"report": RuleUsageAPI, "repeat": RuleUsageIdempotent, "conflict": RuleUsageIdempotent,
 	"before-start": RuleUsageValidation, "future": RuleUsageValidation, "precision": RuleUsageValidation,
 	"unknown-instance": RuleUsageValidation, "no-token": RuleUsageAPI, "pushed": RuleUsagePushed,
+	"on-time": RuleUsageOnTime, "not-early": RuleUsageNotEarly, "retry": RuleUsageRetry,
 	"once": RuleUsageOnce, "totals": RuleUsageTotals, "query": RuleUsageInfo,
 }
 
@@ -185,7 +219,7 @@ func formatUnits(u int64) string {
 }
 
 // meteringReport reports two records per hour per instance, the first
-// two hours in one batch and the last in another, and checks every one is
+// hour in one batch and the others in another, and checks every one is
 // accepted. It returns the batches as sent.
 func (r *runner) meteringReport(ctx context.Context, subs []*meterSub, start time.Time, run string) [][]usageRecord {
 	cr := r.meteringCase("report")
@@ -210,6 +244,7 @@ func (r *runner) meteringReport(ctx context.Context, subs []*meterSub, start tim
 		if !ok {
 			continue
 		}
+		answered := time.Now()
 		for j, got := range res {
 			rec := batch[j]
 			if got.Status != usageAccepted {
@@ -220,6 +255,7 @@ func (r *runner) meteringReport(ctx context.Context, subs []*meterSub, start tim
 			if i >= 0 {
 				u, _ := parseUnits(string(rec.Value))
 				subs[i].hours[h] += u
+				subs[i].reported[h] = answered
 			}
 		}
 	}
@@ -413,101 +449,80 @@ type hourKey struct {
 	begin    int64 // Unix seconds
 }
 
-// meteringPushes waits for the pushes, then judges them.
+func (k hourKey) hour() string { return time.Unix(k.begin, 0).UTC().Format(time.RFC3339) }
+
+// sortedHours returns the keys of m by instance, then hour: failures are
+// listed in a stable order.
+func sortedHours[V any](m map[hourKey]V) []hourKey {
+	keys := make([]hourKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b hourKey) int {
+		if c := strings.Compare(a.instance, b.instance); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.begin, b.begin)
+	})
+	return keys
+}
+
+// meteringPushCases are the cases judging the pushes, in report order.
+var meteringPushCases = []string{"pushed", "on-time", "not-early", "retry", "once", "totals"}
+
+// pushFacts is what the pushes are judged on: what was reported, and
+// what arrived.
+type pushFacts struct {
+	subs     []*meterSub
+	want     map[hourKey]int64     // usage reported per (instance, hour)
+	reported map[hourKey]time.Time // when each hour's usage was reported
+	posted   time.Time             // when the report ended
+	wait     time.Duration
+	billed   map[string]emulator.BilledInstance // what the mocked Open API kept
+	gate     gateView                           // every push, as it arrived
+}
+
+// meteringPushes watches the pushes until they have settled, then judges
+// them.
 func (r *runner) meteringPushes(ctx context.Context, subs []*meterSub, start, posted time.Time) {
-	pushed, once, totals := r.meteringCase("pushed"), r.meteringCase("once"), r.meteringCase("totals")
+	cases := map[string]*caseRun{}
+	for _, id := range meteringPushCases {
+		cases[id] = r.meteringCase(id)
+	}
 	defer func() {
-		r.end(pushed)
-		r.end(once)
-		r.end(totals)
+		for _, id := range meteringPushCases {
+			r.end(cases[id])
+		}
 	}()
-	want := map[hourKey]int64{}
+	f := &pushFacts{subs: subs, want: map[hourKey]int64{}, reported: map[hourKey]time.Time{}, posted: posted, wait: r.usageWait()}
 	for _, s := range subs {
 		for h, u := range s.hours {
 			if u > 0 {
-				want[hourKey{s.instanceID, start.Add(time.Duration(h) * time.Hour).Unix()}] = u
+				k := hourKey{s.instanceID, start.Add(time.Duration(h) * time.Hour).Unix()}
+				f.want[k], f.reported[k] = u, s.reported[h]
 			}
 		}
 	}
-	if len(want) == 0 {
-		for _, cr := range []*caseRun{pushed, once, totals} {
-			cr.fail(RuleNotRun, "not run: metering/report had no usage accepted")
+	if len(f.want) == 0 {
+		for _, id := range meteringPushCases {
+			cases[id].fail(RuleNotRun, "not run: metering/report had no usage accepted")
 		}
 		return
 	}
-	deadline := posted.Add(r.usageWait())
-	billed := r.waitPushes(ctx, subs, want, deadline)
-
-	// pushed: every hour arrived, within the wait.
-	var slowest time.Duration
-	for k := range want {
-		p, found := keptPeriod(billed[k.instance], k.begin)
-		switch {
-		case !found:
-			pushed.fail(RuleUsagePushed, "instance %s, hour %s: not pushed within %v of the report", k.instance, time.Unix(k.begin, 0).UTC().Format(time.RFC3339), r.usageWait())
-		case p.Received.Sub(posted) > r.usageWait():
-			pushed.fail(RuleUsagePushed, "instance %s, hour %s: pushed %v after the report, more than %v", k.instance, p.Begin.Format(time.RFC3339), p.Received.Sub(posted).Round(time.Second), r.usageWait())
-		default:
-			slowest = max(slowest, p.Received.Sub(posted))
-		}
-	}
-	if len(pushed.c.Failures) > 0 {
+	r.watchPushes(ctx, f, posted.Add(f.wait), r.usageQuiet())
+	// Read again once settled: what came during the quiet window counts.
+	r.readPushes(f)
+	f.judgePushed(cases["pushed"])
+	if len(cases["pushed"].c.Failures) > 0 {
 		if refused := r.refusedPushes(); refused != "" {
-			pushed.c.Note = "the mocked Open API refused usage pushes: " + refused
-		}
-	} else {
-		pushed.c.Note = fmt.Sprintf("%d hours pushed, the last %v after the report", len(want), slowest.Round(time.Millisecond))
-	}
-
-	// once: per instance, kept records are exactly the hours with usage,
-	// and every record of an hour carried one metering_sn.
-	sns := map[hourKey]map[string]bool{}
-	retries := 0
-	for _, rec := range r.e.UsageRecords() {
-		b, err := protocol.ParseUsageTime(rec.BeginTime)
-		if err != nil || !slices.ContainsFunc(subs, func(s *meterSub) bool { return s.instanceID == rec.InstanceID }) {
-			continue
-		}
-		k := hourKey{rec.InstanceID, b.Unix()}
-		if sns[k] == nil {
-			sns[k] = map[string]bool{}
-		}
-		sns[k][rec.MeteringSN] = true
-		if rec.Duplicate {
-			retries++
+			cases["pushed"].c.Note = "the mocked Open API refused usage pushes: " + refused
 		}
 	}
-	for k, set := range sns {
-		if len(set) > 1 {
-			once.fail(RuleUsageOnce, "instance %s, hour %s: pushed under %d metering_sn (%s): every push of a period must carry the same one", k.instance,
-				time.Unix(k.begin, 0).UTC().Format(time.RFC3339), len(set), strings.Join(sortedKeys(set), ", "))
-		}
-	}
-	for _, s := range subs {
-		for _, p := range billed[s.instanceID].Periods {
-			if _, ok := want[hourKey{s.instanceID, p.Begin.Unix()}]; !ok || !p.End.Equal(p.Begin.Add(time.Hour)) {
-				once.fail(RuleUsageOnce, "instance %s: a record for %s to %s (metering_sn %s, %s) was kept beside the hours with usage: a period billed twice, or usage where none was reported",
-					s.instanceID, p.Begin.Format(time.RFC3339), p.End.Format(time.RFC3339), p.MeteringSN, p.ValueText)
-			}
-		}
-	}
-	if retries > 0 && len(once.c.Failures) == 0 {
-		once.c.Note = fmt.Sprintf("%d repeated records were ignored as duplicates (retries carrying the same metering_sn)", retries)
-	}
-
-	// totals: per hour and per instance.
-	for _, s := range subs {
-		in := billed[s.instanceID]
-		for h, u := range s.hours {
-			p, found := keptPeriod(in, start.Add(time.Duration(h)*time.Hour).Unix())
-			if found && p.Value != u {
-				totals.fail(RuleUsageTotals, "instance %s, hour %s: billed %s, reported %s", s.instanceID, p.Begin.Format(time.RFC3339), p.ValueText, formatUnits(u))
-			}
-		}
-		if in.Total != s.total() {
-			totals.fail(RuleUsageTotals, "instance %s: billed %s in all, reported %s", s.instanceID, in.TotalText, formatUnits(s.total()))
-		}
-	}
+	f.judgeOnTime(cases["on-time"])
+	f.judgeNotEarly(cases["not-early"])
+	f.judgeRetry(cases["retry"])
+	f.judgeOnce(cases["once"])
+	f.judgeTotals(cases["totals"], start)
 }
 
 // usageWait is Config.UsageWait or its default.
@@ -518,28 +533,269 @@ func (r *runner) usageWait() time.Duration {
 	return DefaultUsageWait
 }
 
-// waitPushes polls the emulator until every hour of want is billed, the
-// deadline passes or ctx ends, and returns what was billed per instance.
-func (r *runner) waitPushes(ctx context.Context, subs []*meterSub, want map[hourKey]int64, deadline time.Time) map[string]emulator.BilledInstance {
-	billed := map[string]emulator.BilledInstance{}
+// usageQuiet is Config.UsageQuiet or its default.
+func (r *runner) usageQuiet() time.Duration {
+	if r.cfg.UsageQuiet > 0 {
+		return r.cfg.UsageQuiet
+	}
+	return DefaultUsageQuiet
+}
+
+// readPushes reads what the mocked Open API kept and what the gate saw.
+func (r *runner) readPushes(f *pushFacts) {
+	f.billed = map[string]emulator.BilledInstance{}
+	for _, s := range f.subs {
+		f.billed[s.instanceID], _ = r.e.BilledInstance(s.instanceID)
+	}
+	f.gate = gateView{held: -1}
+	if r.gate != nil {
+		f.gate = r.gate.view()
+	}
+}
+
+// watchPushes polls until the pushes have settled (pushFacts.settled), the
+// deadline passes or ctx ends.
+func (r *runner) watchPushes(ctx context.Context, f *pushFacts, deadline time.Time, quiet time.Duration) {
 	for {
-		for _, s := range subs {
-			billed[s.instanceID], _ = r.e.BilledInstance(s.instanceID)
-		}
-		all := true
-		for k := range want {
-			if _, found := keptPeriod(billed[k.instance], k.begin); !found {
-				all = false
-				break
-			}
-		}
-		if all || !time.Now().Before(deadline) {
-			return billed
+		r.readPushes(f)
+		now := time.Now()
+		if f.settled(now, quiet) || !now.Before(deadline) {
+			return
 		}
 		select {
 		case <-ctx.Done():
-			return billed
+			return
 		case <-time.After(meteringPoll):
+		}
+	}
+}
+
+// settled reports whether every hour reported is kept, the held push has
+// been let go and sent again, and no push has arrived for quiet: judging
+// earlier would miss a period pushed twice a few seconds apart.
+func (f *pushFacts) settled(now time.Time, quiet time.Duration) bool {
+	for k := range f.want {
+		if _, found := keptPeriod(f.billed[k.instance], k.begin); !found {
+			return false
+		}
+	}
+	g := f.gate
+	if g.held >= 0 {
+		if missing, _ := f.notRetried(); !g.released || len(missing) > 0 {
+			return false
+		}
+	}
+	return g.pending == 0 && now.Sub(g.last) >= quiet
+}
+
+// ours reports whether id is an instance the profile bought.
+func (f *pushFacts) ours(id string) bool {
+	return slices.ContainsFunc(f.subs, func(s *meterSub) bool { return s.instanceID == id })
+}
+
+// key names the hour a pushed record is for; false for a record of
+// another instance or without a readable begin_time.
+func (f *pushFacts) key(rec pushedRecord) (hourKey, bool) {
+	b, err := protocol.ParseUsageTime(rec.BeginTime)
+	if err != nil || !f.ours(rec.InstanceID) {
+		return hourKey{}, false
+	}
+	return hourKey{rec.InstanceID, b.Unix()}, true
+}
+
+// notRetried lists the hours of the held push that no later push carried,
+// and when the last of the others was sent again.
+func (f *pushFacts) notRetried() ([]hourKey, time.Time) {
+	g := f.gate
+	if g.held < 0 {
+		return nil, time.Time{}
+	}
+	again := map[hourKey]time.Time{}
+	for _, p := range g.pushes[g.held+1:] {
+		for _, rec := range p.records {
+			if k, ok := f.key(rec); ok && again[k].IsZero() {
+				again[k] = p.at
+			}
+		}
+	}
+	var (
+		missing []hourKey
+		last    time.Time
+	)
+	for _, rec := range g.pushes[g.held].records {
+		k, ok := f.key(rec)
+		switch {
+		case !ok || slices.Contains(missing, k):
+		case again[k].IsZero():
+			missing = append(missing, k)
+		case again[k].After(last):
+			last = again[k]
+		}
+	}
+	return missing, last
+}
+
+// judgePushed: every hour arrived, within the wait.
+func (f *pushFacts) judgePushed(cr *caseRun) {
+	var slowest time.Duration
+	for _, k := range sortedHours(f.want) {
+		p, found := keptPeriod(f.billed[k.instance], k.begin)
+		switch {
+		case !found:
+			cr.fail(RuleUsagePushed, "instance %s, hour %s: not pushed within %v of the report", k.instance, k.hour(), f.wait)
+		case p.Received.Sub(f.posted) > f.wait:
+			cr.fail(RuleUsagePushed, "instance %s, hour %s: pushed %v after the report, more than %v", k.instance, k.hour(), p.Received.Sub(f.posted).Round(time.Second), f.wait)
+		default:
+			slowest = max(slowest, p.Received.Sub(f.posted))
+		}
+	}
+	if len(cr.c.Failures) == 0 {
+		cr.c.Note = fmt.Sprintf("%d hours pushed, the last %v after the report", len(f.want), slowest.Round(time.Millisecond))
+	}
+}
+
+// judgeOnTime: each hour's kept record arrived soon enough after its
+// usage was reported. All three hours have closed when the usage is
+// reported, so KooGallery's next collection (minute 15 of the hour) is at
+// most 15 minutes away; the bound is that, or the wait when shorter.
+func (f *pushFacts) judgeOnTime(cr *caseRun) {
+	bound := min(f.wait, usageCollection)
+	var (
+		slowest time.Duration
+		kept    int
+	)
+	for _, k := range sortedHours(f.want) {
+		p, found := keptPeriod(f.billed[k.instance], k.begin)
+		if !found {
+			continue // metering/pushed names it
+		}
+		kept++
+		d := p.Received.Sub(f.reported[k])
+		if d > bound {
+			cr.fail(RuleUsageOnTime, "instance %s, hour %s: pushed %v after its usage was reported, later than %v (the smaller of the wait and 15 min): KooGallery collects an hourly product's usage at minute 15, so a closed hour must be pushed before the next collection",
+				k.instance, k.hour(), d.Round(time.Second), bound)
+			continue
+		}
+		slowest = max(slowest, d)
+	}
+	if len(cr.c.Failures) > 0 {
+		return
+	}
+	cr.c.Note = fmt.Sprintf("%d hours kept, each within %v of its report (the bound: %v, the smaller of the wait and 15 min)", kept, slowest.Round(time.Millisecond), bound)
+	if kept < len(f.want) {
+		cr.c.Note += fmt.Sprintf("; %d never arrived (metering/pushed)", len(f.want)-kept)
+	}
+}
+
+// judgeNotEarly: no record arrived before its period's end_time, whatever
+// the Open API answered.
+func (f *pushFacts) judgeNotEarly(cr *caseRun) {
+	seen := map[pushedRecord]bool{}
+	n := 0
+	for _, p := range f.gate.pushes {
+		for _, rec := range p.records {
+			end, err := protocol.ParseUsageTime(rec.EndTime)
+			if err != nil || !f.ours(rec.InstanceID) {
+				continue
+			}
+			n++
+			if !end.After(p.at.Add(meteringClockSkew)) || seen[rec] {
+				continue
+			}
+			seen[rec] = true
+			begin := rec.BeginTime
+			if b, err := protocol.ParseUsageTime(rec.BeginTime); err == nil {
+				begin = b.Format(time.RFC3339)
+			}
+			cr.fail(RuleUsageNotEarly, "instance %s: a record for %s to %s (metering_sn %s) arrived at %s, %v before its period ends: push a period once it has closed, with all its usage",
+				rec.InstanceID, begin, end.Format(time.RFC3339), rec.MeteringSN, p.at.UTC().Format(time.RFC3339), end.Sub(p.at).Round(time.Second))
+		}
+	}
+	if len(cr.c.Failures) == 0 {
+		cr.c.Note = fmt.Sprintf("%d records received, none before its period's end", n)
+	}
+}
+
+// judgeRetry: the push the gate held was sent again.
+func (f *pushFacts) judgeRetry(cr *caseRun) {
+	g := f.gate
+	switch {
+	case g.held < 0:
+		cr.fail(RuleNotRun, "not run: the mocked Open API kept no usage push, so there was none to hold (metering/pushed)")
+		return
+	case !g.released:
+		cr.fail(RuleUsageRetry, "the push the mocked Open API kept, then did not answer, was still waiting for its answer when the wait (%v) ended: a usage push needs a timeout, then a retry", f.wait)
+		return
+	}
+	gaveUp := fmt.Sprintf("the seller gave up after %v", g.heldFor.Round(100*time.Millisecond))
+	if g.cut {
+		gaveUp = fmt.Sprintf("the seller did not give up: the connection was cut after %v", g.heldFor.Round(time.Second))
+	}
+	missing, last := f.notRetried()
+	for _, k := range missing {
+		cr.fail(RuleUsageRetry, "instance %s, hour %s: the push the mocked Open API kept, then did not answer (%s), was not sent again within the wait: a push whose answer is lost must be sent again, with the same metering_sn (KooGallery keeps the first and ignores the repeat)",
+			k.instance, k.hour(), gaveUp)
+	}
+	if len(missing) == 0 {
+		held := g.pushes[g.held]
+		cr.c.Note = fmt.Sprintf("the first push kept (%d records) was held unanswered, %s; it was sent again, the last of it %v after the held push arrived",
+			len(held.records), gaveUp, last.Sub(held.at).Round(time.Millisecond))
+	}
+}
+
+// judgeOnce: per instance, the kept records are exactly the hours with
+// usage, and every record received for an hour, retries and refused
+// pushes included, carried one metering_sn.
+func (f *pushFacts) judgeOnce(cr *caseRun) {
+	sns := map[hourKey]map[string]bool{}
+	for _, p := range f.gate.pushes {
+		for _, rec := range p.records {
+			if k, ok := f.key(rec); ok {
+				if sns[k] == nil {
+					sns[k] = map[string]bool{}
+				}
+				sns[k][rec.MeteringSN] = true
+			}
+		}
+	}
+	for _, k := range sortedHours(sns) {
+		if set := sns[k]; len(set) > 1 {
+			cr.fail(RuleUsageOnce, "instance %s, hour %s: pushed under %d metering_sn (%s): every push of a period, retries included, must carry the same one", k.instance,
+				k.hour(), len(set), strings.Join(sortedKeys(set), ", "))
+		}
+	}
+	duplicates := 0
+	for _, s := range f.subs {
+		in := f.billed[s.instanceID]
+		duplicates += in.Duplicates
+		for _, p := range in.Periods {
+			if _, ok := f.want[hourKey{s.instanceID, p.Begin.Unix()}]; !ok || !p.End.Equal(p.Begin.Add(time.Hour)) {
+				cr.fail(RuleUsageOnce, "instance %s: a record for %s to %s (metering_sn %s, %s) was kept beside the hours with usage: a period billed twice, or usage where none was reported",
+					s.instanceID, p.Begin.Format(time.RFC3339), p.End.Format(time.RFC3339), p.MeteringSN, p.ValueText)
+			}
+		}
+	}
+	if len(cr.c.Failures) == 0 {
+		cr.c.Note = fmt.Sprintf("one metering_sn per hour over %d pushes; %d records received again were ignored as duplicates", len(f.gate.pushes), duplicates)
+	}
+	if f.gate.dropped > 0 {
+		cr.c.Note = strings.TrimPrefix(cr.c.Note+fmt.Sprintf("; %d pushes past the first %d records were not read", f.gate.dropped, maxGateRecords), "; ")
+	}
+}
+
+// judgeTotals: what was billed per hour and per instance is what was
+// reported.
+func (f *pushFacts) judgeTotals(cr *caseRun, start time.Time) {
+	for _, s := range f.subs {
+		in := f.billed[s.instanceID]
+		for h, u := range s.hours {
+			p, found := keptPeriod(in, start.Add(time.Duration(h)*time.Hour).Unix())
+			if found && p.Value != u {
+				cr.fail(RuleUsageTotals, "instance %s, hour %s: billed %s, reported %s", s.instanceID, p.Begin.Format(time.RFC3339), p.ValueText, formatUnits(u))
+			}
+		}
+		if in.Total != s.total() {
+			cr.fail(RuleUsageTotals, "instance %s: billed %s in all, reported %s", s.instanceID, in.TotalText, formatUnits(s.total()))
 		}
 	}
 }
