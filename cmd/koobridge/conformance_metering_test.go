@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,11 +17,13 @@ import (
 )
 
 // meteringCases are the metering profile's cases and edge/deadline.
-const meteringCases = 13 + 1
+const meteringCases = 16 + 1
 
 // TestConformanceMeteringAgainstServe: the metering profile, as a
 // process, against a real "koobridge serve" process with its usage API
-// on, pushing every second to the suite's mocked Open API.
+// on, pushing every second to the suite's mocked Open API (a second after
+// a period ends), which holds its first push (kept, unanswered) until
+// serve gives up and sends it again.
 func TestConformanceMeteringAgainstServe(t *testing.T) {
 	bin := koobridgeBinary(t)
 	const key, token = "conformance-metering-key-0123456789", "conformance-metering-token-0123456789"
@@ -40,7 +43,9 @@ func TestConformanceMeteringAgainstServe(t *testing.T) {
 		openAPI := "127.0.0.1:" + strconv.Itoa(freePort(t))
 		p := startServe(t, "--db", filepath.Join(dir, "k"+strconv.Itoa(attempt)+".db"), "--key", key,
 			"--ak", testAK, "--sk", testSK, "--data-key", newDataKey(t), "--openapi-url", "http://"+openAPI, "--listen", "127.0.0.1:0",
-			"--usage-token", token, "--usage-push-interval", "1s")
+			// Settle 1s: run in the first minute of an hour, the default
+			// minute would hold the last hour's push beyond the wait.
+			"--usage-token", token, "--usage-push-interval", "1s", "--usage-settle", "1s")
 		cmd = exec.CommandContext(ctx, bin, "conformance", "--profile", "metering", "--target", p.base+"/produce",
 			"--key", key, "--ak", testAK, "--sk", testSK, "--openapi-listen", openAPI, "--junit", junit,
 			"--usage-url", p.base+isv.UsagePath, "--usage-token-file", tokenFile, "--usage-wait", "1m")
@@ -64,7 +69,10 @@ func TestConformanceMeteringAgainstServe(t *testing.T) {
 	}
 	n := strconv.Itoa(meteringCases)
 	if !strings.Contains(out, n+" cases: "+n+" passed, 0 failed, 0 skipped") || !strings.HasSuffix(out, "\nPASS\n") ||
-		!strings.Contains(out, "PASS  metering/pushed") || !strings.Contains(out, "6 hours pushed") {
+		!strings.Contains(out, "PASS  metering/pushed") || !strings.Contains(out, "6 hours pushed") ||
+		// The suite held serve's first push; serve gave up after its 10 s
+		// and sent it again.
+		!strings.Contains(out, "PASS  metering/retry") || !gaveUpAfter(out, 10*time.Second) {
 		t.Fatalf("report does not say every case passed:\n%s", out)
 	}
 	j := readJUnit(t, junit)
@@ -113,4 +121,16 @@ func TestConformanceMeteringFlags(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gaveUpAfter reports whether the report's metering/retry note says the
+// seller gave up on the held push within a second of d (its client's
+// timeout).
+func gaveUpAfter(report string, d time.Duration) bool {
+	m := regexp.MustCompile(`gave up after ([0-9.]+m?s)`).FindStringSubmatch(report)
+	if m == nil {
+		return false
+	}
+	got, err := time.ParseDuration(m[1])
+	return err == nil && got > d-time.Second && got < d+time.Second
 }
