@@ -40,6 +40,7 @@ type conformanceOptions struct {
 	usageToken           string
 	usageTokenFile       string
 	usageWait            time.Duration
+	usageQuiet           time.Duration
 	deadline             time.Duration
 	bodySignOptional     bool
 	requireOptional      bool
@@ -170,6 +171,7 @@ func (o *conformanceOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.usageToken, "usage-token", "", "metering profile: the usage API's bearer token (or KOOBRIDGE_USAGE_TOKEN)")
 	f.StringVar(&o.usageTokenFile, "usage-token-file", "", "read --usage-token from this file")
 	f.DurationVar(&o.usageWait, "usage-wait", conformance.DefaultUsageWait, "metering profile: how long to wait for the seller to push the usage reported")
+	f.DurationVar(&o.usageQuiet, "usage-quiet", conformance.DefaultUsageQuiet, "metering profile: how long no push may arrive before the pushes are judged (at least twice the seller's push interval)")
 	f.StringVar(&o.profile, "profile", conformance.ProfileAll, "what to test, one or several separated by commas: "+strings.Join(conformance.Profiles(), ", "))
 	f.StringVar(&o.junit, "junit", "", "also write the report as JUnit XML to this file")
 	f.DurationVar(&o.deadline, "deadline", conformance.DefaultDeadline, "how long an answer may take (saas-v2.md §1.1; 5s, UNCONFIRMED)")
@@ -205,6 +207,8 @@ func conformanceConfig(cmd *cobra.Command, o *conformanceOptions, getenv func(st
 		return conformance.Config{}, usageErrorf("--license-upload-window %v: want a positive duration", o.licenseUploadWindow)
 	case o.usageWait <= 0:
 		return conformance.Config{}, usageErrorf("--usage-wait %v: want a positive duration", o.usageWait)
+	case o.usageQuiet <= 0 || o.usageQuiet >= o.usageWait:
+		return conformance.Config{}, usageErrorf("--usage-quiet %v: want a positive duration shorter than --usage-wait %v", o.usageQuiet, o.usageWait)
 	case o.onlineLicenseKey != string(emulator.KeyLicense) && o.onlineLicenseKey != string(emulator.KeyBasic):
 		return conformance.Config{}, usageErrorf("--online-license-key-type %q: want license or basic", o.onlineLicenseKey)
 	}
@@ -243,6 +247,7 @@ func conformanceConfig(cmd *cobra.Command, o *conformanceOptions, getenv func(st
 		UsageURL:            o.usageURL,
 		UsageToken:          usageToken,
 		UsageWait:           o.usageWait,
+		UsageQuiet:          o.usageQuiet,
 		Profile:             o.profile,
 		Deadline:            o.deadline,
 		BodySignOptional:    o.bodySignOptional,

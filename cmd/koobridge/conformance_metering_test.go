@@ -107,6 +107,7 @@ func TestConformanceMeteringFlags(t *testing.T) {
 		{"token and file", []string{"--usage-url", "http://127.0.0.1:1/api/v1/usage", "--usage-token", "t", "--usage-token-file", empty}, "", "give either --usage-token or --usage-token-file"},
 		{"empty token file", []string{"--usage-url", "http://127.0.0.1:1/api/v1/usage", "--usage-token-file", empty}, "", "--usage-token-file " + empty + " is empty"},
 		{"bad wait", []string{"--usage-url", "http://127.0.0.1:1/api/v1/usage", "--usage-token", "t", "--usage-wait", "0s"}, "", "--usage-wait 0s: want a positive duration"},
+		{"quiet longer than the wait", []string{"--usage-url", "http://127.0.0.1:1/api/v1/usage", "--usage-token", "t", "--usage-wait", "1m", "--usage-quiet", "2m"}, "", "--usage-quiet 2m0s: want a positive duration shorter than --usage-wait 1m0s"},
 		{"token from the environment, bad URL", []string{"--usage-url", "ftp://x"}, "from-env", `"ftp://x" is not an http or https URL`},
 	}
 	for _, tt := range tests {
