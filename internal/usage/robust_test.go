@@ -210,3 +210,47 @@ func TestPendingPushDies(t *testing.T) {
 		}
 	})
 }
+
+// TestNoSealJobWhileNothingIsDue: the schedule enqueues a seal job only
+// when a period is due; a push waiting for an answer does not make one a
+// minute.
+func TestNoSealJobWhileNothingIsDue(t *testing.T) {
+	forEachDialect(t, options{stopped: true}, func(t *testing.T, e *env) {
+		now := e.clk.Now()
+		e.buy(t, "i-1", onDemand, "P", "O1", now.Add(-2*time.Hour))
+		e.ingest(t, rec("a", "i-1", "1", now.Add(-time.Hour)))
+		cfg := e.cfg
+		cfg.Pusher = nil // the push waits, retried
+		e.rebuild(t, cfg)
+		e.run(t)
+		seals := func() int {
+			js, err := e.st.Jobs(context.Background(), store.JobFilter{Kind: usage.KindSeal, Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(js)
+		}
+		deadline := time.Now().Add(waitFor)
+		for {
+			c, err := e.st.UsagePeriodCounts(context.Background(), "i-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c[store.UsagePushing] == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("periods %v, want one pushing", c)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		before := seals()
+		for range 20 { // 20 push intervals of the tests' clock
+			e.clk.Advance(time.Minute)
+			time.Sleep(60 * time.Millisecond)
+		}
+		if after := seals(); after != before {
+			t.Errorf("seal jobs went from %d to %d while nothing was due", before, after)
+		}
+	})
+}

@@ -46,19 +46,17 @@ func (s *Service) Run(ctx context.Context) {
 }
 
 // enqueueSeal enqueues the seal job of the interval starting at start,
-// unless one is there or no period waits (so that an idle koobridge does
-// not fill the job table with a job a minute).
+// unless one is there or no period is due (so that an idle koobridge, or
+// one whose pushes wait for an answer, does not fill the job table with a
+// job a minute).
 func (s *Service) enqueueSeal(ctx context.Context, start time.Time) error {
-	end, waiting, err := s.store.OldestUnpushedUsage(ctx)
-	if err != nil {
-		return err
-	}
-	if !waiting || end.After(s.now().Add(-s.settle)) {
-		return nil
-	}
 	var inserted bool
-	err = s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
-		var err error
+	err := s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		inserted = false
+		due, err := tx.DueUsagePeriods(ctx, s.now().Add(-s.settle), 1)
+		if err != nil || len(due) == 0 {
+			return err
+		}
 		_, inserted, err = tx.EnqueueJob(ctx, store.Job{
 			Kind: KindSeal, UniqueKey: KindSeal + ":" + strconv.FormatInt(start.UnixMilli(), 10),
 			Payload: []byte("{}"), MaxAttempts: 10, RunAt: s.now().UTC(),
