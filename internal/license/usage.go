@@ -40,22 +40,9 @@ func (s *Service) Run(ctx context.Context) {
 		s.log.WarnContext(ctx, "license: no Open API client: software usage statistics are not pushed")
 		return
 	}
-	for {
-		now := s.now()
-		start := now.Truncate(s.usageInterval)
-		wait := start.Add(s.usageInterval).Sub(now)
-		if err := s.enqueueUsage(ctx, start); err != nil {
-			s.log.WarnContext(ctx, "license: enqueue the usage statistics job", "interval", start, "err", err)
-			wait = min(wait, enqueueRetry)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
+	jobs.Every(ctx, s.usageInterval, enqueueRetry, s.now, s.enqueueUsage, func(start time.Time, err error) {
+		s.log.WarnContext(ctx, "license: enqueue the usage statistics job", "interval", start, "err", err)
+	})
 }
 
 // enqueueUsage enqueues the usage job of the interval starting at start,

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/koobridge/koobridge/internal/jobs"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/protocol"
 )
@@ -27,22 +28,9 @@ func (s *Service) Run(ctx context.Context) {
 	if s.pusher == nil {
 		s.log.WarnContext(ctx, "usage: no Open API credentials: usage is summed but pushes wait until they are configured")
 	}
-	for {
-		now := s.now()
-		start := now.Truncate(s.pushInterval)
-		wait := start.Add(s.pushInterval).Sub(now)
-		if err := s.enqueueSeal(ctx, start); err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "usage: enqueue the seal job", "interval", start, "err", err)
-			wait = min(wait, enqueueRetry)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
+	jobs.Every(ctx, s.pushInterval, enqueueRetry, s.now, s.enqueueSeal, func(start time.Time, err error) {
+		s.log.WarnContext(ctx, "usage: enqueue the seal job", "interval", start, "err", err)
+	})
 }
 
 // enqueueSeal enqueues the seal job of the interval starting at start,
