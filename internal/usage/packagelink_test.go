@@ -9,6 +9,8 @@ import (
 	"github.com/koobridge/koobridge/internal/store"
 )
 
+// TestPackageLink: the pushes of a pay-per-use item bought in one order with
+// a package carry relate_pkg_instance, the package's instance.
 func TestPackageLink(t *testing.T) {
 	forEachDialect(t, options{}, func(t *testing.T, e *env) {
 		now := e.clk.Now()

@@ -13,9 +13,9 @@ import (
 	"github.com/koobridge/koobridge/internal/usage"
 )
 
-// an item whose usage was seen before its order's package instance
-// existed keeps pushing without relate_pkg_instance for the life of the
-// process (facts cache reuses pkg for the same order).
+// TestPackageLinkLearntLate: an item whose usage was seen before its
+// order's package instance existed pushes with relate_pkg_instance once
+// the package is there (the cached facts without one are read again).
 func TestPackageLinkLearntLate(t *testing.T) {
 	forEachDialect(t, options{stopped: true}, func(t *testing.T, e *env) {
 		now := e.clk.Now()
@@ -80,9 +80,9 @@ func TestStartInLastSecond(t *testing.T) {
 	})
 }
 
-// a retry of an accepted record near the 21-day edge is answered
-// rejected ("older than KooGallery accepts") instead of duplicate,
-// although the record is stored and billed.
+// TestRetryOfStoredRecordIsDuplicate: a retry of an accepted record near
+// the 21-day edge is answered duplicate, not rejected as too old: it is
+// stored and billed.
 func TestRetryOfStoredRecordIsDuplicate(t *testing.T) {
 	forEachDialect(t, options{stopped: true}, func(t *testing.T, e *env) {
 		now := e.clk.Now()

@@ -2,17 +2,13 @@ package usage_test
 
 import (
 	"context"
-	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/koobridge/koobridge/internal/jobs"
 	"github.com/koobridge/koobridge/internal/openapi"
 	"github.com/koobridge/koobridge/internal/store"
-	"github.com/koobridge/koobridge/internal/usage"
 )
 
 // racePusher: the first call waits for release and then answers MKT.9004
@@ -44,10 +40,9 @@ func (p *racePusher) PushUsageOld(ctx context.Context, body []byte) (openapi.Usa
 	return p.PushUsage(ctx, "", body)
 }
 
-// two senders of one push (the console's Send now while the job is
-// under way): the later outcome is applied over the earlier without
-// checking the push is still pending, so periods KooGallery accepted are
-// split, re-sent and end dead.
+// TestConcurrentSenders: of two senders of one push (the console's Send
+// now while the job is under way) only the first answer counts: a later
+// refusal does not split and kill periods KooGallery accepted.
 func TestConcurrentSenders(t *testing.T) {
 	forEachDialect(t, options{stopped: true}, func(t *testing.T, e *env) {
 		now := e.clk.Now()
@@ -56,23 +51,11 @@ func TestConcurrentSenders(t *testing.T) {
 		e.ingest(t, rec("a", "i-a", "1", now.Add(-time.Hour)), rec("b", "i-b", "1", now.Add(-time.Hour)))
 
 		p := &racePusher{started: make(chan struct{}), release: make(chan struct{})}
-		quiet := slog.New(slog.DiscardHandler)
-		runner := jobs.NewRunner(jobs.Config{Store: e.st, Workers: 4, Poll: 10 * time.Millisecond, Logger: quiet, Now: e.clk.Now,
-			Backoff: func(int) time.Duration { return 10 * time.Millisecond }})
 		cfg := e.cfg
-		cfg.Pusher, cfg.Jobs = p, runner
-		svc, err := usage.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := runner.RegisterAll(svc.Jobs()); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Go(func() { _ = runner.Run(ctx) })
-		wg.Go(func() { svc.Run(ctx) })
-		defer func() { cancel(); wg.Wait() }()
+		cfg.Pusher = p
+		e.rebuild(t, cfg)
+		e.run(t)
+		svc := e.svc
 
 		select {
 		case <-p.started:
