@@ -79,6 +79,11 @@
 //	                                                 malformed_params)
 //	koobridge_jobs_total{kind,outcome}               counter: background job attempts by kind and outcome (done, retry, dead)
 //	koobridge_ledger_errors_total                    counter: calls whose ledger row could not be written
+//	koobridge_usage_records_total{status}            counter: usage records reported, by answer (accepted, duplicate, rejected)
+//	koobridge_usage_periods_pushed_total             counter: billing periods sealed into a usage push
+//	koobridge_usage_periods_total{state}             counter: billing periods KooGallery answered for good (accepted, rejected, dead)
+//	koobridge_usage_push_attempts_total{outcome}     counter: usage push attempts (accepted, refused, failed)
+//	koobridge_usage_oldest_unpushed_seconds          gauge: how long ago the oldest period not yet answered ended
 //
 // The family label is one of the families' names ("v2", "v1", "order",
 // "kit-v1", "kit-v2", "license", "online-license", "license-v1") or
