@@ -30,11 +30,15 @@
 //		mux.Handle(p, srv.Handler())
 //	}
 //	mux.Handle(isv.LicensePathPrefix, srv.LicenseHandler()) // license products only
+//	mux.Handle(isv.UsagePath, srv.UsageHandler())           // pay-per-use products only
 //	go srv.Run(ctx)
 //
 // LicenseHandler is the license service for the vendor's software in the
 // field (activate, check, the token keys): mount it where that software
-// can reach it (docs/license.md).
+// can reach it (docs/license.md). UsageHandler is the usage API of the
+// vendor's product, and ReportUsage the same from Go: usage is stored,
+// summed per instance and billing period, and pushed to KooGallery once
+// per period (docs/metering.md; Config.Usage).
 //
 // # Answers
 //
