@@ -311,7 +311,12 @@ func TestOnlineLicenseEndToEnd(t *testing.T) {
 			Attempts int    `json:"attempts"`
 		} `json:"grants"`
 	}
-	getJSON(t, w.srv.base+"/admin/api/license-grants", adminToken, &grants)
+	// The emulator took the upload before serve read its answer: wait for
+	// serve to record it.
+	waitFor(t, "serve to record the upload", func() bool {
+		getJSON(t, w.srv.base+"/admin/api/license-grants", adminToken, &grants)
+		return len(grants.Grants) != 1 || grants.Grants[0].State != "generated"
+	})
 	if len(grants.Grants) != 1 {
 		t.Fatalf("serve keeps %d grants, want 1: %+v", len(grants.Grants), grants)
 	}
