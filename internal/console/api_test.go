@@ -157,6 +157,7 @@ func TestAuth(t *testing.T) {
 		{"token prefix", "Bearer " + token[:10], http.StatusUnauthorized},
 		{"basic scheme", "Basic " + token, http.StatusUnauthorized},
 		{"right token", "Bearer " + token, http.StatusOK},
+		{"scheme in lower case", "bearer " + token, http.StatusOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
