@@ -739,7 +739,7 @@ func (c *serveConfig) redacted() []any {
 		"license_usage_interval", o.license.usageInterval.String(), "license_devices", o.license.devices, "license_key_retention", o.license.keyRetention.String(),
 		"license_rate_code", o.license.ratePerCode, "license_rate_address", o.license.ratePerAddress,
 		"online_license_key_type", o.license.onlineKeyType, "online_license_fingerprint", o.license.onlineFingerprint,
-		"usage_token", setness(o.usage.token + o.usage.tokenFile), "usage_push_interval", o.usage.pushInterval.String(),
+		"usage_tokens", len(c.usage.Tokens), "usage_push_interval", o.usage.pushInterval.String(),
 		"usage_settle", o.usage.settle.String(), "usage_daily_products", len(o.usage.dailyProducts), "usage_day_zone", o.usage.dayZone,
 	}
 }

@@ -14,8 +14,7 @@ import (
 // usageOptions are serve's settings of pay-per-use metering
 // (docs/metering.md).
 type usageOptions struct {
-	token         string
-	tokenFile     string
+	tokens        keySetFlags // --usage-token, --usage-token-file
 	pushInterval  time.Duration
 	settle        time.Duration
 	dailyProducts []string
@@ -23,8 +22,7 @@ type usageOptions struct {
 }
 
 func (o *usageOptions) register(fs *pflag.FlagSet) {
-	fs.StringVar(&o.token, "usage-token", "", "bearer token of the usage API for the vendor's product, POST "+isv.UsagePath+" (unset: the usage API answers 404)")
-	fs.StringVar(&o.tokenFile, "usage-token-file", "", "read --usage-token from this file")
+	o.tokens.register(fs, "usage-token", "bearer token of the usage API for the vendor's product, POST "+isv.UsagePath+" (unset: the usage API answers 404)")
 	fs.DurationVar(&o.pushInterval, "usage-push-interval", isv.DefaultUsagePushInterval, "how often closed billing periods are pushed to KooGallery")
 	fs.DurationVar(&o.settle, "usage-settle", isv.DefaultUsageSettle, "how long after a billing period ends its usage may still arrive before it is pushed")
 	fs.StringArrayVar(&o.dailyProducts, "usage-daily-products", nil, "product IDs billed per day (repeat the flag, or separate them with commas; a YAML list works too); the others are billed per hour")
@@ -34,16 +32,16 @@ func (o *usageOptions) register(fs *pflag.FlagSet) {
 // resolve checks the settings and returns isv's view of them.
 func (o *usageOptions) resolve() (isv.UsageConfig, error) {
 	var c isv.UsageConfig
-	token, err := secretValue(o.token, "usage-token", o.tokenFile)
+	tokens, err := o.tokens.values("usage-token")
 	if err != nil {
 		return c, err
 	}
-	if token != "" {
+	for _, token := range tokens {
 		if len(token) < isv.MinUsageTokenLen {
 			return c, usageErrorf("--usage-token is too short: use at least %d characters (openssl rand -hex 32)", isv.MinUsageTokenLen)
 		}
-		c.Tokens = []string{token}
 	}
+	c.Tokens = tokens
 	// Each replica reads the database once per interval: a second at least.
 	if o.pushInterval < time.Second || o.settle < 0 {
 		return c, usageErrorf("--usage-push-interval %v and --usage-settle %v: want an interval of at least 1s and a settle time not negative", o.pushInterval, o.settle)

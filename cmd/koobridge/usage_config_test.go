@@ -26,14 +26,30 @@ func TestUsageSettings(t *testing.T) {
 		t.Errorf("day zone offset %d", off)
 	}
 
-	// The environment and a token file.
-	tokenFile := writeFile(t, "usage-token", "file-token-0123456789\n")
+	// The environment and a token file; a rotation's two tokens.
+	tokenFile := writeFile(t, "usage-token", "file-token-0123456789\n\nnext-token-0123456789\n")
 	cfg, err = resolveArgs(t, append(base, "--usage-token-file", tokenFile), map[string]string{"KOOBRIDGE_USAGE_DAY_ZONE": "UTC"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(cfg.usage.Tokens, []string{"file-token-0123456789"}) || cfg.usage.DayZone != time.UTC {
+	if !slices.Equal(cfg.usage.Tokens, []string{"file-token-0123456789", "next-token-0123456789"}) || cfg.usage.DayZone != time.UTC {
 		t.Errorf("usage from a file and the environment: %+v", cfg.usage)
+	}
+	cfg, err = resolveArgs(t, append(base, "--usage-token", "usage-token-0123456789", "--usage-token", "other-token-0123456789"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.usage.Tokens, []string{"usage-token-0123456789", "other-token-0123456789"}) {
+		t.Errorf("two --usage-token: %v", cfg.usage.Tokens)
+	}
+
+	// The token from the environment.
+	cfg, err = resolveArgs(t, base, map[string]string{"KOOBRIDGE_USAGE_TOKEN": "env-token-0123456789"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.usage.Tokens, []string{"env-token-0123456789"}) {
+		t.Errorf("the token from KOOBRIDGE_USAGE_TOKEN: %v", cfg.usage.Tokens)
 	}
 
 	// A YAML list of daily products.
@@ -51,7 +67,8 @@ func TestUsageSettings(t *testing.T) {
 		want string
 	}{
 		{[]string{"--usage-token", "short"}, "--usage-token is too short"},
-		{[]string{"--usage-token", "usage-token-0123456789", "--usage-token-file", tokenFile}, "not both"},
+		{[]string{"--usage-token", "usage-token-0123456789", "--usage-token", "short"}, "--usage-token is too short"},
+		{[]string{"--usage-token-file", writeFile(t, "empty", "\n")}, "holds no key"},
 		{[]string{"--usage-push-interval", "0s"}, "--usage-push-interval"},
 		{[]string{"--usage-push-interval", "500ms"}, "at least 1s"},
 		{[]string{"--usage-settle", "-1s"}, "--usage-settle"},
