@@ -26,9 +26,10 @@ var errNoPusher = errors.New("usage: no Open API credentials (AK/SK) to push usa
 // maxMessage bounds the answer text kept per attempt and period.
 const maxMessage = 500
 
-// contentCodes are KooGallery's refusals of what a push carries: sent again
-// unchanged it would be refused again, so a push of several records is
-// split to find the records refused, and a push of one record is answered.
+// contentCodes are KooGallery's refusals of what a push carries. They come
+// with HTTP 500, so they are told from an outage by their code: not
+// retried, but answered like any other refusal of content (split, or the
+// period rejected).
 var contentCodes = map[string]bool{
 	protocol.MKTInputCheckFailed:     true, // MKT.0100
 	protocol.MKTInvalidParam:         true, // MKT.0101
