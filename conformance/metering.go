@@ -276,13 +276,7 @@ func (r *runner) meteringIndex(subs []*meterSub, rec usageRecord, start time.Tim
 // parseUnits reads decimal text with at most 4 decimals as ten-thousandths.
 func parseUnits(v string) (int64, bool) {
 	d, err := protocol.ParseDecimal(v)
-	if err != nil {
-		return 0, false
-	}
-	ip, frac, _ := strings.Cut(d.String(), ".")
-	i, _ := strconv.ParseInt(ip, 10, 64)
-	f, _ := strconv.ParseInt(frac+strings.Repeat("0", 4-len(frac)), 10, 64)
-	return i*10000 + f, true
+	return d.Units(), err == nil
 }
 
 func describeResult(res usageResult) string {

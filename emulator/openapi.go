@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/koobridge/koobridge/emulator/mockapi"
+	"github.com/koobridge/koobridge/protocol"
 )
 
 // setupOpenAPI configures the Open API imitation: the usage key, the
@@ -118,12 +119,12 @@ func (e *Emulator) BilledTotals() []BilledInstance {
 
 func billedInstance(in mockapi.BilledInstance) BilledInstance {
 	out := BilledInstance{
-		InstanceID: in.InstanceID, Total: in.Total, TotalText: mockapi.FormatUnits(in.Total),
+		InstanceID: in.InstanceID, Total: in.Total, TotalText: protocol.DecimalFromUnits(in.Total).String(),
 		Records: in.Records, Duplicates: in.Duplicates, Periods: make([]BilledPeriod, len(in.Periods)),
 	}
 	for i, p := range in.Periods {
 		out.Periods[i] = BilledPeriod{
-			Begin: p.Begin, End: p.End, MeteringSN: p.MeteringSN, Value: p.Value, ValueText: mockapi.FormatUnits(p.Value),
+			Begin: p.Begin, End: p.End, MeteringSN: p.MeteringSN, Value: p.Value, ValueText: protocol.DecimalFromUnits(p.Value).String(),
 			Received: p.Received, API: p.API, RelatedPkgInstance: p.RelatedPkgInstance, Duplicates: p.Duplicates,
 		}
 	}

@@ -253,3 +253,17 @@ func TestFlexStringFastPath(t *testing.T) {
 		}
 	}
 }
+
+// TestDecimalFromUnits: ten-thousandths written as decimal text without
+// trailing zeros, and read back.
+func TestDecimalFromUnits(t *testing.T) {
+	for u, want := range map[int64]string{0: "0", 1: "0.0001", 15000: "1.5", 30000: "3", 1234567: "123.4567", 100000: "10", -15000: "-1.5", 999999999999: "99999999.9999"} {
+		d := DecimalFromUnits(u)
+		if got := d.String(); got != want {
+			t.Errorf("DecimalFromUnits(%d) = %q, want %q", u, got, want)
+		}
+		if back, err := ParseDecimal(want); err != nil || back.Units() != u {
+			t.Errorf("ParseDecimal(%q).Units() = %d, %v; want %d", want, back.Units(), err, u)
+		}
+	}
+}

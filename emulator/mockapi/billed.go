@@ -3,8 +3,6 @@ package mockapi
 import (
 	"math"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/koobridge/koobridge/protocol"
@@ -44,37 +42,15 @@ type BilledPeriod struct {
 	Duplicates int
 }
 
-// FormatUnits writes ten-thousandths as decimal text without trailing
-// zeros: 15000 is "1.5", 30000 "3", 1 "0.0001".
-func FormatUnits(u int64) string {
-	sign := ""
-	if u < 0 {
-		sign, u = "-", -u
-	}
-	s := sign + strconv.FormatInt(u/10000, 10)
-	if frac := u % 10000; frac != 0 {
-		f := strconv.FormatInt(frac+10000, 10)[1:] // four digits, leading zeros kept
-		s += "." + strings.TrimRight(f, "0")
-	}
-	return s
-}
-
 // parseUnits reads a usage_value that protocol's Validate accepted (at
 // most 4 decimals, greater than 0) as ten-thousandths. ok is false when
 // it is more than MaxUsageUnits.
 func parseUnits(v string) (int64, bool) {
-	ip, frac, _ := strings.Cut(strings.TrimSpace(v), ".")
-	i, err := strconv.ParseInt(ip, 10, 64)
-	if err != nil || i > MaxUsageUnits/10000 {
+	d, err := protocol.ParseDecimal(v)
+	if err != nil || d.Units() > MaxUsageUnits {
 		return 0, false
 	}
-	frac += strings.Repeat("0", 4-len(frac))
-	f, err := strconv.ParseInt(frac, 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	u := i*10000 + f
-	return u, u <= MaxUsageUnits
+	return d.Units(), true
 }
 
 // ledger is what the imitation has billed: every kept record and the

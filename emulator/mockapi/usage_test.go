@@ -333,19 +333,11 @@ func TestUsageBilled(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("billed\n%+v\nwant\n%+v", got, want)
 	}
-	if s := mockapi.FormatUnits(got[0].Total); s != "100000000.1" {
+	if s := protocol.DecimalFromUnits(got[0].Total).String(); s != "100000000.1" {
 		t.Errorf("inst-a total %s, want 100000000.1", s)
 	}
 	if _, ok := srv.BilledInstance("inst-none"); ok {
 		t.Error("BilledInstance found an instance nothing was pushed for")
-	}
-}
-
-func TestFormatUnits(t *testing.T) {
-	for u, want := range map[int64]string{0: "0", 1: "0.0001", 15000: "1.5", 30000: "3", 1234567: "123.4567", 100000: "10", -15000: "-1.5", 999999999999: "99999999.9999"} {
-		if got := mockapi.FormatUnits(u); got != want {
-			t.Errorf("FormatUnits(%d) = %q, want %q", u, got, want)
-		}
 	}
 }
 
