@@ -76,38 +76,36 @@ func (s *Service) meta(ctx context.Context, id string) (facts, error) {
 // packageOf returns the ID of the ON_DEMAND_PKG instance bought in the
 // same order as inst, "" when there is none.
 func (s *Service) packageOf(ctx context.Context, inst store.Instance) (string, error) {
-	if inst.OrderID == "" {
-		return "", nil
+	pkgs, err := s.sameOrder(ctx, inst, protocol.ChargingOnDemandPkg)
+	if err != nil || len(pkgs) == 0 {
+		return "", err
 	}
-	list, err := s.store.Instances(ctx, store.InstanceFilter{OrderID: inst.OrderID, Limit: 1000})
-	if err != nil {
-		return "", fmt.Errorf("usage: instances of order %s: %w", inst.OrderID, err)
-	}
-	for _, o := range list {
-		if o.ID != inst.ID && o.ChargingMode == protocol.ChargingOnDemandPkg {
-			return o.ID, nil
-		}
-	}
-	return "", nil
+	return pkgs[0].ID, nil
 }
 
 // itemsOf returns the ON_DEMAND instances bought in the same order as the
 // package pkg.
 func (s *Service) itemsOf(ctx context.Context, pkg store.Instance) ([]store.Instance, error) {
-	if pkg.OrderID == "" {
+	return s.sameOrder(ctx, pkg, protocol.ChargingOnDemand)
+}
+
+// sameOrder lists the other instances of inst's order with charging mode
+// mode.
+func (s *Service) sameOrder(ctx context.Context, inst store.Instance, mode string) ([]store.Instance, error) {
+	if inst.OrderID == "" {
 		return nil, nil
 	}
-	list, err := s.store.Instances(ctx, store.InstanceFilter{OrderID: pkg.OrderID, Limit: 1000})
+	list, err := s.store.Instances(ctx, store.InstanceFilter{OrderID: inst.OrderID, Limit: 1000})
 	if err != nil {
-		return nil, fmt.Errorf("usage: instances of order %s: %w", pkg.OrderID, err)
+		return nil, fmt.Errorf("usage: instances of order %s: %w", inst.OrderID, err)
 	}
-	var items []store.Instance
+	var out []store.Instance
 	for _, o := range list {
-		if o.ID != pkg.ID && o.ChargingMode == protocol.ChargingOnDemand {
-			items = append(items, o)
+		if o.ID != inst.ID && o.ChargingMode == mode {
+			out = append(out, o)
 		}
 	}
-	return items, nil
+	return out, nil
 }
 
 // startOf is when an instance's resource started: the order's createTime
