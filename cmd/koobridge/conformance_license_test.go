@@ -3,10 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,7 +25,6 @@ const (
 // license key of its own and its Open API URL at the suite's mocked Open
 // API, where its Query Order calls and its license uploads go.
 func TestConformanceLicenseAgainstServe(t *testing.T) {
-	bin := koobridgeBinary(t)
 	const key, licenseKey = "conformance-e2e-key-0123456789", "conformance-e2e-license-key-2468"
 	for _, tt := range []struct {
 		profile string
@@ -42,33 +38,12 @@ func TestConformanceLicenseAgainstServe(t *testing.T) {
 			junit := filepath.Join(dir, "j.xml")
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
-			var (
-				cmd            *exec.Cmd
-				stdout, stderr bytes.Buffer
-			)
-			for attempt := range portRetries {
-				openAPI := "127.0.0.1:" + strconv.Itoa(freePort(t))
-				p := startServe(t, "--db", filepath.Join(dir, "k"+strconv.Itoa(attempt)+".db"), "--key", key, "--license-key", licenseKey,
-					"--ak", testAK, "--sk", testSK, "--data-key", newDataKey(t), "--openapi-url", "http://"+openAPI, "--listen", "127.0.0.1:0")
-				cmd = exec.CommandContext(ctx, bin, "conformance", "--profile", tt.profile, "--target", p.base+"/produce",
-					"--key", key, "--license-key", licenseKey, "--ak", testAK, "--sk", testSK, "--openapi-listen", openAPI, "--junit", junit)
-				cmd.Env = cleanEnv()
-				stdout.Reset()
-				stderr.Reset()
-				cmd.Stdout, cmd.Stderr = &stdout, &stderr
-				err := cmd.Run()
-				var ee *exec.ExitError
-				if err != nil && !errors.As(err, &ee) {
-					t.Fatalf("run conformance: %v", err)
-				}
-				if !inUse(cmd.ProcessState.ExitCode(), stderr.String()) {
-					break
-				}
-				_ = p.stop(t, os.Interrupt)
-			}
-			out := stdout.String()
-			if code := cmd.ProcessState.ExitCode(); code != 0 {
-				t.Fatalf("conformance --profile %s exit %d against koobridge serve\nstdout:\n%s\nstderr:\n%s", tt.profile, code, out, stderr.String())
+			out, stderr, code := conformanceVsServe(ctx, t, dir, []string{"--key", key, "--license-key", licenseKey},
+				func(string, string) []string {
+					return []string{"--profile", tt.profile, "--key", key, "--license-key", licenseKey, "--junit", junit}
+				})
+			if code != 0 {
+				t.Fatalf("conformance --profile %s exit %d against koobridge serve\nstdout:\n%s\nstderr:\n%s", tt.profile, code, out, stderr)
 			}
 			n := strconv.Itoa(tt.cases)
 			if !strings.Contains(out, n+" cases: "+n+" passed, 0 failed, 0 skipped") || !strings.HasSuffix(out, "\nPASS\n") || strings.Contains(out, "FAIL") {
@@ -82,7 +57,7 @@ func TestConformanceLicenseAgainstServe(t *testing.T) {
 				t.Fatalf("JUnit: tests=%d failures=%d suites=%+v, want %d tests in %s and edge, no failure", j.Tests, j.Failures, j.Suites, tt.cases, tt.profile)
 			}
 			for _, secret := range []string{key, licenseKey, testSK} {
-				if strings.Contains(out, secret) || strings.Contains(stderr.String(), secret) {
+				if strings.Contains(out, secret) || strings.Contains(stderr, secret) {
 					t.Fatal("the conformance output contains a key or the SK")
 				}
 			}

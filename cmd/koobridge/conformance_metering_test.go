@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -25,7 +23,6 @@ const meteringCases = 16 + 1
 // a period ends), which holds its first push (kept, unanswered) until
 // serve gives up and sends it again.
 func TestConformanceMeteringAgainstServe(t *testing.T) {
-	bin := koobridgeBinary(t)
 	const key, token = "conformance-metering-key-0123456789", "conformance-metering-token-0123456789"
 	dir := t.TempDir()
 	junit := filepath.Join(dir, "j.xml")
@@ -35,37 +32,16 @@ func TestConformanceMeteringAgainstServe(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var (
-		cmd            *exec.Cmd
-		stdout, stderr bytes.Buffer
-	)
-	for attempt := range portRetries {
-		openAPI := "127.0.0.1:" + strconv.Itoa(freePort(t))
-		p := startServe(t, "--db", filepath.Join(dir, "k"+strconv.Itoa(attempt)+".db"), "--key", key,
-			"--ak", testAK, "--sk", testSK, "--data-key", newDataKey(t), "--openapi-url", "http://"+openAPI, "--listen", "127.0.0.1:0",
-			// Settle 1s: run in the first minute of an hour, the default
-			// minute would hold the last hour's push beyond the wait.
-			"--usage-token", token, "--usage-push-interval", "1s", "--usage-settle", "1s")
-		cmd = exec.CommandContext(ctx, bin, "conformance", "--profile", "metering", "--target", p.base+"/produce",
-			"--key", key, "--ak", testAK, "--sk", testSK, "--openapi-listen", openAPI, "--junit", junit,
-			"--usage-url", p.base+isv.UsagePath, "--usage-token-file", tokenFile, "--usage-wait", "1m")
-		cmd.Env = cleanEnv()
-		stdout.Reset()
-		stderr.Reset()
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			t.Fatalf("run conformance: %v", err)
-		}
-		if !inUse(cmd.ProcessState.ExitCode(), stderr.String()) {
-			break
-		}
-		_ = p.stop(t, os.Interrupt)
-	}
-	out := stdout.String()
-	if code := cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("conformance --profile metering exit %d against koobridge serve\nstdout:\n%s\nstderr:\n%s", code, out, stderr.String())
+	// Settle 1s: run in the first minute of an hour, the default minute
+	// would hold the last hour's push beyond the wait.
+	out, stderr, code := conformanceVsServe(ctx, t, dir,
+		[]string{"--key", key, "--usage-token", token, "--usage-push-interval", "1s", "--usage-settle", "1s"},
+		func(base, _ string) []string {
+			return []string{"--profile", "metering", "--key", key, "--junit", junit,
+				"--usage-url", base + isv.UsagePath, "--usage-token-file", tokenFile, "--usage-wait", "1m"}
+		})
+	if code != 0 {
+		t.Fatalf("conformance --profile metering exit %d against koobridge serve\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
 	}
 	n := strconv.Itoa(meteringCases)
 	if !strings.Contains(out, n+" cases: "+n+" passed, 0 failed, 0 skipped") || !strings.HasSuffix(out, "\nPASS\n") ||
@@ -80,7 +56,7 @@ func TestConformanceMeteringAgainstServe(t *testing.T) {
 		t.Fatalf("JUnit: tests=%d failures=%d suites=%+v, want %d tests in metering and edge, no failure", j.Tests, j.Failures, j.Suites, meteringCases)
 	}
 	for _, secret := range []string{key, token, testSK} {
-		if strings.Contains(out, secret) || strings.Contains(stderr.String(), secret) {
+		if strings.Contains(out, secret) || strings.Contains(stderr, secret) {
 			t.Fatal("the conformance output contains a key, the usage token or the SK")
 		}
 	}

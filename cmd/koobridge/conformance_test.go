@@ -81,6 +81,44 @@ func newDataKey(t *testing.T) string {
 // has been taken meanwhile.
 const portRetries = 3
 
+// conformanceVsServe runs "koobridge conformance" (confArgs, given the
+// server's base URL and the suite's Open API address, beside --target,
+// --ak, --sk and --openapi-listen) against a "koobridge serve" (serveArgs
+// beside a fresh database in dir, --ak, --sk, a data key and the suite's
+// Open API as its own), both as processes. The server is told the suite's
+// Open API address before the suite listens on it: if another process took
+// the port meanwhile, both start again on a new one. It returns the
+// suite's output and exit code.
+func conformanceVsServe(ctx context.Context, t *testing.T, dir string, serveArgs []string, confArgs func(base, openAPI string) []string) (stdout, stderr string, code int) {
+	t.Helper()
+	bin := koobridgeBinary(t)
+	var (
+		cmd     *exec.Cmd
+		out, eo bytes.Buffer
+	)
+	for attempt := range portRetries {
+		openAPI := "127.0.0.1:" + strconv.Itoa(freePort(t))
+		p := startServe(t, append([]string{"--db", filepath.Join(dir, "k"+strconv.Itoa(attempt)+".db"), "--ak", testAK, "--sk", testSK,
+			"--data-key", newDataKey(t), "--openapi-url", "http://" + openAPI, "--listen", "127.0.0.1:0"}, serveArgs...)...)
+		cmd = exec.CommandContext(ctx, bin, append([]string{"conformance", "--target", p.base + "/produce",
+			"--ak", testAK, "--sk", testSK, "--openapi-listen", openAPI}, confArgs(p.base, openAPI)...)...)
+		cmd.Env = cleanEnv()
+		out.Reset()
+		eo.Reset()
+		cmd.Stdout, cmd.Stderr = &out, &eo
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("run conformance: %v", err)
+		}
+		if !inUse(cmd.ProcessState.ExitCode(), eo.String()) {
+			break
+		}
+		_ = p.stop(t, os.Interrupt)
+	}
+	return out.String(), eo.String(), cmd.ProcessState.ExitCode()
+}
+
 // inUse reports whether a conformance run failed because its
 // --openapi-listen port was taken.
 func inUse(code int, stderr string) bool {
@@ -121,7 +159,6 @@ const allCases = 50
 // conformance suite, as a process, against a real "koobridge serve"
 // process whose Open API URL points at the suite's mocked Open API.
 func TestConformanceAgainstServe(t *testing.T) {
-	bin := koobridgeBinary(t)
 	dir := t.TempDir()
 	const key = "conformance-e2e-key-0123456789"
 	// Order notification has a key of its own, as Seller Center binds one
@@ -130,37 +167,14 @@ func TestConformanceAgainstServe(t *testing.T) {
 	junit := filepath.Join(dir, "j.xml")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var (
-		cmd            *exec.Cmd
-		stdout, stderr bytes.Buffer
-	)
-	// The server is told the suite's Open API address before the suite
-	// listens on it: if another process took the port meanwhile, start
-	// both again on a new one.
-	for attempt := range portRetries {
-		openAPI := "127.0.0.1:" + strconv.Itoa(freePort(t))
-		p := startServe(t, "--db", filepath.Join(dir, "k"+strconv.Itoa(attempt)+".db"), "--key", key, "--general-key", generalKey,
-			"--ak", testAK, "--sk", testSK, "--data-key", newDataKey(t), "--openapi-url", "http://"+openAPI, "--listen", "127.0.0.1:0")
-		cmd = exec.CommandContext(ctx, bin, "conformance", "--profile", "all", "--target", p.base+"/produce",
-			"--key", key, "--general-key", generalKey, "--ak", testAK, "--sk", testSK, "--openapi-listen", openAPI, "--junit", junit)
-		cmd.Env = cleanEnv()
-		stdout.Reset()
-		stderr.Reset()
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			t.Fatalf("run conformance: %v", err)
-		}
-		if !inUse(cmd.ProcessState.ExitCode(), stderr.String()) {
-			break
-		}
-		_ = p.stop(t, os.Interrupt)
+	stdout, stderr, code := conformanceVsServe(ctx, t, dir, []string{"--key", key, "--general-key", generalKey},
+		func(string, string) []string {
+			return []string{"--profile", "all", "--key", key, "--general-key", generalKey, "--junit", junit}
+		})
+	if code != 0 {
+		t.Fatalf("conformance exit %d against koobridge serve\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("conformance exit %d against koobridge serve\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
-	}
-	out := stdout.String()
+	out := stdout
 	if !strings.Contains(out, strconv.Itoa(allCases)+" cases: "+strconv.Itoa(allCases)+" passed, 0 failed") || !strings.HasSuffix(out, "\nPASS\n") {
 		t.Fatalf("report does not say every case passed:\n%s", out)
 	}
@@ -176,7 +190,7 @@ func TestConformanceAgainstServe(t *testing.T) {
 		t.Fatalf("JUnit: tests=%d failures=%d, want %d and 0", j.Tests, j.Failures, allCases)
 	}
 	for _, secret := range []string{key, testSK} {
-		if strings.Contains(out, secret) || strings.Contains(stderr.String(), secret) {
+		if strings.Contains(out, secret) || strings.Contains(stderr, secret) {
 			t.Fatal("the conformance output contains the key or the SK")
 		}
 	}
