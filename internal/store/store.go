@@ -164,8 +164,8 @@ type Call struct {
 	ResultCode  string
 	ResultMsg   string
 	HTTPStatus  int
-	Latency     time.Duration
-	Repeat      bool // answered from a stored outcome
+	Latency     time.Duration // the server's handling of the call; stored to the microsecond
+	Repeat      bool          // answered from a stored outcome
 	CreatedAt   time.Time
 }
 
@@ -213,7 +213,7 @@ type Job struct {
 	State       JobState
 	Attempts    int // attempts started so far
 	MaxAttempts int
-	RunAt       time.Time
+	RunAt       time.Time // available: when it is due; claimed since: when its latest attempt began
 	LockedBy    string
 	LockedUntil time.Time
 	LastError   string
@@ -393,9 +393,9 @@ type Calls interface {
 type Jobs interface {
 	// ClaimJob takes the oldest job of one of kinds that is available with
 	// RunAt <= now, or running with LockedUntil < now (its worker died),
-	// marks it running for worker until now+lease, increments Attempts and
-	// returns it. ErrNotFound when there is none. Two workers never claim
-	// the same job.
+	// marks it running for worker until now+lease, sets RunAt to now,
+	// increments Attempts and returns it. ErrNotFound when there is none.
+	// Two workers never claim the same job.
 	ClaimJob(ctx context.Context, worker string, kinds []string, now time.Time, lease time.Duration) (Job, error)
 	// ClaimJobByID claims one specific job if it is available (whatever its
 	// RunAt) or its lease expired, as ClaimJob does. ErrNotFound when it does

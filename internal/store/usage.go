@@ -124,10 +124,10 @@ type UsagePushAttempt struct {
 	PushID     int64
 	Attempt    int // 1 for the first
 	At         time.Time
-	Duration   time.Duration
-	HTTPStatus int    // 0 when no answer came (transport failure, timeout)
-	Code       string // error_code, or "" without an answer
-	Message    string // error_msg, or the transport error
+	Duration   time.Duration // stored to the microsecond
+	HTTPStatus int           // 0 when no answer came (transport failure, timeout)
+	Code       string        // error_code, or "" without an answer
+	Message    string        // error_msg, or the transport error
 }
 
 // UsagePeriodFilter selects periods for the admin API, newest ID first.

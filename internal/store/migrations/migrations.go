@@ -13,7 +13,8 @@ import "embed"
 
 // SQLite holds the SQLite migrations under the directory "sqlite".
 // Times are INTEGER Unix milliseconds in UTC, with 0 for the zero time;
-// durations are INTEGER milliseconds; booleans are INTEGER 0 or 1.
+// durations are INTEGER microseconds (since version 7; the millisecond
+// columns they replaced are still written); booleans are INTEGER 0 or 1.
 //
 //go:embed sqlite/*.sql
 var SQLite embed.FS

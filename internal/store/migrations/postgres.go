@@ -4,7 +4,8 @@ import "embed"
 
 // Postgres holds the PostgreSQL migrations under the directory "postgres".
 // Times are timestamptz with NULL for the zero time; durations are bigint
-// milliseconds; booleans are boolean; payloads and stored responses are
+// microseconds (since version 7; the millisecond columns they replaced are
+// still written); booleans are boolean; payloads and stored responses are
 // bytea; ids of the ledger, the job queue and order notifications are
 // bigint identities.
 //

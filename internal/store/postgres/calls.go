@@ -12,20 +12,25 @@ import (
 	"github.com/koobridge/koobridge/internal/store"
 )
 
+// latencyUS reads a call's latency in microseconds: latency_us, or for a
+// row an older binary wrote after migration 7 (latency_us 0), latency_ms.
+const latencyUS = `CASE WHEN latency_us = 0 THEN latency_ms * 1000 ELSE latency_us END`
+
 // InsertCall appends c to the ledger and returns its ID. A zero CreatedAt
-// is set to now; Latency is stored in whole milliseconds.
+// is set to now; Latency is stored in microseconds, and in whole
+// milliseconds for older binaries.
 func (s *Store) InsertCall(ctx context.Context, c store.Call) (_ int64, err error) {
 	ctx, end := s.bound(ctx)
 	defer end(&err)
 	var id int64
 	err = s.q.QueryRow(ctx, `INSERT INTO calls (request_id, interface, activity, idem_key, instance_id,
 		order_id, order_line_id, tenant_id, test, remote, request, response, result_code, result_msg,
-		http_status, latency_ms, repeat, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+		http_status, latency_ms, latency_us, repeat, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 		RETURNING id`,
 		txt(c.RequestID), txt(c.Interface), txt(c.Activity), txt(c.IdemKey), txt(c.InstanceID),
 		txt(c.OrderID), txt(c.OrderLineID), txt(c.TenantID), c.Test, txt(c.Remote), txt(c.Request), txt(c.Response), txt(c.ResultCode), txt(c.ResultMsg),
-		c.HTTPStatus, c.Latency.Milliseconds(), c.Repeat, ts(or(c.CreatedAt, time.Now()))).Scan(&id)
+		c.HTTPStatus, c.Latency.Milliseconds(), c.Latency.Microseconds(), c.Repeat, ts(or(c.CreatedAt, time.Now()))).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: insert call: %w", mapErr(ctx, err))
 	}
@@ -70,7 +75,7 @@ func (s *Store) Calls(ctx context.Context, f store.CallFilter) (_ []store.Call, 
 		add(`id < ?`, f.BeforeID)
 	}
 	query := `SELECT id, request_id, interface, activity, idem_key, instance_id, order_id, order_line_id,
-		tenant_id, test, remote, request, response, result_code, result_msg, http_status, latency_ms, repeat, created_at
+		tenant_id, test, remote, request, response, result_code, result_msg, http_status, ` + latencyUS + `, repeat, created_at
 		FROM calls`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
@@ -93,7 +98,7 @@ func scanCall(row pgx.Row) (store.Call, error) {
 		&c.ResultMsg, &c.HTTPStatus, &lat, &c.Repeat, &created); err != nil {
 		return c, err
 	}
-	c.Latency = time.Duration(lat) * time.Millisecond
+	c.Latency = time.Duration(lat) * time.Microsecond
 	c.CreatedAt = fromTS(created)
 	return c, nil
 }

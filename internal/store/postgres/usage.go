@@ -75,7 +75,15 @@ func scanUsagePush(row pgx.Row) (store.UsagePush, error) {
 	return p, nil
 }
 
-const usageAttemptColumns = `push_id, attempt, at, duration, http_status, code, message`
+// usageAttemptColumns are the columns an attempt is written to: its
+// duration in microseconds (duration_us), and in whole milliseconds
+// (duration) for older binaries.
+const usageAttemptColumns = `push_id, attempt, at, duration, duration_us, http_status, code, message`
+
+// usageAttemptSelect reads an attempt, its duration in microseconds: a row
+// an older binary wrote after migration 7 has only milliseconds.
+const usageAttemptSelect = `push_id, attempt, at,
+	CASE WHEN duration_us = 0 THEN duration * 1000 ELSE duration_us END, http_status, code, message`
 
 func scanUsageAttempt(row pgx.Row) (store.UsagePushAttempt, error) {
 	var (
@@ -87,7 +95,7 @@ func scanUsageAttempt(row pgx.Row) (store.UsagePushAttempt, error) {
 		return store.UsagePushAttempt{}, err
 	}
 	a.At = fromTS(at)
-	a.Duration = time.Duration(dur) * time.Millisecond
+	a.Duration = time.Duration(dur) * time.Microsecond
 	return a, nil
 }
 
@@ -272,7 +280,7 @@ func (s *Store) UsagePushes(ctx context.Context, f store.UsagePushFilter) (_ []s
 func (s *Store) UsagePushAttempts(ctx context.Context, id int64) (_ []store.UsagePushAttempt, err error) {
 	ctx, end := s.bound(ctx)
 	defer end(&err)
-	return queryAll(ctx, s.q, "list usage push attempts", `SELECT `+usageAttemptColumns+` FROM usage_push_attempts
+	return queryAll(ctx, s.q, "list usage push attempts", `SELECT `+usageAttemptSelect+` FROM usage_push_attempts
 		WHERE push_id = $1 ORDER BY attempt`, []any{id}, scanUsageAttempt)
 }
 
@@ -290,12 +298,12 @@ func (s *Store) InsertUsagePushAttempt(ctx context.Context, a store.UsagePushAtt
 			UPDATE usage_pushes SET attempts = GREATEST(attempts, $2), code = $6, message = $7, updated_at = $8
 			WHERE id = $1 RETURNING id)
 		INSERT INTO usage_push_attempts (`+usageAttemptColumns+`)
-		SELECT id, $2, $3, $4, $5, $6, $7 FROM p
-		ON CONFLICT (push_id, attempt) DO UPDATE SET at = excluded.at, duration = excluded.duration,
+		SELECT id, $2, $3, $4, $9, $5, $6, $7 FROM p
+		ON CONFLICT (push_id, attempt) DO UPDATE SET at = excluded.at, duration = excluded.duration, duration_us = excluded.duration_us,
 			http_status = excluded.http_status, code = excluded.code, message = excluded.message
 		RETURNING push_id`,
 		a.PushID, a.Attempt, ts(or(a.At, now)), a.Duration.Milliseconds(), a.HTTPStatus, txt(a.Code), txt(a.Message),
-		ts(now)).Scan(&id)
+		ts(now), a.Duration.Microseconds()).Scan(&id)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return fmt.Errorf("postgres: insert usage push attempt: push %d: %w", a.PushID, store.ErrNotFound)

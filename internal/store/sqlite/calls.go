@@ -9,18 +9,23 @@ import (
 	"github.com/koobridge/koobridge/internal/store"
 )
 
+// latencyUS reads a call's latency in microseconds: latency_us, or for a
+// row an older binary wrote after migration 7 (latency_us 0), latency_ms.
+const latencyUS = `CASE WHEN latency_us = 0 THEN latency_ms * 1000 ELSE latency_us END`
+
 // InsertCall appends c to the ledger and returns its ID. A zero CreatedAt
-// is set to now; Latency is stored in whole milliseconds.
+// is set to now; Latency is stored in microseconds, and in whole
+// milliseconds for older binaries.
 func (s *Store) InsertCall(ctx context.Context, c store.Call) (_ int64, err error) {
 	ctx, end := s.bound(ctx)
 	defer end(&err)
 	res, err := s.exec(ctx, `INSERT INTO calls (request_id, interface, activity, idem_key, instance_id,
 		order_id, order_line_id, tenant_id, test, remote, request, response, result_code, result_msg,
-		http_status, latency_ms, repeat, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		http_status, latency_ms, latency_us, repeat, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.RequestID, c.Interface, c.Activity, c.IdemKey, c.InstanceID,
 		c.OrderID, c.OrderLineID, c.TenantID, boolInt(c.Test), c.Remote, c.Request, c.Response, c.ResultCode, c.ResultMsg,
-		c.HTTPStatus, c.Latency.Milliseconds(), boolInt(c.Repeat), ms(or(c.CreatedAt, time.Now())))
+		c.HTTPStatus, c.Latency.Milliseconds(), c.Latency.Microseconds(), boolInt(c.Repeat), ms(or(c.CreatedAt, time.Now())))
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: insert call: %w", err)
 	}
@@ -69,7 +74,7 @@ func (s *Store) Calls(ctx context.Context, f store.CallFilter) (_ []store.Call, 
 		add(`id < ?`, f.BeforeID)
 	}
 	query := `SELECT id, request_id, interface, activity, idem_key, instance_id, order_id, order_line_id,
-		tenant_id, test, remote, request, response, result_code, result_msg, http_status, latency_ms, repeat, created_at
+		tenant_id, test, remote, request, response, result_code, result_msg, http_status, ` + latencyUS + `, repeat, created_at
 		FROM calls`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
@@ -93,7 +98,7 @@ func scanCall(sc scanner) (store.Call, error) {
 	}
 	c.Test = test != 0
 	c.Repeat = repeat != 0
-	c.Latency = time.Duration(lat) * time.Millisecond
+	c.Latency = time.Duration(lat) * time.Microsecond
 	c.CreatedAt = fromMS(created)
 	return c, nil
 }

@@ -79,7 +79,15 @@ func scanUsagePush(sc scanner) (store.UsagePush, error) {
 	return p, nil
 }
 
-const usageAttemptColumns = `push_id, attempt, at, duration, http_status, code, message`
+// usageAttemptColumns are the columns an attempt is written to: its
+// duration in microseconds (duration_us), and in whole milliseconds
+// (duration) for older binaries.
+const usageAttemptColumns = `push_id, attempt, at, duration, duration_us, http_status, code, message`
+
+// usageAttemptSelect reads an attempt, its duration in microseconds: a row
+// an older binary wrote after migration 7 has only milliseconds.
+const usageAttemptSelect = `push_id, attempt, at,
+	CASE WHEN duration_us = 0 THEN duration * 1000 ELSE duration_us END, http_status, code, message`
 
 func scanUsageAttempt(sc scanner) (store.UsagePushAttempt, error) {
 	var (
@@ -90,7 +98,7 @@ func scanUsageAttempt(sc scanner) (store.UsagePushAttempt, error) {
 		return store.UsagePushAttempt{}, err
 	}
 	a.At = fromMS(at)
-	a.Duration = time.Duration(dur) * time.Millisecond
+	a.Duration = time.Duration(dur) * time.Microsecond
 	return a, nil
 }
 
@@ -322,7 +330,7 @@ func (s *Store) UsagePushes(ctx context.Context, f store.UsagePushFilter) (_ []s
 func (s *Store) UsagePushAttempts(ctx context.Context, id int64) (_ []store.UsagePushAttempt, err error) {
 	ctx, end := s.bound(ctx)
 	defer end(&err)
-	return queryAll(ctx, s.db, "list usage push attempts", `SELECT `+usageAttemptColumns+` FROM usage_push_attempts
+	return queryAll(ctx, s.db, "list usage push attempts", `SELECT `+usageAttemptSelect+` FROM usage_push_attempts
 		WHERE push_id = ? ORDER BY attempt`, []any{id}, scanUsageAttempt)
 }
 
@@ -345,10 +353,10 @@ func (s *Store) InsertUsagePushAttempt(ctx context.Context, a store.UsagePushAtt
 			return fmt.Errorf("sqlite: insert usage push attempt: push %d: %w", a.PushID, store.ErrNotFound)
 		}
 		if _, err := t.tx.ExecContext(ctx, `INSERT INTO usage_push_attempts (`+usageAttemptColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (push_id, attempt) DO UPDATE SET at = excluded.at, duration = excluded.duration,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (push_id, attempt) DO UPDATE SET at = excluded.at, duration = excluded.duration, duration_us = excluded.duration_us,
 				http_status = excluded.http_status, code = excluded.code, message = excluded.message`,
-			a.PushID, a.Attempt, ms(or(a.At, now)), a.Duration.Milliseconds(), a.HTTPStatus, a.Code, a.Message); err != nil {
+			a.PushID, a.Attempt, ms(or(a.At, now)), a.Duration.Milliseconds(), a.Duration.Microseconds(), a.HTTPStatus, a.Code, a.Message); err != nil {
 			return fmt.Errorf("sqlite: insert usage push attempt: %w", mapErr(err))
 		}
 		return nil

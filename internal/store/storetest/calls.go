@@ -13,6 +13,7 @@ var callTests = []test{
 	{"Filters", testCallFilters},
 	{"Paging", testCallPaging},
 	{"Limits", testCallLimits},
+	{"LatencyPrecision", testCallLatencyPrecision},
 }
 
 func fullCall() store.Call {
@@ -32,7 +33,7 @@ func fullCall() store.Call {
 		ResultCode:  "000000",
 		ResultMsg:   "success",
 		HTTPStatus:  200,
-		Latency:     1234 * time.Millisecond,
+		Latency:     1234567 * time.Microsecond,
 		Repeat:      true,
 		CreatedAt:   at(5 * time.Millisecond),
 	}
@@ -65,6 +66,29 @@ func testCallRoundTrip(t *testing.T, s store.Store) {
 	noErr(t, "InsertCall of a bare call", err)
 	if id2 <= id {
 		t.Errorf("second call ID %d not after first %d", id2, id)
+	}
+}
+
+// testCallLatencyPrecision: a latency is kept to the microsecond; most
+// calls are answered in less than a millisecond.
+func testCallLatencyPrecision(t *testing.T, s store.Store) {
+	for _, lat := range []time.Duration{
+		0,
+		420 * time.Microsecond,
+		999 * time.Microsecond,
+		1500 * time.Microsecond,
+		time.Minute + 7*time.Microsecond,
+		1234 * time.Nanosecond, // below a microsecond: truncated
+	} {
+		t.Run(lat.String(), func(t *testing.T) {
+			id, err := s.InsertCall(t.Context(), store.Call{Activity: "queryInstance", Latency: lat, CreatedAt: at(0)})
+			noErr(t, "InsertCall", err)
+			got, err := s.Calls(t.Context(), store.CallFilter{BeforeID: id + 1, Limit: 1})
+			noErr(t, "Calls", err)
+			if want := lat.Truncate(time.Microsecond); len(got) != 1 || got[0].ID != id || got[0].Latency != want {
+				t.Errorf("calls = %+v, want call %d with latency %v", got, id, want)
+			}
+		})
 	}
 }
 
