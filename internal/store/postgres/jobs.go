@@ -79,8 +79,10 @@ func (t *tx) EnqueueJob(ctx context.Context, job store.Job) (int64, bool, error)
 const claimable = `((state = 'available' AND run_at <= $1) OR (state = 'running' AND locked_until < $1))`
 
 // claimSet is the change a claim makes; $1 is now, $2 the worker, $3 the
-// lease's end.
-const claimSet = `state = 'running', locked_by = $2, locked_until = $3, attempts = attempts + 1, updated_at = $1`
+// lease's end. RunAt becomes now, when the attempt began: a job claimed
+// before it was due (by ID) would otherwise show a run time after it had
+// finished.
+const claimSet = `state = 'running', locked_by = $2, locked_until = $3, attempts = attempts + 1, run_at = $1, updated_at = $1`
 
 // ClaimJob takes the due job of one of kinds (any kind when kinds is
 // empty) with the earliest RunAt. The job is picked with SELECT … FOR

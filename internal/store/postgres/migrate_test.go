@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for goose
 	"github.com/pressly/goose/v3"
@@ -16,7 +17,7 @@ import (
 )
 
 // schemaVersion is the number of the latest migration.
-const schemaVersion = 6
+const schemaVersion = 8
 
 // TestUpgradeFromVersion1: a database deployed with schema version 1 and
 // holding data is upgraded on open; its rows read back with the new
@@ -191,5 +192,104 @@ func TestDownAndUpVersion5(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("InsertLicenseCode after down and up: %v", err)
+	}
+}
+
+// TestUpgradeToVersion8: rows of version 6 keep their durations, now read
+// in microseconds (version 7), and a job that had been claimed before its
+// run_at gets the time of its last change as run_at (version 8). Rows an
+// older binary writes after the upgrade, with milliseconds only, read as
+// before, and the store still writes milliseconds for such a binary.
+func TestUpgradeToVersion8(t *testing.T) {
+	ctx := t.Context()
+	dsn, schema := newSchema(t)
+	sdsn, err := pgtest.WithSearchPath(dsn, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", sdsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fsys, err := fs.Sub(migrations.Postgres, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 6); err != nil {
+		t.Fatalf("migrate to version 6: %v", err)
+	}
+	exec := func(stmts ...string) {
+		t.Helper()
+		for _, stmt := range stmts {
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				t.Fatalf("%s: %v", stmt, err)
+			}
+		}
+	}
+	exec(
+		`INSERT INTO calls (activity, latency_ms, created_at) VALUES ('queryInstance', 3, '2026-01-01T00:00:01Z')`,
+		`INSERT INTO usage_pushes (api, body, state, created_at, updated_at)
+			VALUES ('new', '\x7b7d', 'pending', '2026-01-01T00:00:01Z', '2026-01-01T00:00:01Z')`,
+		`INSERT INTO usage_push_attempts (push_id, attempt, at, duration)
+			SELECT id, 1, '2026-01-01T00:00:02Z', 1500 FROM usage_pushes`,
+		`INSERT INTO jobs (kind, state, run_at, created_at, updated_at) VALUES
+			('provision', 'done', '2026-01-01T00:00:09Z', '2026-01-01T00:00:01Z', '2026-01-01T00:00:05Z'),
+			('provision', 'available', '2026-01-01T00:00:09Z', '2026-01-01T00:00:01Z', '2026-01-01T00:00:05Z'),
+			('provision', 'running', '2026-01-01T00:00:09Z', '2026-01-01T00:00:01Z', '2026-01-01T00:00:04Z'),
+			('notify', 'done', '2026-01-01T00:00:01Z', '2026-01-01T00:00:01Z', '2026-01-01T00:00:02Z')`,
+	)
+	var pushID int64
+	if err := db.QueryRowContext(ctx, `SELECT id FROM usage_pushes`).Scan(&pushID); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openStore(t, dsn, schema)
+	calls, err := s.Calls(ctx, store.CallFilter{})
+	if err != nil || len(calls) != 1 || calls[0].Latency != 3*time.Millisecond {
+		t.Errorf("call of version 6 after the upgrade = %+v, %v; want latency 3ms", calls, err)
+	}
+	attempts, err := s.UsagePushAttempts(ctx, pushID)
+	if err != nil || len(attempts) != 1 || attempts[0].Duration != 1500*time.Millisecond {
+		t.Errorf("usage push attempt of version 6 after the upgrade = %+v, %v; want 1.5s", attempts, err)
+	}
+	jobs, err := s.Jobs(ctx, store.JobFilter{})
+	if err != nil || len(jobs) != 4 {
+		t.Fatalf("jobs after the upgrade = %+v, %v", jobs, err)
+	}
+	// Newest first: the done notify job, the running, the available and
+	// the done provision jobs.
+	for i, want := range []int{1, 4, 9, 5} {
+		if j := jobs[i]; !j.RunAt.Equal(time.Date(2026, 1, 1, 0, 0, want, 0, time.UTC)) {
+			t.Errorf("job %d (%s) after the upgrade: run_at %v, want second %d", j.ID, j.State, j.RunAt, want)
+		}
+	}
+
+	// An older binary, rolled back to, writes milliseconds only.
+	exec(
+		`INSERT INTO calls (activity, latency_ms, created_at) VALUES ('releaseInstance', 5, '2026-01-01T00:00:03Z')`,
+		`INSERT INTO usage_push_attempts (push_id, attempt, at, duration)
+			SELECT id, 2, '2026-01-01T00:00:03Z', 7 FROM usage_pushes`,
+	)
+	calls, err = s.Calls(ctx, store.CallFilter{})
+	if err != nil || len(calls) != 2 || calls[0].Latency != 5*time.Millisecond {
+		t.Errorf("call an older binary wrote = %+v, %v; want latency 5ms", calls, err)
+	}
+	attempts, err = s.UsagePushAttempts(ctx, pushID)
+	if err != nil || len(attempts) != 2 || attempts[1].Duration != 7*time.Millisecond {
+		t.Errorf("usage push attempt an older binary wrote = %+v, %v; want 7ms", attempts, err)
+	}
+	// And reads the milliseconds of what this one writes.
+	id, err := s.InsertCall(ctx, store.Call{Activity: "queryInstance", Latency: 2500 * time.Microsecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms int64
+	if err := db.QueryRowContext(ctx, `SELECT latency_ms FROM calls WHERE id = $1`, id).Scan(&ms); err != nil || ms != 2 {
+		t.Errorf("latency_ms of a call of 2.5ms = %d, %v; want 2", ms, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/pressly/goose/v3"
 
@@ -15,7 +16,7 @@ import (
 )
 
 // schemaVersion is the number of the latest migration.
-const schemaVersion = 6
+const schemaVersion = 8
 
 // TestUpgradeFromVersion1: a database deployed with schema version 1 and
 // holding data is upgraded on open; its rows read back with the new
@@ -174,5 +175,92 @@ func TestDownAndUpVersion5(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("InsertLicenseCode after down and up: %v", err)
+	}
+}
+
+// TestUpgradeToVersion8: rows of version 6 keep their durations, now read
+// in microseconds (version 7), and a job that had been claimed before its
+// run_at gets the time of its last change as run_at (version 8). Rows an
+// older binary writes after the upgrade, with milliseconds only, read as
+// before, and the store still writes milliseconds for such a binary.
+func TestUpgradeToVersion8(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "v6.db")
+	driverName, _, err := driverDSN(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", driverName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fsys, err := fs.Sub(migrations.SQLite, "sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 6); err != nil {
+		t.Fatalf("migrate to version 6: %v", err)
+	}
+	exec := func(stmts ...string) {
+		t.Helper()
+		for _, stmt := range stmts {
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				t.Fatalf("%s: %v", stmt, err)
+			}
+		}
+	}
+	exec(
+		`INSERT INTO calls (id, activity, latency_ms, created_at) VALUES (1, 'queryInstance', 3, 1000)`,
+		`INSERT INTO usage_pushes (id, api, body, state, created_at, updated_at) VALUES (1, 'new', X'7B7D', 'pending', 1000, 1000)`,
+		`INSERT INTO usage_push_attempts (push_id, attempt, at, duration) VALUES (1, 1, 2000, 1500)`,
+		`INSERT INTO jobs (id, kind, state, run_at, created_at, updated_at) VALUES
+			(1, 'provision', 'done', 9000, 1000, 5000),
+			(2, 'provision', 'available', 9000, 1000, 5000),
+			(3, 'provision', 'running', 9000, 1000, 4000),
+			(4, 'notify', 'done', 1000, 1000, 2000)`,
+	)
+
+	s := openFile(t, path)
+	calls, err := s.Calls(ctx, store.CallFilter{})
+	if err != nil || len(calls) != 1 || calls[0].Latency != 3*time.Millisecond {
+		t.Errorf("call of version 6 after the upgrade = %+v, %v; want latency 3ms", calls, err)
+	}
+	attempts, err := s.UsagePushAttempts(ctx, 1)
+	if err != nil || len(attempts) != 1 || attempts[0].Duration != 1500*time.Millisecond {
+		t.Errorf("usage push attempt of version 6 after the upgrade = %+v, %v; want 1.5s", attempts, err)
+	}
+	for id, want := range map[int64]int64{1: 5000, 2: 9000, 3: 4000, 4: 1000} {
+		j, err := s.Job(ctx, id)
+		if err != nil || j.RunAt.UnixMilli() != want {
+			t.Errorf("job %d (%s) after the upgrade: run_at %d, %v; want %d", id, j.State, j.RunAt.UnixMilli(), err, want)
+		}
+	}
+
+	// An older binary, rolled back to, writes milliseconds only.
+	exec(
+		`INSERT INTO calls (id, activity, latency_ms, created_at) VALUES (2, 'releaseInstance', 5, 3000)`,
+		`INSERT INTO usage_push_attempts (push_id, attempt, at, duration) VALUES (1, 2, 3000, 7)`,
+	)
+	calls, err = s.Calls(ctx, store.CallFilter{})
+	if err != nil || len(calls) != 2 || calls[0].Latency != 5*time.Millisecond {
+		t.Errorf("call an older binary wrote = %+v, %v; want latency 5ms", calls, err)
+	}
+	attempts, err = s.UsagePushAttempts(ctx, 1)
+	if err != nil || len(attempts) != 2 || attempts[1].Duration != 7*time.Millisecond {
+		t.Errorf("usage push attempt an older binary wrote = %+v, %v; want 7ms", attempts, err)
+	}
+	// And reads the milliseconds of what this one writes.
+	id, err := s.InsertCall(ctx, store.Call{Activity: "queryInstance", Latency: 2500 * time.Microsecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms int64
+	if err := db.QueryRowContext(ctx, `SELECT latency_ms FROM calls WHERE id = ?`, id).Scan(&ms); err != nil || ms != 2 {
+		t.Errorf("latency_ms of a call of 2.5ms = %d, %v; want 2", ms, err)
 	}
 }

@@ -24,6 +24,7 @@ var jobTests = []test{
 	{"DeadAndRevive", testJobDeadAndRevive},
 	{"WrongWorker", testJobWrongWorker},
 	{"ClaimByID", testJobClaimByID},
+	{"RunAtIsWhenItRan", testJobRunAtIsWhenItRan},
 	{"List", testJobList},
 	{"NotFound", testJobNotFound},
 }
@@ -355,6 +356,61 @@ func testJobClaimByID(t *testing.T, s store.Store) {
 	wantErr(t, "ClaimJobByID of a done job", err, store.ErrNotFound)
 	_, err = s.ClaimJobByID(t.Context(), id+1000, "call-5", at(0), lease)
 	wantErr(t, "ClaimJobByID of an absent job", err, store.ErrNotFound)
+}
+
+// testJobRunAtIsWhenItRan: a claim sets RunAt to its time, so a job
+// claimed before it was due (a call running its own job by ID) or after
+// (a worker polling late) shows when it last ran, never a time after it
+// finished; a retry's RunAt is when it is due again.
+func testJobRunAtIsWhenItRan(t *testing.T, s store.Store) {
+	cases := []struct {
+		name         string
+		runAt, claim time.Duration
+		byID         bool
+	}{
+		{"by ID before it is due", time.Hour, 0, true},
+		{"by ID when due", 0, time.Second, true},
+		{"due, claimed late", -time.Minute, 0, false},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			kind := fmt.Sprintf("ran-%d", i)
+			id := enqueue(t, s, job(kind, at(c.runAt)))
+			var (
+				j   store.Job
+				err error
+			)
+			if c.byID {
+				j, err = s.ClaimJobByID(t.Context(), id, "w", at(c.claim), lease)
+				noErr(t, "ClaimJobByID", err)
+			} else {
+				j = claim(t, s, "w", []string{kind}, at(c.claim))
+			}
+			if j.ID != id || !j.RunAt.Equal(at(c.claim)) {
+				t.Errorf("claimed job %d RunAt %v, want job %d at the claim's time %v", j.ID, j.RunAt, id, at(c.claim))
+			}
+			noErr(t, "CompleteJob", s.CompleteJob(t.Context(), id, "w"))
+			done, err := s.Job(t.Context(), id)
+			noErr(t, "Job", err)
+			if done.State != store.JobDone || !done.RunAt.Equal(at(c.claim)) || done.UpdatedAt.Before(done.RunAt) {
+				t.Errorf("done job: state %s, RunAt %v, UpdatedAt %v; want done, run at %v, updated not before",
+					done.State, done.RunAt, done.UpdatedAt, at(c.claim))
+			}
+		})
+	}
+
+	// A failed attempt is due again at the retry's time, and its next
+	// claim is when it ran.
+	id := enqueue(t, s, job("ran-retry", at(time.Hour)))
+	_, err := s.ClaimJobByID(t.Context(), id, "w", at(0), lease)
+	noErr(t, "ClaimJobByID", err)
+	noErr(t, "RetryJob", s.RetryJob(t.Context(), id, "w", at(time.Minute), "busy"))
+	if got, err := s.Job(t.Context(), id); err != nil || got.State != store.JobAvailable || !got.RunAt.Equal(at(time.Minute)) {
+		t.Errorf("retried job = %+v, %v; want available at %v", got, err, at(time.Minute))
+	}
+	if j := claim(t, s, "w", []string{"ran-retry"}, at(2*time.Minute)); j.ID != id || !j.RunAt.Equal(at(2*time.Minute)) {
+		t.Errorf("second claim: job %d RunAt %v, want job %d at %v", j.ID, j.RunAt, id, at(2*time.Minute))
+	}
 }
 
 func testJobList(t *testing.T, s store.Store) {
