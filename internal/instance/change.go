@@ -238,7 +238,9 @@ func (s *Service) Release(ctx context.Context, key, instanceID string, render Re
 		}, now); err != nil {
 			return err
 		}
-		in.Status, in.ReleasedAt = store.StatusReleased, now
+		// Released ends a freeze: the reason it was frozen no longer
+		// describes the instance.
+		in.Status, in.FrozenBy, in.ReleasedAt = store.StatusReleased, "", now
 		return nil
 	})
 	return s.stateAnswer("release", key, inst, err, render)

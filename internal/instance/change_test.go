@@ -261,6 +261,45 @@ func TestReleaseInstance(t *testing.T) {
 	}
 }
 
+// TestReleaseEndsFreeze: a released instance is no longer frozen, so it
+// keeps no reason for a freeze, whatever froze it before.
+func TestReleaseEndsFreeze(t *testing.T) {
+	e := newEnv(t, options{})
+	render := func(instance.Answer) ([]byte, error) { return []byte("{}"), nil }
+	cases := []struct {
+		name, order string
+		freeze      func(id string) (instance.Answer, error)
+		frozenBy    string
+	}{
+		{"active", "CS-RELF-A", nil, ""},
+		{"frozen by status", "CS-RELF-S", func(id string) (instance.Answer, error) {
+			return e.svc.SetStatus(context.Background(), "updateInstanceStatus:"+id, id, true, render)
+		}, "status"},
+		{"frozen by expiry", "CS-RELF-E", func(id string) (instance.Answer, error) {
+			return e.svc.Expire(context.Background(), "expireInstance:"+id, id, render)
+		}, "expiry"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			id := e.newActive(c.order)
+			if c.freeze != nil {
+				if a, err := c.freeze(id); err != nil || a.Code != protocol.CodeSuccess {
+					t.Fatalf("freeze: %+v, %v", a, err)
+				}
+			}
+			if got := e.instance(id); got.FrozenBy != c.frozenBy {
+				t.Fatalf("before the release: frozenBy %q, want %q", got.FrozenBy, c.frozenBy)
+			}
+			if out := e.do(releaseReq(id)); out.Code != protocol.CodeSuccess {
+				t.Fatalf("release: %s %s", out.Code, out.Msg)
+			}
+			if got := e.instance(id); got.Status != store.StatusReleased || got.FrozenBy != "" {
+				t.Errorf("after the release: status %s, frozenBy %q; want released, no freeze reason", got.Status, got.FrozenBy)
+			}
+		})
+	}
+}
+
 func TestReleaseWhileProvisioningKeepsReleased(t *testing.T) {
 	v := newVendor(t)
 	v.set("ok", 800*time.Millisecond)
