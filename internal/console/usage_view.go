@@ -145,10 +145,12 @@ func viewUsagePush(p store.UsagePush) usagePushView {
 type usageAttemptView struct {
 	Attempt    int       `json:"attempt"` // 1 for the first
 	At         time.Time `json:"at"`
-	DurationMS float64   `json:"durationMs"`
+	DurationMS float64   `json:"durationMs"` // Duration in milliseconds, to the microsecond
 	HTTPStatus int       `json:"httpStatus"` // 0: no answer came
 	Code       string    `json:"code,omitempty"`
 	Message    string    `json:"message,omitempty"`
+	// Duration is how long the attempt took, for the pages.
+	Duration time.Duration `json:"-"`
 }
 
 // usagePushDetailView is a push with its exact body (JSON), the periods it
@@ -168,7 +170,7 @@ func viewUsagePushDetail(d usagePushData) usagePushDetailView {
 	}
 	for _, a := range d.attempts {
 		v.Sends = append(v.Sends, usageAttemptView{
-			Attempt: a.Attempt, At: a.At.UTC(), DurationMS: float64(a.Duration.Microseconds()) / 1000,
+			Attempt: a.Attempt, At: a.At.UTC(), DurationMS: millis(a.Duration), Duration: a.Duration,
 			HTTPStatus: a.HTTPStatus, Code: a.Code, Message: a.Message,
 		})
 	}

@@ -46,9 +46,15 @@ type appView struct {
 }
 
 func viewInstance(i store.Instance) instanceView {
+	// Why it is frozen, only while it is: an instance released while
+	// frozen kept the reason until releasing cleared it.
+	frozenBy := ""
+	if i.Status == store.StatusFrozen {
+		frozenBy = i.FrozenBy
+	}
 	return instanceView{
 		ID: i.ID, OrderID: i.OrderID, OrderLineID: i.OrderLineID, BusinessID: i.BusinessID, Test: i.Test,
-		Status: string(i.Status), FrozenBy: i.FrozenBy, OrderState: string(i.OrderState),
+		Status: string(i.Status), FrozenBy: frozenBy, OrderState: string(i.OrderState),
 		ProductID: i.ProductID, SKUCode: i.SKUCode, ChargingMode: i.ChargingMode,
 		PeriodType: i.PeriodType, PeriodNumber: i.PeriodNumber, LinearValue: i.LinearValue,
 		CustomerID: i.CustomerID, CustomerName: i.CustomerName, ExpireTime: timePtr(i.ExpireTime),
@@ -81,9 +87,11 @@ type callView struct {
 	ResultCode  string          `json:"resultCode"`
 	ResultMsg   string          `json:"resultMsg,omitempty"`
 	HTTPStatus  int             `json:"httpStatus"`
-	LatencyMS   float64         `json:"latencyMs"`
+	LatencyMS   float64         `json:"latencyMs"` // Latency in milliseconds, to the microsecond
 	Repeat      bool            `json:"repeat"`
 	CreatedAt   time.Time       `json:"createdAt"`
+	// Latency is the server's handling of the call, for the pages.
+	Latency time.Duration `json:"-"`
 }
 
 func viewCalls(calls []store.Call) []callView {
@@ -94,7 +102,7 @@ func viewCalls(calls []store.Call) []callView {
 			InstanceID: c.InstanceID, OrderID: c.OrderID, OrderLineID: c.OrderLineID, TenantID: c.TenantID, Test: c.Test,
 			Remote: c.Remote, Request: rawOrString(c.Request), Response: rawOrString(c.Response),
 			ResultCode: c.ResultCode, ResultMsg: c.ResultMsg, HTTPStatus: c.HTTPStatus,
-			LatencyMS: float64(c.Latency.Microseconds()) / 1000, Repeat: c.Repeat, CreatedAt: c.CreatedAt.UTC(),
+			LatencyMS: millis(c.Latency), Repeat: c.Repeat, CreatedAt: c.CreatedAt.UTC(), Latency: c.Latency,
 		})
 	}
 	return out

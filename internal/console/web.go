@@ -57,6 +57,7 @@ var templateFS embed.FS
 var pages = func() map[string]*template.Template {
 	funcs := template.FuncMap{
 		"when":        formatTime,
+		"duration":    formatDuration,
 		"pretty":      prettyJSON,
 		"instPath":    func(id string) string { return "/admin/instances/" + url.PathEscape(id) },
 		"tenantPath":  func(id string) string { return "/admin/tenants/" + url.PathEscape(id) },
