@@ -97,3 +97,11 @@ func Get[T any](ctx context.Context, t testing.TB, what string, a chromedp.Actio
 	}
 	return v
 }
+
+// Screenshot captures what the tab's viewport shows as a PNG and fails the
+// test on error. Set the viewport's size first (chromedp.EmulateViewport)
+// for a picture of a known size.
+func Screenshot(ctx context.Context, t testing.TB, what string) []byte {
+	t.Helper()
+	return Get(ctx, t, "screenshot of "+what, chromedp.CaptureScreenshot())
+}
