@@ -32,8 +32,13 @@ type demoOptions struct {
 	listen         string
 	emulatorListen string
 	appListen      string
-	dir            string
-	once           bool
+	// conformanceOpenAPI is where a conformance run against the demo
+	// serves its mocked Open API (its --openapi-listen): the server's
+	// Query Order for an order the demo's emulator did not place goes
+	// there.
+	conformanceOpenAPI string
+	dir                string
+	once               bool
 }
 
 // demoStep is one purchase of the demo: a product of the charging mode,
@@ -85,9 +90,12 @@ KooGallery emulator pointed at it (the server's Open API calls go to the
 emulator too), play a purchase lifecycle, print what happened, then keep them
 running and print their URLs: the server's console (log in with the printed
 admin token) and the emulator's page, where you can buy and fire scenarios
-yourself. The key, the Open API AK/SK and the admin token are made up for
-this run; the key and the admin token are printed once. With --once, the
-exit status is 1 when the lifecycle did not finish.
+yourself. The keys, the Open API AK/SK and the admin token are made up for
+this run and printed, with the exact "koobridge conformance" command that
+checks the running server: the suite serves its mocked Open API on
+--conformance-openapi, and the server's Query Order for an order the demo's
+emulator did not place goes there (see docs/conformance.md). With --once,
+the exit status is 1 when the lifecycle did not finish.
 
 For single sign-on, the demo also binds a joint-operation product to an
 enterprise (the emulator plays its OneAccess), authorises its users, and
@@ -105,6 +113,7 @@ name and password to sign in with.`,
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the server (production interface and console)")
 	f.StringVar(&o.emulatorListen, "emulator-listen", "127.0.0.1:8090", "address of the emulator (web page, JSON API, mocked Open API, the tenants' OneAccess)")
 	f.StringVar(&o.appListen, "app-listen", "127.0.0.1:8070", "address of the single sign-on sample app")
+	f.StringVar(&o.conformanceOpenAPI, "conformance-openapi", "127.0.0.1:8091", "the --openapi-listen of a conformance run against the demo: the server's Query Order for an order the demo's emulator did not place goes there (port 0, or a port already taken: a free port of the host, chosen at start and printed)")
 	f.StringVar(&o.dir, "dir", "", "directory for the demo database (default: a new temporary directory, removed at exit)")
 	f.BoolVar(&o.once, "once", false, "stop after printing the lifecycle instead of serving until interrupted")
 	return cmd
@@ -113,15 +122,18 @@ name and password to sign in with.`,
 // demoSecrets are the made-up credentials of one demo run.
 type demoSecrets struct {
 	key, ak, sk, adminToken string
-	usageToken              string // of the usage API
-	dataKey                 string // base64, as --data-key takes it
-	appSecret               string // the sample app's client secret
-	rsaKey                  *rsa.PrivateKey
+	// generalKey is bound to the general interfaces (order notification),
+	// as Seller Center binds a key per interface type; key signs the rest.
+	generalKey string
+	usageToken string // of the usage API
+	dataKey    string // base64, as --data-key takes it
+	appSecret  string // the sample app's client secret
+	rsaKey     *rsa.PrivateKey
 }
 
 func newDemoSecrets() (demoSecrets, error) {
 	var s demoSecrets
-	for _, p := range []*string{&s.key, &s.ak, &s.sk, &s.adminToken, &s.usageToken, &s.appSecret} {
+	for _, p := range []*string{&s.key, &s.generalKey, &s.ak, &s.sk, &s.adminToken, &s.usageToken, &s.appSecret} {
 		b := make([]byte, 16)
 		if _, err := rand.Read(b); err != nil {
 			return s, fmt.Errorf("demo: random: %w", err)
@@ -177,6 +189,13 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		emuLn.Close()
 		return usageErrorf("--app-listen %s: %v", o.appListen, err)
 	}
+	suiteAddr, err := demoConformanceAddr(o.conformanceOpenAPI)
+	if err != nil {
+		serverLn.Close()
+		emuLn.Close()
+		appLn.Close()
+		return err
+	}
 	closeListeners := func() {
 		serverLn.Close()
 		emuLn.Close()
@@ -192,7 +211,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		return err
 	}
 	em, err := emulator.New(emulator.Config{
-		Target: serverURL + cfg.opts.producePath, Key: secrets.key, AK: secrets.ak, SK: secrets.sk,
+		Target: serverURL + cfg.opts.producePath, Key: secrets.key, GeneralKey: secrets.generalKey, AK: secrets.ak, SK: secrets.sk,
 		PollInterval: time.Second, SellerPublicKey: &secrets.rsaKey.PublicKey, PublicURL: emuURL,
 	})
 	if err != nil {
@@ -221,7 +240,8 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	// The emulator and the sample app: one serveAll, so one error
 	// channel stops them both.
 	emuDone := make(chan error, 1)
-	emuSrv := &http.Server{Handler: em.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errLog := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	emuSrv := &http.Server{Handler: newDemoOpenAPI(em.Handler(), em.KnowsOrder, suiteAddr, errLog), ReadHeaderTimeout: 10 * time.Second}
 	appSrv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		emuDone <- serveAll(ctx, []*http.Server{emuSrv, appSrv}, []net.Listener{emuLn, appLn})
@@ -269,6 +289,7 @@ Activate the license code as the vendor's software in the field would:
   koobridge license activate --url %s --license %s
 `, serverURL, licenseCode)
 	}
+	printDemoConformance(stdout, cfg, secrets, serverURL, emuURL, suiteAddr)
 	if o.once {
 		cancel()
 	}
@@ -312,6 +333,7 @@ func demoServeConfig(s demoSecrets, ln net.Listener, dbPath, openAPIURL, appURL 
 		{"listen", ln.Addr().String()},
 		{"db", "sqlite:" + dbPath},
 		{"key", s.key},
+		{"general-key", s.generalKey},
 		{"ak", s.ak},
 		{"sk", s.sk},
 		{"openapi-url", openAPIURL},
@@ -338,6 +360,45 @@ func demoServeConfig(s demoSecrets, ln net.Listener, dbPath, openAPIURL, appURL 
 	c.listener = ln
 	c.rsaKey = s.rsaKey
 	return c, nil
+}
+
+// demoConformanceAddr checks --conformance-openapi and makes sure it is
+// free now, so that the printed conformance command can listen there. Port
+// 0, or a port something else holds already, is replaced by a free port of
+// the same host, chosen now: a demo does not fail for want of an address
+// it only prints. It returns host:port.
+func demoConformanceAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return "", usageErrorf("--conformance-openapi %q: want host:port", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if ln, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err != nil {
+			return "", usageErrorf("--conformance-openapi %s: %v", addr, err)
+		}
+	}
+	a := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		return "", fmt.Errorf("demo: --conformance-openapi %s: %w", addr, err)
+	}
+	return a, nil
+}
+
+// printDemoConformance prints what another tool needs to talk to the
+// demo's server (its keys and which interface types each signs, its Open
+// API URL and AK/SK) and the conformance command that passes against it.
+func printDemoConformance(w io.Writer, cfg *serveConfig, s demoSecrets, serverURL, emuURL, suiteAddr string) {
+	fmt.Fprintf(w, `
+What the server was given (a tool that talks to it needs the same):
+  key              %s   (basic interfaces, joint-operation sync, license)
+  general key      %s   (general interfaces: order notification)
+  Open API         %s   (AK %s, SK %s; Query Order for an order the emulator did not place goes to %s)
+
+Check the running server with the conformance suite, from another terminal:
+  koobridge conformance --target %s%s --key %s --general-key %s --ak %s --sk %s --openapi-listen %s
+`, s.key, s.generalKey, emuURL, s.ak, s.sk, suiteAddr,
+		serverURL, cfg.opts.producePath, s.key, s.generalKey, s.ak, s.sk, suiteAddr)
 }
 
 // waitHealthy polls url until it answers 200, the server stops (stopped is

@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,7 +26,7 @@ import (
 // scenario of the plan with the instance ending released.
 func TestDemoOnce(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"demo", "--once", "--listen", "127.0.0.1:0", "--emulator-listen", "127.0.0.1:0", "--app-listen", "127.0.0.1:0", "--dir", t.TempDir()},
+	code := run([]string{"demo", "--once", "--listen", "127.0.0.1:0", "--emulator-listen", "127.0.0.1:0", "--app-listen", "127.0.0.1:0", "--conformance-openapi", "127.0.0.1:0", "--dir", t.TempDir()},
 		strings.NewReader(""), &stdout, &stderr)
 	out := stdout.String()
 	if code != 0 {
@@ -77,7 +81,7 @@ func TestDemoOnceStopsEarly(t *testing.T) {
 	t.Cleanup(func() { demoPlan = saved })
 	demoPlan = []demoStep{{protocol.ChargingPeriod, []string{"no-such-scenario"}}}
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"demo", "--once", "--listen", "127.0.0.1:0", "--emulator-listen", "127.0.0.1:0", "--app-listen", "127.0.0.1:0", "--dir", t.TempDir()},
+	code := run([]string{"demo", "--once", "--listen", "127.0.0.1:0", "--emulator-listen", "127.0.0.1:0", "--app-listen", "127.0.0.1:0", "--conformance-openapi", "127.0.0.1:0", "--dir", t.TempDir()},
 		strings.NewReader(""), &stdout, &stderr)
 	if code != exitRejected || !strings.Contains(stdout.String(), "the lifecycle stopped early") ||
 		!strings.Contains(stderr.String(), "no-such-scenario") {
@@ -93,15 +97,16 @@ func TestDemoCancelledAtStart(t *testing.T) {
 	cancel()
 	dir := t.TempDir()
 	o := demoOptions{
-		listen:         "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		emulatorListen: "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		appListen:      "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		dir:            dir,
+		listen:             "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		emulatorListen:     "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		appListen:          "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		conformanceOpenAPI: "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		dir:                dir,
 	}
 	if err := runDemo(ctx, o, io.Discard, io.Discard); err != nil {
 		t.Fatalf("runDemo after an interrupt: %v, want nil", err)
 	}
-	for _, addr := range []string{o.listen, o.emulatorListen, o.appListen} {
+	for _, addr := range []string{o.listen, o.emulatorListen, o.appListen, o.conformanceOpenAPI} {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Errorf("%s still taken after runDemo returned: %v", addr, err)
@@ -133,6 +138,7 @@ func TestDemoServeConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.listener != ln || c.opts.listen != ln.Addr().String() || c.opts.db != "sqlite:"+db || len(c.keys.Basic) != 1 || c.keys.Basic[0] != s.key ||
+		len(c.keys.General) != 1 || c.keys.General[0] != s.generalKey || s.generalKey == s.key ||
 		c.sk != s.sk || c.adminToken != s.adminToken || len(c.dataKey) != 32 || c.openAPIURL != "http://127.0.0.1:1" || c.opts.provisioner != "demo" ||
 		c.rsaKey != s.rsaKey {
 		t.Errorf("resolved config: %+v", c)
@@ -174,7 +180,7 @@ func TestDemoSignIn(t *testing.T) {
 	out := &lockedOutput{}
 	done := make(chan error, 1)
 	go func() {
-		done <- runDemo(ctx, demoOptions{listen: "127.0.0.1:0", emulatorListen: "127.0.0.1:0", appListen: "127.0.0.1:0", dir: t.TempDir()}, out, io.Discard)
+		done <- runDemo(ctx, demoOptions{listen: "127.0.0.1:0", emulatorListen: "127.0.0.1:0", appListen: "127.0.0.1:0", conformanceOpenAPI: "127.0.0.1:0", dir: t.TempDir()}, out, io.Discard)
 	}()
 	var m []string
 	waitFor(t, "the demo's sign-in line", func() bool {
@@ -211,5 +217,213 @@ func TestDemoSignIn(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("runDemo after an interrupt: %v", err)
+	}
+}
+
+var (
+	demoConformanceRE = regexp.MustCompile(`(?m)^  (koobridge conformance .*)$`)
+	demoAdminRE       = regexp.MustCompile(`server console +(http://\S+)/admin/ +\(admin token: (\S+)\)`)
+	demoEmulatorRE    = regexp.MustCompile(`emulator page +(http://\S+)/`)
+	demoKeysRE        = regexp.MustCompile(`(?m)^  key +(\S+) .*\n  general key +(\S+) .*\n  Open API +(http://\S+) +\(AK (\S+), SK (\S+);`)
+)
+
+// TestDemoConformance is the newcomer's next step after the demo: run
+// the conformance command the demo prints, exactly as printed, against
+// the running demo. Every case must pass (the server's Query Order for
+// the suite's orders reaches the suite), no instance may be left
+// provisioning, and the demo's own emulator must not have been asked
+// about orders it never placed.
+func TestDemoConformance(t *testing.T) {
+	for attempt := range portRetries {
+		ctx, cancel := context.WithCancel(context.Background())
+		out, errOut := &lockedOutput{}, &lockedOutput{}
+		done := make(chan error, 1)
+		go func() {
+			done <- runDemo(ctx, demoOptions{listen: "127.0.0.1:0", emulatorListen: "127.0.0.1:0", appListen: "127.0.0.1:0",
+				conformanceOpenAPI: "127.0.0.1:0", dir: t.TempDir()}, out, errOut)
+		}()
+		stop := func() {
+			t.Helper()
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("runDemo after an interrupt: %v", err)
+			}
+		}
+		var m []string
+		waitFor(t, "the demo's conformance command", func() bool {
+			select {
+			case err := <-done:
+				t.Fatalf("the demo stopped: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+			default:
+			}
+			m = demoConformanceRE.FindStringSubmatch(out.String())
+			return m != nil
+		})
+		printed := out.String()
+		keys := demoKeysRE.FindStringSubmatch(printed)
+		if keys == nil {
+			stop()
+			t.Fatalf("the demo does not print its keys, Open API and AK/SK:\n%s", printed)
+		}
+		if e := demoEmulatorRE.FindStringSubmatch(printed); e == nil || e[1] != keys[3] {
+			t.Errorf("the Open API printed, %s, is not the emulator's address (%v)", keys[3], e)
+		}
+		args, err := splitCommand(m[1])
+		if err != nil {
+			stop()
+			t.Fatalf("the printed command %q: %v", m[1], err)
+		}
+		for _, want := range []string{"--key " + keys[1], "--general-key " + keys[2], "--ak " + keys[4], "--sk " + keys[5]} {
+			if !strings.Contains(m[1], want) {
+				t.Errorf("the printed command lacks %q: %s", want, m[1])
+			}
+		}
+		code, stdout, stderr := runConformance(t, args[1:])
+		if inUse(code, stderr) && attempt < portRetries-1 {
+			stop() // another process took the address meanwhile: again, on another
+			continue
+		}
+		if code != 0 {
+			stop()
+			t.Fatalf("%s: exit %d\nstdout:\n%s\nstderr:\n%s\ndemo stderr:\n%s", m[1], code, stdout, stderr, errOut.String())
+		}
+		if !strings.Contains(stdout, strconv.Itoa(allCases)+" cases: "+strconv.Itoa(allCases)+" passed, 0 failed") || strings.Contains(stdout, "FAIL") {
+			t.Errorf("not every case passed:\n%s", stdout)
+		}
+		if c := openAPICallsRE.FindStringSubmatch(stdout); c == nil || c[1] == "0" {
+			t.Errorf("the server's Query Order never reached the suite:\n%s", stdout)
+		}
+
+		a := demoAdminRE.FindStringSubmatch(printed)
+		if a == nil {
+			stop()
+			t.Fatalf("no console line:\n%s", printed)
+		}
+		status, body := httpGet(t, a[1]+"/admin/api/instances?status=provisioning", a[2])
+		var stuck struct {
+			Instances []struct {
+				ID, OrderID, LastError string
+			}
+		}
+		if err := json.Unmarshal([]byte(body), &stuck); status != 200 || err != nil {
+			t.Errorf("admin API: %d %v %s", status, err, body)
+		}
+		for _, in := range stuck.Instances {
+			t.Errorf("instance %s of order %s left provisioning: %s", in.ID, in.OrderID, in.LastError)
+		}
+		// Every Query Order the demo's emulator answered was about an order
+		// it placed: none came to it for the suite's orders.
+		status, body = httpGet(t, keys[3]+"/api/emulator/openapi-requests", "")
+		var reqs []struct {
+			Path, Query string
+			Status      int
+		}
+		if err := json.Unmarshal([]byte(body), &reqs); status != 200 || err != nil {
+			t.Errorf("emulator API: %d %v %s", status, err, body)
+		}
+		for _, r := range reqs {
+			if strings.HasSuffix(r.Path, "/order/query") && r.Status != 200 {
+				t.Errorf("the demo's emulator answered %d to Query Order ?%s", r.Status, r.Query)
+			}
+		}
+		stop()
+		return
+	}
+}
+
+// TestDemoOpenAPIRouting: the demo's Open API sends Query Order for an
+// order its emulator placed to the emulator, any other to the suite's
+// address as it came (Host, headers, query), and to the emulator when
+// nothing listens there; every other request goes to the emulator.
+func TestDemoOpenAPIRouting(t *testing.T) {
+	type seen struct{ who, host, auth, uri string }
+	got := make(chan seen, 1)
+	record := func(who string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got <- seen{who, r.Host, r.Header.Get("Authorization"), r.URL.RequestURI()}
+			w.Header().Set("X-Who", who)
+			w.WriteHeader(http.StatusTeapot)
+		})
+	}
+	suite := httptest.NewServer(record("suite"))
+	defer suite.Close()
+	gone := "127.0.0.1:" + strconv.Itoa(freePort(t)) // nothing listens
+	known := func(id string) bool { return id == "CSKNOWN" }
+
+	const qo = "/api/mkp-openapi-public/global/v1/order/query"
+	tests := []struct {
+		name, suiteAddr, method, uri, want string
+	}{
+		{"an order the emulator placed", suite.Listener.Addr().String(), "GET", qo + "?orderId=CSKNOWN", "emulator"},
+		{"another order", suite.Listener.Addr().String(), "GET", qo + "?orderId=CSOTHER&orderLineId=CSOTHER-000001", "suite"},
+		{"another order, no suite running", gone, "GET", qo + "?orderId=CSOTHER", "emulator"},
+		{"a usage push", suite.Listener.Addr().String(), "POST", "/api/mkp-openapi-public/global/v1/metering/usage", "emulator"},
+		{"the emulator's page", suite.Listener.Addr().String(), "GET", "/", "emulator"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			front := httptest.NewServer(newDemoOpenAPI(record("emulator"), known, tt.suiteAddr, slog.New(slog.DiscardHandler)))
+			defer front.Close()
+			req, _ := http.NewRequest(tt.method, front.URL+tt.uri, nil)
+			req.Header.Set("Authorization", "SDK-HMAC-SHA256 Access=AK, SignedHeaders=host;x-sdk-date, Signature=00")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			s := <-got
+			if s.who != tt.want || resp.Header.Get("X-Who") != tt.want || resp.StatusCode != http.StatusTeapot {
+				t.Fatalf("answered by %s (header %q, %d), want %s", s.who, resp.Header.Get("X-Who"), resp.StatusCode, tt.want)
+			}
+			// The signature covers the host and the query: both arrive as sent.
+			if s.host != front.Listener.Addr().String() || s.uri != tt.uri || s.auth != req.Header.Get("Authorization") {
+				t.Errorf("arrived as host %q, %q, Authorization %q; sent to %s as %q", s.host, s.uri, s.auth, front.Listener.Addr(), tt.uri)
+			}
+		})
+	}
+}
+
+// TestDemoConformanceAddr: the address the demo prints for the suite is
+// free when printed: the one given if it is, else a free port of the same
+// host; a malformed one is a usage error.
+func TestDemoConformanceAddr(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	free := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	tests := []struct {
+		name, addr string
+		same       bool // the address given is the one printed
+		err        bool
+	}{
+		{"a free address", free, true, false},
+		{"port 0", "127.0.0.1:0", false, false},
+		{"a taken port", taken.Addr().String(), false, false},
+		{"no port", "127.0.0.1", false, true},
+		{"empty", "", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := demoConformanceAddr(tt.addr)
+			if tt.err {
+				if err == nil || !strings.Contains(err.Error(), "--conformance-openapi") {
+					t.Fatalf("got %q, %v; want an error naming the flag", got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (got == tt.addr) != tt.same || strings.HasSuffix(got, ":0") || !strings.HasPrefix(got, "127.0.0.1:") {
+				t.Fatalf("got %q for %q", got, tt.addr)
+			}
+			ln, err := net.Listen("tcp", got)
+			if err != nil {
+				t.Fatalf("the address printed, %s, is not free: %v", got, err)
+			}
+			ln.Close()
+		})
 	}
 }
