@@ -12,10 +12,10 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// shownDuration is how every console page writes a duration: whole
+// consoleDuration is how every console page writes a duration: whole
 // microseconds below a millisecond, milliseconds to a tenth below a
 // second, seconds to a hundredth from there. "0.0 ms" does not match.
-var shownDuration = regexp.MustCompile(`^([1-9][0-9]{0,2} µs|[1-9][0-9]{0,2}\.[0-9] ms|[0-9]+\.[0-9]{2} s)$`)
+var consoleDuration = regexp.MustCompile(`^([1-9][0-9]{0,2} µs|[1-9][0-9]{0,2}\.[0-9] ms|[0-9]+\.[0-9]{2} s)$`)
 
 // consoleTime is the layout of the times the console shows.
 const consoleTime = "2006-01-02 15:04:05 UTC"
@@ -30,7 +30,7 @@ const consoleTime = "2006-01-02 15:04:05 UTC"
 // none reads "0.0 ms".
 func TestConsolePagesTell(t *testing.T) {
 	k := StartKoobridge(t, "demo", "--emulator-listen", "127.0.0.1:0", "--app-listen", "127.0.0.1:0", "--dir", t.TempDir())
-	token := demoToken(t, k)
+	token := demoAdminToken(t, k)
 	ctx := NewBrowser(t)
 	Do(ctx, t, "log in",
 		chromedp.Navigate(k.URL+"/admin/"),
@@ -71,9 +71,9 @@ func TestConsolePagesTell(t *testing.T) {
 			strings.Contains(calls[1].Request, `"FREEZE"`) {
 			releasedWhileFrozen++
 		}
-		checkDurations(ctx, t, "instance page of "+r.ID)
+		checkCallDurations(ctx, t, "instance page of "+r.ID)
 		var api map[string]any
-		adminGet(t, k.URL+"/admin/api/instances/"+r.ID, token, &api)
+		adminAPIGet(t, k.URL+"/admin/api/instances/"+r.ID, token, &api)
 		if frozenBy, ok := api["frozenBy"]; api["status"] != "released" || ok {
 			t.Errorf("admin API: instance %s has status %v, frozenBy %v; want released and no frozenBy", r.ID, api["status"], frozenBy)
 		}
@@ -117,15 +117,15 @@ func TestConsolePagesTell(t *testing.T) {
 	// Calls: every duration in the console's format.
 	Do(ctx, t, "open the calls",
 		chromedp.Navigate(k.URL+"/admin/calls?limit=1000"), chromedp.WaitVisible(chromedp.ID("calls")))
-	if n := checkDurations(ctx, t, "calls page"); n < 20 {
+	if n := checkCallDurations(ctx, t, "calls page"); n < 20 {
 		t.Errorf("calls page shows %d calls, want the demo's lifecycle (at least 20)", n)
 	}
 }
 
-// checkDurations reads the duration of every call in the page's calls
+// checkCallDurations reads the duration of every call in the page's calls
 // table, fails the test for one not in the console's format, and returns
 // how many there are.
-func checkDurations(ctx context.Context, t *testing.T, page string) int {
+func checkCallDurations(ctx context.Context, t *testing.T, page string) int {
 	t.Helper()
 	type durationRow struct {
 		ID       string `json:"id"`
@@ -135,16 +135,16 @@ func checkDurations(ctx context.Context, t *testing.T, page string) int {
 	rows := Get(ctx, t, "durations on the "+page, chromedp.Evaluate[[]durationRow](`[...document.querySelectorAll('#calls tr[data-call-id]')]
 		.map(r => ({id: r.dataset.callId, activity: r.dataset.activity, duration: r.querySelector('[data-field="duration"]').textContent}))`))
 	for _, r := range rows {
-		if !shownDuration.MatchString(r.Duration) {
+		if !consoleDuration.MatchString(r.Duration) {
 			t.Errorf("%s: call %s (%s) took %q, want a duration like \"420 µs\", \"1.3 ms\" or \"2.35 s\"", page, r.ID, r.Activity, r.Duration)
 		}
 	}
 	return len(rows)
 }
 
-// demoToken waits for "koobridge demo" to finish its lifecycle and print
+// demoAdminToken waits for "koobridge demo" to finish its lifecycle and print
 // the console's admin token, and returns it.
-func demoToken(t *testing.T, k *Koobridge) string {
+func demoAdminToken(t *testing.T, k *Koobridge) string {
 	t.Helper()
 	tokenRE := regexp.MustCompile(`admin token: ([0-9a-f]+)`)
 	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -160,8 +160,8 @@ func demoToken(t *testing.T, k *Koobridge) string {
 	return ""
 }
 
-// adminGet reads an admin API resource as JSON.
-func adminGet(t *testing.T, url, token string, out any) {
+// adminAPIGet reads an admin API resource as JSON.
+func adminAPIGet(t *testing.T, url, token string, out any) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
