@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -25,6 +24,18 @@ const DefaultExecTimeout = 30 * time.Second
 // stderrTail is how much of a failed command's standard error its error
 // message quotes (the end, where the reason usually is).
 const stderrTail = 500
+
+// ErrExecUnsupported is wrapped by NewExec's error on systems where the
+// exec provisioner cannot run (those without Unix process groups, such as
+// Windows); the webhook provisioner works everywhere.
+var ErrExecUnsupported = errors.New("exec provisioner is not supported")
+
+// errExecUnsupported is NewExec's error on goos, a system without Unix
+// process groups: without them a timeout could kill the command but not
+// what it started, which would keep running unsupervised.
+func errExecUnsupported(goos string) error {
+	return fmt.Errorf("provision: %w on %s: a timeout must kill the command's whole process group, which needs Unix; use the webhook provisioner", ErrExecUnsupported, goos)
+}
 
 // execWaitDelay is how long a command's pipes may stay open after it
 // exited or was killed (a background child still holding them).
@@ -57,7 +68,14 @@ type Exec struct {
 }
 
 // NewExec checks cfg, looks the program up in PATH and returns an Exec.
+//
+// On systems without Unix process groups (Windows) it returns an error
+// that wraps ErrExecUnsupported: a timed-out command could leave its
+// children running there.
 func NewExec(cfg ExecConfig) (*Exec, error) {
+	if err := execSupported(); err != nil {
+		return nil, err
+	}
 	if len(cfg.Command) == 0 || cfg.Command[0] == "" {
 		return nil, errors.New("provision: exec command is required")
 	}
@@ -127,12 +145,7 @@ func (e *Exec) Provision(ctx context.Context, ev Event) (Result, error) {
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
 	cmd.Env = e.environ(ev)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error {
-		// The negative pid signals the whole group: the command and
-		// whatever it spawned.
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
+	killGroupOnCancel(cmd)
 	cmd.WaitDelay = execWaitDelay
 
 	err = cmd.Run()

@@ -1,3 +1,5 @@
+//go:build unix
+
 package provision
 
 import (
@@ -13,26 +15,6 @@ import (
 	"testing"
 	"time"
 )
-
-// script writes an executable shell script into a temporary directory and
-// returns its path.
-func script(t *testing.T, body string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "hook.sh")
-	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-func newTestExec(t *testing.T, cfg ExecConfig) *Exec {
-	t.Helper()
-	e, err := NewExec(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
 
 func TestExecSuccess(t *testing.T) {
 	dir := t.TempDir()
