@@ -134,7 +134,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.IntVar(&o.jobWorkers, "job-workers", isv.DefaultJobWorkers, "background job workers")
 	fs.DurationVar(&o.jobLease, "job-lease", isv.DefaultJobLease, "how long a worker holds a job before another replica may take it over after a crash (at least 10s)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.BoolVar(&o.dev, "dev", false, "development mode: generate missing keys, allow missing AK/SK")
+	fs.BoolVar(&o.dev, "dev", false, "development mode: generate a missing key, data key and admin token, kept in <SQLite file>"+devFileSuffix+" for the next start; allow missing AK/SK")
 	o.sso.register(fs)
 	o.license.register(fs)
 	o.usage.register(fs)
@@ -339,8 +339,9 @@ type serveConfig struct {
 	// (koobridge demo opens it itself to learn the port first).
 	listener net.Listener
 
-	generatedKey     string // set when --dev generated the key
-	generatedDataKey string // set when --dev generated the data key
+	// dev is what --dev supplied (nil without --dev): the settings not
+	// given, kept beside an SQLite database (devstate.go).
+	dev *devSecrets
 }
 
 // resolveServeConfig applies the environment and the file, reads the
@@ -352,6 +353,12 @@ func resolveServeConfig(cmd *cobra.Command, o *serveOptions, getenv func(string)
 	}
 	c := &serveConfig{opts: *o}
 	var err error
+	if o.dev {
+		// Read only: the file is written once serve holds its address.
+		if c.dev, err = loadDevSecrets(o.db); err != nil {
+			return nil, err
+		}
+	}
 
 	if _, _, err := net.SplitHostPort(o.listen); err != nil {
 		return nil, usageErrorf("--listen %q: want host:port (%v)", o.listen, err)
@@ -373,10 +380,11 @@ func resolveServeConfig(cmd *cobra.Command, o *serveOptions, getenv func(string)
 		if !o.dev {
 			return nil, usageErrorf("--key is required (or --key-file; --dev generates one for local use)")
 		}
-		if c.generatedKey, err = seal.GenerateKey(); err != nil {
-			return nil, fmt.Errorf("generate key: %w", err)
+		key, err := c.dev.supply(devKey, seal.GenerateKey)
+		if err != nil {
+			return nil, err
 		}
-		c.keys.Basic = []string{c.generatedKey}
+		c.keys.Basic = []string{key}
 	}
 	if c.keys.Kit, err = o.kitKeys.values("kit-key"); err != nil {
 		return nil, err
@@ -418,6 +426,12 @@ func resolveServeConfig(cmd *cobra.Command, o *serveOptions, getenv func(string)
 	if c.adminToken, err = secretValue(o.adminToken, "admin-token", o.adminTokenFile); err != nil {
 		return nil, err
 	}
+	if c.adminToken == "" && o.dev {
+		// So that the console of a dev server is reachable.
+		if c.adminToken, err = c.dev.supply(devAdminToken, newAdminToken); err != nil {
+			return nil, err
+		}
+	}
 	if c.adminToken != "" && len(c.adminToken) < 16 {
 		return nil, usageErrorf("--admin-token is too short: use at least 16 characters (openssl rand -hex 32)")
 	}
@@ -431,12 +445,11 @@ func resolveServeConfig(cmd *cobra.Command, o *serveOptions, getenv func(string)
 	}
 	if dataKey == "" {
 		if !o.dev {
-			return nil, usageErrorf("--data-key is required: the base64 of 32 random bytes, e.g. from 'openssl rand -base64 32' (--dev generates one and prints it)")
+			return nil, usageErrorf("--data-key is required: the base64 of 32 random bytes, e.g. from 'openssl rand -base64 32' (--dev generates one and keeps it beside an SQLite database)")
 		}
-		if dataKey, err = seal.GenerateKey(); err != nil {
-			return nil, fmt.Errorf("generate data key: %w", err)
+		if dataKey, err = c.dev.supply(devDataKey, seal.GenerateKey); err != nil {
+			return nil, err
 		}
-		c.generatedDataKey = dataKey
 	}
 	if c.dataKey, err = seal.ParseKey(dataKey); err != nil {
 		return nil, usageErrorf("--data-key: not the base64 of 32 bytes (make one with 'openssl rand -base64 32')")

@@ -129,9 +129,10 @@ provisioner: exec
 					t.Errorf("sk %q token %q data key %d bytes", c.sk, c.adminToken, len(c.dataKey))
 				}
 			}},
-		{"dev generates key and data key", []string{"--dev"}, nil, func(t *testing.T, c *serveConfig) {
-			if c.generatedKey == "" || c.generatedDataKey == "" || len(c.keys.Basic) != 1 || c.keys.Basic[0] != c.generatedKey {
-				t.Errorf("dev: key %q data key %q keys %q", c.generatedKey, c.generatedDataKey, c.keys)
+		{"dev generates key, data key and admin token", []string{"--dev", "--db", filepath.Join(t.TempDir(), "k.db")}, nil, func(t *testing.T, c *serveConfig) {
+			d := c.dev.supplied
+			if d[devKey] == "" || d[devDataKey] == "" || d[devAdminToken] != c.adminToken || len(c.keys.Basic) != 1 || c.keys.Basic[0] != d[devKey] {
+				t.Errorf("dev: supplied %q keys %q", d, c.keys)
 			}
 		}},
 		{"custom open API has no fallback", append([]string{"--openapi-url", "http://127.0.0.1:9/"}, base...), nil,

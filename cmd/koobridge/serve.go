@@ -108,7 +108,30 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	level, _ := parseLogLevel(o.logLevel) // validated already
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	printDevBanner(stderr, cfg)
+	// The address first: a server that cannot listen (the demo still
+	// running on it) stops here, before it prints a secret, keeps one or
+	// creates the database.
+	ln := cfg.listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", o.listen); err != nil {
+			return usageErrorf("--listen %s: %v", o.listen, err)
+		}
+	}
+	served := false // once the HTTP server has it, it closes ln
+	defer func() {
+		if !served {
+			_ = ln.Close()
+		}
+	}()
+	if err := cfg.dev.save(); err != nil {
+		return err
+	}
+	scheme := "http"
+	if cfg.tlsCert != nil {
+		scheme = "https"
+	}
+	printDevBanner(stderr, cfg, consoleURL(scheme, ln.Addr()))
 	logger.Info("configuration", cfg.redacted()...)
 	if o.ak == "" {
 		logger.Warn("no --ak/--sk: Query Order is answered inside the process with made-up dev orders (MOCK* debug orders as KooGallery answers them, any other order as a one-year PERIOD purchase); set them for anything but a local try-out")
@@ -187,12 +210,6 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		}
 		logger.Info("single sign-on", "issuer", cfg.sso.PublicURL, "clients", len(cfg.sso.Clients))
 	}
-	ln := cfg.listener
-	if ln == nil {
-		if ln, err = net.Listen("tcp", o.listen); err != nil {
-			return fmt.Errorf("listen on %s: %w", o.listen, err)
-		}
-	}
 	if cfg.tlsCert != nil {
 		ln = tls.NewListener(ln, &tls.Config{
 			MinVersion:   tls.VersionTLS12, // KooGallery requires TLS 1.2 or newer
@@ -216,11 +233,8 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	go func() { runDone <- srv.Run(runCtx) }()
 
 	serveDone := make(chan error, 1)
+	served = true
 	go func() { serveDone <- httpSrv.Serve(ln) }()
-	scheme := "http"
-	if cfg.tlsCert != nil {
-		scheme = "https"
-	}
 	logger.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "paths", srv.Paths())
 
 	var serveErr error
@@ -293,22 +307,47 @@ func buildProvisioner(cfg *serveConfig) (provision.Provisioner, error) {
 	}
 }
 
-// printDevBanner shows keys that --dev generated, once, on standard error
-// and never in the log.
-func printDevBanner(w io.Writer, cfg *serveConfig) {
-	if cfg.generatedKey == "" && cfg.generatedDataKey == "" {
+// printDevBanner shows, on standard error and never in the log, the
+// secrets --dev supplied, where they are kept, and the console's URL.
+func printDevBanner(w io.Writer, cfg *serveConfig, console string) {
+	d := cfg.dev
+	if d == nil || len(d.supplied) == 0 {
 		return
 	}
 	var b strings.Builder
 	line := strings.Repeat("=", 72)
-	fmt.Fprintf(&b, "%s\nkoobridge --dev generated secrets. They are shown ONCE and are not stored.\n", line)
-	if cfg.generatedKey != "" {
-		fmt.Fprintf(&b, "  KooGallery key (sign calls with it):  %s\n", cfg.generatedKey)
+	b.WriteString(line + "\n")
+	if d.path != "" {
+		fmt.Fprintf(&b, "koobridge --dev secrets, kept in %s\n(read back on every --dev start on this database; a flag, KOOBRIDGE_… or --config setting wins):\n", d.path)
+	} else {
+		b.WriteString("koobridge --dev generated secrets. They are NOT kept: the database is not an SQLite file.\n" +
+			"Give them back with --key, --data-key and --admin-token to use this database after a restart.\n")
 	}
-	if cfg.generatedDataKey != "" {
-		fmt.Fprintf(&b, "  data key (--data-key):                %s\n", cfg.generatedDataKey)
-		b.WriteString("  Keep the data key to read app-info passwords stored in this database later.\n")
+	origin := func(name string) string {
+		if d.generated[name] {
+			return "generated now"
+		}
+		return "kept"
 	}
-	fmt.Fprintf(&b, "%s\n", line)
+	for _, s := range []struct{ name, label string }{
+		{devKey, "KooGallery key (sign calls with it):"},
+		{devDataKey, "data key (--data-key):"},
+		{devAdminToken, "admin token (--admin-token):"},
+	} {
+		if v, ok := d.supplied[s.name]; ok {
+			fmt.Fprintf(&b, "  %-38s%s   (%s)\n", s.label, v, origin(s.name))
+		}
+	}
+	if cfg.adminToken != "" {
+		how := "log in with the admin token above"
+		if _, ok := d.supplied[devAdminToken]; !ok {
+			how = "log in with your --admin-token"
+		}
+		fmt.Fprintf(&b, "  %-38s%s   (%s)\n", "console:", console, how)
+	}
+	if _, ok := d.supplied[devDataKey]; ok {
+		b.WriteString("  The data key seals the app-info passwords in this database: keep it as long as the database.\n")
+	}
+	b.WriteString(line + "\n")
 	_, _ = io.WriteString(w, b.String())
 }

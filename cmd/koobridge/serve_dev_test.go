@@ -1,12 +1,23 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/koobridge/koobridge/protocol"
+	"github.com/koobridge/koobridge/store"
 )
 
 // TestServeDevLifecycle is the serve issue's acceptance check: a bare
@@ -73,7 +84,353 @@ func TestServeDevLifecycle(t *testing.T) {
 		"orderId": "CSDEV3", "orderLineId": "CSDEV3-000001", "instanceId": id, "expireTime": expiry}), "000003")
 	expect("release of an unknown instance", call(t, p.base, key, map[string]string{"activity": "releaseInstance", "instanceId": "never-existed"}), "000003")
 
+	// Without AK/SK, it says loudly that Query Order is made up.
+	if !strings.Contains(p.output(), "no --ak/--sk") {
+		t.Errorf("no warning about the made-up Query Order:\n%s", p.output())
+	}
 	if code := p.stop(t, os.Interrupt); code != 0 {
 		t.Fatalf("exit %d after SIGINT", code)
+	}
+}
+
+// The banner of "serve --dev": what it supplied, and the console.
+var (
+	devDataKeyRE    = regexp.MustCompile(`data key \(--data-key\):\s+(\S+)`)
+	devAdminTokenRE = regexp.MustCompile(`admin token \(--admin-token\):\s+(\S+)`)
+	devConsoleRE    = regexp.MustCompile(`console:\s+(http://\S+/admin/)`)
+	devKeptRE       = regexp.MustCompile(`koobridge --dev secrets, kept in (\S+)`)
+)
+
+// devBanner is what one start of "serve --dev" printed.
+type devBanner struct{ key, dataKey, adminToken, console, kept string }
+
+func readDevBanner(t *testing.T, out string) devBanner {
+	t.Helper()
+	var b devBanner
+	for _, f := range []struct {
+		re  *regexp.Regexp
+		dst *string
+	}{{devKeyRE, &b.key}, {devDataKeyRE, &b.dataKey}, {devAdminTokenRE, &b.adminToken}, {devConsoleRE, &b.console}, {devKeptRE, &b.kept}} {
+		m := f.re.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("the banner lacks %s:\n%s", f.re, out)
+		}
+		*f.dst = m[1]
+	}
+	return b
+}
+
+// consoleLogin logs in to the console with token, as a browser does, and
+// returns the page it lands on.
+func consoleLogin(t *testing.T, console, token string) (int, string, string) {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	resp, err := client.PostForm(strings.TrimSuffix(console, "/")+"/login", url.Values{"token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	_, _ = body.ReadFrom(resp.Body)
+	return resp.StatusCode, resp.Request.URL.String(), body.String()
+}
+
+// jsonLog is the JSON log lines of a serve's output: everything but the
+// banner.
+func jsonLog(out string) string {
+	var b strings.Builder
+	for line := range strings.Lines(out) {
+		if strings.HasPrefix(line, "{") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
+// TestServeDevRestart: "serve --dev" keeps the key, data key and admin
+// token it generated beside the SQLite file (mode 0600), and a restart on
+// the same file reads them back: the first run's key still signs, the
+// password sealed with the first run's data key still reads, and the
+// admin token still opens the console. No secret is ever in the JSON log.
+func TestServeDevRestart(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "koobridge.db")
+	kept := db + ".dev.yaml"
+
+	p := startServe(t, "--dev", "--listen", "127.0.0.1:0", "--db", "sqlite:"+db)
+	first := readDevBanner(t, p.output())
+	if first.kept != kept || first.console != p.base+"/admin/" {
+		t.Errorf("banner: kept in %q, console %q; want %q and %s/admin/", first.kept, first.console, kept, p.base)
+	}
+	if !strings.Contains(p.output(), "(generated now)") {
+		t.Errorf("the first start does not say it generated them:\n%s", p.output())
+	}
+	st, err := os.Stat(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := st.Mode().Perm(); mode != 0o600 {
+		t.Errorf("%s has mode %o, want 600", kept, mode)
+	}
+	raw, err := os.ReadFile(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{first.key, first.dataKey, first.adminToken} {
+		if !strings.Contains(string(raw), `"`+v+`"`) {
+			t.Errorf("%s does not hold %q:\n%s", kept, v, raw)
+		}
+	}
+
+	created := call(t, p.base, first.key, newInstanceBody("CSDEVKEEP1"))
+	if created.InstanceID == "" {
+		t.Fatalf("newInstance: %+v", created)
+	}
+	var q v2Reply
+	waitFor(t, "the instance to be provisioned", func() bool {
+		q = call(t, p.base, first.key, queryBody(created.InstanceID))
+		return q.ResultCode == "000000"
+	})
+	if len(q.Info) != 1 || q.Info[0].AppInfo == nil || q.Info[0].AppInfo.Password == "" {
+		t.Fatalf("queryInstance: %+v", q)
+	}
+	password := q.Info[0].AppInfo.Password
+	if code, landed, body := consoleLogin(t, first.console, first.adminToken); code != 200 || landed != first.console || !strings.Contains(body, created.InstanceID) {
+		t.Errorf("console login with the printed token: %d at %s:\n%s", code, landed, body)
+	}
+	firstLog := p.output()
+	if code := p.stop(t, os.Interrupt); code != 0 {
+		t.Fatalf("exit %d after SIGINT", code)
+	}
+
+	p = startServe(t, "--dev", "--listen", "127.0.0.1:0", "--db", "sqlite:"+db)
+	second := readDevBanner(t, p.output())
+	if second.key != first.key || second.dataKey != first.dataKey || second.adminToken != first.adminToken {
+		t.Fatalf("the restart supplied other secrets: %+v, first %+v", second, first)
+	}
+	if strings.Contains(p.output(), "generated now") {
+		t.Errorf("the restart says it generated something:\n%s", p.output())
+	}
+	// Signed with the first run's key; the password unsealed with the
+	// first run's data key.
+	q = call(t, p.base, first.key, queryBody(created.InstanceID))
+	if q.ResultCode != "000000" || len(q.Info) != 1 || q.Info[0].AppInfo == nil || q.Info[0].AppInfo.Password != password {
+		t.Errorf("queryInstance after the restart: %+v, want the password of the first run", q)
+	}
+	if code, landed, body := consoleLogin(t, second.console, first.adminToken); code != 200 || landed != second.console || !strings.Contains(body, created.InstanceID) {
+		t.Errorf("console login after the restart with the first token: %d at %s:\n%s", code, landed, body)
+	}
+	if after, err := os.ReadFile(kept); err != nil || !bytes.Equal(after, raw) {
+		t.Errorf("the restart rewrote %s (%v):\n%s", kept, err, after)
+	}
+	for _, log := range []string{jsonLog(firstLog), jsonLog(p.output())} {
+		if log == "" {
+			t.Fatal("no JSON log lines")
+		}
+		for _, secret := range []string{first.key, first.dataKey, first.adminToken, password} {
+			if strings.Contains(log, secret) {
+				t.Errorf("the JSON log contains the secret %q", secret)
+			}
+		}
+	}
+	if code := p.stop(t, os.Interrupt); code != 0 {
+		t.Fatalf("exit %d after SIGINT", code)
+	}
+}
+
+// TestServeDevAddressTaken: "serve --dev" on an address something else
+// holds (the demo still running) fails with a usage error naming the
+// address before it prints a secret, keeps one or creates the database.
+func TestServeDevAddressTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, koobridgeBinary(t), "serve", "--dev", "--listen", addr, "--db", "sqlite:"+filepath.Join(dir, "koobridge.db"))
+	cmd.Env = cleanEnv()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitUsage {
+		t.Fatalf("exit: %v, want status %d\nstderr:\n%s", err, exitUsage, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "--listen "+addr) || !strings.Contains(stderr.String(), "address already in use") {
+		t.Errorf("the error does not name the address:\n%s", stderr.String())
+	}
+	if out := stdout.String() + stderr.String(); strings.Contains(out, "KooGallery key") || strings.Contains(out, "data key") ||
+		strings.Contains(out, "admin token") || strings.Contains(out, "====") {
+		t.Errorf("secrets printed before failing:\n%s", out)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("files left behind: %v %v", entries, err)
+	}
+}
+
+// TestServeDevKept: what --dev supplies, and when: a kept value is used
+// unless the setting is given, a given one always wins and is not kept,
+// only what was not given is generated, and a kept file that cannot be
+// read back is an error naming it, never a silent regeneration.
+func TestServeDevKept(t *testing.T) {
+	const keptKey, keptToken = "kept-koogallery-key", "kept-admin-token-0123456789"
+	keptFile := func(t *testing.T, content string) string {
+		t.Helper()
+		db := filepath.Join(t.TempDir(), "k.db")
+		if content != "" {
+			if err := os.WriteFile(db+devFileSuffix, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return db
+	}
+	good := "key: " + keptKey + "\ndata-key: \"" + testDataKey + "\"\nadmin-token: " + keptToken + "\n"
+	tests := []struct {
+		name    string
+		content string   // of the dev file; "" none
+		args    []string // beside --dev --db
+		env     map[string]string
+		check   func(t *testing.T, c *serveConfig)
+		err     string // the error names the file and says this
+	}{
+		{name: "kept values are read back", content: good, check: func(t *testing.T, c *serveConfig) {
+			if c.keys.Basic[0] != keptKey || c.adminToken != keptToken || string(c.dataKey) != "0123456789abcdef0123456789abcdef" || len(c.dev.generated) != 0 {
+				t.Errorf("key %q token %q data key %q generated %v", c.keys.Basic, c.adminToken, c.dataKey, c.dev.generated)
+			}
+		}},
+		{name: "flags and the environment win", content: good, args: []string{"--key", "flag-key", "--admin-token", "flag-admin-token-0123456789"},
+			env: map[string]string{"KOOBRIDGE_DATA_KEY": "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY="},
+			check: func(t *testing.T, c *serveConfig) {
+				if c.keys.Basic[0] != "flag-key" || c.adminToken != "flag-admin-token-0123456789" || string(c.dataKey) != "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef" || len(c.dev.supplied) != 0 {
+					t.Errorf("key %q token %q data key %q supplied %v", c.keys.Basic, c.adminToken, c.dataKey, c.dev.supplied)
+				}
+			}},
+		{name: "only what was not given is generated", content: "key: " + keptKey + "\n", args: []string{"--admin-token", "flag-admin-token-0123456789"},
+			check: func(t *testing.T, c *serveConfig) {
+				if c.keys.Basic[0] != keptKey || !c.dev.generated[devDataKey] || c.dev.generated[devKey] || c.dev.generated[devAdminToken] ||
+					c.dev.file.AdminToken != "" || c.dev.file.Key != keptKey {
+					t.Errorf("key %q generated %v file %+v", c.keys.Basic, c.dev.generated, c.dev.file)
+				}
+			}},
+		{name: "no file: all three generated", check: func(t *testing.T, c *serveConfig) {
+			if len(c.dev.generated) != 3 || c.adminToken == "" || c.keys.Basic[0] == "" || len(c.dataKey) != 32 {
+				t.Errorf("generated %v", c.dev.generated)
+			}
+		}},
+		{name: "not YAML", content: "key: [unclosed\n", err: "yaml"},
+		{name: "an unknown setting", content: good + "sk: secret\n", err: "field sk not found"},
+		{name: "empty", content: "# nothing\n", err: "empty"},
+		{name: "a bad data key", content: "data-key: not-base64\n", err: "data-key: not the base64 of 32 bytes"},
+		{name: "a short admin token", content: "admin-token: short\n", err: "admin-token: shorter than 16"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := keptFile(t, tt.content)
+			c, err := resolveArgs(t, append([]string{"--dev", "--db", "sqlite:" + db}, tt.args...), tt.env)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), db+devFileSuffix) || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("got %v; want an error naming %s and saying %q", err, db+devFileSuffix, tt.err)
+				}
+				if after, _ := os.ReadFile(db + devFileSuffix); string(after) != tt.content {
+					t.Errorf("the file changed: %q", after)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+
+	t.Run("unreadable", func(t *testing.T) {
+		db := keptFile(t, "")
+		if err := os.Mkdir(db+devFileSuffix, 0o700); err != nil { // a directory cannot be read as a file
+			t.Fatal(err)
+		}
+		if _, err := resolveArgs(t, []string{"--dev", "--db", db}, nil); err == nil || !strings.Contains(err.Error(), db+devFileSuffix) {
+			t.Fatalf("got %v; want an error naming the file", err)
+		}
+	})
+}
+
+// TestServeDevNotKept: with PostgreSQL, --dev keeps nothing, and its
+// banner says so and how to keep the database usable.
+func TestServeDevNotKept(t *testing.T) {
+	c, err := resolveArgs(t, []string{"--dev", "--db", "postgres://u@127.0.0.1:5432/test"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.dev.path != "" || len(c.dev.generated) != 3 {
+		t.Fatalf("dev: %+v", c.dev)
+	}
+	if err := c.dev.save(); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	printDevBanner(&b, c, "http://localhost:8080/admin/")
+	for _, want := range []string{"NOT kept", "--key, --data-key and --admin-token", c.keys.Basic[0], c.adminToken, "console:", "http://localhost:8080/admin/"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestSQLiteFile: the dev file sits beside the file the store really
+// opens, whichever way --db names it.
+func TestSQLiteFile(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct{ dsn, file string }{
+		{"sqlite:" + dir + "/a.db", dir + "/a.db"},
+		{"sqlite://" + dir + "/b.db", dir + "/b.db"},
+		{"file:" + dir + "/c.db?_busy_timeout=1000", dir + "/c.db"},
+		{"file://" + dir + "/d.db", dir + "/d.db"},
+		{dir + "/e.db", dir + "/e.db"},
+		{"sqlite:" + dir + "/f.db?_synchronous=FULL", dir + "/f.db"},
+	}
+	for _, tt := range tests {
+		got, ok := sqliteFile(tt.dsn)
+		if !ok || got != tt.file {
+			t.Errorf("sqliteFile(%q) = %q, %v; want %q", tt.dsn, got, ok, tt.file)
+			continue
+		}
+		db, err := store.Open(t.Context(), tt.dsn)
+		if err != nil {
+			t.Fatalf("open %s: %v", tt.dsn, err)
+		}
+		db.Close()
+		if _, err := os.Stat(tt.file); err != nil {
+			t.Errorf("%s: the store did not create %s: %v", tt.dsn, tt.file, err)
+		}
+	}
+	if _, ok := sqliteFile("postgres://u@127.0.0.1/test"); ok {
+		t.Error("a PostgreSQL URL has an SQLite file")
+	}
+}
+
+// TestConsoleURL: the console is reached on the host served, an
+// unspecified one as localhost.
+func TestConsoleURL(t *testing.T) {
+	for _, tt := range []struct{ addr, want string }{
+		{"127.0.0.1:8080", "http://127.0.0.1:8080/admin/"},
+		{"0.0.0.0:8080", "http://localhost:8080/admin/"},
+		{"[::]:8080", "http://localhost:8080/admin/"},
+		{"[::1]:9", "http://[::1]:9/admin/"},
+	} {
+		a, err := net.ResolveTCPAddr("tcp", tt.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := consoleURL("http", a); got != tt.want {
+			t.Errorf("consoleURL(%s) = %s, want %s", tt.addr, got, tt.want)
+		}
 	}
 }
