@@ -393,9 +393,10 @@ func printDemoConformance(w io.Writer, cfg *serveConfig, s demoSecrets, serverUR
 What the server was given (a tool that talks to it needs the same):
   key              %s   (basic interfaces, joint-operation sync, license)
   general key      %s   (general interfaces: order notification)
-  Open API         %s   (AK %s, SK %s; Query Order for an order the emulator did not place goes to %s)
+  Open API         %s   (AK %s, SK %s)
+                   Query Order for an order the emulator did not place goes to %s
 
-Check the running server with the conformance suite, from another terminal:
+Check the running server with the conformance suite, from another terminal (every case passes):
   koobridge conformance --target %s%s --key %s --general-key %s --ak %s --sk %s --openapi-listen %s
 `, s.key, s.generalKey, emuURL, s.ak, s.sk, suiteAddr,
 		serverURL, cfg.opts.producePath, s.key, s.generalKey, s.ak, s.sk, suiteAddr)

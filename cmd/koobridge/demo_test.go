@@ -224,7 +224,7 @@ var (
 	demoConformanceRE = regexp.MustCompile(`(?m)^  (koobridge conformance .*)$`)
 	demoAdminRE       = regexp.MustCompile(`server console +(http://\S+)/admin/ +\(admin token: (\S+)\)`)
 	demoEmulatorRE    = regexp.MustCompile(`emulator page +(http://\S+)/`)
-	demoKeysRE        = regexp.MustCompile(`(?m)^  key +(\S+) .*\n  general key +(\S+) .*\n  Open API +(http://\S+) +\(AK (\S+), SK (\S+);`)
+	demoKeysRE        = regexp.MustCompile(`(?m)^  key +(\S+) .*\n  general key +(\S+) .*\n  Open API +(http://\S+) +\(AK (\S+), SK (\S+)\)\n +Query Order for an order the emulator did not place goes to (\S+)\n`)
 )
 
 // TestDemoConformance is the newcomer's next step after the demo: run
@@ -273,7 +273,7 @@ func TestDemoConformance(t *testing.T) {
 			stop()
 			t.Fatalf("the printed command %q: %v", m[1], err)
 		}
-		for _, want := range []string{"--key " + keys[1], "--general-key " + keys[2], "--ak " + keys[4], "--sk " + keys[5]} {
+		for _, want := range []string{"--key " + keys[1], "--general-key " + keys[2], "--ak " + keys[4], "--sk " + keys[5], "--openapi-listen " + keys[6]} {
 			if !strings.Contains(m[1], want) {
 				t.Errorf("the printed command lacks %q: %s", want, m[1])
 			}
