@@ -4,15 +4,24 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3"; when it
-// is empty the module version recorded by the Go toolchain is used.
-var version string
+// version, commit and date are stamped at link time by scripts/release:
+//
+//	-ldflags "-X main.version=v1.2.3 -X main.commit=<sha> -X main.date=2026-12-07T00:00:00Z"
+//
+// Each one left empty is taken from what the Go toolchain recorded in the
+// binary (module version, vcs.revision, vcs.time), or left out.
+var (
+	version string
+	commit  string
+	date    string
+)
 
 // maxStdinBody bounds what the tools read from standard input, so a runaway
 // pipe cannot exhaust memory. KooGallery bodies are a few kilobytes.
@@ -27,6 +36,9 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		// Bare "koobridge" prints help rather than failing.
 		Run: func(cmd *cobra.Command, _ []string) { _ = cmd.Help() },
 	}
+	// --version (and -v) prints the same line as "koobridge version".
+	root.Version = versionLine()
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -52,17 +64,38 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 func newVersionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the koobridge version",
+		Short: "Print the koobridge version, commit, build date and Go toolchain",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "koobridge %s\n", buildVersion())
+			fmt.Fprintln(cmd.OutOrStdout(), versionLine())
 			return nil
 		},
 	}
 }
 
+// versionLine is what "koobridge version" and "koobridge --version" print:
+//
+//	koobridge v1.2.3 (commit 0123456789ab, built 2026-12-07T00:00:00Z, go1.26.8 linux/amd64)
+//
+// The commit and date are left out when neither the link-time stamps nor
+// the toolchain's VCS information give them (go build -buildvcs=false);
+// "+dirty" marks a VCS commit built with uncommitted changes.
+func versionLine() string {
+	info, _ := debug.ReadBuildInfo()
+	var parts []string
+	if c := buildCommit(info); c != "" {
+		parts = append(parts, "commit "+c)
+	}
+	if d := buildDate(info); d != "" {
+		parts = append(parts, "built "+d)
+	}
+	parts = append(parts, runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH)
+	return "koobridge " + buildVersion() + " (" + strings.Join(parts, ", ") + ")"
+}
+
 // buildVersion returns the version stamped at link time, else the module
-// version (set by "go install …@vX"), else "devel" plus the VCS revision.
+// version (set by "go install …@vX", or derived from the VCS tag by go
+// build in a clone), else "devel".
 func buildVersion() string {
 	if version != "" {
 		return version
@@ -74,12 +107,45 @@ func buildVersion() string {
 	if v := info.Main.Version; v != "" && v != "(devel)" {
 		return v
 	}
+	return "devel"
+}
+
+// buildCommit is the stamped commit, else the VCS revision, abbreviated to
+// 12 characters; "" when neither is known.
+func buildCommit(info *debug.BuildInfo) string {
+	c, dirty := commit, false
+	if c == "" {
+		c, dirty = buildSetting(info, "vcs.revision"), buildSetting(info, "vcs.modified") == "true"
+	}
+	if len(c) > 12 {
+		c = c[:12]
+	}
+	if c != "" && dirty {
+		c += "+dirty"
+	}
+	return c
+}
+
+// buildDate is the stamped date, else the VCS commit time; "" when neither
+// is known.
+func buildDate(info *debug.BuildInfo) string {
+	if date != "" {
+		return date
+	}
+	return buildSetting(info, "vcs.time")
+}
+
+// buildSetting returns a -buildvcs setting of info ("" for a nil info).
+func buildSetting(info *debug.BuildInfo, key string) string {
+	if info == nil {
+		return ""
+	}
 	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			return "devel " + s.Value[:12]
+		if s.Key == key {
+			return s.Value
 		}
 	}
-	return "devel"
+	return ""
 }
 
 // noArgs rejects positional arguments with a usage error.
