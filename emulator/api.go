@@ -358,9 +358,9 @@ func (d *duration) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		v, err := time.ParseDuration(s)
+		v, err := parseDuration(s)
 		if err != nil {
-			return fmt.Errorf("%q is not a duration like 2s or 1m30s", s)
+			return fmt.Errorf("%q is %w", s, err)
 		}
 		*d = duration(v)
 		return nil
@@ -431,7 +431,7 @@ func (f faultsJSON) faults() (Faults, error) {
 	case f.Duplicates < 0 || f.Duplicates > maxDuplicates:
 		return Faults{}, badRequest("duplicates %d: want 0 to %d", f.Duplicates, maxDuplicates)
 	case f.OneAccessTokenLatency < 0 || time.Duration(f.OneAccessTokenLatency) > maxOneAccessLatency:
-		return Faults{}, badRequest("oneaccessTokenLatency %v: want 0 to %v", time.Duration(f.OneAccessTokenLatency), maxOneAccessLatency)
+		return Faults{}, badRequest("oneaccessTokenLatency %s: want 0 to %s", formatDuration(time.Duration(f.OneAccessTokenLatency)), formatDuration(maxOneAccessLatency))
 	case f.LicenseAPIStatus != 0 && f.LicenseAPIStatus != http.StatusOK && (f.LicenseAPIStatus < 400 || f.LicenseAPIStatus > 599):
 		return Faults{}, badRequest("licenseApiStatus %d: want 0 (off), 200 (an error code with HTTP 200) or an error status 400-599", f.LicenseAPIStatus)
 	case f.LicenseAPICode != "" && f.LicenseAPIStatus == 0:
@@ -439,7 +439,7 @@ func (f faultsJSON) faults() (Faults, error) {
 	case !faultCode(f.LicenseAPICode):
 		return Faults{}, badRequest("licenseApiCode %q: want an error code like 92020001 or APIGW.0201", f.LicenseAPICode)
 	case f.LicenseAPILatency < 0 || time.Duration(f.LicenseAPILatency) > maxOneAccessLatency:
-		return Faults{}, badRequest("licenseApiLatency %v: want 0 to %v", time.Duration(f.LicenseAPILatency), maxOneAccessLatency)
+		return Faults{}, badRequest("licenseApiLatency %s: want 0 to %s", formatDuration(time.Duration(f.LicenseAPILatency)), formatDuration(maxOneAccessLatency))
 	case f.LicenseAPICount < 0:
 		return Faults{}, badRequest("licenseApiCount must not be negative")
 	case f.UploadFailures < 0 || f.UploadFailures > maxUploadFailures:
@@ -545,9 +545,9 @@ func (h *site) apiAdvance(w http.ResponseWriter, r *http.Request) {
 
 // parseAdvance reads the advance form's duration.
 func parseAdvance(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(strings.TrimSpace(s))
+	d, err := parseDuration(s)
 	if err != nil {
-		return 0, badRequest("duration %q: want a Go duration like 24h or 90m", s)
+		return 0, badRequest("duration %q: want a duration like 24 h or 90 min", s)
 	}
 	if d <= 0 {
 		return 0, badRequest("duration must be positive, e.g. 24h")

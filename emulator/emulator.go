@@ -111,7 +111,7 @@ func New(cfg Config) (*Emulator, error) {
 		return nil, fmt.Errorf("emulator: config: OnlineLicenseKey %q: want %s or %s", cfg.OnlineLicenseKey, KeyLicense, KeyBasic)
 	}
 	if cfg.LicenseUploadWindow < 0 {
-		return nil, fmt.Errorf("emulator: config: LicenseUploadWindow %v is negative", cfg.LicenseUploadWindow)
+		return nil, fmt.Errorf("emulator: config: LicenseUploadWindow %s is negative", formatDuration(cfg.LicenseUploadWindow))
 	}
 	if cfg.LicenseUploadWindow == 0 {
 		cfg.LicenseUploadWindow = DefaultLicenseUploadWindow
@@ -130,7 +130,7 @@ func New(cfg Config) (*Emulator, error) {
 		cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	}
 	if cfg.AccessTokenLifetime < 0 {
-		return nil, fmt.Errorf("emulator: config: AccessTokenLifetime %v is negative", cfg.AccessTokenLifetime)
+		return nil, fmt.Errorf("emulator: config: AccessTokenLifetime %s is negative", formatDuration(cfg.AccessTokenLifetime))
 	}
 	if cfg.AccessTokenLifetime == 0 {
 		cfg.AccessTokenLifetime = DefaultAccessTokenLifetime
@@ -302,7 +302,7 @@ func (e *Emulator) Advance(d time.Duration) error {
 		return nil
 	}
 	if d > MaxAdvance {
-		return fmt.Errorf("emulator: advance: %v is more than %v at once", d, MaxAdvance)
+		return fmt.Errorf("emulator: advance: %s is more than %s at once", formatDuration(d), formatDuration(MaxAdvance))
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

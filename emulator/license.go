@@ -421,7 +421,7 @@ func awaitUploadStep() step {
 				wait := min(e.wallUntilLocked(deadline), uploadPoll)
 				e.mu.Unlock()
 				if left <= 0 {
-					return fmt.Errorf("no license was uploaded for event %s within %v (emulated) of getLicenseAsync's success (license-openapi.md §C.7)", ev, window)
+					return fmt.Errorf("no license was uploaded for event %s within %s (emulated) of getLicenseAsync's success (license-openapi.md §C.7)", ev, formatDuration(window))
 				}
 				t := time.NewTimer(wait)
 				select {

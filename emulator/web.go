@@ -74,9 +74,10 @@ var templateFS embed.FS
 // pages are the web page's templates, each parsed with the shared layout.
 var pages = func() map[string]*template.Template {
 	funcs := template.FuncMap{
-		"when":    formatTime,
-		"dur":     formatDuration,
-		"msgPath": func(id string) string { return "/messages/" + url.PathEscape(id) },
+		"when":     formatTime,
+		"dur":      formatDuration,
+		"durInput": durationInput,
+		"msgPath":  func(id string) string { return "/messages/" + url.PathEscape(id) },
 		"playPath": func(id string) string {
 			return "/subscriptions/" + url.PathEscape(id) + "/play"
 		},
@@ -290,7 +291,7 @@ func (h *site) advanceForm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, badRequest("%v", err))
 		return
 	}
-	h.redirect(w, r, "/", fmt.Sprintf("clock advanced by %v to %s", d, formatTime(h.e.Now())))
+	h.redirect(w, r, "/", fmt.Sprintf("clock advanced by %s to %s", formatDuration(d), formatTime(h.e.Now())))
 }
 
 type messageView struct {
@@ -358,9 +359,9 @@ func faultsFromForm(v url.Values) (Faults, error) {
 		if s == "" || err != nil {
 			return 0
 		}
-		d, perr := time.ParseDuration(s)
+		d, perr := parseDuration(s)
 		if perr != nil {
-			err = badRequest("%s: %q is not a duration like 2s or 1m30s", name, s)
+			err = badRequest("%s: %q is %v", name, s, perr)
 		}
 		return duration(d)
 	}
@@ -500,7 +501,7 @@ func (h *site) testLicenseForm(w http.ResponseWriter, r *http.Request) {
 	if s := strings.TrimSpace(r.PostForm.Get("validity")); s != "" {
 		d, err := parseAdvance(s)
 		if err != nil {
-			h.fail(w, badRequest("validity %q: want a positive Go duration like 720h", s))
+			h.fail(w, badRequest("validity %q: want a positive duration like 30 d or 720h", s))
 			return
 		}
 		req.Validity = duration(d)
@@ -526,7 +527,7 @@ func (h *site) testLicenseValidityForm(w http.ResponseWriter, r *http.Request) {
 	s := strings.TrimSpace(r.PostForm.Get("validity"))
 	d, err := parseAdvance(s)
 	if err != nil {
-		h.fail(w, badRequest("validity %q: want a positive Go duration like 48h", s))
+		h.fail(w, badRequest("validity %q: want a positive duration like 2 d or 48h", s))
 		return
 	}
 	c, err := h.setTestLicense(r.PathValue("code"), validityJSON{Validity: duration(d)})
@@ -606,11 +607,4 @@ func formatTime(t time.Time) string {
 		return "—"
 	}
 	return t.UTC().Format("2006-01-02 15:04:05 UTC")
-}
-
-func formatDuration(d time.Duration) string {
-	if d == 0 {
-		return ""
-	}
-	return d.String()
 }

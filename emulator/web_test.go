@@ -250,7 +250,7 @@ func TestWebAdvanceClock(t *testing.T) {
 	w := startWeb(t)
 	before := w.e.Now()
 	status, loc := w.form("/clock/advance", url.Values{"duration": {"48h"}})
-	if status != http.StatusSeeOther || !strings.Contains(w.flash(loc), "48h0m0s") {
+	if status != http.StatusSeeOther || !strings.Contains(w.flash(loc), "clock advanced by 2 d to ") {
 		t.Fatalf("advance form: %d Location %q", status, loc)
 	}
 	if d := w.e.Now().Sub(before); d < 48*time.Hour {
@@ -258,7 +258,7 @@ func TestWebAdvanceClock(t *testing.T) {
 	}
 	for _, tt := range []struct{ duration, want string }{
 		{"-1h", "duration must be positive, e.g. 24h"},
-		{"soon", `duration &#34;soon&#34;: want a Go duration like 24h or 90m`},
+		{"soon", `duration &#34;soon&#34;: want a duration like 24 h or 90 min`},
 	} {
 		if status, page := w.formPage("/clock/advance", url.Values{"duration": {tt.duration}}); status != http.StatusBadRequest || !strings.Contains(page, tt.want) {
 			t.Errorf("advance by %s: %d, want 400 with %q in\n%s", tt.duration, status, tt.want, page)
@@ -282,7 +282,7 @@ func TestWebFaults(t *testing.T) {
 		t.Errorf("Faults() = %+v, want %+v", got, want)
 	}
 	_, body := w.page("/faults")
-	for _, want := range []string{`id="faults"`, `value="1.5s"`, `value="-2m0s"`, `value="503"`, `id="openapiTimeout" value="1" checked`, `value="20s"`, `id="oneaccessTokenFail" value="1" checked`} {
+	for _, want := range []string{`id="faults"`, `value="1.5 s"`, `value="-2 min"`, `value="503"`, `id="openapiTimeout" value="1" checked`, `value="20 s"`, `id="oneaccessTokenFail" value="1" checked`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("faults page lacks %s", want)
 		}
