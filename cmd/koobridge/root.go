@@ -57,6 +57,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newConformanceCommand(),
 		newKeygenCommand(),
 		newLicenseCommand(),
+		newHealthcheckCommand(),
 	)
 	return root
 }
