@@ -52,6 +52,10 @@ type delivery struct {
 	// the step was built: a success after another change is stale.
 	sub *Subscription
 	gen int
+	// clock is the subscription whose clock the message's times and
+	// retries run on (a poll's too, which changes none); nil: the
+	// emulator's.
+	clock *Subscription
 	// sc and step locate the step in its scenario; detached is set once
 	// the run has stopped at this step, so that a later success plays
 	// the remaining steps.
@@ -89,7 +93,7 @@ func (e *Emulator) addLocked(d *delivery, first []byte) {
 	d.msg.Family = d.fam.Name
 	d.msg.Body = string(first)
 	d.msg.Status = MessageSending
-	d.msg.FirstSentAt = e.nowLocked()
+	d.msg.FirstSentAt = e.clockLocked(d.clock)
 	if d.policy.Window > 0 {
 		d.msg.Deadline = d.msg.FirstSentAt.Add(d.policy.Window)
 	}
@@ -240,7 +244,7 @@ func (e *Emulator) attempt(ctx context.Context, d *delivery, at time.Time, sched
 		case schedule && d.policy.Interval > 0 && !next.After(d.msg.Deadline) && !e.closed:
 			d.msg.Status = MessageRetrying
 			d.msg.NextAttempt = next
-			d.timer = e.afterLocked(next, func(ctx context.Context) { e.attempt(ctx, d, next, true) })
+			d.timer = e.afterLocked(next, d.clock, func(ctx context.Context) { e.attempt(ctx, d, next, true) })
 		case pending || d.inflight > 0:
 			// A re-drive failed while a retry is scheduled or in flight,
 			// or the other way round: the other attempt decides.
@@ -512,7 +516,7 @@ func (e *Emulator) Redrive(ctx context.Context, id string) (Message, error) {
 		e.mu.Unlock()
 		return Message{}, fmt.Errorf("emulator: redrive %s: %w: subscription %s is busy with a scenario; try again when it ends", id, ErrConflict, d.sub.ID)
 	}
-	at := e.nowLocked()
+	at := e.clockLocked(d.clock)
 	e.mu.Unlock()
 	e.attempt(ctx, d, at, false)
 	e.mu.Lock()

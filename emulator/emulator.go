@@ -228,75 +228,101 @@ func (e *Emulator) Close() error {
 // Config returns the configuration in use, defaults filled in.
 func (e *Emulator) Config() Config { return e.cfg }
 
-// Now returns the emulated time: the wall-clock time at New, plus the wall
-// time since then multiplied by Config.TimeScale, plus every Advance.
+// Now returns the emulator's emulated time: the wall-clock time at New,
+// plus the wall time since then multiplied by Config.TimeScale, plus
+// every Advance. Each subscription runs on a clock of its own: this time
+// plus how far its own scenarios (expire, release) moved it
+// (Subscription.ClockAhead), so that moving one subscription to its
+// expiry leaves every other where it was. A new purchase starts at Now.
 func (e *Emulator) Now() time.Time {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.nowLocked()
 }
 
-// orderTimeLocked is the emulated time in whole seconds, UTC: the
-// precision of the order and expiry times on the wire.
-func (e *Emulator) orderTimeLocked() time.Time {
-	return e.nowLocked().UTC().Truncate(time.Second)
+// nowLocked is the emulator's emulated time (Now).
+func (e *Emulator) nowLocked() time.Time {
+	return e.clockAtLocked(nil, e.cfg.Now())
+}
+
+// clockLocked is the emulated time on sub's clock; nil is the emulator's
+// own (Now), that of what belongs to no subscription.
+func (e *Emulator) clockLocked(sub *Subscription) time.Time {
+	return e.clockAtLocked(sub, e.cfg.Now())
+}
+
+// clockAtLocked is the emulated time on sub's clock (nil: the
+// emulator's) at the wall-clock time wall.
+func (e *Emulator) clockAtLocked(sub *Subscription, wall time.Time) time.Time {
+	elapsed := time.Duration(float64(wall.Sub(e.wallStart)) * e.cfg.TimeScale)
+	return e.start.Add(elapsed + e.advanced + sub.aheadOf())
+}
+
+// aheadOf is how far s's clock runs ahead of the emulator's; 0 for nil.
+func (s *Subscription) aheadOf() time.Duration {
+	if s == nil {
+		return 0
+	}
+	return s.ahead
+}
+
+// orderTimeLocked is the emulated time on sub's clock in whole seconds,
+// UTC: the precision of the order and expiry times on the wire.
+func (e *Emulator) orderTimeLocked(sub *Subscription) time.Time {
+	return e.clockLocked(sub).UTC().Truncate(time.Second)
 }
 
 // orderAtLocked is the createTime of the next order placed for sub: the
 // purchase's OrderTime (its StartTime, set before any order) for its
-// first order, the emulated time otherwise.
+// first order, the time on sub's clock otherwise. An order ID's date is
+// the same (newOrderID): each subscription's orders are dated by its own
+// clock.
 func (e *Emulator) orderAtLocked(sub *Subscription) time.Time {
 	if sub.OrderID == "" && !sub.StartTime.IsZero() {
 		return sub.StartTime
 	}
-	return e.orderTimeLocked()
+	return e.orderTimeLocked(sub)
 }
 
-func (e *Emulator) nowLocked() time.Time {
-	return e.emulatedAtLocked(e.cfg.Now())
-}
-
-// emulatedAtLocked is the emulated time at the wall-clock time wall.
-func (e *Emulator) emulatedAtLocked(wall time.Time) time.Time {
-	elapsed := time.Duration(float64(wall.Sub(e.wallStart)) * e.cfg.TimeScale)
-	return e.start.Add(elapsed + e.advanced)
-}
-
-// setStartLocked sets when sub's instance started: at on the emulated
-// clock, and the same moment on the wall clock, by the emulated clock's
-// lead now, down to the whole second. The usage push judges records by
-// the wall-clock one, fixed now, so that a later Advance or a time scale
+// setStartLocked sets when sub's instance started: at on its emulated
+// clock, and the same moment on the wall clock, by its clock's lead now,
+// down to the whole second. The usage push judges records by the
+// wall-clock one, fixed now, so that a later Advance or a time scale
 // above 1 does not move it.
 func (e *Emulator) setStartLocked(sub *Subscription, at time.Time) {
 	wall := e.cfg.Now()
-	lead := e.emulatedAtLocked(wall).Sub(wall)
+	lead := e.clockAtLocked(sub, wall).Sub(wall)
 	sub.StartTime = at
 	sub.WallStartTime = at.Add(-lead).UTC().Truncate(time.Second)
 }
 
 // setReleasedLocked records that sub's instance was released now: on
-// the emulated clock (to the second, as on the wire) and on the wall
+// its emulated clock (to the second, as on the wire) and on the wall
 // clock, up to the whole second.
 func (e *Emulator) setReleasedLocked(sub *Subscription) {
 	wall := e.cfg.Now()
-	sub.ReleaseTime = e.emulatedAtLocked(wall).UTC().Truncate(time.Second)
+	sub.ReleaseTime = e.clockAtLocked(sub, wall).UTC().Truncate(time.Second)
 	sub.WallReleaseTime = wall.UTC().Add(time.Second - time.Nanosecond).Truncate(time.Second)
 }
 
-// Limits on moving the emulated clock, which keep its arithmetic far from
-// overflow (a time.Duration ends after 292 years).
+// Limits on moving the emulated clocks, which keep their arithmetic far
+// from overflow (a time.Duration ends after 292 years).
 const (
-	MaxAdvance      = 10 * year  // one Advance
-	MaxTotalAdvance = 100 * year // all of them together, scenarios' included
+	MaxAdvance = 10 * year // one Advance
+	// MaxTotalAdvance bounds every move of one clock together: the
+	// Advances and, for a subscription's clock, its scenarios' moves.
+	MaxTotalAdvance = 100 * year
 )
 
 // year is 365.25 days.
 const year = 8766 * time.Hour
 
-// Advance moves the emulated clock forward by d (e.g. to an expiry).
-// Retries and polls already scheduled keep their emulated due times, so
-// those now due run at once. A d of zero or less does nothing; Advance
-// refuses more than MaxAdvance at once or MaxTotalAdvance in all.
+// Advance moves the emulator's clock forward by d, and with it every
+// subscription's: time passes for all. (The expire and release scenarios
+// move their subscription's clock alone.) Retries and polls already
+// scheduled keep their emulated due times, so those now due run at once.
+// A d of zero or less does nothing; Advance refuses more than MaxAdvance
+// at once, or what would move a clock more than MaxTotalAdvance in all.
 func (e *Emulator) Advance(d time.Duration) error {
 	if d <= 0 {
 		return nil
@@ -306,25 +332,52 @@ func (e *Emulator) Advance(d time.Duration) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.advanceLocked(d)
-}
-
-func (e *Emulator) advanceLocked(d time.Duration) error {
-	if d > MaxTotalAdvance-e.advanced {
-		return fmt.Errorf("emulator: advance: the clock has moved %v; %v more would pass the limit of %v", e.advanced, d, MaxTotalAdvance)
+	var most time.Duration // the subscription clock furthest ahead
+	for _, sub := range e.subs {
+		most = max(most, sub.ahead)
+	}
+	if moved := e.advanced + most; d > MaxTotalAdvance-moved {
+		return fmt.Errorf("emulator: advance: a clock has moved %s; %s more would pass the limit of %s", formatDuration(moved), formatDuration(d), formatDuration(MaxTotalAdvance))
 	}
 	e.advanced += d
 	for te := range e.timers {
-		if te.t.Stop() {
-			te.t.Reset(e.wallUntilLocked(te.due))
-		}
+		e.resetLocked(te)
 	}
 	return nil
 }
 
-// wallUntilLocked is the wall-clock wait until the emulated time due.
-func (e *Emulator) wallUntilLocked(due time.Time) time.Duration {
-	d := due.Sub(e.nowLocked())
+// advanceSubLocked moves sub's clock alone forward by d (a scenario
+// moving it to its expiry): the retries and polls of its messages now
+// due run at once; other subscriptions' are untouched. A license code's
+// state follows its subscription's clock (LicenseCode.ClockAhead).
+func (e *Emulator) advanceSubLocked(sub *Subscription, d time.Duration) error {
+	if moved := e.advanced + sub.ahead; d > MaxTotalAdvance-moved {
+		return fmt.Errorf("emulator: advance %s's clock: it has moved %s; %s more would pass the limit of %s", sub.ID, formatDuration(moved), formatDuration(d), formatDuration(MaxTotalAdvance))
+	}
+	sub.ahead += d
+	for te := range e.timers {
+		if te.sub == sub {
+			e.resetLocked(te)
+		}
+	}
+	if sub.LicenseCode != "" {
+		ahead := sub.ahead
+		e.openapi.UpdateLicense(sub.LicenseCode, func(c *mockapi.LicenseCode) { c.ClockAhead = ahead })
+	}
+	return nil
+}
+
+// resetLocked re-arms te for its emulated due time after a clock moved.
+func (e *Emulator) resetLocked(te *timerEntry) {
+	if te.t.Stop() {
+		te.t.Reset(e.wallUntilLocked(te.due, te.sub))
+	}
+}
+
+// wallUntilLocked is the wall-clock wait until the emulated time due on
+// sub's clock (nil: the emulator's).
+func (e *Emulator) wallUntilLocked(due time.Time, sub *Subscription) time.Duration {
+	d := due.Sub(e.clockLocked(sub))
 	if d <= 0 {
 		return 0
 	}
@@ -334,19 +387,21 @@ func (e *Emulator) wallUntilLocked(due time.Time) time.Duration {
 // timerEntry is one scheduled retry or poll.
 type timerEntry struct {
 	t   *time.Timer
-	due time.Time // emulated
+	due time.Time     // emulated, on sub's clock
+	sub *Subscription // whose clock; nil: the emulator's
 }
 
 // afterLocked runs fn with the emulator's context at the emulated time
-// due, unless Close comes first. It returns nil after Close.
-func (e *Emulator) afterLocked(due time.Time, fn func(ctx context.Context)) *timerEntry {
+// due on sub's clock (nil: the emulator's), unless Close comes first. It
+// returns nil after Close.
+func (e *Emulator) afterLocked(due time.Time, sub *Subscription, fn func(ctx context.Context)) *timerEntry {
 	if e.closed {
 		return nil
 	}
-	te := &timerEntry{due: due}
+	te := &timerEntry{due: due, sub: sub}
 	e.wg.Add(1)
 	e.timers[te] = struct{}{}
-	te.t = time.AfterFunc(e.wallUntilLocked(due), func() {
+	te.t = time.AfterFunc(e.wallUntilLocked(due, sub), func() {
 		defer e.wg.Done()
 		e.mu.Lock()
 		_, live := e.timers[te]
@@ -414,7 +469,7 @@ func (e *Emulator) Subscriptions() []Subscription {
 	defer e.mu.Unlock()
 	out := make([]Subscription, len(e.subs))
 	for i, s := range e.subs {
-		out[i] = s.clone()
+		out[i] = e.viewLocked(s)
 	}
 	return out
 }
@@ -427,7 +482,29 @@ func (e *Emulator) Subscription(id string) (Subscription, bool) {
 	if !ok {
 		return Subscription{}, false
 	}
-	return s.clone(), true
+	return e.viewLocked(s), true
+}
+
+// viewLocked is a copy of s for callers, with its clock read now and
+// what that clock has passed (Lapsed).
+func (e *Emulator) viewLocked(s *Subscription) Subscription {
+	c := s.clone()
+	c.Clock, c.ClockAhead = e.clockLocked(s), s.ahead
+	c.Lapsed = lapsedAt(s, c.Clock)
+	return c
+}
+
+// lapsedAt says what the time now on s's clock has passed that s's
+// status does not show yet (Subscription.Lapsed).
+func lapsedAt(s *Subscription, now time.Time) string {
+	switch {
+	case s.ExpireTime.IsZero():
+	case s.Status == StatusActive && !now.Before(s.ExpireTime):
+		return LapsedExpired
+	case s.Status == StatusFrozen && !now.Before(s.ExpireTime.Add(retention)):
+		return LapsedRetentionEnded
+	}
+	return ""
 }
 
 // Scenario is one KooGallery flow (saas-v2.md §6.3), played as steps.

@@ -267,7 +267,7 @@ func issueLicenseStep() step {
 			code := newLicenseCode()
 			err := e.openapi.IssueLicense(mockapi.LicenseCode{
 				Code: code, ProductID: sub.ProductID, OrderID: x.order.id, Amount: sub.LinearValue,
-				Expire: x.spec.expire, IssuedAt: e.orderTimeLocked(),
+				Expire: x.spec.expire, IssuedAt: e.orderTimeLocked(sub), ClockAhead: sub.ahead,
 			})
 			if err != nil {
 				return err
@@ -376,7 +376,7 @@ func getLicenseStep() step {
 		iface:  protocol.ActivityGetLicenseAsync,
 		expect: []protocol.ResultCode{protocol.CodeSuccess, protocol.CodeProcessing},
 		build: func(e *Emulator, sub *Subscription, x *stepCtx) any {
-			now := e.orderTimeLocked()
+			now := e.orderTimeLocked(sub)
 			ev := newEventID()
 			r := protocol.GetLicenseAsyncRequest{
 				ActivityName:      protocol.ActivityGetLicenseAsync,
@@ -410,15 +410,15 @@ func awaitUploadStep() step {
 				ev = sub.LicenseEvents[n-1]
 			}
 			window := e.cfg.LicenseUploadWindow
-			deadline := e.nowLocked().Add(window)
+			deadline := e.clockLocked(sub).Add(window)
 			e.mu.Unlock()
 			for {
 				if got, ok := e.openapi.LicenseEvent(ev); ok && got.Uploaded {
 					return nil
 				}
 				e.mu.Lock()
-				left := deadline.Sub(e.nowLocked())
-				wait := min(e.wallUntilLocked(deadline), uploadPoll)
+				left := deadline.Sub(e.clockLocked(sub))
+				wait := min(e.wallUntilLocked(deadline, sub), uploadPoll)
 				e.mu.Unlock()
 				if left <= 0 {
 					return fmt.Errorf("no license was uploaded for event %s within %s (emulated) of getLicenseAsync's success (license-openapi.md §C.7)", ev, formatDuration(window))

@@ -328,8 +328,8 @@ func TestLicenseScenarios(t *testing.T) {
 				if m := calls[0].body; m["status"] != "FREEZE" || m["license"] != code || len(m) != 3 {
 					t.Errorf("updateLicenseCodeStatus %v", m)
 				}
-				if v.e.Now().Before(b.ExpireTime) {
-					t.Errorf("the clock %v did not reach the expiry %v", v.e.Now(), b.ExpireTime)
+				if a.Clock.Before(b.ExpireTime) || !v.e.Now().Before(b.ExpireTime) {
+					t.Errorf("the subscription's clock %v, the emulator's %v: want the subscription's alone at the expiry %v", a.Clock, v.e.Now(), b.ExpireTime)
 				}
 			}},
 		{scenario: "unfreeze", calls: []string{"refreshLicenseCode", "updateLicenseCodeStatus"}, status: StatusActive, license: "ALIVE",
@@ -347,8 +347,8 @@ func TestLicenseScenarios(t *testing.T) {
 				if m := calls[0].body; m["license"] != code || m["orderId"] != nil || len(m) != 2 {
 					t.Errorf("releaseLicenseCode %v, want no order", m)
 				}
-				if v.e.Now().Before(b.ExpireTime.Add(retention)) {
-					t.Errorf("the clock %v did not pass the 15-day freeze", v.e.Now())
+				if a.Clock.Before(b.ExpireTime.Add(retention)) {
+					t.Errorf("the subscription's clock %v did not pass the 15-day freeze", a.Clock)
 				}
 			}},
 	}

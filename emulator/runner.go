@@ -146,7 +146,7 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 // emulated now or more than MaxOrderAge before it, and one for a license
 // product.
 func (e *Emulator) checkOrderTimeLocked(t time.Time, prod Product) error {
-	now := e.orderTimeLocked()
+	now := e.orderTimeLocked(nil) // a new subscription's clock starts at the emulator's
 	switch at := t.UTC().Truncate(time.Second); {
 	case prod.Protocol == ProtocolLicense || prod.Protocol == ProtocolOnlineLicense:
 		return fmt.Errorf("emulator: purchase: orderTime is for SaaS products; %s is a %s product", prod.ID, prod.Protocol)
@@ -418,7 +418,7 @@ func (e *Emulator) stepDeliveryLocked(sc *scenario, i int, sub *Subscription, x 
 			}
 			return marshal(st.perAttempt(req))
 		},
-		sub: sub, gen: sub.gen, sc: sc, step: i,
+		sub: sub, gen: sub.gen, clock: sub, sc: sc, step: i,
 	}
 	if len(sc.from) == 0 && i == 0 {
 		d.dups = sub.dups
@@ -486,7 +486,7 @@ func (e *Emulator) pollLaterLocked(sub *Subscription, x *stepCtx, prev time.Time
 		}
 		return
 	}
-	e.afterLocked(next, func(ctx context.Context) {
+	e.afterLocked(next, sub, func(ctx context.Context) {
 		if done, _ := e.poll(ctx, sub, x, next); done {
 			return
 		}
@@ -516,7 +516,7 @@ func (e *Emulator) pollNow(ctx context.Context, sub *Subscription, x *stepCtx) (
 			return ids, fmt.Errorf("queryInstance polling: no answer 000000 with the instance's info and appInfo before %s, the end of newInstance's retry window", deadline.UTC().Format(time.RFC3339))
 		}
 		e.mu.Lock()
-		wait := e.wallUntilLocked(next)
+		wait := e.wallUntilLocked(next, sub)
 		e.mu.Unlock()
 		t := time.NewTimer(wait)
 		select {
@@ -600,6 +600,7 @@ func (e *Emulator) pollDeliveryLocked(sub *Subscription, x *stepCtx) *delivery {
 		body:   func() []byte { return body },
 		check:  func(a *Attempt) { checkPoll(a, instanceID, appInfoOptional) },
 		poll:   true,
+		clock:  sub,
 	}
 	d.msg.Interface = protocol.ActivityQueryInstance
 	d.msg.Scenario = x.scenario

@@ -241,7 +241,7 @@ var v2Scenarios = []*scenario{
 		steps: []step{refreshStep(protocol.SceneTrialToFormal, protocol.OrderTypeTrialToFormal, mockapi.MockMonthTrialToFormal,
 			func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
 				// UNCONFIRMED: the paid period starts at conversion.
-				return addPeriod(e.orderTimeLocked(), sub.PeriodType, sub.PeriodNumber), *sub
+				return addPeriod(e.orderTimeLocked(sub), sub.PeriodType, sub.PeriodNumber), *sub
 			})},
 	},
 	{
@@ -545,7 +545,7 @@ func releaseStep(unsubscribe bool) step {
 			spec := orderSpec{orderType: protocol.OrderTypeUnsubscribe, periodType: sub.PeriodType,
 				periodNumber: sub.PeriodNumber, sku: sub.SKU, linearValue: sub.LinearValue}
 			if sub.ChargingMode == protocol.ChargingPeriod {
-				spec.expire = e.orderTimeLocked() // the subscription ends now
+				spec.expire = e.orderTimeLocked(sub) // the subscription ends now
 			}
 			return spec, mockapi.MockMonthUnsubscribe
 		}
@@ -600,11 +600,12 @@ func withBefore(s step, before func(e *Emulator, sub *Subscription) error) step 
 	return s
 }
 
-// advanceTo moves the emulated clock to the time t gives, if it is ahead.
+// advanceTo moves sub's clock, and no other, to the time t gives, if it
+// is ahead.
 func advanceTo(t func(sub *Subscription) time.Time) func(e *Emulator, sub *Subscription) error {
 	return func(e *Emulator, sub *Subscription) error {
-		if d := t(sub).Sub(e.nowLocked()); d > 0 {
-			return e.advanceLocked(d)
+		if d := t(sub).Sub(e.clockLocked(sub)); d > 0 {
+			return e.advanceSubLocked(sub, d)
 		}
 		return nil
 	}

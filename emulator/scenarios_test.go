@@ -134,8 +134,11 @@ func TestScenarios(t *testing.T) {
 				if s.Status != StatusFrozen {
 					t.Errorf("status %s, want frozen", s.Status)
 				}
-				if v.e.Now().Before(b.ExpireTime) {
-					t.Errorf("clock %v before the expiry %v", v.e.Now(), b.ExpireTime)
+				if s.Clock.Before(b.ExpireTime) || s.ClockAhead <= 0 {
+					t.Errorf("the subscription's clock %v (ahead %v) before the expiry %v", s.Clock, s.ClockAhead, b.ExpireTime)
+				}
+				if !v.e.Now().Before(b.ExpireTime) {
+					t.Errorf("the emulator's clock %v moved to the subscription's expiry %v", v.e.Now(), b.ExpireTime)
 				}
 				if got := body(t, msgs[0])["status"]; got != "FREEZE" {
 					t.Errorf("status sent %v", got)
@@ -156,8 +159,8 @@ func TestScenarios(t *testing.T) {
 				if s.Status != StatusReleased {
 					t.Errorf("status %s", s.Status)
 				}
-				if v.e.Now().Before(b.ExpireTime.Add(15 * 24 * time.Hour)) {
-					t.Errorf("released at %v, before the end of retention", v.e.Now())
+				if s.Clock.Before(b.ExpireTime.Add(15*24*time.Hour)) || s.ReleaseTime.Before(b.ExpireTime.Add(15*24*time.Hour)) {
+					t.Errorf("released at %v (clock %v), before the end of retention", s.ReleaseTime, s.Clock)
 				}
 				if _, ok := body(t, msgs[0])["orderId"]; ok {
 					t.Errorf("release after retention carries an order: %s", msgs[0].Body)

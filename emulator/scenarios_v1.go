@@ -215,7 +215,7 @@ var v1Scenarios = []*scenario{
 		family: V1, proto: ProtocolV1, modes: periodMode, from: []string{StatusActive}, trial: trialOnly,
 		steps: []step{v1Step(refreshStep(protocol.SceneTrialToFormal, protocol.OrderTypeTrialToFormal, mockapi.MockMonthTrialToFormal,
 			func(e *Emulator, sub *Subscription) (time.Time, Subscription) {
-				return addPeriod(e.orderTimeLocked(), sub.PeriodType, sub.PeriodNumber), *sub
+				return addPeriod(e.orderTimeLocked(sub), sub.PeriodType, sub.PeriodNumber), *sub
 			}), protocol.ActivityRefreshInstance, v1Refresh(true, false))},
 	},
 	{

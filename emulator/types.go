@@ -162,6 +162,18 @@ const (
 	StatusTestAccount  = "test-account" // the test-account flow's Kit calls succeeded (no instance, no order)
 )
 
+// What a subscription's clock has passed that its status does not show
+// yet (Subscription.Lapsed): what KooGallery would do next.
+const (
+	// LapsedExpired: an active subscription (trial or paid) whose expiry
+	// has passed; KooGallery would freeze it (play expire).
+	LapsedExpired = "expired"
+	// LapsedRetentionEnded: a frozen subscription whose 15-day retention
+	// after the expiry has passed; KooGallery would release it (play
+	// release).
+	LapsedRetentionEnded = "retention-ended"
+)
+
 // Subscription is one purchased order line and what the seller made of it.
 type Subscription struct {
 	ID           string    `json:"id"`
@@ -219,6 +231,20 @@ type Subscription struct {
 	// online-license subscription, oldest first (LicenseUploads shows
 	// what was uploaded for them).
 	LicenseEvents []string `json:"licenseEvents,omitempty"`
+	// Clock is the time on the subscription's own emulated clock when it
+	// was read (Subscriptions, Subscription): the emulator's (Now) plus
+	// ClockAhead, how far its own scenarios (expire, release) have moved
+	// it (nanoseconds in JSON). Its orders, messages, retries and expiry
+	// run on it; Advance moves it with every other.
+	Clock      time.Time     `json:"clock"`
+	ClockAhead time.Duration `json:"clockAhead,omitempty"`
+	// Lapsed says what the subscription's clock has passed that its
+	// status does not show yet: LapsedExpired or LapsedRetentionEnded;
+	// empty when nothing. Status stays what the seller was last told.
+	Lapsed string `json:"lapsed,omitempty"`
+
+	// ahead is ClockAhead.
+	ahead time.Duration
 
 	// playOpts are the arguments of the scenario being played.
 	playOpts PlayOptions

@@ -56,7 +56,7 @@ type LicenseCode struct {
 	Expire    time.Time `json:"expireTime"`
 	// Status is protocol.LicenseStatusAlive, Expired or Released as
 	// KooGallery set it. Listed and queried, an ALIVE code past its
-	// expiry (by the license clock) reads EXPIRED.
+	// expiry (by the license clock, plus ClockAhead) reads EXPIRED.
 	Status string `json:"status"`
 	// Test marks a test license code (§A.7): no order, editable validity.
 	Test bool `json:"test,omitempty"`
@@ -64,6 +64,11 @@ type LicenseCode struct {
 	// it answers 92020004.
 	Undelivered bool      `json:"undelivered,omitempty"`
 	IssuedAt    time.Time `json:"issuedAt"` // by the license clock
+	// ClockAhead is how far the code's own clock runs ahead of the
+	// license clock (nanoseconds in JSON): the emulator's subscriptions
+	// each have a clock, which their expire and release scenarios move
+	// alone. Its expiry is judged at the license clock's now plus this.
+	ClockAhead time.Duration `json:"clockAhead,omitempty"`
 	// Activated and Checked are the console's 已激活 and 已检测: an
 	// activation succeeded, a query answered 92020000.
 	Activated      bool      `json:"activated"`
@@ -81,7 +86,7 @@ type LicenseCode struct {
 
 // statusAt is the status a query answers at now.
 func (c LicenseCode) statusAt(now time.Time) string {
-	if c.Status == protocol.LicenseStatusAlive && !c.Expire.IsZero() && now.After(c.Expire) {
+	if c.Status == protocol.LicenseStatusAlive && !c.Expire.IsZero() && now.Add(c.ClockAhead).After(c.Expire) {
 		return protocol.LicenseStatusExpired
 	}
 	return c.Status
