@@ -46,6 +46,7 @@ func (h *site) routeAPI(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+p+"subscriptions/{id}", h.apiSubscription)
 	mux.HandleFunc("POST "+p+"purchases", h.apiPurchase)
 	mux.HandleFunc("POST "+p+"subscriptions/{id}/play", h.apiPlay)
+	mux.HandleFunc("GET "+p+"runs/{id}", h.apiRun)
 	mux.HandleFunc("GET "+p+"messages", h.apiMessages)
 	mux.HandleFunc("GET "+p+"messages/{id}", h.apiMessage)
 	mux.HandleFunc("POST "+p+"messages/{id}/redrive", h.apiRedrive)
@@ -283,6 +284,17 @@ func (h *site) apiPlay(w http.ResponseWriter, r *http.Request) {
 	run, err := h.play(r, r.PathValue("id"), p.Scenario, PlayOptions{UserName: p.UserName, DeviceFingerprint: p.DeviceFingerprint})
 	if err != nil {
 		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+// apiRun answers a run as it stands now (Outcome): a pending one settles
+// when what it waits for ends.
+func (h *site) apiRun(w http.ResponseWriter, r *http.Request) {
+	run, ok := h.e.Outcome(r.PathValue("id"))
+	if !ok {
+		writeError(w, notFound("no such run: %q (the last %d are kept)", r.PathValue("id"), maxRuns))
 		return
 	}
 	writeJSON(w, http.StatusOK, run)

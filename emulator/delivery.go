@@ -75,6 +75,8 @@ type delivery struct {
 	// kitForm is the x-sign form of a KitV2 message; empty means
 	// Config.KitSignForm.
 	kitForm KitSignForm
+	// run is the run the step belongs to; nil for a poll or Send.
+	run *runState
 }
 
 // policyFor is the retry policy of iface: Config.Retry, else the family's.
@@ -144,6 +146,7 @@ func (e *Emulator) failLocked(d *delivery, why string) {
 	if d.onFail != nil && !d.applied {
 		d.onFail()
 	}
+	d.run.retryEndedLocked(d, why)
 }
 
 // busyMessageLocked returns a message of subscription id that is in
@@ -255,6 +258,7 @@ func (e *Emulator) attempt(ctx context.Context, d *delivery, at time.Time, sched
 			if d.onFail != nil && !d.applied {
 				d.onFail()
 			}
+			d.run.retryEndedLocked(d, d.msg.LastError)
 		}
 	}
 	if apply {
@@ -283,6 +287,7 @@ func (e *Emulator) applyLocked(d *delivery, a Attempt) {
 	if sub.gen != d.gen {
 		d.stale = true
 		d.msg.LastError = "the subscription changed after this message was first sent; its change was not applied"
+		d.run.retryEndedLocked(d, d.msg.LastError)
 		return
 	}
 	d.onSuccess(a)
@@ -295,7 +300,8 @@ func (e *Emulator) applyLocked(d *delivery, a Attempt) {
 		}
 	}
 	if d.detached {
-		e.continueLocked(d, false)
+		started := e.continueLocked(d, false)
+		d.run.retrySucceededLocked(d, started)
 	}
 }
 
@@ -319,11 +325,11 @@ func (e *Emulator) continueLocked(d *delivery, held bool) bool {
 		}
 		sub.busy = true
 	}
-	sc, from := d.sc, d.msg.ID
+	sc, from, rs := d.sc, d.msg.ID, d.run
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		r, _, _ := e.run(e.ctx, sc, sub, next, false)
+		r, _, _ := e.run(e.ctx, sc, sub, next, false, rs)
 		e.cfg.Logger.Info("emulator: scenario continued", "scenario", r.Scenario, "subscription", r.SubscriptionID,
 			"after", from, "messages", strings.Join(r.Messages, ","), "ok", r.OK, "error", r.Err)
 	}()

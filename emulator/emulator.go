@@ -79,6 +79,12 @@ type Emulator struct {
 	appID       string
 	// oa is what the emulated identity centers handed out.
 	oa oaState
+
+	// runs are the last maxRuns scenario runs, by ID (Outcome), and
+	// their IDs oldest first; runSeq counts them.
+	runs     map[string]*runState
+	runOrder []string
+	runSeq   int
 }
 
 // New returns an Emulator with the default catalogue (DefaultProducts).

@@ -14,16 +14,22 @@ const maxFlashes = 200
 // in the URL, so a link cannot make the page say anything.
 type flashes struct {
 	mu    sync.Mutex
-	text  map[string]string
+	text  map[string]func() string
 	order []string // keys, oldest first
 }
 
 func newFlashes() *flashes {
-	return &flashes{text: make(map[string]string)}
+	return &flashes{text: make(map[string]func() string)}
 }
 
 // put keeps text and returns its key.
 func (f *flashes) put(text string) string {
+	return f.putFunc(func() string { return text })
+}
+
+// putFunc keeps a summary written afresh each time the page is shown (a
+// run that was pending says how it ended), and returns its key.
+func (f *flashes) putFunc(text func() string) string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	key := hex.EncodeToString(b[:])
@@ -44,6 +50,10 @@ func (f *flashes) get(key string) string {
 		return ""
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.text[key]
+	text := f.text[key]
+	f.mu.Unlock()
+	if text == nil {
+		return ""
+	}
+	return text()
 }

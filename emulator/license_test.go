@@ -1147,8 +1147,8 @@ func TestOnlineLicenseAsyncPurchase(t *testing.T) {
 	v.seller.code[protocol.ActivityNewInstance] = protocol.CodeProcessing
 	v.seller.noAppInfo = true
 	run, sub := v.purchase(PurchaseRequest{ProductID: OnlineLicenseProductID})
-	if !run.OK {
-		t.Fatalf("purchase answered 000004: run %+v", run)
+	if run.OK || !run.Pending {
+		t.Fatalf("purchase answered 000004: run %+v; want pending", run)
 	}
 	if err := v.e.Advance(2 * DefaultPollInterval); err != nil {
 		t.Fatal(err)
@@ -1157,6 +1157,9 @@ func TestOnlineLicenseAsyncPurchase(t *testing.T) {
 		s, _ := v.e.Subscription(sub.ID)
 		return s.Status == StatusActive
 	})
+	if r, _ := v.e.Outcome(run.ID); !r.OK || r.Pending {
+		t.Errorf("the purchase polled active: run %+v; want ok", r)
+	}
 	var polls int
 	for _, c := range v.seller.got() {
 		if c.activity == protocol.ActivityQueryInstance {

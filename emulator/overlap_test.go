@@ -173,7 +173,7 @@ func TestContinuationAfterRunReturns(t *testing.T) {
 	live := v.e.subByID[sub.ID]
 	live.busy = true // as Play does
 	v.e.mu.Unlock()
-	run, _, _ := v.e.run(context.Background(), findScenario("unfreeze", ""), live, 0, false)
+	run, _, _ := v.e.run(context.Background(), findScenario("unfreeze", ""), live, 0, false, nil)
 	if run.OK {
 		t.Fatal("unfreeze succeeded against a failing seller")
 	}

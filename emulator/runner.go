@@ -114,8 +114,7 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 	e.subByID[sub.ID] = sub
 	e.mu.Unlock()
 
-	run, x, completed := e.run(ctx, sc, sub, 0, e.cfg.NoRetry)
-	run.LicenseCode = e.licenseCodeOf(sub)
+	run, x, completed := e.run(ctx, sc, sub, 0, e.cfg.NoRetry, nil)
 	if !completed || !e.cfg.NoRetry {
 		return run, nil // run has cleared busy or passed it on
 	}
@@ -123,23 +122,24 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 	e.mu.Lock()
 	provisioning := sub.Status == StatusProvisioning
 	e.mu.Unlock()
-	if provisioning {
-		ids, err := e.pollNow(ctx, sub, x)
-		for _, id := range ids {
-			// Polls that answered 000004 share one message.
-			if !slices.Contains(run.Messages, id) {
-				run.Messages = append(run.Messages, id)
-			}
-		}
-		if err != nil {
-			run.OK = false
-			if run.Err != "" {
-				run.Err += "; "
-			}
-			run.Err += err.Error()
-		}
+	if !provisioning {
+		return run, nil
 	}
-	return run, nil
+	ids, err := e.pollNow(ctx, sub, x)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rs := x.run
+	for _, id := range ids {
+		rs.addMessageLocked(id) // polls that answered 000004 share one message
+	}
+	if err != nil {
+		rs.ok = false
+		if rs.err != "" {
+			rs.err += "; "
+		}
+		rs.err += err.Error()
+	}
+	return e.runViewLocked(rs), nil
 }
 
 // checkOrderTimeLocked refuses a PurchaseRequest.OrderTime after the
@@ -256,16 +256,8 @@ func (e *Emulator) PlayWith(ctx context.Context, subscriptionID, scenario string
 	if why != "" {
 		return Run{}, fmt.Errorf("emulator: play %s on %s: %w: %s", scenario, subscriptionID, ErrConflict, why)
 	}
-	run, _, _ := e.run(ctx, sc, sub, 0, false)
-	run.LicenseCode = e.licenseCodeOf(sub)
+	run, _, _ := e.run(ctx, sc, sub, 0, false, nil)
 	return run, nil
-}
-
-// licenseCodeOf is sub's license code, for its runs.
-func (e *Emulator) licenseCodeOf(sub *Subscription) string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return sub.LicenseCode
 }
 
 // run plays sc's steps on sub from step from, one message each, and stops
@@ -278,17 +270,37 @@ func (e *Emulator) licenseCodeOf(sub *Subscription) string {
 // same critical section that ends the run, so that a retry succeeding at
 // once finds the subscription free. With syncPoll, a run that applied
 // every step leaves busy set for the caller's polling (and the caller
-// clears it). run returns the last step's context and whether every step
-// was applied.
-func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, from int, syncPoll bool) (r Run, x *stepCtx, completed bool) {
-	r = Run{Scenario: sc.name, SubscriptionID: sub.ID, OK: true, Messages: []string{}} // [] in JSON when nothing is sent
+// clears it). rs keeps the run for Outcome (nil: a new one); a
+// continuation passes the one it continues. A run left waiting for
+// retries or for the polling after 000004 is pending (Run.Pending) until
+// they end. run returns the run as it stands, the last step's context
+// and whether every step was applied.
+func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, from int, syncPoll bool, rs *runState) (r Run, x *stepCtx, completed bool) {
+	e.mu.Lock()
+	if rs == nil {
+		rs = e.newRunLocked(sc, sub)
+	}
+	// Under way: pending until it ends.
+	rs.ok, rs.err, rs.pending, rs.on, rs.pollBy = false, "", true, nil, time.Time{}
+	e.mu.Unlock()
+	// end ends the run with e.mu held: ok (unless a kept step broke
+	// rules), or failed with why.
+	kept := ""
+	end := func(why string) Run {
+		if why != "" {
+			rs.endLocked(false, why)
+		} else {
+			rs.endLocked(kept == "", kept)
+		}
+		return e.runViewLocked(rs)
+	}
 	for i := from; i < len(sc.steps); i++ {
 		st := sc.steps[i]
 		e.mu.Lock()
 		if e.closed {
 			sub.busy = false
+			r = end(errClosed.Error())
 			e.mu.Unlock()
-			r.OK, r.Err = false, errClosed.Error()
 			return r, x, false
 		}
 		if st.skip != nil && st.skip(e, sub) {
@@ -298,12 +310,12 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 		if st.before != nil {
 			if err := st.before(e, sub); err != nil {
 				sub.busy = false
+				r = end(fmt.Sprintf("step %d (%s): %v", i+1, st.iface, err))
 				e.mu.Unlock()
-				r.OK, r.Err = false, fmt.Sprintf("step %d (%s): %v", i+1, st.iface, err)
 				return r, x, false
 			}
 		}
-		x = &stepCtx{scenario: sc.name, family: sc.familyFor(sub), syncPoll: syncPoll}
+		x = &stepCtx{scenario: sc.name, family: sc.familyFor(sub), syncPoll: syncPoll, run: rs}
 		if sub.Test {
 			x.testFlag = "1"
 		}
@@ -331,10 +343,10 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 				sub.gen++
 			} else {
 				sub.busy = false
+				r = end(fmt.Sprintf("step %d (%s): %v", i+1, st.iface, err))
 			}
 			e.mu.Unlock()
 			if err != nil {
-				r.OK, r.Err = false, fmt.Sprintf("step %d (%s): %v", i+1, st.iface, err)
 				return r, x, false
 			}
 			continue
@@ -342,8 +354,10 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 		if st.wait != nil {
 			e.mu.Unlock()
 			if err := st.wait(ctx, e, sub); err != nil {
-				e.idle(sub)
-				r.OK, r.Err = false, fmt.Sprintf("step %d (%s): %v", i+1, st.iface, err)
+				e.mu.Lock()
+				sub.busy = false
+				r = end(fmt.Sprintf("step %d (%s): %v", i+1, st.iface, err))
+				e.mu.Unlock()
 				return r, x, false
 			}
 			continue
@@ -351,18 +365,18 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 		req := st.build(e, sub, x)
 		d := e.stepDeliveryLocked(sc, i, sub, x, req)
 		x.first = d.msg.FirstSentAt
+		rs.addMessageLocked(d.msg.ID)
 		e.mu.Unlock()
 
 		a := e.attempt(ctx, d, x.first, !e.cfg.NoRetry)
-		r.Messages = append(r.Messages, d.msg.ID)
 		e.mu.Lock()
 		stale := d.stale
 		dropped := e.byID[d.msg.ID] != d
-		// kept: KeepGoing applied the step despite the rules its answer
+		// keep: KeepGoing applied the step despite the rules its answer
 		// broke; the run goes on.
-		kept := !a.OK() && !stale && !dropped && d.applied && e.keptLocked(a)
+		keep := !a.OK() && !stale && !dropped && d.applied && e.keptLocked(a)
 		handed := false
-		if !a.OK() && !kept {
+		if !a.OK() && !keep {
 			// The retries or a re-drive play the rest if the step
 			// succeeds later; if it already has, the rest starts now.
 			// Nobody polls for this run any more: a later success
@@ -371,30 +385,56 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 			x.syncPoll = false
 			handed = d.applied && e.continueLocked(d, true)
 		}
-		if (!a.OK() && !kept || stale || dropped) && !handed {
+		if (!a.OK() && !keep || stale || dropped) && !handed {
 			sub.busy = false
 		}
-		e.mu.Unlock()
+		why := ""
 		switch {
-		case kept:
-			if r.OK {
-				r.OK = false
-				r.Err = fmt.Sprintf("step %d (%s): %s", i+1, st.iface, joinViolations(a.Violations))
+		case keep:
+			if kept == "" {
+				kept = fmt.Sprintf("step %d (%s): %s", i+1, st.iface, joinViolations(a.Violations))
 			}
 		case !a.OK():
-			r.OK = false
-			r.Err = fmt.Sprintf("step %d (%s): %s", i+1, st.iface, joinViolations(a.Violations))
-			return r, x, false
+			why = fmt.Sprintf("step %d (%s): %s", i+1, st.iface, joinViolations(a.Violations))
 		case dropped:
-			r.OK = false
-			r.Err = fmt.Sprintf("step %d (%s): the message was dropped from the full message log; its change was not applied", i+1, st.iface)
-			return r, x, false
+			why = fmt.Sprintf("step %d (%s): the message was dropped from the full message log; its change was not applied", i+1, st.iface)
 		case stale:
-			r.OK = false
-			r.Err = fmt.Sprintf("step %d (%s): the subscription changed while the call was made; its change was not applied", i+1, st.iface)
-			return r, x, false
+			why = fmt.Sprintf("step %d (%s): the subscription changed while the call was made; its change was not applied", i+1, st.iface)
 		}
+		if why == "" {
+			e.mu.Unlock()
+			continue
+		}
+		switch {
+		case !a.OK() && d.applied && !d.stale:
+			// A retry or re-drive succeeded meanwhile: the run goes on
+			// as after a late success (handed: the continuation ends it).
+			rs.waitRetryLocked(d, why)
+			rs.retrySucceededLocked(d, handed)
+		case !a.OK() && (d.msg.Status == MessageRetrying || d.msg.Status == MessageSending):
+			// Its retries (or another attempt in flight) decide.
+			rs.waitRetryLocked(d, why)
+		default:
+			rs.endLocked(false, why)
+		}
+		r = e.runViewLocked(rs)
+		e.mu.Unlock()
+		return r, x, false
 	}
+	e.mu.Lock()
+	r = end("")
+	if x != nil && x.polling {
+		// The purchase ends with the polling its newInstance started.
+		switch sub.Status {
+		case StatusProvisioning:
+			rs.waitPollLocked(e.pollDeadline(x))
+		case StatusActive:
+		default:
+			rs.endLocked(false, "the subscription became "+sub.Status+" while it was provisioning")
+		}
+		r = e.runViewLocked(rs)
+	}
+	e.mu.Unlock()
 	if !syncPoll {
 		e.idle(sub)
 	}
@@ -418,7 +458,7 @@ func (e *Emulator) stepDeliveryLocked(sc *scenario, i int, sub *Subscription, x 
 			}
 			return marshal(st.perAttempt(req))
 		},
-		sub: sub, gen: sub.gen, clock: sub, sc: sc, step: i,
+		sub: sub, gen: sub.gen, clock: sub, sc: sc, step: i, run: x.run,
 	}
 	if len(sc.from) == 0 && i == 0 {
 		d.dups = sub.dups
@@ -480,10 +520,11 @@ func (e *Emulator) pollDeadline(x *stepCtx) time.Time {
 // the deadline.
 func (e *Emulator) pollLaterLocked(sub *Subscription, x *stepCtx, prev time.Time) {
 	next := prev.Add(e.cfg.PollInterval)
-	if next.After(e.pollDeadline(x)) {
+	if deadline := e.pollDeadline(x); next.After(deadline) {
 		if sub.Status == StatusProvisioning {
 			sub.Status = StatusFailed
 		}
+		x.run.pollEndedLocked(pollGaveUp(deadline).Error())
 		return
 	}
 	e.afterLocked(next, sub, func(ctx context.Context) {
@@ -513,7 +554,7 @@ func (e *Emulator) pollNow(ctx context.Context, sub *Subscription, x *stepCtx) (
 				sub.Status = StatusFailed
 			}
 			e.mu.Unlock()
-			return ids, fmt.Errorf("queryInstance polling: no answer 000000 with the instance's info and appInfo before %s, the end of newInstance's retry window", deadline.UTC().Format(time.RFC3339))
+			return ids, pollGaveUp(deadline)
 		}
 		e.mu.Lock()
 		wait := e.wallUntilLocked(next, sub)
@@ -545,6 +586,12 @@ func (e *Emulator) pollNow(ctx context.Context, sub *Subscription, x *stepCtx) (
 	}
 }
 
+// pollGaveUp says that the polling after 000004 ended at deadline without
+// the answer it waits for.
+func pollGaveUp(deadline time.Time) error {
+	return fmt.Errorf("queryInstance polling: no answer 000000 with the instance's info and appInfo before %s, the end of newInstance's retry window", deadline.UTC().Format(time.RFC3339))
+}
+
 // poll sends one queryInstance for a provisioning subscription; 000004
 // is an acceptable answer that means "not yet". done reports that the
 // answer was 000000 with the instance and its appInfo in it (saas-v2.md
@@ -555,6 +602,7 @@ func (e *Emulator) poll(ctx context.Context, sub *Subscription, x *stepCtx, at t
 	e.mu.Lock()
 	if sub.Status != StatusProvisioning {
 		// Released or failed meanwhile: there is nothing left to poll.
+		x.run.pollEndedLocked("")
 		e.mu.Unlock()
 		return true, ""
 	}
@@ -562,6 +610,9 @@ func (e *Emulator) poll(ctx context.Context, sub *Subscription, x *stepCtx, at t
 	if d == nil || e.byID[d.msg.ID] != d || !lastProcessing(d) {
 		d = e.pollDeliveryLocked(sub, x)
 		x.poll = d
+	}
+	if !x.syncPoll {
+		x.run.addMessageLocked(d.msg.ID) // Purchase adds its own polls
 	}
 	e.mu.Unlock()
 
@@ -577,6 +628,7 @@ func (e *Emulator) poll(ctx context.Context, sub *Subscription, x *stepCtx, at t
 		sub.Status = StatusActive
 		sub.AppInfo = info
 	}
+	x.run.pollEndedLocked("")
 	return true, d.msg.ID
 }
 

@@ -116,6 +116,11 @@ type stepCtx struct {
 	syncPoll bool
 	// poll is the message of the polls after 000004 (e.mu held).
 	poll *delivery
+	// run is the run the step belongs to (never nil once played);
+	// polling is set when the step started polling queryInstance in the
+	// background (newInstance answered 000004): the run ends with it.
+	run     *runState
+	polling bool
 }
 
 func (s *scenario) info() Scenario {
@@ -393,6 +398,7 @@ func newInstanceStep(orderType string) step {
 			}
 			sub.Status = StatusProvisioning
 			if !x.syncPoll {
+				x.polling = true
 				e.pollLaterLocked(sub, x, a.At)
 			}
 		},

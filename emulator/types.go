@@ -336,11 +336,22 @@ const MaxOrderAge = 60 * 24 * time.Hour
 
 // Run is what one scenario did.
 type Run struct {
+	// ID names the run for Outcome (GET /api/emulator/runs/{id}).
+	ID             string   `json:"id"`
 	Scenario       string   `json:"scenario"`
 	SubscriptionID string   `json:"subscriptionId"`
 	Messages       []string `json:"messages"` // IDs, in the order sent
-	// OK is true when every step's call succeeded.
+	// OK is true when the run reached its end state and every step's
+	// call succeeded; never while Pending.
 	OK bool `json:"ok"`
+	// Pending is true when the run has not reached its end state yet:
+	// it waits, in the background, for the polling of queryInstance
+	// after newInstance answered 000004, or for the retries of a step
+	// whose first attempt failed (Err says how), which play the rest of
+	// the scenario if one succeeds. Waiting says what it waits for.
+	// Outcome tells how it ended.
+	Pending bool   `json:"pending,omitempty"`
+	Waiting string `json:"waiting,omitempty"`
 	// LicenseCode is the subscription's license code (license-code
 	// products: the one the purchase issued).
 	LicenseCode string `json:"licenseCode,omitempty"`

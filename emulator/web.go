@@ -253,7 +253,7 @@ func (h *site) purchaseForm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	h.redirect(w, r, "/", h.summarize(run))
+	h.redirectRun(w, r, run)
 }
 
 func (h *site) playForm(w http.ResponseWriter, r *http.Request) {
@@ -274,7 +274,20 @@ func (h *site) playForm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	h.redirect(w, r, "/", h.summarize(run))
+	h.redirectRun(w, r, run)
+}
+
+// redirectRun ends a purchase or play at the dashboard, whose flash
+// says what the run did; a pending run's says, each time the page is
+// shown, what it waits for, then how it ended.
+func (h *site) redirectRun(w http.ResponseWriter, r *http.Request, run Run) {
+	key := h.flashes.putFunc(func() string {
+		if now, ok := h.e.Outcome(run.ID); ok {
+			return h.summarize(now)
+		}
+		return h.summarize(run)
+	})
+	http.Redirect(w, r, "/?"+url.Values{"flash": {key}}.Encode(), http.StatusSeeOther)
 }
 
 func (h *site) advanceForm(w http.ResponseWriter, r *http.Request) {
@@ -539,7 +552,8 @@ func (h *site) testLicenseValidityForm(w http.ResponseWriter, r *http.Request) {
 }
 
 // summarize says in one line what a run did, e.g.
-// "purchase S1: newInstance 000000, instance 3f2a…, status active".
+// "purchase S1: newInstance 000000, instance 3f2a…, status active", and
+// whether it is pending or failed.
 func (h *site) summarize(run Run) string {
 	var b strings.Builder
 	b.WriteString(run.Scenario)
@@ -557,8 +571,13 @@ func (h *site) summarize(run Run) string {
 			continue
 		}
 		fmt.Fprintf(&b, " %s", m.Interface)
+		// The latest attempt: a retried step or the polls after 000004
+		// are one message with several.
 		if n := len(m.Attempts); n > 0 {
-			b.WriteString(" " + attemptOutcome(m.Attempts[0]))
+			b.WriteString(" " + attemptOutcome(m.Attempts[n-1]))
+			if all := n + m.DroppedAttempts; all > 1 {
+				fmt.Fprintf(&b, " (attempt %d)", all)
+			}
 		}
 	}
 	if s, ok := h.e.Subscription(run.SubscriptionID); ok {
@@ -570,7 +589,14 @@ func (h *site) summarize(run Run) string {
 		}
 		fmt.Fprintf(&b, ", status %s", s.Status)
 	}
-	if !run.OK {
+	switch {
+	case run.Pending:
+		b.WriteString(" — PENDING, not ok yet: waiting for " + run.Waiting)
+		if run.Err != "" {
+			b.WriteString("; so far: " + run.Err)
+		}
+		b.WriteString(" (reload to see how it ends)")
+	case !run.OK:
 		b.WriteString(" — FAILED")
 		if run.Err != "" {
 			b.WriteString(": " + run.Err)

@@ -498,6 +498,12 @@ func printRun(ctx context.Context, em *emulator.Emulator, w io.Writer, run emula
 		}
 		sub, _ = em.Subscription(run.SubscriptionID)
 	}
+	if run.Pending {
+		// The run as it ended: the polls and retries it waited for.
+		if now, ok := em.Outcome(run.ID); ok {
+			run = now
+		}
+	}
 	for _, id := range run.Messages {
 		m, ok := em.Message(id)
 		if !ok || len(m.Attempts) == 0 {
@@ -515,7 +521,11 @@ func printRun(ctx context.Context, em *emulator.Emulator, w io.Writer, run emula
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", run.Scenario, m.Interface, result, sub.InstanceID, sub.Status, expires, a.Duration.Round(time.Millisecond))
 	}
 	if !run.OK {
-		return fmt.Errorf("%s: %s", run.Scenario, run.Err)
+		why := run.Err
+		if run.Pending {
+			why = "still pending: waiting for " + run.Waiting
+		}
+		return fmt.Errorf("%s: %s", run.Scenario, why)
 	}
 	return nil
 }
