@@ -115,6 +115,28 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
+// TestDockerignore checks what docker build sends: never the secrets compose
+// reads or .env (a build stage keeps whatever COPY . . copied), but .git,
+// from which scripts/release stamps the version and the commit.
+func TestDockerignore(t *testing.T) {
+	ignored := map[string]bool{}
+	for line := range strings.Lines(string(readRepoFile(t, ".dockerignore"))) {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			ignored[strings.TrimSuffix(strings.TrimPrefix(line, "/"), "/")] = true
+		}
+	}
+	for _, p := range []string{"secrets", ".env"} {
+		if !ignored[p] {
+			t.Errorf(".dockerignore does not exclude %s", p)
+		}
+	}
+	for _, p := range []string{".git", "*", "**"} {
+		if ignored[p] {
+			t.Errorf(".dockerignore excludes %s: the image's binary would not be stamped with its commit", p)
+		}
+	}
+}
+
 // volumes returns the stage's VOLUME paths.
 func volumes(t testing.TB, s *stage) []string {
 	t.Helper()
