@@ -34,7 +34,8 @@ func newHealthcheckCommand() *cobra.Command {
 --timeout. Without --url the address follows KOOBRIDGE_LISTEN (default :8080):
 an unspecified or wildcard host (0.0.0.0, [::]) becomes the loopback address,
 and the scheme is https when KOOBRIDGE_TLS_CERT is set. It is the container
-image's HEALTHCHECK; a serve configured with --listen in a YAML file needs --url.`,
+image's HEALTHCHECK. A serve whose address comes from --listen or a --config
+file rather than KOOBRIDGE_LISTEN needs --url.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			target := rawURL
