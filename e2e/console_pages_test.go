@@ -12,10 +12,11 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// consoleDuration is how every console page writes a duration: whole
-// microseconds below a millisecond, milliseconds to a tenth below a
-// second, seconds to a hundredth from there. "0.0 ms" does not match.
-var consoleDuration = regexp.MustCompile(`^([1-9][0-9]{0,2} µs|[1-9][0-9]{0,2}\.[0-9] ms|[0-9]+\.[0-9]{2} s)$`)
+// consoleDuration is how every console page writes a duration
+// (internal/durationtext): three significant digits below a minute ("420 µs",
+// "1.34 ms", "2.35 s"), whole minutes and seconds above. "0.0 ms" does not
+// match, nor does Go's "1.956098ms".
+var consoleDuration = regexp.MustCompile(`^([1-9][0-9]{0,2}(\.[0-9]{1,2})? (ns|µs|ms|s)|[1-9][0-9]* min( [1-9][0-9]? s)?)$`)
 
 // consoleTime is the layout of the times the console shows.
 const consoleTime = "2006-01-02 15:04:05 UTC"
@@ -136,7 +137,7 @@ func checkCallDurations(ctx context.Context, t *testing.T, page string) int {
 		.map(r => ({id: r.dataset.callId, activity: r.dataset.activity, duration: r.querySelector('[data-field="duration"]').textContent}))`))
 	for _, r := range rows {
 		if !consoleDuration.MatchString(r.Duration) {
-			t.Errorf("%s: call %s (%s) took %q, want a duration like \"420 µs\", \"1.3 ms\" or \"2.35 s\"", page, r.ID, r.Activity, r.Duration)
+			t.Errorf("%s: call %s (%s) took %q, want a duration like \"420 µs\", \"1.34 ms\" or \"2.35 s\"", page, r.ID, r.Activity, r.Duration)
 		}
 	}
 	return len(rows)

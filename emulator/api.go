@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/koobridge/koobridge/internal/durationtext"
 )
 
 // maxBody caps every JSON and form body the emulator reads.
@@ -370,7 +372,7 @@ func (d *duration) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		v, err := parseDuration(s)
+		v, err := durationtext.Parse(s)
 		if err != nil {
 			return fmt.Errorf("%q is %w", s, err)
 		}
@@ -443,7 +445,7 @@ func (f faultsJSON) faults() (Faults, error) {
 	case f.Duplicates < 0 || f.Duplicates > maxDuplicates:
 		return Faults{}, badRequest("duplicates %d: want 0 to %d", f.Duplicates, maxDuplicates)
 	case f.OneAccessTokenLatency < 0 || time.Duration(f.OneAccessTokenLatency) > maxOneAccessLatency:
-		return Faults{}, badRequest("oneaccessTokenLatency %s: want 0 to %s", formatDuration(time.Duration(f.OneAccessTokenLatency)), formatDuration(maxOneAccessLatency))
+		return Faults{}, badRequest("oneaccessTokenLatency %s: want 0 to %s", durationtext.Format(time.Duration(f.OneAccessTokenLatency)), durationtext.Format(maxOneAccessLatency))
 	case f.LicenseAPIStatus != 0 && f.LicenseAPIStatus != http.StatusOK && (f.LicenseAPIStatus < 400 || f.LicenseAPIStatus > 599):
 		return Faults{}, badRequest("licenseApiStatus %d: want 0 (off), 200 (an error code with HTTP 200) or an error status 400-599", f.LicenseAPIStatus)
 	case f.LicenseAPICode != "" && f.LicenseAPIStatus == 0:
@@ -451,7 +453,7 @@ func (f faultsJSON) faults() (Faults, error) {
 	case !faultCode(f.LicenseAPICode):
 		return Faults{}, badRequest("licenseApiCode %q: want an error code like 92020001 or APIGW.0201", f.LicenseAPICode)
 	case f.LicenseAPILatency < 0 || time.Duration(f.LicenseAPILatency) > maxOneAccessLatency:
-		return Faults{}, badRequest("licenseApiLatency %s: want 0 to %s", formatDuration(time.Duration(f.LicenseAPILatency)), formatDuration(maxOneAccessLatency))
+		return Faults{}, badRequest("licenseApiLatency %s: want 0 to %s", durationtext.Format(time.Duration(f.LicenseAPILatency)), durationtext.Format(maxOneAccessLatency))
 	case f.LicenseAPICount < 0:
 		return Faults{}, badRequest("licenseApiCount must not be negative")
 	case f.UploadFailures < 0 || f.UploadFailures > maxUploadFailures:
@@ -557,7 +559,7 @@ func (h *site) apiAdvance(w http.ResponseWriter, r *http.Request) {
 
 // parseAdvance reads the advance form's duration.
 func parseAdvance(s string) (time.Duration, error) {
-	d, err := parseDuration(s)
+	d, err := durationtext.Parse(s)
 	if err != nil {
 		return 0, badRequest("duration %q: want a duration like 24 h or 90 min", s)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/koobridge/koobridge/internal/durationtext"
 	"github.com/koobridge/koobridge/internal/testseller"
 )
 
@@ -142,8 +143,8 @@ func TestWebSubscriptionClocks(t *testing.T) {
 	}
 	row := rowHTML(body, `data-subscription-id="`+paid.ID+`"`)
 	p, _ := w.e.Subscription(paid.ID)
-	if !strings.Contains(row, formatTime(p.Clock)[:16]) || !strings.Contains(row, "(+"+formatDuration(p.ClockAhead)+" ahead of the emulator's)") {
-		t.Errorf("expired row shows no clock %s ahead by %s:\n%s", formatTime(p.Clock), formatDuration(p.ClockAhead), row)
+	if !strings.Contains(row, formatTime(p.Clock)[:16]) || !strings.Contains(row, "(+"+durationtext.Format(p.ClockAhead)+" ahead of the emulator's)") {
+		t.Errorf("expired row shows no clock %s ahead by %s:\n%s", formatTime(p.Clock), durationtext.Format(p.ClockAhead), row)
 	}
 	if row := rowHTML(body, `data-subscription-id="`+trial.ID+`"`); !strings.Contains(row, `class="status-active">active`) || !strings.Contains(row, "(the emulator's)") {
 		t.Errorf("the trial's row after the other's expire:\n%s", row)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/koobridge/koobridge/emulator/mockapi"
+	"github.com/koobridge/koobridge/internal/durationtext"
 )
 
 // Defaults filled in by New.
@@ -117,7 +118,7 @@ func New(cfg Config) (*Emulator, error) {
 		return nil, fmt.Errorf("emulator: config: OnlineLicenseKey %q: want %s or %s", cfg.OnlineLicenseKey, KeyLicense, KeyBasic)
 	}
 	if cfg.LicenseUploadWindow < 0 {
-		return nil, fmt.Errorf("emulator: config: LicenseUploadWindow %s is negative", formatDuration(cfg.LicenseUploadWindow))
+		return nil, fmt.Errorf("emulator: config: LicenseUploadWindow %s is negative", durationtext.Format(cfg.LicenseUploadWindow))
 	}
 	if cfg.LicenseUploadWindow == 0 {
 		cfg.LicenseUploadWindow = DefaultLicenseUploadWindow
@@ -136,7 +137,7 @@ func New(cfg Config) (*Emulator, error) {
 		cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	}
 	if cfg.AccessTokenLifetime < 0 {
-		return nil, fmt.Errorf("emulator: config: AccessTokenLifetime %s is negative", formatDuration(cfg.AccessTokenLifetime))
+		return nil, fmt.Errorf("emulator: config: AccessTokenLifetime %s is negative", durationtext.Format(cfg.AccessTokenLifetime))
 	}
 	if cfg.AccessTokenLifetime == 0 {
 		cfg.AccessTokenLifetime = DefaultAccessTokenLifetime
@@ -334,7 +335,7 @@ func (e *Emulator) Advance(d time.Duration) error {
 		return nil
 	}
 	if d > MaxAdvance {
-		return fmt.Errorf("emulator: advance: %s is more than %s at once", formatDuration(d), formatDuration(MaxAdvance))
+		return fmt.Errorf("emulator: advance: %s is more than %s at once", durationtext.Format(d), durationtext.Format(MaxAdvance))
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -343,7 +344,7 @@ func (e *Emulator) Advance(d time.Duration) error {
 		most = max(most, sub.ahead)
 	}
 	if moved := e.advanced + most; d > MaxTotalAdvance-moved {
-		return fmt.Errorf("emulator: advance: a clock has moved %s; %s more would pass the limit of %s", formatDuration(moved), formatDuration(d), formatDuration(MaxTotalAdvance))
+		return fmt.Errorf("emulator: advance: a clock has moved %s; %s more would pass the limit of %s", durationtext.Format(moved), durationtext.Format(d), durationtext.Format(MaxTotalAdvance))
 	}
 	e.advanced += d
 	for te := range e.timers {
@@ -358,7 +359,7 @@ func (e *Emulator) Advance(d time.Duration) error {
 // state follows its subscription's clock (LicenseCode.ClockAhead).
 func (e *Emulator) advanceSubLocked(sub *Subscription, d time.Duration) error {
 	if moved := e.advanced + sub.ahead; d > MaxTotalAdvance-moved {
-		return fmt.Errorf("emulator: advance %s's clock: it has moved %s; %s more would pass the limit of %s", sub.ID, formatDuration(moved), formatDuration(d), formatDuration(MaxTotalAdvance))
+		return fmt.Errorf("emulator: advance %s's clock: it has moved %s; %s more would pass the limit of %s", sub.ID, durationtext.Format(moved), durationtext.Format(d), durationtext.Format(MaxTotalAdvance))
 	}
 	sub.ahead += d
 	for te := range e.timers {

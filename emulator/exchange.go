@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/koobridge/koobridge/internal/durationtext"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/protocol/sign"
 )
@@ -316,7 +317,7 @@ func send(ctx context.Context, s seller, f *Family, c Call, now time.Time) Attem
 	if err != nil {
 		switch {
 		case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-			a.Violations = []Violation{violation(RuleDeadline, "调测失败,调用接口超时: no complete answer within %s", formatDuration(deadline))}
+			a.Violations = []Violation{violation(RuleDeadline, "调测失败,调用接口超时: no complete answer within %s", durationtext.Format(deadline))}
 		default:
 			a.Violations = []Violation{violation(RuleReachable, "调测失败,生产地址不可达: %v", redactErr(err))}
 		}

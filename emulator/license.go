@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/koobridge/koobridge/emulator/mockapi"
+	"github.com/koobridge/koobridge/internal/durationtext"
 	"github.com/koobridge/koobridge/protocol"
 )
 
@@ -421,7 +422,7 @@ func awaitUploadStep() step {
 				wait := min(e.wallUntilLocked(deadline, sub), uploadPoll)
 				e.mu.Unlock()
 				if left <= 0 {
-					return fmt.Errorf("no license was uploaded for event %s within %s (emulated) of getLicenseAsync's success (license-openapi.md §C.7)", ev, formatDuration(window))
+					return fmt.Errorf("no license was uploaded for event %s within %s (emulated) of getLicenseAsync's success (license-openapi.md §C.7)", ev, durationtext.Format(window))
 				}
 				t := time.NewTimer(wait)
 				select {

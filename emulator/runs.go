@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/koobridge/koobridge/internal/durationtext"
 	"github.com/koobridge/koobridge/protocol"
 )
 
@@ -140,7 +141,7 @@ func (e *Emulator) runViewLocked(rs *runState) Run {
 		r.Waiting += fmt.Sprintf("retried until %s (on %s's clock); if one succeeds, the rest of %s plays", formatTime(m.Deadline), rs.sub.ID, rs.scenario)
 	default:
 		r.Waiting = fmt.Sprintf("%s is provisioning (newInstance answered 000004): queryInstance is polled every %s of emulated time until it answers 000000 with the instance's appInfo, until %s (on %s's clock)",
-			rs.sub.ID, formatDuration(e.cfg.PollInterval), formatTime(rs.pollBy), rs.sub.ID)
+			rs.sub.ID, durationtext.Format(e.cfg.PollInterval), formatTime(rs.pollBy), rs.sub.ID)
 	}
 	return r
 }

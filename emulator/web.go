@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/koobridge/koobridge/internal/durationtext"
 	"github.com/koobridge/koobridge/internal/pagehdr"
 )
 
@@ -75,8 +76,8 @@ var templateFS embed.FS
 var pages = func() map[string]*template.Template {
 	funcs := template.FuncMap{
 		"when":     formatTime,
-		"dur":      formatDuration,
-		"durInput": durationInput,
+		"dur":      durationtext.Format,
+		"durInput": durationtext.Input,
 		"msgPath":  func(id string) string { return "/messages/" + url.PathEscape(id) },
 		"playPath": func(id string) string {
 			return "/subscriptions/" + url.PathEscape(id) + "/play"
@@ -304,7 +305,7 @@ func (h *site) advanceForm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, badRequest("%v", err))
 		return
 	}
-	h.redirect(w, r, "/", fmt.Sprintf("clock advanced by %s to %s", formatDuration(d), formatTime(h.e.Now())))
+	h.redirect(w, r, "/", fmt.Sprintf("clock advanced by %s to %s", durationtext.Format(d), formatTime(h.e.Now())))
 }
 
 type messageView struct {
@@ -372,7 +373,7 @@ func faultsFromForm(v url.Values) (Faults, error) {
 		if s == "" || err != nil {
 			return 0
 		}
-		d, perr := parseDuration(s)
+		d, perr := durationtext.Parse(s)
 		if perr != nil {
 			err = badRequest("%s: %q is %v", name, s, perr)
 		}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/koobridge/koobridge/cmd/koobridge/internal/ssoapp"
 	"github.com/koobridge/koobridge/emulator"
+	"github.com/koobridge/koobridge/internal/durationtext"
 	"github.com/koobridge/koobridge/internal/seal"
 	"github.com/koobridge/koobridge/isv"
 	"github.com/koobridge/koobridge/protocol"
@@ -269,14 +270,18 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	if playErr != nil {
 		fmt.Fprintf(stdout, "\nthe lifecycle stopped early: %v\n", playErr)
 	}
+	running := "They keep running (Ctrl-C stops them):"
+	if o.once {
+		running = "With --once they stop now; without it they keep running at:"
+	}
 	fmt.Fprintf(stdout, `
-They keep running (Ctrl-C stops them):
+%s
   server console   %s/admin/   (admin token: %s)
   emulator page    %s/
   production URL   %s%s   (key: %s)
   sample app       %s/   (single sign-on through the server and the tenant's OneAccess)
   usage API        %s%s   (bearer token: %s; docs/metering.md)
-`, serverURL, secrets.adminToken, emuURL, serverURL, cfg.opts.producePath, secrets.key, appURL, serverURL, isv.UsagePath, secrets.usageToken)
+`, running, serverURL, secrets.adminToken, emuURL, serverURL, cfg.opts.producePath, secrets.key, appURL, serverURL, isv.UsagePath, secrets.usageToken)
 	if user.userName != "" {
 		fmt.Fprintf(stdout, `
 Sign in to the sample app: open %s/login?tenant=%s
@@ -518,7 +523,7 @@ func printRun(ctx context.Context, em *emulator.Emulator, w io.Writer, run emula
 		if !sub.ExpireTime.IsZero() {
 			expires = sub.ExpireTime.UTC().Format("2006-01-02")
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", run.Scenario, m.Interface, result, sub.InstanceID, sub.Status, expires, a.Duration.Round(time.Millisecond))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", run.Scenario, m.Interface, result, sub.InstanceID, sub.Status, expires, durationtext.Format(a.Duration))
 	}
 	if !run.OK {
 		why := run.Err

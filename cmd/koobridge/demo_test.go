@@ -35,7 +35,7 @@ func TestDemoOnce(t *testing.T) {
 	if strings.Contains(out, "stopped early") {
 		t.Fatalf("lifecycle stopped early:\n%s", out)
 	}
-	rows := regexp.MustCompile(`(?m)^(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+\S+$`).FindAllStringSubmatch(out, -1)
+	rows := regexp.MustCompile(`(?m)^(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+[0-9.]+ (?:ns|µs|ms|s)$`).FindAllStringSubmatch(out, -1)
 	seen := map[string]bool{}
 	for _, r := range rows[1:] { // rows[0] is the header
 		scenario, call, result := r[1], r[2], r[3]

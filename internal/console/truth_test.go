@@ -17,20 +17,20 @@ func TestFormatDuration(t *testing.T) {
 		want string
 	}{
 		{0, "< 1 ms"}, // recorded in whole milliseconds before schema version 7
-		{500 * time.Nanosecond, "< 1 µs"},
+		{500 * time.Nanosecond, "500 ns"},
 		{time.Microsecond, "1 µs"},
 		{42 * time.Microsecond, "42 µs"},
 		{420 * time.Microsecond, "420 µs"},
-		{999*time.Microsecond + 999*time.Nanosecond, "999 µs"},
-		{time.Millisecond, "1.0 ms"},
-		{1340 * time.Microsecond, "1.3 ms"},
+		{999*time.Microsecond + 999*time.Nanosecond, "1 ms"}, // three significant digits,
+		{time.Millisecond, "1 ms"},
+		{1340 * time.Microsecond, "1.34 ms"},
 		{1500 * time.Microsecond, "1.5 ms"},
-		{120 * time.Millisecond, "120.0 ms"},
-		{412500 * time.Microsecond, "412.5 ms"},
-		{999960 * time.Microsecond, "1.00 s"}, // rounds up to a second
+		{120 * time.Millisecond, "120 ms"},
+		{412500 * time.Microsecond, "413 ms"},
+		{999960 * time.Microsecond, "1 s"}, // rounds up to a second
 		{1250 * time.Millisecond, "1.25 s"},
-		{10 * time.Second, "10.00 s"},
-		{2 * time.Minute, "120.00 s"},
+		{10 * time.Second, "10 s"},
+		{2 * time.Minute, "2 min"},
 	}
 	for _, c := range cases {
 		t.Run(c.d.String(), func(t *testing.T) {

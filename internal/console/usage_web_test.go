@@ -288,8 +288,8 @@ func TestWebUsagePushes(t *testing.T) {
 		}
 	}
 	if got, want := rowsOf(page, "data-attempt"), []string{
-		`1: 2026-03-01 11:02:00 UTC|no answer||Post &#34;https://mkt.example/api/mkp-openapi-public/global/v1/usage&#34;: context deadline exceeded|10.00 s`,
-		"2: 2026-03-01 11:03:00 UTC|200|MKT.0000|success|120.0 ms",
+		`1: 2026-03-01 11:02:00 UTC|no answer||Post &#34;https://mkt.example/api/mkp-openapi-public/global/v1/usage&#34;: context deadline exceeded|10 s`,
+		"2: 2026-03-01 11:03:00 UTC|200|MKT.0000|success|120 ms",
 	}; strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("attempts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

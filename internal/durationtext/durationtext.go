@@ -1,4 +1,8 @@
-package emulator
+// Package durationtext writes durations for a person and reads back what a
+// person types: one form for every page, flash and error of the emulator,
+// the console and the demo's table, so "1.956098ms" (Go's form, for
+// programs) never reaches a page.
+package durationtext
 
 import (
 	"errors"
@@ -10,12 +14,12 @@ import (
 	"unicode"
 )
 
-// formatDuration writes a duration for a person, the one way every page,
-// flash and error of the emulator does: three significant digits below a
+// Format writes a duration for a person, the one way every page,
+// flash and error does: three significant digits below a
 // minute ("850 µs", "1.96 ms", "1.2 s", "12.3 s"), whole units above it
 // ("1 min 30 s", "2 h 5 min", "31 d 2 h"), and "0 s" for zero. Go's own
 // form ("1.956098ms", "744h0m0s") is for programs: the JSON API keeps it.
-func formatDuration(d time.Duration) string {
+func Format(d time.Duration) string {
 	switch {
 	case d == 0:
 		return "0 s"
@@ -23,7 +27,7 @@ func formatDuration(d time.Duration) string {
 		d++ // its negation does not fit; a nanosecond is lost in the rounding anyway
 	}
 	if d < 0 {
-		return "-" + formatDuration(-d)
+		return "-" + Format(-d)
 	}
 	if d < time.Minute {
 		r := roundSignificant(d, 3)
@@ -81,11 +85,11 @@ func twoUnits(d, big time.Duration, bigName string, small time.Duration, smallNa
 	return s
 }
 
-// durationInput writes a duration into a form field: exact, so that a
+// Input writes a duration into a form field: exact, so that a
 // form saved again unchanged keeps it, in the units a person reads
-// ("2 s", "1 min 30 s", "1.5 s", "250 ms"); parseDuration reads it back.
+// ("2 s", "1 min 30 s", "1.5 s", "250 ms"); Parse reads it back.
 // Zero is empty: the field's "off".
-func durationInput(d time.Duration) string {
+func Input(d time.Duration) string {
 	if d == 0 {
 		return ""
 	}
@@ -117,20 +121,20 @@ func durationInput(d time.Duration) string {
 	return b.String()
 }
 
-// goUnits maps the units parseDuration reads to Go's; a day is 24 h.
+// goUnits maps the units Parse reads to Go's; a day is 24 h.
 var goUnits = map[string]string{
 	"ns": "ns", "us": "us", "µs": "µs", "μs": "μs", "ms": "ms",
 	"s": "s", "m": "m", "min": "m", "h": "h", "d": "h",
 }
 
-// errDurationSyntax is what parseDuration says of text it cannot read.
-var errDurationSyntax = errors.New("not a duration like 2 s or 1 min 30 s")
+// ErrSyntax is what Parse says of text it cannot read.
+var ErrSyntax = errors.New("not a duration like 2 s or 1 min 30 s")
 
-// parseDuration reads a duration a person typed or a form field held:
+// Parse reads a duration a person typed or a form field held:
 // Go's form ("90s", "1h30m", "1.5ms"), the pages' form with spaces and
 // "min" ("1 min 30 s", "1.96 ms"), and days ("31 d"). An optional sign
 // comes first. Each part is read exactly, as time.ParseDuration does.
-func parseDuration(s string) (time.Duration, error) {
+func Parse(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	neg := false
 	if rest, ok := strings.CutPrefix(s, "-"); ok {
@@ -141,7 +145,7 @@ func parseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	switch s {
 	case "":
-		return 0, errDurationSyntax
+		return 0, ErrSyntax
 	case "0":
 		return 0, nil
 	}
@@ -150,7 +154,7 @@ func parseDuration(s string) (time.Duration, error) {
 	for s != "" {
 		i := strings.IndexFunc(s, func(r rune) bool { return !isNum(r) })
 		if i <= 0 {
-			return 0, errDurationSyntax
+			return 0, ErrSyntax
 		}
 		num := s[:i]
 		s = strings.TrimLeftFunc(s[i:], unicode.IsSpace)
@@ -162,20 +166,20 @@ func parseDuration(s string) (time.Duration, error) {
 		s = strings.TrimLeftFunc(s[j:], unicode.IsSpace)
 		goUnit, ok := goUnits[unit]
 		if !ok {
-			return 0, errDurationSyntax
+			return 0, ErrSyntax
 		}
 		part, err := time.ParseDuration(num + goUnit)
 		if err != nil {
-			return 0, errDurationSyntax
+			return 0, ErrSyntax
 		}
 		if unit == "d" {
 			if part > math.MaxInt64/24 {
-				return 0, errDurationTooLong
+				return 0, ErrTooLong
 			}
 			part *= 24
 		}
 		if part > math.MaxInt64-total {
-			return 0, errDurationTooLong
+			return 0, ErrTooLong
 		}
 		total += part
 	}
@@ -185,5 +189,5 @@ func parseDuration(s string) (time.Duration, error) {
 	return total, nil
 }
 
-// errDurationTooLong is what parseDuration says of more than 292 years.
-var errDurationTooLong = errors.New("too long a duration (at most 292 years)")
+// ErrTooLong is what Parse says of more than 292 years.
+var ErrTooLong = errors.New("too long a duration (at most 292 years)")
