@@ -12,9 +12,11 @@ import (
 	"github.com/koobridge/koobridge/internal/store"
 )
 
-// latencyUS reads a call's latency in microseconds: latency_us, or for a
-// row an older binary wrote after migration 7 (latency_us 0), latency_ms.
-const latencyUS = `CASE WHEN latency_us = 0 THEN latency_ms * 1000 ELSE latency_us END`
+// latencyUS reads a call's latency in microseconds: latency_us where it
+// agrees with latency_ms (this version wrote both), else latency_ms: a row
+// from before migration 7, which left rows as they were, or one an older
+// binary wrote after it.
+const latencyUS = `CASE WHEN latency_us / 1000 = latency_ms THEN latency_us ELSE latency_ms * 1000 END`
 
 // InsertCall appends c to the ledger and returns its ID. A zero CreatedAt
 // is set to now; Latency is stored in microseconds, and in whole

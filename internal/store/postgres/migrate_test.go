@@ -283,6 +283,18 @@ func TestUpgradeToVersion8(t *testing.T) {
 	if err != nil || len(attempts) != 2 || attempts[1].Duration != 7*time.Millisecond {
 		t.Errorf("usage push attempt an older binary wrote = %+v, %v; want 7ms", attempts, err)
 	}
+	// An attempt this binary wrote (both columns agree) reads to the
+	// microsecond; once an older binary rewrites it (its upsert sets only
+	// the milliseconds), the milliseconds win over the stale microseconds.
+	exec(`INSERT INTO usage_push_attempts (push_id, attempt, at, duration, duration_us)
+		SELECT id, 3, '2026-01-01T00:00:04Z', 2, 2500 FROM usage_pushes`)
+	if attempts, err = s.UsagePushAttempts(ctx, pushID); err != nil || len(attempts) != 3 || attempts[2].Duration != 2500*time.Microsecond {
+		t.Errorf("usage push attempt this binary wrote = %+v, %v; want 2.5ms", attempts, err)
+	}
+	exec(`UPDATE usage_push_attempts SET duration = 9 WHERE attempt = 3`)
+	if attempts, err = s.UsagePushAttempts(ctx, pushID); err != nil || len(attempts) != 3 || attempts[2].Duration != 9*time.Millisecond {
+		t.Errorf("usage push attempt an older binary rewrote = %+v, %v; want 9ms", attempts, err)
+	}
 	// And reads the milliseconds of what this one writes.
 	id, err := s.InsertCall(ctx, store.Call{Activity: "queryInstance", Latency: 2500 * time.Microsecond})
 	if err != nil {

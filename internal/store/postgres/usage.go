@@ -80,10 +80,11 @@ func scanUsagePush(row pgx.Row) (store.UsagePush, error) {
 // (duration) for older binaries.
 const usageAttemptColumns = `push_id, attempt, at, duration, duration_us, http_status, code, message`
 
-// usageAttemptSelect reads an attempt, its duration in microseconds: a row
-// an older binary wrote after migration 7 has only milliseconds.
+// usageAttemptSelect reads an attempt, its duration in microseconds:
+// duration_us where it agrees with duration, else the milliseconds (a row
+// from before migration 7, or one an older binary wrote or rewrote).
 const usageAttemptSelect = `push_id, attempt, at,
-	CASE WHEN duration_us = 0 THEN duration * 1000 ELSE duration_us END, http_status, code, message`
+	CASE WHEN duration_us / 1000 = duration THEN duration_us ELSE duration * 1000 END, http_status, code, message`
 
 func scanUsageAttempt(row pgx.Row) (store.UsagePushAttempt, error) {
 	var (
