@@ -51,8 +51,19 @@ type entry struct {
 	size int64
 }
 
-// write archives dir into out, in the format out's extension names.
+// write archives dir into out, in the format out's extension names. The
+// name and dir are checked before out is created: a wrong -o must not
+// truncate, then remove, a file that was there.
 func write(out, dir string, mtime time.Time) error {
+	var writeTo func(io.Writer, []entry, time.Time) error
+	switch {
+	case strings.HasSuffix(out, ".tar.gz"):
+		writeTo = writeTarGz
+	case strings.HasSuffix(out, ".zip"):
+		writeTo = writeZip
+	default:
+		return fmt.Errorf("archive %s: name must end in .tar.gz or .zip", out)
+	}
 	entries, err := collect(dir)
 	if err != nil {
 		return err
@@ -61,14 +72,7 @@ func write(out, dir string, mtime time.Time) error {
 	if err != nil {
 		return fmt.Errorf("create archive: %w", err)
 	}
-	switch {
-	case strings.HasSuffix(out, ".tar.gz"):
-		err = writeTarGz(f, entries, mtime)
-	case strings.HasSuffix(out, ".zip"):
-		err = writeZip(f, entries, mtime)
-	default:
-		err = fmt.Errorf("archive %s: name must end in .tar.gz or .zip", out)
-	}
+	err = writeTo(f, entries, mtime)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close archive: %w", cerr)
 	}

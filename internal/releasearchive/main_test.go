@@ -5,6 +5,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -156,7 +157,9 @@ func readArchive(t *testing.T, ext string, b []byte) ([]string, map[string]membe
 }
 
 // TestWriteRefuses: a symbolic link (whose archive would depend on its
-// target) and an unknown format are errors, and leave no archive behind.
+// target), an unknown format and a missing directory are errors that leave
+// no archive behind, and a file already at the output's name as it was
+// (-o notes.txt must not truncate, then remove, notes.txt).
 func TestWriteRefuses(t *testing.T) {
 	linked := stageTree(t, time.Now())
 	if err := os.Symlink("README.md", filepath.Join(linked, "docs", "link.md")); err != nil {
@@ -167,18 +170,31 @@ func TestWriteRefuses(t *testing.T) {
 	}{
 		{"symbolic link", linked, "a.tar.gz", "only regular files and directories"},
 		{"unknown format", stageTree(t, time.Now()), "a.tar.bz2", "must end in .tar.gz or .zip"},
+		{"unknown format, a document", stageTree(t, time.Now()), "notes.txt", "must end in .tar.gz or .zip"},
 		{"missing directory", filepath.Join(t.TempDir(), "nope"), "a.zip", "no such file"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			out := filepath.Join(t.TempDir(), tt.out)
-			err := write(out, tt.dir, time.Now())
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("write = %v, want an error with %q", err, tt.want)
-			}
-			if _, err := os.Stat(out); !os.IsNotExist(err) {
-				t.Errorf("%s left behind (%v)", out, err)
-			}
-		})
+		for _, existing := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/existing=%v", tt.name, existing), func(t *testing.T) {
+				out := filepath.Join(t.TempDir(), tt.out)
+				const kept = "a file that was there before\n"
+				if existing {
+					if err := os.WriteFile(out, []byte(kept), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				err := write(out, tt.dir, time.Now())
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("write = %v, want an error with %q", err, tt.want)
+				}
+				b, err := os.ReadFile(out)
+				switch {
+				case !existing && !os.IsNotExist(err):
+					t.Errorf("%s left behind (%v)", out, err)
+				case existing && (err != nil || string(b) != kept):
+					t.Errorf("the file that was at %s: %q, %v; want it unchanged", out, b, err)
+				}
+			})
+		}
 	}
 }
