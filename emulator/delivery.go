@@ -300,8 +300,8 @@ func (e *Emulator) applyLocked(d *delivery, a Attempt) {
 		}
 	}
 	if d.detached {
-		started := e.continueLocked(d, false)
-		d.run.retrySucceededLocked(d, started)
+		started, declined := e.continueLocked(d, false)
+		d.run.retrySucceededLocked(d, started, declined)
 	}
 }
 
@@ -310,19 +310,28 @@ func (e *Emulator) applyLocked(d *delivery, a Attempt) {
 // held says the caller already holds the subscription's busy flag, which
 // passes to the continuation; otherwise the continuation takes it, and
 // does not start when the subscription is busy. It reports whether the
-// continuation started.
-func (e *Emulator) continueLocked(d *delivery, held bool) bool {
+// continuation started and, when there was a step left that it did not
+// start, why not ("the rest of … was not played: …").
+func (e *Emulator) continueLocked(d *delivery, held bool) (started bool, declined string) {
 	next := d.step + 1
-	if d.sc == nil || next >= len(d.sc.steps) || d.stale || e.closed {
-		return false
+	if d.sc == nil || next >= len(d.sc.steps) {
+		return false, ""
+	}
+	notPlayed := func(why string) string {
+		return fmt.Sprintf("the rest of %s (%s) was not played: %s", d.sc.name, d.sc.steps[next].iface, why)
 	}
 	sub := d.sub
+	switch {
+	case d.stale:
+		return false, notPlayed("the success was stale (the subscription changed after the message was first sent)")
+	case e.closed:
+		return false, notPlayed("the emulator was closed")
+	case !held && sub.busy:
+		d.msg.LastError = notPlayed("the subscription was busy")
+		e.cfg.Logger.Warn("emulator: scenario not continued: subscription busy", "scenario", d.sc.name, "subscription", sub.ID, "message", d.msg.ID)
+		return false, d.msg.LastError
+	}
 	if !held {
-		if sub.busy {
-			d.msg.LastError = fmt.Sprintf("the rest of %s (%s) was not played: the subscription was busy", d.sc.name, d.sc.steps[next].iface)
-			e.cfg.Logger.Warn("emulator: scenario not continued: subscription busy", "scenario", d.sc.name, "subscription", sub.ID, "message", d.msg.ID)
-			return false
-		}
 		sub.busy = true
 	}
 	sc, from, rs := d.sc, d.msg.ID, d.run
@@ -333,7 +342,7 @@ func (e *Emulator) continueLocked(d *delivery, held bool) bool {
 		e.cfg.Logger.Info("emulator: scenario continued", "scenario", r.Scenario, "subscription", r.SubscriptionID,
 			"after", from, "messages", strings.Join(r.Messages, ","), "ok", r.OK, "error", r.Err)
 	}()
-	return true
+	return true, ""
 }
 
 // keptLocked reports whether, with Config.KeepGoing, an answer that broke

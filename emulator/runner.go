@@ -23,10 +23,10 @@ const MaxQuantity = 10000
 // 000004), "trial", or "order-notify" (orderNotify for the new order).
 // Polling goes on in the background after Purchase returns, except with
 // Config.NoRetry, when Purchase polls itself so that the Run tells the
-// outcome. An unknown product is ErrNotFound; an unknown scenario, one
-// that does not start a purchase, a purchase the product does not offer
-// (a trial of a product without one) and Duplicates out of range are
-// plain errors.
+// outcome (Outcome shows the run pending meanwhile). An unknown product
+// is ErrNotFound; an unknown scenario, one that does not start a
+// purchase, a purchase the product does not offer (a trial of a product
+// without one) and Duplicates out of range are plain errors.
 func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error) {
 	name := cmp.Or(p.Scenario, "purchase")
 	if p.Trial {
@@ -125,6 +125,7 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 	if !provisioning {
 		return run, nil
 	}
+	// The run is pending until this polling ends (Outcome meanwhile).
 	ids, err := e.pollNow(ctx, sub, x)
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -132,13 +133,11 @@ func (e *Emulator) Purchase(ctx context.Context, p PurchaseRequest) (Run, error)
 	for _, id := range ids {
 		rs.addMessageLocked(id) // polls that answered 000004 share one message
 	}
+	why := ""
 	if err != nil {
-		rs.ok = false
-		if rs.err != "" {
-			rs.err += "; "
-		}
-		rs.err += err.Error()
+		why = err.Error()
 	}
+	rs.pollEndedLocked(why) // unless a poll already ended it
 	return e.runViewLocked(rs), nil
 }
 
@@ -375,7 +374,7 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 		// keep: KeepGoing applied the step despite the rules its answer
 		// broke; the run goes on.
 		keep := !a.OK() && !stale && !dropped && d.applied && e.keptLocked(a)
-		handed := false
+		handed, declined := false, ""
 		if !a.OK() && !keep {
 			// The retries or a re-drive play the rest if the step
 			// succeeds later; if it already has, the rest starts now.
@@ -383,7 +382,9 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 			// polls in the background.
 			d.detached = true
 			x.syncPoll = false
-			handed = d.applied && e.continueLocked(d, true)
+			if d.applied {
+				handed, declined = e.continueLocked(d, true)
+			}
 		}
 		if (!a.OK() && !keep || stale || dropped) && !handed {
 			sub.busy = false
@@ -406,11 +407,15 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 			continue
 		}
 		switch {
-		case !a.OK() && d.applied && !d.stale:
+		case !a.OK() && d.applied && d.stale:
+			// A retry succeeded meanwhile, stale: nothing was applied.
+			rs.waitRetryLocked(d, why)
+			rs.retryEndedLocked(d, d.msg.LastError)
+		case !a.OK() && d.applied:
 			// A retry or re-drive succeeded meanwhile: the run goes on
 			// as after a late success (handed: the continuation ends it).
 			rs.waitRetryLocked(d, why)
-			rs.retrySucceededLocked(d, handed)
+			rs.retrySucceededLocked(d, handed, declined)
 		case !a.OK() && (d.msg.Status == MessageRetrying || d.msg.Status == MessageSending):
 			// Its retries (or another attempt in flight) decide.
 			rs.waitRetryLocked(d, why)
@@ -424,7 +429,8 @@ func (e *Emulator) run(ctx context.Context, sc *scenario, sub *Subscription, fro
 	e.mu.Lock()
 	r = end("")
 	if x != nil && x.polling {
-		// The purchase ends with the polling its newInstance started.
+		// The purchase ends with the polling its newInstance started,
+		// in the background or, with syncPoll, by the caller.
 		switch sub.Status {
 		case StatusProvisioning:
 			rs.waitPollLocked(e.pollDeadline(x))

@@ -88,36 +88,57 @@ func (rs *runState) retryEndedLocked(d *delivery, why string) {
 
 // retrySucceededLocked goes on with rs, if it waits for d, whose step
 // has now been applied: the continuation (started) ends it; with no step
-// left it succeeded, or waits for the polling after 000004; otherwise
-// the rest could not be played (d's LastError says why).
-func (rs *runState) retrySucceededLocked(d *delivery, started bool) {
+// left it succeeded, or waits for the polling after 000004, or failed
+// with its subscription (the polling gave up at once: newInstance's
+// success came at the very end of its window); otherwise the rest could
+// not be played (declined says why, continueLocked).
+func (rs *runState) retrySucceededLocked(d *delivery, started bool, declined string) {
 	if rs == nil || !rs.pending || rs.on != d {
 		return
 	}
+	newInstance := d.msg.Interface == protocol.ActivityNewInstance
 	switch {
 	case started:
 		rs.on = nil
 	case d.step+1 < len(d.sc.steps):
-		rs.endLocked(false, fmt.Sprintf("%s (%s) succeeded on a retry, but %s", d.msg.ID, d.msg.Interface, d.msg.LastError))
-	case rs.sub.Status == StatusProvisioning && d.msg.Interface == protocol.ActivityNewInstance:
+		rs.endLocked(false, fmt.Sprintf("%s (%s) succeeded on a retry, but %s", d.msg.ID, d.msg.Interface, declined))
+	case newInstance && rs.sub.Status == StatusProvisioning:
+		rs.err = ""                       // the failed attempt is overcome; the polling decides
 		rs.waitPollLocked(d.msg.Deadline) // newInstance's window bounds the polling
+	case newInstance && rs.sub.Status != StatusActive:
+		rs.endLocked(false, fmt.Sprintf("%s (%s) succeeded on a retry, but the subscription became %s", d.msg.ID, d.msg.Interface, rs.sub.Status))
 	default:
 		rs.endLocked(true, "")
 	}
 }
 
 // pollEndedLocked ends rs, if it waits for the polling of its
-// subscription, by the subscription's status: active is success.
+// subscription, by the subscription's status: active is success (unless
+// a step kept with Config.KeepGoing broke rules: rs.err says which),
+// anything else a failure, why (empty: the status says it). A run still
+// waiting on the newInstance whose late success started the polling
+// ends too: the polling can give up at once, when that success came at
+// the very end of newInstance's window, before the run waits for it.
 func (rs *runState) pollEndedLocked(why string) {
-	if rs == nil || !rs.pending || rs.on != nil || rs.pollBy.IsZero() {
+	if rs == nil || !rs.pending {
+		return
+	}
+	switch d := rs.on; {
+	case d == nil && !rs.pollBy.IsZero():
+	case d != nil && d.applied && !d.stale && d.msg.Interface == protocol.ActivityNewInstance && d.step+1 == len(d.sc.steps):
+		rs.err = ""
+	default:
 		return
 	}
 	if rs.sub.Status == StatusActive {
-		rs.endLocked(true, "")
+		rs.endLocked(rs.err == "", rs.err)
 		return
 	}
 	if why == "" {
 		why = "the subscription became " + rs.sub.Status + " while it was provisioning"
+	}
+	if rs.err != "" {
+		why = rs.err + "; " + why
 	}
 	rs.endLocked(false, why)
 }

@@ -117,8 +117,9 @@ type stepCtx struct {
 	// poll is the message of the polls after 000004 (e.mu held).
 	poll *delivery
 	// run is the run the step belongs to (never nil once played);
-	// polling is set when the step started polling queryInstance in the
-	// background (newInstance answered 000004): the run ends with it.
+	// polling is set when newInstance answered 000004 and queryInstance
+	// is polled, in the background or (syncPoll) by the caller: the run
+	// ends with the polling.
 	run     *runState
 	polling bool
 }
@@ -397,8 +398,8 @@ func newInstanceStep(orderType string) step {
 				return
 			}
 			sub.Status = StatusProvisioning
+			x.polling = true
 			if !x.syncPoll {
-				x.polling = true
 				e.pollLaterLocked(sub, x, a.At)
 			}
 		},
