@@ -329,3 +329,41 @@ func TestNoRetryPurchasePendingWhilePolling(t *testing.T) {
 		})
 	}
 }
+
+// Review of issue 16, item 5: the runs kept for Outcome are bounded: the
+// last 1,000; the oldest goes first, and GET runs/{id} then says 404.
+func TestRunsKeptBounded(t *testing.T) {
+	w := startWebWith(t, goodSeller(), func(c *Config) { c.NoRetry = true })
+	var first, second, last Run
+	for i := range maxRuns + 1 {
+		run, err := w.e.Purchase(context.Background(), PurchaseRequest{ProductID: onDemandID})
+		if err != nil || !run.OK {
+			t.Fatalf("purchase %d: %+v, %v", i+1, run, err)
+		}
+		switch i {
+		case 0:
+			first = run
+		case 1:
+			second = run
+		case maxRuns:
+			last = run
+		}
+	}
+	if _, ok := w.e.Outcome(first.ID); ok {
+		t.Errorf("run %s, the oldest of %d, is still kept", first.ID, maxRuns+1)
+	}
+	if status, raw := w.do("GET", "/api/emulator/runs/"+first.ID, nil); status != http.StatusNotFound {
+		t.Errorf("GET runs/%s, dropped: %d %s; want 404", first.ID, status, raw)
+	}
+	for _, r := range []Run{second, last} {
+		if got := w.apiRun(r.ID); got.ID != r.ID || !got.OK || got.SubscriptionID != r.SubscriptionID {
+			t.Errorf("GET runs/%s: %+v; want it kept, ok", r.ID, got)
+		}
+	}
+	w.e.mu.Lock()
+	kept, order := len(w.e.runs), len(w.e.runOrder)
+	w.e.mu.Unlock()
+	if kept != maxRuns || order != maxRuns {
+		t.Errorf("%d runs kept (%d in order), want %d", kept, order, maxRuns)
+	}
+}
