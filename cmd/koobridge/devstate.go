@@ -12,7 +12,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -23,6 +25,11 @@ import (
 // devFileSuffix names the file beside an SQLite database where "serve
 // --dev" keeps the secrets it generated: koobridge.db.dev.yaml.
 const devFileSuffix = ".dev.yaml"
+
+// devTempSuffix is the os.CreateTemp pattern of the temporary file save
+// writes before renaming it to the dev file: koobridge.db.dev.yaml.123.tmp,
+// left behind only by a crash.
+const devTempSuffix = ".*.tmp"
 
 // The settings --dev supplies when they are not given, as the dev file
 // names them (the flags' names).
@@ -61,25 +68,61 @@ type devSecrets struct {
 	file      devFile // what the file holds, plus what was generated now
 	supplied  map[string]string
 	generated map[string]bool // supplied by generating now (else: read)
+	// dbExisted: the SQLite file was there, not empty, before this start.
+	// A data key generated for it cannot read what it sealed before.
+	dbExisted bool
+	// warnings are about the kept file (its permissions), for the log.
+	warnings []string
+}
+
+// lostDataKey reports whether a data key was generated now for a
+// database that already existed: whatever it sealed under its earlier
+// data key (kept in a dev file since removed, or given some other way)
+// cannot be unsealed with the new one.
+func (d *devSecrets) lostDataKey() bool {
+	return d != nil && d.dbExisted && d.generated[devDataKey]
 }
 
 // loadDevSecrets reads the dev file of the database dsn, if there is one.
 // A file that cannot be read or does not parse is an error naming it: a
 // silent regeneration would lose the data key of the passwords sealed in
-// the database.
+// the database. So is a file with more than one YAML document, or a value
+// with a control character (a line break or tab pasted in): the file
+// holds exactly what save writes. A file that group or others may read or
+// write is used, with a warning (not on Windows, whose permissions Go
+// does not report as bits).
 func loadDevSecrets(dsn string) (*devSecrets, error) {
 	d := &devSecrets{supplied: map[string]string{}, generated: map[string]bool{}}
 	db, ok := sqliteFile(dsn)
 	if !ok {
 		return d, nil
 	}
+	// Before the store opens it, which creates it.
+	if st, err := os.Stat(db); err == nil && st.Mode().IsRegular() && st.Size() > 0 {
+		d.dbExisted = true
+	}
 	d.path = db + devFileSuffix
-	raw, err := os.ReadFile(d.path)
+	f, err := os.Open(d.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return d, nil
 	}
 	if err != nil {
 		return nil, usageErrorf("--dev: read the kept secrets: %v", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, usageErrorf("--dev: read the kept secrets: %v", err)
+	}
+	raw, err := io.ReadAll(f)
+	if err != nil {
+		return nil, usageErrorf("--dev: read the kept secrets: %v", err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
+		d.warnings = append(d.warnings, fmt.Sprintf("--dev: %s has mode %04o: group or others may read the secrets in it; chmod 600 it", d.path, perm))
+	}
+	bad := func(what string) error {
+		return usageErrorf("--dev: %s: %s (fix it, or remove it together with the database)", d.path, what)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
@@ -87,10 +130,17 @@ func loadDevSecrets(dsn string) (*devSecrets, error) {
 		if errors.Is(err, io.EOF) {
 			err = errors.New("empty")
 		}
-		return nil, usageErrorf("--dev: %s: %v (fix it, or remove it together with the database)", d.path, err)
+		return nil, bad(err.Error())
 	}
-	bad := func(what string) error {
-		return usageErrorf("--dev: %s: %s (fix it, or remove it together with the database)", d.path, what)
+	// One document only: a second one would be ignored without a word.
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return nil, bad("more than one YAML document (a line ---)")
+	}
+	for _, name := range []string{devKey, devDataKey, devAdminToken} {
+		if strings.ContainsFunc(*d.file.field(name), unicode.IsControl) {
+			return nil, bad(name + ": has a control character (a line break or tab) in it")
+		}
 	}
 	if k := d.file.Key; k != "" && strings.TrimSpace(k) != k {
 		return nil, bad("key: has white space around it")
@@ -155,7 +205,7 @@ func (d *devSecrets) save() error {
 	if dir == "" {
 		dir = "."
 	}
-	tmp, err := os.CreateTemp(dir, base+".*.tmp") // 0600
+	tmp, err := os.CreateTemp(dir, base+devTempSuffix) // 0600
 	if err != nil {
 		return fmt.Errorf("--dev: keep the secrets in %s: %w", d.path, err)
 	}
@@ -202,9 +252,12 @@ func sqliteFile(dsn string) (string, bool) {
 	if strings.HasPrefix(s, "file:") {
 		// An SQLite URI: the driver reads it as a URL.
 		if u, err := url.Parse(s); err == nil {
-			s = u.Path
+			s = u.Path // unescaped already
 			if s == "" {
-				s = u.Opaque
+				// "file:my%20db.db": the driver opens "my db.db".
+				if s, err = url.PathUnescape(u.Opaque); err != nil {
+					s = u.Opaque
+				}
 			}
 		} else {
 			s = strings.TrimPrefix(s, "file:")

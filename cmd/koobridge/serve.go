@@ -124,6 +124,18 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 			_ = ln.Close()
 		}
 	}()
+	// Then the database: one that does not open (not a database, a server
+	// that is down) stops here too, before --dev keeps or prints a secret
+	// it would never use.
+	db, err := openDatabase(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			logger.Error("close database", "err", err)
+		}
+	}()
 	if err := cfg.dev.save(); err != nil {
 		return err
 	}
@@ -132,6 +144,14 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 		scheme = "https"
 	}
 	printDevBanner(stderr, cfg, consoleURL(scheme, ln.Addr()))
+	if cfg.dev != nil {
+		for _, w := range cfg.dev.warnings {
+			logger.Warn(w)
+		}
+		if cfg.dev.lostDataKey() {
+			logger.Warn(lostDataKeyText(cfg.dev.path))
+		}
+	}
 	logger.Info("configuration", cfg.redacted()...)
 	if o.ak == "" {
 		logger.Warn("no --ak/--sk: Query Order is answered inside the process with made-up dev orders (MOCK* debug orders as KooGallery answers them, any other order as a one-year PERIOD purchase); set them for anything but a local try-out")
@@ -145,16 +165,6 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	if cfg.tlsCert == nil {
 		logger.Warn("serving plain HTTP: KooGallery requires HTTPS, so terminate TLS in front of koobridge or set --tls-cert/--tls-key")
 	}
-
-	db, err := openDatabase(ctx, o)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := db.Close(); err != nil {
-			logger.Error("close database", "err", err)
-		}
-	}()
 
 	var orders isv.OrderQuerier
 	if o.ak == "" {
@@ -308,7 +318,10 @@ func buildProvisioner(cfg *serveConfig) (provision.Provisioner, error) {
 }
 
 // printDevBanner shows, on standard error and never in the log, the
-// secrets --dev supplied, where they are kept, and the console's URL.
+// secrets --dev supplied, where they are kept, and the console's URL. A
+// value is printed only when it was generated now: a kept one is read in
+// the file, so that a log that collects standard error (journald, docker
+// logs) does not get the secrets again on every restart.
 func printDevBanner(w io.Writer, cfg *serveConfig, console string) {
 	d := cfg.dev
 	if d == nil || len(d.supplied) == 0 {
@@ -323,31 +336,53 @@ func printDevBanner(w io.Writer, cfg *serveConfig, console string) {
 		b.WriteString("koobridge --dev generated secrets. They are NOT kept: the database is not an SQLite file.\n" +
 			"Give them back with --key, --data-key and --admin-token to use this database after a restart.\n")
 	}
-	origin := func(name string) string {
-		if d.generated[name] {
-			return "generated now"
-		}
-		return "kept"
-	}
+	kept := false
 	for _, s := range []struct{ name, label string }{
 		{devKey, "KooGallery key (sign calls with it):"},
 		{devDataKey, "data key (--data-key):"},
 		{devAdminToken, "admin token (--admin-token):"},
 	} {
-		if v, ok := d.supplied[s.name]; ok {
-			fmt.Fprintf(&b, "  %-38s%s   (%s)\n", s.label, v, origin(s.name))
+		v, ok := d.supplied[s.name]
+		switch {
+		case !ok:
+		case d.generated[s.name]:
+			fmt.Fprintf(&b, "  %-38s%s   (generated now)\n", s.label, v)
+		default:
+			kept = true
+			fmt.Fprintf(&b, "  %-38s(kept: %q in %s)\n", s.label, s.name, d.path)
 		}
 	}
 	if cfg.adminToken != "" {
-		how := "log in with the admin token above"
-		if _, ok := d.supplied[devAdminToken]; !ok {
-			how = "log in with your --admin-token"
+		how := "log in with your --admin-token"
+		if _, ok := d.supplied[devAdminToken]; ok {
+			how = "log in with the admin token above"
+			if !d.generated[devAdminToken] {
+				how = "log in with its admin-token"
+			}
 		}
 		fmt.Fprintf(&b, "  %-38s%s   (%s)\n", "console:", console, how)
 	}
-	if _, ok := d.supplied[devDataKey]; ok {
+	if d.generated[devDataKey] {
 		b.WriteString("  The data key seals the app-info passwords in this database: keep it as long as the database.\n")
+	}
+	if kept {
+		b.WriteString("  A kept value is printed only when it is generated: read it in the file.\n")
+	}
+	if d.lostDataKey() {
+		b.WriteString("  WARNING: " + lostDataKeyText(d.path) + "\n")
 	}
 	b.WriteString(line + "\n")
 	_, _ = io.WriteString(w, b.String())
+}
+
+// lostDataKeyText says what a data key generated for an existing database
+// (devSecrets.lostDataKey) does to what the database sealed, and what to
+// do. It holds no secret: it goes to the log too.
+func lostDataKeyText(path string) string {
+	db := strings.TrimSuffix(path, devFileSuffix)
+	return fmt.Sprintf("the database %s already existed, but %s kept no data key for it, so a new one was generated. "+
+		"What the database sealed with its earlier data key cannot be unsealed with the new one: queryInstance answers 000005 "+
+		"(internal error) for an instance whose app info has a password, and single sign-on cannot read the signing keys and "+
+		"secrets it stored. To read them, put the earlier key in %s as data-key (or give it with --data-key); to start afresh, "+
+		"remove %s and %s", db, path, path, db, path)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -12,6 +13,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -208,12 +211,27 @@ func TestServeDevRestart(t *testing.T) {
 	}
 
 	p = startServe(t, "--dev", "--listen", "127.0.0.1:0", "--db", "sqlite:"+db)
-	second := readDevBanner(t, p.output())
-	if second.key != first.key || second.dataKey != first.dataKey || second.adminToken != first.adminToken {
-		t.Fatalf("the restart supplied other secrets: %+v, first %+v", second, first)
+	// The restart names the file and the console, but prints no value
+	// again: standard error may be collected (journald, docker logs).
+	out := p.output()
+	second := devConsoleRE.FindStringSubmatch(out)
+	if m := devKeptRE.FindStringSubmatch(out); m == nil || m[1] != kept || second == nil || second[1] != p.base+"/admin/" {
+		t.Fatalf("the restart's banner does not name %s and the console:\n%s", kept, out)
 	}
-	if strings.Contains(p.output(), "generated now") {
-		t.Errorf("the restart says it generated something:\n%s", p.output())
+	for _, s := range []struct{ label, name string }{
+		{"KooGallery key (sign calls with it):", "key"}, {"data key (--data-key):", "data-key"}, {"admin token (--admin-token):", "admin-token"},
+	} {
+		if want := fmt.Sprintf("(kept: %q in %s)", s.name, kept); !regexp.MustCompile(regexp.QuoteMeta(s.label) + `\s+` + regexp.QuoteMeta(want)).MatchString(out) {
+			t.Errorf("the restart's banner lacks %s %s:\n%s", s.label, want, out)
+		}
+	}
+	for _, secret := range []string{first.key, first.dataKey, first.adminToken} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the restart printed the kept secret %q:\n%s", secret, out)
+		}
+	}
+	if strings.Contains(out, "generated now") || strings.Contains(out, "WARNING") {
+		t.Errorf("the restart says it generated something:\n%s", out)
 	}
 	// Signed with the first run's key; the password unsealed with the
 	// first run's data key.
@@ -221,7 +239,7 @@ func TestServeDevRestart(t *testing.T) {
 	if q.ResultCode != "000000" || len(q.Info) != 1 || q.Info[0].AppInfo == nil || q.Info[0].AppInfo.Password != password {
 		t.Errorf("queryInstance after the restart: %+v, want the password of the first run", q)
 	}
-	if code, landed, body := consoleLogin(t, second.console, first.adminToken); code != 200 || landed != second.console || !strings.Contains(body, created.InstanceID) {
+	if code, landed, body := consoleLogin(t, second[1], first.adminToken); code != 200 || landed != second[1] || !strings.Contains(body, created.InstanceID) {
 		t.Errorf("console login after the restart with the first token: %d at %s:\n%s", code, landed, body)
 	}
 	if after, err := os.ReadFile(kept); err != nil || !bytes.Equal(after, raw) {
@@ -330,6 +348,13 @@ func TestServeDevKept(t *testing.T) {
 		{name: "empty", content: "# nothing\n", err: "empty"},
 		{name: "a bad data key", content: "data-key: not-base64\n", err: "data-key: not the base64 of 32 bytes"},
 		{name: "a short admin token", content: "admin-token: short\n", err: "admin-token: shorter than 16"},
+		// The file holds one document: a second one would be ignored.
+		{name: "a second YAML document", content: good + "---\nkey: other\n", err: "more than one YAML document"},
+		{name: "a second, unknown document", content: "key: \"abc\"\n---\nfoo: bar\n", err: "more than one YAML document"},
+		// A line break or tab pasted into a value is not part of a secret.
+		{name: "a line break in the key", content: "key: \"abc\\ndef\"\n", err: "key: has a control character"},
+		{name: "a tab in the admin token", content: "admin-token: \"kept-admin-token\\t0123456789\"\n", err: "admin-token: has a control character"},
+		{name: "a literal block key", content: "key: |\n  abc\n  def\n", err: "key: has a control character"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -348,6 +373,29 @@ func TestServeDevKept(t *testing.T) {
 				t.Fatal(err)
 			}
 			tt.check(t, c)
+		})
+	}
+
+	// Kept values are secrets: a file group or others may read is used,
+	// with a warning naming it and its mode; one only its owner may read
+	// is used without.
+	for _, tt := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o600, false}, {0o400, false}, {0o640, true}, {0o604, true}, {0o620, true}} {
+		t.Run(fmt.Sprintf("mode %04o", tt.mode), func(t *testing.T) {
+			db := keptFile(t, good)
+			if err := os.Chmod(db+devFileSuffix, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			c, err := resolveArgs(t, []string{"--dev", "--db", "sqlite:" + db}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("--dev: %s has mode %04o: group or others may read the secrets in it; chmod 600 it", db+devFileSuffix, tt.mode)
+			if got := slices.Contains(c.dev.warnings, want); got != tt.warn || len(c.dev.warnings) > 1 || c.keys.Basic[0] != keptKey {
+				t.Errorf("warnings %q, key %q; want the warning %v", c.dev.warnings, c.keys.Basic, tt.warn)
+			}
 		})
 	}
 
@@ -388,6 +436,7 @@ func TestServeDevNotKept(t *testing.T) {
 // opens, whichever way --db names it.
 func TestSQLiteFile(t *testing.T) {
 	dir := t.TempDir()
+	t.Chdir(dir) // for the relative paths
 	tests := []struct{ dsn, file string }{
 		{"sqlite:" + dir + "/a.db", dir + "/a.db"},
 		{"sqlite://" + dir + "/b.db", dir + "/b.db"},
@@ -395,6 +444,10 @@ func TestSQLiteFile(t *testing.T) {
 		{"file://" + dir + "/d.db", dir + "/d.db"},
 		{dir + "/e.db", dir + "/e.db"},
 		{"sqlite:" + dir + "/f.db?_synchronous=FULL", dir + "/f.db"},
+		// An SQLite URI is percent-decoded, relative (opaque) or not.
+		{"file:my%20g.db?_busy_timeout=1000", "my g.db"},
+		{"file:" + dir + "/my%20h.db", dir + "/my h.db"},
+		{"sqlite:file:i%2Bj.db", "i+j.db"},
 	}
 	for _, tt := range tests {
 		got, ok := sqliteFile(tt.dsn)
@@ -432,5 +485,214 @@ func TestConsoleURL(t *testing.T) {
 		if got := consoleURL("http", a); got != tt.want {
 			t.Errorf("consoleURL(%s) = %s, want %s", tt.addr, got, tt.want)
 		}
+	}
+}
+
+// TestServeDevDatabaseFails: "serve --dev" on a database that does not
+// open (a file that is not SQLite) exits 2 with the store's reason before
+// it prints a secret or keeps one: no banner, no dev file left beside it.
+func TestServeDevDatabaseFails(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "koobridge.db")
+	if err := os.WriteFile(db, []byte("not a database, but a note the user kept here\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, koobridgeBinary(t), "serve", "--dev", "--listen", "127.0.0.1:0", "--db", db)
+	cmd.Env = cleanEnv()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitUsage {
+		t.Fatalf("exit: %v, want status %d\nstderr:\n%s", err, exitUsage, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "not a database") {
+		t.Errorf("the error does not say why:\n%s", stderr.String())
+	}
+	if out := stdout.String() + stderr.String(); strings.Contains(out, "KooGallery key") || strings.Contains(out, "generated now") || strings.Contains(out, "====") {
+		t.Errorf("secrets printed for a database that did not open:\n%s", out)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "koobridge.db" && !strings.HasPrefix(e.Name(), "koobridge.db-") { // the driver's -wal/-shm
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
+
+// TestServeDevLostDataKey: a database that exists without its kept data
+// key (the dev file deleted, or a database from before --dev kept one)
+// gets a new data key, and "serve --dev" says so in the banner and the
+// log, with what happens to what the database sealed: the instance
+// provisioned under the earlier key can no longer be queried. Putting
+// the earlier key back in the file makes it readable again, without the
+// warning.
+func TestServeDevLostDataKey(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "koobridge.db")
+	kept := db + devFileSuffix
+	p := startServe(t, "--dev", "--listen", "127.0.0.1:0", "--db", db)
+	first := readDevBanner(t, p.output())
+	if strings.Contains(p.output(), "WARNING") || strings.Contains(p.output(), "already existed") {
+		t.Errorf("a new database warns about an earlier data key:\n%s", p.output())
+	}
+	created := call(t, p.base, first.key, newInstanceBody("CSLOST1"))
+	if created.InstanceID == "" {
+		t.Fatalf("newInstance: %+v", created)
+	}
+	waitFor(t, "the instance to be provisioned", func() bool {
+		q := call(t, p.base, first.key, queryBody(created.InstanceID))
+		return q.ResultCode == "000000" && len(q.Info) == 1 && q.Info[0].AppInfo != nil && q.Info[0].AppInfo.Password != ""
+	})
+	if code := p.stop(t, os.Interrupt); code != 0 {
+		t.Fatalf("exit %d after SIGINT", code)
+	}
+	earlier, err := os.ReadFile(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(kept); err != nil {
+		t.Fatal(err)
+	}
+
+	p = startServe(t, "--dev", "--listen", "127.0.0.1:0", "--db", db)
+	second := readDevBanner(t, p.output())
+	if second.dataKey == first.dataKey {
+		t.Fatal("the same data key again")
+	}
+	banner, log := p.output(), jsonLog(p.output())
+	for _, want := range []string{"WARNING: the database " + db + " already existed", "queryInstance answers 000005 (internal error) for an instance whose app info has a password",
+		"put the earlier key in " + kept + " as data-key"} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("the banner lacks %q:\n%s", want, banner)
+		}
+	}
+	if !strings.Contains(log, `"level":"WARN","msg":"the database `+db+` already existed`) {
+		t.Errorf("the log does not warn:\n%s", log)
+	}
+	// What the warning says: the earlier password is sealed for good.
+	if q := call(t, p.base, second.key, queryBody(created.InstanceID)); q.ResultCode != "000005" {
+		t.Errorf("queryInstance under a new data key: %+v, want 000005 as the warning says", q)
+	}
+	if code := p.stop(t, os.Interrupt); code != 0 {
+		t.Fatalf("exit %d after SIGINT", code)
+	}
+
+	// The remedy it gives: the earlier key back in the file (left
+	// readable by others, which the log warns about).
+	if err := os.WriteFile(kept, earlier, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(kept, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p = startServe(t, "--dev", "--listen", "127.0.0.1:0", "--db", db)
+	if strings.Contains(p.output(), "WARNING") || strings.Contains(p.output(), "generated now") {
+		t.Errorf("with its data key back, the database still warns:\n%s", p.output())
+	}
+	if !strings.Contains(jsonLog(p.output()), `"level":"WARN","msg":"--dev: `+kept+` has mode 0644: group or others may read the secrets in it; chmod 600 it"`) {
+		t.Errorf("the log does not warn about the file's mode:\n%s", jsonLog(p.output()))
+	}
+	if q := call(t, p.base, first.key, queryBody(created.InstanceID)); q.ResultCode != "000000" || len(q.Info) != 1 || q.Info[0].AppInfo == nil || q.Info[0].AppInfo.Password == "" {
+		t.Errorf("queryInstance with the earlier data key back: %+v", q)
+	}
+	if code := p.stop(t, os.Interrupt); code != 0 {
+		t.Fatalf("exit %d after SIGINT", code)
+	}
+}
+
+// TestGitignoreDevFiles: the files "serve --dev" writes beside a
+// database in a clone are never committed by accident, whatever the
+// database is called: the dev file and the temporary file a crash may
+// leave. Patterns without a slash match a file's name anywhere, as
+// filepath.Match does (gitignore(5)).
+func TestGitignoreDevFiles(t *testing.T) {
+	raw, err := os.ReadFile("../../.gitignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patterns []string
+	for line := range strings.Lines(string(raw)) {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "!") && !strings.Contains(strings.TrimSuffix(line, "/"), "/") {
+			patterns = append(patterns, line)
+		}
+	}
+	ignored := func(name string) bool {
+		for _, p := range patterns {
+			if ok, _ := filepath.Match(p, name); ok {
+				return true
+			}
+		}
+		return false
+	}
+	dir := t.TempDir()
+	for _, dsn := range []string{"sqlite:koobridge.db", "sqlite:" + dir + "/kb.sqlite", "file:" + dir + "/state?_busy_timeout=1000", dir + "/my.db"} {
+		db, ok := sqliteFile(dsn)
+		if !ok {
+			t.Fatalf("%s: no SQLite file", dsn)
+		}
+		kept := db + devFileSuffix
+		// The temporary file as save makes it.
+		tmp, err := os.CreateTemp(dir, filepath.Base(kept)+devTempSuffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmp.Close()
+		for _, name := range []string{filepath.Base(kept), filepath.Base(tmp.Name())} {
+			if !ignored(name) {
+				t.Errorf("--db %s: .gitignore does not ignore %s (patterns %q)", dsn, name, patterns)
+			}
+		}
+	}
+}
+
+// TestReadmeTryACallTimestamp: the README's "Try a call" makes its
+// millisecond timestamp in a way macOS, a release target, runs too: with
+// the date of BSD, which knows no %N and prints "%3N" as "3N", the line
+// must still give the milliseconds of now. The date here is the system's
+// behind a wrapper that drops %N as BSD's does.
+func TestReadmeTryACallTimestamp(t *testing.T) {
+	realDate, err := exec.LookPath("date")
+	if err != nil {
+		t.Fatalf("the README's commands need date: %v", err)
+	}
+	var ts string
+	for line := range strings.Lines(readmeSection(t, "Try a call")) {
+		if strings.HasPrefix(line, "TS=") {
+			ts, _, _ = strings.Cut(strings.TrimSpace(line), ";")
+		}
+	}
+	if ts == "" {
+		t.Fatal(`no line "TS=…" in the README's Try a call`)
+	}
+	bin := t.TempDir()
+	bsd := "#!/bin/sh\n# BSD date: %N is not a conversion; its % is dropped.\n" +
+		"for a in \"$@\"; do shift; set -- \"$@\" \"$(printf '%s' \"$a\" | sed 's/%\\([0-9]*N\\)/\\1/g')\"; done\nexec " + realDate + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "date"), []byte(bsd), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The wrapper is BSD's date: %3N is not milliseconds there.
+	if out, err := exec.Command(filepath.Join(bin, "date"), "+%s%3N").Output(); err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "3N") {
+		t.Fatalf("the BSD date wrapper printed %q, %v", out, err)
+	}
+	sh := exec.Command("bash", "-e", "-c", ts+"\nprintf '%s' \"$TS\"")
+	sh.Env = append(cleanEnv(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := sh.Output()
+	if err != nil {
+		t.Fatalf("%s: %v", ts, err)
+	}
+	ms, err := strconv.ParseInt(string(out), 10, 64)
+	if err != nil {
+		t.Fatalf("%s gave %q, not a number of milliseconds", ts, out)
+	}
+	// The same day as now (a wrong unit is off by years).
+	if d := time.Since(time.UnixMilli(ms)); d < -24*time.Hour || d > 24*time.Hour {
+		t.Errorf("%s gave %d: %v from now, not the milliseconds of now", ts, ms, d)
 	}
 }
