@@ -6,13 +6,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"debug/elf"
 	"debug/macho"
 	"debug/pe"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -234,37 +234,24 @@ func archiveName(target string) string {
 }
 
 // shippedFiles lists what every archive carries besides the binary:
-// README.md and the files under docs/ and deploy/ without Go tests and
-// test data, as slash paths.
+// README.md and the files git tracks under docs/ and deploy/ without Go
+// tests and test data, as slash paths.
 func shippedFiles(t *testing.T, root string) []string {
 	t.Helper()
+	cmd := exec.Command("git", "ls-files", "-z", "--", "docs", "deploy")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v (the tests run in a git clone)", err)
+	}
 	files := []string{"README.md"}
-	for _, dir := range []string{"docs", "deploy"} {
-		err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d fs.DirEntry, err error) error {
-			if os.IsNotExist(err) && p == filepath.Join(root, dir) {
-				return fs.SkipDir // deploy/ is optional
-			}
-			if err != nil {
-				return err
-			}
-			if d.IsDir() && d.Name() == "testdata" {
-				return fs.SkipDir
-			}
-			if !d.IsDir() && !strings.HasSuffix(d.Name(), "_test.go") {
-				rel, err := filepath.Rel(root, p)
-				if err != nil {
-					return err
-				}
-				files = append(files, filepath.ToSlash(rel))
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
+	for f := range strings.SplitSeq(strings.TrimSuffix(string(out), "\x00"), "\x00") {
+		if !strings.HasSuffix(f, "_test.go") && !strings.HasPrefix(f, "testdata/") && !strings.Contains(f, "/testdata/") {
+			files = append(files, f)
 		}
 	}
 	if !slices.Contains(files, "docs/install.md") {
-		t.Fatalf("docs/install.md is missing from the clone: %q", files)
+		t.Fatalf("docs/install.md is not tracked in the clone: %q", files)
 	}
 	return files
 }
@@ -577,5 +564,168 @@ func TestReleaseUsage(t *testing.T) {
 				t.Errorf("refused, yet wrote %v", entries)
 			}
 		})
+	}
+}
+
+// cloneWorkTree clones the clone's HEAD into a new directory and puts this
+// work tree's scripts/release and archiver into it, so a test can add
+// files to a clone of its own and run the release code under test there.
+// The clone's .git is a directory, where Go stamps VCS information.
+func cloneWorkTree(t *testing.T) string {
+	t.Helper()
+	root := repoRoot(t)
+	dir := filepath.Join(t.TempDir(), "koobridge")
+	if out, err := exec.Command("git", "clone", "--quiet", root, dir).CombinedOutput(); err != nil {
+		t.Fatalf("git clone: %v\n%s", err, out)
+	}
+	for _, f := range []string{"scripts/release", "internal/releasearchive/main.go"} {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// runReleaseIn runs dir's scripts/release as runRelease does.
+func runReleaseIn(t *testing.T, dir string, env []string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command("bash", append([]string{filepath.Join(dir, "scripts", "release")}, args...)...)
+	cmd.Dir = dir
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SOURCE_DATE_EPOCH=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if _, ok := err.(*exec.ExitError); !ok {
+			t.Fatalf("scripts/release: %v", err)
+		}
+	}
+	return cmd.ProcessState.ExitCode(), string(out)
+}
+
+// TestReleaseArchivesTrackedFilesOnly: files that git does not track never
+// reach an archive, although they sit in docs/ and deploy/ and git describe
+// --dirty does not see them (a stray deploy/koobridge.local.yaml holding a
+// real AK would ship in a clean-looking release); a tracked file that was
+// changed ships changed, with the version marked -dirty.
+func TestReleaseArchivesTrackedFilesOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds koobridge; skipped with -short")
+	}
+	if runtime.GOOS == "windows" {
+		t.Fatal("the release tests run scripts/release, a bash script, on Linux or macOS")
+	}
+	clone := cloneWorkTree(t)
+	untracked := map[string]string{
+		"deploy/koobridge.local.yaml":  "ak: HPUAREALLOOKINGKEY01\n",
+		"deploy/systemd/override.conf": "[Service]\n",
+		"docs/notes.md":                "mine\n",
+	}
+	for name, body := range untracked {
+		if err := os.WriteFile(filepath.Join(clone, filepath.FromSlash(name)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const changed = "\n<!-- changed in the work tree -->\n"
+	install := filepath.Join(clone, "docs", "install.md")
+	orig, err := os.ReadFile(install)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(install, append(orig, changed...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out := t.TempDir()
+	host := runtime.GOOS + "/" + runtime.GOARCH
+	if code, log := runReleaseIn(t, clone, nil, "--out", out, host); code != 0 {
+		t.Fatalf("scripts/release: exit %d\n%s", code, log)
+	}
+	archives := checkSums(t, out)
+	if len(archives) != 1 || !strings.HasSuffix(archives[0], "-dirty_"+runtime.GOOS+"_"+runtime.GOARCH+".tar.gz") {
+		t.Fatalf("archives %q: want one, its version git describe's with -dirty (a tracked file changed)", archives)
+	}
+	b, err := os.ReadFile(filepath.Join(out, archives[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := strings.TrimSuffix(archives[0], ".tar.gz")
+	_, members := readArchive(t, ".tar.gz", b)
+	for name := range untracked {
+		if _, ok := members[top+"/"+name]; ok {
+			t.Errorf("the archive holds %s, which git does not track", name)
+		}
+	}
+	for _, name := range shippedFiles(t, clone) {
+		if _, ok := members[top+"/"+name]; !ok {
+			t.Errorf("the archive lacks the tracked %s", name)
+		}
+	}
+	if got := members[top+"/docs/install.md"].body; !strings.HasSuffix(got, changed) {
+		t.Error("docs/install.md is not the work tree's")
+	}
+}
+
+// TestReleaseOutsideGit: without git (sources unpacked from an archive)
+// scripts/release cannot tell what is tracked, so it refuses to build
+// archives, before building anything.
+func TestReleaseOutsideGit(t *testing.T) {
+	clone := cloneWorkTree(t)
+	if err := os.RemoveAll(filepath.Join(clone, ".git")); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	code, log := runReleaseIn(t, clone, []string{"GIT_CEILING_DIRECTORIES=" + filepath.Dir(clone)}, "--out", out, "linux/amd64")
+	if code != 2 || !strings.Contains(log, "only in a git clone") {
+		t.Errorf("exit %d, %q; want 2 and a reason", code, log)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) > 0 {
+		t.Errorf("refused, yet wrote %v", entries)
+	}
+}
+
+// TestReleaseIgnoresGoVCSSettings: two builds of one commit give the same
+// bytes whatever GOFLAGS says of -buildvcs (this machine's go env may set
+// -buildvcs=false, a fresh one stamps VCS information by default), since
+// scripts/release stamps the commit itself.
+func TestReleaseIgnoresGoVCSSettings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds koobridge twice; skipped with -short")
+	}
+	if runtime.GOOS == "windows" {
+		t.Fatal("the release tests run scripts/release, a bash script, on Linux or macOS")
+	}
+	clone := cloneWorkTree(t)
+	host := runtime.GOOS + "/" + runtime.GOARCH
+	var bins [2][]byte
+	for i, goflags := range []string{"-buildvcs=true", "-buildvcs=false"} {
+		out := t.TempDir()
+		if code, log := runReleaseIn(t, clone, []string{"GOFLAGS=" + goflags}, "--binary", "--out", out, host); code != 0 {
+			t.Fatalf("GOFLAGS=%s scripts/release --binary: exit %d\n%s", goflags, code, log)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "koobridge"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bins[i] = b
+	}
+	if !bytes.Equal(bins[0], bins[1]) {
+		t.Error("the binaries built with GOFLAGS=-buildvcs=true and -buildvcs=false differ")
+	}
+	info, err := buildinfo.Read(bytes.NewReader(bins[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range info.Settings {
+		if strings.HasPrefix(s.Key, "vcs") {
+			t.Errorf("the binary carries Go's VCS stamp %s=%s", s.Key, s.Value)
+		}
 	}
 }
