@@ -557,14 +557,16 @@ func (h *site) apiAdvance(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h.clock())
 }
 
-// parseAdvance reads the advance form's duration.
-func parseAdvance(s string) (time.Duration, error) {
+// parsePositive reads a form's positive duration, field name: the
+// parser's error says what is wrong with it (not a duration, too long,
+// units out of order); example is one that would do.
+func parsePositive(name, s, example string) (time.Duration, error) {
 	d, err := durationtext.Parse(s)
 	if err != nil {
-		return 0, badRequest("duration %q: want a duration like 24 h or 90 min", s)
+		return 0, badRequest("%s: %q is %v", name, s, err)
 	}
 	if d <= 0 {
-		return 0, badRequest("duration must be positive, e.g. 24h")
+		return 0, badRequest("%s must be positive, e.g. %s", name, example)
 	}
 	return d, nil
 }

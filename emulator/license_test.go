@@ -1094,8 +1094,8 @@ func TestLicenseWebPage(t *testing.T) {
 	if status, _ := w.formPage("/test-license-codes/"+sub.LicenseCode, url.Values{"validity": {"1h"}}); status != http.StatusConflict {
 		t.Errorf("editing a purchased code: %d, want 409", status)
 	}
-	if status, _ := w.formPage("/test-license-codes", url.Values{"validity": {"soon"}}); status != http.StatusBadRequest {
-		t.Errorf("a bad validity: %d, want 400", status)
+	if status, page := w.formPage("/test-license-codes", url.Values{"validity": {"1 d 1 d"}}); status != http.StatusBadRequest || !strings.Contains(page, "validity: &#34;1 d 1 d&#34; is ambiguous") {
+		t.Errorf("a bad validity: %d, want 400 saying why\n%s", status, page)
 	}
 	if err := w.e.openapi.AddLicenseEvent(mockapi.LicenseEvent{EventID: "EVWEB", InstanceID: "i1"}); err != nil {
 		t.Fatal(err)

@@ -296,7 +296,7 @@ func (h *site) advanceForm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	d, err := parseAdvance(r.PostForm.Get("duration"))
+	d, err := parsePositive("duration", r.PostForm.Get("duration"), "24h")
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -513,9 +513,9 @@ func (h *site) testLicenseForm(w http.ResponseWriter, r *http.Request) {
 		req.Count = n
 	}
 	if s := strings.TrimSpace(r.PostForm.Get("validity")); s != "" {
-		d, err := parseAdvance(s)
+		d, err := parsePositive("validity", s, "30 d or 720h")
 		if err != nil {
-			h.fail(w, badRequest("validity %q: want a positive duration like 30 d or 720h", s))
+			h.fail(w, err)
 			return
 		}
 		req.Validity = duration(d)
@@ -539,9 +539,9 @@ func (h *site) testLicenseValidityForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := strings.TrimSpace(r.PostForm.Get("validity"))
-	d, err := parseAdvance(s)
+	d, err := parsePositive("validity", s, "2 d or 48h")
 	if err != nil {
-		h.fail(w, badRequest("validity %q: want a positive duration like 2 d or 48h", s))
+		h.fail(w, err)
 		return
 	}
 	c, err := h.setTestLicense(r.PathValue("code"), validityJSON{Validity: duration(d)})

@@ -256,9 +256,13 @@ func TestWebAdvanceClock(t *testing.T) {
 	if d := w.e.Now().Sub(before); d < 48*time.Hour {
 		t.Errorf("clock moved %v, want at least 48h", d)
 	}
+	// Review of issue 16, item 2: the form says what the parser found
+	// (it said "want a duration like …" of every refusal).
 	for _, tt := range []struct{ duration, want string }{
 		{"-1h", "duration must be positive, e.g. 24h"},
-		{"soon", `duration &#34;soon&#34;: want a duration like 24 h or 90 min`},
+		{"soon", `duration: &#34;soon&#34; is not a duration like 2 s or 1 min 30 s`},
+		{"2562048h", `duration: &#34;2562048h&#34; is too long a duration (at most 292 years)`},
+		{"30 s 1 min", `duration: &#34;30 s 1 min&#34; is ambiguous: write each unit once, largest first, like 1 h 30 min`},
 	} {
 		if status, page := w.formPage("/clock/advance", url.Values{"duration": {tt.duration}}); status != http.StatusBadRequest || !strings.Contains(page, tt.want) {
 			t.Errorf("advance by %s: %d, want 400 with %q in\n%s", tt.duration, status, tt.want, page)

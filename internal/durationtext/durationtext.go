@@ -127,13 +127,27 @@ var goUnits = map[string]string{
 	"s": "s", "m": "m", "min": "m", "h": "h", "d": "h",
 }
 
+// unitRank orders the units, largest first: a duration names each at
+// most once, in this order.
+var unitRank = map[string]int{"d": 0, "h": 1, "m": 2, "min": 2, "s": 3, "ms": 4, "us": 5, "µs": 5, "μs": 5, "ns": 6}
+
 // ErrSyntax is what Parse says of text it cannot read.
 var ErrSyntax = errors.New("not a duration like 2 s or 1 min 30 s")
+
+// ErrUnitOrder is what Parse says of a unit named twice or after a
+// smaller one ("1 s 1 s", "30 s 1 min"), which a person may mean
+// otherwise than the sum.
+var ErrUnitOrder = errors.New("ambiguous: write each unit once, largest first, like 1 h 30 min")
+
+// ErrTooLong is what Parse says of more than 292 years.
+var ErrTooLong = errors.New("too long a duration (at most 292 years)")
 
 // Parse reads a duration a person typed or a form field held:
 // Go's form ("90s", "1h30m", "1.5ms"), the pages' form with spaces and
 // "min" ("1 min 30 s", "1.96 ms"), and days ("31 d"). An optional sign
-// comes first. Each part is read exactly, as time.ParseDuration does.
+// comes first; each unit at most once, largest first (ErrUnitOrder).
+// Each part is read exactly, as time.ParseDuration does. Text it cannot
+// read is ErrSyntax, more than fits a time.Duration ErrTooLong.
 func Parse(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	neg := false
@@ -151,12 +165,16 @@ func Parse(s string) (time.Duration, error) {
 	}
 	isNum := func(r rune) bool { return r == '.' || '0' <= r && r <= '9' }
 	var total time.Duration
+	last := -1 // the rank of the unit before
 	for s != "" {
 		i := strings.IndexFunc(s, func(r rune) bool { return !isNum(r) })
-		if i <= 0 {
-			return 0, ErrSyntax
+		if i < 0 {
+			i = len(s)
 		}
 		num := s[:i]
+		if !validNumber(num) {
+			return 0, ErrSyntax
+		}
 		s = strings.TrimLeftFunc(s[i:], unicode.IsSpace)
 		j := strings.IndexFunc(s, func(r rune) bool { return isNum(r) || unicode.IsSpace(r) })
 		if j < 0 {
@@ -168,26 +186,40 @@ func Parse(s string) (time.Duration, error) {
 		if !ok {
 			return 0, ErrSyntax
 		}
+		rank := unitRank[unit]
+		if rank <= last {
+			return 0, ErrUnitOrder
+		}
+		last = rank
+		// The number is well formed: time.ParseDuration fails only when
+		// the part does not fit. A negative duration's parts are read
+		// negative, as the most negative one is a nanosecond longer than
+		// the most positive.
+		if neg {
+			num = "-" + num
+		}
 		part, err := time.ParseDuration(num + goUnit)
 		if err != nil {
-			return 0, ErrSyntax
+			return 0, ErrTooLong
 		}
 		if unit == "d" {
-			if part > math.MaxInt64/24 {
+			if part > math.MaxInt64/24 || part < math.MinInt64/24 {
 				return 0, ErrTooLong
 			}
 			part *= 24
 		}
-		if part > math.MaxInt64-total {
+		if part > 0 && part > math.MaxInt64-total || part < 0 && part < math.MinInt64-total {
 			return 0, ErrTooLong
 		}
 		total += part
 	}
-	if neg {
-		total = -total
-	}
 	return total, nil
 }
 
-// ErrTooLong is what Parse says of more than 292 years.
-var ErrTooLong = errors.New("too long a duration (at most 292 years)")
+// validNumber reports whether num is a number time.ParseDuration reads:
+// digits with at most one point, and a digit on at least one side of it.
+func validNumber(num string) bool {
+	whole, frac, _ := strings.Cut(num, ".")
+	digits := func(s string) bool { return strings.Trim(s, "0123456789") == "" }
+	return whole+frac != "" && digits(whole) && digits(frac)
+}

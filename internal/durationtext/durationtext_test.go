@@ -1,6 +1,7 @@
 package durationtext
 
 import (
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -86,6 +87,58 @@ func TestDurationInput(t *testing.T) {
 	for _, bad := range []string{"", "soon", "s", "1", "1 x", "1 s s", "1..5 s", "200000 d", "-"} {
 		if got, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%q) = %v, want an error", bad, got)
+		}
+	}
+}
+
+// Review of issue 16, item 2: what does not fit a duration is too long
+// (it said "not a duration like …"), and a unit named twice or after a
+// smaller one is refused (it was summed: "30 s 1 min" was 90 s).
+func TestParseRefuses(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want error
+	}{
+		{"2562048h", ErrTooLong},
+		{"9223372036854775808ns", ErrTooLong},
+		{"-2562048 h", ErrTooLong},
+		{"-9223372036854775809ns", ErrTooLong},
+		{"-106752 d", ErrTooLong},
+		{"2562047 h 48 min", ErrTooLong},
+		{"200000 d", ErrTooLong},
+		{"1 s 1 s", ErrUnitOrder},
+		{"30 s 1 min", ErrUnitOrder},
+		{"1 min 1 m", ErrUnitOrder},
+		{"1 h 2 d", ErrUnitOrder},
+		{"5 ms 1 s", ErrUnitOrder},
+		{"1 us 1 µs", ErrUnitOrder},
+		{"1m1m", ErrUnitOrder},
+		{"1..5 s", ErrSyntax},
+		{". s", ErrSyntax},
+		{"soon", ErrSyntax},
+		{"1", ErrSyntax},
+	} {
+		if got, err := Parse(tt.in); !errors.Is(err, tt.want) {
+			t.Errorf("Parse(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+	// The largest first, each once, reads; so does what Input writes.
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+	}{
+		{"1 d 2 h 3 min 4 s 5 ms 6 µs 7 ns", 26*time.Hour + 3*time.Minute + 4*time.Second + 5*time.Millisecond + 6*time.Microsecond + 7},
+		{"2562047h", 2562047 * time.Hour},
+		{".5 s", 500 * time.Millisecond},
+		{"1. s", time.Second},
+		{"9223372036854775807ns", math.MaxInt64},
+		{Input(math.MaxInt64), math.MaxInt64},
+		{Input(math.MinInt64), math.MinInt64},
+		{"-9223372036854775808ns", math.MinInt64},
+		{Input(-26*time.Hour - 90*time.Second), -26*time.Hour - 90*time.Second},
+	} {
+		if got, err := Parse(tt.in); err != nil || got != tt.want {
+			t.Errorf("Parse(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
 	}
 }
