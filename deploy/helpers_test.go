@@ -1,11 +1,13 @@
 // Package deploy_test checks the deployment files of the repository root and
-// of deploy/: the Dockerfile, compose.yaml and the systemd unit with its
-// example configuration. No container engine runs on the machines that test
-// koobridge, so the tests take each file apart and run what it would run: the
-// Dockerfile's build command, its final stage laid out in a directory and run
-// as the image's user with the image's environment; compose's koobridge
-// service against a real PostgreSQL; the unit's ExecStart as systemd would
-// expand it. docs/operations.md says how to use the files.
+// of deploy/: the Dockerfile, .dockerignore, compose.yaml and the systemd
+// unit with its example configuration. No container engine runs an image on
+// the machines that test koobridge (buildah only builds one FROM scratch, to
+// apply .dockerignore's rules), so the tests take each file apart and run
+// what it would run: the Dockerfile's build command, its final stage laid
+// out in a directory and run as the image's user with the image's
+// environment; compose's koobridge service against a real PostgreSQL; the
+// unit's ExecStart as systemd would expand it. docs/operations.md says how
+// to use the files.
 package deploy_test
 
 import (

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -115,24 +116,101 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
-// TestDockerignore checks what docker build sends: never the secrets compose
-// reads or .env (a build stage keeps whatever COPY . . copied), but .git,
-// from which scripts/release stamps the version and the commit.
+// Names .dockerignore must keep out of the build context, each a file a
+// clone really gets: secrets that a build stage's layers would keep, and
+// local state and build output.
+var dockerignored = []string{
+	"secrets/sk", "secrets/admin-token", // compose.yaml's secret files
+	".env", "examples/sso-app/.env", // compose's AK, and any other .env
+	"koobridge.db.dev.yaml",                                // serve --dev's secrets, from the README's "Try a call"
+	"koobridge.db.dev.yaml.3141592653.tmp",                 // and the temporary file it writes them through
+	"data/koobridge.sqlite.dev.yaml",                       // another database's, in a subdirectory
+	"cmd/koobridge/koobridge.db.dev.yaml.123.tmp",          // serve --dev run in a package directory
+	"koobridge.db", "koobridge.db-shm", "koobridge.db-wal", // a local SQLite database
+	"sub/x.db", "demo/koobridge.db-wal", "e2e/app.db-shm", // and one below the root
+	"dist/SHA256SUMS", "dist/koobridge_v1.2.3_linux_amd64.tar.gz", // scripts/release's output
+	"koobridge", "deploy/deploy.test", "cpu.prof", // go build and go test output
+	"scripts/__pycache__/x.pyc", "examples/web/node_modules/x/index.js",
+}
+
+// TestDockerignore builds, with buildah, FROM scratch and COPY . /ctx/, a
+// context holding the repository's .dockerignore, every file git tracks,
+// .git, and the names dockerignored lists, all as empty files; then reads
+// what reached the image. buildah's matcher is a fork of Docker's, with its
+// rules (a pattern matches from the context's root, ** any directories, a
+// leading / nothing more): the secrets and local state stay out, and every
+// tracked file and .git, from which scripts/release stamps the version and
+// the commit, go in. No registry is needed.
 func TestDockerignore(t *testing.T) {
-	ignored := map[string]bool{}
-	for line := range strings.Lines(string(readRepoFile(t, ".dockerignore"))) {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-			ignored[strings.TrimSuffix(strings.TrimPrefix(line, "/"), "/")] = true
+	buildah, err := exec.LookPath("buildah")
+	if err != nil {
+		t.Fatalf("buildah: %v (apt-get install buildah; .ci/run installs it)", err)
+	}
+	root := repoRoot(t)
+	lsFiles := exec.Command("git", "ls-files", "-z")
+	lsFiles.Dir = root
+	out, err := lsFiles.Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v (the tests run in a git clone)", err)
+	}
+	kept := []string{".git/HEAD", ".git/config", ".git/objects/pack/pack-0.pack"}
+	for f := range strings.SplitSeq(strings.TrimSuffix(string(out), "\x00"), "\x00") {
+		if f != ".dockerignore" {
+			kept = append(kept, f)
 		}
 	}
-	for _, p := range []string{"secrets", ".env"} {
-		if !ignored[p] {
-			t.Errorf(".dockerignore does not exclude %s", p)
+	if !slices.Contains(kept, "cmd/koobridge/main.go") || !slices.Contains(kept, "scripts/release") {
+		t.Fatalf("git ls-files lists neither cmd/koobridge/main.go nor scripts/release: %d files", len(kept))
+	}
+
+	dir := t.TempDir()
+	ctxDir := filepath.Join(dir, "context")
+	for _, f := range append(slices.Clone(kept), dockerignored...) {
+		p := filepath.Join(ctxDir, filepath.FromSlash(f))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-	for _, p := range []string{".git", "*", "**"} {
-		if ignored[p] {
-			t.Errorf(".dockerignore excludes %s: the image's binary would not be stamped with its commit", p)
+	copyFile(t, filepath.Join(root, ".dockerignore"), filepath.Join(ctxDir, ".dockerignore"))
+	containerfile := filepath.Join(dir, "Containerfile")
+	if err := os.WriteFile(containerfile, []byte("FROM scratch\nCOPY . /ctx/\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	image := filepath.Join(dir, "image")
+	// Storage of its own (vfs needs no mounts), so nothing is left behind.
+	build := exec.Command(buildah, "--root", filepath.Join(dir, "storage"), "--runroot", filepath.Join(dir, "run"),
+		"--storage-driver", "vfs", "build", "--quiet", "--pull=never", "--output", "type=local,dest="+image,
+		"-f", containerfile, ctxDir)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("buildah build: %v\n%s", err, out)
+	}
+
+	got := map[string]bool{}
+	err = filepath.WalkDir(filepath.Join(image, "ctx"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(filepath.Join(image, "ctx"), p)
+		got[filepath.ToSlash(rel)] = true
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got[".dockerignore"] {
+		t.Fatalf("the image holds no ctx/.dockerignore: the build did not copy the context (%d files)", len(got))
+	}
+	for _, f := range dockerignored {
+		if got[f] {
+			t.Errorf("docker build gets %s: .dockerignore does not exclude it", f)
+		}
+	}
+	for _, f := range kept {
+		if !got[f] {
+			t.Errorf("docker build does not get %s: .dockerignore excludes it", f)
 		}
 	}
 }
