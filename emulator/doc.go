@@ -27,15 +27,31 @@
 // Emulator.Send sends a hand-made Call of any family (Call.Family, V2 by
 // default).
 //
-// # Clock
+// # Clocks
 //
-// The emulator keeps an emulated clock: the wall-clock time at New, plus
-// the wall time since multiplied by Config.TimeScale, plus every Advance.
+// The emulator keeps an emulated clock (Now): the wall-clock time at New,
+// plus the wall time since multiplied by Config.TimeScale, plus every
+// Advance. Each subscription runs on a clock of its own: the emulator's
+// plus how far its own scenarios moved it (Subscription.ClockAhead).
+// A purchase starts it at the emulator's; expire and release move their
+// subscription's clock alone, to its expiry or to the end of its 15-day
+// retention, so that expiring one subscription leaves every other where
+// it was; Advance moves the emulator's clock and every subscription's
+// with it. Everything of a subscription is on its clock: its orders'
+// createTime and expiry, the date in its order IDs, its messages' and
+// attempts' times, their retries and polls, its StartTime and
+// ReleaseTime, and its license code's state in the mocked Open API. What
+// belongs to no subscription (test license codes, Send) is on the
+// emulator's. When a subscription's clock has passed what its status
+// does not show yet, Subscription.Lapsed says so (LapsedExpired,
+// LapsedRetentionEnded): what KooGallery would do next; its Status stays
+// what the seller was last told.
+//
 // Retry and poll intervals are emulated time, so with TimeScale 36000
-// KooGallery's hourly newInstance retries come every 0.1 s. Message and
-// attempt times, order times and expiry times are emulated; the timestamp
-// signed into each call, and the clock the mocked Open API checks
-// signatures against, are the wall clock, which the seller can check.
+// KooGallery's hourly newInstance retries come every 0.1 s. The
+// timestamp signed into each call, and the clock the mocked Open API
+// checks signatures against, are the wall clock, which the seller can
+// check.
 //
 // # Scenarios
 //
@@ -74,11 +90,25 @@
 // validity. Licenses, LicenseActivations, LicenseQueries, LicenseUsage,
 // LicenseUploads and LicenseEvents show what it holds and received.
 //
+// # Runs
+//
+// Purchase and Play return a Run. Run.OK says the run reached its end
+// state and every step's call succeeded. A run that returns before its
+// end state is Run.Pending (never OK), and Run.Waiting says what for:
+// the polling of queryInstance after newInstance answered 000004 (with
+// Config.NoRetry, Purchase does that polling before it returns, and the
+// run is pending meanwhile), or the retries of a step whose first
+// attempt failed. Outcome(run.ID) tells the run as it stands: ok once
+// the polling finds the instance or a retry succeeds and the rest of the
+// scenario has played, failed (Run.Err says why) when the polling gives
+// up at the end of newInstance's retry window, the retries run out or
+// the subscription is released. The last 1,000 runs are kept.
+//
 // A scenario stops at the first step whose first attempt fails (Run.OK is
-// false); the failed message is still retried in the background, and a
-// later success, or a Redrive, applies the step's change and then plays
-// the scenario's remaining steps in the background (logged as "scenario
-// continued"). With Config.KeepGoing (and NoRetry), a step whose answer
+// false, Run.Pending while the step is retried); the failed message is
+// still retried in the background, and a later success, or a Redrive,
+// applies the step's change and then plays the scenario's remaining steps
+// in the background (logged as "scenario continued"). With Config.KeepGoing (and NoRetry), a step whose answer
 // broke only rules on its form (Body-Sign, Content-Type, HTTP status,
 // lengths, duplicates) but carries an acceptable resultCode and the
 // fields the step needs is applied and the scenario plays on; Run.OK is
@@ -119,8 +149,9 @@
 //
 // # Clock limits
 //
-// Advance moves the clock at most MaxAdvance at once and MaxTotalAdvance
-// in all, scenarios' own moves included.
+// Advance moves the clocks at most MaxAdvance at once; no clock, the
+// emulator's or a subscription's, moves more than MaxTotalAdvance in all,
+// Advances and its scenarios' own moves together.
 //
 // # Usage and billing
 //

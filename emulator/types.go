@@ -190,11 +190,11 @@ type Subscription struct {
 	// StartTime is when the instance started: the createTime of the
 	// order that bought it (PurchaseRequest.OrderTime, or when the
 	// purchase was placed). ReleaseTime is when it was released, zero
-	// while it is not. Both are on the emulated clock.
+	// while it is not. Both are on the subscription's own clock (Clock).
 	StartTime   time.Time `json:"startTime,omitzero"`
 	ReleaseTime time.Time `json:"releaseTime,omitzero"`
 	// WallStartTime and WallReleaseTime are the same moments on the wall
-	// clock, fixed when they happen (by the emulated clock's lead then),
+	// clock, fixed when they happen (by its clock's lead then),
 	// to the whole second: the start down, the release up. The usage push
 	// checks records against these (MKT.9002), as sellers push on their
 	// real clocks; a later Advance or a time scale above 1 does not move
