@@ -246,6 +246,23 @@ func TestComposeFile(t *testing.T) {
 	if !kb.ReadOnly || !slices.Contains(kb.CapDrop, "ALL") || !slices.Contains(kb.SecurityOpt, "no-new-privileges:true") {
 		t.Errorf("koobridge: want read_only, cap_drop [ALL] and no-new-privileges")
 	}
+	// The port serves the console, the admin API and /metrics beside the
+	// production path, over plain HTTP: published on the host's loopback
+	// only, for a TLS proxy on the host (docs/operations.md); a bare
+	// "8080:8080" would publish it on every interface.
+	if len(kb.Ports) == 0 {
+		t.Error("koobridge publishes no port: a proxy on the host could not reach it")
+	}
+	for _, p := range kb.Ports {
+		hostIP, rest, _ := strings.Cut(strings.TrimSuffix(p, "/tcp"), ":")
+		ip := net.ParseIP(strings.Trim(hostIP, "[]"))
+		if ip == nil || !ip.IsLoopback() || !strings.HasSuffix(rest, ":8080") {
+			t.Errorf("koobridge publishes %q: want 127.0.0.1:PORT:8080, the host's loopback only", p)
+		}
+	}
+	if len(pg.Ports) > 0 {
+		t.Errorf("postgres publishes %v: only koobridge, on the compose network, connects to it", pg.Ports)
+	}
 
 	// Every file setting names a secret the service has; no secret inline.
 	for name, svc := range c.Services {
@@ -307,8 +324,9 @@ func TestComposePostgresPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The image's entrypoint reads the file with $(< file): the trailing
-	// line break is not part of the password.
+	// The postgres image's entrypoint reads POSTGRES_PASSWORD_FILE with
+	// $(< file), which drops the trailing line break: it is not part of the
+	// password.
 	if pw := strings.TrimRight(string(want), "\n"); pw == "" || cfg.Password != pw {
 		t.Errorf("koobridge's pgpass gives %q for %s, postgres's password is %q", cfg.Password, kb.Environment["KOOBRIDGE_DB"], pw)
 	}
