@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -66,6 +67,9 @@ func TestOlderBinaryStartsOnNewerSchema(t *testing.T) {
 			if err := db.QueryRowContext(ctx, `SELECT max(version_id) FROM goose_db_version`).Scan(&current); err != nil || current < 1 {
 				t.Fatalf("the first start left no migration version: %d, %v", current, err)
 			}
+			if v := docsSchemaVersion(t, bin); v != current {
+				t.Errorf("docs/operations.md's command gives the binary version %d; its start migrated to %d", v, current)
+			}
 			newer := current + 1
 			if _, err := db.ExecContext(ctx, `CREATE TABLE from_a_newer_release (id INTEGER PRIMARY KEY)`); err != nil {
 				t.Fatal(err)
@@ -89,5 +93,51 @@ func TestOlderBinaryStartsOnNewerSchema(t *testing.T) {
 				t.Errorf("the older binary logged errors:\n%s", s.output())
 			}
 		})
+	}
+}
+
+// docsSchemaVersion runs docs/operations.md's command that reads the newest
+// schema version a binary knows from the migration file names it embeds,
+// with bin as the koobridge on the PATH, and returns that version.
+func docsSchemaVersion(t testing.TB, bin string) int64 {
+	t.Helper()
+	cmd := exec.Command("sh", "-ec", docsBlock(t, "<!-- deploy/rollback_test.go runs this block -->"))
+	cmd.Env = cleanEnv(nil)
+	cmd.Env[0] = "PATH=" + filepath.Dir(bin) + ":/usr/bin:/bin"
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("docs/operations.md's schema version command: %v\n%s", err, out)
+	}
+	name := strings.TrimSpace(string(out))
+	digits, _, ok := strings.Cut(name, "_")
+	v, err := strconv.ParseInt(digits, 10, 64)
+	if !ok || err != nil {
+		t.Fatalf("docs/operations.md's schema version command printed %q, want NNNNN_name.sql", out)
+	}
+	return v
+}
+
+// TestDocsSchemaVersion: the command docs/operations.md gives for the
+// newest schema version a binary knows names the highest migration file of
+// both dialects, as the release notes must.
+func TestDocsSchemaVersion(t *testing.T) {
+	got := docsSchemaVersion(t, builtBinary(t))
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		files, err := filepath.Glob(filepath.Join(repoRoot(t), "internal", "store", "migrations", dialect, "*.sql"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("%s migrations: %v, %d files", dialect, err, len(files))
+		}
+		var highest int64
+		for _, f := range files {
+			digits, _, _ := strings.Cut(filepath.Base(f), "_")
+			v, err := strconv.ParseInt(digits, 10, 64)
+			if err != nil {
+				t.Fatalf("migration %s: %v", f, err)
+			}
+			highest = max(highest, v)
+		}
+		if got != highest {
+			t.Errorf("the docs' command says %d; the highest %s migration is %d", got, dialect, highest)
+		}
 	}
 }
