@@ -114,7 +114,7 @@ name and password to sign in with.`,
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the server (production interface and console)")
 	f.StringVar(&o.emulatorListen, "emulator-listen", "127.0.0.1:8090", "address of the emulator (web page, JSON API, mocked Open API, the tenants' OneAccess)")
 	f.StringVar(&o.appListen, "app-listen", "127.0.0.1:8070", "address of the single sign-on sample app")
-	f.StringVar(&o.conformanceOpenAPI, "conformance-openapi", "127.0.0.1:8091", "the --openapi-listen of a conformance run against the demo: the server's Query Order for an order the demo's emulator did not place goes there (port 0, or a port already taken: a free port of the host, chosen at start and printed)")
+	f.StringVar(&o.conformanceOpenAPI, "conformance-openapi", "127.0.0.1:8091", "the --openapi-listen of a conformance run against the demo: the server's Query Order for an order the demo's emulator did not place goes there (port 0, or a port already taken: a free port of the host, chosen at start and printed; any other address that cannot be listened on is an error)")
 	f.StringVar(&o.dir, "dir", "", "directory for the demo database (default: a new temporary directory, removed at exit)")
 	f.BoolVar(&o.once, "once", false, "stop after printing the lifecycle instead of serving until interrupted")
 	return cmd
@@ -369,25 +369,32 @@ func demoServeConfig(s demoSecrets, ln net.Listener, dbPath, openAPIURL, appURL 
 
 // demoConformanceAddr checks --conformance-openapi and makes sure it is
 // free now, so that the printed conformance command can listen there. Port
-// 0, or a port something else holds already, is replaced by a free port of
-// the same host, chosen now: a demo does not fail for want of an address
-// it only prints. It returns host:port.
+// 0, or a port something else holds already (EADDRINUSE), is replaced by a
+// free port of the same host, chosen now: a demo does not fail for want of
+// a port it only prints. Any other failure (a port out of range, a host
+// that is not this machine's) is a usage error. It returns host:port with
+// the host as given: "0.0.0.0" stays "0.0.0.0", which is what the suite's
+// --openapi-listen must be told, not the "[::]" the listener reports.
 func demoConformanceAddr(addr string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || port == "" {
 		return "", usageErrorf("--conformance-openapi %q: want host:port", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		if ln, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err != nil {
-			return "", usageErrorf("--conformance-openapi %s: %v", addr, err)
-		}
+	if addrInUse(err) {
+		ln, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
 	}
-	a := ln.Addr().String()
+	if err != nil {
+		return "", usageErrorf("--conformance-openapi %s: %v", addr, err)
+	}
+	_, got, splitErr := net.SplitHostPort(ln.Addr().String())
 	if err := ln.Close(); err != nil {
 		return "", fmt.Errorf("demo: --conformance-openapi %s: %w", addr, err)
 	}
-	return a, nil
+	if splitErr != nil {
+		return "", fmt.Errorf("demo: --conformance-openapi %s: %w", addr, splitErr)
+	}
+	return net.JoinHostPort(host, got), nil
 }
 
 // printDemoConformance prints what another tool needs to talk to the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -384,8 +385,10 @@ func TestDemoOpenAPIRouting(t *testing.T) {
 }
 
 // TestDemoConformanceAddr: the address the demo prints for the suite is
-// free when printed: the one given if it is, else a free port of the same
-// host; a malformed one is a usage error.
+// free when printed: the one given if it is, else, for port 0 or a port
+// already taken, a free port of the same host, the host kept as given;
+// any other address that cannot be listened on (a port out of range, a
+// host that is not this machine's) and a malformed one are usage errors.
 func TestDemoConformanceAddr(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -395,29 +398,36 @@ func TestDemoConformanceAddr(t *testing.T) {
 	free := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	tests := []struct {
 		name, addr string
-		same       bool // the address given is the one printed
-		err        bool
+		host       string // the host printed
+		same       bool   // the address given is the one printed
+		err        string // the usage error says this
 	}{
-		{"a free address", free, true, false},
-		{"port 0", "127.0.0.1:0", false, false},
-		{"a taken port", taken.Addr().String(), false, false},
-		{"no port", "127.0.0.1", false, true},
-		{"empty", "", false, true},
+		{"a free address", free, "127.0.0.1", true, ""},
+		{"port 0", "127.0.0.1:0", "127.0.0.1", false, ""},
+		{"a taken port", taken.Addr().String(), "127.0.0.1", false, ""},
+		{"every IPv4 address, port 0", "0.0.0.0:0", "0.0.0.0", false, ""},
+		{"a host name, port 0", "localhost:0", "localhost", false, ""},
+		{"a port out of range", "127.0.0.1:99999", "", false, "invalid port"},
+		{"a host not of this machine", "192.0.2.1:8091", "", false, "192.0.2.1:8091"},
+		{"no port", "127.0.0.1", "", false, "want host:port"},
+		{"empty", "", "", false, "want host:port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := demoConformanceAddr(tt.addr)
-			if tt.err {
-				if err == nil || !strings.Contains(err.Error(), "--conformance-openapi") {
-					t.Fatalf("got %q, %v; want an error naming the flag", got, err)
+			if tt.err != "" {
+				var u *exitError
+				if !errors.As(err, &u) || u.code != exitUsage || !strings.Contains(err.Error(), "--conformance-openapi") || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("got %q, %v; want a usage error naming the flag and saying %q", got, err, tt.err)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if (got == tt.addr) != tt.same || strings.HasSuffix(got, ":0") || !strings.HasPrefix(got, "127.0.0.1:") {
-				t.Fatalf("got %q for %q", got, tt.addr)
+			host, port, err := net.SplitHostPort(got)
+			if err != nil || (got == tt.addr) != tt.same || port == "0" || host != tt.host {
+				t.Fatalf("got %q for %q, want host %s", got, tt.addr, tt.host)
 			}
 			ln, err := net.Listen("tcp", got)
 			if err != nil {
