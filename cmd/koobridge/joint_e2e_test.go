@@ -316,7 +316,7 @@ func TestJointEndToEnd(t *testing.T) {
 
 	// A SaaS V1 purchase: GET with the order in the query.
 	var v1 run
-	em.post(t, "/api/emulator/purchases", `{"productId":"OFFI-EMU-V1"}`, &v1)
+	em.purchase(t, `{"productId":"OFFI-EMU-V1"}`, &v1)
 	if !v1.OK {
 		t.Fatalf("V1 purchase: %s", v1.Err)
 	}
@@ -348,7 +348,7 @@ func TestJointEndToEnd(t *testing.T) {
 
 	// The joint-operation product: bind, 500 users, departments, a revocation.
 	var joint run
-	em.post(t, "/api/emulator/purchases", `{"productId":"OFFI-EMU-JOINT"}`, &joint)
+	em.purchase(t, `{"productId":"OFFI-EMU-JOINT"}`, &joint)
 	if !joint.OK {
 		t.Fatalf("joint purchase: %s", joint.Err)
 	}

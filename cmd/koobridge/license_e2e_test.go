@@ -58,7 +58,7 @@ type emRun struct {
 func (w *licenseWorld) purchase(t *testing.T, product string) emRun {
 	t.Helper()
 	var r emRun
-	w.em.post(t, "/api/emulator/purchases", `{"productId":"`+product+`"}`, &r)
+	w.em.purchase(t, `{"productId":"`+product+`"}`, &r)
 	if !r.OK {
 		t.Fatalf("purchase %s: %s", product, r.Err)
 	}

@@ -341,16 +341,14 @@ func (w *meteringWorld) buy(t *testing.T, n int, first time.Time) []string {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
 				body := fmt.Sprintf(`{"productId":%q,"orderTime":%q}`, meteringProduct, orderTime(i).Format(time.RFC3339))
-				resp, err := client.Post(w.em.base+"/api/emulator/purchases", "application/json", strings.NewReader(body))
+				status, raw, err := emulatorPurchase(client, w.em.base, body)
 				if err != nil {
 					errs[i] = err
 					continue
 				}
-				raw, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
 				var r emRun
-				if err := json.Unmarshal(raw, &r); err != nil || resp.StatusCode != http.StatusCreated || !r.OK {
-					errs[i] = fmt.Errorf("purchase %d: %d %s", i, resp.StatusCode, raw)
+				if err := json.Unmarshal(raw, &r); err != nil || status != http.StatusCreated || !r.OK {
+					errs[i] = fmt.Errorf("purchase %d: %d %s", i, status, raw)
 					continue
 				}
 				subs[i] = r.SubscriptionID

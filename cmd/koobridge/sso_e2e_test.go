@@ -267,7 +267,7 @@ func startSSOWorld(t *testing.T, emuArgs, appArgs []string, serveArgs ...string)
 		OK             bool   `json:"ok"`
 		Err            string `json:"error"`
 	}
-	w.em.post(t, "/api/emulator/purchases", `{"productId":"OFFI-EMU-JOINT"}`, &run)
+	w.em.purchase(t, `{"productId":"OFFI-EMU-JOINT"}`, &run)
 	if !run.OK {
 		t.Fatalf("joint purchase: %s", run.Err)
 	}
