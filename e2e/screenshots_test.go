@@ -19,12 +19,13 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// updateScreenshots makes TestScreenshots write its pictures to
-// docs/images, where docs/screenshots.md shows them:
+// updateScreenshots makes TestScreenshots write its pictures, and the
+// structure of each (shotstructure_test.go), to docs/images, where
+// docs/screenshots.md shows them:
 //
 //	go -C e2e test -run TestScreenshots ./... -args -update-screenshots
 var updateScreenshots = flag.Bool("update-screenshots", false,
-	"TestScreenshots writes its screenshots to ../docs/images (also KOOBRIDGE_UPDATE_SCREENSHOTS=1)")
+	"TestScreenshots writes its screenshots and their structures to ../docs/images (also KOOBRIDGE_UPDATE_SCREENSHOTS=1)")
 
 // screenshotsEnv is the environment variable that does what
 // -update-screenshots does, for runs that cannot pass test flags.
@@ -37,14 +38,14 @@ const (
 	shotHeight = 800
 )
 
-// screenshotDir is where TestScreenshots writes: docs/images when asked
-// to update them, else a temporary directory, so every run takes and
-// checks the pictures without touching the checkout.
-func screenshotDir(t *testing.T) string {
-	if *updateScreenshots || os.Getenv(screenshotsEnv) == "1" {
-		return filepath.Join("..", "docs", "images")
-	}
-	return t.TempDir()
+// imagesDir is where docs/screenshots.md's pictures and their structures
+// are, seen from the e2e package.
+var imagesDir = filepath.Join("..", "docs", "images")
+
+// updating says whether TestScreenshots writes to imagesDir rather than
+// comparing with it.
+func updating() bool {
+	return *updateScreenshots || os.Getenv(screenshotsEnv) == "1"
 }
 
 // demoRun is what TestScreenshots reads from the demo's output.
@@ -98,28 +99,38 @@ type shot struct {
 	file    string // in docs/images
 	caption string // what docs/screenshots.md says under it
 	// take brings the page to what the caption says, checks that it shows
-	// it, and returns the picture's PNG and the size it must have.
-	take func(t *testing.T) (pic []byte, width, height int)
+	// it, and returns the picture.
+	take func(t *testing.T) picture
+}
+
+// picture is a screenshot, the size it must have, and the structure of
+// what it shows (shotstructure_test.go).
+type picture struct {
+	png           []byte
+	width, height int
+	structure     string
 }
 
 // TestScreenshots runs "koobridge demo" as a real process, shows the
 // emulator's page, one of its messages, the server's console and the
 // demo's terminal output in Chromium and takes a screenshot of each, after
 // checking that the page shows what the picture's caption says. Every run
-// takes them (into a temporary directory) and checks they are pictures of
-// the right size, not blanks; -update-screenshots (or
-// KOOBRIDGE_UPDATE_SCREENSHOTS=1) writes them to docs/images.
+// takes them, checks they are pictures of the right size, not blanks, and
+// compares the structure of what each shows with the one kept beside it in
+// docs/images (<name>.txt): a picture whose page or output has changed
+// since it was taken is out of date. -update-screenshots (or
+// KOOBRIDGE_UPDATE_SCREENSHOTS=1) writes the pictures and their
+// structures to docs/images.
 func TestScreenshots(t *testing.T) {
-	dir := screenshotDir(t)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	docs, err := os.ReadFile(filepath.Join("..", "docs", "screenshots.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	args := []string{"demo", "--emulator-listen", "127.0.0.1:0", "--app-listen", "127.0.0.1:0", "--dir", t.TempDir()}
+	// No --dir: the demo's database goes to a temporary directory it
+	// removes at exit, and the command in demo.png is one a reader could
+	// type (with free ports instead of the defaults, which may be taken).
+	args := []string{"demo", "--emulator-listen", "127.0.0.1:0", "--app-listen", "127.0.0.1:0"}
 	k := StartKoobridge(t, args...)
 	demo := waitDemo(t, k)
 	first := demo.instances[0] // the first lifecycle's: purchase to release
@@ -129,45 +140,52 @@ func TestScreenshots(t *testing.T) {
 	// reach docs/images.
 	checkChineseRenders(ctx, t, "重新启动异常信息演示实例")
 	Do(ctx, t, "set the viewport", chromedp.EmulateViewport(shotWidth, shotHeight))
-	viewport := func(what string) (pic []byte, width, height int) {
-		return Screenshot(ctx, t, what), shotWidth, shotHeight
+	viewport := func(what, structure string) picture {
+		return picture{Screenshot(ctx, t, what), shotWidth, shotHeight, structure}
 	}
 
 	shots := []shot{{
 		file:    "emulator-subscriptions.png",
 		caption: "The emulator's dashboard after the demo: the subscriptions it bought and played, each with its order, instance, status and expiry.",
-		take: func(t *testing.T) ([]byte, int, int) {
+		take: func(t *testing.T) picture {
 			Do(ctx, t, "open the emulator", chromedp.Navigate(demo.emulator+"/"), chromedp.WaitVisible(chromedp.ID("subscriptions")))
 			status := Get(ctx, t, "sub-000001 status", chromedp.Text(chromedp.CSS(`tr[data-subscription-id="sub-000001"] [data-testid="sub-status"]`)))
 			if !strings.HasPrefix(status, "released") {
 				t.Errorf("sub-000001 is %q after the demo, want released", status)
 			}
 			scrollToSection(ctx, t, "subscriptions")
-			for _, sub := range []string{"sub-000001", "sub-000002"} {
-				for _, cell := range []string{"sub-id", "sub-instance", "sub-status", "sub-expiry"} {
-					inView(ctx, t, `#subscriptions tr[data-subscription-id="`+sub+`"] [data-testid="`+cell+`"]`)
-				}
-			}
-			return viewport("the emulator's subscriptions")
+			// Every column of every subscription the demo made.
+			allInView(ctx, t, `#subscriptions thead th`)
+			allInView(ctx, t, `#subscriptions tr[data-subscription-id] > td`)
+			return viewport("the emulator's subscriptions", pageStructure(ctx, t,
+				[]string{"h2:has(+ #clocks-note)", "#clocks-note", "#subscriptions"}, "",
+				[]pageText{{name: "subscription", selector: "#subscriptions tr[data-subscription-id]"}}))
 		},
 	}, {
 		file:    "emulator-messages.png",
 		caption: "The messages the emulator sent to the server, newest first: the interface, the scenario, the subscription, the status and the attempts of each.",
-		take: func(t *testing.T) ([]byte, int, int) {
+		take: func(t *testing.T) picture {
 			scrollToSection(ctx, t, "messages")
 			newest := `#messages tr[data-message-id]:first-child`
-			for _, cell := range []string{"msg-link", "msg-interface", "msg-scenario", "msg-subscription", "msg-status", "msg-attempts"} {
-				inView(ctx, t, newest+` [data-testid="`+cell+`"]`)
-			}
+			allInView(ctx, t, `#messages thead th`)
+			allInView(ctx, t, newest+` > td`)
 			if s := Get(ctx, t, "newest message's status", chromedp.Text(chromedp.CSS(newest+` [data-testid="msg-status"]`))); s != "success" {
 				t.Errorf("the newest message's status is %q, want success", s)
 			}
-			return viewport("the emulator's messages")
+			// Each message's status and attempts depend on retries under
+			// load; the order the demo played them in does not.
+			return viewport("the emulator's messages", pageStructure(ctx, t,
+				[]string{"h2:has(+ #messages)", "#messages"}, "",
+				[]pageText{
+					{name: "message", selector: "#messages tr[data-message-id]",
+						cells: []string{`[data-testid="msg-interface"]`, `[data-testid="msg-scenario"]`, `[data-testid="msg-subscription"]`}},
+					{name: "newest status", selector: newest + ` [data-testid="msg-status"]`},
+				}))
 		},
 	}, {
 		file:    "emulator-message.png",
 		caption: "One message: the renewal's refreshInstance, with its last error (异常信息, none here), the Re-drive (重新启动) button and each attempt's signed request and the server's signed answer.",
-		take: func(t *testing.T) ([]byte, int, int) {
+		take: func(t *testing.T) picture {
 			link := Get(ctx, t, "the renewal's message", chromedp.Evaluate[string](`(() => {
 				const row = [...document.querySelectorAll('#messages tr[data-message-id]')].find(r =>
 					r.querySelector('[data-testid="msg-interface"]').textContent === 'refreshInstance' &&
@@ -189,12 +207,17 @@ func TestScreenshots(t *testing.T) {
 			if b := Get(ctx, t, "re-drive button", chromedp.Text(chromedp.ID("redrive-button"))); !strings.Contains(b, "重新启动") {
 				t.Errorf("the re-drive button says %q, want 重新启动 in it", b)
 			}
-			return pageTo(ctx, t, attempt+` [data-testid="response-body"]`)
+			end := attempt + ` [data-testid="response-body"]`
+			return pageTo(ctx, t, end, pageStructure(ctx, t, []string{"body"}, end, []pageText{
+				{name: "status", selector: `[data-testid="message-status"]`},
+				{name: "request headers", selector: attempt + ` [data-testid="request-headers"]`, headerNames: true},
+				{name: "response headers", selector: attempt + ` [data-testid="response-headers"]`, headerNames: true},
+			}))
 		},
 	}, {
 		file:    "console-instances.png",
 		caption: "The server's console: the instances the demo's purchases created, with their orders, status and expiry.",
-		take: func(t *testing.T) ([]byte, int, int) {
+		take: func(t *testing.T) picture {
 			Do(ctx, t, "log in to the console",
 				chromedp.Navigate(k.URL+"/admin/"),
 				chromedp.WaitVisible(chromedp.ID("login")),
@@ -202,15 +225,20 @@ func TestScreenshots(t *testing.T) {
 				chromedp.Click(chromedp.ID("login-button")),
 				chromedp.WaitVisible(chromedp.ID("instances")),
 			)
+			allInView(ctx, t, `#instances thead th`)
 			for _, id := range demo.instances {
 				inView(ctx, t, `#instances tr[data-instance-id="`+id+`"]`)
 			}
-			return viewport("the console's instances")
+			// Instances updated in the same millisecond may swap places.
+			return viewport("the console's instances", pageStructure(ctx, t, []string{"body"}, "", []pageText{
+				{name: "instances", selector: "#instances tr[data-instance-id]", distinct: true,
+					cells: []string{`[data-testid="instance-link"]`, `[data-field="status"]`, `[data-field="test"]`}},
+			}))
 		},
 	}, {
 		file:    "console-instance.png",
 		caption: "One instance in the console, the first lifecycle's: its state, its app info with the memo 演示实例, and the calls the emulator made for it.",
-		take: func(t *testing.T) ([]byte, int, int) {
+		take: func(t *testing.T) picture {
 			Do(ctx, t, "open the instance",
 				chromedp.Click(chromedp.CSS(`#instances tr[data-instance-id="`+first+`"] a[data-testid="instance-link"]`)),
 				chromedp.WaitVisible(chromedp.ID("instance")),
@@ -224,12 +252,18 @@ func TestScreenshots(t *testing.T) {
 					t.Errorf("the instance's calls lack %s:\n%s", activity, calls)
 				}
 			}
-			return pageTo(ctx, t, "#calls")
+			// A retry under load adds a call, marked repeat: the set of
+			// activities stays.
+			return pageTo(ctx, t, "#calls", pageStructure(ctx, t, []string{"body"}, "#calls", []pageText{
+				{name: "status", selector: `#instance [data-field="status"]`},
+				{name: "memo", selector: `#app-info [data-field="memo"]`},
+				{name: "calls", selector: "#calls tr[data-activity]", attr: "data-activity", distinct: true},
+			}))
 		},
 	}, {
 		file:    "demo.png",
 		caption: "koobridge demo in a terminal: each call of the lifecycles it played against its own server, then the addresses, tokens and keys of what keeps running.",
-		take: func(t *testing.T) ([]byte, int, int) {
+		take: func(t *testing.T) picture {
 			// Taken last: the demo printed everything before the browser
 			// could open the pages it prints.
 			out := k.Stderr()
@@ -240,6 +274,9 @@ func TestScreenshots(t *testing.T) {
 			}
 			page := filepath.Join(t.TempDir(), "demo.html")
 			cmd := "koobridge " + strings.Join(slices.Concat(args, []string{"--listen", strings.TrimPrefix(k.URL, "http://")}), " ")
+			if strings.Contains(cmd, os.TempDir()) {
+				t.Errorf("the command %q names a temporary path", cmd)
+			}
 			if err := os.WriteFile(page, []byte(terminalPage(cmd, out)), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -254,7 +291,7 @@ func TestScreenshots(t *testing.T) {
 			if height > maxPageHeight {
 				t.Fatalf("the demo's output is %d px tall, more than the %d px a picture may have", height, maxPageHeight)
 			}
-			return Get(ctx, t, "screenshot of the terminal", chromedp.Screenshot(chromedp.ID("terminal"))), shotWidth, height
+			return picture{Get(ctx, t, "screenshot of the terminal", chromedp.Screenshot(chromedp.ID("terminal"))), shotWidth, height, demoStructure(cmd, out)}
 		},
 	}}
 
@@ -265,12 +302,26 @@ func TestScreenshots(t *testing.T) {
 			if !bytes.Contains(docs, []byte("(images/"+s.file+")")) || !bytes.Contains(docs, []byte(s.caption)) {
 				t.Errorf("docs/screenshots.md does not show images/%s with the caption %q", s.file, s.caption)
 			}
-			pic, w, h := s.take(t)
-			checkPicture(t, pic, w, h)
+			pic := s.take(t)
+			checkPicture(t, pic.png, pic.width, pic.height)
 			if t.Failed() {
 				return // a picture of a page that did not show its caption is not kept
 			}
-			if err := os.WriteFile(filepath.Join(dir, s.file), pic, 0o644); err != nil {
+			txt := filepath.Join(imagesDir, structureFile(s.file))
+			why := outOfDate(s.file, txt, pic.structure)
+			if !updating() {
+				if why != "" {
+					t.Error(why)
+				}
+				return
+			}
+			if why != "" {
+				t.Logf("taken again: %s", why)
+			}
+			if err := os.WriteFile(filepath.Join(imagesDir, s.file), pic.png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(txt, []byte(pic.structure), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -304,8 +355,8 @@ const maxPageHeight = 2000
 // pageTo takes a picture of the page from its top down to the bottom of
 // the element the CSS selector matches (and a margin): it makes the
 // viewport shotWidth wide and that tall, takes the picture and sets the
-// viewport back. It returns the picture and its size.
-func pageTo(ctx context.Context, t *testing.T, sel string) ([]byte, int, int) {
+// viewport back. It returns the picture, with the structure given.
+func pageTo(ctx context.Context, t *testing.T, sel, structure string) picture {
 	t.Helper()
 	bottom := fmt.Sprintf(`(() => {
 		const e = document.querySelector(%q);
@@ -326,7 +377,7 @@ func pageTo(ctx context.Context, t *testing.T, sel string) ([]byte, int, int) {
 	}
 	pic := Screenshot(ctx, t, "the page down to "+sel)
 	Do(ctx, t, "set the viewport back", chromedp.EmulateViewport(shotWidth, shotHeight))
-	return pic, shotWidth, h
+	return picture{pic, shotWidth, h, structure}
 }
 
 // inView fails the test unless the element the CSS selector matches is
@@ -343,6 +394,24 @@ func inView(ctx context.Context, t *testing.T, sel string) {
 		return '';
 	})()`, sel)
 	if problem := Get(ctx, t, "where "+sel+" is", chromedp.Evaluate[string](js)); problem != "" {
+		t.Errorf("%s: %s, so the screenshot does not show it", sel, problem)
+	}
+}
+
+// allInView fails the test unless every element the CSS selector matches
+// (at least one) is entirely inside the viewport: a table's every column,
+// say, not cut at its right edge.
+func allInView(ctx context.Context, t *testing.T, sel string) {
+	t.Helper()
+	js := fmt.Sprintf(`[...document.querySelectorAll(%q)].map((e, i) => {
+		const r = e.getBoundingClientRect();
+		if (r.width === 0 || r.height === 0) return '#' + (i + 1) + ' (' + e.textContent.trim().slice(0, 40) + ') is not shown';
+		if (r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth)
+			return '#' + (i + 1) + ' (' + e.textContent.trim().slice(0, 40) + ') is outside the viewport: ' +
+				[r.left, r.top, r.right, r.bottom].map(Math.round).join(',') + ' in ' + innerWidth + 'x' + innerHeight;
+		return '';
+	}).filter(Boolean).concat(document.querySelector(%q) ? [] : ['none matches'])`, sel, sel)
+	for _, problem := range Get(ctx, t, "where each "+sel+" is", chromedp.Evaluate[[]string](js)) {
 		t.Errorf("%s: %s, so the screenshot does not show it", sel, problem)
 	}
 }
