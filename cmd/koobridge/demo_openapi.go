@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/textproto"
+	"strings"
 	"time"
 
 	"github.com/koobridge/koobridge/emulator/mockapi"
@@ -31,8 +33,8 @@ const demoSuiteTimeout = 30 * time.Second
 // emulator keeps answering for the orders it placed. So Query Order is
 // routed by the order: one the demo's emulator placed (knows) goes to
 // the emulator; any other goes to suite, where a conformance run listens,
-// byte for byte with its Host header (the suite verifies the APIG
-// signature, which covers the host); when nothing listens there it goes
+// as it came with its Host header (the suite verifies the APIG signature,
+// which covers the host), less the hop-by-hop headers (dropHopHeaders); when nothing listens there it goes
 // to the emulator, which answers that the order does not exist. Every
 // other request (usage pushes, the license APIs, the emulator's page and
 // JSON API) goes to the emulator.
@@ -88,6 +90,26 @@ func (d *demoOpenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // hopHeaders are connection-level headers (RFC 9110 §7.6.1), not sent on.
 var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
+// dropHopHeaders removes from h the headers that concern only the
+// connection it came on: those the Connection header names (RFC 9110
+// §7.6.1: a forwarder must drop them), then hopHeaders, Connection
+// itself included. This cannot break the suite's check of the APIG
+// signature: the signer never signs hopHeaders, and a header that a
+// Connection header names is one the client's side added for its own hop
+// (the server's Open API client sends no Connection header of its own).
+func dropHopHeaders(h http.Header) {
+	for _, v := range h.Values("Connection") {
+		for name := range strings.SplitSeq(v, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopHeaders {
+		h.Del(name)
+	}
+}
+
 // forward sends r to the suite's address and copies its answer to w. It
 // returns false, having written nothing, when nothing listens there; r's
 // body is then still unread.
@@ -106,9 +128,7 @@ func (d *demoOpenAPI) forward(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	out.Header = r.Header.Clone()
-	for _, h := range hopHeaders {
-		out.Header.Del(h)
-	}
+	dropHopHeaders(out.Header)
 	// The signature covers the host the server signed for: the demo's.
 	out.Host = r.Host
 	if len(body) == 0 {
@@ -123,11 +143,10 @@ func (d *demoOpenAPI) forward(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	defer resp.Body.Close()
-	for k, v := range resp.Header {
+	answer := resp.Header.Clone()
+	dropHopHeaders(answer)
+	for k, v := range answer {
 		w.Header()[k] = v
-	}
-	for _, h := range hopHeaders {
-		w.Header().Del(h)
 	}
 	w.WriteHeader(resp.StatusCode)
 	if _, err := io.Copy(w, resp.Body); err != nil {

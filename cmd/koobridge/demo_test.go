@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -17,8 +18,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/koobridge/koobridge/protocol"
+	"github.com/koobridge/koobridge/protocol/sign"
 )
 
 // TestDemoOnce runs "koobridge demo --once": a server on a fresh SQLite
@@ -381,6 +384,90 @@ func TestDemoOpenAPIRouting(t *testing.T) {
 				t.Errorf("arrived as host %q, %q, Authorization %q; sent to %s as %q", s.host, s.uri, s.auth, front.Listener.Addr(), tt.uri)
 			}
 		})
+	}
+}
+
+// TestDemoOpenAPIHopHeaders: the demo forwards a Query Order to the suite
+// as a proxy must (RFC 9110 §7.6.1): without the headers its Connection
+// header names, both ways, and without Connection itself, while every
+// end-to-end header arrives, and the suite still verifies the APIG
+// signature of the server's request.
+func TestDemoOpenAPIHopHeaders(t *testing.T) {
+	const ak, sk = "hop-ak", "hop-sk-0123456789"
+	type seen struct {
+		header http.Header
+		err    error
+	}
+	got := make(chan seen, 1)
+	// The suite's side written by hand: net/http's server would replace a
+	// Connection header naming X-Answer-Hop by its own "close" (and its
+	// client drops a Connection header that holds "close", names and all).
+	suite, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer suite.Close()
+	go func() {
+		c, err := suite.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			got <- seen{nil, err}
+			return
+		}
+		_, err = sign.VerifyAPIG(r, nil, func(a string) (string, bool) { return sk, a == ak }, time.Now(), sign.APIGMaxSkew)
+		got <- seen{r.Header.Clone(), err}
+		_, _ = io.WriteString(c, "HTTP/1.1 418 I'm a teapot\r\nConnection: X-Answer-Hop\r\n"+
+			"X-Answer-Hop: for the suite's side only\r\nX-Answer: for the server\r\nContent-Length: 0\r\n\r\n")
+	}()
+	emulator := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("the emulator got %s", r.URL)
+		w.WriteHeader(http.StatusInternalServerError)
+	})
+	front := httptest.NewServer(newDemoOpenAPI(emulator, func(string) bool { return false }, suite.Addr().String(), slog.New(slog.DiscardHandler)))
+	defer front.Close()
+
+	req, err := http.NewRequest(http.MethodGet, front.URL+"/api/mkp-openapi-public/global/v1/order/query?orderId=CSHOP", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-End", "to the suite")
+	if err := (sign.APIGSigner{AK: ak, SK: sk}).Sign(req, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// What a hop on the server's side adds for itself, after signing.
+	req.Header.Set("Connection", "X-Hop, Keep-Alive")
+	req.Header.Set("X-Hop", "for the first hop only")
+	req.Header.Set("Keep-Alive", "timeout=5")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	s := <-got
+	if s.err != nil {
+		t.Errorf("the suite could not verify the forwarded signature: %v", s.err)
+	}
+	for _, h := range []string{"X-Hop", "Keep-Alive"} {
+		if v := s.header.Values(h); len(v) > 0 {
+			t.Errorf("the suite got %s: %q", h, v)
+		}
+	}
+	// The forwarder's own hop: one request per connection.
+	if v := s.header.Values("Connection"); len(v) > 1 || len(v) == 1 && v[0] != "close" {
+		t.Errorf("the suite got Connection: %q, want the forwarder's own close", v)
+	}
+	if s.header.Get("X-End") != "to the suite" || !strings.HasPrefix(s.header.Get("Authorization"), "SDK-HMAC-SHA256 ") {
+		t.Errorf("end-to-end headers lost: %v", s.header)
+	}
+	if resp.StatusCode != http.StatusTeapot || resp.Header.Get("X-Answer") != "for the server" {
+		t.Errorf("the answer: %d %v", resp.StatusCode, resp.Header)
+	}
+	if v := resp.Header.Values("X-Answer-Hop"); len(v) > 0 {
+		t.Errorf("the server got the suite's hop header X-Answer-Hop: %q", v)
 	}
 }
 
