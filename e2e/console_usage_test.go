@@ -121,7 +121,7 @@ func TestConsoleUsage(t *testing.T) {
 		SubscriptionID string `json:"subscriptionId"`
 		OK             bool   `json:"ok"`
 	}
-	if code, raw := callJSON(t, "POST", emu+"/api/emulator/purchases", "", map[string]any{
+	if code, raw := emulatorPurchase(t, emu, map[string]any{
 		"productId": "OFFI-EMU-ONDEMAND", "orderTime": now.Add(-3 * time.Hour).Format(time.RFC3339),
 	}, &run); code != http.StatusCreated || !run.OK {
 		t.Fatalf("purchase: %d %s", code, raw)

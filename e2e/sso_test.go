@@ -147,7 +147,7 @@ func TestSSOSignIn(t *testing.T) {
 		OK             bool   `json:"ok"`
 		Err            string `json:"error"`
 	}
-	emulatorJSON(t, "POST", emu+"/api/emulator/purchases", `{"productId":"OFFI-EMU-JOINT"}`, &run)
+	emulatorPurchase(t, emu, `{"productId":"OFFI-EMU-JOINT"}`, &run)
 	for _, scenario := range []string{"bind", "authorize-users"} {
 		var r struct {
 			OK  bool   `json:"ok"`
