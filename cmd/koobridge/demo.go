@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +17,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -40,6 +46,9 @@ type demoOptions struct {
 	conformanceOpenAPI string
 	dir                string
 	once               bool
+	// program is how the printed commands run koobridge: as the demo
+	// was started (demoProgram); "" is "koobridge".
+	program string
 }
 
 // demoStep is one purchase of the demo: a product of the charging mode,
@@ -92,11 +101,15 @@ emulator too), play a purchase lifecycle, print what happened, then keep them
 running and print their URLs: the server's console (log in with the printed
 admin token) and the emulator's page, where you can buy and fire scenarios
 yourself. The keys, the Open API AK/SK and the admin token are made up for
-this run and printed, with the exact "koobridge conformance" command that
-checks the running server: the suite serves its mocked Open API on
---conformance-openapi, and the server's Query Order for an order the demo's
-emulator did not place goes there (see docs/conformance.md). With --once,
-the exit status is 1 when the lifecycle did not finish.
+this run and printed, with the exact "koobridge conformance" commands that
+check the running server (written as the demo was started: "go run
+./cmd/koobridge conformance …" after "go run ./cmd/koobridge demo"): the
+suite serves its mocked Open API on --conformance-openapi, and the server's
+Query Order for an order the demo's emulator did not place goes there. The
+public key of the app credential is written to koobridge-demo-rsa.pub.pem in
+the demo's directory, for the kit profile; profiles online-license and
+metering do not pass against the demo (see docs/conformance.md). With
+--once, the exit status is 1 when the lifecycle did not finish.
 
 For single sign-on, the demo also binds a joint-operation product to an
 enterprise (the emulator plays its OneAccess), authorises its users, and
@@ -107,6 +120,7 @@ name and password to sign in with.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			o.program = demoProgram(os.Args[0])
 			return runDemo(ctx, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -174,6 +188,13 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
+	// The app credential's public key, for a tool that plays the Kit
+	// (the conformance suite's kit profile, koobridge emulate).
+	pubPath := filepath.Join(dir, demoPublicKeyFile)
+	if err := writePublicKeyPEM(pubPath, &secrets.rsaKey.PublicKey); err != nil {
+		return err
+	}
+	program := cmp.Or(o.program, "koobridge")
 
 	serverLn, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -291,10 +312,12 @@ Sign in to the sample app: open %s/login?tenant=%s
 	if licenseCode != "" {
 		fmt.Fprintf(stdout, `
 Activate the license code as the vendor's software in the field would:
-  koobridge license activate --url %s --license %s
-`, serverURL, licenseCode)
+  %s license activate --url %s --license %s
+`, program, serverURL, licenseCode)
 	}
-	printDemoConformance(stdout, cfg, secrets, serverURL, emuURL, suiteAddr)
+	printDemoConformance(stdout, demoTools{
+		program: program, producePath: cfg.opts.producePath, serverURL: serverURL, emuURL: emuURL, appURL: appURL, suiteAddr: suiteAddr, publicKey: pubPath,
+	}, secrets)
 	if o.once {
 		cancel()
 	}
@@ -397,21 +420,137 @@ func demoConformanceAddr(addr string) (string, error) {
 	return net.JoinHostPort(host, got), nil
 }
 
+// demoPublicKeyFile is the file in the demo's directory that holds the
+// public key of its app credential, PEM, as "koobridge keygen rsa" writes
+// one.
+const demoPublicKeyFile = "koobridge-demo-rsa.pub.pem"
+
+// writePublicKeyPEM writes key to file as a PKIX "PUBLIC KEY" PEM block,
+// replacing a file of an earlier run.
+func writePublicKeyPEM(file string, key *rsa.PublicKey) error {
+	der, err := x509.MarshalPKIXPublicKey(key)
+	if err != nil {
+		return fmt.Errorf("demo: encode the RSA public key: %w", err)
+	}
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+		return fmt.Errorf("demo: write the RSA public key: %w", err)
+	}
+	return nil
+}
+
+// demoTools is where the demo's server, emulator and files are, for the
+// commands printDemoConformance prints.
+type demoTools struct {
+	program     string // how to run koobridge (demoProgram)
+	producePath string
+	serverURL   string
+	emuURL      string
+	appURL      string // the sample app
+	suiteAddr   string // --openapi-listen of a conformance run
+	publicKey   string // the app credential's public key, PEM
+}
+
 // printDemoConformance prints what another tool needs to talk to the
-// demo's server (its keys and which interface types each signs, its Open
-// API URL and AK/SK) and the conformance command that passes against it.
-func printDemoConformance(w io.Writer, cfg *serveConfig, s demoSecrets, serverURL, emuURL, suiteAddr string) {
+// demo's server (its keys and which interface types each signs, the app
+// credential's public key, its Open API URL and AK/SK), the conformance
+// command that passes against it, the one with every profile that passes
+// against it, and why the others do not.
+func printDemoConformance(w io.Writer, t demoTools, s demoSecrets) {
+	command := fmt.Sprintf("%s conformance --target %s%s --key %s --general-key %s --ak %s --sk %s --openapi-listen %s",
+		t.program, t.serverURL, t.producePath, s.key, s.generalKey, s.ak, s.sk, t.suiteAddr)
+	// The sso profile signs in to the sample app: its login link, its
+	// home page (which shows the user signed in) and its logout.
+	every := fmt.Sprintf("%s --profile %s --rsa-public-key-file %s --sso-login-url %s --sso-whoami-url %s --sso-logout-url %s",
+		command, demoProfiles, shellQuote(t.publicKey), shellQuote(t.appURL+"/login?tenant={tenantId}"), shellQuote(t.appURL+"/"), shellQuote(t.appURL+"/logout"))
 	fmt.Fprintf(w, `
 What the server was given (a tool that talks to it needs the same):
   key              %s   (basic interfaces, joint-operation sync, license)
   general key      %s   (general interfaces: order notification)
+  RSA public key   %s   (of the app credential: the Kit encrypts clientSecret to it)
   Open API         %s   (AK %s, SK %s)
                    Query Order for an order the emulator did not place goes to %s
 
 Check the running server with the conformance suite, from another terminal (every case passes):
-  koobridge conformance --target %s%s --key %s --general-key %s --ak %s --sk %s --openapi-listen %s
-`, s.key, s.generalKey, emuURL, s.ak, s.sk, suiteAddr,
-		serverURL, cfg.opts.producePath, s.key, s.generalKey, s.ak, s.sk, suiteAddr)
+  %s
+With every profile that passes against the demo (V2, V1, license codes, the Kit, single sign-on to the sample app):
+  %s
+Profiles online-license and metering do not pass against the demo: the server uploads licenses and pushes
+usage to its Open API, which is the demo's emulator, not the suite (docs/conformance.md).
+`, s.key, s.generalKey, shellQuote(t.publicKey), t.emuURL, s.ak, s.sk, t.suiteAddr, command, every)
+	if pkg, ok := strings.CutPrefix(t.program, "go run "); ok {
+		fmt.Fprintf(w, "(go install %s puts koobridge on your PATH: then koobridge conformance … does the same.)\n", pkg)
+	}
+}
+
+// demoProfiles are the conformance profiles that pass against the demo,
+// in the command printDemoConformance prints.
+const demoProfiles = "all,v1,license,kit,sso"
+
+// demoProgram is how the commands the demo prints run koobridge: the way
+// the demo itself was started, so that a newcomer can paste them. arg0
+// is os.Args[0]. "go run ./cmd/koobridge demo" runs a temporary binary
+// (in the build cache, or …/go-build…/b001/exe/koobridge) that is on no
+// PATH: the commands then say "go run" with the package as seen from the
+// current directory. Otherwise arg0 as typed: "koobridge" found
+// on the PATH, or a path such as ./koobridge.
+func demoProgram(arg0 string) string {
+	_, src, _, _ := runtime.Caller(0)
+	cwd, _ := os.Getwd()
+	return demoProgramFor(arg0, cwd, filepath.Dir(src))
+}
+
+// demoProgramFor is demoProgram with the current directory and the
+// directory this file was compiled from (not absolute when built with
+// -trimpath).
+func demoProgramFor(arg0, cwd, srcDir string) string {
+	if !isGoRunBinary(arg0) {
+		return shellQuote(cmp.Or(arg0, "koobridge"))
+	}
+	pkg := "./cmd/koobridge" // as the README runs it, from the clone's top
+	if filepath.IsAbs(srcDir) && filepath.IsAbs(cwd) {
+		if rel, err := filepath.Rel(cwd, srcDir); err == nil {
+			pkg = filepath.ToSlash(rel)
+			if pkg != "." && !strings.HasPrefix(pkg, "../") {
+				pkg = "./" + pkg
+			}
+		}
+	}
+	return "go run " + shellQuote(pkg)
+}
+
+// isGoRunBinary reports whether path is a binary "go run" built: in the
+// build cache (<GOCACHE>/ab/ab…(64 hex digits)-d/koobridge, where go run
+// keeps the executables it links), or in an exe directory of a go-build
+// work directory (when it does not cache one).
+func isGoRunBinary(path string) bool {
+	dir := filepath.Dir(path)
+	if base := filepath.Base(dir); goRunCacheDirRE.MatchString(base) && filepath.Base(filepath.Dir(dir)) == base[:2] {
+		return true
+	}
+	if filepath.Base(dir) != "exe" {
+		return false
+	}
+	for d := filepath.Dir(dir); d != filepath.Dir(d); d = filepath.Dir(d) {
+		if strings.HasPrefix(filepath.Base(d), "go-build") {
+			return true
+		}
+	}
+	return false
+}
+
+// goRunCacheDirRE is the name of a build cache directory that holds an
+// executable go run linked.
+var goRunCacheDirRE = regexp.MustCompile(`^[0-9a-f]{64}-d$`)
+
+// shellQuote quotes s for a POSIX shell when it has anything but letters,
+// digits and -_./:=@%+,.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@%+,", r))
+	}) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // waitHealthy polls url until it answers 200, the server stops (stopped is

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -62,7 +63,8 @@ func TestDemoOnce(t *testing.T) {
 			}
 		}
 	}
-	if !regexp.MustCompile(`koobridge license activate --url http://127\.0\.0\.1:\d+ --license PL\w+`).MatchString(out) {
+	// As the demo was started: here, the test binary.
+	if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(shellQuote(os.Args[0])) + ` license activate --url http://127\.0\.0\.1:\d+ --license PL\w+$`).MatchString(out) {
 		t.Errorf("output does not say how to activate the license code:\n%s", out)
 	}
 	if n := strings.Count(out, "released"); n < 2 {
@@ -225,26 +227,55 @@ func TestDemoSignIn(t *testing.T) {
 }
 
 var (
-	demoConformanceRE = regexp.MustCompile(`(?m)^  (koobridge conformance .*)$`)
+	demoConformanceRE = regexp.MustCompile(`(?m)^  ((?:go run )?\S+ conformance .*)$`)
 	demoAdminRE       = regexp.MustCompile(`server console +(http://\S+)/admin/ +\(admin token: (\S+)\)`)
 	demoEmulatorRE    = regexp.MustCompile(`emulator page +(http://\S+)/`)
-	demoKeysRE        = regexp.MustCompile(`(?m)^  key +(\S+) .*\n  general key +(\S+) .*\n  Open API +(http://\S+) +\(AK (\S+), SK (\S+)\)\n +Query Order for an order the emulator did not place goes to (\S+)\n`)
+	demoKeysRE        = regexp.MustCompile(`(?m)^  key +(\S+) .*\n  general key +(\S+) .*\n  RSA public key +(\S+) .*\n  Open API +(http://\S+) +\(AK (\S+), SK (\S+)\)\n +Query Order for an order the emulator did not place goes to (\S+)\n`)
+	demoCasesRE       = regexp.MustCompile(`(?m)^(\d+) cases: (\d+) passed, 0 failed, 0 skipped$`)
 )
 
+// runPrinted runs a command line the demo printed, exactly: its first
+// word is the program, the rest its arguments, as a shell would split
+// them. It returns the exit code and the output.
+func runPrinted(t *testing.T, line string) (code int, stdout, stderr string) {
+	t.Helper()
+	args, err := splitCommand(line)
+	if err != nil {
+		t.Fatalf("the printed command %q: %v", line, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Env = cleanEnv()
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("%s: %v", line, err)
+	}
+	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
+}
+
 // TestDemoConformance is the newcomer's next step after the demo: run
-// the conformance command the demo prints, exactly as printed, against
-// the running demo. Every case must pass (the server's Query Order for
-// the suite's orders reaches the suite), no instance may be left
-// provisioning, and the demo's own emulator must not have been asked
-// about orders it never placed.
+// the conformance commands the demo prints, exactly as printed (the demo
+// started as the koobridge binary, so they start with it), against the
+// running demo. Every case of both must pass: the first the V2 profiles,
+// the second every profile the demo says passes, the Kit with the public
+// key file it wrote and single sign-on to its sample app. The server's
+// Query Order for the suite's orders must reach the suite, no instance may
+// be left provisioning, and the demo's own emulator must not have been
+// asked about orders it never placed. The profiles it says do not pass
+// indeed do not, for the reason it gives.
 func TestDemoConformance(t *testing.T) {
+	bin := koobridgeBinary(t)
 	for attempt := range portRetries {
 		ctx, cancel := context.WithCancel(context.Background())
 		out, errOut := &lockedOutput{}, &lockedOutput{}
 		done := make(chan error, 1)
 		go func() {
 			done <- runDemo(ctx, demoOptions{listen: "127.0.0.1:0", emulatorListen: "127.0.0.1:0", appListen: "127.0.0.1:0",
-				conformanceOpenAPI: "127.0.0.1:0", dir: t.TempDir()}, out, errOut)
+				conformanceOpenAPI: "127.0.0.1:0", dir: t.TempDir(), program: bin}, out, errOut)
 		}()
 		stop := func() {
 			t.Helper()
@@ -253,49 +284,72 @@ func TestDemoConformance(t *testing.T) {
 				t.Errorf("runDemo after an interrupt: %v", err)
 			}
 		}
-		var m []string
-		waitFor(t, "the demo's conformance command", func() bool {
+		var m [][]string
+		waitFor(t, "the demo's conformance commands", func() bool {
 			select {
 			case err := <-done:
 				t.Fatalf("the demo stopped: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 			default:
 			}
-			m = demoConformanceRE.FindStringSubmatch(out.String())
-			return m != nil
+			m = demoConformanceRE.FindAllStringSubmatch(out.String(), -1)
+			return len(m) == 2 && strings.Contains(out.String(), "do not pass against the demo")
 		})
 		printed := out.String()
 		keys := demoKeysRE.FindStringSubmatch(printed)
 		if keys == nil {
 			stop()
-			t.Fatalf("the demo does not print its keys, Open API and AK/SK:\n%s", printed)
+			t.Fatalf("the demo does not print its keys, public key, Open API and AK/SK:\n%s", printed)
 		}
-		if e := demoEmulatorRE.FindStringSubmatch(printed); e == nil || e[1] != keys[3] {
-			t.Errorf("the Open API printed, %s, is not the emulator's address (%v)", keys[3], e)
+		if e := demoEmulatorRE.FindStringSubmatch(printed); e == nil || e[1] != keys[4] {
+			t.Errorf("the Open API printed, %s, is not the emulator's address (%v)", keys[4], e)
 		}
-		args, err := splitCommand(m[1])
-		if err != nil {
-			stop()
-			t.Fatalf("the printed command %q: %v", m[1], err)
+		if pem, err := os.ReadFile(keys[3]); err != nil || !strings.HasPrefix(string(pem), "-----BEGIN PUBLIC KEY-----\n") {
+			t.Errorf("the public key file printed, %s: %v\n%s", keys[3], err, pem)
 		}
-		for _, want := range []string{"--key " + keys[1], "--general-key " + keys[2], "--ak " + keys[4], "--sk " + keys[5], "--openapi-listen " + keys[6]} {
-			if !strings.Contains(m[1], want) {
-				t.Errorf("the printed command lacks %q: %s", want, m[1])
+		first, every := m[0][1], m[1][1]
+		for _, want := range []string{bin + " conformance ", "--key " + keys[1], "--general-key " + keys[2], "--ak " + keys[5], "--sk " + keys[6], "--openapi-listen " + keys[7]} {
+			if !strings.Contains(first, want) {
+				t.Errorf("the printed command lacks %q: %s", want, first)
 			}
 		}
-		code, stdout, stderr := runConformance(t, args[1:])
+		if !strings.HasPrefix(every, first+" --profile "+demoProfiles+" --rsa-public-key-file "+keys[3]+" ") {
+			t.Errorf("the second command is not the first with every profile and the public key: %s", every)
+		}
+		code, stdout, stderr := runPrinted(t, first)
 		if inUse(code, stderr) && attempt < portRetries-1 {
 			stop() // another process took the address meanwhile: again, on another
 			continue
 		}
 		if code != 0 {
 			stop()
-			t.Fatalf("%s: exit %d\nstdout:\n%s\nstderr:\n%s\ndemo stderr:\n%s", m[1], code, stdout, stderr, errOut.String())
+			t.Fatalf("%s: exit %d\nstdout:\n%s\nstderr:\n%s\ndemo stderr:\n%s", first, code, stdout, stderr, errOut.String())
 		}
 		if !strings.Contains(stdout, strconv.Itoa(allCases)+" cases: "+strconv.Itoa(allCases)+" passed, 0 failed") || strings.Contains(stdout, "FAIL") {
 			t.Errorf("not every case passed:\n%s", stdout)
 		}
 		if c := openAPICallsRE.FindStringSubmatch(stdout); c == nil || c[1] == "0" {
 			t.Errorf("the server's Query Order never reached the suite:\n%s", stdout)
+		}
+
+		code, stdout, stderr = runPrinted(t, every)
+		if code != 0 {
+			stop()
+			t.Fatalf("%s: exit %d\nstdout:\n%s\nstderr:\n%s\ndemo stderr:\n%s", every, code, stdout, stderr, errOut.String())
+		}
+		if c := demoCasesRE.FindStringSubmatch(stdout); c == nil || c[1] != c[2] || strings.Contains(stdout, "FAIL") {
+			t.Errorf("not every case passed:\n%s", stdout)
+		}
+		for _, profile := range strings.Split(demoProfiles, ",")[1:] {
+			if !strings.Contains(stdout, "\nPASS  "+profile+"/") {
+				t.Errorf("no case of profile %s passed:\n%s", profile, stdout)
+			}
+		}
+
+		// What the demo says does not pass: the license upload never
+		// reaches the suite.
+		code, stdout, _ = runPrinted(t, first+" --profile online-license")
+		if code != exitRejected || !strings.Contains(stdout, "rules broken: license-upload") {
+			t.Errorf("--profile online-license against the demo: exit %d, want 1 for the license upload, as the demo says:\n%s", code, stdout)
 		}
 
 		a := demoAdminRE.FindStringSubmatch(printed)
@@ -317,7 +371,7 @@ func TestDemoConformance(t *testing.T) {
 		}
 		// Every Query Order the demo's emulator answered was about an order
 		// it placed: none came to it for the suite's orders.
-		status, body = httpGet(t, keys[3]+"/api/emulator/openapi-requests", "")
+		status, body = httpGet(t, keys[4]+"/api/emulator/openapi-requests", "")
 		var reqs []struct {
 			Path, Query string
 			Status      int
@@ -332,6 +386,80 @@ func TestDemoConformance(t *testing.T) {
 		}
 		stop()
 		return
+	}
+}
+
+// TestDemoProgram: the commands the demo prints run koobridge the way the
+// demo was started: "go run" with the package as seen from the current
+// directory when it is go run's temporary binary, else the program as
+// typed, quoted for a shell when it must be.
+func TestDemoProgram(t *testing.T) {
+	// Where go 1.26 runs it from: the build cache, or a work directory.
+	goRun := "/root/.cache/go-build/2f/2f6b7017712b5e1ce4aa1ce800c16e1633235e570baee9a9bf4fa112566fe85b-d/koobridge"
+	goRunWork := filepath.Join(os.TempDir(), "go-build3928890524", "b001", "exe", "koobridge")
+	src := "/home/me/koobridge/cmd/koobridge"
+	tests := []struct{ name, arg0, cwd, src, want string }{
+		{"on the PATH", "koobridge", "/home/me", src, "koobridge"},
+		{"a relative path", "./koobridge", "/home/me", src, "./koobridge"},
+		{"a path with a space", "/opt/my tools/koobridge", "/home/me", src, "'/opt/my tools/koobridge'"},
+		{"an exe directory, not go run's", "/opt/exe/koobridge", "/home/me", src, "/opt/exe/koobridge"},
+		{"go run from the clone's top", goRun, "/home/me/koobridge", src, "go run ./cmd/koobridge"},
+		{"go run from the package", goRun, "/home/me/koobridge/cmd/koobridge", src, "go run ."},
+		{"go run from a sibling", goRun, "/home/me/koobridge/docs", src, "go run ../cmd/koobridge"},
+		{"go run -trimpath", goRun, "/home/me/koobridge", "github.com/koobridge/koobridge/cmd/koobridge", "go run ./cmd/koobridge"},
+		{"go run, not cached", goRunWork, "/home/me/koobridge", src, "go run ./cmd/koobridge"},
+		{"a cache-like directory of another name", "/srv/2f/2f6b-d/koobridge", "/home/me", src, "/srv/2f/2f6b-d/koobridge"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := demoProgramFor(tt.arg0, tt.cwd, tt.src); got != tt.want {
+				t.Errorf("demoProgramFor(%q, %q, %q) = %q, want %q", tt.arg0, tt.cwd, tt.src, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDemoGoRun is the README's first step: "go run ./cmd/koobridge demo"
+// in the clone. What the demo prints to run next (the license activation,
+// the conformance commands) starts with "go run ./cmd/koobridge", which
+// works from the same directory, and says how to get koobridge on the
+// PATH instead.
+func TestDemoGoRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the demo with go run")
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	demo := exec.CommandContext(ctx, "go", "run", "./cmd/koobridge", "demo", "--once", "--listen", "127.0.0.1:0", "--emulator-listen", "127.0.0.1:0",
+		"--app-listen", "127.0.0.1:0", "--conformance-openapi", "127.0.0.1:0", "--dir", t.TempDir())
+	demo.Dir, demo.Env = root, cleanEnv()
+	var stdout, stderr bytes.Buffer
+	demo.Stdout, demo.Stderr = &stdout, &stderr
+	if err := demo.Run(); err != nil {
+		t.Fatalf("go run ./cmd/koobridge demo --once: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	if !regexp.MustCompile(`(?m)^  go run \./cmd/koobridge license activate --url http://\S+ --license \S+$`).MatchString(out) {
+		t.Errorf("the activation line does not run koobridge as the demo was run:\n%s", out)
+	}
+	m := demoConformanceRE.FindAllStringSubmatch(out, -1)
+	if len(m) != 2 || !strings.HasPrefix(m[0][1], "go run ./cmd/koobridge conformance --target ") || !strings.HasPrefix(m[1][1], m[0][1]+" --profile ") {
+		t.Fatalf("the conformance commands do not run koobridge as the demo was run: %q\n%s", m, out)
+	}
+	if !strings.Contains(out, "\n(go install ./cmd/koobridge puts koobridge on your PATH: then koobridge conformance … does the same.)\n") {
+		t.Errorf("no word on go install:\n%s", out)
+	}
+	// The printed program runs from where the demo ran: its conformance
+	// command, asked for its help (the demo has stopped).
+	prefix, _, _ := strings.Cut(m[0][1], " --target ")
+	sh := exec.CommandContext(ctx, "bash", "-c", prefix+" --help")
+	sh.Dir, sh.Env = root, cleanEnv()
+	if help, err := sh.CombinedOutput(); err != nil || !strings.Contains(string(help), "--openapi-listen") {
+		t.Errorf("%s --help in %s: %v\n%s", prefix, root, err, help)
 	}
 }
 
