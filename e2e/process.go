@@ -85,6 +85,9 @@ func StartKoobridge(t testing.TB, args ...string) *Koobridge {
 		}
 		k := &Koobridge{URL: "http://" + addr, stderr: &lockbuf.Buffer{}, exited: make(chan struct{})}
 		k.cmd = exec.Command(bin, append(args, "--listen", addr)...)
+		// Started by name, as an installed koobridge is: the demo prints
+		// the commands to run next with the name it was started as.
+		k.cmd.Args[0] = "koobridge"
 		k.cmd.Stdout = k.stderr
 		k.cmd.Stderr = k.stderr
 		if err := k.cmd.Start(); err != nil {
