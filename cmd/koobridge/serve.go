@@ -110,17 +110,29 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 
 	// The address first: a server that cannot listen (the demo still
 	// running on it) stops here, before it prints a secret, keeps one or
-	// creates the database.
+	// creates the database. Outside --dev the address is only checked, and
+	// taken again once the database is open and migrated: a replica still
+	// migrating, or waiting for another's migration lock, must refuse
+	// connections, not accept them and answer nothing, or a load balancer's
+	// TCP check counts it as up.
 	ln := cfg.listener
+	var addr net.Addr
 	if ln == nil {
 		var err error
 		if ln, err = net.Listen("tcp", o.listen); err != nil {
 			return usageErrorf("--listen %s: %v", o.listen, err)
 		}
+		if !o.dev {
+			_ = ln.Close()
+			ln = nil
+		}
+	}
+	if ln != nil {
+		addr = ln.Addr()
 	}
 	served := false // once the HTTP server has it, it closes ln
 	defer func() {
-		if !served {
+		if !served && ln != nil {
 			_ = ln.Close()
 		}
 	}()
@@ -143,7 +155,9 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 	if cfg.tlsCert != nil {
 		scheme = "https"
 	}
-	printDevBanner(stderr, cfg, consoleURL(scheme, ln.Addr()))
+	if addr != nil { // only --dev prints a banner, and it holds its listener
+		printDevBanner(stderr, cfg, consoleURL(scheme, addr))
+	}
 	if cfg.dev != nil {
 		for _, w := range cfg.dev.warnings {
 			logger.Warn(w)
@@ -219,6 +233,11 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 			return fmt.Errorf("single sign-on: %w", err)
 		}
 		logger.Info("single sign-on", "issuer", cfg.sso.PublicURL, "clients", len(cfg.sso.Clients))
+	}
+	if ln == nil { // checked at the start, taken now that the database is ready
+		if ln, err = net.Listen("tcp", o.listen); err != nil {
+			return fmt.Errorf("listen on %s: %w", o.listen, err)
+		}
 	}
 	if cfg.tlsCert != nil {
 		ln = tls.NewListener(ln, &tls.Config{
