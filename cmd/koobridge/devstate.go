@@ -137,6 +137,18 @@ func loadDevSecrets(dsn string) (*devSecrets, error) {
 	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
 		return nil, bad("more than one YAML document (a line ---)")
 	}
+	// Each setting present is a non-empty string, as save writes it: an
+	// empty one would be generated anew without a word (a new data key
+	// loses what the old one sealed), and a number is not what was kept.
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err == nil && len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode {
+		m := doc.Content[0].Content
+		for i := 0; i+1 < len(m); i += 2 {
+			if v := m[i+1]; v.Kind != yaml.ScalarNode || v.Tag != "!!str" || v.Value == "" {
+				return nil, bad(m[i].Value + ": not a non-empty string (remove the line to generate a new one)")
+			}
+		}
+	}
 	for _, name := range []string{devKey, devDataKey, devAdminToken} {
 		if strings.ContainsFunc(*d.file.field(name), unicode.IsControl) {
 			return nil, bad(name + ": has a control character (a line break or tab) in it")

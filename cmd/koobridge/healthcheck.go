@@ -38,6 +38,9 @@ image's HEALTHCHECK. A serve whose address comes from --listen or a --config
 file rather than KOOBRIDGE_LISTEN needs --url.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if timeout <= 0 { // 0 would be no timeout at all: a hung serve would hang the check
+				return usageErrorf("healthcheck: --timeout %v: want more than 0", timeout)
+			}
 			target := rawURL
 			if target == "" {
 				u, err := healthURL(os.Getenv)

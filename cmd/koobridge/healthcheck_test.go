@@ -98,6 +98,8 @@ func TestHealthcheckCommand(t *testing.T) {
 		{name: "no answer within --timeout", args: []string{"--url", hanging.URL + "/healthz", "--timeout", "200ms"}, want: 1},
 		{name: "bad URL exits 1, not Docker's reserved 2", args: []string{"--url", "ftp://example"}, want: 1},
 		{name: "listen without a port", env: []string{"KOOBRIDGE_LISTEN=127.0.0.1:0"}, want: 1},
+		// 0 would wait for a hung serve for ever: a wrong command line (2).
+		{name: "--timeout 0 is refused", args: []string{"--url", hanging.URL + "/healthz", "--timeout", "0"}, want: 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

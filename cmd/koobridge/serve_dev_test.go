@@ -349,6 +349,10 @@ func TestServeDevKept(t *testing.T) {
 		{name: "a bad data key", content: "data-key: not-base64\n", err: "data-key: not the base64 of 32 bytes"},
 		{name: "a short admin token", content: "admin-token: short\n", err: "admin-token: shorter than 16"},
 		// The file holds one document: a second one would be ignored.
+		{name: "an empty key", content: "key: \"\"\n", err: "key: not a non-empty string"},
+		{name: "an empty data key", content: "data-key:\n", err: "data-key: not a non-empty string"},
+		{name: "a number for a key", content: "key: 123\n", err: "key: not a non-empty string"},
+		{name: "a list for a token", content: "admin-token: [a, b]\n", err: "cannot unmarshal !!seq into string"},
 		{name: "a second YAML document", content: good + "---\nkey: other\n", err: "more than one YAML document"},
 		{name: "a second, unknown document", content: "key: \"abc\"\n---\nfoo: bar\n", err: "more than one YAML document"},
 		// A line break or tab pasted into a value is not part of a secret.
