@@ -386,6 +386,34 @@ type Calls interface {
 	InsertCall(ctx context.Context, c Call) (int64, error)
 	// Calls lists calls, newest first.
 	Calls(ctx context.Context, f CallFilter) ([]Call, error)
+	// DeleteCalls deletes at most limit calls of kind created before
+	// before, oldest first, in one statement, and reports how many it
+	// deleted: one batch of the ledger's retention sweep.
+	DeleteCalls(ctx context.Context, kind CallKind, before time.Time, limit int) (int64, error)
+}
+
+// CallKind splits the ledger for retention: rejected calls may be kept for
+// a shorter time than answered ones.
+type CallKind string
+
+// The kinds of calls. A call is rejected when it was refused before its
+// family's service saw it, so nothing was written for it: it was answered
+// 000001 (authentication failed) or 000002 (invalid parameter: malformed
+// or ambiguous input, an unknown path, method or activity) and carries no
+// idempotency key (no stored outcome). Every other call is answered.
+const (
+	CallsAnswered CallKind = "answered"
+	CallsRejected CallKind = "rejected"
+)
+
+// RejectedCallSQL is the SQL condition on a calls row that is true of a
+// rejected call (see CallKind); both dialects use it.
+const RejectedCallSQL = `(result_code IN ('000001', '000002') AND idem_key = '')`
+
+// Rejected reports whether c is of kind CallsRejected, as RejectedCallSQL
+// decides it in the database.
+func (c Call) Rejected() bool {
+	return (c.ResultCode == "000001" || c.ResultCode == "000002") && c.IdemKey == ""
 }
 
 // Jobs is the durable job queue (enqueueing is JobTx's, in the

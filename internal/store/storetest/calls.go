@@ -14,6 +14,9 @@ var callTests = []test{
 	{"Paging", testCallPaging},
 	{"Limits", testCallLimits},
 	{"LatencyPrecision", testCallLatencyPrecision},
+	{"RetentionBatches", testDeleteCallsBatches},
+	{"RetentionKindOnly", testDeleteCallsKindOnly},
+	{"RetentionBadArgs", testDeleteCallsRefusesBadArgs},
 }
 
 func fullCall() store.Call {

@@ -1,0 +1,42 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/koobridge/koobridge/internal/store"
+)
+
+// DeleteCalls deletes at most limit calls of kind created before before,
+// oldest first (by the calls_created_at index), in one statement: one short
+// write transaction, so the sweep holds no lock for long.
+func (s *Store) DeleteCalls(ctx context.Context, kind store.CallKind, before time.Time, limit int) (_ int64, err error) {
+	cond, err := callKindSQL(kind)
+	if err != nil {
+		return 0, err
+	}
+	if limit <= 0 {
+		return 0, fmt.Errorf("postgres: delete calls: limit %d is not positive", limit)
+	}
+	ctx, end := s.bound(ctx)
+	defer end(&err)
+	tag, err := s.q.Exec(ctx, `DELETE FROM calls WHERE id IN (
+		SELECT id FROM calls WHERE created_at < $1 AND `+cond+` ORDER BY created_at, id LIMIT $2)`,
+		ts(before), limit)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: delete %s calls: %w", kind, mapErr(ctx, err))
+	}
+	return tag.RowsAffected(), nil
+}
+
+// callKindSQL is the condition selecting the calls of kind.
+func callKindSQL(kind store.CallKind) (string, error) {
+	switch kind {
+	case store.CallsRejected:
+		return store.RejectedCallSQL, nil
+	case store.CallsAnswered:
+		return `NOT ` + store.RejectedCallSQL, nil
+	}
+	return "", fmt.Errorf("postgres: delete calls: unknown kind %q", kind)
+}
