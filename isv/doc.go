@@ -83,6 +83,7 @@
 //	                                                 malformed_params)
 //	koobridge_jobs_total{kind,outcome}               counter: background job attempts by kind and outcome (done, retry, dead)
 //	koobridge_ledger_errors_total                    counter: calls whose ledger row could not be written
+//	koobridge_ledger_swept_total{kind}               counter: calls the retention sweep deleted, by kind (answered, rejected)
 //	koobridge_usage_records_total{status}            counter: usage records reported, by answer (accepted, duplicate, rejected)
 //	koobridge_usage_periods_pushed_total             counter: billing periods sealed into a usage push
 //	koobridge_usage_periods_total{state}             counter: billing periods KooGallery answered for good (accepted, rejected, dead)

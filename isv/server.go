@@ -16,6 +16,7 @@ import (
 	"github.com/koobridge/koobridge/internal/inbound"
 	"github.com/koobridge/koobridge/internal/instance"
 	"github.com/koobridge/koobridge/internal/jobs"
+	"github.com/koobridge/koobridge/internal/ledger"
 	"github.com/koobridge/koobridge/internal/legacylicense"
 	"github.com/koobridge/koobridge/internal/license"
 	"github.com/koobridge/koobridge/internal/licenseapi"
@@ -63,6 +64,11 @@ const (
 	DefaultProducePath = "/produce"
 	// DataKeySize is the length of Config.DataKey: an AES-256 key.
 	DataKeySize = seal.KeySize
+	// MinLedgerRetention is the shortest positive LedgerRetention and
+	// LedgerRejectedRetention: a day, so that KooGallery's retries of a
+	// call and the previous of its twice-daily replays of saved debug cases
+	// stay in the console.
+	MinLedgerRetention = ledger.MinRetention
 )
 
 // Keys are the KooGallery keys, one set per interface type (Seller Center
@@ -199,6 +205,19 @@ type Config struct {
 	// applicationSync with 000005 (the buyer's retry in the console
 	// succeeds once one is set); the other Kit calls work without it.
 	RSAPrivateKey *rsa.PrivateKey
+	// LedgerRetention is how long the ledger of calls keeps answered calls
+	// (every call that is not rejected); zero, the default, keeps them for
+	// ever. Otherwise at least MinLedgerRetention: nothing koobridge does
+	// reads old calls (a duplicate is answered from its stored operation),
+	// but the console shows them. An hourly job deletes the older ones in
+	// batches.
+	LedgerRetention time.Duration
+	// LedgerRejectedRetention is how long the ledger keeps rejected calls:
+	// refused before their service saw them (000001, or 000002 without an
+	// idempotency key: authentication failures, malformed input, unknown
+	// paths, methods and activities). Zero means LedgerRetention;
+	// otherwise at least MinLedgerRetention.
+	LedgerRejectedRetention time.Duration
 	// JobWorkers is the number of background job workers; zero means
 	// DefaultJobWorkers.
 	JobWorkers int
@@ -228,6 +247,7 @@ type Server struct {
 	licenseAPI http.Handler
 	usage      *usage.Service
 	usageAPI   http.Handler // the usage API of the vendor's product
+	ledger     *ledger.Sweeper
 	runner     *jobs.Runner
 	log        *slog.Logger
 	dataKey    []byte           // for the SSO provider (sso.go)
@@ -341,6 +361,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("isv: %w", err)
 	}
 	if err := s.runner.RegisterAll(s.usage.Jobs()); err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
+	s.ledger, err = ledger.New(ledger.Config{
+		Store: st, Jobs: s.runner, Answered: cfg.LedgerRetention, Rejected: cfg.LedgerRejectedRetention,
+		Registerer: cfg.Registerer, Logger: ctxLog, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("isv: %w", err)
+	}
+	if err := s.runner.RegisterAll(s.ledger.Jobs()); err != nil {
 		return nil, fmt.Errorf("isv: %w", err)
 	}
 	s.usageAPI, err = usageapi.New(usageapi.Config{Usage: s.usage, Tokens: cfg.Usage.Tokens, Logger: log})
@@ -534,7 +564,8 @@ func (s *Server) Handler() http.Handler { return s.pipeline }
 func (s *Server) Paths() []string { return s.pipeline.Paths() }
 
 // Run runs the job workers, the nonce sweeper, the license usage
-// statistics schedule and the usage pushes' schedule until ctx is done, then waits for running jobs and
+// statistics schedule, the usage pushes' schedule and the ledger's
+// retention sweep (when a retention is set) until ctx is done, then waits for running jobs and
 // for the work calls started within their budget before it returns. In-flight jobs finish within their own deadline, not ctx's.
 func (s *Server) Run(ctx context.Context) error {
 	s.runMu.Lock()
@@ -549,6 +580,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.pipeline.SweepNonces(ctx) })
 	wg.Go(func() { s.licenses.Run(ctx) })
 	wg.Go(func() { s.usage.Run(ctx) })
+	wg.Go(func() { s.ledger.Run(ctx) })
 	err := s.runner.Run(ctx)
 	wg.Wait()
 	s.instances.Wait()
