@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/koobridge/koobridge/internal/inbound"
+	"github.com/koobridge/koobridge/internal/ledger"
 	"github.com/koobridge/koobridge/internal/seal"
 	"github.com/koobridge/koobridge/isv"
 	"github.com/koobridge/koobridge/protocol/sign"
@@ -79,6 +80,8 @@ type serveOptions struct {
 	shutdownTimeout    time.Duration
 	jobWorkers         int
 	jobLease           time.Duration
+	ledgerRetention    time.Duration
+	ledgerRejected     time.Duration
 	logLevel           string
 	dev                bool
 	sso                ssoOptions     // sso_config.go
@@ -133,6 +136,8 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for in-flight calls")
 	fs.IntVar(&o.jobWorkers, "job-workers", isv.DefaultJobWorkers, "background job workers")
 	fs.DurationVar(&o.jobLease, "job-lease", isv.DefaultJobLease, "how long a worker holds a job before another replica may take it over after a crash (at least 10s)")
+	fs.DurationVar(&o.ledgerRetention, "ledger-retention", 0, "how long the ledger of calls keeps answered calls, at least 24h (0: for ever)")
+	fs.DurationVar(&o.ledgerRejected, "ledger-rejected-retention", 0, "how long the ledger keeps rejected calls (000001, or 000002 before any write), at least 24h (0: as --ledger-retention)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.dev, "dev", false, "development mode: generate a missing key, data key and admin token, kept in <SQLite file>"+devFileSuffix+" for the next start; allow missing AK/SK")
 	o.sso.register(fs)
@@ -492,6 +497,14 @@ func resolveServeConfig(cmd *cobra.Command, o *serveOptions, getenv func(string)
 	if o.jobLease < minJobLease {
 		return nil, usageErrorf("--job-lease %v: want at least %v", o.jobLease, minJobLease)
 	}
+	for _, r := range []struct {
+		name string
+		v    time.Duration
+	}{{"--ledger-retention", o.ledgerRetention}, {"--ledger-rejected-retention", o.ledgerRejected}} {
+		if err := ledger.CheckRetention(r.name, r.v); err != nil {
+			return nil, usageErrorf("%w", err)
+		}
+	}
 	if _, err := parseLogLevel(o.logLevel); err != nil {
 		return nil, err
 	}
@@ -747,7 +760,8 @@ func (c *serveConfig) redacted() []any {
 		"credentials", o.credentials, "encrypt_type", string(c.encryptType),
 		"v1_buyer_encrypt_type", string(c.v1EncryptType), "v1_timestamp_window", o.v1TimestampWindow.String(), "body_sign", o.bodySign,
 		"max_body", int64(o.maxBody), "read_timeout", o.readTimeout.String(), "write_timeout", o.writeTimeout.String(),
-		"shutdown_timeout", o.shutdownTimeout.String(), "job_workers", o.jobWorkers, "job_lease", o.jobLease.String(), "log_level", o.logLevel, "dev", o.dev,
+		"shutdown_timeout", o.shutdownTimeout.String(), "job_workers", o.jobWorkers, "job_lease", o.jobLease.String(),
+		"ledger_retention", o.ledgerRetention.String(), "ledger_rejected_retention", o.ledgerRejected.String(), "log_level", o.logLevel, "dev", o.dev,
 		"license_path", o.license.path, "license_grace", o.license.grace.String(), "license_check_interval", o.license.checkInterval.String(),
 		"license_usage_interval", o.license.usageInterval.String(), "license_devices", o.license.devices, "license_key_retention", o.license.keyRetention.String(),
 		"license_rate_code", o.license.ratePerCode, "license_rate_address", o.license.ratePerAddress,

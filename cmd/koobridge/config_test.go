@@ -224,6 +224,9 @@ func TestConfigValidation(t *testing.T) {
 		{"encrypt type", append([]string{"--encrypt-type", "3"}, base...), nil, "--encrypt-type"},
 		{"job workers", append([]string{"--job-workers", "0"}, base...), nil, "--job-workers"},
 		{"log level", append([]string{"--log-level", "loud"}, base...), nil, "--log-level"},
+		{"negative ledger retention", append([]string{"--ledger-retention", "-1h"}, base...), nil, "--ledger-retention -1h0m0s is negative"},
+		{"ledger retention below the floor", append([]string{"--ledger-retention", "23h"}, base...), nil, "--ledger-retention 23h0m0s is below the floor of 24h0m0s"},
+		{"rejected retention below the floor", base, map[string]string{"KOOBRIDGE_LEDGER_REJECTED_RETENTION": "1h"}, "--ledger-rejected-retention 1h0m0s is below the floor of 24h0m0s"},
 		{"max body", append([]string{"--max-body", "64kb"}, base...), nil, "max-body"},
 		{"bad env value", base, map[string]string{"KOOBRIDGE_BUDGET": "soon"}, "KOOBRIDGE_BUDGET"},
 		{"unknown YAML key", append([]string{"--config", badFile}, base...), nil, `"no-such-setting"`},
@@ -239,6 +242,45 @@ func TestConfigValidation(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q does not name %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestConfigLedgerRetention: the two retentions come from flags, the
+// environment or the YAML file, default to 0 (keep for ever) and are in
+// the startup log.
+func TestConfigLedgerRetention(t *testing.T) {
+	file := writeFile(t, "koobridge.yaml", "ledger-retention: 2160h\nledger-rejected-retention: 48h\n")
+	tests := []struct {
+		name                   string
+		args                   []string
+		env                    map[string]string
+		wantAnswered, wantRejd time.Duration
+	}{
+		{"defaults", base, nil, 0, 0},
+		{"flags", append([]string{"--ledger-retention", "720h", "--ledger-rejected-retention", "24h"}, base...), nil, 720 * time.Hour, 24 * time.Hour},
+		{"env", base, map[string]string{"KOOBRIDGE_LEDGER_RETENTION": "168h"}, 168 * time.Hour, 0},
+		{"file", append([]string{"--config", file}, base...), nil, 2160 * time.Hour, 48 * time.Hour},
+		{"flag over file", append([]string{"--config", file, "--ledger-rejected-retention", "72h"}, base...), nil, 2160 * time.Hour, 72 * time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := resolveArgs(t, tt.args, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.opts.ledgerRetention != tt.wantAnswered || c.opts.ledgerRejected != tt.wantRejd {
+				t.Errorf("retentions %v, %v; want %v, %v", c.opts.ledgerRetention, c.opts.ledgerRejected, tt.wantAnswered, tt.wantRejd)
+			}
+			logged := map[any]any{}
+			kv := c.redacted()
+			for i := 0; i+1 < len(kv); i += 2 {
+				logged[kv[i]] = kv[i+1]
+			}
+			if logged["ledger_retention"] != tt.wantAnswered.String() || logged["ledger_rejected_retention"] != tt.wantRejd.String() {
+				t.Errorf("startup log: ledger_retention %v, ledger_rejected_retention %v; want %v, %v",
+					logged["ledger_retention"], logged["ledger_rejected_retention"], tt.wantAnswered, tt.wantRejd)
 			}
 		})
 	}

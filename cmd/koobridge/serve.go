@@ -222,6 +222,9 @@ func serve(ctx context.Context, cfg *serveConfig, stderr io.Writer) error {
 
 		V1EncryptType:     cfg.v1EncryptType,
 		V1TimestampWindow: o.v1TimestampWindow,
+
+		LedgerRetention:         o.ledgerRetention,
+		LedgerRejectedRetention: o.ledgerRejected,
 	})
 	if err != nil {
 		return fmt.Errorf("production interface: %w", err)
