@@ -31,7 +31,7 @@ import (
 const KindSweep = "ledger.sweep"
 
 // MinRetention is the shortest retention allowed, for answered and
-// rejected calls alike: a day, so that KooGallery's retries of a call (two
+// rejected calls alike: a day, so that KooGallery's retries of a call (three
 // hours at most) and the previous of its twice-daily replays of saved debug
 // cases can still be read in the console.
 const MinRetention = 24 * time.Hour
