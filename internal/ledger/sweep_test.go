@@ -237,3 +237,33 @@ func TestCheckRetention(t *testing.T) {
 		t.Errorf("New with a rejected retention of 1h = %v, want the floor named", err)
 	}
 }
+
+// TestSweepJobCutShortIsDone: a sweep job whose deadline passes mid-way is
+// done, not failed, so a large backlog never dead-letters the job; the
+// calls it did not reach are left for the next one.
+func TestSweepJobCutShortIsDone(t *testing.T) {
+	st := dbtest.Dialects[0].Open(t)
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	fill(t, st, store.CallsAnswered, 3, now.Add(-10*24*time.Hour), "old")
+	var logs bytes.Buffer
+	sw, err := New(Config{Store: st, Jobs: jobs.NewRunner(jobs.Config{Store: st}), Answered: 2 * 24 * time.Hour,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := sw.Jobs()[KindSweep](ctx, store.Job{Kind: KindSweep}); err != nil {
+		t.Errorf("sweep job past its deadline = %v, want nil (done)", err)
+	}
+	if !strings.Contains(logs.String(), "ledger sweep stopped at its deadline") {
+		t.Errorf("log %q does not say the sweep stopped", logs.String())
+	}
+	// A job with time left fails on a real error all the same.
+	broken := dbtest.Dialects[0].Open(t)
+	broken.Close()
+	sw.store = broken
+	if err := sw.Jobs()[KindSweep](t.Context(), store.Job{Kind: KindSweep}); err == nil {
+		t.Error("sweep job on a closed database = nil, want its error")
+	}
+}
