@@ -396,11 +396,14 @@ type Calls interface {
 // a shorter time than answered ones.
 type CallKind string
 
-// The kinds of calls. A call is rejected when it was refused before its
-// family's service saw it, so nothing was written for it: it was answered
-// 000001 (authentication failed) or 000002 (invalid parameter: malformed
-// or ambiguous input, an unknown path, method or activity) and carries no
-// idempotency key (no stored outcome). Every other call is answered.
+// The kinds of calls. A call is rejected when nothing was written for it:
+// it was answered 000001 or 000002 and carries no idempotency key (no
+// stored outcome). That is a call refused before its family's service saw
+// it (authentication failed, malformed or ambiguous input, an unknown
+// path, method or activity), or one its service refused as conflicting
+// with what is stored, in a transaction rolled back (a second purchase of
+// an order line with other values, a renewal already applied with other
+// values). Every other call is answered.
 const (
 	CallsAnswered CallKind = "answered"
 	CallsRejected CallKind = "rejected"

@@ -16,7 +16,7 @@ import (
 )
 
 // schemaVersion is the number of the latest migration.
-const schemaVersion = 8
+const schemaVersion = 9
 
 // TestUpgradeFromVersion1: a database deployed with schema version 1 and
 // holding data is upgraded on open; its rows read back with the new

@@ -1,0 +1,54 @@
+package sqlite
+
+import (
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/koobridge/koobridge/internal/store"
+)
+
+// TestDeleteCallsUsesKindIndex: the retention sweep's batch query reads
+// the index of its kind of call (migration 9), not calls_created_at,
+// which would make it read every older call of the other kind on each
+// batch while it holds the one writer.
+func TestDeleteCallsUsesKindIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plan.db")
+	openFile(t, path) // migrated to the newest version
+	driverName, _, err := driverDSN(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", driverName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for kind, index := range map[store.CallKind]string{
+		store.CallsRejected: "calls_rejected_created_at",
+		store.CallsAnswered: "calls_answered_created_at",
+	} {
+		cond, err := callKindSQL(kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := db.QueryContext(t.Context(), `EXPLAIN QUERY PLAN SELECT id FROM calls WHERE created_at < ? AND `+cond+` ORDER BY created_at, id LIMIT ?`, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if got := strings.Join(plan, "; "); !strings.Contains(got, "USING INDEX "+index) || strings.Contains(got, "TEMP B-TREE") {
+			t.Errorf("%s calls: plan %q, want a search of %s with no sort", kind, got, index)
+		}
+	}
+}
