@@ -32,6 +32,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -412,6 +413,20 @@ const (
 // RejectedCallSQL is the SQL condition on a calls row that is true of a
 // rejected call (see CallKind); both dialects use it.
 const RejectedCallSQL = `(result_code IN ('000001', '000002') AND idem_key = '')`
+
+// Condition is the SQL condition on a calls row that selects the calls of
+// kind k, the same in both dialects: RejectedCallSQL or its negation,
+// word for word the condition of k's partial index (schema version 9),
+// which SQLite uses only for a query that holds it as written.
+func (k CallKind) Condition() (string, error) {
+	switch k {
+	case CallsRejected:
+		return RejectedCallSQL, nil
+	case CallsAnswered:
+		return `NOT ` + RejectedCallSQL, nil
+	}
+	return "", fmt.Errorf("store: unknown kind of call %q", k)
+}
 
 // Rejected reports whether c is of kind CallsRejected, as RejectedCallSQL
 // decides it in the database.

@@ -9,12 +9,12 @@ import (
 )
 
 // DeleteCalls deletes at most limit calls of kind created before before,
-// oldest first (by the calls_created_at index), in one statement: one short
+// oldest first (by the index of its kind, schema version 9), in one statement: one short
 // write transaction, so the sweep does not hold the single writer.
 func (s *Store) DeleteCalls(ctx context.Context, kind store.CallKind, before time.Time, limit int) (_ int64, err error) {
-	cond, err := callKindSQL(kind)
+	cond, err := kind.Condition()
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("sqlite: delete calls: %w", err)
 	}
 	if limit <= 0 {
 		return 0, fmt.Errorf("sqlite: delete calls: limit %d is not positive", limit)
@@ -32,15 +32,4 @@ func (s *Store) DeleteCalls(ctx context.Context, kind store.CallKind, before tim
 		return 0, fmt.Errorf("sqlite: delete %s calls: %w", kind, mapErr(err))
 	}
 	return n, nil
-}
-
-// callKindSQL is the condition selecting the calls of kind.
-func callKindSQL(kind store.CallKind) (string, error) {
-	switch kind {
-	case store.CallsRejected:
-		return store.RejectedCallSQL, nil
-	case store.CallsAnswered:
-		return `NOT ` + store.RejectedCallSQL, nil
-	}
-	return "", fmt.Errorf("sqlite: delete calls: unknown kind %q", kind)
 }

@@ -29,7 +29,7 @@ func TestDeleteCallsUsesKindIndex(t *testing.T) {
 		store.CallsRejected: "calls_rejected_created_at",
 		store.CallsAnswered: "calls_answered_created_at",
 	} {
-		cond, err := callKindSQL(kind)
+		cond, err := kind.Condition()
 		if err != nil {
 			t.Fatal(err)
 		}
