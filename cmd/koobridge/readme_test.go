@@ -130,22 +130,7 @@ func watchServe(t *testing.T, cmd *exec.Cmd) *serveProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		_ = cmd.Wait()
-		p.exit = cmd.ProcessState.ExitCode()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("serve output:\n%s", p.output())
-		}
-	})
+	p.reap(t)
 	deadline := time.After(waitLong)
 	for !listeningRE.MatchString(p.output()) {
 		select {

@@ -96,6 +96,28 @@ type serveProc struct {
 	exit int
 }
 
+// reap records the started serve's exit in p.exit, closing p.done, and
+// at the end of the test kills it if it still runs and, when the test
+// failed, logs what it wrote.
+func (p *serveProc) reap(t *testing.T) {
+	go func() {
+		_ = p.cmd.Wait()
+		p.exit = p.cmd.ProcessState.ExitCode()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("serve output:\n%s", p.output())
+		}
+	})
+}
+
 var listeningRE = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
 
 func startServe(t *testing.T, args ...string) *serveProc {
@@ -126,22 +148,7 @@ func startServe(t *testing.T, args ...string) *serveProc {
 			}
 		}
 	}()
-	go func() {
-		_ = cmd.Wait()
-		p.exit = cmd.ProcessState.ExitCode()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("serve output:\n%s", p.output())
-		}
-	})
+	p.reap(t)
 	select {
 	case a := <-addr:
 		p.base = "http://" + a
