@@ -318,6 +318,22 @@ type JobTx interface {
 	// job.UniqueKey is set and a job with that key exists, nothing is
 	// inserted and inserted is false.
 	EnqueueJob(ctx context.Context, job Job) (id int64, inserted bool, err error)
+	// EnqueueClaimedJob inserts job already claimed by worker, as ClaimJob
+	// would leave it: running, locked until now+lease, its first attempt
+	// begun at now (Attempts 1, RunAt now); job's State, Attempts, RunAt
+	// and locks are ignored. It returns the job as stored. If
+	// job.UniqueKey is set and a job with that key exists, nothing is
+	// inserted, inserted is false and the job returned is the existing
+	// one, as it stands. A call that runs its job itself within its budget
+	// inserts it so and needs no claim of its own; should its process die,
+	// ClaimJob gives the job to another worker once the lease expires.
+	EnqueueClaimedJob(ctx context.Context, job Job, worker string, now time.Time, lease time.Duration) (j Job, inserted bool, err error)
+	// CompleteJob marks a job that worker holds (running and locked by
+	// worker) done, in the transaction of the handler's last change, as
+	// Jobs.CompleteJob does on its own: ErrConflict when worker no longer
+	// holds it (another worker took it over after its lease), ErrNotFound
+	// when it does not exist. The caller then rolls the transaction back.
+	CompleteJob(ctx context.Context, id int64, worker string) error
 }
 
 // OrderNotificationReader reads order notifications, inside and outside

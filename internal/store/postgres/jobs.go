@@ -74,6 +74,64 @@ func (t *tx) EnqueueJob(ctx context.Context, job store.Job) (int64, bool, error)
 	return id, false, nil
 }
 
+// EnqueueClaimedJob inserts job running, locked by worker until now+lease,
+// its first attempt begun at now, and returns it as stored. When job has a
+// UniqueKey that another job already has, nothing is inserted and the job
+// returned is the existing one (a concurrent insert of the same key waits
+// for the first transaction). A zero CreatedAt is set to now.
+func (t *tx) EnqueueClaimedJob(ctx context.Context, job store.Job, worker string, now time.Time, lease time.Duration) (store.Job, bool, error) {
+	created := or(job.CreatedAt, now)
+	var uniqueKey *string
+	if job.UniqueKey != "" {
+		k := txt(job.UniqueKey)
+		uniqueKey = &k
+	}
+	j, err := scanJob(t.tx.QueryRow(ctx, `INSERT INTO jobs
+		(kind, unique_key, payload, state, attempts, max_attempts, run_at, locked_by, locked_until,
+		 last_error, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, '', $9, $6)
+		ON CONFLICT DO NOTHING
+		RETURNING `+jobColumns,
+		txt(job.Kind), uniqueKey, job.Payload, string(store.JobRunning), job.MaxAttempts,
+		ts(now), txt(worker), ts(now.Add(lease)), ts(created)))
+	if err == nil {
+		return j, true, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return store.Job{}, false, fmt.Errorf("postgres: enqueue claimed job: %w", mapErr(ctx, err))
+	}
+	// Not inserted: the unique key is taken.
+	j, err = scanJob(t.tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE unique_key = $1`, uniqueKey))
+	if err != nil {
+		return store.Job{}, false, fmt.Errorf("postgres: enqueue claimed job: find job with the same key: %w", mapErr(ctx, err))
+	}
+	return j, false, nil
+}
+
+// CompleteJob marks job id done in the transaction if worker holds it
+// (running and locked by worker, even if the lease has run out but nobody
+// took it over). store.ErrNotFound when the job does not exist,
+// store.ErrConflict when worker does not hold it.
+func (t *tx) CompleteJob(ctx context.Context, id int64, worker string) error {
+	tag, err := t.tx.Exec(ctx, `UPDATE jobs SET state = 'done', locked_by = '', locked_until = NULL, updated_at = $1
+		WHERE id = $2 AND state = 'running' AND locked_by = $3`, ts(time.Now()), id, txt(worker))
+	if err != nil {
+		return fmt.Errorf("postgres: complete job: %w", mapErr(ctx, err))
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var state, lockedBy string
+	err = t.tx.QueryRow(ctx, `SELECT state, locked_by FROM jobs WHERE id = $1`, id).Scan(&state, &lockedBy)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: complete job: %w", mapErr(ctx, err))
+	}
+	return fmt.Errorf("postgres: complete job %d (%s, locked by %q): %w", id, state, lockedBy, store.ErrConflict)
+}
+
 // claimable is the condition for a job a worker may take at now ($1): due
 // and available, or running with an expired lease.
 const claimable = `((state = 'available' AND run_at <= $1) OR (state = 'running' AND locked_until < $1))`

@@ -24,6 +24,9 @@ var jobTests = []test{
 	{"DeadAndRevive", testJobDeadAndRevive},
 	{"WrongWorker", testJobWrongWorker},
 	{"ClaimByID", testJobClaimByID},
+	{"EnqueueClaimed", testJobEnqueueClaimed},
+	{"EnqueueClaimedUniqueKey", testJobEnqueueClaimedUniqueKey},
+	{"CompleteInTx", testJobCompleteInTx},
 	{"RunAtIsWhenItRan", testJobRunAtIsWhenItRan},
 	{"List", testJobList},
 	{"NotFound", testJobNotFound},
@@ -468,4 +471,137 @@ func testJobNotFound(t *testing.T, s store.Store) {
 	wantErr(t, "Job", err, store.ErrNotFound)
 	claimNone(t, s, "w", nil, at(0))
 	claimNone(t, s, "w", []string{"provision"}, at(0))
+}
+
+// enqueueClaimed inserts job claimed by worker at now in its own
+// transaction and returns it as stored.
+func enqueueClaimed(t *testing.T, s store.Store, job store.Job, worker string, now time.Time) store.Job {
+	t.Helper()
+	var j store.Job
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		var (
+			ok  bool
+			err error
+		)
+		j, ok, err = tx.EnqueueClaimedJob(ctx, job, worker, now, lease)
+		if err == nil && !ok {
+			err = fmt.Errorf("job %+v not inserted", job)
+		}
+		return err
+	})
+	return j
+}
+
+// testJobEnqueueClaimed: a job inserted claimed is held as a claim holds
+// it: nobody else takes it within the lease, another worker takes it over
+// once the lease has expired (its first holder presumed dead), and the
+// first holder can no longer finish it.
+func testJobEnqueueClaimed(t *testing.T, s store.Store) {
+	in := job("provision", at(time.Hour)) // RunAt is ignored: the attempt begins now
+	in.State, in.Attempts, in.LockedBy = store.JobDead, 9, "someone"
+	j := enqueueClaimed(t, s, in, "call-1", at(0))
+	got, err := s.Job(t.Context(), j.ID)
+	noErr(t, "Job", err)
+	if got.State != store.JobRunning || got.Attempts != 1 || got.MaxAttempts != 7 || got.LockedBy != "call-1" ||
+		!got.LockedUntil.Equal(at(lease)) || !got.RunAt.Equal(at(0)) || !got.CreatedAt.Equal(at(0)) ||
+		!bytes.Equal(got.Payload, in.Payload) || got.Kind != "provision" {
+		t.Errorf("Job = %+v, want running, locked by call-1 until %v, attempt 1", got, at(lease))
+	}
+	if d := diff(normJob(j), normJob(got)); d != "" {
+		t.Errorf("EnqueueClaimedJob returned another job than it stored:%s", d)
+	}
+
+	claimNone(t, s, "w2", nil, at(lease/2))
+	_, err = s.ClaimJobByID(t.Context(), j.ID, "w2", at(lease/2), lease)
+	wantErr(t, "ClaimJobByID of a job inserted claimed", err, store.ErrNotFound)
+
+	j2 := claim(t, s, "w2", nil, at(lease+time.Second))
+	if j2.ID != j.ID || j2.LockedBy != "w2" || j2.Attempts != 2 {
+		t.Errorf("job taken over after the lease = %+v, want job %d locked by w2, attempt 2", j2, j.ID)
+	}
+	wantErr(t, "CompleteJob by the first holder", s.CompleteJob(t.Context(), j.ID, "call-1"), store.ErrConflict)
+	noErr(t, "CompleteJob by the new holder", s.CompleteJob(t.Context(), j.ID, "w2"))
+}
+
+// testJobEnqueueClaimedUniqueKey: a taken unique key inserts nothing and
+// claims nothing; the job holding the key is returned as it stands.
+func testJobEnqueueClaimedUniqueKey(t *testing.T, s store.Store) {
+	first := job("provision", at(0))
+	first.UniqueKey = "provision:inst-1"
+	id := enqueue(t, s, first)
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		got, ok, err := tx.EnqueueClaimedJob(ctx, first, "call-1", at(time.Second), lease)
+		if err != nil {
+			return err
+		}
+		if ok || got.ID != id || got.State != store.JobAvailable || got.LockedBy != "" || got.Attempts != 0 {
+			t.Errorf("EnqueueClaimedJob with a taken key = %+v, %v; want the existing available job %d, not inserted", got, ok, id)
+		}
+		return nil
+	})
+	// The existing job is still there for any worker.
+	if j := claim(t, s, "w", nil, at(time.Second)); j.ID != id || j.Attempts != 1 {
+		t.Errorf("claim = %+v, want job %d at attempt 1", j, id)
+	}
+}
+
+// testJobCompleteInTx: a handler completes its job in its own
+// transaction: done only if that commits, and only while it holds the job.
+func testJobCompleteInTx(t *testing.T, s store.Store) {
+	complete := func(id int64, worker string, then error) error {
+		return s.Tx(t.Context(), func(ctx context.Context, tx store.Tx) error {
+			if err := tx.CompleteJob(ctx, id, worker); err != nil {
+				return err
+			}
+			return then
+		})
+	}
+	state := func(id int64) store.Job {
+		t.Helper()
+		j, err := s.Job(t.Context(), id)
+		noErr(t, "Job", err)
+		return j
+	}
+
+	id := enqueue(t, s, job("provision", at(0)))
+	claim(t, s, "w1", nil, at(0))
+	// Rolled back with its transaction.
+	wantErr(t, "Tx completing then failing", complete(id, "w1", errBoom), errBoom)
+	if j := state(id); j.State != store.JobRunning || j.LockedBy != "w1" {
+		t.Fatalf("job after a rolled-back completion = %+v, want still running for w1", j)
+	}
+	// Not by a worker that does not hold it.
+	wantErr(t, "CompleteJob by another worker", complete(id, "w2", nil), store.ErrConflict)
+	// Committed with it.
+	noErr(t, "CompleteJob in a transaction", complete(id, "w1", nil))
+	if j := state(id); j.State != store.JobDone || j.LockedBy != "" || !j.LockedUntil.IsZero() {
+		t.Errorf("job after completion = %+v, want done and unlocked", j)
+	}
+	wantErr(t, "CompleteJob of a done job", complete(id, "w1", nil), store.ErrConflict)
+	wantErr(t, "CompleteJob of an absent job", complete(id+1000, "w1", nil), store.ErrNotFound)
+
+	// A holder whose lease expired and was taken over cannot complete, and
+	// the rest of its transaction rolls back with the refusal.
+	in := fullInstance("jc-1", "CSJC", "CSJC-000001")
+	j := enqueueClaimed(t, s, job("provision", at(0)), "call-1", at(0))
+	claim(t, s, "w2", nil, at(lease+time.Second))
+	err := s.Tx(t.Context(), func(ctx context.Context, tx store.Tx) error {
+		if _, err := tx.InsertInstance(ctx, in); err != nil {
+			return err
+		}
+		return tx.CompleteJob(ctx, j.ID, "call-1")
+	})
+	wantErr(t, "CompleteJob after a takeover", err, store.ErrConflict)
+	if got := state(j.ID); got.State != store.JobRunning || got.LockedBy != "w2" {
+		t.Errorf("job after the old holder's completion = %+v, want running for w2", got)
+	}
+	_, err = s.Instance(t.Context(), in.ID)
+	wantErr(t, "Instance written with a refused completion", err, store.ErrNotFound)
+}
+
+// normJob is j with its times comparable by reflect.DeepEqual.
+func normJob(j store.Job) store.Job {
+	j.RunAt, j.LockedUntil = normTime(j.RunAt), normTime(j.LockedUntil)
+	j.CreatedAt, j.UpdatedAt = normTime(j.CreatedAt), normTime(j.UpdatedAt)
+	return j
 }
