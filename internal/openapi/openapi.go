@@ -85,6 +85,10 @@ type Config struct {
 	Now func() time.Time
 }
 
+// maxIdleConnsPerHost is how many idle connections the default client
+// keeps to each Open API endpoint.
+const maxIdleConnsPerHost = 64
+
 // New checks cfg, fills in its defaults and returns a Client.
 func New(cfg Config) (*Client, error) {
 	if cfg.AK == "" || cfg.SK == "" {
@@ -113,8 +117,15 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	if cfg.HTTPClient == nil {
+		// Keep as many idle connections to the endpoint as calls run at
+		// once (http.DefaultTransport keeps 2 per host): every purchase
+		// asks Query Order while KooGallery's calls arrive together, and
+		// a connection dropped after each is a new TCP and TLS handshake.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = maxIdleConnsPerHost
 		cfg.HTTPClient = &http.Client{
-			Timeout: DefaultTimeout,
+			Transport: t,
+			Timeout:   DefaultTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse
 			},

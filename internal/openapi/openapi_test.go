@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -351,5 +353,61 @@ func TestErrorText(t *testing.T) {
 	}
 	if openapi.Retryable(nil) || openapi.Retryable(e) {
 		t.Error("Retryable is true for nil or a final answer")
+	}
+}
+
+// TestDefaultClientKeepsConnections checks that the default client keeps a
+// connection for each of the calls it makes at once, instead of dialling
+// (with TLS, a handshake) for most of them again on the next burst, as
+// http.DefaultTransport's two idle connections per host would.
+func TestDefaultClientKeepsConnections(t *testing.T) {
+	const inFlight, bursts = 16, 3
+	api := mockapi.NewHandler(testAK, testSK)
+	api.AddOrder(sampleOrder("CS1"))
+	var (
+		mu      sync.Mutex
+		waiting int
+		release = make(chan struct{})
+		dials   atomic.Int32
+	)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Hold each burst's calls until all of them are in flight, so
+		// that every one needs a connection of its own.
+		mu.Lock()
+		waiting++
+		if waiting == inFlight {
+			waiting = 0
+			close(release)
+			release = make(chan struct{})
+			mu.Unlock()
+		} else {
+			ch := release
+			mu.Unlock()
+			<-ch
+		}
+		api.ServeHTTP(w, r)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dials.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := newClient(t, openapi.Config{BaseURL: srv.URL})
+
+	for range bursts {
+		var wg sync.WaitGroup
+		for range inFlight {
+			wg.Go(func() {
+				if _, err := c.QueryOrder(context.Background(), "CS1", "CS1-000001"); err != nil {
+					t.Errorf("QueryOrder: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if n := dials.Load(); n > inFlight {
+		t.Errorf("%d bursts of %d calls at once opened %d connections, want at most %d", bursts, inFlight, n, inFlight)
 	}
 }
