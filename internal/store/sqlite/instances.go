@@ -23,7 +23,7 @@ type reader struct {
 // tx implements store.Tx.
 type tx struct {
 	reader
-	tx *sql.Tx
+	tx *cachedTx
 }
 
 var _ store.Tx = (*tx)(nil)

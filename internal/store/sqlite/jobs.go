@@ -115,18 +115,17 @@ func (s *Store) ClaimJobByID(ctx context.Context, id int64, worker string, now t
 // claim marks the job selected by the subquery idQuery running for worker,
 // its attempt begun at now.
 func (s *Store) claim(ctx context.Context, idQuery string, args []any) (store.Job, error) {
-	release, err := s.acquireWrite(ctx)
-	if err != nil {
-		return store.Job{}, err
-	}
-	defer release()
-	// RunAt becomes the claim's time: a job claimed before it was due (by
-	// ID) would otherwise show a run time after it had finished.
-	row := s.db.QueryRowContext(ctx, `UPDATE jobs SET state = 'running', locked_by = :worker,
-		locked_until = :until, attempts = attempts + 1, run_at = :now, updated_at = :now
-		WHERE id = `+idQuery+`
-		RETURNING `+jobColumns, args...)
-	j, err := scanJob(row)
+	var j store.Job
+	err := s.run(ctx, true, func(ctx context.Context, t *cachedTx) error {
+		// RunAt becomes the claim's time: a job claimed before it was due
+		// (by ID) would otherwise show a run time after it had finished.
+		var err error
+		j, err = scanJob(t.QueryRowContext(ctx, `UPDATE jobs SET state = 'running', locked_by = :worker,
+			locked_until = :until, attempts = attempts + 1, run_at = :now, updated_at = :now
+			WHERE id = `+idQuery+`
+			RETURNING `+jobColumns, args...))
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Job{}, store.ErrNotFound
 	}

@@ -292,15 +292,12 @@ func (s *Store) LicenseGrants(ctx context.Context, f store.LicenseGrantFilter) (
 func (s *Store) InsertLicenseUpload(ctx context.Context, u store.LicenseUpload) (_ int64, err error) {
 	ctx, end := s.bound(ctx)
 	defer end(&err)
-	release, err := s.acquireWrite(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer release()
 	var id int64
-	err = s.db.QueryRowContext(ctx, `INSERT INTO license_uploads (grant_id, at, outcome, http_status, code, message)
-		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-		u.GrantID, ms(or(u.At, time.Now())), u.Outcome, u.HTTPStatus, u.Code, u.Message).Scan(&id)
+	err = s.run(ctx, true, func(ctx context.Context, t *cachedTx) error {
+		return t.QueryRowContext(ctx, `INSERT INTO license_uploads (grant_id, at, outcome, http_status, code, message)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+			u.GrantID, ms(or(u.At, time.Now())), u.Outcome, u.HTTPStatus, u.Code, u.Message).Scan(&id)
+	})
 	switch {
 	case isForeignKey(err):
 		return 0, fmt.Errorf("sqlite: insert license upload: grant %d: %w", u.GrantID, store.ErrNotFound)

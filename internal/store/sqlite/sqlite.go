@@ -8,9 +8,11 @@
 // SQLite allows one writer at a time: every transaction starts with BEGIN
 // IMMEDIATE (the driver's _txlock=immediate), so a second writer waits on
 // the busy timeout at the start instead of failing with SQLITE_BUSY when it
-// commits, and writers of this process queue on an in-process lock before
-// they take a connection, so they do not spin in SQLite's busy handler.
-// Writers in other processes sharing the file queue on the busy timeout.
+// commits. The writes of this process queue for one writer goroutine,
+// which runs those waiting at the same time in one transaction, each in a
+// savepoint, and commits once (group commit: writer.go); none is answered
+// before that commit. Writers in other processes sharing the file queue on
+// the busy timeout. Statements are prepared once and kept (stmts.go).
 // A writer that still cannot get the database gets an error wrapping
 // store.ErrUnavailable, as do I/O failures.
 //
@@ -32,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	msqlite "modernc.org/sqlite" // registers the "sqlite" driver
@@ -52,13 +55,17 @@ const txAttempts = 4
 // store.Store and is safe for concurrent use by many goroutines; several
 // processes may open the same file.
 type Store struct {
-	db *sql.DB
-	// writeSlot serialises this process's writers (capacity 1): SQLite
-	// allows one writer, and queueing here is cheaper and fairer than
-	// every writer polling in the busy handler.
-	writeSlot chan struct{}
-	// busy is the busy timeout; a writer waits at most this long for the
-	// write slot, as it would for another process's lock.
+	db *pool
+	// queue feeds this process's writes to the writer goroutine, which
+	// runs them in shared transactions (writer.go): SQLite allows one
+	// writer, and queueing here is cheaper and fairer than every writer
+	// polling in the busy handler.
+	queue      chan *writeReq
+	closed     chan struct{} // closed by Close: the writer stops
+	writerDone chan struct{} // closed when the writer has stopped
+	batches    atomic.Int64  // transactions the writer committed or rolled back
+	// busy is the busy timeout; a write waits at most this long for the
+	// writer, as it would for another process's lock.
 	busy time.Duration
 	// opTimeout bounds every operation (see bound).
 	opTimeout time.Duration
@@ -87,10 +94,12 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	db.SetMaxOpenConns(maxOpenConns)
 	db.SetMaxIdleConns(maxOpenConns)
 	s := &Store{
-		db:        db,
-		writeSlot: make(chan struct{}, 1),
-		busy:      busy,
-		opTimeout: o.opTimeout,
+		db:         &pool{DB: db, stmts: newStmtCache(db)},
+		queue:      make(chan *writeReq, queueLen),
+		closed:     make(chan struct{}),
+		writerDone: make(chan struct{}),
+		busy:       busy,
+		opTimeout:  o.opTimeout,
 	}
 	if err := firstConnect(ctx, db, busy); err != nil {
 		db.Close()
@@ -100,6 +109,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	go s.writer()
 	return s, nil
 }
 
@@ -124,24 +134,37 @@ func firstConnect(ctx context.Context, db *sql.DB, busy time.Duration) error {
 	}
 }
 
-// Tx runs fn in one IMMEDIATE transaction and commits if fn returns nil.
-// When SQLite reports the database busy or locked, it rolls back and runs
-// fn again, a few times, before giving up with store.ErrUnavailable. A
-// panic in fn rolls the transaction back and is re-raised.
+// Tx runs fn in a transaction and commits if fn returns nil. Writes that
+// wait for the writer at the same time share one transaction (group
+// commit, see writer.go), each in its own savepoint; Tx returns after the
+// commit. When SQLite reports the database busy or locked, or the shared
+// transaction is lost, fn's part is rolled back and fn runs again, a few
+// times, before Tx gives up with store.ErrUnavailable. A panic in fn rolls
+// fn's part back and is re-raised.
 //
 // fn must write through tx only: a write through the Store itself would
-// wait for the write lock fn's transaction holds, and fail with
+// wait for the writer fn is running in, and fail with
 // store.ErrUnavailable after the busy timeout. Reads through the Store see
-// the last committed state.
+// the last committed state; reads through tx also see what earlier writes
+// of the same batch wrote, which commit with fn or not at all.
 //
 // The operation timeout bounds the whole of Tx, every attempt and fn
 // included; fn gets a context with that deadline.
 func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) (err error) {
 	ctx, end := s.bound(ctx)
 	defer end(&err)
+	return s.run(ctx, false, func(ctx context.Context, t *cachedTx) error {
+		return fn(ctx, &tx{reader: reader{q: t}, tx: t})
+	})
+}
+
+// run is write with retries: when SQLite reports the database busy or
+// locked, or the batch was lost, fn runs again, up to txAttempts times.
+// single marks fn as one statement (see writeReq).
+func (s *Store) run(ctx context.Context, single bool, fn func(ctx context.Context, t *cachedTx) error) (err error) {
 	for attempt := 1; attempt <= txAttempts; attempt++ {
-		err = s.tryTx(ctx, fn)
-		if err == nil || !isBusy(err) {
+		err = s.write(ctx, single, fn)
+		if err == nil || !(isBusy(err) || errors.Is(err, errBatchAborted)) {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -163,68 +186,16 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx store.Tx
 	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 }
 
-func (s *Store) tryTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) (err error) {
-	release, err := s.acquireWrite(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	sqlTx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", mapErr(err))
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			// The error of fn (or the panic) matters, not the rollback's.
-			_ = sqlTx.Rollback()
-		}
-	}()
-	if err := fn(ctx, &tx{reader: reader{q: sqlTx}, tx: sqlTx}); err != nil {
-		return err
-	}
-	if err := sqlTx.Commit(); err != nil {
-		// Commit rolls back on failure; nothing is left to undo.
-		committed = true
-		return fmt.Errorf("sqlite: commit: %w", mapErr(err))
-	}
-	committed = true
-	return nil
-}
-
-// acquireWrite takes this process's write slot, waiting at most the busy
-// timeout (or until ctx is done). A writer that waits longer is told the
-// database is unavailable, as SQLite itself would after its busy timeout.
-func (s *Store) acquireWrite(ctx context.Context) (release func(), err error) {
-	select {
-	case s.writeSlot <- struct{}{}:
-		return s.releaseWrite, nil
-	default:
-	}
-	t := time.NewTimer(s.busy)
-	defer t.Stop()
-	select {
-	case s.writeSlot <- struct{}{}:
-		return s.releaseWrite, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("sqlite: wait for writer: %w", ctx.Err())
-	case <-t.C:
-		return nil, fmt.Errorf("sqlite: wait for writer: %w: database busy for %s", store.ErrUnavailable, s.busy)
-	}
-}
-
-func (s *Store) releaseWrite() { <-s.writeSlot }
-
-// exec runs one writing statement outside a transaction.
+// exec runs one writing statement, in the writer's batch.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	release, err := s.acquireWrite(ctx)
+	var res sql.Result
+	err := s.run(ctx, true, func(ctx context.Context, t *cachedTx) error {
+		var err error
+		res, err = t.ExecContext(ctx, query, args...)
+		return mapErr(err)
+	})
 	if err != nil {
 		return nil, err
-	}
-	defer release()
-	res, err := s.db.ExecContext(ctx, query, args...)
-	if err != nil {
-		return nil, mapErr(err)
 	}
 	return res, nil
 }
@@ -245,6 +216,9 @@ func (s *Store) Ping(ctx context.Context) (err error) {
 // again returns the first result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.closed)
+		<-s.writerDone
+		s.db.stmts.close()
 		ctx, cancel := context.WithTimeout(context.Background(), s.busy)
 		defer cancel()
 		// Another process may still be using the file; then the

@@ -342,15 +342,15 @@ func (s *Store) SetTenantEventState(ctx context.Context, id int64, state store.T
 func (s *Store) FailTenantEventAttempt(ctx context.Context, id int64, lastErr string, maxAttempts int, now time.Time) (_ store.TenantEvent, err error) {
 	ctx, end := s.bound(ctx)
 	defer end(&err)
-	release, err := s.acquireWrite(ctx)
-	if err != nil {
-		return store.TenantEvent{}, err
-	}
-	defer release()
-	e, err := scanTenantEvent(s.db.QueryRowContext(ctx, `UPDATE tenant_events SET attempts = attempts + 1,
-		last_error = ?, updated_at = ?,
-		state = CASE WHEN state = 'pending' AND attempts + 1 >= ? THEN 'failed' ELSE state END
-		WHERE id = ? RETURNING `+tenantEventColumns, lastErr, ms(or(now, time.Now())), maxAttempts, id))
+	var e store.TenantEvent
+	err = s.run(ctx, true, func(ctx context.Context, t *cachedTx) error {
+		var err error
+		e, err = scanTenantEvent(t.QueryRowContext(ctx, `UPDATE tenant_events SET attempts = attempts + 1,
+			last_error = ?, updated_at = ?,
+			state = CASE WHEN state = 'pending' AND attempts + 1 >= ? THEN 'failed' ELSE state END
+			WHERE id = ? RETURNING `+tenantEventColumns, lastErr, ms(or(now, time.Now())), maxAttempts, id))
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.TenantEvent{}, store.ErrNotFound
 	}

@@ -1,0 +1,265 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/koobridge/koobridge/internal/store"
+)
+
+// holdWriter runs a write that keeps the writer busy until the returned
+// function is called, so that the writes queued meanwhile make one batch
+// with it. It returns once the write is running.
+func holdWriter(t *testing.T, s *Store) (release func()) {
+	t.Helper()
+	running, hold, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	var once sync.Once
+	go func() {
+		// run: when another member loses the batch, this one runs again.
+		done <- s.run(context.Background(), false, func(ctx context.Context, tx *cachedTx) error {
+			once.Do(func() { close(running) })
+			<-hold
+			return nil
+		})
+	}()
+	<-running
+	return func() {
+		close(hold)
+		if err := <-done; err != nil {
+			t.Errorf("the holding write: %v", err)
+		}
+	}
+}
+
+// waitQueued waits until n writes wait for the writer.
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.queue) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes queued, want %d", len(s.queue), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// nonces returns the nonces stored, read through another connection.
+func nonces(t *testing.T, s *Store) map[string]bool {
+	t.Helper()
+	rows, err := s.db.DB.QueryContext(context.Background(), `SELECT nonce FROM nonces`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		got[n] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func insertNonce(ctx context.Context, tx *cachedTx, nonce string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO nonces (nonce, expires_at) VALUES (?, ?)`, nonce, time.Now().Add(time.Hour).UnixMilli())
+	return err
+}
+
+// TestGroupCommit checks that writes waiting together share one
+// transaction, and that each is answered after its commit.
+func TestGroupCommit(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "group.db"))
+	ctx := context.Background()
+	const n = 20
+	release := holdWriter(t, s)
+	before := s.batches.Load()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			nonce := fmt.Sprint("n", i)
+			err := s.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+				return insertNonce(ctx, tx.(*txImpl).tx, nonce)
+			})
+			if err != nil {
+				t.Errorf("Tx %d: %v", i, err)
+				return
+			}
+			// Answered, so committed: another connection sees it.
+			if !nonces(t, s)[nonce] {
+				t.Errorf("Tx %d answered before its write was committed", i)
+			}
+		})
+	}
+	waitQueued(t, s, n)
+	release()
+	wg.Wait()
+	if got := nonces(t, s); len(got) != n {
+		t.Errorf("%d nonces stored, want %d", len(got), n)
+	}
+	// One transaction for the holding write and those queued behind it,
+	// or a few if the batch ran out of time (maxBatchTime) on a slow
+	// machine; one each without group commit.
+	if b := s.batches.Load() - before; b > n/2 {
+		t.Errorf("%d writes waiting together took %d transactions, want them shared", n+1, b)
+	}
+}
+
+// txImpl names the store's transaction type for the tests.
+type txImpl = tx
+
+// TestGroupCommitMembersFailAlone checks that the members of one batch
+// fail alone: a function's error or panic, or a statement's constraint
+// violation, undoes only its own writes, and the others commit.
+func TestGroupCommitMembersFailAlone(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "alone.db"))
+	ctx := context.Background()
+	if _, err := s.exec(ctx, `INSERT INTO nonces (nonce, expires_at) VALUES ('taken', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriter(t, s)
+	before := s.batches.Load()
+	errFail := errors.New("the function failed")
+	results := make(map[string]any)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	queued := 0
+	add := func(name string, single bool, fn func(ctx context.Context, tx *cachedTx) error) {
+		queued++
+		wg.Go(func() {
+			var res any
+			func() {
+				defer func() {
+					if v := recover(); v != nil {
+						res = fmt.Sprint("panic: ", v)
+					}
+				}()
+				res = s.write(ctx, single, fn)
+			}()
+			mu.Lock()
+			results[name] = res
+			mu.Unlock()
+		})
+		waitQueued(t, s, queued)
+	}
+	add("ok1", false, func(ctx context.Context, tx *cachedTx) error { return insertNonce(ctx, tx, "ok1") })
+	add("fails", false, func(ctx context.Context, tx *cachedTx) error {
+		if err := insertNonce(ctx, tx, "fails"); err != nil {
+			return err
+		}
+		return errFail
+	})
+	add("panics", false, func(ctx context.Context, tx *cachedTx) error {
+		if err := insertNonce(ctx, tx, "panics"); err != nil {
+			return err
+		}
+		panic("boom")
+	})
+	add("duplicate", true, func(ctx context.Context, tx *cachedTx) error { return insertNonce(ctx, tx, "taken") })
+	add("ok2", true, func(ctx context.Context, tx *cachedTx) error { return insertNonce(ctx, tx, "ok2") })
+	release()
+	wg.Wait()
+
+	if b := s.batches.Load() - before; b != 1 {
+		t.Errorf("the writes took %d transactions, want 1 (with the holding write)", b)
+	}
+	got := nonces(t, s)
+	for nonce, want := range map[string]bool{"taken": true, "ok1": true, "ok2": true, "fails": false, "panics": false} {
+		if got[nonce] != want {
+			t.Errorf("nonce %s stored = %v, want %v", nonce, got[nonce], want)
+		}
+	}
+	if results["ok1"] != nil && results["ok1"] != error(nil) {
+		t.Errorf("ok1: %v", results["ok1"])
+	}
+	if err, _ := results["fails"].(error); !errors.Is(err, errFail) {
+		t.Errorf("fails: %v, want its own error", results["fails"])
+	}
+	if results["panics"] != "panic: boom" {
+		t.Errorf("panics: %v, want the panic re-raised in its caller", results["panics"])
+	}
+	if err, _ := results["duplicate"].(error); err == nil || sqliteCode(err) == 0 {
+		t.Errorf("duplicate: %v, want the constraint violation", results["duplicate"])
+	}
+}
+
+// TestGroupCommitLostTransaction checks that when a member's failure ends
+// the shared transaction, nothing of the batch is committed, that member
+// gets its error, and the others run again and commit.
+func TestGroupCommitLostTransaction(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "lost.db"))
+	ctx := context.Background()
+	release := holdWriter(t, s)
+	var wg sync.WaitGroup
+	var okErr, loserErr error
+	wg.Go(func() {
+		okErr = s.run(ctx, false, func(ctx context.Context, tx *cachedTx) error { return insertNonce(ctx, tx, "before") })
+	})
+	waitQueued(t, s, 1)
+	wg.Go(func() {
+		loserErr = s.write(ctx, false, func(ctx context.Context, tx *cachedTx) error {
+			// Ends the transaction under the batch, as SQLite does after
+			// an interrupt or an I/O error.
+			_, err := tx.Tx.ExecContext(ctx, `ROLLBACK`)
+			if err != nil {
+				return err
+			}
+			return errors.New("the transaction is gone")
+		})
+	})
+	waitQueued(t, s, 2)
+	release()
+	wg.Wait()
+	if okErr != nil {
+		t.Errorf("the other member: %v, want it run again and committed", okErr)
+	}
+	if loserErr == nil {
+		t.Error("the member that ended the transaction succeeded")
+	}
+	if !nonces(t, s)["before"] {
+		t.Error("the other member's write is missing")
+	}
+}
+
+// TestGroupCommitAbandoned checks that a write whose caller gives up
+// while it waits is never run.
+func TestGroupCommitAbandoned(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "abandoned.db"))
+	release := holdWriter(t, s)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{}, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.write(ctx, false, func(ctx context.Context, tx *cachedTx) error {
+			ran <- struct{}{}
+			return insertNonce(ctx, tx, "abandoned")
+		})
+	}()
+	waitQueued(t, s, 1)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("write = %v, want context.Canceled", err)
+	}
+	release()
+	// A write after it runs after it: the abandoned one was skipped.
+	if err := s.run(context.Background(), true, func(ctx context.Context, tx *cachedTx) error { return insertNonce(ctx, tx, "after") }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ran:
+		t.Error("the abandoned write ran")
+	default:
+	}
+	if nonces(t, s)["abandoned"] {
+		t.Error("the abandoned write was stored")
+	}
+}
