@@ -219,6 +219,10 @@ func (r *Runner) handler(kind string) HandlerFunc {
 // ends (the lease minus 5s, or half of what remains of a short one).
 // Recording does not depend on ctx being alive. Losing the lease (the
 // store answers ErrConflict) is logged, not fatal.
+//
+// A handler that completed its job in its own last transaction
+// (CompleteIn, then Completed) is reported done without another write; one
+// that lost its lease there (ErrLeaseLost) has nothing recorded.
 func (r *Runner) Execute(ctx context.Context, job store.Job) {
 	worker := job.LockedBy
 	if worker == "" {
@@ -227,14 +231,27 @@ func (r *Runner) Execute(ctx context.Context, job store.Job) {
 	log := r.cfg.Logger.With("job", job.ID, "kind", job.Kind, "attempt", job.Attempts, "worker", worker)
 
 	var err error
+	hd := &held{id: job.ID, worker: worker}
 	if h := r.handler(job.Kind); h == nil {
 		err = Permanent(fmt.Errorf("jobs: no handler for kind %q", job.Kind))
 	} else {
-		hctx, cancel := context.WithTimeout(ctx, r.handlerTimeout(job))
+		hctx, cancel := context.WithTimeout(context.WithValue(ctx, heldKey{}, hd), r.handlerTimeout(job))
 		err = r.call(hctx, h, job, log)
 		cancel()
 	}
-	r.record(ctx, job, worker, err, log)
+	switch {
+	case hd.completed.Load():
+		// Committed with the handler's change: the job is done whatever
+		// the handler did after that.
+		if err != nil {
+			log.Warn("jobs: handler failed after completing its job", "err", err)
+		}
+		r.outcome(job.Kind, OutcomeDone)
+	case errors.Is(err, ErrLeaseLost):
+		log.Warn("jobs: lease lost before the outcome was recorded", "outcome", OutcomeDone, "err", err)
+	default:
+		r.record(ctx, job, worker, err, log)
+	}
 }
 
 // handlerTimeout is how long the handler of a just-claimed job may run:
@@ -296,7 +313,12 @@ func (r *Runner) record(ctx context.Context, job store.Job, worker string, err e
 	case OutcomeDead:
 		log.Error("jobs: job is dead", "err", err, "max_attempts", maxAttempts)
 	}
+	r.outcome(job.Kind, outcome)
+}
+
+// outcome reports a recorded outcome to Config.OnOutcome.
+func (r *Runner) outcome(kind, outcome string) {
 	if r.cfg.OnOutcome != nil {
-		r.cfg.OnOutcome(job.Kind, outcome)
+		r.cfg.OnOutcome(kind, outcome)
 	}
 }

@@ -21,6 +21,11 @@ func (r *Runner) RunWithin(ctx context.Context, id int64, deadline time.Time) {
 	if !r.startBackground() {
 		return
 	}
+	r.runWithin(ctx, id, deadline)
+}
+
+// runWithin is RunWithin once its background run is registered.
+func (r *Runner) runWithin(ctx context.Context, id int64, deadline time.Time) {
 	job, err := r.cfg.Store.ClaimJobByID(ctx, id, r.cfg.WorkerID, r.cfg.Now().UTC(), r.cfg.Lease)
 	if err != nil {
 		r.bg.Done()
@@ -30,6 +35,13 @@ func (r *Runner) RunWithin(ctx context.Context, id int64, deadline time.Time) {
 		r.Kick()
 		return
 	}
+	r.runHeld(ctx, job, deadline)
+}
+
+// runHeld runs job, which this Runner holds, in the background under its
+// registered background run, and waits for it until deadline or the end
+// of ctx.
+func (r *Runner) runHeld(ctx context.Context, job store.Job, deadline time.Time) {
 	done := make(chan struct{})
 	go func() {
 		defer r.bg.Done()

@@ -1,0 +1,296 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/koobridge/koobridge/internal/jobs"
+	"github.com/koobridge/koobridge/internal/store"
+)
+
+// commits is the real store with a count of the writes that commit on
+// their own: transactions, claims and recorded outcomes.
+type commits struct {
+	store.Store
+	txs, claims, completes, others atomic.Int32
+}
+
+func (c *commits) Tx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
+	c.txs.Add(1)
+	return c.Store.Tx(ctx, fn)
+}
+
+func (c *commits) ClaimJob(ctx context.Context, worker string, kinds []string, now time.Time, lease time.Duration) (store.Job, error) {
+	j, err := c.Store.ClaimJob(ctx, worker, kinds, now, lease)
+	if err == nil {
+		c.claims.Add(1)
+	}
+	return j, err
+}
+
+func (c *commits) ClaimJobByID(ctx context.Context, id int64, worker string, now time.Time, lease time.Duration) (store.Job, error) {
+	c.claims.Add(1)
+	return c.Store.ClaimJobByID(ctx, id, worker, now, lease)
+}
+
+func (c *commits) CompleteJob(ctx context.Context, id int64, worker string) error {
+	c.completes.Add(1)
+	return c.Store.CompleteJob(ctx, id, worker)
+}
+
+func (c *commits) RetryJob(ctx context.Context, id int64, worker string, runAt time.Time, lastErr string) error {
+	c.others.Add(1)
+	return c.Store.RetryJob(ctx, id, worker, runAt, lastErr)
+}
+
+func (c *commits) DeadJob(ctx context.Context, id int64, worker string, lastErr string) error {
+	c.others.Add(1)
+	return c.Store.DeadJob(ctx, id, worker, lastErr)
+}
+
+// holdAndEnqueue inserts job through a Hold of r in one transaction and
+// returns the Hold and the job's ID.
+func holdAndEnqueue(t *testing.T, r *jobs.Runner, st store.Store, job store.Job) (*jobs.Hold, int64) {
+	t.Helper()
+	h := r.Hold()
+	t.Cleanup(h.Release)
+	var id int64
+	err := st.Tx(context.Background(), func(ctx context.Context, tx store.Tx) error {
+		var (
+			ok  bool
+			err error
+		)
+		id, ok, err = h.Enqueue(ctx, tx, job)
+		if err == nil && !ok {
+			t.Errorf("Enqueue of %+v inserted nothing", job)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+	return h, id
+}
+
+// finish is a handler that completes its job in the transaction of its
+// own change (a follow-up job), as a handler's last state change does.
+func finish(follow string) jobs.HandlerFunc {
+	return func(ctx context.Context, j store.Job) error {
+		err := jobStore(ctx).Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+			if _, _, err := tx.EnqueueJob(ctx, store.Job{Kind: follow, UniqueKey: follow, MaxAttempts: 3, RunAt: time.Now().Add(time.Hour)}); err != nil {
+				return err
+			}
+			return jobs.CompleteIn(ctx, tx)
+		})
+		if err != nil {
+			return err
+		}
+		jobs.Completed(ctx)
+		return nil
+	}
+}
+
+type storeKey struct{}
+
+func withStore(ctx context.Context, st store.Store) context.Context {
+	return context.WithValue(ctx, storeKey{}, st)
+}
+
+func jobStore(ctx context.Context) store.Store { return ctx.Value(storeKey{}).(store.Store) }
+
+// TestHoldRunsWithoutClaimOrCompletion: a call inserts its job claimed in
+// its own transaction and runs it; the handler completes it in its own
+// last transaction. Two commits in all: no claim, no separate completion,
+// and the outcome is still reported done, once.
+func TestHoldRunsWithoutClaimOrCompletion(t *testing.T) {
+	st := &commits{Store: openStore(t, "")}
+	var out outcomes
+	var runs atomic.Int32
+	var r *jobs.Runner
+	r = jobs.NewRunner(jobs.Config{
+		Store: st, Logger: quiet, OnOutcome: out.add,
+		Handlers: map[string]jobs.HandlerFunc{"own": func(ctx context.Context, j store.Job) error {
+			runs.Add(1)
+			if j.Attempts != 1 || j.LockedBy != r.WorkerID() {
+				t.Errorf("handler got %+v, want attempt 1 held by the runner", j)
+			}
+			return finish("follow")(ctx, j)
+		}},
+	})
+	// Due in an hour: only the Hold runs it (no worker runs anyway).
+	h, id := holdAndEnqueue(t, r, st, store.Job{Kind: "own", MaxAttempts: 3, RunAt: time.Now().Add(time.Hour)})
+	h.Run(withStore(context.Background(), st), id, time.Now().Add(deadline))
+	r.Wait()
+
+	j := waitState(t, st, id, store.JobDone)
+	if j.Attempts != 1 || runs.Load() != 1 {
+		t.Errorf("job %+v after %d runs, want done after 1 attempt", j, runs.Load())
+	}
+	// Wait has returned: Execute, and its report, are over.
+	if got := out.get(); !slices.Equal(got, []string{"own:done"}) {
+		t.Errorf("outcomes %v, want [own:done]", got)
+	}
+	if n, c, o := st.claims.Load(), st.completes.Load(), st.others.Load(); n != 0 || c != 0 || o != 0 {
+		t.Errorf("%d claims, %d completions, %d other outcomes committed on their own; want none", n, c, o)
+	}
+	if n := st.txs.Load(); n != 2 {
+		t.Errorf("%d transactions, want 2 (the call's insert, the handler's change with the completion)", n)
+	}
+	follow, err := st.Jobs(context.Background(), store.JobFilter{Kind: "follow"})
+	if err != nil || len(follow) != 1 {
+		t.Errorf("follow-up jobs %v, %v; want the one committed with the completion", follow, err)
+	}
+}
+
+// TestHoldJobTakenOverAfterLease: the process that inserted its job
+// claimed dies before running it. Nobody takes the job within its lease;
+// after it, another runner's worker does, as it takes over any claimed
+// job whose worker died.
+func TestHoldJobTakenOverAfterLease(t *testing.T) {
+	st := openStore(t, "")
+	const lease = time.Minute
+	dead := jobs.NewRunner(jobs.Config{Store: st, Logger: quiet, Lease: lease, WorkerID: "dead"})
+	h, id := holdAndEnqueue(t, dead, st, store.Job{Kind: "own", MaxAttempts: 3})
+	h.Release() // the process dies: the job is never run by it
+
+	j, err := st.Job(context.Background(), id)
+	if err != nil || j.State != store.JobRunning || j.LockedBy != "dead" || j.Attempts != 1 {
+		t.Fatalf("job inserted claimed = %+v, %v; want running, held by dead, attempt 1", j, err)
+	}
+	if _, err := st.ClaimJob(context.Background(), "other", nil, time.Now(), lease); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ClaimJob within the lease: %v, want ErrNotFound", err)
+	}
+
+	// Another runner, whose clock is past the lease.
+	var ran atomic.Int32
+	other := jobs.NewRunner(jobs.Config{
+		Store: st, Logger: quiet, Lease: lease, WorkerID: "other", Poll: 10 * time.Millisecond,
+		Now: func() time.Time { return time.Now().Add(2 * lease) },
+		Handlers: map[string]jobs.HandlerFunc{"own": func(ctx context.Context, j store.Job) error {
+			ran.Add(1)
+			return nil
+		}},
+	})
+	start(t, other)
+	j = waitState(t, st, id, store.JobDone)
+	if j.Attempts != 2 || ran.Load() != 1 {
+		t.Errorf("job %+v after %d runs, want done by the other runner at attempt 2", j, ran.Load())
+	}
+	// The dead process's worker, back to life, cannot finish it.
+	if err := st.CompleteJob(context.Background(), id, "dead"); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("CompleteJob by the first holder: %v, want ErrConflict", err)
+	}
+}
+
+// TestCompleteInLeaseLost: a handler whose job was taken over by another
+// worker while it ran cannot complete it: its last transaction rolls back
+// whole (the change made with the completion too), the runner records
+// nothing and reports no outcome, and the job stays with the other worker.
+func TestCompleteInLeaseLost(t *testing.T) {
+	st := &commits{Store: openStore(t, "")}
+	var out outcomes
+	const lease = time.Minute
+	started, proceed := make(chan struct{}), make(chan struct{})
+	var handlerErr atomic.Value
+	r := jobs.NewRunner(jobs.Config{
+		Store: st, Logger: quiet, OnOutcome: out.add, Lease: lease,
+		Handlers: map[string]jobs.HandlerFunc{"own": func(ctx context.Context, j store.Job) error {
+			close(started)
+			<-proceed
+			err := finish("side")(ctx, j)
+			handlerErr.Store(err)
+			return err
+		}},
+	})
+	h, id := holdAndEnqueue(t, r, st, store.Job{Kind: "own", MaxAttempts: 3})
+	go h.Run(withStore(context.Background(), st), id, time.Now())
+	<-started
+	// The lease is presumed expired elsewhere: another worker takes over.
+	if _, err := st.Store.ClaimJob(context.Background(), "w2", nil, time.Now().Add(2*lease), lease); err != nil {
+		t.Fatalf("takeover: %v", err)
+	}
+	close(proceed)
+	r.Wait()
+
+	err, _ := handlerErr.Load().(error)
+	if !errors.Is(err, jobs.ErrLeaseLost) || errors.Is(err, store.ErrConflict) {
+		t.Errorf("handler's error %v, want ErrLeaseLost (and not store.ErrConflict, which a version check would retry)", err)
+	}
+	j, jerr := st.Job(context.Background(), id)
+	if jerr != nil || j.State != store.JobRunning || j.LockedBy != "w2" {
+		t.Errorf("job %+v, %v; want still running for w2", j, jerr)
+	}
+	if side, err := st.Jobs(context.Background(), store.JobFilter{Kind: "side"}); err != nil || len(side) != 0 {
+		t.Errorf("side jobs %v, %v; want none: the change rolls back with the refused completion", side, err)
+	}
+	if c, o := st.completes.Load(), st.others.Load(); c != 0 || o != 0 {
+		t.Errorf("runner wrote %d completions, %d other outcomes; want none", c, o)
+	}
+	if got := out.get(); len(got) != 0 {
+		t.Errorf("outcomes %v, want none", got)
+	}
+}
+
+// TestCompleteInOnlyWhenCommitted: the runner skips its own completion
+// only when the handler's completion really committed.
+func TestCompleteInOnlyWhenCommitted(t *testing.T) {
+	errNoChange := errors.New("no change")
+	cases := []struct {
+		name string
+		// handler is the job's handler; ctx carries the store.
+		handler        jobs.HandlerFunc
+		wantCompletion int32 // by the runner, afterwards
+	}{
+		{"committed with the change", finish("follow"), 0},
+		{"rolled back after CompleteIn", func(ctx context.Context, j store.Job) error {
+			// As mutate: the first try completes, then conflicts; the
+			// second decides to change nothing. Nothing is committed.
+			for _, then := range []error{store.ErrConflict, errNoChange} {
+				err := jobStore(ctx).Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+					if then == errNoChange {
+						return then
+					}
+					if err := jobs.CompleteIn(ctx, tx); err != nil {
+						return err
+					}
+					return then
+				})
+				if !errors.Is(err, then) {
+					return err
+				}
+			}
+			return nil
+		}, 1},
+		{"Completed without CompleteIn", func(ctx context.Context, j store.Job) error {
+			jobs.Completed(ctx)
+			return nil
+		}, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st := &commits{Store: openStore(t, "")}
+			var out outcomes
+			r := jobs.NewRunner(jobs.Config{Store: st, Logger: quiet, OnOutcome: out.add,
+				Handlers: map[string]jobs.HandlerFunc{"own": c.handler}})
+			id := enqueue(t, st, store.Job{Kind: "own", MaxAttempts: 3})[0]
+			j, err := st.ClaimJob(context.Background(), "w", nil, time.Now(), time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Execute(withStore(context.Background(), st), j)
+			if got := waitState(t, st, id, store.JobDone); got.Attempts != 1 {
+				t.Errorf("job %+v, want done at attempt 1", got)
+			}
+			if n := st.completes.Load(); n != c.wantCompletion {
+				t.Errorf("runner completed the job %d times, want %d", n, c.wantCompletion)
+			}
+			if got := out.get(); !slices.Equal(got, []string{"own:done"}) {
+				t.Errorf("outcomes %v, want [own:done]", got)
+			}
+		})
+	}
+}
