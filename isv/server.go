@@ -565,8 +565,11 @@ func (s *Server) Paths() []string { return s.pipeline.Paths() }
 
 // Run runs the job workers, the nonce sweeper, the license usage
 // statistics schedule, the usage pushes' schedule and the ledger's
-// retention sweep (when a retention is set) until ctx is done, then waits for running jobs and
-// for the work calls started within their budget before it returns. In-flight jobs finish within their own deadline, not ctx's.
+// retention sweep (when a retention is set) until ctx is done, then waits for running jobs,
+// for the work calls started within their budget and for the ledger rows still being written
+// behind replies before it returns. In-flight jobs finish within their own deadline, not ctx's.
+// Stop the HTTP server first: calls answered after Run returns may leave their ledger rows
+// unwritten when the store closes.
 func (s *Server) Run(ctx context.Context) error {
 	s.runMu.Lock()
 	if s.running {
@@ -585,6 +588,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Wait()
 	s.instances.Wait()
 	s.grants.Wait()
+	s.pipeline.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("isv: job runner: %w", err)
 	}

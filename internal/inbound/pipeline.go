@@ -80,11 +80,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, err := w.Write(body); err != nil {
 		log.Warn("write reply", "error", err)
 	}
-	// Send the reply before the ledger write rather than when the handler
-	// returns: KooGallery's clock is running.
-	if f, ok := w.(http.Flusher); ok {
-		f.Flush()
-	}
 	latency := time.Since(start)
 
 	family := ""
@@ -101,8 +96,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"instance_id", ex.out.InstanceID,
 		"repeat", ex.out.Repeat,
 		"test", ex.out.Test)
-	s.record(r, ex, rep, body, latency, log)
+
+	// The ledger row is written behind the reply: KooGallery's clock is
+	// running, and on a kept-alive connection its next call waits for
+	// this handler to return. The rows in flight are bounded; past the
+	// bound the handler writes its row itself before it returns, which
+	// slows the callers down instead of holding more rows in memory.
+	select {
+	case s.pending <- struct{}{}:
+		s.recording.Add(1)
+		go func() {
+			defer func() {
+				<-s.pending
+				s.recording.Done()
+			}()
+			s.record(r, ex, rep, body, latency, log)
+		}()
+	default:
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush() // the reply goes before the ledger write
+		}
+		s.record(r, ex, rep, body, latency, log)
+	}
 }
+
+// Wait waits for the ledger rows still being written behind replies. Call
+// it once the handler receives no more calls (after the HTTP server's
+// Shutdown), before the store closes.
+func (s *Server) Wait() { s.recording.Wait() }
 
 // signingKey is the key that Body-Signs the reply: the one that verified
 // the call, else the first of its family's type; a call that reached no

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,7 +71,16 @@ type Server struct {
 	metrics   *metrics
 	log       *slog.Logger
 	now       func() time.Time
+	// pending bounds the ledger rows written behind replies (see
+	// ServeHTTP); recording counts them for Wait.
+	pending   chan struct{}
+	recording sync.WaitGroup
 }
+
+// maxPendingLedger is how many ledger rows may be written behind their
+// replies at once: a few kilobytes each, and each written within the
+// ledger write's timeout.
+const maxPendingLedger = 1024
 
 // New checks cfg and builds the pipeline. Every family needs a name, a
 // method, a path, a scheme, a decoder, a service, and keys of its type.
@@ -94,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 		bodySign:  !cfg.DisableBodySign,
 		log:       cfg.Logger,
 		now:       cfg.Now,
+		pending:   make(chan struct{}, maxPendingLedger),
 	}
 	if s.maxBody == 0 {
 		s.maxBody = DefaultMaxBody

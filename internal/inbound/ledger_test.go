@@ -1,0 +1,139 @@
+package inbound_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/koobridge/koobridge/internal/inbound"
+	"github.com/koobridge/koobridge/internal/store"
+	"github.com/koobridge/koobridge/internal/store/sqlite"
+)
+
+// gatedStore holds every ledger write until gate is closed.
+type gatedStore struct {
+	*sqlite.Store
+	gate chan struct{}
+}
+
+func (g gatedStore) InsertCall(ctx context.Context, c store.Call) (int64, error) {
+	<-g.gate
+	return g.Store.InsertCall(ctx, c)
+}
+
+// newGatedPipeline is newPipeline on a store whose ledger writes wait for
+// the returned gate, with at most maxPending rows written behind replies;
+// its client sends every call on one connection.
+func newGatedPipeline(t *testing.T, maxPending int) (p *pipeline, s *inbound.Server, open func(), client *http.Client) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "kb.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	gate := make(chan struct{})
+	var once sync.Once
+	open = func() { once.Do(func() { close(gate) }) }
+	// Registered after the server's cleanup, so it runs first: a failed
+	// test must not leave handlers waiting on the gate.
+	defer t.Cleanup(open)
+	rec := &served{}
+	s, err = inbound.New(inbound.Config{
+		Families: []*inbound.Family{family("v2", http.MethodPost, "/produce", inbound.KeyBasic, inbound.URLSignature, rec, "queryInstance")},
+		Keys:     inbound.Keys{inbound.KeyBasic: {basicKey}},
+		Store:    gatedStore{Store: st, gate: gate},
+		Logger:   slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbound.SetMaxPendingLedger(s, maxPending)
+	p = &pipeline{st: st, srv: httptest.NewServer(s), rec: rec}
+	t.Cleanup(p.srv.Close)
+	client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 1}}
+	t.Cleanup(client.CloseIdleConnections)
+	return p, s, open, client
+}
+
+func (p *pipeline) doWith(t *testing.T, c *http.Client, value string) string {
+	t.Helper()
+	resp, err := c.Do(p.urlSigned(t, "/produce", basicKey, `{"activity":"queryInstance","value":"`+value+`"}`, ""))
+	if err != nil {
+		t.Errorf("call %s: %v", value, err)
+		return ""
+	}
+	// Read to the end, so the connection is kept for the next call.
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Errorf("call %s: read the reply: %v", value, err)
+	}
+	resp.Body.Close()
+	return resp.Status
+}
+
+func ledgerRows(t *testing.T, st *sqlite.Store) int {
+	t.Helper()
+	calls, err := st.Calls(context.Background(), store.CallFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(calls)
+}
+
+// TestLedgerWrittenBehindTheReply checks that the next call on a
+// connection does not wait for the previous call's ledger row, and that
+// Wait waits for the rows still being written.
+func TestLedgerWrittenBehindTheReply(t *testing.T) {
+	p, s, open, client := newGatedPipeline(t, 16)
+	p.doWith(t, client, "first")
+	// The same connection: served although the first row is not written.
+	p.doWith(t, client, "second")
+	if n := ledgerRows(t, p.st); n != 0 {
+		t.Fatalf("%d ledger rows written through a closed gate", n)
+	}
+	waited := make(chan struct{})
+	go func() {
+		s.Wait()
+		close(waited)
+	}()
+	select {
+	case <-waited:
+		t.Fatal("Wait returned while two ledger rows were still being written")
+	case <-time.After(50 * time.Millisecond):
+	}
+	open()
+	<-waited
+	if n := ledgerRows(t, p.st); n != 2 {
+		t.Errorf("%d ledger rows after Wait, want 2", n)
+	}
+}
+
+// TestLedgerBackpressure checks that past the bound of rows in flight a
+// call writes its row before its handler returns, so the next call on
+// the connection waits for it.
+func TestLedgerBackpressure(t *testing.T) {
+	p, s, open, client := newGatedPipeline(t, 1)
+	p.doWith(t, client, "first")  // its row takes the one place
+	p.doWith(t, client, "second") // answered, then its handler writes its row
+	third := make(chan struct{})
+	go func() {
+		p.doWith(t, client, "third")
+		close(third)
+	}()
+	select {
+	case <-third:
+		t.Fatal("the third call was served while the second's handler should still be writing its row")
+	case <-time.After(50 * time.Millisecond):
+	}
+	open()
+	<-third
+	s.Wait()
+	if n := ledgerRows(t, p.st); n != 3 {
+		t.Errorf("%d ledger rows, want 3", n)
+	}
+}
