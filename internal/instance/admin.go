@@ -23,7 +23,7 @@ func (s *Service) Reprovision(ctx context.Context, instanceID string) error {
 	if err != nil {
 		return err
 	}
-	ok, _, err := s.restartProvisioning(ctx, instanceID, stuck, nil, s.now().UTC())
+	ok, _, err := s.restartProvisioning(ctx, instanceID, stuck, nil, nil, s.now().UTC())
 	if err != nil {
 		return fmt.Errorf("instance: reprovision %s: %w", instanceID, err)
 	}

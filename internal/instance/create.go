@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/koobridge/koobridge/internal/jobs"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/protocol"
 	"github.com/koobridge/koobridge/provision"
@@ -71,6 +72,37 @@ const staleAfter = 10 * time.Second
 // order has its own order line, so (orderId, orderLineId) is one instance
 // per billing item, which is what the guide's "orderId + productId" rule
 // asks for.
+//
+// Commits. A SaaS V2 newInstance that provisions within its budget makes
+// five write transactions, each separate for a reason (docs/operations.md,
+// "What a call writes"):
+//
+//  1. The nonce (the pipeline, before the body is decoded): a replayed call
+//     is refused even when the first one failed and rolled back, so the
+//     nonce cannot share the fate of the call's own writes.
+//  2. The instance, its operation and its provision job, inserted already
+//     claimed by this process (jobs.Hold): the order line's unique
+//     constraint decides which call buys it, and this must be durable
+//     before the vendor hears of the instance, so that whatever the vendor
+//     creates exists here and its job survives a crash (any runner takes
+//     the job over when its lease expires).
+//  3. The delivery's outcome, with the order Query Order gave and, when
+//     the vendor created the instance, the job's completion
+//     (jobs.CompleteIn): it can only follow the vendor's answer, which may
+//     come after the budget, from a runner that is not this call.
+//  4. The answer, stored on the operation for duplicates in flight: only
+//     the call knows what it answered (000004 at its budget, or the
+//     outcome of 3), so it writes it after deciding, once 3 has committed
+//     or the budget has passed.
+//  5. The ledger row (the pipeline, after the reply): the record of the
+//     reply as sent, with its latency; the answer does not rest on it and
+//     the reply does not wait for it.
+//
+// A failed delivery records its error with the order in 3, then the
+// runner's retry or dead-letter commits on its own; a Query Order failure
+// records its reason, then the retry. A repeat of a failed purchase adds
+// the purchase's transaction that finds the instance, and restarts it
+// with its job claimed as in 2.
 func (s *Service) Create(ctx context.Context, c Create, render Render) (Answer, error) {
 	deadline := time.Now().Add(s.budget)
 	now := s.now().UTC()
@@ -98,6 +130,8 @@ func (s *Service) Create(ctx context.Context, c Create, render Render) (Answer, 
 		inserted bool
 		jobID    int64
 	)
+	hold := s.jobs.Hold()
+	defer hold.Release()
 	err := s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
 		jobID, hasOp = 0, false // the store may run fn again
 		ok, err := tx.InsertInstance(ctx, cand)
@@ -140,9 +174,10 @@ func (s *Service) Create(ctx context.Context, c Create, render Render) (Answer, 
 				return err
 			}
 		}
-		// RunAt lies past the budget: this call claims the job itself, and a
-		// runner takes it only if this process dies before it can.
-		jobID, _, err = s.enqueue(ctx, tx, KindProvision, "provision:"+cand.ID,
+		// Inserted claimed by this process, which runs it: a runner takes
+		// it only once its lease expires, should this process die. (RunAt,
+		// past the budget, is for a process that is stopping.)
+		jobID, _, err = s.enqueueHeld(ctx, tx, hold, KindProvision, "provision:"+cand.ID,
 			jobPayload{InstanceID: cand.ID}, now.Add(s.budget+5*time.Second))
 		return err
 	})
@@ -150,6 +185,7 @@ func (s *Service) Create(ctx context.Context, c Create, render Render) (Answer, 
 		return Answer{}, fmt.Errorf("instance: create: %w", err)
 	}
 	if !inserted {
+		hold.Release() // no job of this call's own to run
 		if hasOp && !sameRequest(op, c.Fingerprint) {
 			return answer(Answer{
 				Code: protocol.CodeInvalidParam,
@@ -158,7 +194,7 @@ func (s *Service) Create(ctx context.Context, c Create, render Render) (Answer, 
 		}
 		return s.repeatCreate(ctx, c, inst, op, hasOp, deadline, render)
 	}
-	return s.finishCreate(ctx, c, inst.ID, jobID, deadline, false, render)
+	return s.finishCreate(ctx, c, inst.ID, hold, jobID, deadline, false, render)
 }
 
 // repeatCreate answers a purchase whose instance exists.
@@ -179,12 +215,15 @@ func (s *Service) repeatCreate(ctx context.Context, c Create, inst store.Instanc
 	if inst.Status != store.StatusFailed {
 		return s.createAnswer(inst, key, true, render)
 	}
-	// Due after the budget, like the first job: this call runs it itself.
-	restarted, jobID, err := s.restartProvisioning(ctx, inst.ID, false, &key, s.now().UTC().Add(s.budget+5*time.Second))
+	// Inserted claimed, like the first job: this call runs it itself.
+	hold := s.jobs.Hold()
+	defer hold.Release()
+	restarted, jobID, err := s.restartProvisioning(ctx, inst.ID, false, &key, hold, s.now().UTC().Add(s.budget+5*time.Second))
 	if err != nil {
 		return Answer{}, fmt.Errorf("instance: create: %w", err)
 	}
 	if !restarted {
+		hold.Release()
 		// A concurrent repeat restarted it: wait for that one as a duplicate.
 		op, err := s.store.Operation(ctx, key)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -199,7 +238,7 @@ func (s *Service) repeatCreate(ctx context.Context, c Create, inst store.Instanc
 		}
 		return s.createAnswer(inst, key, true, render)
 	}
-	return s.finishCreate(ctx, c, inst.ID, jobID, deadline, true, render)
+	return s.finishCreate(ctx, c, inst.ID, hold, jobID, deadline, true, render)
 }
 
 // awaitCreate answers a duplicate of a purchase in flight: the first call's
@@ -220,10 +259,11 @@ func (s *Service) awaitCreate(ctx context.Context, key, id string, deadline time
 	return s.createAnswer(inst, key, true, render)
 }
 
-// finishCreate runs the provision job within the budget, answers from the
-// instance's state and stores the answer for duplicates in flight.
-func (s *Service) finishCreate(ctx context.Context, c Create, id string, jobID int64, deadline time.Time, repeat bool, render Render) (Answer, error) {
-	s.runWithin(ctx, jobID, deadline)
+// finishCreate runs the provision job, which hold inserted claimed, within
+// the budget, answers from the instance's state and stores the answer for
+// duplicates in flight.
+func (s *Service) finishCreate(ctx context.Context, c Create, id string, hold *jobs.Hold, jobID int64, deadline time.Time, repeat bool, render Render) (Answer, error) {
+	hold.Run(ctx, jobID, deadline)
 	inst, err := s.store.Instance(ctx, id)
 	if err != nil {
 		return Answer{}, fmt.Errorf("instance: create: read instance: %w", err)
@@ -287,12 +327,13 @@ func storedAnswer(op store.Operation, inst store.Instance) Answer {
 
 // restartProvisioning moves a failed instance (or, with stuck, a
 // provisioning one whose job is dead) back to provisioning and enqueues a
-// fresh provision job, due at runAt, in the same transaction; with opKey
+// fresh provision job, due at runAt (or, with hold, claimed by this process
+// for the caller to run), in the same transaction; with opKey
 // set it also reopens that operation, so duplicates wait for the new
 // attempt. restarted is false when the instance's state no longer allows
 // it. A refused instance is restarted only by an operator (stuck false,
 // opKey nil: the admin's Reprovision), whose restart clears the refusal.
-func (s *Service) restartProvisioning(ctx context.Context, id string, stuck bool, opKey *string, runAt time.Time) (restarted bool, jobID int64, err error) {
+func (s *Service) restartProvisioning(ctx context.Context, id string, stuck bool, opKey *string, hold *jobs.Hold, runAt time.Time) (restarted bool, jobID int64, err error) {
 	_, err = s.mutate(ctx, id, func(ctx context.Context, tx store.Tx, in *store.Instance) error {
 		if in.Status != store.StatusFailed && !(stuck && in.Status == store.StatusProvisioning) {
 			return errNoChange
@@ -302,7 +343,7 @@ func (s *Service) restartProvisioning(ctx context.Context, id string, stuck bool
 		}
 		key := "provision:" + in.ID + ":" + strconv.FormatInt(in.Version+1, 10)
 		var err error
-		jobID, _, err = s.enqueue(ctx, tx, KindProvision, key, jobPayload{InstanceID: in.ID}, runAt)
+		jobID, _, err = s.enqueueHeld(ctx, tx, hold, KindProvision, key, jobPayload{InstanceID: in.ID}, runAt)
 		if err != nil {
 			return err
 		}

@@ -201,6 +201,8 @@ type options struct {
 	cipher   *sign.CredentialCipher
 	api      *openapitest.Server
 	noRunner bool // do not start the runner's workers
+	// wrap, when set, wraps the store the Service and the runner use.
+	wrap func(store.Store) store.Store
 }
 
 // env is one koobridge "process": a Service on a real SQLite file, a real
@@ -243,11 +245,15 @@ func newEnv(t *testing.T, o options) *env {
 	if o.prov == nil {
 		o.prov = provision.NewDemo("")
 	}
-	st, err := sqlite.Open(ctx, o.path)
+	db, err := sqlite.Open(ctx, o.path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { db.Close() })
+	var st store.Store = db
+	if o.wrap != nil {
+		st = o.wrap(db)
+	}
 	client, err := openapi.New(openapi.Config{BaseURL: o.api.URL(), AK: testAK, SK: testSK})
 	if err != nil {
 		t.Fatal(err)

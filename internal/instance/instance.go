@@ -81,7 +81,7 @@ type Config struct {
 	// Required.
 	Budget time.Duration
 	// Jobs runs the Service's background work; register Jobs() with it
-	// before it starts. The Service uses Kick, Execute, WorkerID and Lease.
+	// before it starts. The Service uses Hold, RunWithin, Kick and Wait.
 	Jobs *jobs.Runner
 	// MaxAttempts is the attempts of the Service's jobs; zero means
 	// jobs.DefaultMaxAttempts.

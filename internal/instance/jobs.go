@@ -36,6 +36,13 @@ func (s *Service) loadForJob(ctx context.Context, job store.Job) (jobPayload, st
 // error is permanent or this was the last attempt. A Query Order outage
 // never fails the instance: it stays provisioning, and KooGallery is told
 // so by queryInstance.
+//
+// The order Query Order gave is stored with the outcome of the delivery
+// that follows it, in one transaction (active, or the provisioner's error
+// or refusal), and a delivery that succeeds completes the job in that
+// transaction too (jobs.CompleteIn): one commit where there were three.
+// Should the process die in between, the next attempt asks Query Order
+// again, which changes nothing.
 func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
 	_, inst, err := s.loadForJob(ctx, job)
 	if err != nil {
@@ -44,13 +51,20 @@ func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
 	if inst.Status != store.StatusProvisioning {
 		return nil // released meanwhile, or a stale job of a finished instance
 	}
+	var fetched *fetchedOrder
 	if inst.OrderState != store.OrderFetched {
-		if inst, err = s.fetchOrder(ctx, inst); err != nil {
+		if fetched, err = s.fetchOrder(ctx, inst); err != nil {
 			return err
+		}
+		// Released while Query Order answered: the vendor never hears of
+		// it. (A read, where storing the order used to re-read it.)
+		if inst, err = s.store.Instance(ctx, inst.ID); err != nil {
+			return fmt.Errorf("instance: provision job: read instance: %w", err)
 		}
 		if inst.Status != store.StatusProvisioning {
 			return nil
 		}
+		fetched.apply(&inst) // for the event; stored with the outcome
 	}
 	optional, _, err := appOptional(ctx, s.store, inst.ID)
 	if err != nil {
@@ -87,6 +101,7 @@ func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
 			if in.Status != store.StatusProvisioning {
 				return errNoChange
 			}
+			fetched.apply(in)
 			in.LastError = Clip(perr.Error())
 			if isRefusal {
 				// The vendor's words to the buyer, as KooGallery will show them.
@@ -102,6 +117,7 @@ func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
 		}
 		return jobError(fmt.Errorf("instance: provision %s: %w", inst.ID, perr))
 	}
+	// Every path that commits completes the job with its change.
 	_, err = s.mutate(ctx, inst.ID, func(ctx context.Context, tx store.Tx, in *store.Instance) error {
 		created, err := createdAtVendor(ctx, tx, *in)
 		if err != nil {
@@ -111,16 +127,19 @@ func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
 			// Released while the vendor was creating it: the release event
 			// was skipped because nothing existed yet (handleNotify), so the
 			// vendor must hear of the release now, after the creation.
+			fetched.apply(in)
 			in.AppInfo = app
 			if optional {
 				if err := confirmCreated(ctx, tx, in.ID); err != nil {
 					return err
 				}
 			}
-			_, _, err := s.enqueue(ctx, tx, KindNotify, "notify:released-after-create:"+in.ID, jobPayload{
+			if _, _, err := s.enqueue(ctx, tx, KindNotify, "notify:released-after-create:"+in.ID, jobPayload{
 				InstanceID: in.ID, Event: string(provision.EventReleased), EventID: string(provision.EventReleased) + ":" + in.ID,
-			}, s.now().UTC())
-			return err
+			}, s.now().UTC()); err != nil {
+				return err
+			}
+			return jobs.CompleteIn(ctx, tx)
 		}
 		if in.Status != store.StatusProvisioning {
 			return errNoChange
@@ -130,18 +149,21 @@ func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
 				return err
 			}
 		}
+		fetched.apply(in)
 		in.Status = store.StatusActive
 		in.AppInfo = app
 		in.LastError = ""
-		return nil
+		return jobs.CompleteIn(ctx, tx)
 	})
 	if errors.Is(err, errNoChange) {
-		return nil
+		return nil // nothing committed: the runner completes the job
 	}
-	if err == nil {
-		s.log.InfoContext(ctx, "instance: instance active", "instance", inst.ID, "test", inst.Test)
+	if err != nil {
+		return err
 	}
-	return err
+	jobs.Completed(ctx)
+	s.log.InfoContext(ctx, "instance: instance active", "instance", inst.ID, "test", inst.Test)
+	return nil
 }
 
 // upgradeLine is the target of an upgrade: the specification the call
@@ -169,10 +191,32 @@ func jobError(err error) error {
 	return err
 }
 
-// fetchOrder asks Query Order for the instance's order line and stores
-// what it learns. On failure it records the reason on the instance and
-// returns the error for the runner to retry.
-func (s *Service) fetchOrder(ctx context.Context, inst store.Instance) (store.Instance, error) {
+// fetchedOrder is what Query Order said of an instance's order line, kept
+// in memory until it is stored with the outcome of the delivery that
+// follows.
+type fetchedOrder struct {
+	info *protocol.OrderInfo
+	line protocol.OrderLine
+	json string // masked, as stored
+}
+
+// apply copies the order onto in, unless in has its order already (or o
+// is nil: nothing was fetched).
+func (o *fetchedOrder) apply(in *store.Instance) {
+	if o == nil || in.OrderState == store.OrderFetched {
+		return
+	}
+	applyOrder(in, o.info, o.line)
+	in.OrderJSON = o.json
+	in.OrderState = store.OrderFetched
+	in.LastError = ""
+}
+
+// fetchOrder asks Query Order for the instance's order line and returns
+// what it learnt, for the caller to store with its outcome. On failure it
+// records the reason on the instance and returns the error for the runner
+// to retry.
+func (s *Service) fetchOrder(ctx context.Context, inst store.Instance) (*fetchedOrder, error) {
 	info, err := s.orders.QueryOrder(ctx, inst.OrderID, inst.OrderLineID)
 	var line protocol.OrderLine
 	if err == nil {
@@ -189,26 +233,13 @@ func (s *Service) fetchOrder(ctx context.Context, inst store.Instance) (store.In
 		}); uerr != nil && !errors.Is(uerr, errNoChange) {
 			s.log.WarnContext(ctx, "instance: record order error", "instance", inst.ID, "err", uerr)
 		}
-		return inst, werr
+		return nil, werr
 	}
 	orderJSON, err := MaskedOrderJSON(*info, s.buyerCipher)
 	if err != nil {
-		return inst, err
+		return nil, err
 	}
-	out, err := s.mutate(ctx, inst.ID, func(_ context.Context, _ store.Tx, in *store.Instance) error {
-		if in.Status != store.StatusProvisioning {
-			return errNoChange
-		}
-		applyOrder(in, info, line)
-		in.OrderJSON = orderJSON
-		in.OrderState = store.OrderFetched
-		in.LastError = ""
-		return nil
-	})
-	if errors.Is(err, errNoChange) {
-		return out, nil
-	}
-	return out, err
+	return &fetchedOrder{info: info, line: line, json: orderJSON}, nil
 }
 
 // handleUpgrade is the upgrade job: Query Order of the upgrade order, then

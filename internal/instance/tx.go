@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/koobridge/koobridge/internal/jobs"
 	"github.com/koobridge/koobridge/internal/store"
 	"github.com/koobridge/koobridge/provision"
 )
@@ -55,17 +56,34 @@ func (s *Service) mutate(ctx context.Context, id string, fn func(ctx context.Con
 
 // enqueue inserts a job of kind with payload p in tx.
 func (s *Service) enqueue(ctx context.Context, tx store.Tx, kind, uniqueKey string, p jobPayload, runAt time.Time) (int64, bool, error) {
+	return s.enqueueHeld(ctx, tx, nil, kind, uniqueKey, p, runAt)
+}
+
+// enqueueHeld is enqueue through hold when it is not nil: the job is
+// inserted already claimed by this process, for the call to run itself
+// (hold.Run) without a claim of its own; runAt then only applies once the
+// runner is stopping (see jobs.Hold).
+func (s *Service) enqueueHeld(ctx context.Context, tx store.Tx, hold *jobs.Hold, kind, uniqueKey string, p jobPayload, runAt time.Time) (int64, bool, error) {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return 0, false, fmt.Errorf("instance: encode %s job: %w", kind, err)
 	}
-	id, inserted, err := tx.EnqueueJob(ctx, store.Job{
+	job := store.Job{
 		Kind:        kind,
 		UniqueKey:   uniqueKey,
 		Payload:     b,
 		MaxAttempts: s.maxAttempts,
 		RunAt:       runAt.UTC(),
-	})
+	}
+	var (
+		id       int64
+		inserted bool
+	)
+	if hold != nil {
+		id, inserted, err = hold.Enqueue(ctx, tx, job)
+	} else {
+		id, inserted, err = tx.EnqueueJob(ctx, job)
+	}
 	if err != nil {
 		return 0, false, fmt.Errorf("instance: enqueue %s job: %w", kind, err)
 	}
