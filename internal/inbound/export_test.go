@@ -2,4 +2,10 @@ package inbound
 
 // SetMaxPendingLedger changes how many ledger rows may be written behind
 // their replies at once.
-func SetMaxPendingLedger(s *Server, n int) { s.pending = make(chan struct{}, n) }
+// Call it before the first call.
+func SetMaxPendingLedger(s *Server, n int) {
+	// The writer started by New reads the old queue, empty and never
+	// closed; one for the new one.
+	s.ledger = make(chan ledgerRow, n)
+	go s.writeLedger(s.ledger)
+}

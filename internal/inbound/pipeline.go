@@ -19,9 +19,6 @@ import (
 	"github.com/koobridge/koobridge/protocol/sign"
 )
 
-// ledgerTimeout bounds the ledger write that follows every reply.
-const ledgerTimeout = 5 * time.Second
-
 // exchange is what the pipeline learns about one call, for the reply's
 // signature, the ledger and the log.
 type exchange struct {
@@ -97,33 +94,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"repeat", ex.out.Repeat,
 		"test", ex.out.Test)
 
-	// The ledger row is written behind the reply: KooGallery's clock is
-	// running, and on a kept-alive connection its next call waits for
-	// this handler to return. The rows in flight are bounded; past the
-	// bound the handler writes its row itself before it returns, which
-	// slows the callers down instead of holding more rows in memory.
+	// The ledger row is written behind the reply, by the ledger writer:
+	// KooGallery's clock is running, and on a kept-alive connection its
+	// next call waits for this handler to return.
+	row := ledgerRow{call: s.ledgerCall(r, ex, rep, body, latency)}
 	select {
-	case s.pending <- struct{}{}:
-		s.recording.Add(1)
-		go func() {
-			defer func() {
-				<-s.pending
-				s.recording.Done()
-			}()
-			s.record(r, ex, rep, body, latency, log)
-		}()
+	case s.ledger <- row:
 	default:
+		// The queue is full: the reply goes first, then this handler waits
+		// for a place, which slows its caller down instead of holding more
+		// rows in memory.
 		if f, ok := w.(http.Flusher); ok {
-			f.Flush() // the reply goes before the ledger write
+			f.Flush()
 		}
-		s.record(r, ex, rep, body, latency, log)
+		s.ledger <- row
 	}
 }
 
-// Wait waits for the ledger rows still being written behind replies. Call
-// it once the handler receives no more calls (after the HTTP server's
+// Wait waits until the ledger rows queued before it are written. Call it
+// once the handler receives no more calls (after the HTTP server's
 // Shutdown), before the store closes.
-func (s *Server) Wait() { s.recording.Wait() }
+func (s *Server) Wait() {
+	done := make(chan struct{})
+	s.ledger <- ledgerRow{written: done}
+	<-done
+}
 
 // signingKey is the key that Body-Signs the reply: the one that verified
 // the call, else the first of its family's type; a call that reached no
@@ -282,9 +277,8 @@ func (s *Server) invalid(err error, log *slog.Logger) reply {
 	return reply{status: http.StatusOK, body: resp, code: resp.ResultCode, msg: resp.ResultMsg}
 }
 
-// record appends the call to the ledger. A failure is logged and counted;
-// the reply is already on its way.
-func (s *Server) record(r *http.Request, ex *exchange, rep reply, respBody []byte, latency time.Duration, log *slog.Logger) {
+// ledgerCall is the ledger row of a call.
+func (s *Server) ledgerCall(r *http.Request, ex *exchange, rep reply, respBody []byte, latency time.Duration) store.Call {
 	c := store.Call{
 		RequestID:   ex.requestID,
 		Activity:    ex.activity,
@@ -315,10 +309,5 @@ func (s *Server) record(r *http.Request, ex *exchange, rep reply, respBody []byt
 		// mobilePhone and email, userName).
 		c.Request = mask.Query(r.URL.RawQuery)
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), ledgerTimeout)
-	defer cancel()
-	if _, err := s.st.InsertCall(ctx, c); err != nil {
-		s.metrics.ledgerErrors.Inc()
-		log.Error("ledger write failed", "error", err)
-	}
+	return c
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,16 +70,9 @@ type Server struct {
 	metrics   *metrics
 	log       *slog.Logger
 	now       func() time.Time
-	// pending bounds the ledger rows written behind replies (see
-	// ServeHTTP); recording counts them for Wait.
-	pending   chan struct{}
-	recording sync.WaitGroup
+	// ledger queues the rows for the ledger writer (ledger.go).
+	ledger chan ledgerRow
 }
-
-// maxPendingLedger is how many ledger rows may be written behind their
-// replies at once: a few kilobytes each, and each written within the
-// ledger write's timeout.
-const maxPendingLedger = 1024
 
 // New checks cfg and builds the pipeline. Every family needs a name, a
 // method, a path, a scheme, a decoder, a service, and keys of its type.
@@ -104,7 +96,7 @@ func New(cfg Config) (*Server, error) {
 		bodySign:  !cfg.DisableBodySign,
 		log:       cfg.Logger,
 		now:       cfg.Now,
-		pending:   make(chan struct{}, maxPendingLedger),
+		ledger:    make(chan ledgerRow, maxPendingLedger),
 	}
 	if s.maxBody == 0 {
 		s.maxBody = DefaultMaxBody
@@ -130,6 +122,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	go s.writeLedger(s.ledger)
 	return s, nil
 }
 

@@ -401,6 +401,9 @@ type Nonces interface {
 type Calls interface {
 	// InsertCall appends a call to the ledger and returns its ID.
 	InsertCall(ctx context.Context, c Call) (int64, error)
+	// InsertCalls appends calls to the ledger in one transaction, in
+	// order, as InsertCall would one by one: all or none.
+	InsertCalls(ctx context.Context, calls []Call) error
 	// Calls lists calls, newest first.
 	Calls(ctx context.Context, f CallFilter) ([]Call, error)
 	// DeleteCalls deletes at most limit calls of kind created before

@@ -39,6 +39,60 @@ func (s *Store) InsertCall(ctx context.Context, c store.Call) (_ int64, err erro
 	return id, nil
 }
 
+// InsertCalls appends calls to the ledger in one statement, in order:
+// the columns go as arrays and unnest makes them rows, so one prepared
+// statement serves any number of calls. Zero CreatedAt values are set to
+// now.
+func (s *Store) InsertCalls(ctx context.Context, calls []store.Call) (err error) {
+	if len(calls) == 0 {
+		return nil
+	}
+	ctx, end := s.bound(ctx)
+	defer end(&err)
+	n := len(calls)
+	var (
+		texts    [13][]string // the text columns, in the order of the statement
+		tests    = make([]bool, n)
+		statuses = make([]int32, n)
+		msVals   = make([]int64, n)
+		usVals   = make([]int64, n)
+		repeats  = make([]bool, n)
+		created  = make([]time.Time, n)
+	)
+	for i := range texts {
+		texts[i] = make([]string, n)
+	}
+	now := time.Now()
+	for i, c := range calls {
+		for j, v := range [13]string{c.RequestID, c.Interface, c.Activity, c.IdemKey, c.InstanceID,
+			c.OrderID, c.OrderLineID, c.TenantID, c.Remote, c.Request, c.Response, c.ResultCode, c.ResultMsg} {
+			texts[j][i] = txt(v)
+		}
+		tests[i], statuses[i], repeats[i] = c.Test, int32(c.HTTPStatus), c.Repeat
+		msVals[i], usVals[i] = c.Latency.Milliseconds(), c.Latency.Microseconds()
+		created[i] = or(c.CreatedAt, now).Truncate(time.Millisecond).UTC() // as ts stores it
+	}
+	_, err = s.q.Exec(ctx, `INSERT INTO calls (request_id, interface, activity, idem_key, instance_id,
+		order_id, order_line_id, tenant_id, remote, request, response, result_code, result_msg,
+		test, http_status, latency_ms, latency_us, repeat, created_at)
+		SELECT request_id, interface, activity, idem_key, instance_id,
+			order_id, order_line_id, tenant_id, remote, request, response, result_code, result_msg,
+			test, http_status, latency_ms, latency_us, repeat, created_at
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+			$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+			$14::boolean[], $15::integer[], $16::bigint[], $17::bigint[], $18::boolean[], $19::timestamptz[])
+		WITH ORDINALITY AS c (request_id, interface, activity, idem_key, instance_id,
+			order_id, order_line_id, tenant_id, remote, request, response, result_code, result_msg,
+			test, http_status, latency_ms, latency_us, repeat, created_at, n)
+		ORDER BY n`,
+		texts[0], texts[1], texts[2], texts[3], texts[4], texts[5], texts[6], texts[7], texts[8], texts[9],
+		texts[10], texts[11], texts[12], tests, statuses, msVals, usVals, repeats, created)
+	if err != nil {
+		return fmt.Errorf("postgres: insert calls: %w", mapErr(ctx, err))
+	}
+	return nil
+}
+
 // Calls lists calls matching f, newest (highest ID) first. Since is
 // inclusive and Until exclusive.
 func (s *Store) Calls(ctx context.Context, f store.CallFilter) (_ []store.Call, err error) {

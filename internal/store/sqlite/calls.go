@@ -38,6 +38,54 @@ func (s *Store) InsertCall(ctx context.Context, c store.Call) (_ int64, err erro
 	return id, nil
 }
 
+// callColumns are the columns InsertCall and InsertCalls write.
+const callColumns = `request_id, interface, activity, idem_key, instance_id,
+	order_id, order_line_id, tenant_id, test, remote, request, response, result_code, result_msg,
+	http_status, latency_ms, latency_us, repeat, created_at`
+
+// callRow is one row of VALUES for callColumns.
+const callRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// maxCallRows is the most rows one INSERT of InsertCalls takes. Rows go in
+// statements of 32, 16, 8, 4, 2 and 1 rows, so that the statement cache
+// holds six texts, not one per count.
+const maxCallRows = 32
+
+// InsertCalls appends calls to the ledger in one transaction (in the
+// writer's batch), in order; zero CreatedAt values are set to now.
+func (s *Store) InsertCalls(ctx context.Context, calls []store.Call) (err error) {
+	if len(calls) == 0 {
+		return nil
+	}
+	ctx, end := s.bound(ctx)
+	defer end(&err)
+	now := time.Now()
+	err = s.run(ctx, len(calls) <= maxCallRows && len(calls)&(len(calls)-1) == 0, func(ctx context.Context, t *cachedTx) error {
+		for rest := calls; len(rest) > 0; {
+			n := maxCallRows
+			for n > len(rest) {
+				n /= 2
+			}
+			args := make([]any, 0, 19*n)
+			for _, c := range rest[:n] {
+				args = append(args, c.RequestID, c.Interface, c.Activity, c.IdemKey, c.InstanceID,
+					c.OrderID, c.OrderLineID, c.TenantID, boolInt(c.Test), c.Remote, c.Request, c.Response, c.ResultCode, c.ResultMsg,
+					c.HTTPStatus, c.Latency.Milliseconds(), c.Latency.Microseconds(), boolInt(c.Repeat), ms(or(c.CreatedAt, now)))
+			}
+			if _, err := t.ExecContext(ctx, `INSERT INTO calls (`+callColumns+`) VALUES `+
+				strings.Repeat(callRow+`, `, n-1)+callRow, args...); err != nil {
+				return mapErr(err)
+			}
+			rest = rest[n:]
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: insert calls: %w", err)
+	}
+	return nil
+}
+
 // Calls lists calls matching f, newest (highest ID) first. Since is
 // inclusive and Until exclusive.
 func (s *Store) Calls(ctx context.Context, f store.CallFilter) (_ []store.Call, err error) {

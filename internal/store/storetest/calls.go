@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 var callTests = []test{
 	{"RoundTrip", testCallRoundTrip},
+	{"InsertCalls", testInsertCalls},
 	{"Filters", testCallFilters},
 	{"Paging", testCallPaging},
 	{"Limits", testCallLimits},
@@ -69,6 +71,46 @@ func testCallRoundTrip(t *testing.T, s store.Store) {
 	noErr(t, "InsertCall of a bare call", err)
 	if id2 <= id {
 		t.Errorf("second call ID %d not after first %d", id2, id)
+	}
+}
+
+// testInsertCalls: a batch of calls is stored in order, each as InsertCall
+// stores it; 75 calls take several statements of different sizes.
+func testInsertCalls(t *testing.T, s store.Store) {
+	noErr(t, "InsertCalls of none", s.InsertCalls(t.Context(), nil))
+	var want []store.Call
+	for i := range 75 {
+		c := fullCall()
+		c.RequestID = fmt.Sprintf("req-%02d", i)
+		c.Latency = time.Duration(i)*time.Millisecond + 7*time.Microsecond
+		c.Test, c.Repeat = i%2 == 0, i%3 == 0
+		c.CreatedAt = at(time.Duration(i) * time.Second)
+		want = append(want, c)
+	}
+	before := time.Now().Add(-time.Second)
+	want[74].CreatedAt = time.Time{} // set to now
+	noErr(t, "InsertCalls", s.InsertCalls(t.Context(), want))
+	got, err := s.Calls(t.Context(), store.CallFilter{Limit: 1000})
+	noErr(t, "Calls", err)
+	if len(got) != len(want) {
+		t.Fatalf("Calls returned %d calls, want %d", len(got), len(want))
+	}
+	slices.Reverse(got) // newest first
+	for i, g := range got {
+		if i > 0 && g.ID <= got[i-1].ID {
+			t.Errorf("call %d has ID %d, not after %d", i, g.ID, got[i-1].ID)
+		}
+		w := want[i]
+		w.ID = g.ID
+		if i == 74 {
+			if g.CreatedAt.Before(before) || g.CreatedAt.After(time.Now().Add(time.Second)) {
+				t.Errorf("zero CreatedAt stored as %v, want now", g.CreatedAt)
+			}
+			w.CreatedAt = g.CreatedAt
+		}
+		if d := diff(normCall(g), normCall(w)); d != "" {
+			t.Errorf("call %d differs:%s", i, d)
+		}
 	}
 }
 
