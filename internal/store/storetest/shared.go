@@ -181,8 +181,48 @@ func sharedJobs(t *testing.T, handles [2]store.Store) {
 
 // Bench measures the writes of a KooGallery call on stores made by open:
 // a ledger row, a nonce, and a newInstance's transaction (instance,
-// operation record and job).
+// operation record and job), one at a time and from many goroutines at
+// once (where SQLite's group commit shares transactions), and the read
+// of an instance by id.
 func Bench(b *testing.B, open func(b *testing.B) store.Store) {
+	b.Run("InsertCallParallel", func(b *testing.B) {
+		s := open(b)
+		c := store.Call{
+			RequestID: "req", Interface: "v2", Activity: "queryInstance",
+			Request: `{"activity":"queryInstance","instanceId":"I"}`, Response: `{"resultCode":"000000"}`,
+			ResultCode: "000000", HTTPStatus: 200, Latency: 3 * time.Millisecond,
+		}
+		b.SetParallelism(8) // 8 × GOMAXPROCS goroutines, as calls arrive together
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := s.InsertCall(b.Context(), c); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("Instance", func(b *testing.B) {
+		s := open(b)
+		const n = 1000
+		for i := range n {
+			id := fmt.Sprintf("inst-%d", i)
+			err := s.Tx(b.Context(), func(ctx context.Context, tx store.Tx) error {
+				_, err := tx.InsertInstance(ctx, store.Instance{ID: id, OrderID: "O", OrderLineID: id, Status: store.StatusActive, OrderState: store.OrderFetched})
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		i := 0
+		for b.Loop() {
+			i++
+			if _, err := s.Instance(b.Context(), fmt.Sprintf("inst-%d", i%n)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("InsertCall", func(b *testing.B) {
 		s := open(b)
 		c := store.Call{
