@@ -2,7 +2,10 @@
 // interface and reports throughput and latency, for bench/RESULTS.md.
 //
 // It runs two phases against -url: newInstance for fresh order lines, then
-// queryInstance for the instances the first phase created. Given several
+// queryInstance for the instances the first phase created. With
+// -preloaded it runs the phases of a database bench/preload filled
+// instead (see runPreloaded), and with -admin-token it then reads the admin
+// API's lists (see runAdmin). Given several
 // URLs (-url repeated, or a comma-separated list), it sends the calls to
 // them in turn, as a round-robin load balancer in front of replicas would. With
 // -openapi-listen it also serves the Query Order Open API (APIG-verified)
@@ -42,6 +45,10 @@ type options struct {
 	openapi     string
 	ak, sk      string
 	runID       string
+	preloaded   int
+	seed        uint
+	adminToken  string
+	adminMax    int
 }
 
 func main() {
@@ -55,6 +62,10 @@ func main() {
 	flag.StringVar(&o.ak, "ak", "bench-ak", "AK the Open API accepts")
 	flag.StringVar(&o.sk, "sk", "bench-sk", "SK the Open API accepts")
 	flag.StringVar(&o.runID, "run", strconv.FormatInt(time.Now().UnixNano(), 36), "prefix for order ids, unique per run")
+	flag.IntVar(&o.preloaded, "preloaded", 0, "the server's database holds this many instances from bench/preload: query them (1 and 100 ids per call, closed then open loop), then create more")
+	flag.UintVar(&o.seed, "seed", 1, "the -seed bench/preload was given")
+	flag.StringVar(&o.adminToken, "admin-token", "", "after the calls, read the admin API's lists with this token")
+	flag.IntVar(&o.adminMax, "admin-requests", 50, "requests per admin list, one at a time (fewer if they take longer than 3 s in all)")
 	flag.Parse()
 
 	if o.openapi != "" {
@@ -72,26 +83,48 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen: -url and -key are required")
 		os.Exit(2)
 	}
+	if o.preloaded != 0 && o.preloaded < 1000 {
+		// Fewer hold fewer than 100 active instances for one queryInstance.
+		fmt.Fprintln(os.Stderr, "loadgen: -preloaded needs at least 1000 instances")
+		os.Exit(2)
+	}
 	client := &http.Client{
 		Timeout:   30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency},
 	}
+	if o.preloaded > 0 {
+		runPreloaded(o, client)
+	} else {
+		runFresh(o, client)
+	}
+	if o.adminToken != "" {
+		runAdmin(o)
+	}
+}
+
+// runFresh creates instances, then queries them.
+func runFresh(o options, client *http.Client) {
 	var ids idList
-	newRes := run(o, func(worker, seq int) []byte {
-		order := fmt.Sprintf("BENCH%s-%d-%d", o.runID, worker, seq)
-		return mustJSON(map[string]string{
-			"activity": "newInstance", "orderId": order, "orderLineId": order + "-000001",
-			"businessId": fmt.Sprintf("biz-%s-%d-%d", o.runID, worker, seq),
-		})
-	}, client, &ids)
+	newRes := run(o, newInstanceBody(o), client, answered, &ids)
 	if ids.len() == 0 {
 		fail(errors.New("no instance was created; is the server configured with the same key?"))
 	}
 	queryRes := run(o, func(int, int) []byte {
 		return mustJSON(map[string]string{"activity": "queryInstance", "instanceId": ids.random()})
-	}, client, nil)
+	}, client, answered, nil)
 	fmt.Printf("| %s | newInstance | %s |\n", o.label, newRes)
 	fmt.Printf("| %s | queryInstance | %s |\n", o.label, queryRes)
+}
+
+// newInstanceBody makes newInstance calls for fresh order lines.
+func newInstanceBody(o options) func(worker, seq int) []byte {
+	return func(worker, seq int) []byte {
+		order := fmt.Sprintf("BENCH%s-%d-%d", o.runID, worker, seq)
+		return mustJSON(map[string]string{
+			"activity": "newInstance", "orderId": order, "orderLineId": order + "-000001",
+			"businessId": fmt.Sprintf("biz-%s-%d-%d", o.runID, worker, seq),
+		})
+	}
 }
 
 // urlList is the -url flag: every use adds its comma-separated URLs.
@@ -122,6 +155,14 @@ type result struct {
 	latencies        []time.Duration
 }
 
+// rate is the phase's requests per second.
+func (r result) rate() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.requests) / r.elapsed.Seconds()
+}
+
 func (r result) String() string {
 	slices.Sort(r.latencies)
 	pct := func(p float64) float64 {
@@ -132,13 +173,18 @@ func (r result) String() string {
 		return float64(r.latencies[i].Microseconds()) / 1000
 	}
 	return fmt.Sprintf("%d | %d | %.0f | %.2f | %.2f",
-		r.requests, r.errors, float64(r.requests)/r.elapsed.Seconds(), pct(0.50), pct(0.99))
+		r.requests, r.errors, r.rate(), pct(0.50), pct(0.99))
+}
+
+// answered accepts a reply with result code 000000 or 000004.
+func answered(r reply) bool {
+	return r.ResultCode == protocol.CodeSuccess || r.ResultCode == protocol.CodeProcessing
 }
 
 // run sends bodies made by next from o.concurrency workers for o.duration.
-// Replies with a result code other than 000000 or 000004 count as errors.
-// When ids is not nil the instanceId of every accepted reply is added to it.
-func run(o options, next func(worker, seq int) []byte, client *http.Client, ids *idList) result {
+// Replies ok refuses count as errors. When ids is not nil the instanceId
+// of every accepted reply is added to it.
+func run(o options, next func(worker, seq int) []byte, client *http.Client, ok func(reply) bool, ids *idList) result {
 	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
 	defer cancel()
 	var (
@@ -154,20 +200,17 @@ func run(o options, next func(worker, seq int) []byte, client *http.Client, ids 
 			var local result
 			for seq := 0; ctx.Err() == nil; seq++ {
 				body := next(w, seq)
-				nonce := fmt.Sprintf("%s-%d", o.runID, nonceSeq.Add(1))
-				ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
-				target := o.urls[int(callSeq.Add(1)-1)%len(o.urls)]
-				url := fmt.Sprintf("%s?signature=%s&timestamp=%s&nonce=%s", target, sign.V2Signature(o.key, nonce, ts, body), ts, nonce)
+				url := signedURL(o, body)
 				t0 := time.Now()
-				code, id, err := post(client, url, body)
+				rep, err := post(client, url, body)
 				local.latencies = append(local.latencies, time.Since(t0))
 				local.requests++
-				if err != nil || (code != protocol.CodeSuccess && code != protocol.CodeProcessing) {
+				if err != nil || !ok(rep) {
 					local.errors++
 					continue
 				}
-				if ids != nil && id != "" {
-					ids.add(id)
+				if ids != nil && rep.InstanceID != "" {
+					ids.add(rep.InstanceID)
 				}
 			}
 			mu.Lock()
@@ -182,20 +225,32 @@ func run(o options, next func(worker, seq int) []byte, client *http.Client, ids 
 	return total
 }
 
-func post(client *http.Client, url string, body []byte) (protocol.ResultCode, string, error) {
+// reply is what the load generator reads of an answer.
+type reply struct {
+	ResultCode protocol.ResultCode `json:"resultCode"`
+	InstanceID string              `json:"instanceId"`
+	Info       []json.RawMessage   `json:"info"` // queryInstance
+}
+
+// signedURL is the next target in turn with the signature of body.
+func signedURL(o options, body []byte) string {
+	nonce := fmt.Sprintf("%s-%d", o.runID, nonceSeq.Add(1))
+	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	target := o.urls[int(callSeq.Add(1)-1)%len(o.urls)]
+	return fmt.Sprintf("%s?signature=%s&timestamp=%s&nonce=%s", target, sign.V2Signature(o.key, nonce, ts, body), ts, nonce)
+}
+
+func post(client *http.Client, url string, body []byte) (reply, error) {
 	resp, err := client.Post(url, "application/json;charset=utf8", bytes.NewReader(body))
 	if err != nil {
-		return "", "", err
+		return reply{}, err
 	}
 	defer resp.Body.Close()
-	var reply struct {
-		ResultCode protocol.ResultCode `json:"resultCode"`
-		InstanceID string              `json:"instanceId"`
+	var r reply
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&r); err != nil {
+		return reply{}, err
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&reply); err != nil {
-		return "", "", err
-	}
-	return reply.ResultCode, reply.InstanceID, nil
+	return r, nil
 }
 
 // openAPI answers Query Order for any order id, after checking the APIG
