@@ -31,7 +31,11 @@
 //	}
 //	mux.Handle(isv.LicensePathPrefix, srv.LicenseHandler()) // license products only
 //	mux.Handle(isv.UsagePath, srv.UsageHandler())           // pay-per-use products only
-//	go srv.Run(ctx)
+//	ran := make(chan error, 1)
+//	go func() { ran <- srv.Run(ctx) }()
+//	// … serve until ctx ends, stop the HTTP server, then:
+//	<-ran // the workers have stopped and the ledger rows are written
+//	db.Close()
 //
 // LicenseHandler is the license service for the vendor's software in the
 // field (activate, check, the token keys): mount it where that software

@@ -224,23 +224,41 @@ func (s *Store) runBatch(batch []*writeReq) {
 // transaction is lost (SQLite rolled it back, or a savepoint cannot be
 // set or undone): then no member of the batch is committed.
 //
+// A member whose context ended while it ran loses the transaction,
+// whatever its function returned: the driver interrupts a statement
+// when its context ends, SQLite then rolls back the whole transaction
+// when the statement was writing, and the driver reports only the
+// context's error. The members after it would otherwise run outside any
+// transaction and commit on their own.
+//
 // A single statement runs without a savepoint: SQLite undoes a statement
 // that fails on a constraint and leaves the transaction as it was, and an
 // error of Go's (no rows to scan) touched nothing. Any other error of
-// SQLite's may have ended the transaction (an interrupt, a full disk), so
+// SQLite's may have ended the transaction (a full disk, an I/O error), so
 // it counts as lost.
 func (s *Store) runMember(t *cachedTx, r *writeReq) (lost bool) {
+	if err := r.ctx.Err(); err != nil {
+		r.err = fmt.Errorf("sqlite: write: %w", err)
+		return false
+	}
 	bg := context.Background()
 	if r.single {
 		r.err = s.call(t, r)
 		code := sqliteCode(r.err)
-		return r.panicked || (code != 0 && code != sqlite3.SQLITE_CONSTRAINT)
+		return r.panicked || r.ctx.Err() != nil || (code != 0 && code != sqlite3.SQLITE_CONSTRAINT)
 	}
 	if _, err := t.ExecContext(bg, `SAVEPOINT member`); err != nil {
 		r.err = fmt.Errorf("sqlite: savepoint: %w", mapErr(err))
 		return true
 	}
 	err := s.call(t, r)
+	if r.ctx.Err() != nil {
+		if err == nil {
+			err = fmt.Errorf("sqlite: write: %w", r.ctx.Err())
+		}
+		r.err = err
+		return true
+	}
 	if err == nil && !r.panicked {
 		if _, err := t.ExecContext(bg, `RELEASE member`); err != nil {
 			r.err = fmt.Errorf("sqlite: release savepoint: %w", mapErr(err))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -262,4 +263,84 @@ func TestGroupCommitAbandoned(t *testing.T) {
 	if nonces(t, s)["abandoned"] {
 		t.Error("the abandoned write was stored")
 	}
+}
+
+// TestGroupCommitInterruptedMember checks that a member whose context ends
+// while its statement runs (the driver interrupts it, and SQLite rolls the
+// shared transaction back) loses the batch, so that the writes after it
+// run once, in a transaction, and are not committed twice.
+func TestGroupCommitInterruptedMember(t *testing.T) {
+	for _, single := range []bool{true, false} {
+		t.Run(map[bool]string{true: "then a statement", false: "then a transaction"}[single], func(t *testing.T) {
+			s := openFile(t, filepath.Join(t.TempDir(), "interrupted.db"))
+			bg := context.Background()
+			if _, err := s.db.DB.ExecContext(bg, `CREATE TABLE scratch (x INTEGER)`); err != nil {
+				t.Fatal(err)
+			}
+			ctxA, cancelA := context.WithCancel(bg)
+			started := make(chan struct{})
+			errA := make(chan error, 1)
+			go func() {
+				errA <- s.write(ctxA, true, func(ctx context.Context, tx *cachedTx) error {
+					close(started)
+					// Long enough to be interrupted.
+					_, err := tx.ExecContext(ctx, `INSERT INTO scratch (x)
+						WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 100000000) SELECT x FROM c`)
+					return err
+				})
+			}()
+			<-started
+			var runs atomic.Int32
+			errB := make(chan error, 1)
+			go func() {
+				errB <- s.run(bg, single, func(ctx context.Context, tx *cachedTx) error {
+					runs.Add(1)
+					return insertNonce(ctx, tx, "b")
+				})
+			}()
+			waitQueued(t, s, 1)
+			time.Sleep(50 * time.Millisecond) // A's statement is running
+			cancelA()
+			if err := <-errA; err == nil {
+				t.Error("the interrupted write succeeded")
+			}
+			if err := <-errB; err != nil {
+				t.Errorf("the write after it: %v", err)
+			}
+			if n := runs.Load(); n != 1 {
+				t.Errorf("the write after it ran %d times, want once", n)
+			}
+			var rows int
+			if err := s.db.DB.QueryRowContext(bg, `SELECT count(*) FROM scratch`).Scan(&rows); err != nil {
+				t.Fatal(err)
+			}
+			if rows != 0 {
+				t.Errorf("%d rows of the interrupted write stored", rows)
+			}
+		})
+	}
+}
+
+// TestSweepDeadlineLeavesOthersAlone is the same through the store: the
+// ledger sweep's DELETE cut off by its deadline, and a call's fresh nonce
+// written meanwhile, which must not be taken for a replay of itself.
+func TestSweepDeadlineLeavesOthersAlone(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "sweep.db"))
+	bg := context.Background()
+	if _, err := s.db.DB.ExecContext(bg, `INSERT INTO calls (request_id, created_at, result_code)
+		WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 600000) SELECT 'r'||x, x, '000000' FROM c`); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(bg, 150*time.Millisecond)
+	defer cancel()
+	errDel := make(chan error, 1)
+	go func() {
+		_, err := s.DeleteCalls(ctx, store.CallsAnswered, time.Now().Add(time.Hour), 600000)
+		errDel <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // the DELETE is running
+	if err := s.RememberNonce(bg, "fresh-nonce", time.Now().Add(time.Minute)); err != nil {
+		t.Errorf("RememberNonce of a nonce never seen before: %v", err)
+	}
+	<-errDel
 }
