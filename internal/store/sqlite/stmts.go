@@ -37,16 +37,26 @@ func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
 	if ok {
 		return st
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st, ok := c.m[query]; ok {
-		return st
-	}
-	if len(c.m) >= maxCachedStmts {
+	c.mu.RLock()
+	full := len(c.m) >= maxCachedStmts
+	c.mu.RUnlock()
+	if full {
 		return nil
 	}
+	// Prepared outside the lock: preparing may wait for a pooled
+	// connection, and the writer, holding one, must not wait for it.
 	st, err := c.db.PrepareContext(ctx, query)
 	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[query]; ok { // prepared meanwhile by another caller
+		_ = st.Close()
+		return old
+	}
+	if len(c.m) >= maxCachedStmts {
+		_ = st.Close()
 		return nil
 	}
 	c.m[query] = st
