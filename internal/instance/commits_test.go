@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,54 +161,107 @@ func TestRepeatOfFailedPurchaseCommits(t *testing.T) {
 	}
 }
 
-// frozen is the real store whose first read of an instance never returns
-// until release is closed: the process that reads it is as good as dead
-// while it holds its job.
-type frozen struct {
+// dies is the real store of a process that stops dead right after the
+// transaction that inserted an instance commits: that Tx returns only once
+// release is closed, and then fails, so the process does nothing after the
+// commit (it never runs the job it inserted, claimed or not).
+type dies struct {
 	store.Store
-	read    atomic.Bool
+	once    sync.Once
+	died    chan struct{} // closed when the transaction has committed
 	release chan struct{}
 }
 
-func (f *frozen) Instance(ctx context.Context, id string) (store.Instance, error) {
-	if f.read.CompareAndSwap(false, true) {
-		<-f.release
+// errDied is what the dead process's Tx returns once released.
+var errDied = errors.New("test: the process died")
+
+func (d *dies) Tx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
+	var inserted bool
+	err := d.Store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		inserted = false // Tx may run fn again
+		return fn(ctx, insertSpy{Tx: tx, inserted: &inserted})
+	})
+	if err != nil || !inserted {
+		return err
 	}
-	return f.Store.Instance(ctx, id)
+	first := false
+	d.once.Do(func() { first = true; close(d.died) })
+	if !first {
+		return nil
+	}
+	<-d.release
+	return errDied
+}
+
+// insertSpy notes whether its transaction inserted an instance.
+type insertSpy struct {
+	store.Tx
+	inserted *bool
+}
+
+func (s insertSpy) InsertInstance(ctx context.Context, inst store.Instance) (bool, error) {
+	ok, err := s.Tx.InsertInstance(ctx, inst)
+	if ok {
+		*s.inserted = true
+	}
+	return ok, err
 }
 
 // TestNewInstanceJobTakenOverAfterLease: the process that bought an order
-// line stops dead after inserting its job claimed, before running it. The
-// call is answered 000004 at its budget; another process takes the job
-// over once the lease has expired and provisions the instance.
+// line dies right after the transaction that inserted the instance and its
+// provision job commits, before it runs the job. The job was inserted
+// claimed by that process: running, held by its worker, and no other
+// worker may take it within the lease. Once the lease has expired another
+// process takes it over and provisions the instance.
 func TestNewInstanceJobTakenOverAfterLease(t *testing.T) {
-	const lease = 2 * time.Second
-	f := &frozen{release: make(chan struct{})}
-	first := newEnv(t, options{budget: 300 * time.Millisecond, lease: lease, noRunner: true,
-		wrap: func(st store.Store) store.Store { f.Store = st; return f }})
-	defer close(f.release) // before first's cleanup waits for its job
+	const lease = time.Minute
+	d := &dies{died: make(chan struct{}), release: make(chan struct{})}
+	first := newEnv(t, options{lease: lease, noRunner: true,
+		wrap: func(st store.Store) store.Store { d.Store = st; return d }})
 	addOrder(first.api, "CS-TAKEOVER", protocol.ChargingPeriod, "sku-basic")
 
-	out := first.do(newReq("CS-TAKEOVER"))
-	if out.Code != protocol.CodeProcessing {
-		t.Fatalf("newInstance: %s %q, want 000004", out.Code, out.Msg)
-	}
-	ctx := context.Background()
-	js, err := first.st.Jobs(ctx, store.JobFilter{Kind: instance.KindProvision})
-	if err != nil || len(js) != 1 || js[0].State != store.JobRunning || js[0].LockedBy != first.runner.WorkerID() {
-		t.Fatalf("provision jobs %+v, %v; want one, held by the first process", js, err)
-	}
-	if _, err := first.st.ClaimJob(ctx, "other", nil, time.Now(), lease); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("ClaimJob within the lease: %v, want ErrNotFound", err)
+	called := make(chan error, 1)
+	go func() {
+		_, err := first.v2.Serve(context.Background(), newReq("CS-TAKEOVER"))
+		called <- err
+	}()
+	// Released (and the dead call waited for) before first's cleanup
+	// waits for its background work.
+	defer func() { close(d.release); <-called }()
+	select {
+	case <-d.died:
+	case err := <-called:
+		t.Fatalf("newInstance returned (%v) without committing an instance", err)
 	}
 
-	second := newEnv(t, options{path: first.path, api: first.api})
-	inst := second.waitStatus(out.InstanceID, store.StatusActive)
-	if inst.SKUCode != "sku-basic" {
-		t.Errorf("instance %+v, want its order stored", inst)
+	ctx := context.Background()
+	js, err := first.st.Jobs(ctx, store.JobFilter{Kind: instance.KindProvision})
+	if err != nil || len(js) != 1 {
+		t.Fatalf("provision jobs %+v, %v; want one", js, err)
+	}
+	if j := js[0]; j.State != store.JobRunning || j.LockedBy != first.runner.WorkerID() || j.Attempts != 1 {
+		t.Fatalf("provision job %s, held by %q, attempt %d; want running, held by the dead process's worker %q, attempt 1",
+			j.State, j.LockedBy, j.Attempts, first.runner.WorkerID())
+	}
+	for _, at := range []time.Time{time.Now(), time.Now().Add(lease / 2)} {
+		if j, err := first.st.ClaimJob(ctx, "other", nil, at, lease); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("ClaimJob within the lease: job %d, %v; want ErrNotFound", j.ID, err)
+		}
+	}
+
+	// Another process, whose clock is past the lease.
+	second := newEnv(t, options{path: first.path, api: first.api, lease: lease,
+		runnerNow: func() time.Time { return time.Now().Add(2 * lease) }})
+	inst, err := second.st.InstanceByOrderLine(ctx, "CS-TAKEOVER", "CS-TAKEOVER-000001")
+	if err != nil {
+		t.Fatalf("instance of the order line: %v", err)
+	}
+	inst = second.waitStatus(inst.ID, store.StatusActive)
+	if inst.SKUCode != "sku-basic" || inst.AppInfo.FrontEndURL == "" {
+		t.Errorf("instance %+v, want its order and app stored", inst)
 	}
 	j, err := second.st.Job(ctx, js[0].ID)
 	if err != nil || j.State != store.JobDone || j.Attempts != 2 {
-		t.Errorf("job %+v, %v; want done by the second process at attempt 2", j, err)
+		t.Errorf("job %s at attempt %d, %v; want done by the second process at attempt 2", j.State, j.Attempts, err)
 	}
 }

@@ -201,6 +201,8 @@ type options struct {
 	cipher   *sign.CredentialCipher
 	api      *openapitest.Server
 	noRunner bool // do not start the runner's workers
+	// runnerNow, when set, is the runner's clock (leases, due times).
+	runnerNow func() time.Time
 	// wrap, when set, wraps the store the Service and the runner use.
 	wrap func(store.Store) store.Store
 }
@@ -273,6 +275,7 @@ func newEnv(t *testing.T, o options) *env {
 		Poll:    20 * time.Millisecond,
 		Backoff: func(int) time.Duration { return 30 * time.Millisecond },
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now:     o.runnerNow,
 	})
 	e.cfg = instance.Config{
 		Store:           st,
