@@ -10,11 +10,13 @@ import (
 )
 
 // ErrLeaseLost is CompleteIn's error when the handler's worker no longer
-// holds its job: its lease expired and another worker took the job over.
-// It does not match store.ErrConflict, so a caller that retries on
-// conflicts (a version check) does not try again: the transaction rolls
-// back, the handler returns the error and the runner records nothing (the
-// job belongs to the other worker).
+// holds its job: its lease expired and another worker took the job over,
+// or the job is gone. It matches neither store.ErrConflict, so a caller
+// that retries on conflicts (a version check) does not try again, nor
+// store.ErrNotFound, so a caller that reads "not found" as its own row
+// missing (an instance) is not misled: the transaction rolls back, the
+// handler returns the error and the runner records nothing (the job
+// belongs to the other worker, or to nobody).
 var ErrLeaseLost = errors.New("jobs: lease lost")
 
 // held is what Execute tells a handler's context about the job it runs.
@@ -43,7 +45,8 @@ func CompleteIn(ctx context.Context, tx store.JobTx) error {
 		return nil
 	}
 	err := tx.CompleteJob(ctx, h.id, h.worker)
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		// %v: the store's error must not match for the caller.
 		return fmt.Errorf("%w: complete job %d: %v", ErrLeaseLost, h.id, err)
 	}
 	if err != nil {

@@ -235,6 +235,39 @@ func TestCompleteInLeaseLost(t *testing.T) {
 	}
 }
 
+// TestCompleteInJobGone: a handler whose job no longer exists cannot
+// complete it. CompleteIn answers ErrLeaseLost, never store.ErrNotFound,
+// which a caller such as the instance package's mutate reads as its own
+// row missing; the transaction rolls back and the runner records nothing.
+func TestCompleteInJobGone(t *testing.T) {
+	st := &commits{Store: openStore(t, "")}
+	var out outcomes
+	var handlerErr error
+	r := jobs.NewRunner(jobs.Config{
+		Store: st, Logger: quiet, OnOutcome: out.add,
+		Handlers: map[string]jobs.HandlerFunc{"own": func(ctx context.Context, j store.Job) error {
+			handlerErr = finish("side")(ctx, j)
+			return handlerErr
+		}},
+	})
+	// A job the store does not have, as if deleted while it ran.
+	r.Execute(withStore(context.Background(), st), store.Job{ID: 4242, Kind: "own", State: store.JobRunning,
+		Attempts: 1, MaxAttempts: 3, LockedBy: "w", LockedUntil: time.Now().Add(time.Minute)})
+
+	if !errors.Is(handlerErr, jobs.ErrLeaseLost) || errors.Is(handlerErr, store.ErrNotFound) {
+		t.Errorf("handler's error %v, want ErrLeaseLost (and not store.ErrNotFound, which reads as the instance missing)", handlerErr)
+	}
+	if side, err := st.Jobs(context.Background(), store.JobFilter{Kind: "side"}); err != nil || len(side) != 0 {
+		t.Errorf("side jobs %v, %v; want none: the change rolls back with the refused completion", side, err)
+	}
+	if c, o := st.completes.Load(), st.others.Load(); c != 0 || o != 0 {
+		t.Errorf("runner wrote %d completions, %d other outcomes; want none", c, o)
+	}
+	if got := out.get(); len(got) != 0 {
+		t.Errorf("outcomes %v, want none", got)
+	}
+}
+
 // TestCompleteInOnlyWhenCommitted: the runner skips its own completion
 // only when the handler's completion really committed.
 func TestCompleteInOnlyWhenCommitted(t *testing.T) {
