@@ -58,15 +58,30 @@ func (s *Service) QueryWith(ctx context.Context, ids []string, enc Encrypter) (p
 	resp := protocol.QueryInstanceResponse{}
 	var pending, failed *store.Instance
 	var insts []store.Instance
-	for _, id := range ids {
-		inst, err := s.store.Instance(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
+	if len(ids) == 1 {
+		inst, err := s.store.Instance(ctx, ids[0])
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return resp, fmt.Errorf("instance: query: %w", err)
+		default:
+			insts = append(insts, inst)
 		}
+	} else if len(ids) > 1 {
+		// One read for all: a queryInstance may name 100.
+		found, err := s.store.InstancesByID(ctx, ids)
 		if err != nil {
 			return resp, fmt.Errorf("instance: query: %w", err)
 		}
-		insts = append(insts, inst)
+		byID := make(map[string]store.Instance, len(found))
+		for _, inst := range found {
+			byID[inst.ID] = inst
+		}
+		for _, id := range ids { // in the order asked, as before
+			if inst, ok := byID[id]; ok {
+				insts = append(insts, inst)
+			}
+		}
 	}
 	var usage map[string][]protocol.UsageInfo
 	if s.usageSource != nil && len(insts) > 0 {

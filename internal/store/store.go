@@ -274,6 +274,10 @@ type Instances interface {
 	InstanceReader
 	// Instances lists instances by ID.
 	Instances(ctx context.Context, f InstanceFilter) ([]Instance, error)
+	// InstancesByID reads the instances with the given ids, in one query
+	// (a queryInstance asks for up to 100), each once and in no particular
+	// order; an id with no instance is left out.
+	InstancesByID(ctx context.Context, ids []string) ([]Instance, error)
 }
 
 // InstanceTx writes instances in a transaction.

@@ -11,6 +11,7 @@ import (
 
 var instanceTests = []test{
 	{"InsertAndRead", testInstanceInsertAndRead},
+	{"ByID", testInstancesByID},
 	{"ZeroTimes", testInstanceZeroTimes},
 	{"InsertConflict", testInstanceInsertConflict},
 	{"Update", testInstanceUpdate},
@@ -114,6 +115,46 @@ func testInstanceInsertAndRead(t *testing.T, s store.Store) {
 	got, err = s.InstanceByOrderLine(t.Context(), want.OrderID, want.OrderLineID)
 	noErr(t, "InstanceByOrderLine", err)
 	checkInstance(t, "InstanceByOrderLine", got, want)
+}
+
+// testInstancesByID: one read returns each instance asked for once, whole,
+// and leaves out ids with no instance (a queryInstance asks for up to 100).
+func testInstancesByID(t *testing.T, s store.Store) {
+	got, err := s.InstancesByID(t.Context(), nil)
+	noErr(t, "InstancesByID of none", err)
+	if len(got) != 0 {
+		t.Errorf("InstancesByID of none = %d instances", len(got))
+	}
+	want := map[string]store.Instance{}
+	var ids []string
+	for i := range 120 {
+		in := fullInstance(fmt.Sprintf("inst-%03d", i), "CS-BYID", fmt.Sprintf("CS-BYID-%06d", i))
+		inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+			_, err := tx.InsertInstance(ctx, in)
+			return err
+		})
+		if i%3 != 0 { // ask for two in three
+			want[in.ID] = in
+			ids = append(ids, in.ID)
+		}
+	}
+	// Unknown ids, a repeated one, a quote and a NUL are left out or read
+	// once, never an error.
+	ids = append(ids, "inst-001", "missing", `in"st`, "a\x00b", "")
+	got, err = s.InstancesByID(t.Context(), ids)
+	noErr(t, "InstancesByID", err)
+	if len(got) != len(want) {
+		t.Fatalf("InstancesByID returned %d instances, want %d", len(got), len(want))
+	}
+	for _, g := range got {
+		w, ok := want[g.ID]
+		if !ok {
+			t.Errorf("InstancesByID returned %s, not asked for or twice", g.ID)
+			continue
+		}
+		checkInstance(t, "InstancesByID", g, w)
+		delete(want, g.ID)
+	}
 }
 
 func testInstanceZeroTimes(t *testing.T, s store.Store) {
