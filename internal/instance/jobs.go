@@ -161,7 +161,6 @@ func (s *Service) handleProvision(ctx context.Context, job store.Job) error {
 	if err != nil {
 		return err
 	}
-	jobs.Completed(ctx)
 	s.log.InfoContext(ctx, "instance: instance active", "instance", inst.ID, "test", inst.Test)
 	return nil
 }

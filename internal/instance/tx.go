@@ -24,10 +24,13 @@ var errNoChange = errors.New("instance: no change")
 // When another writer got there first (store.ErrConflict) it re-reads and
 // lets fn decide again. fn returns errNoChange to write nothing; mutate then
 // returns the instance as read and errNoChange. fn may run more than once.
+// In a job's handler fn may complete the job with its change
+// (jobs.CompleteIn): the transaction is a jobs.Tx, so the completion
+// counts only when made by the run of fn that committed.
 func (s *Service) mutate(ctx context.Context, id string, fn func(ctx context.Context, tx store.Tx, inst *store.Instance) error) (store.Instance, error) {
 	var out store.Instance
 	for try := 0; ; try++ {
-		err := s.store.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		err := jobs.Tx(ctx, s.store, func(ctx context.Context, tx store.Tx) error {
 			inst, err := tx.Instance(ctx, id)
 			if err != nil {
 				return err

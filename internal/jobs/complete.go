@@ -23,26 +23,65 @@ var ErrLeaseLost = errors.New("jobs: lease lost")
 type held struct {
 	id        int64
 	worker    string
-	called    atomic.Bool // CompleteIn succeeded in some transaction
-	completed atomic.Bool // and the handler said that transaction committed
+	completed atomic.Bool // a Tx whose committed attempt completed the job
 }
 
 type heldKey struct{}
 
+// attempt is one run of a Tx's function: whether CompleteIn completed
+// the job in it. Only the run that committed counts.
+type attempt struct {
+	held      *held
+	completed bool
+}
+
+type attemptKey struct{}
+
+// Tx runs fn in one transaction of txer, as txer.Tx does, for a handler
+// that may complete its job in it (CompleteIn, with the ctx Tx gives fn).
+// When the transaction commits, and the run of fn that committed called
+// CompleteIn, the job is done: the runner reports it so without completing
+// it again. txer may run fn more than once (a retry the database asked
+// for), and the handler may run Tx more than once (a version check that
+// failed): a completion counts only when it was made in the run of fn that
+// committed, never because an earlier run, rolled back, made one. Outside
+// a handler run by a Runner, Tx is txer.Tx.
+func Tx(ctx context.Context, txer store.Txer, fn func(ctx context.Context, tx store.Tx) error) error {
+	h, _ := ctx.Value(heldKey{}).(*held)
+	if h == nil {
+		return txer.Tx(ctx, fn)
+	}
+	var last *attempt
+	err := txer.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		last = &attempt{held: h}
+		return fn(context.WithValue(ctx, attemptKey{}, last), tx)
+	})
+	if err == nil && last != nil && last.completed {
+		h.completed.Store(true)
+	}
+	return err
+}
+
 // CompleteIn marks the job of the handler that ctx was given done in tx,
 // the transaction of the handler's last change, so that the change and
-// the completion commit together instead of one after the other. When
-// that transaction has committed the handler calls Completed; the runner
-// then reports the job done without completing it again. A transaction
-// rolled back after CompleteIn (the handler's function failed, or decided
-// to change nothing) completes nothing, and without Completed the runner
+// the completion commit together instead of one after the other. It must
+// be called in a function run by Tx, with the ctx and tx Tx gave it: Tx
+// alone knows whether the transaction, and this run of the function,
+// committed. A transaction rolled back after CompleteIn (the function
+// failed, or decided to change nothing) completes nothing, and the runner
 // completes the job itself as usual. CompleteIn fails with ErrLeaseLost,
 // and the transaction must roll back, when the worker no longer holds the
-// job. Outside a handler run by a Runner it does nothing.
+// job. Called outside a Tx it fails permanently (the job is dead-lettered,
+// as the mistake would repeat on every attempt). Outside a handler run by
+// a Runner it does nothing.
 func CompleteIn(ctx context.Context, tx store.JobTx) error {
 	h, _ := ctx.Value(heldKey{}).(*held)
 	if h == nil {
 		return nil
+	}
+	a, _ := ctx.Value(attemptKey{}).(*attempt)
+	if a == nil || a.held != h {
+		return Permanent(fmt.Errorf("jobs: complete job %d: CompleteIn called outside jobs.Tx", h.id))
 	}
 	err := tx.CompleteJob(ctx, h.id, h.worker)
 	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
@@ -52,16 +91,6 @@ func CompleteIn(ctx context.Context, tx store.JobTx) error {
 	if err != nil {
 		return fmt.Errorf("jobs: complete job %d: %w", h.id, err)
 	}
-	h.called.Store(true)
+	a.completed = true
 	return nil
-}
-
-// Completed tells the runner that the transaction in which the handler
-// called CompleteIn has committed: the job is done. Call it only then;
-// it does nothing when CompleteIn did not succeed, or outside a handler
-// run by a Runner.
-func Completed(ctx context.Context) {
-	if h, _ := ctx.Value(heldKey{}).(*held); h != nil && h.called.Load() {
-		h.completed.Store(true)
-	}
 }

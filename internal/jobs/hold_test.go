@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -80,18 +81,38 @@ func holdAndEnqueue(t *testing.T, r *jobs.Runner, st store.Store, job store.Job)
 // own change (a follow-up job), as a handler's last state change does.
 func finish(follow string) jobs.HandlerFunc {
 	return func(ctx context.Context, j store.Job) error {
-		err := jobStore(ctx).Tx(ctx, func(ctx context.Context, tx store.Tx) error {
-			if _, _, err := tx.EnqueueJob(ctx, store.Job{Kind: follow, UniqueKey: follow, MaxAttempts: 3, RunAt: time.Now().Add(time.Hour)}); err != nil {
+		return jobs.Tx(ctx, jobStore(ctx), func(ctx context.Context, tx store.Tx) error {
+			if err := change(ctx, tx, follow); err != nil {
 				return err
 			}
 			return jobs.CompleteIn(ctx, tx)
 		})
-		if err != nil {
+	}
+}
+
+// change is a handler's change in tx: a job of kind, due in an hour.
+func change(ctx context.Context, tx store.Tx, kind string) error {
+	_, _, err := tx.EnqueueJob(ctx, store.Job{Kind: kind, UniqueKey: kind, MaxAttempts: 3, RunAt: time.Now().Add(time.Hour)})
+	return err
+}
+
+// rerun runs each transaction's function twice, as a store does when the
+// database asks for a retry: the first run is rolled back.
+type rerun struct{ store.Txer }
+
+var errRollback = errors.New("test: roll the first run back")
+
+func (r rerun) Tx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
+	err := r.Txer.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+		if err := fn(ctx, tx); err != nil {
 			return err
 		}
-		jobs.Completed(ctx)
-		return nil
+		return errRollback
+	})
+	if !errors.Is(err, errRollback) {
+		return fmt.Errorf("first run: %v, want it rolled back", err)
 	}
+	return r.Txer.Tx(ctx, fn)
 }
 
 type storeKey struct{}
@@ -269,7 +290,8 @@ func TestCompleteInJobGone(t *testing.T) {
 }
 
 // TestCompleteInOnlyWhenCommitted: the runner skips its own completion
-// only when the handler's completion really committed.
+// only when the handler's completion committed: made in the transaction
+// that committed, by the run of its function that committed.
 func TestCompleteInOnlyWhenCommitted(t *testing.T) {
 	errNoChange := errors.New("no change")
 	cases := []struct {
@@ -283,7 +305,7 @@ func TestCompleteInOnlyWhenCommitted(t *testing.T) {
 			// As mutate: the first try completes, then conflicts; the
 			// second decides to change nothing. Nothing is committed.
 			for _, then := range []error{store.ErrConflict, errNoChange} {
-				err := jobStore(ctx).Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+				err := jobs.Tx(ctx, jobStore(ctx), func(ctx context.Context, tx store.Tx) error {
 					if then == errNoChange {
 						return then
 					}
@@ -298,10 +320,55 @@ func TestCompleteInOnlyWhenCommitted(t *testing.T) {
 			}
 			return nil
 		}, 1},
-		{"Completed without CompleteIn", func(ctx context.Context, j store.Job) error {
-			jobs.Completed(ctx)
-			return nil
+		{"retried without CompleteIn after a rollback", func(ctx context.Context, j store.Job) error {
+			// As mutate: the first try completes, then conflicts; the
+			// second commits its change without completing the job.
+			for try := 0; ; try++ {
+				err := jobs.Tx(ctx, jobStore(ctx), func(ctx context.Context, tx store.Tx) error {
+					if err := change(ctx, tx, "side"); err != nil {
+						return err
+					}
+					if try > 0 {
+						return nil
+					}
+					if err := jobs.CompleteIn(ctx, tx); err != nil {
+						return err
+					}
+					return store.ErrConflict
+				})
+				if try > 0 || !errors.Is(err, store.ErrConflict) {
+					return err
+				}
+			}
 		}, 1},
+		{"rerun by the store without CompleteIn", func(ctx context.Context, j store.Job) error {
+			run := 0
+			return jobs.Tx(ctx, rerun{jobStore(ctx)}, func(ctx context.Context, tx store.Tx) error {
+				run++
+				if err := change(ctx, tx, "side"); err != nil || run > 1 {
+					return err
+				}
+				return jobs.CompleteIn(ctx, tx)
+			})
+		}, 1},
+		{"rerun by the store, completed in the run that commits", func(ctx context.Context, j store.Job) error {
+			run := 0
+			return jobs.Tx(ctx, rerun{jobStore(ctx)}, func(ctx context.Context, tx store.Tx) error {
+				run++
+				if err := change(ctx, tx, "side"); err != nil || run == 1 {
+					return err
+				}
+				return jobs.CompleteIn(ctx, tx)
+			})
+		}, 0},
+		{"completed, then another change", func(ctx context.Context, j store.Job) error {
+			if err := finish("follow")(ctx, j); err != nil {
+				return err
+			}
+			return jobs.Tx(ctx, jobStore(ctx), func(ctx context.Context, tx store.Tx) error {
+				return change(ctx, tx, "side")
+			})
+		}, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -315,8 +382,9 @@ func TestCompleteInOnlyWhenCommitted(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.Execute(withStore(context.Background(), st), j)
-			if got := waitState(t, st, id, store.JobDone); got.Attempts != 1 {
-				t.Errorf("job %+v, want done at attempt 1", got)
+			got, err := st.Job(context.Background(), id)
+			if err != nil || got.State != store.JobDone || got.Attempts != 1 {
+				t.Errorf("job %s at attempt %d, %v; want done at attempt 1", got.State, got.Attempts, err)
 			}
 			if n := st.completes.Load(); n != c.wantCompletion {
 				t.Errorf("runner completed the job %d times, want %d", n, c.wantCompletion)
@@ -325,5 +393,44 @@ func TestCompleteInOnlyWhenCommitted(t *testing.T) {
 				t.Errorf("outcomes %v, want [own:done]", got)
 			}
 		})
+	}
+}
+
+// TestCompleteInOutsideTx: CompleteIn in a transaction that jobs.Tx did
+// not run cannot know whether its completion commits: it refuses, the
+// transaction rolls back, and the job is dead-lettered with the reason
+// rather than retried (the mistake would repeat on every attempt).
+func TestCompleteInOutsideTx(t *testing.T) {
+	st := &commits{Store: openStore(t, "")}
+	var out outcomes
+	var handlerErr error
+	r := jobs.NewRunner(jobs.Config{Store: st, Logger: quiet, OnOutcome: out.add,
+		Handlers: map[string]jobs.HandlerFunc{"own": func(ctx context.Context, j store.Job) error {
+			handlerErr = jobStore(ctx).Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+				if err := change(ctx, tx, "side"); err != nil {
+					return err
+				}
+				return jobs.CompleteIn(ctx, tx)
+			})
+			return handlerErr
+		}}})
+	id := enqueue(t, st, store.Job{Kind: "own", MaxAttempts: 3})[0]
+	j, err := st.ClaimJob(context.Background(), "w", nil, time.Now(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Execute(withStore(context.Background(), st), j)
+
+	if !jobs.IsPermanent(handlerErr) {
+		t.Errorf("handler's error %v, want a permanent one", handlerErr)
+	}
+	if got, err := st.Job(context.Background(), id); err != nil || got.State != store.JobDead {
+		t.Errorf("job %s, %v; want dead", got.State, err)
+	}
+	if side, err := st.Jobs(context.Background(), store.JobFilter{Kind: "side"}); err != nil || len(side) != 0 {
+		t.Errorf("side jobs %v, %v; want none: the change rolls back with the refused completion", side, err)
+	}
+	if got := out.get(); !slices.Equal(got, []string{"own:dead"}) {
+		t.Errorf("outcomes %v, want [own:dead]", got)
 	}
 }

@@ -10,11 +10,11 @@
 // before recording the outcome leaves the job to be run again.
 //
 // Fewer commits: a handler may complete its job in the transaction of its
-// last change (CompleteIn) rather than in a commit of the runner's own
-// after it, and a call that runs its own job within its budget may insert
-// it already claimed (Runner.Hold) rather than commit a claim after the
-// insert. Both keep the lease check: a worker that lost its job to
-// another never completes it.
+// last change (CompleteIn, in a Tx) rather than in a commit of the
+// runner's own after it, and a call that runs its own job within its
+// budget may insert it already claimed (Runner.Hold) rather than commit a
+// claim after the insert. Both keep the lease check: a worker that lost
+// its job to another never completes it.
 package jobs
 
 import (

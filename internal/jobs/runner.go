@@ -221,8 +221,9 @@ func (r *Runner) handler(kind string) HandlerFunc {
 // store answers ErrConflict) is logged, not fatal.
 //
 // A handler that completed its job in its own last transaction
-// (CompleteIn, then Completed) is reported done without another write; one
-// that lost its lease there (ErrLeaseLost) has nothing recorded.
+// (CompleteIn in a Tx that committed) is reported done without another
+// write; one that lost its lease there (ErrLeaseLost) has nothing
+// recorded.
 func (r *Runner) Execute(ctx context.Context, job store.Job) {
 	worker := job.LockedBy
 	if worker == "" {
