@@ -451,6 +451,18 @@ func (k CallKind) Condition() (string, error) {
 	return "", fmt.Errorf("store: unknown kind of call %q", k)
 }
 
+// SuccessCode is the result code of a call that succeeded, most of the
+// ledger.
+const SuccessCode = "000000"
+
+// UnsuccessfulCallSQL is the SQL condition on a calls row that is true of
+// a call answered with a result code other than SuccessCode; both
+// dialects use it. It is word for word the condition of the ledger's
+// partial index by result code (schema version 10), which SQLite uses
+// only for a query that holds it as written: a list of calls by any other
+// code adds it to its filter to walk that index.
+const UnsuccessfulCallSQL = `result_code <> '` + SuccessCode + `'`
+
 // Rejected reports whether c is of kind CallsRejected, as RejectedCallSQL
 // decides it in the database.
 func (c Call) Rejected() bool {

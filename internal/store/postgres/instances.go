@@ -202,8 +202,13 @@ func (s *Store) Instances(ctx context.Context, f store.InstanceFilter) (_ []stor
 	if f.OrderID != "" {
 		add(`order_id = ?`, txt(f.OrderID))
 	}
-	if f.Test != nil {
-		add(`test = ?`, *f.Test)
+	// The test flag is written out: true as instances_test_id's condition
+	// (schema version 10), which a generic plan can then use too.
+	if f.Test != nil && *f.Test {
+		where = append(where, `test`)
+	}
+	if f.Test != nil && !*f.Test {
+		where = append(where, `NOT test`)
 	}
 	if f.AfterID != "" {
 		add(`id > ?`, txt(f.AfterID))

@@ -17,7 +17,7 @@ import (
 )
 
 // schemaVersion is the number of the latest migration.
-const schemaVersion = 9
+const schemaVersion = 10
 
 // TestUpgradeFromVersion1: a database deployed with schema version 1 and
 // holding data is upgraded on open; its rows read back with the new
@@ -192,6 +192,67 @@ func TestDownAndUpVersion5(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("InsertLicenseCode after down and up: %v", err)
+	}
+}
+
+// TestDownAndUpVersion10: version 10 migrates down to version 9 — the
+// lists' indexes gone, instances_status and calls_created_at back — and
+// up again.
+func TestDownAndUpVersion10(t *testing.T) {
+	ctx := t.Context()
+	dsn, schema := newSchema(t)
+	openStore(t, dsn, schema)
+	sdsn, err := pgtest.WithSearchPath(dsn, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", sdsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fsys, err := fs.Sub(migrations.Postgres, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexes := func() string {
+		t.Helper()
+		var names string
+		// Only valid indexes: a concurrent build cut short leaves an
+		// invalid one.
+		err := db.QueryRowContext(ctx, `SELECT coalesce(string_agg(c.relname, ' ' ORDER BY c.relname), '')
+			FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid
+			JOIN pg_namespace n ON n.oid = t.relnamespace
+			WHERE n.nspname = $1 AND t.relname IN ('instances', 'calls', 'jobs') AND i.indisvalid
+				AND NOT i.indisprimary AND NOT i.indisunique`, schema).Scan(&names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	const v9 = "calls_activity calls_answered_created_at calls_created_at calls_instance_id calls_order_id " +
+		"calls_rejected_created_at calls_tenant_id_id instances_status jobs_state_run_at"
+	const v10 = "calls_activity calls_answered_created_at calls_created_at_id calls_instance_id calls_order_id " +
+		"calls_rejected_created_at calls_result_code_id calls_tenant_id_id instances_status_id instances_test_id " +
+		"jobs_kind_id jobs_state_id jobs_state_run_at"
+	if got := indexes(); got != v10 {
+		t.Errorf("indexes at version 10: %s\nwant %s", got, v10)
+	}
+	if _, err := p.DownTo(ctx, 9); err != nil {
+		t.Fatalf("migrate down to version 9: %v", err)
+	}
+	if got := indexes(); got != v9 {
+		t.Errorf("indexes after migrating down: %s\nwant %s", got, v9)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("migrate up again: %v", err)
+	}
+	if got := indexes(); got != v10 {
+		t.Errorf("indexes after down and up: %s\nwant %s", got, v10)
 	}
 }
 

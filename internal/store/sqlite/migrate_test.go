@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -16,7 +17,7 @@ import (
 )
 
 // schemaVersion is the number of the latest migration.
-const schemaVersion = 9
+const schemaVersion = 10
 
 // TestUpgradeFromVersion1: a database deployed with schema version 1 and
 // holding data is upgraded on open; its rows read back with the new
@@ -175,6 +176,59 @@ func TestDownAndUpVersion5(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("InsertLicenseCode after down and up: %v", err)
+	}
+}
+
+// TestDownAndUpVersion10: version 10 migrates down to version 9 — the
+// lists' indexes gone, instances_status back — and up again.
+func TestDownAndUpVersion10(t *testing.T) {
+	ctx := t.Context()
+	s := openFile(t, filepath.Join(t.TempDir(), "down10.db"))
+	fsys, err := fs.Sub(migrations.SQLite, "sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.db.DB, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexes := func() string {
+		t.Helper()
+		rows, err := s.db.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'index'
+			AND tbl_name IN ('instances', 'calls', 'jobs') AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var names []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, n)
+		}
+		return strings.Join(names, " ")
+	}
+	const v9 = "calls_activity calls_answered_created_at calls_created_at calls_instance_id calls_order_id " +
+		"calls_rejected_created_at calls_tenant_id_id instances_status jobs_state_run_at jobs_unique_key"
+	const v10 = "calls_activity calls_answered_created_at calls_created_at calls_instance_id calls_order_id " +
+		"calls_rejected_created_at calls_result_code_id calls_tenant_id_id instances_status_id instances_test_id " +
+		"jobs_kind_id jobs_state_id jobs_state_run_at jobs_unique_key"
+	if got := indexes(); got != v10 {
+		t.Errorf("indexes at version 10: %s\nwant %s", got, v10)
+	}
+	if _, err := p.DownTo(ctx, 9); err != nil {
+		t.Fatalf("migrate down to version 9: %v", err)
+	}
+	if got := indexes(); got != v9 {
+		t.Errorf("indexes after migrating down: %s\nwant %s", got, v9)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("migrate up again: %v", err)
+	}
+	if got := indexes(); got != v10 {
+		t.Errorf("indexes after down and up: %s\nwant %s", got, v10)
 	}
 }
 

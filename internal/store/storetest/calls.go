@@ -181,9 +181,17 @@ func testCallFilters(t *testing.T, s store.Store) {
 		{"tenant and activity", store.CallFilter{TenantID: "T1", Activity: "authSync"}, pick(7)},
 		{"tenant before", store.CallFilter{TenantID: "T1", BeforeID: ids[7]}, pick(5)},
 		{"result code", store.CallFilter{ResultCode: "000000"}, pick(0, 1, 5, 6)},
+		{"result code other than success", store.CallFilter{ResultCode: "000004"}, pick(2, 7)},
+		{"result code before", store.CallFilter{ResultCode: "000004", BeforeID: ids[7]}, pick(2)},
+		{"instance and result code", store.CallFilter{InstanceID: "i1", ResultCode: "000003"}, pick(3)},
+		{"tenant and result code", store.CallFilter{TenantID: "T1", ResultCode: "000004"}, pick(7)},
+		{"order and result code", store.CallFilter{OrderID: "O2", ResultCode: "000004"}, pick(2)},
 		{"since (inclusive)", store.CallFilter{Since: at(5 * time.Second)}, pick(5, 6, 7)},
 		{"until (exclusive)", store.CallFilter{Until: at(2 * time.Second)}, pick(0, 1)},
 		{"since and until", store.CallFilter{Since: at(time.Second), Until: at(3 * time.Second)}, pick(1, 2)},
+		{"since and until, limit", store.CallFilter{Since: at(0), Until: at(5 * time.Second), Limit: 2}, pick(3, 4)},
+		{"since and until, before", store.CallFilter{Since: at(0), Until: at(5 * time.Second), BeforeID: ids[3]}, pick(0, 1, 2)},
+		{"since, until and result code", store.CallFilter{Since: at(time.Second), Until: at(5 * time.Second), ResultCode: "000001"}, pick(4)},
 		{"combined", store.CallFilter{InstanceID: "i2", Activity: "newInstance"}, pick(2)},
 		{"none", store.CallFilter{Activity: "upgradeInstance"}, nil},
 	}
@@ -196,6 +204,21 @@ func testCallFilters(t *testing.T, s store.Store) {
 		}
 		if fmt.Sprint(gotIDs) != fmt.Sprint(tc.want) {
 			t.Errorf("%s: got IDs %v, want %v", tc.name, gotIDs, tc.want)
+		}
+	}
+
+	// A time window reads its page's rows by id, after choosing the ids:
+	// they are whole, as the unfiltered list has them.
+	all, err := s.Calls(t.Context(), store.CallFilter{})
+	noErr(t, "Calls", err)
+	window, err := s.Calls(t.Context(), store.CallFilter{Since: at(0), Until: at(time.Hour)})
+	noErr(t, "Calls in a window", err)
+	if len(window) != len(all) {
+		t.Fatalf("a window enclosing all calls lists %d, want %d", len(window), len(all))
+	}
+	for i := range all {
+		if d := diff(normCall(window[i]), normCall(all[i])); d != "" {
+			t.Errorf("call %d in a window differs:%s", i, d)
 		}
 	}
 }

@@ -374,6 +374,10 @@ func testInstanceList(t *testing.T, s store.Store) {
 		{"limit", store.InstanceFilter{Limit: 2}, []string{"i-01", "i-02"}},
 		{"page 2", store.InstanceFilter{AfterID: "i-02", Limit: 2}, []string{"i-03", "i-04"}},
 		{"combined", store.InstanceFilter{Status: store.StatusActive, Test: &no, AfterID: "i-01"}, []string{"i-05"}},
+		{"status and test", store.InstanceFilter{Status: store.StatusActive, Test: &yes}, []string{"i-03"}},
+		{"test after", store.InstanceFilter{Test: &yes, AfterID: "i-02"}, []string{"i-03"}},
+		{"order and test", store.InstanceFilter{OrderID: "O1", Test: &yes}, []string{"i-02"}},
+		{"order and status", store.InstanceFilter{OrderID: "O3", Status: store.StatusActive}, []string{"i-05"}},
 		{"none", store.InstanceFilter{OrderID: "O9"}, nil},
 	}
 	for _, tc := range tests {

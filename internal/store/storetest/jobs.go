@@ -449,6 +449,8 @@ func testJobList(t *testing.T, s store.Store) {
 		{"state dead", store.JobFilter{State: store.JobDead}, desc(2)},
 		{"state available", store.JobFilter{State: store.JobAvailable}, desc(1, 3, 4)},
 		{"kind and state", store.JobFilter{Kind: "provision", State: store.JobAvailable}, desc(4)},
+		{"kind and state done", store.JobFilter{Kind: "provision", State: store.JobDone}, desc(0)},
+		{"kind and state, none", store.JobFilter{Kind: "notify", State: store.JobDone}, nil},
 		{"before", store.JobFilter{BeforeID: ids[3]}, desc(0, 1, 2)},
 		{"limit", store.JobFilter{Limit: 2}, desc(3, 4)},
 		{"page", store.JobFilter{BeforeID: ids[3], Limit: 2}, desc(1, 2)},
