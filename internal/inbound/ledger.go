@@ -11,15 +11,19 @@ import (
 // and queued; one goroutine writes the rows queued together with one
 // InsertCalls, one transaction and one statement per few dozen rows
 // instead of one each. A row waits only for the batch before it; the
-// queue holds at most maxPendingLedger rows, and a handler that finds it
-// full waits for a place (see ServeHTTP).
+// queue holds at most maxPendingLedger rows and maxLedgerBytes of them (a
+// queryInstance of 100 ids has a reply of some 50 kB), and a handler that
+// finds it full waits for a place (see ServeHTTP).
 
 const (
-	// maxPendingLedger is how many rows may wait to be written: a few
-	// kilobytes each.
+	// maxPendingLedger is how many rows may wait to be written.
 	maxPendingLedger = 1024
-	// maxLedgerBatch is the most rows one write takes.
-	maxLedgerBatch = 256
+	// maxLedgerBytes is how much row data (request and reply) may wait;
+	// a row larger than that waits until nothing else does.
+	maxLedgerBytes = 4 << 20
+	// maxLedgerBatch and maxLedgerBatchBytes bound one write.
+	maxLedgerBatch      = 256
+	maxLedgerBatchBytes = 1 << 20
 	// ledgerTimeout bounds one write of the ledger.
 	ledgerTimeout = 5 * time.Second
 )
@@ -28,24 +32,57 @@ const (
 // for: closed once every row queued before it is written.
 type ledgerRow struct {
 	call    store.Call
+	size    int64 // rowSize(call), counted in Server.ledgerBytes
 	written chan struct{}
+}
+
+// rowSize is what a row holds in memory, about.
+func rowSize(c store.Call) int64 {
+	return int64(len(c.Request) + len(c.Response) + len(c.ResultMsg) + 256)
+}
+
+// reserveLedger waits until size more bytes of rows may wait (at once when
+// none do) and counts them; when it must wait it calls first before (the
+// handler flushes its reply).
+func (s *Server) reserveLedger(size int64, first func()) {
+	s.ledgerMu.Lock()
+	defer s.ledgerMu.Unlock()
+	if s.ledgerBytes > 0 && s.ledgerBytes+size > s.maxLedgerBytes {
+		s.ledgerMu.Unlock()
+		first()
+		s.ledgerMu.Lock()
+		for s.ledgerBytes > 0 && s.ledgerBytes+size > s.maxLedgerBytes {
+			s.ledgerFreed.Wait()
+		}
+	}
+	s.ledgerBytes += size
+}
+
+// releaseLedger uncounts rows written.
+func (s *Server) releaseLedger(size int64) {
+	s.ledgerMu.Lock()
+	s.ledgerBytes -= size
+	s.ledgerMu.Unlock()
+	s.ledgerFreed.Broadcast()
 }
 
 // writeLedger writes the rows queued on q, for the life of the process.
 func (s *Server) writeLedger(q <-chan ledgerRow) {
 	batch := make([]store.Call, 0, maxLedgerBatch)
 	var markers []chan struct{}
+	var size int64
 	take := func(r ledgerRow) {
 		if r.written != nil {
 			markers = append(markers, r.written)
 		} else {
 			batch = append(batch, r.call)
+			size += r.size
 		}
 	}
 	for r := range q {
 		take(r)
 	gather:
-		for len(batch) < maxLedgerBatch {
+		for len(batch) < maxLedgerBatch && size < maxLedgerBatchBytes {
 			select {
 			case r := <-q:
 				take(r)
@@ -55,12 +92,13 @@ func (s *Server) writeLedger(q <-chan ledgerRow) {
 		}
 		if len(batch) > 0 {
 			s.insertCalls(batch)
+			s.releaseLedger(size)
 		}
 		for _, m := range markers {
 			close(m)
 		}
 		clear(batch)
-		batch, markers = batch[:0], markers[:0]
+		batch, markers, size = batch[:0], markers[:0], 0
 	}
 }
 

@@ -34,9 +34,10 @@ func (g gatedStore) InsertCalls(ctx context.Context, calls []store.Call) error {
 }
 
 // newGatedPipeline is newPipeline on a store whose ledger writes wait for
-// the returned gate, with at most maxPending rows written behind replies;
+// the returned gate, with at most maxRows rows and maxBytes of them
+// waiting behind replies;
 // its client sends every call on one connection.
-func newGatedPipeline(t *testing.T, maxPending int) (p *pipeline, s *inbound.Server, open func(), client *http.Client) {
+func newGatedPipeline(t *testing.T, maxRows int, maxBytes int64) (p *pipeline, s *inbound.Server, open func(), client *http.Client) {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "kb.db"))
 	if err != nil {
@@ -59,7 +60,7 @@ func newGatedPipeline(t *testing.T, maxPending int) (p *pipeline, s *inbound.Ser
 	if err != nil {
 		t.Fatal(err)
 	}
-	inbound.SetMaxPendingLedger(s, maxPending)
+	inbound.SetLedgerLimits(s, maxRows, maxBytes)
 	p = &pipeline{st: st, srv: httptest.NewServer(s), rec: rec}
 	t.Cleanup(p.srv.Close)
 	client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 1}}
@@ -95,7 +96,7 @@ func ledgerRows(t *testing.T, st *sqlite.Store) int {
 // connection does not wait for the previous call's ledger row, and that
 // Wait waits for the rows still being written.
 func TestLedgerWrittenBehindTheReply(t *testing.T) {
-	p, s, open, client := newGatedPipeline(t, 16)
+	p, s, open, client := newGatedPipeline(t, 16, 1<<20)
 	p.doWith(t, client, "first")
 	// The same connection: served although the first row is not written.
 	p.doWith(t, client, "second")
@@ -119,39 +120,56 @@ func TestLedgerWrittenBehindTheReply(t *testing.T) {
 	}
 }
 
-// TestLedgerBackpressure checks that once the queue of rows is full a
-// handler waits for a place before it returns, so that the next call on
-// its connection waits too, and that no row is lost meanwhile.
+// TestLedgerBackpressure checks that once the queue of rows is full (in
+// rows or in bytes) a handler waits for a place before it returns, so that
+// the next call on its connection waits too, and that no row is lost
+// meanwhile.
 func TestLedgerBackpressure(t *testing.T) {
-	p, s, open, client := newGatedPipeline(t, 1)
-	// The writer holds at most two rows (one batch of what was queued)
-	// and the queue one more: by the fourth call on the connection a
-	// handler must be waiting.
-	const most = 4
-	served := 0
-	for served < most+1 {
-		done := make(chan struct{})
-		go func() {
-			p.doWith(t, client, fmt.Sprint("call-", served))
-			close(done)
-		}()
-		select {
-		case <-done:
-			served++
-			continue
-		case <-time.After(time.Second):
-		}
-		// This call waits behind a handler that waits for the queue.
-		open()
-		<-done
-		served++
-		break
-	}
-	if served > most {
-		t.Fatalf("%d calls served on one connection with the ledger stuck, want at most %d before one waits", served, most)
-	}
-	s.Wait()
-	if n := ledgerRows(t, p.st); n != served {
-		t.Errorf("%d ledger rows, want %d", n, served)
+	for _, tc := range []struct {
+		name  string
+		rows  int
+		bytes int64
+		// most is how many calls a connection gets answers to with the
+		// ledger stuck, the one that waits included.
+		most int
+	}{
+		// The writer holds one batch of what was queued (two rows at
+		// most), the queue one more, the next handler waits with its
+		// reply flushed: by the fourth call the connection waits.
+		{"rows", 1, 1 << 20, 4},
+		// Every row is over the byte limit alone: the writer holds the
+		// first, the second call's handler waits with its reply
+		// flushed, and the third call waits for it.
+		{"bytes", 1024, 1, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, s, open, client := newGatedPipeline(t, tc.rows, tc.bytes)
+			served := 0
+			for served < tc.most+1 {
+				done := make(chan struct{})
+				go func() {
+					p.doWith(t, client, fmt.Sprint("call-", served))
+					close(done)
+				}()
+				select {
+				case <-done:
+					served++
+					continue
+				case <-time.After(time.Second):
+				}
+				// This call waits behind a handler that waits for the queue.
+				open()
+				<-done
+				served++
+				break
+			}
+			if served > tc.most {
+				t.Fatalf("%d calls served on one connection with the ledger stuck, want at most %d before one waits", served, tc.most)
+			}
+			s.Wait()
+			if n := ledgerRows(t, p.st); n != served {
+				t.Errorf("%d ledger rows, want %d", n, served)
+			}
+		})
 	}
 }

@@ -97,16 +97,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The ledger row is written behind the reply, by the ledger writer:
 	// KooGallery's clock is running, and on a kept-alive connection its
 	// next call waits for this handler to return.
-	row := ledgerRow{call: s.ledgerCall(r, ex, rep, body, latency)}
+	c := s.ledgerCall(r, ex, rep, body, latency)
+	row := ledgerRow{call: c, size: rowSize(c)}
+	// When the queue is full the reply goes first, then this handler waits
+	// for a place, which slows its caller down instead of holding more rows
+	// in memory.
+	flushed := false
+	flush := func() {
+		if f, ok := w.(http.Flusher); ok && !flushed {
+			f.Flush()
+			flushed = true
+		}
+	}
+	s.reserveLedger(row.size, flush)
 	select {
 	case s.ledger <- row:
 	default:
-		// The queue is full: the reply goes first, then this handler waits
-		// for a place, which slows its caller down instead of holding more
-		// rows in memory.
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
-		}
+		flush()
 		s.ledger <- row
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,8 +71,14 @@ type Server struct {
 	metrics   *metrics
 	log       *slog.Logger
 	now       func() time.Time
-	// ledger queues the rows for the ledger writer (ledger.go).
-	ledger chan ledgerRow
+	// ledger queues the rows for the ledger writer (ledger.go);
+	// ledgerBytes counts what they hold, under ledgerMu, up to
+	// maxLedgerBytes; ledgerFreed tells waiting handlers of rows written.
+	ledger         chan ledgerRow
+	ledgerMu       sync.Mutex
+	ledgerBytes    int64
+	maxLedgerBytes int64
+	ledgerFreed    *sync.Cond
 }
 
 // New checks cfg and builds the pipeline. Every family needs a name, a
@@ -87,17 +94,19 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("inbound: negative body limit %d", cfg.MaxBody)
 	}
 	s := &Server{
-		routes:    map[string][]route{},
-		verifiers: map[KeyType]*sign.Verifier{},
-		keys:      cfg.Keys,
-		st:        cfg.Store,
-		maxBody:   cfg.MaxBody,
-		window:    cfg.Window,
-		bodySign:  !cfg.DisableBodySign,
-		log:       cfg.Logger,
-		now:       cfg.Now,
-		ledger:    make(chan ledgerRow, maxPendingLedger),
+		routes:         map[string][]route{},
+		verifiers:      map[KeyType]*sign.Verifier{},
+		keys:           cfg.Keys,
+		st:             cfg.Store,
+		maxBody:        cfg.MaxBody,
+		window:         cfg.Window,
+		bodySign:       !cfg.DisableBodySign,
+		log:            cfg.Logger,
+		now:            cfg.Now,
+		ledger:         make(chan ledgerRow, maxPendingLedger),
+		maxLedgerBytes: maxLedgerBytes,
 	}
+	s.ledgerFreed = sync.NewCond(&s.ledgerMu)
 	if s.maxBody == 0 {
 		s.maxBody = DefaultMaxBody
 	}

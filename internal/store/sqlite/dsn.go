@@ -13,6 +13,10 @@ import (
 // (in this process or another) before giving up with SQLITE_BUSY.
 const defaultBusyTimeout = 5 * time.Second
 
+// defaultCacheKiB is each connection's page cache unless the DSN sets
+// cache_size.
+const defaultCacheKiB = 512
+
 // driverDSN turns a koobridge database setting into a modernc.org/sqlite
 // data source name with the connection settings the store relies on, and
 // returns the busy timeout in effect.
@@ -20,8 +24,10 @@ const defaultBusyTimeout = 5 * time.Second
 // Accepted forms: "sqlite:path", "sqlite://path" ("sqlite:///abs/path" for
 // an absolute path), "file:path?…" (an SQLite URI) and a bare path; each may
 // carry driver query parameters. The caller may override _busy_timeout,
-// _synchronous and _foreign_keys; _journal_mode is always WAL and _txlock
-// always immediate, because the store's concurrency depends on both.
+// _synchronous, _foreign_keys and the page cache (_pragma=cache_size(…),
+// defaultCacheKiB per connection by default); _journal_mode is always WAL
+// and _txlock always immediate, because the store's concurrency depends on
+// both.
 func driverDSN(dsn string) (string, time.Duration, error) {
 	s := strings.TrimSpace(dsn)
 	switch {
@@ -55,6 +61,19 @@ func driverDSN(dsn string) (string, time.Duration, error) {
 	setDefault("_busy_timeout", strconv.FormatInt(defaultBusyTimeout.Milliseconds(), 10), "_timeout")
 	setDefault("_synchronous", "NORMAL", "_sync")
 	setDefault("_foreign_keys", "1", "_fk")
+	// A small page cache per connection: every commit of the writer resets
+	// the others' caches in WAL mode, so a large one buys little, while 8
+	// connections × SQLite's default 2 MiB were a quarter of the memory of
+	// a server with a million instances (bench/RESULTS.md).
+	hasCacheSize := false
+	for _, p := range q["_pragma"] {
+		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(p)), "cache_size") {
+			hasCacheSize = true
+		}
+	}
+	if !hasCacheSize {
+		q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", defaultCacheKiB))
+	}
 	q.Del("_journal")
 	q.Set("_journal_mode", "WAL")
 	q.Set("_txlock", "immediate")

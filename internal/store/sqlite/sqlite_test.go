@@ -97,6 +97,7 @@ func TestOpenSettings(t *testing.T) {
 		"busy_timeout": "5000",
 		"foreign_keys": "1",
 		"synchronous":  "1", // NORMAL
+		"cache_size":   "-512",
 	} {
 		// Ask several pooled connections: every one must be configured.
 		for range 3 {
@@ -338,5 +339,20 @@ func TestOpenErrors(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "no", "such", "dir", "x.db")
 	if _, err := Open(t.Context(), missing); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("Open in a missing directory: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestCacheSizeSetting checks that a DSN's own cache_size wins over the
+// default, on every pooled connection.
+func TestCacheSizeSetting(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "cache.db")+"?_pragma=cache_size(-4096)")
+	for range 3 {
+		var got string
+		if err := s.db.QueryRowContext(t.Context(), "PRAGMA cache_size").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != "-4096" {
+			t.Errorf("PRAGMA cache_size = %s, want the DSN's -4096", got)
+		}
 	}
 }
