@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,17 +13,7 @@ import (
 // which would make it read every older call of the other kind on each
 // batch while it holds the one writer.
 func TestDeleteCallsUsesKindIndex(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "plan.db")
-	openFile(t, path) // migrated to the newest version
-	driverName, _, err := driverDSN(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", driverName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	s := openFile(t, filepath.Join(t.TempDir(), "plan.db")) // migrated to the newest version
 	for kind, index := range map[store.CallKind]string{
 		store.CallsRejected: "calls_rejected_created_at",
 		store.CallsAnswered: "calls_answered_created_at",
@@ -33,21 +22,8 @@ func TestDeleteCallsUsesKindIndex(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, err := db.QueryContext(t.Context(), `EXPLAIN QUERY PLAN SELECT id FROM calls WHERE created_at < ? AND `+cond+` ORDER BY created_at, id LIMIT ?`, 0, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		if got := strings.Join(plan, "; "); !strings.Contains(got, "USING INDEX "+index) || strings.Contains(got, "TEMP B-TREE") {
+		got := queryPlan(t, s, `SELECT id FROM calls WHERE created_at < ? AND `+cond+` ORDER BY created_at, id LIMIT ?`, 0, 1000)
+		if !strings.Contains(got, "USING INDEX "+index) || strings.Contains(got, "TEMP B-TREE") {
 			t.Errorf("%s calls: plan %q, want a search of %s with no sort", kind, got, index)
 		}
 	}
