@@ -45,17 +45,18 @@ func rowSize(c store.Call) int64 {
 // none do) and counts them; when it must wait it calls first before (the
 // handler flushes its reply).
 func (s *Server) reserveLedger(size int64, first func()) {
+	full := func() bool { return s.ledgerBytes > 0 && s.ledgerBytes+size > s.maxLedgerBytes }
 	s.ledgerMu.Lock()
-	defer s.ledgerMu.Unlock()
-	if s.ledgerBytes > 0 && s.ledgerBytes+size > s.maxLedgerBytes {
+	if full() {
 		s.ledgerMu.Unlock()
-		first()
+		first() // not under the lock: it writes to the connection
 		s.ledgerMu.Lock()
-		for s.ledgerBytes > 0 && s.ledgerBytes+size > s.maxLedgerBytes {
+		for full() {
 			s.ledgerFreed.Wait()
 		}
 	}
 	s.ledgerBytes += size
+	s.ledgerMu.Unlock()
 }
 
 // releaseLedger uncounts rows written.

@@ -15,7 +15,8 @@ import (
 )
 
 // migrationLockTTL bounds how long a crashed process's migration lock
-// blocks others; migrations of this schema take milliseconds.
+// blocks others; the longest migration of this schema so far (version 10's
+// indexes) takes seconds on a large database.
 const migrationLockTTL = time.Minute
 
 // migrate brings the schema to the latest embedded version. Goose has no

@@ -244,8 +244,17 @@ func (s *Store) runMember(t *cachedTx, r *writeReq) (lost bool) {
 	bg := context.Background()
 	if r.single {
 		r.err = s.call(t, r)
+		if r.ctx.Err() != nil {
+			// Its statement may have been interrupted, or have run before the
+			// context ended: either way the batch goes, and this write with
+			// it, so it must not report success.
+			if r.err == nil && !r.panicked {
+				r.err = fmt.Errorf("sqlite: write: %w", r.ctx.Err())
+			}
+			return true
+		}
 		code := sqliteCode(r.err)
-		return r.panicked || r.ctx.Err() != nil || (code != 0 && code != sqlite3.SQLITE_CONSTRAINT)
+		return r.panicked || (code != 0 && code != sqlite3.SQLITE_CONSTRAINT)
 	}
 	if _, err := t.ExecContext(bg, `SAVEPOINT member`); err != nil {
 		r.err = fmt.Errorf("sqlite: savepoint: %w", mapErr(err))

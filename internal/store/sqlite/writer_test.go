@@ -344,3 +344,26 @@ func TestSweepDeadlineLeavesOthersAlone(t *testing.T) {
 	}
 	<-errDel
 }
+
+// TestGroupCommitContextEndsAfterStatement checks that a single statement
+// whose context ends after it ran, but while its batch is open, does not
+// report success: the batch is rolled back for it, so nothing it wrote
+// stays.
+func TestGroupCommitContextEndsAfterStatement(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "after.db"))
+	ctx, cancel := context.WithCancel(context.Background())
+	err := s.write(ctx, true, func(ctx context.Context, tx *cachedTx) error {
+		if err := insertNonce(ctx, tx, "late"); err != nil {
+			return err
+		}
+		cancel()
+		return nil
+	})
+	stored := nonces(t, s)["late"]
+	if err == nil && !stored {
+		t.Errorf("write returned nil but its nonce was not stored")
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("write = %v, want context.Canceled", err)
+	}
+}
