@@ -103,6 +103,9 @@ func TestLedgerWrittenBehindTheReply(t *testing.T) {
 	if n := ledgerRows(t, p.st); n != 0 {
 		t.Fatalf("%d ledger rows written through a closed gate", n)
 	}
+	// As at shutdown: the handlers have returned (they do not wait for
+	// their rows: Close would block otherwise), then Wait.
+	p.srv.Close()
 	waited := make(chan struct{})
 	go func() {
 		s.Wait()
@@ -166,6 +169,9 @@ func TestLedgerBackpressure(t *testing.T) {
 			if served > tc.most {
 				t.Fatalf("%d calls served on one connection with the ledger stuck, want at most %d before one waits", served, tc.most)
 			}
+			// As at shutdown: the handlers return (the last may still be
+			// waiting for a place after its reply went), then Wait.
+			p.srv.Close()
 			s.Wait()
 			if n := ledgerRows(t, p.st); n != served {
 				t.Errorf("%d ledger rows, want %d", n, served)
