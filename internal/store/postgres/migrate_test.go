@@ -89,6 +89,31 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	}
 }
 
+// migrator opens schema of the database at dsn apart from the store, with
+// a goose provider of the embedded migrations, for tests that move the
+// schema between versions. The connection closes when the test ends.
+func migrator(t *testing.T, dsn, schema string) (*sql.DB, *goose.Provider) {
+	t.Helper()
+	sdsn, err := pgtest.WithSearchPath(dsn, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", sdsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	fsys, err := fs.Sub(migrations.Postgres, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, p
+}
+
 // TestDownAndUpVersion3: version 3 migrates down to version 2 — its
 // tables and the ledger's tenant column gone, the ledger's rows kept — and
 // up again.
@@ -99,23 +124,7 @@ func TestDownAndUpVersion3(t *testing.T) {
 	if _, err := s.InsertCall(ctx, store.Call{Activity: "tenantSync", TenantID: "T1"}); err != nil {
 		t.Fatal(err)
 	}
-	sdsn, err := pgtest.WithSearchPath(dsn, schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("pgx", sdsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	fsys, err := fs.Sub(migrations.Postgres, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, p := migrator(t, dsn, schema)
 	if _, err := p.DownTo(ctx, 2); err != nil {
 		t.Fatalf("migrate down to version 2: %v", err)
 	}
@@ -155,23 +164,7 @@ func TestDownAndUpVersion5(t *testing.T) {
 	ctx := t.Context()
 	dsn, schema := newSchema(t)
 	s := openStore(t, dsn, schema)
-	sdsn, err := pgtest.WithSearchPath(dsn, schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("pgx", sdsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	fsys, err := fs.Sub(migrations.Postgres, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, p := migrator(t, dsn, schema)
 	if _, err := p.DownTo(ctx, 4); err != nil {
 		t.Fatalf("migrate down to version 4: %v", err)
 	}
@@ -186,7 +179,7 @@ func TestDownAndUpVersion5(t *testing.T) {
 	if _, err := p.Up(ctx); err != nil {
 		t.Fatalf("migrate up again: %v", err)
 	}
-	err = s.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+	err := s.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
 		_, err := tx.InsertLicenseCode(ctx, store.LicenseCode{Code: "LC-1"})
 		return err
 	})
@@ -202,23 +195,7 @@ func TestDownAndUpVersion10(t *testing.T) {
 	ctx := t.Context()
 	dsn, schema := newSchema(t)
 	openStore(t, dsn, schema)
-	sdsn, err := pgtest.WithSearchPath(dsn, schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("pgx", sdsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	fsys, err := fs.Sub(migrations.Postgres, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, p := migrator(t, dsn, schema)
 	indexes := func() string {
 		t.Helper()
 		var names string
@@ -264,23 +241,7 @@ func TestDownAndUpVersion10(t *testing.T) {
 func TestUpgradeToVersion8(t *testing.T) {
 	ctx := t.Context()
 	dsn, schema := newSchema(t)
-	sdsn, err := pgtest.WithSearchPath(dsn, schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("pgx", sdsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	fsys, err := fs.Sub(migrations.Postgres, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, p := migrator(t, dsn, schema)
 	if _, err := p.UpTo(ctx, 6); err != nil {
 		t.Fatalf("migrate to version 6: %v", err)
 	}

@@ -2,16 +2,10 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
-	"io/fs"
 	"testing"
 	"time"
 
-	"github.com/pressly/goose/v3"
-
 	"github.com/koobridge/koobridge/internal/store"
-	"github.com/koobridge/koobridge/internal/store/migrations"
-	"github.com/koobridge/koobridge/internal/store/postgres/pgtest"
 )
 
 // TestDownAndUpVersion6: version 6 migrates down to version 5 — the
@@ -30,23 +24,7 @@ func TestDownAndUpVersion6(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sdsn, err := pgtest.WithSearchPath(dsn, schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("pgx", sdsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	fsys, err := fs.Sub(migrations.Postgres, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, p := migrator(t, dsn, schema)
 	if _, err := p.DownTo(ctx, 5); err != nil {
 		t.Fatalf("migrate down to version 5: %v", err)
 	}

@@ -19,6 +19,21 @@ import (
 // schemaVersion is the number of the latest migration.
 const schemaVersion = 10
 
+// migrator is a goose provider of the embedded migrations on db, for
+// tests that move the schema between versions.
+func migrator(t *testing.T, db *sql.DB) *goose.Provider {
+	t.Helper()
+	fsys, err := fs.Sub(migrations.SQLite, "sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // TestUpgradeFromVersion1: a database deployed with schema version 1 and
 // holding data is upgraded on open; its rows read back with the new
 // fields empty, and the new table works.
@@ -101,14 +116,7 @@ func TestDownAndUpVersion3(t *testing.T) {
 	if _, err := s.InsertCall(ctx, store.Call{Activity: "tenantSync", TenantID: "T1"}); err != nil {
 		t.Fatal(err)
 	}
-	fsys, err := fs.Sub(migrations.SQLite, "sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.db.DB, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := migrator(t, s.db.DB)
 	if _, err := p.DownTo(ctx, 2); err != nil {
 		t.Fatalf("migrate down to version 2: %v", err)
 	}
@@ -149,14 +157,7 @@ func TestDownAndUpVersion3(t *testing.T) {
 func TestDownAndUpVersion5(t *testing.T) {
 	ctx := t.Context()
 	s := openFile(t, filepath.Join(t.TempDir(), "down5.db"))
-	fsys, err := fs.Sub(migrations.SQLite, "sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.db.DB, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := migrator(t, s.db.DB)
 	if _, err := p.DownTo(ctx, 4); err != nil {
 		t.Fatalf("migrate down to version 4: %v", err)
 	}
@@ -170,7 +171,7 @@ func TestDownAndUpVersion5(t *testing.T) {
 	if _, err := p.Up(ctx); err != nil {
 		t.Fatalf("migrate up again: %v", err)
 	}
-	err = s.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
+	err := s.Tx(ctx, func(ctx context.Context, tx store.Tx) error {
 		_, err := tx.InsertLicenseCode(ctx, store.LicenseCode{Code: "LC-1"})
 		return err
 	})
@@ -184,14 +185,7 @@ func TestDownAndUpVersion5(t *testing.T) {
 func TestDownAndUpVersion10(t *testing.T) {
 	ctx := t.Context()
 	s := openFile(t, filepath.Join(t.TempDir(), "down10.db"))
-	fsys, err := fs.Sub(migrations.SQLite, "sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.db.DB, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := migrator(t, s.db.DB)
 	indexes := func() string {
 		t.Helper()
 		rows, err := s.db.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'index'
@@ -249,14 +243,7 @@ func TestUpgradeToVersion8(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	fsys, err := fs.Sub(migrations.SQLite, "sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := migrator(t, db)
 	if _, err := p.UpTo(ctx, 6); err != nil {
 		t.Fatalf("migrate to version 6: %v", err)
 	}

@@ -2,15 +2,11 @@ package sqlite
 
 import (
 	"context"
-	"io/fs"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/pressly/goose/v3"
-
 	"github.com/koobridge/koobridge/internal/store"
-	"github.com/koobridge/koobridge/internal/store/migrations"
 )
 
 // TestDownAndUpVersion6: version 6 migrates down to version 5 — the
@@ -28,14 +24,7 @@ func TestDownAndUpVersion6(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys, err := fs.Sub(migrations.SQLite, "sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.db.DB, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := migrator(t, s.db.DB)
 	if _, err := p.DownTo(ctx, 5); err != nil {
 		t.Fatalf("migrate down to version 5: %v", err)
 	}
