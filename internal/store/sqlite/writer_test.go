@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -365,5 +366,20 @@ func TestGroupCommitContextEndsAfterStatement(t *testing.T) {
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		t.Errorf("write = %v, want context.Canceled", err)
+	}
+}
+
+// TestWriteAfterClose checks that a write after Close fails as the
+// database being unavailable, instead of waiting for a writer that has
+// stopped.
+func TestWriteAfterClose(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "closed.db"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err := s.RememberNonce(context.Background(), "after-close", time.Now().Add(time.Minute))
+	// Not the busy timeout's "database busy": the write was never queued.
+	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "store closed") {
+		t.Errorf("RememberNonce after Close = %v, want store.ErrUnavailable saying the store is closed", err)
 	}
 }
