@@ -245,6 +245,14 @@ func TestCompleteInLeaseLost(t *testing.T) {
 	if jerr != nil || j.State != store.JobRunning || j.LockedBy != "w2" {
 		t.Errorf("job %+v, %v; want still running for w2", j, jerr)
 	}
+	wantNothingRecorded(t, st, &out)
+}
+
+// wantNothingRecorded checks that a refused completion left nothing: the
+// handler's side job rolled back with it, and the runner wrote no outcome
+// and reported none.
+func wantNothingRecorded(t *testing.T, st *commits, out *outcomes) {
+	t.Helper()
 	if side, err := st.Jobs(context.Background(), store.JobFilter{Kind: "side"}); err != nil || len(side) != 0 {
 		t.Errorf("side jobs %v, %v; want none: the change rolls back with the refused completion", side, err)
 	}
@@ -278,15 +286,7 @@ func TestCompleteInJobGone(t *testing.T) {
 	if !errors.Is(handlerErr, jobs.ErrLeaseLost) || errors.Is(handlerErr, store.ErrNotFound) {
 		t.Errorf("handler's error %v, want ErrLeaseLost (and not store.ErrNotFound, which reads as the instance missing)", handlerErr)
 	}
-	if side, err := st.Jobs(context.Background(), store.JobFilter{Kind: "side"}); err != nil || len(side) != 0 {
-		t.Errorf("side jobs %v, %v; want none: the change rolls back with the refused completion", side, err)
-	}
-	if c, o := st.completes.Load(), st.others.Load(); c != 0 || o != 0 {
-		t.Errorf("runner wrote %d completions, %d other outcomes; want none", c, o)
-	}
-	if got := out.get(); len(got) != 0 {
-		t.Errorf("outcomes %v, want none", got)
-	}
+	wantNothingRecorded(t, st, &out)
 }
 
 // TestCompleteInOnlyWhenCommitted: the runner skips its own completion
